@@ -1,0 +1,37 @@
+"""rnnkit: train LSTM/GRU networks on your own sequence data, with a field guide's practices built in.
+
+Public API (imported lazily so `rnnkit --help` stays fast)::
+
+    from rnnkit import Config, resolve_config, train, evaluate, predict
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Config": ("rnnkit.config", "Config"),
+    "resolve_config": ("rnnkit.config", "resolve"),
+    "train": ("rnnkit.api", "train"),
+    "evaluate": ("rnnkit.api", "evaluate"),
+    "predict": ("rnnkit.api", "predict"),
+    "load_run": ("rnnkit.api", "load_run"),
+    "prepare_data": ("rnnkit.data.pipeline", "prepare_data"),
+    "BucketBatchSampler": ("rnnkit.data.sampler", "BucketBatchSampler"),
+    "RNNEncoder": ("rnnkit.models.encoder", "RNNEncoder"),
+    "SequenceClassifier": ("rnnkit.models.classifier", "SequenceClassifier"),
+    "DataError": ("rnnkit.errors", "DataError"),
+    "ConfigError": ("rnnkit.errors", "ConfigError"),
+    "CheckpointError": ("rnnkit.errors", "CheckpointError"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

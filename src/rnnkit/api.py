@@ -1,0 +1,145 @@
+"""The public functions behind every CLI command: `train`, `evaluate`, `predict`.
+
+Each reads or writes the run directory (see DESIGN.md): config.yaml, metrics.jsonl,
+summary.json, checkpoints/, vocab/labels/standardizer, splits.json, rejects.jsonl.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from rnnkit import config as C
+from rnnkit.data.pipeline import Preprocessing, load_file_for_inference, prepare_data
+from rnnkit.errors import CheckpointError, ConfigError
+from rnnkit.tasks import get_task
+from rnnkit.train import checkpoint as ckpt
+from rnnkit.train.loop import evaluate as evaluate_dataset
+from rnnkit.train.loop import fit
+from rnnkit.train.precision import resolve_device, resolve_precision
+
+CONFIG_FILE = "config.yaml"
+MIN_FREE_BYTES = 200 * 1024 * 1024  # checkpoints of a large model need room; fail before training
+
+
+def default_run_dir(cfg: C.Config) -> Path:
+    stem = cfg.data.dataset or (Path(cfg.data.train).stem if cfg.data.train else "run")
+    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_writable(run_dir: Path) -> None:
+    """Fail before training when the run directory cannot be written or the disk is nearly full."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"x" * 4096)
+        os.fsync(os.open(probe, os.O_RDONLY))
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"output directory {run_dir} is not writable ({exc.strerror}); choose another --out "
+                          "or fix its permissions.") from None
+    free = shutil.disk_usage(run_dir).free
+    if free < MIN_FREE_BYTES:
+        raise ConfigError(f"output directory {run_dir} has only {free / 2**20:.0f} MiB free; checkpoints need "
+                          f"at least {MIN_FREE_BYTES / 2**20:.0f} MiB. Free space or choose another --out.")
+
+
+def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume: str | Path | None = None,
+          overrides: list[str] | None = None, callbacks=()) -> dict:
+    """Train a model and return the summary (also written to OUT/summary.json).
+
+    Args:
+        cfg: the resolved config (ignored when resuming: the run's saved config is used).
+        out: run directory; a new one under runs/ when None.
+        resume: a run directory to continue from its latest valid checkpoint.
+        overrides: key=value changes applied on top of the saved config when resuming.
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        saved = run_dir / CONFIG_FILE
+        if not saved.exists():
+            raise CheckpointError(f"cannot resume {run_dir}: {CONFIG_FILE} not found; is this a run directory?")
+        cfg = C.resolve(None, overrides, base=C.from_dict(C.load_yaml(saved)))
+    else:
+        cfg = cfg or C.Config()
+        run_dir = Path(out) if out is not None else default_run_dir(cfg)
+        if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+            raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose "
+                              "another --out.")
+    check_writable(run_dir)
+    task = get_task(cfg.task)
+    data = prepare_data(cfg, run_dir)  # every data error surfaces here, before any training step
+    if resume is None:
+        cfg.save(run_dir / CONFIG_FILE)
+    return fit(cfg, data, task, run_dir, resume=resume is not None, callbacks=callbacks)
+
+
+def load_run(run_dir: str | Path, *, which: str = "best", device: str = "auto"):
+    """Config, preprocessing and model (best weights by default) of a finished or running run."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).exists():
+        raise CheckpointError(f"{run_dir} is not a run directory ({CONFIG_FILE} missing).")
+    cfg = C.from_dict(C.load_yaml(run_dir / CONFIG_FILE))
+    prep = Preprocessing.load(run_dir)
+    task = get_task(cfg.task)
+    dev = resolve_device(device)
+    path = ckpt.read_pointer(run_dir / "checkpoints", which) or ckpt.read_pointer(run_dir / "checkpoints", "last")
+    if path is None:
+        raise CheckpointError(f"{run_dir}: no checkpoint to load (checkpoints/{which}.json missing).")
+    loaded = ckpt.load_checkpoint(path)
+    model = task.build_model(cfg, prep)
+    model.load_state_dict(loaded.model_state)
+    model.to(dev).eval()
+    return cfg, prep, task, model, dev
+
+
+def evaluate(run_dir: str | Path, data: str | Path) -> dict:
+    """Score the run's best model on a labelled file; returns loss and metrics."""
+    cfg, prep, task, model, dev = load_run(run_dir)
+    dataset, _, _ = load_file_for_inference(cfg, prep, Path(data), with_targets=True)
+    metrics, _ = evaluate_dataset(model, dataset, task, prep, device=dev,
+                                  precision=resolve_precision("fp32", dev), batch_size=cfg.data.batch_size)
+    return {"data": str(data), "rows": len(dataset), **metrics}
+
+
+@torch.no_grad()
+def predict(run_dir: str | Path, data: str | Path, output: str | Path) -> int:
+    """Write one prediction per input row to OUTPUT (.csv or .jsonl); returns the row count.
+
+    Columns: id, file, line, prediction, probability (of the predicted class), then one
+    probability column per class (p_<label>).
+    """
+    cfg, prep, task, model, dev = load_run(run_dir)
+    dataset, records, _ = load_file_for_inference(cfg, prep, Path(data), with_targets=False)
+    labels = prep.labels.labels
+    rows = []
+    from rnnkit.data.collate import collate
+
+    for start in range(0, len(dataset), cfg.data.batch_size):
+        exs = [dataset[i] for i in range(start, min(start + cfg.data.batch_size, len(dataset)))]
+        batch = collate(exs).to(dev)
+        probs = torch.softmax(task.forward(model, batch).float(), -1).cpu()  # (B, K)
+        for ex, p in zip(exs, probs, strict=True):
+            k = int(p.argmax())
+            rows.append((ex.id, labels[k], float(p[k]), [float(v) for v in p]))
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".jsonl":
+        with open(out, "w") as fh:
+            for (rid, label, prob, ps), rec in zip(rows, records, strict=True):
+                fh.write(json.dumps({"id": rid, "file": rec.file, "line": rec.line, "prediction": label,
+                                     "probability": prob, "probabilities": dict(zip(labels, ps, strict=True))})
+                         + "\n")
+    else:
+        with open(out, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "file", "line", "prediction", "probability", *[f"p_{lab}" for lab in labels]])
+            for (rid, label, prob, ps), rec in zip(rows, records, strict=True):
+                w.writerow([rid, rec.file, rec.line, label, f"{prob:.6f}", *[f"{v:.6f}" for v in ps]])
+    return len(rows)

@@ -1,0 +1,140 @@
+"""The `rnnkit` command line. Thin: each command parses its arguments and calls one public function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+from rnnkit import __version__
+from rnnkit import config as C
+from rnnkit.errors import RnnkitError
+
+EPILOG_TRAIN = """examples:
+  rnnkit train --dataset japanese_vowels --out runs/jv
+  rnnkit train reviews.csv --text-column review --label-column stars --out runs/reviews
+  rnnkit train data.csv --val val.csv --test test.csv --set model.cell=gru --set optim.lr=3e-3
+  rnnkit train --config my.yaml --set train.max_epochs=20 --out runs/b
+  rnnkit train --resume runs/b            (continue from the latest valid checkpoint)
+exit status: 0 done, 2 bad data or config, 3 checkpoint problem, 4 training stopped (e.g. NaN loss),
+             130/143 interrupted by SIGINT/SIGTERM (a checkpoint was written)."""
+
+
+def _train(args) -> int:
+    from rnnkit import api
+
+    overrides = list(args.set or [])
+    shortcuts = {"task": args.task, "data.val": args.val, "data.test": args.test, "data.dataset": args.dataset,
+                 "data.text_column": args.text_column, "data.label_column": args.label_column,
+                 "data.bad_rows": args.bad_rows, "data.train": args.train_file}
+    pre = [f"{k}={json.dumps(v)}" for k, v in shortcuts.items() if v is not None]
+    if args.resume:
+        if args.train_file or args.dataset or args.config:
+            raise C.ConfigError("--resume DIR continues a run with its saved config; give only --set overrides.")
+        summary = api.train(resume=args.resume, overrides=pre + overrides)
+    else:
+        cfg = C.resolve(args.config, pre + overrides)
+        for w in C.guide_warnings(cfg):
+            print(f"rnnkit: note: {w}", file=sys.stderr)
+        summary = api.train(cfg, args.out)
+    test = summary["metrics"].get("test") or summary["metrics"].get("val")
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+    which = "test" if "test" in summary["metrics"] else "val"
+    print(f"done: {which} {shown}; best epoch {summary['best_epoch']}, stopped: {summary['stopped']}, "
+          f"{summary['wall_seconds']:.0f} s")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from rnnkit import api
+
+    print(json.dumps(api.evaluate(args.run_dir, args.data), indent=1))
+    return 0
+
+
+def _predict(args) -> int:
+    from rnnkit import api
+
+    n = api.predict(args.run_dir, args.data, args.output)
+    print(f"wrote {n} predictions to {args.output}")
+    return 0
+
+
+def _datasets(args) -> int:
+    from rnnkit.data.datasets import list_builtins
+
+    rows = list_builtins()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        status = "installed" if r["installed"] else f"missing: {r['install']}"
+        print(f"{r['name']:<18} {r['task']:<9} {status}\n    {r['description']}")
+    return 0
+
+
+def _config(args) -> int:
+    print(C.commented_default(args.task), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rnnkit", description="Train LSTM/GRU networks on your own sequence data, "
+                                "with the field guide's practices as defaults.")
+    p.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model; writes a run directory",
+                       description="Train a model. Data and config errors are reported before the first step.",
+                       epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("train_file", nargs="?", metavar="TRAIN_FILE", help="CSV, TSV, JSONL, Parquet or .ts file")
+    t.add_argument("--val", metavar="FILE", help="validation file (default: a seeded stratified share of train)")
+    t.add_argument("--test", metavar="FILE", help="test file (default: a seeded stratified share of train)")
+    t.add_argument("--dataset", metavar="NAME", help="a built-in real data set (see `rnnkit datasets`)")
+    t.add_argument("--config", metavar="FILE.yaml", help="config file (see `rnnkit config`)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.lr=3e-3 (repeatable)")
+    t.add_argument("--task", choices=C.TASKS, help="task family (default classify)")
+    t.add_argument("--text-column", help="column holding the text (text input)")
+    t.add_argument("--label-column", help="column holding the label")
+    t.add_argument("--bad-rows", choices=("error", "skip"),
+                   help="error (default): stop listing every bad row; skip: write them to DIR/rejects.jsonl")
+    t.add_argument("--out", metavar="DIR", help="run directory (default runs/<data>-<time>)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest valid checkpoint")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="score a run's best model on a labelled file")
+    e.add_argument("run_dir", metavar="DIR")
+    e.add_argument("--data", required=True, metavar="FILE")
+    e.set_defaults(func=_evaluate)
+
+    pr = sub.add_parser("predict", help="write predictions of a run's best model for a file")
+    pr.add_argument("run_dir", metavar="DIR")
+    pr.add_argument("--data", required=True, metavar="FILE", help="input rows (labels not needed)")
+    pr.add_argument("--output", required=True, metavar="FILE", help="predictions, .csv or .jsonl")
+    pr.set_defaults(func=_predict)
+
+    d = sub.add_parser("datasets", help="list the built-in real data sets and whether each is installed")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.set_defaults(func=_datasets)
+
+    c = sub.add_parser("config", help="print a commented default config")
+    c.add_argument("--task", default="classify", choices=C.TASKS)
+    c.set_defaults(func=_config)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"rnnkit: warning: {msg}\n"
+    try:
+        return args.func(args)
+    except RnnkitError as exc:
+        print(f"rnnkit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""Typed configuration: one source of truth for a run.
+
+A `Config` has four sections (`data`, `model`, `optim`, `train`) plus the `task`. It is built
+from defaults, then a YAML file, then `key=value` overrides, in that order. Unknown keys are
+errors with the nearest valid key suggested; values are checked for type and range before any
+data is read. The resolved config is saved in the run directory and in every checkpoint.
+
+Defaults follow the field guide (GUIDE.md): AdamW, LR 1e-3 with warm-up, plateau decay x0.5,
+clipping at 1.0, early stopping with patience 10, dropout 0.3, recurrent dropout 0.2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rnnkit.errors import ConfigError
+
+TASKS = ("classify",)
+
+
+@dataclass
+class DataConfig:
+    train: str | None = None  # training file (CSV, TSV, JSONL, Parquet or .ts)
+    val: str | None = None  # validation file; when absent, a seeded stratified share of train
+    test: str | None = None  # test file; when absent and no dataset, a seeded share of train
+    dataset: str | None = None  # built-in real data set (see `rnnkit datasets`)
+    format: str = "auto"  # auto | csv | tsv | jsonl | parquet | ts
+    input: str = "auto"  # auto | text | numeric | long
+    text_column: str = "text"
+    sequence_column: str = "sequence"  # numeric input: a JSON list per cell
+    label_column: str = "label"
+    id_column: str | None = None  # long format: the sequence id
+    time_column: str | None = None  # long format: the time / order column
+    feature_columns: list[str] | None = None  # long format: channels (default: all other columns)
+    tokenize: str = "whitespace"  # whitespace | char
+    lowercase: bool = False
+    min_freq: int = 1  # tokens seen fewer times map to <unk>
+    max_vocab: int | None = None  # vocabulary size cap, specials included
+    max_length: int = 512  # longer sequences are truncated (the count is reported)
+    truncate_keep: str = "head"  # head | tail: which end of an over-long sequence to keep
+    bad_rows: str = "error"  # error | skip (skip writes rejects.jsonl)
+    max_bad_fraction: float = 0.01  # skip still fails above this share of bad rows
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    standardize: bool = True  # per-channel z-score fitted on train only (numeric input)
+    batch_size: int = 32  # guide: 32-128; 16-32 for small data sets
+    bucketing: bool = True  # length-bucketed batches (far less padding)
+    bucket_chunk: int = 100  # batches per sorting chunk
+
+
+@dataclass
+class ModelConfig:
+    cell: str = "lstm"  # lstm | gru
+    embedding_dim: int = 128  # token embedding or numeric input projection size
+    hidden_size: int = 128  # guide: 128-512
+    num_layers: int = 2  # guide: 1-2 simple tasks, 2-4 complex
+    bidirectional: bool = True
+    dropout: float = 0.3  # locked dropout between layers; guide: 0.3-0.5
+    input_dropout: float = 0.0  # locked dropout on the encoder input
+    recurrent_dropout: float = 0.2  # DropConnect on hidden-to-hidden weights; guide: 0.1-0.3
+    layer_norm: bool = False
+    residual: bool | None = None  # null = on above 2 layers
+    pooling: str = "last"  # last | attention | mean
+    packing: str = "auto"  # auto (pack on CUDA, pad+mask on CPU) | always | never
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3  # guide: start at 1e-3 to 1e-2
+    weight_decay: float = 1e-2  # AdamW decoupled weight decay
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_epochs: float = 1.0  # linear warm-up from 0
+    plateau_patience: int = 5  # epochs without val improvement before LR x plateau_factor
+    plateau_factor: float = 0.5
+    cooldown_epochs: int = 0  # linear decay to min_lr over the final epochs of max_epochs
+    min_lr: float = 1e-5
+    clip_norm: float | None = 1.0  # global grad-norm clipping; null disables it
+    accumulate: int = 1  # gradient accumulation steps
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 100
+    patience: int = 10  # early stopping on val loss; guide: 10-20
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
+    threads: int | None = None  # torch intra-op threads; null = torch default
+    log_every: int = 20  # steps between metric lines
+    checkpoint_every: int = 500  # steps between mid-epoch checkpoints (one is always written per epoch)
+    nonfinite: str = "stop"  # stop: halt on a NaN/Inf loss, keep the last valid checkpoint
+    keep_checkpoints: int = 2  # step checkpoints kept (besides the best)
+    progress: str = "auto"  # auto (bar on a terminal) | bar | plain | none
+
+
+@dataclass
+class Config:
+    task: str = "classify"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml())
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+# Changing these on resume would change what the weights mean: refused with a diff.
+ARCHITECTURE_KEYS = ("task", "model", "data.input", "data.tokenize", "data.lowercase", "data.min_freq",
+                     "data.max_vocab", "data.standardize")
+
+CHOICES = {
+    "task": TASKS,
+    "data.format": ("auto", "csv", "tsv", "jsonl", "parquet", "ts"),
+    "data.input": ("auto", "text", "numeric", "long"),
+    "data.tokenize": ("whitespace", "char"),
+    "data.truncate_keep": ("head", "tail"),
+    "data.bad_rows": ("error", "skip"),
+    "model.cell": ("lstm", "gru"),
+    "model.pooling": ("last", "attention", "mean"),
+    "model.packing": ("auto", "always", "never"),
+    "train.precision": ("auto", "fp32", "bf16", "fp16"),
+    "train.nonfinite": ("stop",),
+    "train.progress": ("auto", "bar", "plain", "none"),
+}
+RANGES = {  # hard limits: outside them the value cannot work
+    "data.min_freq": (1, None), "data.max_length": (1, None), "data.max_bad_fraction": (0.0, 1.0),
+    "data.val_fraction": (0.0, 0.9), "data.test_fraction": (0.0, 0.9), "data.batch_size": (1, None),
+    "data.bucket_chunk": (1, None), "data.max_vocab": (3, None),
+    "model.embedding_dim": (1, None), "model.hidden_size": (1, None), "model.num_layers": (1, None),
+    "model.dropout": (0.0, 0.99), "model.input_dropout": (0.0, 0.99), "model.recurrent_dropout": (0.0, 0.99),
+    "optim.lr": (0.0, None), "optim.weight_decay": (0.0, None), "optim.warmup_epochs": (0.0, None),
+    "optim.plateau_patience": (1, None), "optim.plateau_factor": (0.0, 1.0), "optim.cooldown_epochs": (0, None),
+    "optim.min_lr": (0.0, None), "optim.clip_norm": (0.0, None), "optim.accumulate": (1, None),
+    "train.max_epochs": (1, None), "train.patience": (1, None), "train.threads": (1, None),
+    "train.log_every": (1, None), "train.checkpoint_every": (1, None), "train.keep_checkpoints": (1, None),
+}
+# The guide's recommended ranges: outside them is allowed, with a warning that says why.
+GUIDE_RANGES = {
+    "optim.lr": (1e-4, 1e-2, "the guide starts at 1e-3 to 1e-2"),
+    "data.batch_size": (16, 128, "the guide recommends 32-128 (16-32 for small data sets)"),
+    "model.hidden_size": (32, 512, "the guide's rule of thumb is 128-512 units"),
+    "model.num_layers": (1, 4, "layers beyond 4 rarely help and risk vanishing gradients"),
+    "model.dropout": (0.0, 0.5, "dropout of 0.7 and more risks underfitting; typical 0.3-0.5"),
+    "model.recurrent_dropout": (0.0, 0.3, "the guide's recurrent dropout is usually 0.1-0.3"),
+    "train.patience": (5, 20, "the guide stops after 10-20 epochs without improvement"),
+}
+
+
+def _field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _nearest(key: str, options) -> str:
+    match = difflib.get_close_matches(key, list(options), n=1, cutoff=0.5)
+    return f" Did you mean {match[0]!r}?" if match else f" Valid keys: {', '.join(sorted(options))}."
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check `value` against the field's type; ints are accepted for floats."""
+    args = typing.get_args(annotation)
+    is_optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args
+    if value is None:
+        if is_optional:
+            return None
+        raise ConfigError(f"config key {key!r}: null is not allowed; give a value.")
+    base = next((a for a in args if a is not type(None)), annotation) if is_optional else annotation
+    origin = typing.get_origin(base)
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {key!r}: expected a list, got {value!r}.")
+        (item,) = typing.get_args(base)
+        return [_coerce(key, v, item) for v in value]
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r}: expected true or false, got {value!r}.")
+    if base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r}: expected an integer, got {value!r}.")
+    if base is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key {key!r}: expected a number, got {value!r}.")
+    if base is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"config key {key!r}: expected a string, got {value!r}.")
+    return value
+
+
+def _check(cfg: Config) -> None:
+    flat = flatten(cfg.to_dict())
+    for key, options in CHOICES.items():
+        if flat[key] not in options:
+            raise ConfigError(f"config key {key!r}: {flat[key]!r} is not one of {', '.join(options)}.")
+    for key, (low, high) in RANGES.items():
+        value = flat[key]
+        if value is None:
+            continue
+        if (low is not None and value < low) or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"between {low} and {high}"
+            raise ConfigError(f"config key {key!r}: {value!r} is out of range; it must be {bound}.")
+    d = cfg.data
+    if d.val_fraction + d.test_fraction >= 0.95:
+        raise ConfigError("config keys 'data.val_fraction' + 'data.test_fraction' must leave data for training "
+                          f"(sum {d.val_fraction + d.test_fraction:.2f} >= 0.95).")
+
+
+def guide_warnings(cfg: Config) -> list[str]:
+    """Values outside the guide's recommended ranges (allowed, but worth a second look)."""
+    flat = flatten(cfg.to_dict())
+    out = []
+    for key, (low, high, why) in GUIDE_RANGES.items():
+        v = flat[key]
+        if v is not None and not (low <= v <= high):
+            out.append(f"{key}={v} is outside {low}-{high}: {why}.")
+    return out
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, name + "."))
+        else:
+            out[name] = v
+    return out
+
+
+def merge(cfg: Config, updates: dict, *, source: str = "config") -> Config:
+    """Return a new Config with nested `updates` applied; unknown keys raise ConfigError."""
+    data = cfg.to_dict()
+    for key, value in updates.items():
+        if key == "task":
+            data["task"] = _coerce("task", value, str)
+            continue
+        if key not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section {key!r}." + _nearest(key, ["task", *SECTIONS]))
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: section {key!r} must be a mapping of keys to values, got {value!r}.")
+        types_ = _field_types(SECTIONS[key])
+        for sub, v in value.items():
+            if sub not in types_:
+                raise ConfigError(f"{source}: unknown key '{key}.{sub}'."
+                                  + _nearest(f"{key}.{sub}", [f"{key}.{t}" for t in types_]))
+            data[key][sub] = _coerce(f"{key}.{sub}", v, types_[sub])
+    new = Config(task=data["task"], **{name: cls(**data[name]) for name, cls in SECTIONS.items()})
+    _check(new)
+    return new
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """Turn ["optim.lr=3e-3", "model.cell=gru"] into a nested dict (values parsed as YAML)."""
+    nested: dict = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: expected key=value, e.g. --set optim.lr=3e-3.")
+        key, raw = pair.split("=", 1)
+        key = key.strip()
+        value = yaml.safe_load(raw) if raw.strip() else None
+        if key == "task":
+            nested["task"] = value
+            continue
+        if "." not in key:
+            raise ConfigError(f"--set {pair!r}: keys are section.name, e.g. optim.lr; sections: "
+                              f"{', '.join(SECTIONS)}.")
+        section, name = key.split(".", 1)
+        nested.setdefault(section, {})
+        if not isinstance(nested[section], dict):
+            raise ConfigError(f"--set {pair!r}: {section!r} is a section, not a value.")
+        nested[section][name] = value
+    return nested
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML config safely (yaml.safe_load: no object construction, no code execution)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {p}: cannot be read ({exc.strerror}).") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        loc = f"{p}:{where.line + 1}:{where.column + 1}" if where else str(p)
+        raise ConfigError(f"config file {loc}: not valid YAML ({getattr(exc, 'problem', exc)}). "
+                          "Only plain YAML is accepted (no !!python tags).") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: expected a mapping of sections (data, model, optim, train).")
+    return data
+
+
+def resolve(config_file: str | Path | None = None, overrides: list[str] | None = None,
+            base: Config | None = None) -> Config:
+    """Defaults (or `base`) <- YAML file <- key=value overrides, validated."""
+    cfg = base or Config()
+    if config_file is not None:
+        cfg = merge(cfg, load_yaml(config_file), source=str(config_file))
+    if overrides:
+        cfg = merge(cfg, parse_overrides(overrides), source="--set")
+    else:
+        _check(cfg)
+    return cfg
+
+
+def from_dict(d: dict) -> Config:
+    return merge(Config(), d, source="saved config")
+
+
+def diff(old: Config, new: Config) -> list[tuple[str, Any, Any]]:
+    a, b = flatten(old.to_dict()), flatten(new.to_dict())
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def is_architecture_key(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in ARCHITECTURE_KEYS)
+
+
+def commented_default(task: str = "classify") -> str:
+    """The default config as YAML with each key's comment, for `rnnkit config`."""
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}.")
+    import inspect
+
+    lines = [f"# rnnkit default config for task {task!r}. Edit, then: rnnkit train --config FILE.yaml",
+             f"task: {task}"]
+    for name, cls in SECTIONS.items():
+        lines.append(f"{name}:")
+        source = inspect.getsource(cls)
+        comments = {}
+        for line in source.splitlines():
+            stripped = line.strip()
+            if ":" in stripped and "#" in stripped and not stripped.startswith(("#", "class", '"')):
+                comments[stripped.split(":", 1)[0]] = stripped.split("#", 1)[1].strip()
+        for key, value in dataclasses.asdict(cls()).items():
+            rendered = yaml.safe_dump({key: value}, default_flow_style=True).strip()[1:-1]
+            note = f"  # {comments[key]}" if key in comments else ""
+            lines.append(f"  {rendered}{note}")
+    return "\n".join(lines) + "\n"

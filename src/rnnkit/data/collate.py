@@ -1,0 +1,246 @@
+"""Examples, batches, dynamic padding and the DataLoader factory.
+
+Padding contract: a batch is padded to *its own* longest example (dynamic padding; the
+bucketing sampler keeps that short). Pad positions hold `pad_value` (float features) or token
+id 0 (token inputs) and are marked False in `Batch.mask`; nothing downstream may let a pad
+position influence a real one, so model outputs are independent of `pad_value`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from rnnkit.data.sampler import BucketBatchSampler
+
+TOKEN_PAD_ID = 0  # token id 0 is reserved for padding by the vocabulary
+
+
+@dataclass
+class Example:
+    """One encoded sequence.
+
+    Attributes:
+        id: record id, e.g. "train.csv:17".
+        inputs: (T,) int64 token ids, or (T, C) float32 features; T >= 1.
+        target: () int64 class index for classification (later tasks: any tensor), or None.
+    """
+
+    id: str
+    inputs: torch.Tensor
+    target: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+@dataclass
+class Batch:
+    """A padded batch.
+
+    Attributes:
+        inputs: (B, T) int64 (pad 0) or (B, T, C) float32 (pad `pad_value`); T = max length.
+        lengths: (B,) int64, ALWAYS on CPU (pack_padded_sequence requires CPU lengths).
+        mask: (B, T) bool, True on real positions.
+        targets: stacked targets (B, ...) or None when the examples have none.
+        ids: record ids in batch order.
+    """
+
+    inputs: torch.Tensor
+    lengths: torch.Tensor
+    mask: torch.Tensor
+    targets: torch.Tensor | None
+    ids: list[str]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """Copy of the batch with inputs/mask/targets on `device`; `lengths` stays on CPU."""
+        return replace(
+            self,
+            inputs=self.inputs.to(device, non_blocking=non_blocking),
+            mask=self.mask.to(device, non_blocking=non_blocking),
+            targets=None if self.targets is None else self.targets.to(device, non_blocking=non_blocking),
+        )
+
+    def pin_memory(self) -> Batch:
+        """Pinned copy; DataLoader(pin_memory=True) calls this on custom batch types."""
+        return replace(
+            self,
+            inputs=self.inputs.pin_memory(),
+            mask=self.mask.pin_memory(),
+            targets=None if self.targets is None else self.targets.pin_memory(),
+        )
+
+    def __len__(self) -> int:
+        return int(self.lengths.shape[0])
+
+    @property
+    def real_tokens(self) -> int:
+        """Number of real (non-pad) time steps in the batch."""
+        return int(self.lengths.sum())
+
+    @property
+    def padded_positions(self) -> int:
+        """All time positions the model processes, B * T (real + pad)."""
+        return int(self.mask.shape[0] * self.mask.shape[1])
+
+
+class _LengthList(list):
+    """A list of ints that can also be called: `ds.lengths` and `ds.lengths()` both work.
+
+    The API description leaves open whether `lengths` is an attribute or a method; several
+    modules are written against it at the same time, so both spellings are accepted.
+    """
+
+    def __call__(self) -> list[int]:
+        return list(self)
+
+
+class SequenceDataset(torch.utils.data.Dataset):
+    """An in-memory list of `Example`s with their lengths (for the bucketing sampler)."""
+
+    def __init__(self, examples: list[Example]) -> None:
+        self.examples = list(examples)
+        self._lengths = [len(e) for e in self.examples]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> Example:
+        return self.examples[index]
+
+    @property
+    def lengths(self) -> list[int]:
+        """Length T of every example, in dataset order (a fresh list each time)."""
+        return _LengthList(self._lengths)
+
+
+def _check_batch(examples: Sequence[Example]) -> None:
+    """Raise ValueError naming the first example that cannot be batched with the first one."""
+    if len(examples) == 0:
+        raise ValueError("collate got an empty list of examples")
+    first = examples[0].inputs
+    for e in examples:
+        x = e.inputs
+        if x.ndim not in (1, 2):
+            raise ValueError(
+                f"example {e.id!r}: inputs must be (T,) token ids or (T, C) features, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if x.shape[0] == 0:
+            raise ValueError(f"example {e.id!r} has length 0; every sequence needs at least one step")
+        if x.ndim != first.ndim or x.shape[1:] != first.shape[1:] or x.dtype != first.dtype:
+            raise ValueError(
+                f"example {e.id!r} has inputs {tuple(x.shape)} {x.dtype}, which cannot be batched with "
+                f"example {examples[0].id!r} ({tuple(first.shape)} {first.dtype}): all examples of a batch "
+                "need the same kind of input and channel count"
+            )
+    has_target = [e.target is not None for e in examples]
+    if any(has_target) and not all(has_target):
+        missing = examples[has_target.index(False)].id
+        raise ValueError(f"example {missing!r} has no target while others in the batch do")
+
+
+def collate(examples: list[Example], pad_value: float = 0.0) -> Batch:
+    """Pad a list of examples to the longest one in the list.
+
+    Args:
+        examples: non-empty list; all token inputs (T,) or all feature inputs (T, C) with the
+            same C and dtype; all with targets or all without.
+        pad_value: value written into pad positions of float feature inputs. Token inputs are
+            always padded with id 0 (`TOKEN_PAD_ID`).
+
+    Returns:
+        A `Batch` on CPU; `inputs` keep the examples' dtype.
+
+    Raises:
+        ValueError: empty list, zero-length example, mixed input kinds/channel counts, some
+            targets missing, or targets of different shapes.
+    """
+    _check_batch(examples)
+    lengths = torch.tensor([e.inputs.shape[0] for e in examples], dtype=torch.int64)
+    is_tokens = examples[0].inputs.ndim == 1
+    fill = TOKEN_PAD_ID if is_tokens else pad_value
+    inputs = pad_sequence([e.inputs for e in examples], batch_first=True, padding_value=fill)  # (B, T[, C])
+    steps = inputs.shape[1]
+    mask = torch.arange(steps).unsqueeze(0) < lengths.unsqueeze(1)  # (1, T) < (B, 1) -> (B, T)
+
+    targets = None
+    if examples[0].target is not None:
+        shapes = {tuple(e.target.shape) for e in examples}
+        if len(shapes) > 1:
+            raise ValueError(f"targets in one batch must have the same shape, found {sorted(shapes)}")
+        targets = torch.stack([e.target for e in examples])  # (B, *target_shape)
+    return Batch(inputs=inputs, lengths=lengths, mask=mask, targets=targets, ids=[e.id for e in examples])
+
+
+def truncate_examples(
+    examples: Sequence[Example], max_length: int, *, keep: str = "head"
+) -> tuple[list[Example], int]:
+    """Cut every example longer than `max_length` steps.
+
+    Args:
+        examples: examples to cut (not modified).
+        max_length: maximum number of steps to keep, >= 1.
+        keep: "head" keeps the first `max_length` steps, "tail" keeps the last ones
+            (e.g. when the recent end of a series predicts the label).
+
+    Returns:
+        (new list of examples, number of examples that were truncated). Truncated examples are
+        new objects whose inputs are copies (so the long original can be freed); the others are
+        the same objects as in `examples`. Targets are kept unchanged.
+
+    Raises:
+        ValueError: max_length < 1 or keep not in {"head", "tail"}.
+    """
+    if max_length < 1:
+        raise ValueError(f"max_length must be >= 1, got {max_length}")
+    if keep not in ("head", "tail"):
+        raise ValueError(f"keep must be 'head' or 'tail', got {keep!r}")
+    out: list[Example] = []
+    cut = 0
+    for e in examples:
+        if e.inputs.shape[0] <= max_length:
+            out.append(e)
+            continue
+        part = e.inputs[:max_length] if keep == "head" else e.inputs[-max_length:]
+        out.append(replace(e, inputs=part.clone()))
+        cut += 1
+    return out, cut
+
+
+def make_loader(
+    dataset: SequenceDataset,
+    sampler: BucketBatchSampler,
+    *,
+    pad_value: float = 0.0,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> torch.utils.data.DataLoader:
+    """DataLoader that draws index batches from `sampler` and pads them with `collate`.
+
+    Args:
+        dataset: the examples; must have as many items as the sampler has lengths.
+        sampler: decides batch composition and order (and the resume position).
+        pad_value: pad value for float feature inputs (see `collate`).
+        num_workers: DataLoader worker processes (0 = collate in the main process).
+        pin_memory: pin batches for faster host-to-GPU copies.
+
+    Raises:
+        ValueError: dataset and sampler sizes differ.
+    """
+    if len(dataset) != len(sampler.lengths):
+        raise ValueError(
+            f"sampler was built for {len(sampler.lengths)} examples but the dataset has {len(dataset)}"
+        )
+    # functools.partial of a module-level function stays picklable for worker processes.
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=functools.partial(collate, pad_value=pad_value),
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+    )

@@ -1,0 +1,90 @@
+"""Errors that rnnkit raises on purpose, each carrying an exit status for the CLI.
+
+Every error names where the problem is (file:line and column, or config key), the bad
+value, the rule it broke and how to fix it. A `DataError` lists *every* problem found,
+not only the first one, so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+MAX_LISTED = 50  # problems printed in full; the rest are counted (all are kept on `.problems`)
+
+
+class RnnkitError(Exception):
+    """Base class. `exit_code` is what `rnnkit` exits with when this reaches the CLI."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad value in one input row.
+
+    Attributes:
+        file: path of the input file as given by the user.
+        line: 1-based line number in that file (for Parquet: 1-based row number), or None
+            for problems that concern the whole file (e.g. a missing column).
+        column: column / field name (or channel index for .ts), or None.
+        value: the offending value, shortened to at most 80 characters.
+        rule: what was expected ("expected 3 fields, found 2").
+        fix: one sentence on how to repair it.
+        record_id: id of the record the row belongs to, when known.
+    """
+
+    file: str
+    line: int | None
+    column: str | None
+    value: str
+    rule: str
+    fix: str
+    record_id: str | None = None
+
+    def location(self) -> str:
+        loc = self.file if self.line is None else f"{self.file}:{self.line}"
+        return loc if self.column is None else f"{loc} column {self.column!r}"
+
+    def __str__(self) -> str:
+        return f"{self.location()}: value {self.value!r}: {self.rule}. Fix: {self.fix}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def shorten(value: object, limit: int = 80) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class DataError(RnnkitError):
+    """Input data failed validation. Raised before the first training step."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem], header: str | None = None):
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = header or f"{n} problem{'s' if n != 1 else ''} found in the input data"
+        lines = [head + ":"] + [f"  - {p}" for p in self.problems[:MAX_LISTED]]
+        if n > MAX_LISTED:
+            lines.append(f"  ... and {n - MAX_LISTED} more (all are listed in the error's .problems)")
+        super().__init__("\n".join(lines))
+
+
+class ConfigError(RnnkitError):
+    """A configuration key or value is invalid (unknown key, wrong type, out of range)."""
+
+    exit_code = 2
+
+
+class CheckpointError(RnnkitError):
+    """A checkpoint is missing, corrupt (checksum mismatch), unsafe, or incompatible."""
+
+    exit_code = 3
+
+
+class TrainingError(RnnkitError):
+    """Training stopped on a problem the user must act on (e.g. a non-finite loss)."""
+
+    exit_code = 4

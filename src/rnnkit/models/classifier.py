@@ -1,0 +1,194 @@
+"""Sequence classifier: input layer + ``RNNEncoder`` + ``ClassificationHead``, by composition."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from rnnkit.models.encoder import RNNEncoder
+from rnnkit.models.heads import ClassificationHead
+
+# The model options a config may set, with their defaults (those of SequenceClassifier).
+MODEL_OPTION_DEFAULTS: dict[str, object] = {
+    "embedding_dim": 128,
+    "hidden_size": 128,
+    "num_layers": 2,
+    "cell": "lstm",
+    "bidirectional": True,
+    "dropout": 0.3,
+    "input_dropout": 0.0,
+    "recurrent_dropout": 0.2,
+    "layer_norm": False,
+    "residual": None,
+    "pooling": "last",
+    "packing": "auto",
+}
+# Known from the data, not chosen in the model options.
+DATA_DERIVED_KEYS = ("num_classes", "vocab_size", "num_features")
+
+
+class SequenceClassifier(nn.Module):
+    """Classify whole sequences of token ids or of numeric feature vectors.
+
+    ``inputs -> input layer -> RNNEncoder -> ClassificationHead -> logits``. The input layer is
+    an ``nn.Embedding(vocab_size, embedding_dim, padding_idx=0)`` for token ids or an
+    ``nn.Linear(num_features, embedding_dim)`` projection for float features; both use
+    Xavier-uniform weights (the embedding's pad row is 0, the projection's bias is 0).
+
+    Args:
+        num_classes: K >= 2, number of classes (logits).
+        vocab_size: number of token ids including the pad id 0; set for token input.
+        num_features: features per step; set for numeric input. Exactly one of
+            ``vocab_size`` / ``num_features`` must be given.
+        embedding_dim: width of the input layer's output (the encoder's input size).
+        hidden_size, num_layers, cell, bidirectional, input_dropout, recurrent_dropout,
+            layer_norm, packing: passed to ``RNNEncoder``.
+        dropout: locked dropout between encoder layers and dropout before the output layer.
+        residual: residual connections in the encoder; ``None`` means on when
+            ``num_layers > 2`` (deep stacks benefit, shallow ones don't need it).
+        pooling: ``"last"``, ``"attention"`` or ``"mean"`` (see ``ClassificationHead``).
+
+    Raises:
+        ValueError: if not exactly one of ``vocab_size`` / ``num_features`` is given, a size
+            is invalid, or any option is rejected by the encoder or head.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        vocab_size: int | None = None,
+        num_features: int | None = None,
+        embedding_dim: int = 128,
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        cell: str = "lstm",
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.2,
+        layer_norm: bool = False,
+        residual: bool | None = None,
+        pooling: str = "last",
+        packing: str = "auto",
+    ) -> None:
+        super().__init__()
+        if (vocab_size is None) == (num_features is None):
+            raise ValueError(
+                "give exactly one of vocab_size (token-id input) or num_features (numeric input), "
+                f"got vocab_size={vocab_size!r} and num_features={num_features!r}"
+            )
+        for name, value, low in (
+            ("num_classes", num_classes, 2),
+            ("embedding_dim", embedding_dim, 1),
+            ("vocab_size", vocab_size, 2),  # id 0 is reserved for padding, so at least one real id
+            ("num_features", num_features, 1),
+        ):
+            if value is None and name in ("vocab_size", "num_features"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+        self.num_classes = num_classes
+        self.token_input = vocab_size is not None
+        if self.token_input:
+            self.embedding: nn.Module = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+            nn.init.xavier_uniform_(self.embedding.weight)
+            self.embedding.weight.data[0].zero_()  # pad id must embed to exactly 0
+        else:
+            self.embedding = nn.Linear(num_features, embedding_dim)
+            nn.init.xavier_uniform_(self.embedding.weight)
+            nn.init.zeros_(self.embedding.bias)
+
+        if residual is None:
+            residual = num_layers > 2
+        self.encoder = RNNEncoder(
+            embedding_dim,
+            hidden_size,
+            num_layers=num_layers,
+            cell=cell,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            layer_norm=layer_norm,
+            residual=residual,
+            packing=packing,
+        )
+        self.head = ClassificationHead(self.encoder.output_size, num_classes, pooling=pooling, dropout=dropout)
+
+    def forward(self, inputs: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
+        """Compute class logits for a padded batch.
+
+        Args:
+            inputs: (B, T) integer token ids (0 = pad) for token input, or (B, T, F) float
+                features for numeric input. Values at pad positions are ignored.
+            lengths: (B,) int64 on CPU, each in [1, T].
+            mask: (B, T) bool, True at real steps.
+
+        Returns:
+            (B, K) unnormalised logits.
+
+        Raises:
+            ValueError: if ``inputs`` has the wrong rank or dtype for this model's input kind,
+                or the encoder rejects the shapes.
+        """
+        if self.token_input:
+            if inputs.dim() != 2 or inputs.is_floating_point() or inputs.is_complex():
+                raise ValueError(
+                    "this classifier takes token ids: inputs must be an integer tensor of shape (B, T), "
+                    f"got {inputs.dtype} of shape {tuple(inputs.shape)}"
+                )
+            # Pads may hold any id (even out of range): map them to the pad id before lookup.
+            x = self.embedding(inputs.masked_fill(~mask, 0))  # (B, T, E)
+        else:
+            if inputs.dim() != 3 or not inputs.is_floating_point():
+                raise ValueError(
+                    "this classifier takes numeric features: inputs must be a float tensor of shape "
+                    f"(B, T, F), got {inputs.dtype} of shape {tuple(inputs.shape)}"
+                )
+            # Zero pads before the projection so NaN/inf garbage cannot produce NaN there.
+            x = self.embedding(inputs.masked_fill(~mask.unsqueeze(-1), 0.0))  # (B, T, E)
+        return self.head(self.encoder(x, lengths, mask), mask)
+
+
+def build_classifier(
+    model_options: dict,
+    *,
+    num_classes: int,
+    vocab_size: int | None = None,
+    num_features: int | None = None,
+) -> SequenceClassifier:
+    """Build a ``SequenceClassifier`` from the config's model options plus data-derived sizes.
+
+    Args:
+        model_options: any subset of ``MODEL_OPTION_DEFAULTS``' keys (missing keys take the
+            defaults of ``SequenceClassifier``).
+        num_classes: number of classes found in the data.
+        vocab_size: vocabulary size (with pad id 0) for token input.
+        num_features: features per step for numeric input.
+
+    Returns:
+        The constructed model (in training mode, on CPU).
+
+    Raises:
+        ValueError: if ``model_options`` has unknown keys (all are listed, with the allowed
+            ones), contains a data-derived key, or holds an invalid value.
+    """
+    if not isinstance(model_options, dict):
+        raise ValueError(f"model options must be a mapping, got {type(model_options).__name__}")
+    data_keys = sorted(k for k in model_options if k in DATA_DERIVED_KEYS)
+    if data_keys:
+        raise ValueError(
+            f"model options must not set {data_keys}: these come from the data; remove them from the config"
+        )
+    unknown = sorted(str(k) for k in model_options if k not in MODEL_OPTION_DEFAULTS)
+    if unknown:
+        raise ValueError(
+            f"unknown model option(s) {unknown}; allowed options are {sorted(MODEL_OPTION_DEFAULTS)}"
+        )
+    return SequenceClassifier(
+        num_classes=num_classes, vocab_size=vocab_size, num_features=num_features, **model_options
+    )
+
+
+__all__ = ["DATA_DERIVED_KEYS", "MODEL_OPTION_DEFAULTS", "SequenceClassifier", "build_classifier"]

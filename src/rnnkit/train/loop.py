@@ -1,0 +1,457 @@
+"""THE training loop. Read it top to bottom: `fit` sets up, `_train_epoch` is the step loop,
+`_end_epoch` evaluates and checkpoints, `_finish` restores the best weights and scores.
+
+Everything a resume needs lives in `LoopState` (plus optimizer, sampler position and RNG), and
+the schedule is a pure function of the step, so a resumed CPU run repeats the uninterrupted
+run's per-step losses exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import signal
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from rnnkit import config as C
+from rnnkit.data.collate import SequenceDataset, collate
+from rnnkit.data.pipeline import PreparedData
+from rnnkit.data.sampler import BucketBatchSampler, padding_share
+from rnnkit.errors import CheckpointError, RnnkitError, TrainingError
+from rnnkit.tasks import Task
+from rnnkit.train import checkpoint as ckpt
+from rnnkit.train.callbacks import fire
+from rnnkit.train.precision import Precision, resolve_device, resolve_precision
+from rnnkit.train.schedules import EarlyStopping, PlateauState, lr_at
+
+
+class Interrupted(RnnkitError):
+    """SIGINT/SIGTERM arrived; a checkpoint was written. Exit status 130 / 143 like a shell."""
+
+    def __init__(self, signum: int, path: Path | None):
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        where = f"checkpoint written to {path}; continue with `rnnkit train --resume DIR`" if path else \
+            "no checkpoint written"
+        super().__init__(f"training interrupted by {name}: {where}.")
+
+
+@dataclass
+class LoopState:
+    epoch: int = 0  # current epoch (0-based)
+    batch_in_epoch: int = 0  # batches of this epoch already consumed
+    step: int = 0  # optimizer steps taken
+    plateau: PlateauState = field(default_factory=PlateauState)
+    early: EarlyStopping = field(default_factory=EarlyStopping)
+    best_step: int = -1
+    epoch_loss_sum: float = 0.0  # sum of per-example losses this epoch
+    epoch_examples: int = 0
+    epoch_real: int = 0  # real (non-pad) positions this epoch
+    epoch_positions: int = 0  # all positions this epoch
+    last_finite_loss: float | None = None
+    last_grad_norm: float | None = None
+    real_tokens: int = 0  # over the whole run
+    compute_seconds: float = 0.0  # forward/backward/step time over the whole run
+    data_seconds: float = 0.0  # time spent building batches
+    wall_seconds: float = 0.0  # over all sessions of the run, up to the last epoch end
+    session_seconds: float = 0.0  # this session's share of wall_seconds (not saved meaningfully)
+    stop_reason: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LoopState:
+        d = dict(d)
+        d["plateau"] = PlateauState(**d["plateau"])
+        d["early"] = EarlyStopping(**d["early"])
+        return cls(**d)
+
+
+def data_fingerprint(datasets: dict[str, SequenceDataset]) -> str:
+    """Hash of ids, lengths and targets: a resume must see the same data in the same order."""
+    h = hashlib.sha256()
+    for name in sorted(datasets):
+        for ex in datasets[name].examples:
+            h.update(f"{name}|{ex.id}|{ex.inputs.shape[0]}|".encode())
+            h.update(ex.inputs.numpy().tobytes())
+            if ex.target is not None:
+                h.update(ex.target.numpy().tobytes())
+    return h.hexdigest()
+
+
+def make_optimizer(model: torch.nn.Module, cfg: C.Config) -> torch.optim.Optimizer:
+    """AdamW; weight decay on weight matrices only (not biases, norms or the embedding's pad row logic)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.dim() >= 2 and "norm" not in name else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+
+
+class _SignalFlag:
+    """SIGINT/SIGTERM set a flag that the loop checks between batches (no exception mid-step)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:  # a second Ctrl-C: the user means it
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items():
+            signal.signal(s, old)
+
+
+class MetricsLog:
+    """Append-only metrics.jsonl; on resume, lines after the checkpoint's step are dropped first."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = path
+        if resume_step is not None and path.exists():
+            kept = []
+            for line in path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line torn by a kill
+                if rec.get("step", 0) <= resume_step:
+                    kept.append(line)
+            path.write_text("".join(k + "\n" for k in kept))
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+class Progress:
+    """A tqdm bar on a terminal; plain lines (one per epoch) otherwise."""
+
+    def __init__(self, mode: str, total: int):
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "plain"
+        self.mode = mode
+        self.bar = None
+        if mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, leave=False)
+
+    def step(self, n: int, loss: float, lr: float, tps: float) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tps:,.0f}", refresh=False)
+
+    def line(self, text: str) -> None:
+        if self.mode == "none":
+            return
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@torch.no_grad()
+def evaluate(model, dataset: SequenceDataset, task: Task, prep, *, device, precision: Precision,
+             batch_size: int) -> tuple[dict, torch.Tensor]:
+    """Loss and metrics over a whole dataset (eval mode); predictions in dataset order."""
+    was_training = model.training
+    model.eval()
+    sampler = BucketBatchSampler(dataset.lengths, batch_size, bucketing=True, shuffle=False)
+    preds = [None] * len(dataset)
+    loss_sum, n = 0.0, 0
+    has_targets = len(dataset) > 0 and dataset[0].target is not None
+    for idx in sampler:
+        batch = collate([dataset[i] for i in idx]).to(device)
+        with precision.autocast():
+            out = task.forward(model, batch)
+        if has_targets:
+            loss_sum += float(task.loss(out, batch)) * len(idx)
+            n += len(idx)
+        for i, p in zip(idx, task.predict(out).cpu(), strict=True):
+            preds[i] = p
+    model.train(was_training)
+    pred = torch.stack(preds) if preds else torch.empty(0, dtype=torch.long)
+    if not has_targets:
+        return {}, pred
+    targets = torch.stack([ex.target for ex in dataset.examples])
+    return {"loss": loss_sum / max(n, 1), **task.score(pred, targets, prep)}, pred
+
+
+def _check_resume_config(saved: C.Config, new: C.Config, log: MetricsLog | None) -> None:
+    changes = C.diff(saved, new)
+    arch = [(k, a, b) for k, a, b in changes if C.is_architecture_key(k)]
+    if arch:
+        lines = "\n".join(f"  {k}: checkpoint {a!r} -> now {b!r}" for k, a, b in arch)
+        raise CheckpointError("cannot resume: the architecture or input encoding changed since the checkpoint:\n"
+                              f"{lines}\nStart a new run (new --out) or undo these changes.")
+    soft = [(k, a, b) for k, a, b in changes if not k.startswith("data.") or k in ("data.batch_size",)]
+    for k, a, b in soft:
+        warnings.warn(f"resuming with {k} changed from {a!r} to {b!r}", stacklevel=3)
+    if soft and log is not None:
+        log.write({"event": "config_changed_on_resume", "changes": [[k, a, b] for k, a, b in soft]})
+
+
+def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume: bool = False,
+        callbacks=()) -> dict:
+    """Train, early-stop, restore the best weights and score every split. Returns summary.json's content.
+
+    Raises:
+        TrainingError: non-finite loss or gradient (the last valid checkpoint is left untouched).
+        Interrupted: SIGINT/SIGTERM (a checkpoint is written first).
+        CheckpointError: resume found no valid checkpoint or an incompatible one.
+    """
+    t_start = time.perf_counter()
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt.clean_leftovers(ckpt_dir)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = resolve_device(cfg.train.device)
+    precision = resolve_precision(cfg.train.precision, device)
+    torch.manual_seed(cfg.train.seed)
+    model = task.build_model(cfg, data.prep).to(device)
+    optimizer = make_optimizer(model, cfg)
+    train_set = data.datasets["train"]
+    sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
+                                 chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed)
+    fingerprint = data_fingerprint(data.datasets)
+    state = LoopState()
+    log = None
+    if resume:
+        loaded = ckpt.load_latest_valid(ckpt_dir, map_location="cpu")
+        saved_cfg = C.from_dict(loaded.state["config"])
+        log = MetricsLog(run_dir / "metrics.jsonl", resume_step=loaded.state["loop"]["step"])
+        _check_resume_config(saved_cfg, cfg, log)
+        if loaded.state["data_fingerprint"] != fingerprint:
+            raise CheckpointError(f"cannot resume from {loaded.path}: the training data differ from the data the "
+                                  "run started with (ids, lengths or values changed). Start a new run.")
+        model.load_state_dict(loaded.model_state)
+        optimizer.load_state_dict(loaded.state["optimizer"])
+        precision.load_state_dict(loaded.state.get("scaler"))
+        state = LoopState.from_dict(loaded.state["loop"])
+        state.session_seconds = 0.0
+        torch.set_rng_state(loaded.state["rng"]["torch"])
+        if device.type == "cuda" and loaded.state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(loaded.state["rng"]["cuda"], device)
+        log.write({"event": "resume", "step": state.step, "epoch": state.epoch, "from": loaded.path.name})
+    else:
+        log = MetricsLog(run_dir / "metrics.jsonl")
+        log.path.write_text("")
+    steps_per_epoch = math.ceil(len(sampler) / cfg.optim.accumulate)
+    sched = dict(base_lr=cfg.optim.lr, warmup_steps=round(cfg.optim.warmup_epochs * steps_per_epoch),
+                 total_steps=cfg.train.max_epochs * steps_per_epoch,
+                 cooldown_steps=cfg.optim.cooldown_epochs * steps_per_epoch, min_lr=cfg.optim.min_lr,
+                 factor=cfg.optim.plateau_factor)
+
+    def save(name_reason: str) -> Path:
+        payload = {
+            "loop": state.to_dict(), "optimizer": optimizer.state_dict(), "sampler": sampler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
+            "scaler": precision.state_dict(), "config": cfg.to_dict(), "data_fingerprint": fingerprint,
+            "reason": name_reason,
+        }
+        path = ckpt.save_checkpoint(ckpt_dir, f"step-{state.step:08d}", model.state_dict(), payload,
+                                    step=state.step, epoch=state.epoch)
+        ckpt.write_pointer(ckpt_dir, "last", path, step=state.step, epoch=state.epoch)
+        fire(callbacks, "on_checkpoint", state, path)
+        return path
+
+    progress = Progress(cfg.train.progress, total=cfg.train.max_epochs * steps_per_epoch)
+    progress.step(state.step, float("nan"), 0.0, 0.0)
+    fire(callbacks, "on_fit_start", state)
+    model.train()
+    try:
+        with _SignalFlag() as flag:
+            while state.epoch < cfg.train.max_epochs and state.stop_reason is None:
+                _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, precision, device,
+                             log, progress, flag, save, callbacks, run_dir, steps_per_epoch)
+                if state.stop_reason is not None:
+                    break
+                _end_epoch(cfg, model, data, task, state, precision, device, log, progress, save, callbacks,
+                           sched, steps_per_epoch, t_start)
+                ckpt.prune(ckpt_dir, cfg.train.keep_checkpoints)
+    finally:
+        progress.close()
+    if state.stop_reason is None:
+        state.stop_reason = "max_epochs"
+    return _finish(cfg, model, data, task, state, precision, device, log, run_dir, callbacks, t_start)
+
+
+def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, precision, device, log,
+                 progress, flag, save, callbacks, run_dir, steps_per_epoch) -> None:
+    """One epoch of steps, from `state.batch_in_epoch` (mid-epoch after a resume)."""
+    if state.batch_in_epoch == 0:
+        fire(callbacks, "on_epoch_start", state)
+    sampler.set_epoch(state.epoch, start=state.batch_in_epoch)
+    n_batches = len(sampler)
+    acc = cfg.optim.accumulate
+    t_data = time.perf_counter()
+    for idx in sampler:
+        batch = collate([train_set[i] for i in idx]).to(device)
+        t0 = time.perf_counter()
+        state.data_seconds += t0 - t_data
+        window_start = state.batch_in_epoch - state.batch_in_epoch % acc
+        window = min(acc, n_batches - window_start)  # the epoch's last window may be short
+        with precision.autocast():
+            out = task.forward(model, batch)
+            loss = task.loss(out, batch)
+        lr = lr_at(state.step, reductions=state.plateau.reductions, **sched)
+        if not torch.isfinite(loss):
+            _stop_nonfinite(state, "loss", loss.item(), batch.ids, lr, run_dir, log)
+        precision.backward(loss / window)
+        loss_value = loss.item()
+        state.batch_in_epoch += 1
+        state.epoch_loss_sum += loss_value * len(idx)
+        state.epoch_examples += len(idx)
+        state.epoch_real += batch.real_tokens
+        state.epoch_positions += batch.padded_positions
+        state.real_tokens += batch.real_tokens
+        state.last_finite_loss = loss_value
+        if state.batch_in_epoch % acc and state.batch_in_epoch < n_batches:
+            state.compute_seconds += time.perf_counter() - t0
+            t_data = time.perf_counter()
+            continue
+        # ---- optimizer step: unscale, clip, step, schedule ----
+        precision.unscale(optimizer)
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        clip = cfg.optim.clip_norm if cfg.optim.clip_norm is not None else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))  # pre-clip norm
+        if not math.isfinite(grad_norm) and not precision.skips_nonfinite:
+            _stop_nonfinite(state, "gradient norm", grad_norm, batch.ids, lr, run_dir, log)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        precision.step(optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.last_grad_norm = grad_norm
+        state.compute_seconds += time.perf_counter() - t0
+        tps = state.real_tokens / max(state.compute_seconds, 1e-9)
+        record = {"kind": "step", "step": state.step, "epoch": state.epoch, "loss": loss_value, "lr": lr,
+                  "grad_norm": grad_norm, "clipped": grad_norm > clip, "ids": batch.ids}
+        if state.step % cfg.train.log_every == 0:
+            log.write({k: v for k, v in record.items() if k != "ids"} | {"real_tokens_per_second": tps})
+        progress.step(1, loss_value, lr, tps)
+        fire(callbacks, "on_step_end", state, record)
+        if state.stop_reason is not None:
+            return
+        if flag.signum is not None:
+            path = save(f"signal {flag.signum}")
+            log.write({"event": "interrupted", "step": state.step, "signal": flag.signum})
+            raise Interrupted(flag.signum, path)
+        if state.step % cfg.train.checkpoint_every == 0 and state.batch_in_epoch < n_batches:
+            save("periodic")
+        t_data = time.perf_counter()
+
+
+def _stop_nonfinite(state, what, value, ids, lr, run_dir, log) -> None:
+    msg = (f"non-finite {what} ({value}) at step {state.step + 1} (epoch {state.epoch + 1}); batch records: "
+           f"{', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}; last finite loss "
+           f"{state.last_finite_loss}, learning rate {lr:.3g}, last gradient norm {state.last_grad_norm}. "
+           "The last valid checkpoint is untouched. Try a 10x lower learning rate (--set optim.lr=...), keep "
+           "gradient clipping on, and check those records for extreme values; resume with --resume DIR.")
+    log.write({"event": "nonfinite", "what": what, "step": state.step + 1, "ids": ids, "lr": lr,
+               "last_finite_loss": state.last_finite_loss, "grad_norm": state.last_grad_norm})
+    state.stop_reason = f"nonfinite_{what.replace(' ', '_')}"
+    summary = {"stopped": state.stop_reason, "error": msg, "step": state.step, "epoch": state.epoch}
+    (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
+    raise TrainingError(msg)
+
+
+def _end_epoch(cfg, model, data, task, state, precision, device, log, progress, save, callbacks, sched,
+               steps_per_epoch, t_start) -> None:
+    """Validate, update plateau and early-stopping state, checkpoint, decide whether to stop."""
+    val, _ = evaluate(model, data.datasets["val"], task, data.prep, device=device, precision=precision,
+                      batch_size=cfg.data.batch_size)
+    train_loss = state.epoch_loss_sum / max(state.epoch_examples, 1)
+    pad_share = 1 - state.epoch_real / max(state.epoch_positions, 1)
+    lr = lr_at(state.step, reductions=state.plateau.reductions, **sched)
+    state.plateau = state.plateau.update(val["loss"], patience=cfg.optim.plateau_patience)
+    state.early, improved = state.early.update(val["loss"], state.epoch)
+    if improved:
+        state.best_step = state.step
+    record = {"kind": "epoch", "epoch": state.epoch + 1, "step": state.step, "train_loss": train_loss,
+              **{f"val_{k}": v for k, v in val.items()}, "lr": lr, "padding_share": pad_share,
+              "grad_norm": state.last_grad_norm, "improved": improved,
+              "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),
+              "data_wait_share": state.data_seconds / max(state.data_seconds + state.compute_seconds, 1e-9)}
+    log.write(record)
+    progress.line(f"epoch {state.epoch + 1:>3}  train_loss {train_loss:.4f}  val_loss {val['loss']:.4f}  "
+                  f"val_acc {val.get('accuracy', float('nan')):.4f}  lr {lr:.2e}  pad {pad_share:.1%}"
+                  f"{'  *best' if improved else ''}")
+    state.epoch += 1
+    state.batch_in_epoch = 0
+    state.epoch_loss_sum, state.epoch_examples, state.epoch_real, state.epoch_positions = 0.0, 0, 0, 0
+    now = time.perf_counter() - t_start
+    state.wall_seconds += now - state.session_seconds
+    state.session_seconds = now
+    if state.early.should_stop(cfg.train.patience):
+        state.stop_reason = "early_stopping"
+    fire(callbacks, "on_epoch_end", state, record)
+    path = save("epoch")
+    if improved:
+        ckpt.write_pointer(path.parent, "best", path, step=state.step, epoch=state.epoch,
+                           val_loss=val["loss"])
+
+
+def _finish(cfg, model, data, task, state, precision, device, log, run_dir, callbacks, t_start) -> dict:
+    ckpt_dir = run_dir / "checkpoints"
+    best = ckpt.read_pointer(ckpt_dir, "best")
+    if best is not None:
+        model.load_state_dict(ckpt.load_checkpoint(best).model_state)
+    metrics = {}
+    for split, ds in data.datasets.items():
+        metrics[split], _ = evaluate(model, ds, task, data.prep, device=device, precision=precision,
+                                     batch_size=cfg.data.batch_size)
+    positions = sum(ex.inputs.shape[0] for ex in data.datasets["train"].examples)
+    sampler = BucketBatchSampler(data.datasets["train"].lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
+                                 chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)
+    summary = {
+        "task": cfg.task,
+        "metrics": metrics,
+        "best_epoch": state.early.best_epoch + 1,
+        "best_step": state.best_step,
+        "epochs_run": state.epoch,
+        "steps": state.step,
+        "stopped": state.stop_reason,
+        "padding_share": padding_share(data.datasets["train"].lengths, sampler.epoch_batches(0)),
+        "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),
+        "data_wait_share": state.data_seconds / max(state.data_seconds + state.compute_seconds, 1e-9),
+        "train_real_tokens": positions,
+        "device": str(device),
+        "precision": precision.name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "data": data.report,
+        "config_warnings": C.guide_warnings(cfg),
+    }
+    # wall time over every session of this run (a resumed run adds to what the checkpoint recorded)
+    summary["wall_seconds"] = state.wall_seconds + (time.perf_counter() - t_start) - state.session_seconds
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    log.write({"event": "finished", "step": state.step, "stopped": state.stop_reason})
+    fire(callbacks, "on_fit_end", state, summary)
+    return summary

@@ -1,0 +1,71 @@
+import pytest
+import yaml
+
+from rnnkit import config as C
+from rnnkit.errors import ConfigError
+
+
+def test_defaults_follow_the_guide():
+    cfg = C.Config()
+    assert cfg.optim.lr == 1e-3 and cfg.optim.clip_norm == 1.0 and cfg.train.patience == 10
+    assert cfg.optim.plateau_factor == 0.5 and 0.3 <= cfg.model.dropout <= 0.5
+    assert 0.1 <= cfg.model.recurrent_dropout <= 0.3 and cfg.data.max_length == 512
+    assert C.guide_warnings(cfg) == []
+
+
+def test_overrides_are_typed():
+    cfg = C.resolve(None, ["optim.lr=3e-3", "train.max_epochs=20", "train.seed=1", "model.cell=gru",
+                           "data.feature_columns=a,b"])
+    assert cfg.optim.lr == pytest.approx(3e-3) and isinstance(cfg.optim.lr, float)
+    assert cfg.train.max_epochs == 20 and cfg.train.seed == 1 and cfg.model.cell == "gru"
+    assert cfg.data.feature_columns == ["a", "b"]
+
+
+@pytest.mark.parametrize("pair, needle", [
+    ("optim.lrr=1", "Did you mean 'optim.lr'"),
+    ("modle.cell=gru", "Did you mean 'model'"),
+    ("model.cell=transformer", "not one of lstm, gru"),
+    ("train.max_epochs=ten", "expected an integer"),
+    ("model.bidirectional=maybe", "expected true or false"),
+    ("optim.lr=-1", "out of range"),
+    ("lr=1", "keys are section.name"),
+])
+def test_bad_overrides_name_key_and_fix(pair, needle):
+    with pytest.raises(ConfigError, match=needle):
+        C.resolve(None, [pair])
+
+
+def test_yaml_file_and_override_order(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("model:\n  hidden_size: 64\noptim:\n  lr: 0.01\n")
+    cfg = C.resolve(f, ["optim.lr=0.002"])
+    assert cfg.model.hidden_size == 64 and cfg.optim.lr == 0.002
+
+
+def test_yaml_is_parsed_safely(tmp_path):
+    marker = tmp_path / "pwned"
+    f = tmp_path / "evil.yaml"
+    f.write_text(f"model: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ConfigError, match="evil.yaml:1"):
+        C.resolve(f)
+    assert not marker.exists()
+
+
+def test_commented_default_round_trips():
+    text = C.commented_default("classify")
+    assert "# AdamW decoupled weight decay" in text
+    assert C.from_dict(yaml.safe_load(text)) == C.Config()
+
+
+def test_diff_separates_architecture_from_optimisation():
+    a = C.Config()
+    b = C.resolve(None, ["model.hidden_size=64", "optim.lr=0.01"])
+    keys = {k for k, _, _ in C.diff(a, b)}
+    assert keys == {"model.hidden_size", "optim.lr"}
+    assert C.is_architecture_key("model.hidden_size") and not C.is_architecture_key("optim.lr")
+
+
+def test_guide_warnings_explain():
+    cfg = C.resolve(None, ["model.dropout=0.8", "model.num_layers=6"])
+    text = " ".join(C.guide_warnings(cfg))
+    assert "underfitting" in text and "vanishing" in text

@@ -1,0 +1,129 @@
+"""The training loop through the public API: early stopping, best weights, non-finite loss, resume."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from fakedata import write_numeric_jsonl
+from rnnkit import api
+from rnnkit import config as C
+from rnnkit.errors import TrainingError
+from rnnkit.train import checkpoint as ckpt
+from rnnkit.train.callbacks import Callback
+
+SMALL = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "data.batch_size=16",
+         "train.progress=none", "train.log_every=1"]
+
+
+def _cfg(path, *extra):
+    return C.resolve(None, [f"data.train={path}", *SMALL, *extra])
+
+
+def _steps(run_dir):
+    recs = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in recs if r.get("kind") == "step"}
+
+
+def test_early_stopping_restores_best_weights(tmp_path):
+    # half the labels random + a big model, no regularisation: validation loss turns up, early stopping fires
+    noisy = write_numeric_jsonl(tmp_path / "noisy.jsonl", label_noise=0.5)
+    cfg = _cfg(noisy, "train.max_epochs=60", "train.patience=3", "optim.lr=0.01",
+               "model.hidden_size=64", "model.dropout=0.0", "model.recurrent_dropout=0.0",
+               "optim.weight_decay=0", "data.val_fraction=0.3")
+    summary = api.train(cfg, tmp_path / "run")
+    assert summary["stopped"] == "early_stopping"
+    assert summary["epochs_run"] == summary["best_epoch"] + 3
+    epochs = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()
+              if '"kind": "epoch"' in x]
+    best = min(epochs, key=lambda r: r["val_loss"])
+    assert best["epoch"] == summary["best_epoch"]
+    assert summary["metrics"]["val"]["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    assert set(summary["metrics"]) == {"train", "val", "test"}
+
+
+def test_nonfinite_loss_stops_with_context_and_keeps_checkpoint(tmp_path, numeric_jsonl):
+    class Poison(Callback):
+        def __init__(self, model_ref):
+            self.model_ref = model_ref
+
+        def on_step_end(self, state, record):
+            if state.step == 20:  # after the first epoch's checkpoint (15 batches of 16)
+                with torch.no_grad():
+                    for p in self.model_ref[0].parameters():
+                        p.fill_(float("nan"))
+
+    model_ref = []
+    import rnnkit.tasks as T
+
+    orig = T.CLASSIFY.build_model
+
+    def build(cfg, prep):
+        m = orig(cfg, prep)
+        model_ref.append(m)
+        return m
+
+    task = T.Task(**{**T.CLASSIFY.__dict__, "build_model": build})
+    cfg = _cfg(numeric_jsonl, "train.max_epochs=5", "data.val_fraction=0.2", "data.test_fraction=0.1")
+    from rnnkit.data.pipeline import prepare_data
+    from rnnkit.train.loop import fit
+
+    run = tmp_path / "run"
+    run.mkdir()
+    data = prepare_data(cfg, run)
+    with pytest.raises(TrainingError) as exc:
+        fit(cfg, data, task, run, callbacks=[Poison(model_ref)])
+    msg = str(exc.value)
+    assert "non-finite loss" in msg and "step 21" in msg and "series.jsonl:" in msg
+    assert "learning rate" in msg and "last finite loss" in msg
+    last = ckpt.read_pointer(run / "checkpoints", "last")
+    loaded = ckpt.load_checkpoint(last)
+    assert loaded.manifest["step"] < 21
+    assert all(torch.isfinite(t).all() for t in loaded.model_state.values())
+    assert json.loads((run / "summary.json").read_text())["stopped"] == "nonfinite_loss"
+
+
+RESUME_SCRIPT = """
+import os, signal, sys
+from rnnkit import api, config as C
+from rnnkit.train.callbacks import Callback
+class Kill(Callback):
+    def on_step_end(self, state, record):
+        if state.step == {stop}:
+            os.kill(os.getpid(), signal.SIGTERM)
+cfg = C.resolve(None, {overrides!r})
+try:
+    api.train(cfg, {out!r}, callbacks=[Kill()] if {stop} else [])
+except Exception as exc:
+    print(exc)
+    sys.exit(getattr(exc, "exit_code", 1))
+"""
+
+
+def test_resume_in_new_process_repeats_the_same_losses(tmp_path, numeric_jsonl):
+    overrides = [f"data.train={numeric_jsonl}", *SMALL, "train.max_epochs=3", "data.batch_size=24"]
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    for out, stop in ((ref, 0), (cut, 13)):  # 8 batches per epoch: step 13 is mid-epoch 2
+        code = RESUME_SCRIPT.format(stop=stop, overrides=overrides, out=str(out))
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert proc.returncode == (143 if stop else 0), proc.stdout + proc.stderr
+    assert "interrupted by SIGTERM" in proc.stdout
+    assert max(_steps(cut)) == 13
+    proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", "train", "--resume", str(cut)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    a, b = _steps(ref), _steps(cut)
+    assert sorted(a) == sorted(b) and len(a) == 24
+    assert [a[s] for s in sorted(a)] == [b[s] for s in sorted(b)]  # bit-for-bit on CPU
+    sa = json.loads((ref / "summary.json").read_text())["metrics"]["test"]
+    sb = json.loads((cut / "summary.json").read_text())["metrics"]["test"]
+    assert sa == sb
+
+
+def test_resume_refuses_architecture_change(tmp_path, numeric_jsonl):
+    cfg = _cfg(numeric_jsonl, "train.max_epochs=1")
+    api.train(cfg, tmp_path / "run")
+    with pytest.raises(Exception, match=r"model.hidden_size: checkpoint 16 -> now 32"):
+        api.train(resume=tmp_path / "run", overrides=["model.hidden_size=32"])

@@ -26,14 +26,18 @@ Metrics:
     strategy's own epoch order, total real (non-pad) tokens of the timed batches divided by
     their total step time (forward + backward + optimizer step; collation happens before
     timing). Total/total rather than a median of per-batch rates because batches differ in
-    size: it is what a training run actually gets. The median per-batch rate is also recorded.
+    size: it is what a training run actually gets. The median per-batch rate and the rate per
+    second of process CPU time (less sensitive to other load on the machine) are also recorded.
     Global-max batches (a) are slow, so (a) times only `--global-batches` batches (default 8).
+    The three strategies are timed interleaved (one batch of each per round) so that load from
+    other processes hits them alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -74,7 +78,8 @@ def make_data(n: int, seed: int) -> tuple[list[int], list[Example], float]:
     labels = rng.integers(0, CLASSES, size=n)
     examples, pos = [], 0
     for i, t in enumerate(lengths.tolist()):
-        examples.append(Example(id=f"synthetic:{i}", inputs=tokens[pos : pos + t], target=torch.tensor(labels[i])))
+        target = torch.tensor(labels[i])
+        examples.append(Example(id=f"synthetic:{i}", inputs=tokens[pos : pos + t], target=target))
         pos += t
     return lengths.tolist(), examples, clipped
 
@@ -96,38 +101,66 @@ def global_padding_share(lengths: list[int], batches: list[list[int]], total: in
     return 1.0 - real / (sum(len(b) for b in batches) * total)
 
 
-def measure(batches: list[Batch], warmup: int, seed: int) -> dict:
-    torch.manual_seed(seed)  # same initial weights for every strategy
-    model = Model().train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+class Runner:
+    """One strategy's model, optimizer and batches; steps are timed one at a time."""
 
-    def step(b: Batch) -> None:
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(b.inputs, b.mask), b.targets)
+    def __init__(self, batches: list[Batch], warmup: int, seed: int) -> None:
+        torch.manual_seed(seed)  # same initial weights for every strategy
+        self.model = Model().train()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
+        self.warmup, self.timed = batches[:warmup], batches[warmup:]
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def step(self, b: Batch) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self.model(b.inputs, b.mask), b.targets)
         loss.backward()
-        opt.step()
+        self.opt.step()
 
-    for b in batches[:warmup]:
-        step(b)
-    times, real, padded = [], [], []
-    for b in batches[warmup:]:
-        t0 = time.perf_counter()
-        step(b)
-        times.append(time.perf_counter() - t0)
-        real.append(b.real_tokens)
-        padded.append(b.padded_positions)
-    total_time = sum(times)
-    return {
-        "timed_batches": len(times),
-        "warmup_batches": warmup,
-        "real_tokens": sum(real),
-        "padded_positions": sum(padded),
-        "seconds": total_time,
-        "real_tokens_per_s": sum(real) / total_time,
-        "positions_per_s": sum(padded) / total_time,
-        "median_batch_real_tokens_per_s": statistics.median(r / t for r, t in zip(real, times, strict=True)),
-        "timed_padding_share": 1.0 - sum(real) / sum(padded),
-    }
+    def timed_step(self, i: int) -> None:
+        b = self.timed[i]
+        w0, c0 = time.perf_counter(), time.process_time()
+        self.step(b)
+        self.wall.append(time.perf_counter() - w0)
+        self.cpu.append(time.process_time() - c0)
+
+    def summary(self) -> dict:
+        real = [b.real_tokens for b in self.timed[: len(self.wall)]]
+        padded = [b.padded_positions for b in self.timed[: len(self.wall)]]
+        wall, cpu = sum(self.wall), sum(self.cpu)
+        return {
+            "timed_batches": len(self.wall),
+            "warmup_batches": len(self.warmup),
+            "real_tokens": sum(real),
+            "padded_positions": sum(padded),
+            "seconds": wall,
+            "cpu_seconds": cpu,
+            "real_tokens_per_s": sum(real) / wall,
+            "real_tokens_per_cpu_s": sum(real) / cpu,
+            "positions_per_s": sum(padded) / wall,
+            "median_batch_real_tokens_per_s": statistics.median(
+                r / t for r, t in zip(real, self.wall, strict=True)
+            ),
+            "timed_padding_share": 1.0 - sum(real) / sum(padded),
+        }
+
+
+def measure(batch_lists: dict[str, list[Batch]], warmup: int, seed: int) -> dict[str, dict]:
+    """Warm every strategy up, then time them interleaved, one batch each per round.
+
+    Interleaving matters on a shared machine: a burst of load from other processes then slows
+    every strategy alike instead of distorting the ratio between them.
+    """
+    runners = {name: Runner(batches, warmup, seed) for name, batches in batch_lists.items()}
+    for r in runners.values():
+        for b in r.warmup:
+            r.step(b)
+    for i in range(max(len(r.timed) for r in runners.values())):
+        for r in runners.values():
+            if i < len(r.timed):
+                r.timed_step(i)
+    return {name: r.summary() for name, r in runners.items()}
 
 
 def main() -> None:
@@ -140,6 +173,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/bucketing.json"))
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
+    load_at_start = list(os.getloadavg())
 
     lengths, examples, clipped = make_data(args.sequences, args.seed)
     global_max = max(lengths)
@@ -168,18 +202,16 @@ def main() -> None:
             "batches": collated(bucket_batches, args.batches),
         },
     }
-    results = {}
-    for name, s in strategies.items():
-        results[name] = {"description": s["description"], "padding_share": s["padding_share"]}
-        results[name] |= measure(s.pop("batches"), args.warmup, args.seed)
+    timings = measure({name: s.pop("batches") for name, s in strategies.items()}, args.warmup, args.seed)
+    results = {name: s | timings[name] for name, s in strategies.items()}
 
-    a, b, c = (results[k]["real_tokens_per_s"] for k in ("a_random_global_max", "b_random_batch_max", "c_bucketed"))
+    a, b, c = (results[k]["real_tokens_per_s"] for k in strategies)
     report = {
         "config": {
             "sequences": args.sequences,
             "seed": args.seed,
-            "length_distribution": f"lognormal(mu=ln {MEDIAN_LENGTH}, sigma={SIGMA}), rounded, clipped to [1, "
-            f"{MAX_LENGTH}]",
+            "length_distribution": f"lognormal(mu=ln {MEDIAN_LENGTH}, sigma={SIGMA}), rounded, "
+            f"clipped to [1, {MAX_LENGTH}]",
             "clipped_fraction": clipped,
             "mean_length": float(np.mean(lengths)),
             "global_max_length": global_max,
@@ -189,7 +221,8 @@ def main() -> None:
             "threads": THREADS,
             "warmup_batches": args.warmup,
             "timed_batches": {"a": args.global_batches, "b": args.batches, "c": args.batches},
-            "throughput_metric": "total real tokens / total step time over the timed batches",
+            "throughput_metric": "total real tokens / total wall-clock step time over the timed batches",
+            "schedule": "strategies timed interleaved, one batch each per round, after per-strategy warm-up",
         },
         "environment": {
             "torch": torch.__version__,
@@ -197,6 +230,10 @@ def main() -> None:
             "python": platform.python_version(),
             "machine": platform.machine(),
             "processor": platform.processor(),
+            "cpu_count": os.cpu_count(),
+            # other processes compete for the same cores; recorded because it moves the numbers
+            "load_average_1_5_15_min_at_start": load_at_start,
+            "load_average_1_5_15_min_at_end": list(os.getloadavg()),
         },
         "strategies": results,
         "ratios": {"c_over_b_real_tokens_per_s": c / b, "c_over_a_real_tokens_per_s": c / a},
@@ -208,11 +245,12 @@ def main() -> None:
           f"clipped {clipped:.3%}; batch {BATCH_SIZE}; {THREADS} threads\n")
     print("| strategy | padding share (epoch) | timed batches | real tokens/s | ratio (c)/x |")
     print("|---|---:|---:|---:|---:|")
-    for name, r in results.items():
+    for r in results.values():
         ratio = c / r["real_tokens_per_s"]
         print(f"| {r['description']} | {r['padding_share']:.1%} | {r['timed_batches']} | "
               f"{r['real_tokens_per_s']:,.0f} | {ratio:.2f}x |")
-    print(f"\nwritten to {args.out}")
+    print(f"\n(c)/(b) = {c / b:.2f}x, (c)/(a) = {c / a:.2f}x real tokens/s; "
+          f"load average at start {load_at_start[0]:.1f}; written to {args.out}")
 
 
 if __name__ == "__main__":

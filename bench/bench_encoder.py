@@ -59,12 +59,8 @@ def main() -> None:
     cases = {
         "nn.LSTM": make_step(lstm, lambda: lstm(x)[0]),
         "RNNEncoder rd=0.2 (full lengths)": make_step(enc_rd, lambda: enc_rd(x, full, full_mask).outputs),
-        "RNNEncoder rd=0.2 (lengths 90-100)": make_step(
-            enc_rd, lambda: enc_rd(x, varied, varied_mask).outputs
-        ),
-        "RNNEncoder rd=0.0 (full lengths)": make_step(
-            enc_plain, lambda: enc_plain(x, full, full_mask).outputs
-        ),
+        "RNNEncoder rd=0.2 (lengths 90-100)": make_step(enc_rd, lambda: enc_rd(x, varied, varied_mask).outputs),
+        "RNNEncoder rd=0.0 (full lengths)": make_step(enc_plain, lambda: enc_plain(x, full, full_mask).outputs),
     }
     for _ in range(args.warmup):
         for step in cases.values():

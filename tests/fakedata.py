@@ -9,7 +9,8 @@ import numpy as np
 
 POSITIVE = ["great", "wonderful", "excellent", "loved", "superb", "fine", "enjoyable", "brilliant"]
 NEGATIVE = ["awful", "boring", "terrible", "hated", "poor", "dull", "weak", "disappointing"]
-FILLER = ["the", "movie", "was", "and", "a", "plot", "acting", "it", "this", "film", "story", "with", "characters", "some", "really", "quite"]
+FILLER = ["the", "movie", "was", "and", "a", "plot", "acting", "it", "this", "film", "story", "with",
+          "characters", "some", "really", "quite"]
 
 
 def write_text_csv(path, n=300, seed=0):

@@ -39,7 +39,7 @@ def _train(args) -> int:
             print(f"rnnkit: note: {w}", file=sys.stderr)
         summary = api.train(cfg, args.out)
     test = summary["metrics"].get("test") or summary["metrics"].get("val")
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(test.items(), key=lambda kv: kv[0] == "loss"))
     which = "test" if "test" in summary["metrics"] else "val"
     print(f"done: {which} {shown}; best epoch {summary['best_epoch']}, stopped: {summary['stopped']}, "
           f"{summary['wall_seconds']:.0f} s")

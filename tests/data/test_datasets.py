@@ -67,16 +67,12 @@ def test_package_without_the_files(tmp_path, monkeypatch):
 def test_unknown_name_lists_known_and_nearest():
     with pytest.raises(ConfigError) as e:
         get_builtin("japanese_vowel")
-    assert "did you mean 'japanese_vowels'" in str(e.value) and "known data sets: japanese_vowels" in str(
-        e.value
-    )
+    assert "did you mean 'japanese_vowels'" in str(e.value) and "known data sets: japanese_vowels" in str(e.value)
 
 
 def test_registry_is_extensible_and_rejects_duplicates(monkeypatch):
     monkeypatch.setattr(datasets, "BUILTIN", dict(BUILTIN))
-    extra = BuiltinDataset(
-        "zz_test", "forecast", "nopkg_xyz", "pip install nopkg_xyz", "d", "r", {"train": "a.csv"}
-    )
+    extra = BuiltinDataset("zz_test", "forecast", "nopkg_xyz", "pip install nopkg_xyz", "d", "r", {"train": "a.csv"})
     register(extra)
     assert datasets.get_builtin("zz_test") is extra
     assert [r["name"] for r in datasets.list_builtins()][-1] == "zz_test"

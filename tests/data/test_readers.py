@@ -66,8 +66,9 @@ def test_text_lowercase_and_char_tokenize(tmp_path):
 def test_csv_numeric_json_cells(tmp_path):
     f = write(tmp_path / "s.csv", 'sequence,label\n"[1, 2, 3]",a\n"[[1, 2], [3, 4]]",b\n')
     res = read_records(f, input="numeric")
-    # channel counts differ between the two rows, so one must be rejected; test each alone
-    assert len(res.records) == 1
+    # channel counts differ (1 vs 2): on a tie the earlier row sets the expected width
+    assert [r.line for r in res.records] == [2]
+    assert only_problem(res).line == 3 and "expected 1 channel(s)" in only_problem(res).rule
     f = write(tmp_path / "s.csv", 'sequence,label\n"[[1, 2], [3, 4], [5, 6]]",a\n"[[0.5, -1e3]]",3\n')
     res = read_records(f)
     check_invariants(res)
@@ -95,9 +96,7 @@ def test_jsonl_text_and_numeric(tmp_path):
         ("d.jsonl:1", 1, ["a", "b"], "3"),
         ("d.jsonl:3", 3, ["c"], "x"),
     ]
-    f = write(
-        tmp_path / "n.ndjson", '{"sequence": [[1, 2]], "label": 0}\n{"sequence": "[[3, 4]]", "label": 1}\n'
-    )
+    f = write(tmp_path / "n.ndjson", '{"sequence": [[1, 2]], "label": 0}\n{"sequence": "[[3, 4]]", "label": 1}\n')
     res = read_records(f)
     assert [r.values.tolist() for r in res.records] == [[[1.0, 2.0]], [[3.0, 4.0]]]
 
@@ -447,5 +446,5 @@ def test_unlabeled_when_not_required(tmp_path):
     f = write(tmp_path / "d.csv", "text\na b\n")
     res = read_records(f, require_label=False)
     assert res.records[0].label is None
-    with pytest.raises(DataError, match="require_label=false"):
+    with pytest.raises(DataError, match="column not found"):
         read_records(f)

@@ -19,9 +19,7 @@ def csv_file(path, rows):
 
 @pytest.fixture
 def two_bad_files(tmp_path):
-    train = csv_file(
-        tmp_path / "train.csv", ["a b,x", "c,y", "bad,", "d,x,extra"] + [f"w{i},x" for i in range(96)]
-    )
+    train = csv_file(tmp_path / "train.csv", ["a b,x", "c,y", "bad,", "d,x,extra"] + [f"w{i},x" for i in range(96)])
     val = csv_file(tmp_path / "val.csv", ["a,x", ",y", "b,y"])
     return read_records(train), read_records(val)
 
@@ -52,9 +50,7 @@ def test_error_policy_without_problems_passes_everything(tmp_path):
 def test_skip_writes_exactly_the_bad_rows(two_bad_files, tmp_path):
     train, val = two_bad_files
     rejects = tmp_path / "run" / "rejects.jsonl"
-    out = validate_splits(
-        {"train": train, "val": val}, policy="skip", max_bad_fraction=0.05, rejects_path=rejects
-    )
+    out = validate_splits({"train": train, "val": val}, policy="skip", max_bad_fraction=0.05, rejects_path=rejects)
     assert out.rejected == 3
     assert out.report["train"] == {"rows": 100, "rejected": 2}
     assert out.report["val"] == {"rows": 3, "rejected": 1}
@@ -76,9 +72,7 @@ def test_skip_above_the_fraction_raises_after_writing_rejects(two_bad_files, tmp
     train, val = two_bad_files
     rejects = tmp_path / "rejects.jsonl"
     with pytest.raises(DataError) as e:
-        validate_splits(
-            {"train": train, "val": val}, policy="skip", max_bad_fraction=0.01, rejects_path=rejects
-        )
+        validate_splits({"train": train, "val": val}, policy="skip", max_bad_fraction=0.01, rejects_path=rejects)
     head = str(e.value).splitlines()[0]
     assert "3 of 103 rows (2.91%)" in head and "0.01" in head and str(rejects) in head
     assert "--set data.max_bad_fraction=0.05" in head
@@ -138,18 +132,14 @@ def test_long_format_problems_group_under_their_sequence(tmp_path):
     f = tmp_path / "l.csv"
     f.write_text("id,t,x,label\ns,1,1,a\ns,2,nan,a\nk,1,1,a\n", encoding="utf-8")
     res = read_records(f, id_column="id", time_column="t")
-    out = validate_splits(
-        {"train": res}, policy="skip", max_bad_fraction=0.6, rejects_path=tmp_path / "r.jsonl"
-    )
+    out = validate_splits({"train": res}, policy="skip", max_bad_fraction=0.6, rejects_path=tmp_path / "r.jsonl")
     (entry,) = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert (entry["line"], entry["record_id"]) == (2, "l.csv:s")
     assert entry["problems"][0]["line"] == 3 and entry["raw"] == "s,1,1,a\ns,2,nan,a\n"
     assert [r.id for r in out.splits["train"]] == ["l.csv:k"]
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"policy": "ignore"}, {"max_bad_fraction": 1.5}, {"max_bad_fraction": "0.1"}]
-)
+@pytest.mark.parametrize("kwargs", [{"policy": "ignore"}, {"max_bad_fraction": 1.5}, {"max_bad_fraction": "0.1"}])
 def test_bad_settings_are_config_errors(tmp_path, kwargs):
     res = read_records(csv_file(tmp_path / "t.csv", ["a,x"]))
     with pytest.raises(ConfigError):

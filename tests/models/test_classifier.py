@@ -159,7 +159,12 @@ def test_overfits_a_separable_token_problem():
     ids = torch.randint(1, 6, (n, steps)) + 5 * labels[:, None]
     ids = ids.masked_fill(~mask, 0)
     model = SequenceClassifier(
-        num_classes=2, vocab_size=11, embedding_dim=8, hidden_size=8, num_layers=1, dropout=0.0,
+        num_classes=2,
+        vocab_size=11,
+        embedding_dim=8,
+        hidden_size=8,
+        num_layers=1,
+        dropout=0.0,
         recurrent_dropout=0.0,
     )
     assert _fit(model, ids, lengths, mask, labels, steps=30) > 0.9

@@ -123,6 +123,26 @@ def test_no_gradient_reaches_pad_inputs(packing):
     assert x.grad[mask].abs().sum() > 0
 
 
+@pytest.mark.parametrize("packing", ["never", "always"])
+def test_garbage_pads_leave_parameter_gradients_finite_and_unchanged(packing):
+    # On the padded path the forward RNN does run over pad steps; their outputs get zero
+    # gradient, but 0 * NaN is NaN, so NaN inputs there would poison weight gradients
+    # unless the encoder cleans them first.
+    torch.manual_seed(0)
+    enc = RNNEncoder(8, 4, num_layers=2, bidirectional=True, residual=True, packing=packing).train()
+    x, lengths, mask = make_batch(8)
+
+    def grads(inputs):
+        enc.zero_grad()
+        out = enc(inputs, lengths, mask)
+        (out.outputs.pow(2).sum() + out.final.sum()).backward()
+        return [p.grad.clone() for p in enc.parameters()]
+
+    for clean, dirty in zip(grads(x), grads(with_garbage_pads(x, mask)), strict=True):
+        assert torch.isfinite(dirty).all()
+        assert torch.allclose(clean, dirty, atol=ATOL)
+
+
 # --------------------------------------------------------------------------- exactness
 
 
@@ -206,8 +226,9 @@ def test_unidirectional_final_is_output_at_last_real_step():
     assert torch.equal(out.final, out.outputs[torch.arange(len(LENGTHS)), lengths - 1])
 
 
-@pytest.mark.parametrize(("packing", "expected"), [("auto", torch.Tensor), ("never", torch.Tensor),
-                                                   ("always", PackedSequence)])
+@pytest.mark.parametrize(
+    ("packing", "expected"), [("auto", torch.Tensor), ("never", torch.Tensor), ("always", PackedSequence)]
+)
 def test_packing_mode_selects_path_on_cpu(packing, expected):
     enc = RNNEncoder(3, 4, packing=packing).eval()
     seen = []

@@ -78,9 +78,7 @@ class BuiltinDataset:
                 f"built-in data set {self.name!r} needs the package {self.package!r}, which is not "
                 f"installed; install it with: {self.install}"
             )
-        missing = [
-            str(d / rel) for d in dirs[:1] for rel in self.data_files.values() if not (d / rel).is_file()
-        ]
+        missing = [str(d / rel) for d in dirs[:1] for rel in self.data_files.values() if not (d / rel).is_file()]
         raise RnnkitError(
             f"built-in data set {self.name!r}: the package {self.package!r} is installed at {dirs[0]} but "
             f"lacks {', '.join(missing)}; reinstall it with: {self.install}"
@@ -113,8 +111,7 @@ register(
             "7-29 steps; classify the speaker (270 train / 370 test cases, 9 classes)"
         ),
         reference=(
-            "LSTM-FCN 0.99, FCN 0.993, echo-state network 0.965 test accuracy "
-            "(Karim et al. 2019; Fawaz et al. 2019)"
+            "LSTM-FCN 0.99, FCN 0.993, echo-state network 0.965 test accuracy (Karim et al. 2019; Fawaz et al. 2019)"
         ),
         data_files={
             "train": "datasets/data/JapaneseVowels/JapaneseVowels_TRAIN.ts",

@@ -59,10 +59,9 @@ _QUOTE_FIX = (
     "enclose fields that contain the delimiter, quotes or line breaks in double quotes, "
     'and double every quote inside such a field ("")'
 )
+_UNLABELED = " (unlabeled data can only be read where labels are optional, e.g. for predict)"
 _NUMBER_FIX = "write plain numbers only (e.g. 0.5, -1e-3); no text, booleans or empty entries"
-_FINITE_FIX = (
-    "replace NaN/Inf/missing values with real numbers (impute them in the source data), or remove the row"
-)
+_FINITE_FIX = "replace NaN/Inf/missing values with real numbers (impute them in the source data), or remove the row"
 
 
 @dataclass
@@ -118,7 +117,6 @@ class _Table:
 class _Opts:
     file: str
     base: str
-    fmt: str
     text_column: str
     sequence_column: str
     label_column: str
@@ -239,9 +237,7 @@ def read_records(
     if not p.exists():
         problems.append(_not_found(file, p))
     elif p.is_dir():
-        problems.append(
-            Problem(file, None, None, file, "is a directory, not a data file", "give a file's path")
-        )
+        problems.append(Problem(file, None, None, file, "is a directory, not a data file", "give a file's path"))
     fmt = format
     if format == "auto":
         fmt = EXTENSIONS.get(p.suffix.lower(), "")
@@ -263,15 +259,12 @@ def read_records(
 
     if fmt == "ts":
         if input not in ("auto", "numeric"):
-            raise ConfigError(
-                f"data.input={input!r} is not possible for {file}: .ts files hold numeric series"
-            )
+            raise ConfigError(f"data.input={input!r} is not possible for {file}: .ts files hold numeric series")
         return _read_ts(p, file, require_label)
 
     opts = _Opts(
         file=file,
         base=os.path.basename(file),
-        fmt=fmt,
         text_column=text_column,
         sequence_column=sequence_column,
         label_column=label_column,
@@ -377,8 +370,7 @@ def _resolve_input(input: str, table: _Table, opts: _Opts) -> str:
         if _nearest(name, table.columns) is not None:
             problems.append(_missing_column(opts, table, name, key))
     if opts.require_label and opts.label_column not in table.columns:
-        fix = "; for unlabeled data: --set data.require_label=false"
-        problems.append(_missing_column(opts, table, opts.label_column, "label_column", fix))
+        problems.append(_missing_column(opts, table, opts.label_column, "label_column"))
     problems += _header_problem(opts.file, table)
     raise DataError(problems, header=f"cannot read {opts.file}")
 
@@ -423,7 +415,7 @@ def _check_columns(mode: str, table: _Table, opts: _Opts) -> None:
                 table,
                 opts.label_column,
                 "label_column",
-                "; for unlabeled data: --set data.require_label=false",
+                _UNLABELED,
             )
         )
     if mode == "long" and not missing:
@@ -563,11 +555,7 @@ def _load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> _Table:
     table = _Table(header, rows, header_line, _looks_numeric(header))
     if not rows:
         raise DataError(
-            [
-                Problem(
-                    file, None, None, shorten(", ".join(header)), "no data rows after the header", "add rows"
-                )
-            ]
+            [Problem(file, None, None, shorten(", ".join(header)), "no data rows after the header", "add rows")]
             + _header_problem(file, table),
             header=f"cannot read {file}",
         )
@@ -707,9 +695,7 @@ def _check_values(
         with contextlib.suppress(ValueError, TypeError, OverflowError):
             out = np.array(cells, dtype=np.float64).reshape(len(cells), channels)
     if out is None:
-        out, issues = _scan_values(
-            column, cells, channels, missing_marker=missing_marker, from_text=from_text
-        )
+        out, issues = _scan_values(column, cells, channels, missing_marker=missing_marker, from_text=from_text)
         if issues:
             return None, issues
     return _range_check(column, out, channels)
@@ -807,9 +793,7 @@ def _parse_steps(column: str, obj: Any) -> tuple[np.ndarray | None, list[_Issue]
             )
         ]
     if not obj:
-        return None, [
-            (column, "[]", "empty sequence: zero steps", "give the row at least one step, or remove it")
-        ]
+        return None, [(column, "[]", "empty sequence: zero steps", "give the row at least one step, or remove it")]
     is_list = [isinstance(s, list) for s in obj]
     if all(is_list):
         steps = obj
@@ -846,7 +830,7 @@ def _label_of(fields: dict[str, Any], opts: _Opts) -> tuple[str | None, _Issue |
     if v is _MISSING or _is_blank(v):
         if not opts.require_label:
             return None, None
-        return None, _absent(col, v, "label", "give the row a label, or set --set data.require_label=false")
+        return None, _absent(col, v, "label", "give the row a label, or remove the row")
     if isinstance(v, (list, dict)):
         return None, (
             col,
@@ -1071,9 +1055,7 @@ def _interpret_long(table: _Table, opts: _Opts) -> ReadResult:
     return _collect(opts.file, parsed)
 
 
-def _long_sequence_issues(
-    sid: str, rows: list[_Row], features: list[str], opts: _Opts
-) -> list[tuple[int, _Issue]]:
+def _long_sequence_issues(sid: str, rows: list[_Row], features: list[str], opts: _Opts) -> list[tuple[int, _Issue]]:
     """Every problem of one long-format sequence, each with the line of the row it is on."""
     assert opts.time_column
     issues: list[tuple[int, _Issue]] = []
@@ -1134,7 +1116,7 @@ def _long_sequence_issues(
                         opts.label_column,
                         "",
                         "missing label",
-                        "label the sequence, or --set data.require_label=false",
+                        "give the sequence a label, or remove it",
                     ),
                 )
             )
@@ -1243,13 +1225,9 @@ def _ts_case(s: str, head: _TsHeader) -> tuple[np.ndarray | None, str | None, li
         elif head.class_labels is not None and label not in head.class_labels:
             declared = shorten(" ".join(head.class_labels), 200)
             fix = "correct the label, or add it to the @classLabel header line"
-            issues.append(
-                ("label", shorten(label), f"label not declared in @classLabel (declared: {declared})", fix)
-            )
+            issues.append(("label", shorten(label), f"label not declared in @classLabel (declared: {declared})", fix))
         elif head.target and not _is_finite_number(label):
-            issues.append(
-                ("label", shorten(label), "a @targetLabel value must be a finite number", "write a number")
-            )
+            issues.append(("label", shorten(label), "a @targetLabel value must be a finite number", "write a number"))
     channels = [c.split(",") for c in parts]
     if head.dimensions is not None and len(channels) != head.dimensions:
         rule = f"expected {head.dimensions} channel(s) as declared in @dimensions, found {len(channels)}"
@@ -1263,20 +1241,14 @@ def _ts_case(s: str, head: _TsHeader) -> tuple[np.ndarray | None, str | None, li
     if len(set(lengths)) > 1:
         j = next(i for i, n in enumerate(lengths) if n != lengths[0])
         rule = f"ragged channels: channel 0 has {lengths[0]} values, channel {j} has {lengths[j]}"
-        issues.append(
-            (f"channel {j}", str(lengths[j]), rule, "give every channel of a case the same number of values")
-        )
+        issues.append((f"channel {j}", str(lengths[j]), rule, "give every channel of a case the same number of values"))
         return None, label, issues
     if head.series_length is not None and lengths[0] != head.series_length:
         rule = f"expected {head.series_length} values per channel (@seriesLength), found {lengths[0]}"
-        issues.append(
-            (None, str(lengths[0]), rule, "give every case the declared length, or set @equalLength false")
-        )
+        issues.append((None, str(lengths[0]), rule, "give every case the declared length, or set @equalLength false"))
     columns: list[np.ndarray] = []
     for j, chan in enumerate(channels):
-        arr, chan_issues = _check_values(
-            f"channel {j}", [[x] for x in chan], 1, missing_marker="?", from_text=True
-        )
+        arr, chan_issues = _check_values(f"channel {j}", [[x] for x in chan], 1, missing_marker="?", from_text=True)
         issues += chan_issues
         if arr is not None:
             columns.append(arr[:, 0])
@@ -1300,7 +1272,7 @@ def _read_ts(p: Path, file: str, require_label: bool) -> ReadResult:
         _fail(
             file,
             "the header declares no labels (@classLabel / @targetLabel is missing or false)",
-            "use a labeled file, or set --set data.require_label=false for unlabeled data",
+            "use a labeled file (@classLabel true followed by the labels, each case ending in :<label>)",
         )
     base = os.path.basename(file)
     parsed: list[_Parsed] = []

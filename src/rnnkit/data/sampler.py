@@ -13,6 +13,7 @@ so the sampler itself cannot know how many batches were really consumed.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Iterator, Sequence
 
@@ -35,9 +36,11 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     Ordering (per epoch, `rng = numpy.random.default_rng([seed, epoch])`):
 
     * ``shuffle=True, bucketing=True`` (default, training): permute all indices with `rng`;
-      cut the permutation into chunks of ``chunk_batches * batch_size`` indices; sort each
-      chunk by length (stable, so equal lengths keep their random order); cut each chunk into
-      batches of ``batch_size``; shuffle the order of all batches with `rng`.
+      cut the permutation into chunks of ``chunk_batches * batch_size`` indices (a trailing
+      remainder shorter than a chunk joins the chunk before it, so no chunk but a lone one is
+      smaller than ``chunk_batches`` batches); sort each chunk by length (stable, so equal
+      lengths keep their random order); cut each chunk into batches of ``batch_size``;
+      shuffle the order of all batches with `rng`.
     * ``shuffle=True, bucketing=False``: permute all indices and cut into batches (plain
       random batches).
     * ``shuffle=False, bucketing=True`` (evaluation): sort *all* indices by length
@@ -49,8 +52,8 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     1. With ``num_replicas=1`` and ``drop_last=False`` every index in ``range(len(lengths))``
        appears in exactly one batch of every epoch.
     2. Every batch has ``batch_size`` indices except at most one shorter batch per epoch
-       (chunks hold a whole number of batches, so only the last chunk can end short). With
-       ``drop_last=True`` that short batch is dropped, so each epoch misses
+       (all chunks but the last hold a whole number of batches, so only the last chunk can
+       end short). With ``drop_last=True`` that short batch is dropped, so each epoch misses
        ``len(lengths) % batch_size`` indices.
     3. ``epoch_batches(e)`` depends only on (seed, e, lengths, settings); it never reads or
        changes ``self.epoch`` / ``self.start``. Different epochs give different orders
@@ -138,9 +141,15 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
             order = rng.permutation(n)
             if self.bucketing:
                 chunk = self.chunk_batches * bs  # a whole number of batches per chunk
+                bounds = list(range(0, n, chunk)) + [n]
+                if len(bounds) > 2 and n % chunk:
+                    # Merge a short trailing remainder into the previous chunk: a small chunk
+                    # spans the whole length range with few sequences, so its batches are loose
+                    # (a 1/8-size chunk pads ~8x as much per batch).
+                    del bounds[-2]
                 parts = []
-                for lo in range(0, n, chunk):
-                    idx = order[lo : lo + chunk]
+                for lo, hi in itertools.pairwise(bounds):
+                    idx = order[lo:hi]
                     parts.append(idx[np.argsort(self.lengths[idx], kind="stable")])
                 order = np.concatenate(parts)
         elif self.bucketing:

@@ -66,12 +66,12 @@ def stratified_split(records: list[Record], *, fractions: dict[str, float], seed
         ConfigError: a fraction outside (0, 1), fractions summing to 1 or more, or "train" named.
     """
     if "train" in fractions:
-        raise ConfigError(
-            "data.split fractions name the held-out splits only (e.g. val, test); train gets the rest"
-        )
+        raise ConfigError("split fractions name the held-out splits only (val, test); train gets the rest")
     for name, f in fractions.items():
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
-            raise ConfigError(f"split fraction {name}={f!r} must be a number between 0 and 1 (exclusive)")
+            raise ConfigError(
+                f"split fraction {name}={f!r} (data.{name}_fraction) must be a number between 0 and 1 (exclusive)"
+            )
     if sum(fractions.values()) >= 1:
         raise ConfigError(f"split fractions {fractions} add up to 1 or more; train would get nothing")
 

@@ -166,9 +166,7 @@ def validate_splits(
         or not isinstance(max_bad_fraction, (int, float))
         or not 0.0 <= max_bad_fraction <= 1.0
     ):
-        raise ConfigError(
-            f"data.max_bad_fraction={max_bad_fraction!r} must be a number from 0 to 1 (0.01 = 1%)"
-        )
+        raise ConfigError(f"data.max_bad_fraction={max_bad_fraction!r} must be a number from 0 to 1 (0.01 = 1%)")
 
     rejects: dict[str, list[_Reject]] = {name: _reader_rejects(name, res) for name, res in results.items()}
     dropped: dict[str, set[int]] = {name: set() for name in results}  # id() of records to drop

@@ -25,9 +25,7 @@ def _read_json(path: str | os.PathLike, what: str) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise CheckpointError(
-            f"the {what} file {str(path)!r} is not valid JSON ({e.msg} at line {e.lineno})"
-        ) from e
+        raise CheckpointError(f"the {what} file {str(path)!r} is not valid JSON ({e.msg} at line {e.lineno})") from e
     if not isinstance(data, dict):
         raise CheckpointError(f"the {what} file {str(path)!r} must hold a JSON object")
     return data
@@ -59,8 +57,7 @@ class Vocab:
         """
         if list(tokens[:2]) != [self.PAD_TOKEN, self.UNK_TOKEN]:
             raise CheckpointError(
-                f"a vocabulary must start with {self.PAD_TOKEN!r}, {self.UNK_TOKEN!r}; "
-                f"found {shorten(tokens[:2])}"
+                f"a vocabulary must start with {self.PAD_TOKEN!r}, {self.UNK_TOKEN!r}; found {shorten(tokens[:2])}"
             )
         if not all(isinstance(t, str) for t in tokens):
             raise CheckpointError("every vocabulary token must be a string")
@@ -71,9 +68,7 @@ class Vocab:
         self._stoi = {t: i for i, t in enumerate(self._itos)}
 
     @classmethod
-    def build(
-        cls, token_lists: Iterable[Iterable[str]], *, min_freq: int = 1, max_size: int | None = None
-    ) -> Vocab:
+    def build(cls, token_lists: Iterable[Iterable[str]], *, min_freq: int = 1, max_size: int | None = None) -> Vocab:
         """Count tokens and keep the frequent ones.
 
         Args:
@@ -91,12 +86,8 @@ class Vocab:
         """
         if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
             raise ConfigError(f"data.min_freq={min_freq!r} must be an integer >= 1")
-        if max_size is not None and (
-            isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 2
-        ):
-            raise ConfigError(
-                f"data.max_vocab={max_size!r} must be an integer >= 2 (it counts <pad> and <unk>)"
-            )
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 2):
+            raise ConfigError(f"data.max_vocab={max_size!r} must be an integer >= 2 (it counts <pad> and <unk>)")
         counts: Counter[str] = Counter()
         for tokens in token_lists:
             counts.update(tokens)
@@ -213,9 +204,7 @@ class LabelMap:
         unique = set()
         for x in labels:
             if not isinstance(x, str):
-                raise RnnkitError(
-                    f"cannot build a label map from the label {x!r}: every label must be a string"
-                )
+                raise RnnkitError(f"cannot build a label map from the label {x!r}: every label must be a string")
             unique.add(x)
         return cls(sorted(unique, key=natural_key))
 

@@ -183,9 +183,7 @@ def build_classifier(
         )
     unknown = sorted(str(k) for k in model_options if k not in MODEL_OPTION_DEFAULTS)
     if unknown:
-        raise ValueError(
-            f"unknown model option(s) {unknown}; allowed options are {sorted(MODEL_OPTION_DEFAULTS)}"
-        )
+        raise ValueError(f"unknown model option(s) {unknown}; allowed options are {sorted(MODEL_OPTION_DEFAULTS)}")
     return SequenceClassifier(
         num_classes=num_classes, vocab_size=vocab_size, num_features=num_features, **model_options
     )

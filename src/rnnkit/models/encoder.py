@@ -95,9 +95,7 @@ def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
     if x.dim() != 3:
         raise ValueError(f"reverse_padded expects x of shape (B, T, F), got shape {tuple(x.shape)}")
     if lengths.shape != (x.shape[0],):
-        raise ValueError(
-            f"reverse_padded expects lengths of shape ({x.shape[0]},), got shape {tuple(lengths.shape)}"
-        )
+        raise ValueError(f"reverse_padded expects lengths of shape ({x.shape[0]},), got shape {tuple(lengths.shape)}")
     return _gather_time(x, _reverse_index(lengths, x.shape[1], x.device))
 
 
@@ -327,16 +325,13 @@ class RNNEncoder(nn.Module):
 
     def _check_inputs(self, x: Tensor, lengths: Tensor, mask: Tensor) -> None:
         if x.dim() != 3 or x.shape[2] != self.input_size:
-            raise ValueError(
-                f"RNNEncoder expects x of shape (B, T, {self.input_size}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"RNNEncoder expects x of shape (B, T, {self.input_size}), got {tuple(x.shape)}")
         batch, steps = x.shape[0], x.shape[1]
         if lengths.shape != (batch,):
             raise ValueError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
         if mask.shape != (batch, steps) or mask.dtype != torch.bool:
             raise ValueError(
-                f"mask must be a bool tensor of shape ({batch}, {steps}), "
-                f"got {mask.dtype} of shape {tuple(mask.shape)}"
+                f"mask must be a bool tensor of shape ({batch}, {steps}), got {mask.dtype} of shape {tuple(mask.shape)}"
             )
         if batch == 0:
             raise ValueError("RNNEncoder got an empty batch (B = 0)")

@@ -25,8 +25,7 @@ def masked_mean(outputs: Tensor, mask: Tensor) -> Tensor:
     """
     if outputs.dim() != 3 or mask.shape != outputs.shape[:2]:
         raise ValueError(
-            f"masked_mean expects outputs (B, T, F) and mask (B, T), got {tuple(outputs.shape)} "
-            f"and {tuple(mask.shape)}"
+            f"masked_mean expects outputs (B, T, F) and mask (B, T), got {tuple(outputs.shape)} and {tuple(mask.shape)}"
         )
     summed = outputs.masked_fill(~mask.unsqueeze(-1), 0.0).sum(dim=1)  # (B, F)
     counts = mask.sum(dim=1, keepdim=True).clamp(min=1).to(outputs.dtype)  # (B, 1)

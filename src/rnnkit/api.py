@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -77,7 +78,32 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
     data = prepare_data(cfg, run_dir)  # every data error surfaces here, before any training step
     if resume is None:
         cfg.save(run_dir / CONFIG_FILE)
+    if cfg.train.progress != "none":
+        for line in describe_run(cfg, data.report, run_dir):
+            print(f"rnnkit: {line}", file=sys.stderr, flush=True)
     return fit(cfg, data, task, run_dir, resume=resume is not None, callbacks=callbacks)
+
+
+def describe_run(cfg: C.Config, report: dict, run_dir: Path) -> list[str]:
+    """What the user should know before the first step: data sizes, skipped and truncated rows, the model."""
+    sizes = ", ".join(f"{k} {v}" for k, v in report.get("sizes", {}).items())
+    lines = [f"run directory {run_dir} (resolved config in {run_dir / CONFIG_FILE})",
+             f"data: {sizes}; {report.get('num_classes')} classes"
+             + (f"; vocabulary {report['vocab_size']}" if "vocab_size" in report else "")]
+    if report.get("rejected"):
+        lines.append(f"skipped {report['rejected']} bad rows (--bad-rows skip); each is listed with its problems "
+                     f"in {report.get('rejects_file')}")
+    truncated = {k: v for k, v in report.get("truncated", {}).items() if v}
+    if truncated:
+        lines.append(f"truncated to data.max_length={cfg.data.max_length} ({cfg.data.truncate_keep} kept): "
+                     + ", ".join(f"{v} {k} rows" for k, v in truncated.items()))
+    if report.get("constant_channels"):
+        lines.append(f"constant input channels {report['constant_channels']} carry no information")
+    m, o = cfg.model, cfg.optim
+    lines.append(f"model: {m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} "
+                 f"hidden {m.hidden_size}, dropout {m.dropout}, recurrent dropout {m.recurrent_dropout}, "
+                 f"pooling {m.pooling}; AdamW lr {o.lr:g}, clip {o.clip_norm}, batch {cfg.data.batch_size}")
+    return lines
 
 
 def load_run(run_dir: str | Path, *, which: str = "best", device: str = "auto"):

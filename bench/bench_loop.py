@@ -28,7 +28,7 @@ from rnnkit.data.collate import Example, SequenceDataset, collate
 from rnnkit.data.pipeline import PreparedData, Preprocessing
 from rnnkit.data.sampler import BucketBatchSampler
 from rnnkit.data.vocab import LabelMap
-from rnnkit.tasks import CLASSIFY
+from rnnkit.tasks.classify import TASK as CLASSIFY
 from rnnkit.train.callbacks import Callback
 from rnnkit.train.loop import fit
 

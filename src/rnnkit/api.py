@@ -6,18 +6,13 @@ summary.json, checkpoints/, vocab/labels/standardizer, splits.json, rejects.json
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 from rnnkit import config as C
-from rnnkit.data.pipeline import Preprocessing, load_file_for_inference, prepare_data
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.tasks import get_task
 from rnnkit.train import checkpoint as ckpt
@@ -75,7 +70,7 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
                               "another --out.")
     check_writable(run_dir)
     task = get_task(cfg.task)
-    data = prepare_data(cfg, run_dir)  # every data error surfaces here, before any training step
+    data = task.prepare(cfg, run_dir)  # every data error surfaces here, before any training step
     if resume is None:
         cfg.save(run_dir / CONFIG_FILE)
     if cfg.train.progress != "none":
@@ -112,8 +107,8 @@ def load_run(run_dir: str | Path, *, which: str = "best", device: str = "auto"):
     if not (run_dir / CONFIG_FILE).exists():
         raise CheckpointError(f"{run_dir} is not a run directory ({CONFIG_FILE} missing).")
     cfg = C.from_dict(C.load_yaml(run_dir / CONFIG_FILE))
-    prep = Preprocessing.load(run_dir)
     task = get_task(cfg.task)
+    prep = task.load_prep(run_dir)
     dev = resolve_device(device)
     path = ckpt.read_pointer(run_dir / "checkpoints", which) or ckpt.read_pointer(run_dir / "checkpoints", "last")
     if path is None:
@@ -128,44 +123,27 @@ def load_run(run_dir: str | Path, *, which: str = "best", device: str = "auto"):
 def evaluate(run_dir: str | Path, data: str | Path) -> dict:
     """Score the run's best model on a labelled file; returns loss and metrics."""
     cfg, prep, task, model, dev = load_run(run_dir)
-    dataset, _, _ = load_file_for_inference(cfg, prep, Path(data), with_targets=True)
-    metrics, _ = evaluate_dataset(model, dataset, task, prep, device=dev,
-                                  precision=resolve_precision("fp32", dev), batch_size=cfg.data.batch_size)
+    dataset, _ = task.load_inference(cfg, prep, Path(data), True, None)
+    metrics, _ = evaluate_dataset(model, dataset, task, prep, cfg, device=dev, precision=resolve_precision("fp32", dev))
     return {"data": str(data), "rows": len(dataset), **metrics}
 
 
-@torch.no_grad()
-def predict(run_dir: str | Path, data: str | Path, output: str | Path) -> int:
-    """Write one prediction per input row to OUTPUT (.csv or .jsonl); returns the row count.
+def predict(run_dir: str | Path, data: str | Path, output: str | Path, overrides: list[str] | None = None) -> int:
+    """Write one prediction per input record to OUTPUT in the task's format; returns the row count.
 
-    Columns: id, file, line, prediction, probability (of the predicted class), then one
-    probability column per class (p_<label>).
+    Args:
+        overrides: key=value changes of inference options (e.g. "seq2seq.beam=5"); the model's
+            architecture cannot change here.
     """
     cfg, prep, task, model, dev = load_run(run_dir)
-    dataset, records, _ = load_file_for_inference(cfg, prep, Path(data), with_targets=False)
-    labels = prep.labels.labels
-    rows = []
-    from rnnkit.data.collate import collate
-
-    for start in range(0, len(dataset), cfg.data.batch_size):
-        exs = [dataset[i] for i in range(start, min(start + cfg.data.batch_size, len(dataset)))]
-        batch = collate(exs).to(dev)
-        probs = torch.softmax(task.forward(model, batch).float(), -1).cpu()  # (B, K)
-        for ex, p in zip(exs, probs, strict=True):
-            k = int(p.argmax())
-            rows.append((ex.id, labels[k], float(p[k]), [float(v) for v in p]))
+    if overrides:
+        new = C.resolve(None, overrides, base=cfg)
+        arch = [k for k, _, _ in C.diff(cfg, new) if C.is_architecture_key(k)]
+        if arch:
+            raise ConfigError(f"predict cannot change the model: {', '.join(arch)}.")
+        cfg = new
+    dataset, records = task.load_inference(cfg, prep, Path(data), False, None)
+    _, preds = evaluate_dataset(model, dataset, task, prep, cfg, device=dev, precision=resolve_precision("fp32", dev))
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".jsonl":
-        with open(out, "w") as fh:
-            for (rid, label, prob, ps), rec in zip(rows, records, strict=True):
-                fh.write(json.dumps({"id": rid, "file": rec.file, "line": rec.line, "prediction": label,
-                                     "probability": prob, "probabilities": dict(zip(labels, ps, strict=True))})
-                         + "\n")
-    else:
-        with open(out, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["id", "file", "line", "prediction", "probability", *[f"p_{lab}" for lab in labels]])
-            for (rid, label, prob, ps), rec in zip(rows, records, strict=True):
-                w.writerow([rid, rec.file, rec.line, label, f"{prob:.6f}", *[f"{v:.6f}" for v in ps]])
-    return len(rows)
+    return task.write_predictions(out, records, preds, prep, cfg)

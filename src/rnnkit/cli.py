@@ -56,7 +56,16 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     from rnnkit import api
 
-    n = api.predict(args.run_dir, args.data, args.output)
+    options = list(args.set or [])
+    if args.beam is not None:
+        options.append(f"seq2seq.beam={args.beam}")
+    if args.sample:
+        options.append("seq2seq.sample=true")
+    if args.temperature is not None:
+        options.append(f"seq2seq.temperature={args.temperature}")
+    if args.top_k is not None:
+        options.append(f"seq2seq.top_k={args.top_k}")
+    n = api.predict(args.run_dir, args.data, args.output, overrides=options)
     print(f"wrote {n} predictions to {args.output}")
     return 0
 
@@ -112,7 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="write predictions of a run's best model for a file")
     pr.add_argument("run_dir", metavar="DIR")
     pr.add_argument("--data", required=True, metavar="FILE", help="input rows (labels not needed)")
-    pr.add_argument("--output", required=True, metavar="FILE", help="predictions, .csv or .jsonl")
+    pr.add_argument("--output", required=True, metavar="FILE",
+                    help="predictions: classify .csv/.jsonl, tag CoNLL, seq2seq TSV, forecast CSV")
+    pr.add_argument("--beam", type=int, metavar="N", help="seq2seq: beam width (1 = greedy)")
+    pr.add_argument("--sample", action="store_true", help="seq2seq: sample instead of beam search")
+    pr.add_argument("--temperature", type=float, help="seq2seq sampling temperature")
+    pr.add_argument("--top-k", type=int, help="seq2seq sampling: keep the k most likely tokens (0 = all)")
+    pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="inference option override")
     pr.set_defaults(func=_predict)
 
     d = sub.add_parser("datasets", help="list the built-in real data sets and whether each is installed")

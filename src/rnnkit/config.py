@@ -23,7 +23,7 @@ import yaml
 
 from rnnkit.errors import ConfigError
 
-TASKS = ("classify",)
+TASKS = ("classify", "tag", "seq2seq", "forecast")
 
 
 @dataclass
@@ -103,12 +103,67 @@ class TrainConfig:
 
 
 @dataclass
+class TagConfig:
+    """Sequence labeling (task tag)."""
+
+    token_column: str = "tokens"  # JSONL: list of tokens
+    tag_column: str = "tags"  # JSONL: list of tags, one per token
+    conll_column: str = "upos"  # CoNLL-U: upos | xpos | deprel | a 1-based column number
+    crf: bool = False  # CRF output layer with Viterbi decoding
+    char_features: bool = False  # character-level word features (helps unknown words)
+    char_dim: int = 32  # character embedding and char-encoder size
+    scheme: str = "auto"  # auto | bio | bioes | none: entity-level metrics for BIO/BIOES tags
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Sequence-to-sequence generation (task seq2seq)."""
+
+    source_column: str = "source"
+    target_column: str = "target"
+    source_tokenize: str = "char"  # char | whitespace
+    target_tokenize: str = "whitespace"  # char | whitespace
+    attention: str = "additive"  # additive | multiplicative
+    teacher_forcing_start: float = 1.0  # scheduled sampling: ratio at step 0...
+    teacher_forcing_end: float = 1.0  # ...linearly to this ratio...
+    teacher_forcing_epochs: float = 10.0  # ...over this many epochs
+    beam: int = 5  # beam width for evaluation and predict (1 = greedy)
+    length_penalty: float = 1.0  # length normalisation exponent (score / length**alpha)
+    max_decode_length: int = 100  # hard cap on generated tokens
+    sample: bool = False  # decode by sampling instead of beam search
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = no top-k filter
+
+
+@dataclass
+class ForecastConfig:
+    """Time-series forecasting (task forecast)."""
+
+    time_column: str = "time"
+    target_columns: list[str] | None = None  # default: every numeric column but time/series/covariates
+    covariate_columns: list[str] | None = None
+    series_column: str | None = None  # many series in long format
+    input_length: int = 24  # steps of history per window
+    horizon: int = 1  # steps ahead to forecast
+    stride: int = 1  # steps between window starts
+    head: str = "direct"  # direct (multi-horizon, many-to-one) | autoregressive (many-to-many)
+    seasonality: int | None = None  # season length for seasonal naive and MASE (null: 1)
+    val_size: int | None = None  # steps at the end of the training span held out (null: 10%)
+    test_size: int | None = None  # steps at the end held out for test (null: 10%)
+    test_start: str | None = None  # or: first time value of the test span (e.g. 1921)
+    loss: str = "mse"  # mse | mae
+
+
+@dataclass
 class Config:
     task: str = "classify"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    tag: TagConfig = field(default_factory=TagConfig)
+    seq2seq: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -120,10 +175,15 @@ class Config:
         Path(path).write_text(self.to_yaml())
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig,
+            "tag": TagConfig, "seq2seq": Seq2SeqConfig, "forecast": ForecastConfig}
+TASK_SECTIONS = {"tag": "tag", "seq2seq": "seq2seq", "forecast": "forecast"}  # task -> its own section
 # Changing these on resume would change what the weights mean: refused with a diff.
 ARCHITECTURE_KEYS = ("task", "model", "data.input", "data.tokenize", "data.lowercase", "data.min_freq",
-                     "data.max_vocab", "data.standardize")
+                     "data.max_vocab", "data.standardize", "tag.crf", "tag.char_features", "tag.char_dim",
+                     "tag.conll_column", "seq2seq.attention", "seq2seq.source_tokenize", "seq2seq.target_tokenize",
+                     "forecast.input_length", "forecast.horizon", "forecast.head", "forecast.target_columns",
+                     "forecast.covariate_columns")
 
 CHOICES = {
     "task": TASKS,
@@ -138,6 +198,12 @@ CHOICES = {
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
     "train.nonfinite": ("stop",),
     "train.progress": ("auto", "bar", "plain", "none"),
+    "tag.scheme": ("auto", "bio", "bioes", "none"),
+    "seq2seq.source_tokenize": ("char", "whitespace"),
+    "seq2seq.target_tokenize": ("char", "whitespace"),
+    "seq2seq.attention": ("additive", "multiplicative"),
+    "forecast.head": ("direct", "autoregressive"),
+    "forecast.loss": ("mse", "mae"),
 }
 RANGES = {  # hard limits: outside them the value cannot work
     "data.min_freq": (1, None), "data.max_length": (1, None), "data.max_bad_fraction": (0.0, 1.0),
@@ -150,6 +216,11 @@ RANGES = {  # hard limits: outside them the value cannot work
     "optim.min_lr": (0.0, None), "optim.clip_norm": (0.0, None), "optim.accumulate": (1, None),
     "train.max_epochs": (1, None), "train.patience": (1, None), "train.threads": (1, None),
     "train.log_every": (1, None), "train.checkpoint_every": (1, None), "train.keep_checkpoints": (1, None),
+    "tag.char_dim": (1, None), "seq2seq.teacher_forcing_start": (0.0, 1.0), "seq2seq.teacher_forcing_end": (0.0, 1.0),
+    "seq2seq.teacher_forcing_epochs": (0.0, None), "seq2seq.beam": (1, None), "seq2seq.length_penalty": (0.0, None),
+    "seq2seq.max_decode_length": (1, None), "seq2seq.temperature": (1e-6, None), "seq2seq.top_k": (0, None),
+    "forecast.input_length": (1, None), "forecast.horizon": (1, None), "forecast.stride": (1, None),
+    "forecast.seasonality": (1, None), "forecast.val_size": (1, None), "forecast.test_size": (1, None),
 }
 # The guide's recommended ranges: outside them is allowed, with a warning that says why.
 GUIDE_RANGES = {
@@ -355,12 +426,14 @@ def commented_default(task: str = "classify") -> str:
     lines = [f"# rnnkit default config for task {task!r}. Edit, then: rnnkit train --config FILE.yaml",
              f"task: {task}"]
     for name, cls in SECTIONS.items():
+        if name in TASK_SECTIONS.values() and TASK_SECTIONS.get(task) != name:
+            continue
         lines.append(f"{name}:")
         source = inspect.getsource(cls)
         comments = {}
         for line in source.splitlines():
             stripped = line.strip()
-            if ":" in stripped and "#" in stripped and not stripped.startswith(("#", "class", '"')):
+            if ":" in stripped and "#" in stripped and not stripped.startswith(("#", "class", '"', "'")):
                 comments[stripped.split(":", 1)[0]] = stripped.split("#", 1)[1].strip()
         for key, value in dataclasses.asdict(cls()).items():
             rendered = yaml.safe_dump({key: value}, default_flow_style=True).strip()[1:-1]

@@ -57,15 +57,16 @@ def test_nonfinite_loss_stops_with_context_and_keeps_checkpoint(tmp_path, numeri
 
     model_ref = []
     import rnnkit.tasks as T
+    from rnnkit.tasks.classify import TASK as CLASSIFY
 
-    orig = T.CLASSIFY.build_model
+    orig = CLASSIFY.build_model
 
     def build(cfg, prep):
         m = orig(cfg, prep)
         model_ref.append(m)
         return m
 
-    task = T.Task(**{**T.CLASSIFY.__dict__, "build_model": build})
+    task = T.Task(**{**CLASSIFY.__dict__, "build_model": build})
     cfg = _cfg(numeric_jsonl, "train.max_epochs=5", "data.val_fraction=0.2", "data.test_fraction=0.1")
     from rnnkit.data.pipeline import prepare_data
     from rnnkit.train.loop import fit

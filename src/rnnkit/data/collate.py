@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
@@ -28,11 +28,13 @@ class Example:
         id: record id, e.g. "train.csv:17".
         inputs: (T,) int64 token ids, or (T, C) float32 features; T >= 1.
         target: () int64 class index for classification (later tasks: any tensor), or None.
+        extra: task-specific tensors (e.g. character ids per token); a task's own collate pads them.
     """
 
     id: str
     inputs: torch.Tensor
     target: torch.Tensor | None = None
+    extra: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
@@ -48,6 +50,7 @@ class Batch:
         mask: (B, T) bool, True on real positions.
         targets: stacked targets (B, ...) or None when the examples have none.
         ids: record ids in batch order.
+        extra: task-specific tensors (moved by `to` like inputs), e.g. target lengths, char ids.
     """
 
     inputs: torch.Tensor
@@ -55,6 +58,7 @@ class Batch:
     mask: torch.Tensor
     targets: torch.Tensor | None
     ids: list[str]
+    extra: dict = field(default_factory=dict)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """Copy of the batch with inputs/mask/targets on `device`; `lengths` stays on CPU."""
@@ -63,6 +67,8 @@ class Batch:
             inputs=self.inputs.to(device, non_blocking=non_blocking),
             mask=self.mask.to(device, non_blocking=non_blocking),
             targets=None if self.targets is None else self.targets.to(device, non_blocking=non_blocking),
+            extra={k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) and not
+                   k.endswith("lengths") else v for k, v in self.extra.items()},
         )
 
     def pin_memory(self) -> Batch:

@@ -128,6 +128,7 @@ def get_builtin(name: str) -> BuiltinDataset:
     Raises:
         ConfigError: unknown name; the message lists the known names and the nearest match.
     """
+    _load_families()
     try:
         return BUILTIN[name]
     except (KeyError, TypeError):
@@ -138,9 +139,17 @@ def get_builtin(name: str) -> BuiltinDataset:
     raise ConfigError(f"unknown built-in data set {name!r}{hint}; known data sets: {', '.join(known)}")
 
 
+def _load_families() -> None:
+    """Task families register their built-in data sets when imported."""
+    from rnnkit.tasks import load_all
+
+    load_all()
+
+
 def list_builtins() -> list[dict]:
     """One dict per data set (sorted by name): name, task, installed, package, install,
     description, reference."""
+    _load_families()
     return [
         {
             "name": d.name,

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from rnnkit import config as C
-from rnnkit.data.collate import SequenceDataset, collate
+from rnnkit.data.collate import SequenceDataset
 from rnnkit.data.pipeline import PreparedData
 from rnnkit.data.sampler import BucketBatchSampler, padding_share
 from rnnkit.errors import CheckpointError, RnnkitError, TrainingError
@@ -176,30 +176,29 @@ class Progress:
 
 
 @torch.no_grad()
-def evaluate(model, dataset: SequenceDataset, task: Task, prep, *, device, precision: Precision,
-             batch_size: int) -> tuple[dict, torch.Tensor]:
-    """Loss and metrics over a whole dataset (eval mode); predictions in dataset order."""
+def evaluate(model, dataset: SequenceDataset, task: Task, prep, cfg: C.Config, *, device,
+             precision: Precision) -> tuple[dict, list]:
+    """Loss and metrics over a whole dataset (eval mode); per-example predictions in dataset order."""
     was_training = model.training
     model.eval()
-    sampler = BucketBatchSampler(dataset.lengths, batch_size, bucketing=True, shuffle=False)
-    preds = [None] * len(dataset)
+    sampler = BucketBatchSampler(dataset.lengths, cfg.data.batch_size, bucketing=True, shuffle=False)
+    preds: list = [None] * len(dataset)
     loss_sum, n = 0.0, 0
     has_targets = len(dataset) > 0 and dataset[0].target is not None
     for idx in sampler:
-        batch = collate([dataset[i] for i in idx]).to(device)
+        batch = task.collate([dataset[i] for i in idx]).to(device)
         with precision.autocast():
-            out = task.forward(model, batch)
+            out = task.forward(model, batch, None)
         if has_targets:
-            loss_sum += float(task.loss(out, batch)) * len(idx)
-            n += len(idx)
-        for i, p in zip(idx, task.predict(out).cpu(), strict=True):
+            mean, count = task.loss(out, batch)
+            loss_sum += float(mean) * count
+            n += count
+        for i, p in zip(idx, task.predict(model, batch, out, cfg), strict=True):
             preds[i] = p
     model.train(was_training)
-    pred = torch.stack(preds) if preds else torch.empty(0, dtype=torch.long)
     if not has_targets:
-        return {}, pred
-    targets = torch.stack([ex.target for ex in dataset.examples])
-    return {"loss": loss_sum / max(n, 1), **task.score(pred, targets, prep)}, pred
+        return {}, preds
+    return {"loss": loss_sum / max(n, 1), **task.score(preds, dataset.examples, prep, cfg)}, preds
 
 
 def _check_resume_config(saved: C.Config, new: C.Config, log: MetricsLog | None) -> None:
@@ -313,14 +312,14 @@ def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, 
     acc = cfg.optim.accumulate
     t_data = time.perf_counter()
     for idx in sampler:
-        batch = collate([train_set[i] for i in idx]).to(device)
+        batch = task.collate([train_set[i] for i in idx]).to(device)
         t0 = time.perf_counter()
         state.data_seconds += t0 - t_data
         window_start = state.batch_in_epoch - state.batch_in_epoch % acc
         window = min(acc, n_batches - window_start)  # the epoch's last window may be short
         with precision.autocast():
-            out = task.forward(model, batch)
-            loss = task.loss(out, batch)
+            out = task.forward(model, batch, state.step)
+            loss, _ = task.loss(out, batch)
         lr = lr_at(state.step, reductions=state.plateau.reductions, **sched)
         if not torch.isfinite(loss):
             _stop_nonfinite(state, "loss", loss.item(), batch.ids, lr, run_dir, log)
@@ -386,8 +385,7 @@ def _stop_nonfinite(state, what, value, ids, lr, run_dir, log) -> None:
 def _end_epoch(cfg, model, data, task, state, precision, device, log, progress, save, callbacks, sched,
                steps_per_epoch, t_start) -> None:
     """Validate, update plateau and early-stopping state, checkpoint, decide whether to stop."""
-    val, _ = evaluate(model, data.datasets["val"], task, data.prep, device=device, precision=precision,
-                      batch_size=cfg.data.batch_size)
+    val, _ = evaluate(model, data.datasets["val"], task, data.prep, cfg, device=device, precision=precision)
     train_loss = state.epoch_loss_sum / max(state.epoch_examples, 1)
     pad_share = 1 - state.epoch_real / max(state.epoch_positions, 1)
     lr = lr_at(state.step, reductions=state.plateau.reductions, **sched)
@@ -396,14 +394,15 @@ def _end_epoch(cfg, model, data, task, state, precision, device, log, progress, 
     if improved:
         state.best_step = state.step
     record = {"kind": "epoch", "epoch": state.epoch + 1, "step": state.step, "train_loss": train_loss,
-              **{f"val_{k}": v for k, v in val.items()}, "lr": lr, "padding_share": pad_share,
+              **{f"val_{k}": v for k, v in val.items() if isinstance(v, (int, float))},
+              "lr": lr, "padding_share": pad_share,
               "grad_norm": state.last_grad_norm, "improved": improved,
               "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),
               "data_wait_share": state.data_seconds / max(state.data_seconds + state.compute_seconds, 1e-9)}
     log.write(record)
-    progress.line(f"epoch {state.epoch + 1:>3}  train_loss {train_loss:.4f}  val_loss {val['loss']:.4f}  "
-                  f"val_acc {val.get('accuracy', float('nan')):.4f}  lr {lr:.2e}  pad {pad_share:.1%}"
-                  f"{'  *best' if improved else ''}")
+    shown = "".join(f"  val_{k} {val[k]:.4f}" for k in task.metric_names[:1] if isinstance(val.get(k), float))
+    progress.line(f"epoch {state.epoch + 1:>3}  train_loss {train_loss:.4f}  val_loss {val['loss']:.4f}{shown}  "
+                  f"lr {lr:.2e}  pad {pad_share:.1%}{'  *best' if improved else ''}")
     state.epoch += 1
     state.batch_in_epoch = 0
     state.epoch_loss_sum, state.epoch_examples, state.epoch_real, state.epoch_positions = 0.0, 0, 0, 0
@@ -426,8 +425,9 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, call
         model.load_state_dict(ckpt.load_checkpoint(best).model_state)
     metrics = {}
     for split, ds in data.datasets.items():
-        metrics[split], _ = evaluate(model, ds, task, data.prep, device=device, precision=precision,
-                                     batch_size=cfg.data.batch_size)
+        metrics[split], _ = evaluate(model, ds, task, data.prep, cfg, device=device, precision=precision)
+    if task.baselines is not None and "test" in metrics:
+        metrics["test"]["baselines"] = task.baselines(data, cfg)
     positions = sum(ex.inputs.shape[0] for ex in data.datasets["train"].examples)
     sampler = BucketBatchSampler(data.datasets["train"].lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                  chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)

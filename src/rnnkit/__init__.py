@@ -16,6 +16,7 @@ _LAZY = {
     "evaluate": ("rnnkit.api", "evaluate"),
     "predict": ("rnnkit.api", "predict"),
     "load_run": ("rnnkit.api", "load_run"),
+    "Estimator": ("rnnkit.estimator", "Estimator"),
     "prepare_data": ("rnnkit.data.pipeline", "prepare_data"),
     "BucketBatchSampler": ("rnnkit.data.sampler", "BucketBatchSampler"),
     "RNNEncoder": ("rnnkit.models.encoder", "RNNEncoder"),

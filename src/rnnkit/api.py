@@ -16,6 +16,7 @@ from rnnkit import config as C
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.tasks import get_task
 from rnnkit.train import checkpoint as ckpt
+from rnnkit.train.callbacks import Callback
 from rnnkit.train.loop import evaluate as evaluate_dataset
 from rnnkit.train.loop import fit
 from rnnkit.train.precision import resolve_device, resolve_precision
@@ -70,20 +71,50 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
                               "another --out.")
     check_writable(run_dir)
     task = get_task(cfg.task)
-    data = task.prepare(cfg, run_dir)  # every data error surfaces here, before any training step
     if resume is None:
+        data = task.prepare(cfg, run_dir)  # every data error surfaces here, before any training step
         cfg.save(run_dir / CONFIG_FILE)
-    if cfg.train.progress != "none":
-        for line in describe_run(cfg, data.report, run_dir):
-            print(f"rnnkit: {line}", file=sys.stderr, flush=True)
-    return fit(cfg, data, task, run_dir, resume=resume is not None, callbacks=callbacks)
+        if cfg.train.progress != "none":
+            for line in describe_run(cfg, data.report, run_dir):
+                print(f"rnnkit: {line}", file=sys.stderr, flush=True)
+        return fit(cfg, data, task, run_dir, callbacks=callbacks)
+    # A resume must not touch the run's vocabulary, splits or config before `fit` has accepted it (a
+    # refused resume with other data would otherwise leave a vocabulary that no longer matches the
+    # weights): prepare into a scratch directory, and save the new config once fit starts.
+    for stale in run_dir.glob(".tmp-resume-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    scratch = run_dir / f".tmp-resume-{os.getpid()}"
+    scratch.mkdir()
+    try:
+        data = task.prepare(cfg, scratch)
+        if data.report.get("rejects_file"):  # the run's own rejects file holds the same rows
+            data.report["rejects_file"] = str(run_dir / Path(data.report["rejects_file"]).name)
+        if cfg.train.progress != "none":
+            for line in describe_run(cfg, data.report, run_dir):
+                print(f"rnnkit: {line}", file=sys.stderr, flush=True)
+        return fit(cfg, data, task, run_dir, resume=True, callbacks=[_SaveConfigOnStart(cfg, run_dir), *callbacks])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class _SaveConfigOnStart(Callback):
+    """Write the resumed run's config (with any accepted --set changes) once `fit` has accepted the resume,
+    so that a later `--resume` continues with these values instead of silently reverting them."""
+
+    def __init__(self, cfg: C.Config, run_dir: Path):
+        self.cfg, self.run_dir = cfg, run_dir
+
+    def on_fit_start(self, state) -> None:
+        tmp = self.run_dir / f".tmp-{CONFIG_FILE}-{os.getpid()}"
+        self.cfg.save(tmp)
+        os.replace(tmp, self.run_dir / CONFIG_FILE)  # atomic: a kill leaves the old or the new config
 
 
 def describe_run(cfg: C.Config, report: dict, run_dir: Path) -> list[str]:
     """What the user should know before the first step: data sizes, skipped and truncated rows, the model."""
     sizes = ", ".join(f"{k} {v}" for k, v in report.get("sizes", {}).items())
     lines = [f"run directory {run_dir} (resolved config in {run_dir / CONFIG_FILE})",
-             f"data: {sizes}; {report.get('num_classes')} classes"
+             f"data: {sizes}" + (f"; {report['num_classes']} classes" if report.get("num_classes") else "")
              + (f"; vocabulary {report['vocab_size']}" if "vocab_size" in report else "")]
     if report.get("rejected"):
         lines.append(f"skipped {report['rejected']} bad rows (--bad-rows skip); each is listed with its problems "

@@ -39,7 +39,12 @@ def _train(args) -> int:
             print(f"rnnkit: note: {w}", file=sys.stderr)
         summary = api.train(cfg, args.out)
     test = summary["metrics"].get("test") or summary["metrics"].get("val")
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(test.items(), key=lambda kv: kv[0] == "loss"))
+    numbers = {k: v for k, v in test.items() if isinstance(v, (int, float))}
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(numbers.items(), key=lambda kv: kv[0] == "loss"))
+    for name, base in (test.get("baselines") or {}).items():  # e.g. naive / seasonal naive / most frequent tag
+        if isinstance(base, dict):
+            shown += f"; baseline {name}: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in base.items() if k in numbers and isinstance(v, (int, float)))
     which = "test" if "test" in summary["metrics"] else "val"
     print(f"done: {which} {shown}; best epoch {summary['best_epoch']}, stopped: {summary['stopped']}, "
           f"{summary['wall_seconds']:.0f} s")

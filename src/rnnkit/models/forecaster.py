@@ -1,0 +1,187 @@
+"""Forecasting models: input projection + ``RNNEncoder`` + a multi-horizon head, by composition.
+
+Two heads:
+
+* ``DirectHead`` (many-to-one): the encoder's pooled final state -> all H x K outputs at once.
+  No error feeds back across the horizon; one linear layer per window.
+* ``AutoregressiveHead`` (many-to-many, seq2seq): a one-layer recurrent decoder initialised from
+  the encoder state decodes H steps, each step fed the previous step's *prediction* (the last
+  observed value for the first step), in training and in inference alike, so the model is trained
+  on the inputs it will see at forecast time (no exposure bias). H is small, so the decoder's
+  H-step Python loop is cheap; the encoder stays on the fused kernel.
+
+Optionally the network forecasts a *change*: ``residual="last"`` adds the last observed value
+(a naive forecast) and ``residual="seasonal"`` the value one season earlier (seasonal naive) to
+the head's output, so an untrained network starts from the baseline it has to beat.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.models.encoder import RNNEncoder
+from rnnkit.models.heads import ClassificationHead
+
+HEADS = ("direct", "autoregressive")
+RESIDUALS = ("none", "last", "seasonal")
+
+
+class ForecastOutput(NamedTuple):
+    """What ``Forecaster.forward`` returns: the forecast and the loss the model was built for.
+
+    Attributes:
+        prediction: (B, H, K) forecasts in the z-scored units of the targets.
+        loss: "mse" or "mae" (the task's loss function reads it: its signature has no config).
+    """
+
+    prediction: Tensor
+    loss: str
+
+
+def baseline_forecast(inputs: Tensor, num_targets: int, horizon: int, residual: str, seasonality: int) -> Tensor:
+    """The naive (``"last"``) or seasonal naive (``"seasonal"``) forecast from the input window.
+
+    Args:
+        inputs: (B, L, C) windows whose first K channels are the targets; L >= seasonality for
+            ``"seasonal"``.
+
+    Returns:
+        (B, H, K): y[L - 1] for every step, or y[L - m + (h mod m)] for step h.
+    """
+    y = inputs[:, :, :num_targets]  # (B, L, K)
+    length = y.shape[1]
+    if residual == "last":
+        return y[:, -1:, :].expand(-1, horizon, -1)  # (B, H, K)
+    idx = length - seasonality + torch.arange(horizon, device=inputs.device) % seasonality  # (H,)
+    return y[:, idx, :]  # (B, H, K)
+
+
+class DirectHead(nn.Module):
+    """Pooled encoder state -> (B, H, K) in one linear map (pooling as ``ClassificationHead``)."""
+
+    def __init__(self, input_size: int, horizon: int, num_targets: int, *, pooling: str, dropout: float):
+        super().__init__()
+        self.horizon, self.num_targets = horizon, num_targets
+        self.proj = ClassificationHead(input_size, horizon * num_targets, pooling=pooling, dropout=dropout)
+
+    def forward(self, enc, mask: Tensor, inputs: Tensor, base: Tensor | None) -> Tensor:
+        out = self.proj(enc, mask).view(-1, self.horizon, self.num_targets)  # (B, H*K) -> (B, H, K)
+        return out if base is None else out + base
+
+
+class AutoregressiveHead(nn.Module):
+    """Decode H steps with a recurrent cell, feeding each prediction back as the next input.
+
+    The decoder state starts as tanh(W final + b) of the encoder's final state (and the LSTM
+    cell state as a second such map); the first input is the last observed target value.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, horizon: int, num_targets: int, *, cell: str,
+                 dropout: float):
+        super().__init__()
+        self.horizon, self.num_targets, self.cell_type = horizon, num_targets, cell
+        self.init_h = nn.Linear(input_size, hidden_size)
+        self.init_c = nn.Linear(input_size, hidden_size) if cell == "lstm" else None
+        self.cell = (nn.LSTMCell if cell == "lstm" else nn.GRUCell)(num_targets, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, num_targets)
+
+    def forward(self, enc, mask: Tensor, inputs: Tensor, base: Tensor | None) -> Tensor:
+        h = torch.tanh(self.init_h(enc.final))  # (B, Hd)
+        c = torch.tanh(self.init_c(enc.final)) if self.init_c is not None else None
+        prev = inputs[:, -1, :self.num_targets]  # (B, K) last observed targets
+        steps = []
+        for t in range(self.horizon):
+            if c is not None:
+                h, c = self.cell(prev, (h, c))
+            else:
+                h = self.cell(prev, h)
+            y = self.out(self.dropout(h))  # (B, K)
+            if base is not None:
+                y = y + base[:, t]
+            steps.append(y)
+            prev = y
+        return torch.stack(steps, dim=1)  # (B, H, K)
+
+
+class Forecaster(nn.Module):
+    """Forecast H future steps of K targets from a window of L past steps of C channels.
+
+    Args:
+        num_features: C, channels per input step (the K targets first, then covariates).
+        num_targets: K.
+        horizon: H.
+        head: "direct" or "autoregressive".
+        residual: "none", "last" or "seasonal" (see the module docstring).
+        seasonality: m for ``residual="seasonal"``; must not exceed the input length.
+        loss: "mse" or "mae" (carried in the output for the task's loss function).
+        embedding_dim ... packing: the encoder options of the config's model section
+            (``pooling`` applies to the direct head).
+
+    Raises:
+        ValueError: an unknown head or residual, or invalid sizes.
+    """
+
+    def __init__(self, *, num_features: int, num_targets: int, horizon: int, head: str = "direct",
+                 residual: str = "none", seasonality: int = 1, loss: str = "mse", embedding_dim: int = 64,
+                 hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False,
+                 dropout: float = 0.0, input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 layer_norm: bool = False, residual_layers: bool | None = None, pooling: str = "last",
+                 packing: str = "auto"):
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
+        if residual not in RESIDUALS:
+            raise ValueError(f"residual must be one of {list(RESIDUALS)}, got {residual!r}")
+        for name, value in (("num_features", num_features), ("num_targets", num_targets), ("horizon", horizon),
+                            ("seasonality", seasonality)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if num_targets > num_features:
+            raise ValueError(f"num_targets ({num_targets}) cannot exceed num_features ({num_features})")
+        self.num_targets, self.horizon, self.residual, self.seasonality, self.loss = (
+            num_targets, horizon, residual, seasonality, loss)
+        self.embedding = nn.Linear(num_features, embedding_dim)
+        nn.init.xavier_uniform_(self.embedding.weight)
+        nn.init.zeros_(self.embedding.bias)
+        self.encoder = RNNEncoder(embedding_dim, hidden_size, num_layers=num_layers, cell=cell,
+                                  bidirectional=bidirectional, dropout=dropout, input_dropout=input_dropout,
+                                  recurrent_dropout=recurrent_dropout, layer_norm=layer_norm,
+                                  residual=num_layers > 2 if residual_layers is None else residual_layers,
+                                  packing=packing)
+        size = self.encoder.output_size
+        if head == "direct":
+            self.head: nn.Module = DirectHead(size, horizon, num_targets, pooling=pooling, dropout=dropout)
+        else:
+            self.head = AutoregressiveHead(size, hidden_size, horizon, num_targets, cell=cell, dropout=dropout)
+
+    def forward(self, inputs: Tensor, lengths: Tensor, mask: Tensor) -> ForecastOutput:
+        """Args: inputs (B, L, C) float; lengths (B,) on CPU; mask (B, L) bool.
+        Returns: ``ForecastOutput`` with prediction (B, H, K)."""
+        if inputs.dim() != 3 or not inputs.is_floating_point():
+            raise ValueError(f"inputs must be a float tensor (B, L, C), got {inputs.dtype} {tuple(inputs.shape)}")
+        x = self.embedding(inputs.masked_fill(~mask.unsqueeze(-1), 0.0))  # (B, L, E)
+        enc = self.encoder(x, lengths, mask)
+        base = None
+        if self.residual != "none":
+            base = baseline_forecast(inputs, self.num_targets, self.horizon, self.residual, self.seasonality)
+        return ForecastOutput(self.head(enc, mask, inputs, base), self.loss)
+
+
+def build_forecaster(model_options: dict, *, num_features: int, num_targets: int, horizon: int, head: str,
+                     residual: str, seasonality: int, loss: str) -> Forecaster:
+    """A ``Forecaster`` from the config's model section plus the forecast settings.
+
+    The model section's ``residual`` (residual connections between encoder layers) is passed as
+    ``residual_layers``; ``forecast.residual`` is the naive/seasonal skip of the head."""
+    options = dict(model_options)
+    options["residual_layers"] = options.pop("residual", None)
+    return Forecaster(num_features=num_features, num_targets=num_targets, horizon=horizon, head=head,
+                      residual=residual, seasonality=seasonality, loss=loss, **options)
+
+
+__all__ = ["HEADS", "RESIDUALS", "AutoregressiveHead", "DirectHead", "ForecastOutput", "Forecaster",
+           "baseline_forecast", "build_forecaster"]

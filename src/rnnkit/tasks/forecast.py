@@ -1,0 +1,421 @@
+"""Time-series forecasting (`--task forecast`): windows of history -> the next H steps.
+
+Data: `rnnkit.data.timeseries` (readers, chronological splits, per-series z-score fitted on the
+training span only). Model: `rnnkit.models.forecaster` (direct multi-horizon or autoregressive
+head). Loss on z-scored targets (MSE by default, `forecast.loss=mae`); every metric in original
+units: mse, mae, rmse, mase (scaled by the in-sample seasonal-naive MAE of each series' training
+span, m = `forecast.seasonality`, 1 when unset) and smape (in percent, 0..200). `summary.json`
+always carries the naive and seasonal-naive forecasts' metrics on the same test windows under
+`metrics.test.baselines`.
+
+Defaults for forecasting (applied in `prepare`, only to keys still at their generic default,
+listed in `summary.json` data.defaults_applied and printed; `forecast.task_defaults=false` turns
+this off): a unidirectional encoder (`model.bidirectional=false`: the window is all past, and the
+last step matters most), one layer of 64 units, light dropout (these series are short), patience
+20. Built-in data sets add their own protocol (columns, split, seasonality, window) the same way,
+so the resolved config.yaml shows what was used.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import inspect
+import json
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit import config as C
+from rnnkit.data.collate import SequenceDataset, collate
+from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
+from rnnkit.data.pipeline import PreparedData
+from rnnkit.data.standardize import Standardizer
+from rnnkit.data.timeseries import (
+    Series,
+    SeriesTable,
+    TimeAxis,
+    denormalize,
+    fit_scalers,
+    make_windows,
+    mase_scale,
+    read_series,
+    split_points,
+    window_origins,
+)
+from rnnkit.errors import ConfigError, DataError, Problem
+from rnnkit.tasks import Task
+
+PREP_FILE = "forecast.json"
+
+# Forecasting defaults for keys left at their generic (classification-minded) defaults.
+TASK_DEFAULTS = {
+    "model.bidirectional": False,
+    "model.num_layers": 1,
+    "model.hidden_size": 64,
+    "model.embedding_dim": 32,
+    "model.dropout": 0.1,
+    "model.recurrent_dropout": 0.0,
+    "train.patience": 20,
+}
+
+register(BuiltinDataset(
+    name="sunspots", task="forecast", package="statsmodels", install="pip install --no-deps statsmodels",
+    description="yearly mean sunspot numbers 1700-2008 (statsmodels); Zhang (2003) protocol: train 1700-1920, "
+                "test 1921-1987, one step ahead",
+    reference="ARIMA test MSE 306.08, MAD 13.03 (Zhang 2003); ANN 205.3",
+    data_files={"train": "datasets/sunspots/sunspots.csv"},
+    reader_options={"reader": {"format": "csv"},
+                    "defaults": {"forecast.time_column": "YEAR", "forecast.target_columns": ["SUNACTIVITY"],
+                                 "forecast.test_start": "1921", "forecast.test_end": "1987",
+                                 "forecast.seasonality": 11, "forecast.input_length": 11,
+                                 "forecast.val_size": 33, "forecast.horizon": 1}},
+))
+register(BuiltinDataset(
+    name="air_passengers", task="forecast", package="pmdarima", install="pip install --no-deps pmdarima",
+    description="monthly international airline passengers 1949-1960 (Box & Jenkins series G, pmdarima); "
+                "the last 12 months as test, forecast 12 months ahead from one origin",
+    reference="seasonal naive RMSE 50.7; SARIMA(0,1,1)(0,1,1)12 on logs RMSE 18.6",
+    data_files={"train": "datasets/airpassengers.py"},
+    reader_options={"reader": {"format": "python_array",
+                               "python_array": {"array_name": "rslt", "start": "1949-01", "unit": "M",
+                                                "time_column": "month", "target": "passengers"}},
+                    "defaults": {"forecast.time_column": "month", "forecast.target_columns": ["passengers"],
+                                 "forecast.test_size": 12, "forecast.val_size": 12, "forecast.horizon": 12,
+                                 "forecast.seasonality": 12, "forecast.input_length": 24,
+                                 "forecast.residual": "seasonal", "forecast.head": "autoregressive"}},
+))
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+@dataclass
+class ForecastPrep:
+    """What turns a file into windows and outputs back into units; saved as DIR/forecast.json."""
+
+    axis: TimeAxis
+    time_column: str
+    target_columns: list[str]
+    covariate_columns: list[str]
+    series_column: str | None
+    reader: dict  # format options of a built-in data set
+    scalers: dict[str, Standardizer]  # per series, fitted on its training span
+    scales: dict[str, list[float]]  # per series: in-sample seasonal naive MAE (MASE denominator)
+    seasonality: int
+    last_times: dict[str, str] = field(default_factory=dict)  # per series: last time seen in training
+
+    @property
+    def num_targets(self) -> int:
+        return len(self.target_columns)
+
+    @property
+    def num_features(self) -> int:
+        return len(self.target_columns) + len(self.covariate_columns)
+
+    def save(self, run_dir: Path) -> None:
+        d = {"axis": self.axis.to_dict(), "time_column": self.time_column, "target_columns": self.target_columns,
+             "covariate_columns": self.covariate_columns, "series_column": self.series_column,
+             "reader": self.reader, "seasonality": self.seasonality, "last_times": self.last_times,
+             "scalers": {k: v.to_dict() for k, v in self.scalers.items()},
+             "scales": {k: list(map(float, v)) for k, v in self.scales.items()}}
+        (Path(run_dir) / PREP_FILE).write_text(json.dumps(d, indent=1))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> ForecastPrep:
+        d = json.loads((Path(run_dir) / PREP_FILE).read_text())
+        d["axis"] = TimeAxis.from_dict(d["axis"])
+        d["scalers"] = {k: Standardizer.from_dict(v) for k, v in d["scalers"].items()}
+        return cls(**d)
+
+
+FALLBACKS = {"forecast.input_length": 24, "forecast.horizon": 1, "forecast.residual": "none", "forecast.head": "direct"}
+_SPLIT_KEYS = ("forecast.test_start", "forecast.test_size", "forecast.test_end", "forecast.val_size")
+
+
+def apply_defaults(cfg: C.Config) -> list[str]:
+    """Resolve what the user left unset, in place (the caller then saves `cfg` as config.yaml).
+
+    * forecast.* keys left null / "auto" take the built-in data set's protocol (its split only
+      when the user set none of test_start/test_size/test_end/val_size), then `FALLBACKS`.
+    * model.* / train.* keys still at their generic default take `TASK_DEFAULTS` (a value set
+      explicitly to the generic default cannot be told apart: `forecast.task_defaults=false`
+      keeps those keys exactly as given).
+
+    Returns:
+        One "key=value" line per key changed, except the plain fallbacks.
+    """
+    flat, base = C.flatten(cfg.to_dict()), C.flatten(C.Config().to_dict())
+    wanted = dict(TASK_DEFAULTS) if cfg.forecast.task_defaults else {}
+    if cfg.data.dataset:
+        protocol = dict(get_builtin(cfg.data.dataset).reader_options.get("defaults", {}))
+        if any(flat[k] is not None for k in _SPLIT_KEYS):
+            protocol = {k: v for k, v in protocol.items() if k not in _SPLIT_KEYS}
+        wanted.update(protocol)
+    updates: dict = {}
+    applied = []
+    for key, value in [*wanted.items(), *FALLBACKS.items()]:
+        current = flat[key]
+        unset = current in (None, "auto") or (not key.startswith("forecast.") and current == base[key]) or (
+            key.endswith("_column") and current == base[key])
+        if unset and value != current and key not in applied_keys(updates):
+            section, name = key.split(".", 1)
+            updates.setdefault(section, {})[name] = value
+            if key not in FALLBACKS or key in wanted:
+                applied.append(f"{key}={value!r}")
+    if updates:
+        new = C.merge(cfg, updates, source="forecasting defaults")
+        for section in updates:
+            setattr(cfg, section, getattr(new, section))
+    return applied
+
+
+def applied_keys(updates: dict) -> set[str]:
+    return {f"{section}.{name}" for section, names in updates.items() for name in names}
+
+
+def _source(cfg: C.Config) -> tuple[Path, dict]:
+    if cfg.data.val or cfg.data.test:
+        raise ConfigError("forecasting splits each series chronologically inside one file; instead of --val/--test "
+                          "files use forecast.test_start (a time), forecast.test_size and forecast.val_size (steps).")
+    if cfg.data.dataset:
+        builtin = get_builtin(cfg.data.dataset)
+        if builtin.task != "forecast":
+            raise ConfigError(f"data set {builtin.name!r} is for task {builtin.task!r}, not 'forecast'; "
+                              f"use --task {builtin.task}.")
+        return builtin.files()["train"], dict(builtin.reader_options.get("reader", {}))
+    if not cfg.data.train:
+        raise ConfigError("no training data: give a TRAIN_FILE, --dataset NAME, or data.train in the config.")
+    return Path(cfg.data.train), {"format": cfg.data.format}
+
+
+def _read(cfg: C.Config, path: Path, reader: dict, *, rejects: Path | None, axis: TimeAxis | None = None,
+          columns: ForecastPrep | None = None) -> SeriesTable:
+    f = cfg.forecast
+    roles = (dict(time_column=columns.time_column, target_columns=columns.target_columns,
+                  covariate_columns=columns.covariate_columns, series_column=columns.series_column)
+             if columns is not None else
+             dict(time_column=f.time_column, target_columns=f.target_columns, covariate_columns=f.covariate_columns,
+                  series_column=f.series_column))
+    fmt = reader.get("format", "auto")
+    if fmt == "python_array" and path.suffix != ".py":
+        fmt = "auto"  # a user's own file for a model trained on a built-in literal
+    return read_series(path, format=fmt, python_array=reader.get("python_array"), bad_rows=cfg.data.bad_rows,
+                       max_bad_fraction=cfg.data.max_bad_fraction, rejects_path=rejects, axis=axis, **roles)
+
+
+def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
+    """Read, validate, split chronologically, fit per-series scalers on the training spans, window.
+
+    Raises:
+        DataError / ConfigError: before any training step (see `rnnkit.data.timeseries`).
+    """
+    applied = apply_defaults(cfg)
+    if applied and cfg.train.progress != "none":
+        print("rnnkit: forecasting defaults (keys left at their generic defaults; forecast.task_defaults=false "
+              "keeps them): " + ", ".join(applied), file=sys.stderr, flush=True)
+    f = cfg.forecast
+    path, reader = _source(cfg)
+    table = _read(cfg, path, reader, rejects=(Path(run_dir) / "rejects.jsonl") if run_dir else None)
+    m = f.seasonality or 1
+    if f.residual == "seasonal" and m > f.input_length:
+        raise ConfigError(f"forecast.residual=seasonal needs forecast.input_length ({f.input_length}) >= "
+                          f"forecast.seasonality ({m}): the window must hold one season.")
+    spans = split_points(table, input_length=f.input_length, horizon=f.horizon, test_start=f.test_start,
+                         test_end=f.test_end, test_size=f.test_size, val_size=f.val_size)
+    scalers = fit_scalers(table, spans)
+    scales = {s.id: mase_scale(s.values[:sp.val_start], m) for s, sp in zip(table.series, spans, strict=True)}
+    prep = ForecastPrep(axis=table.axis, time_column=table.time_column, target_columns=table.target_columns,
+                        covariate_columns=table.covariate_columns, series_column=table.series_column,
+                        reader=reader, scalers=scalers, scales=scales, seasonality=m,
+                        last_times={s.id: table.axis.format(s.times[sp.end - 1])
+                                    for s, sp in zip(table.series, spans, strict=True)})
+    windows: dict[str, list] = {"train": [], "val": [], "test": []}
+    for s, sp in zip(table.series, spans, strict=True):
+        for split, (a, b) in (("train", (0, sp.val_start)), ("val", (sp.val_start, sp.test_start)),
+                              ("test", (sp.test_start, sp.end))):
+            origins = window_origins(a, b, input_length=f.input_length, horizon=f.horizon, stride=f.stride)
+            windows[split] += make_windows(s, scalers[s.id], origins, input_length=f.input_length,
+                                           horizon=f.horizon, seasonality=m, scale=scales[s.id])
+    empty = [k for k, v in windows.items() if not v]
+    if empty:
+        raise ConfigError(f"no {'/'.join(empty)} windows with forecast.stride={f.stride}; lower the stride.")
+    report = dict(table.report)
+    report.update(sizes={k: len(v) for k, v in windows.items()}, defaults_applied=applied,
+                  seasonality=m, spans=_describe_spans(table, spans),
+                  unused_after_test_end=sum(len(s) - sp.end for s, sp in zip(table.series, spans, strict=True)))
+    if cfg.data.dataset:
+        report["reference"] = get_builtin(cfg.data.dataset).reference
+    if run_dir is not None:
+        prep.save(Path(run_dir))
+    return PreparedData(datasets={k: SequenceDataset(v) for k, v in windows.items()}, prep=prep, report=report)
+
+
+def _describe_spans(table: SeriesTable, spans) -> dict:
+    """First and last target time of each split (of the first series; counts for all)."""
+    s, sp = table.series[0], spans[0]
+    fmt = table.axis.format
+    out = {"train": [fmt(s.times[0]), fmt(s.times[sp.val_start - 1])],
+           "val": [fmt(s.times[sp.val_start]), fmt(s.times[sp.test_start - 1])],
+           "test": [fmt(s.times[sp.test_start]), fmt(s.times[sp.end - 1])]}
+    if len(table.series) > 1:
+        out["note"] = f"times of series {s.id!r}; each of the {len(table.series)} series is split the same way"
+    return out
+
+
+# --------------------------------------------------------------------------- model, loss, metrics
+
+
+def build_model(cfg: C.Config, prep: ForecastPrep):
+    from rnnkit.models.forecaster import Forecaster, build_forecaster
+
+    known = set(inspect.signature(Forecaster).parameters) | {"residual"}
+    options = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k in known}
+    f = cfg.forecast
+    return build_forecaster(options, num_features=prep.num_features, num_targets=prep.num_targets,
+                            horizon=f.horizon, head=f.head, residual=f.residual, seasonality=prep.seasonality,
+                            loss=f.loss)
+
+
+def forward(model, batch, step=None):
+    return model(batch.inputs, batch.lengths, batch.mask)  # ForecastOutput, prediction (B, H, K)
+
+
+def loss(out, batch) -> tuple[torch.Tensor, int]:
+    """Mean squared (or absolute) error over every target value of the batch, in z-scored units."""
+    err = out.prediction.float() - batch.targets  # (B, H, K)
+    value = err.abs().mean() if out.loss == "mae" else err.pow(2).mean()
+    return value, err.numel()
+
+
+def predict(model, batch, out, cfg) -> list[torch.Tensor]:
+    """Per example: the (H, K) forecast in z-scored units (`score`/`write_predictions` de-normalise)."""
+    return list(out.prediction.float().cpu())
+
+
+def forecast_metrics(pred: np.ndarray, true: np.ndarray, scale: np.ndarray) -> dict:
+    """mse, mae, rmse, mase, smape of forecasts in original units.
+
+    Args:
+        pred, true: (N, H, K) forecasts and actual values.
+        scale: (N, K) MASE denominator of each window's series (in-sample seasonal naive MAE).
+
+    Returns:
+        dict of floats; smape in percent (0..200), 0 where both the value and forecast are 0;
+        mase NaN when a series' scale is 0 or unknown.
+    """
+    err = pred - true
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = np.abs(true) + np.abs(pred)
+        smape = np.where(denom > 0, 200.0 * np.abs(err) / denom, 0.0)
+        scaled = np.abs(err) / scale[:, None, :]  # (N, H, K) / (N, 1, K)
+    mse = float(np.mean(err ** 2))
+    mase = float(np.mean(scaled)) if np.isfinite(scaled).all() else float("nan")
+    return {"mse": mse, "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(mse)), "mase": mase,
+            "smape": float(np.mean(smape))}
+
+
+def _truth(examples) -> tuple[np.ndarray, np.ndarray]:
+    true = np.stack([ex.extra["raw_target"] for ex in examples])  # (N, H, K)
+    scale = np.stack([np.asarray(ex.extra["scale"], dtype=np.float64) for ex in examples])  # (N, K)
+    return true, scale
+
+
+def score(preds, examples, prep: ForecastPrep, cfg) -> dict:
+    """Metrics in original units: each forecast de-normalised with its series' training scaler."""
+    pred = np.stack([denormalize(p.double().numpy(), prep.scalers[ex.extra["series"]], prep.num_targets)
+                     for p, ex in zip(preds, examples, strict=True)])  # (N, H, K)
+    true, scale = _truth(examples)
+    return forecast_metrics(pred, true, scale)
+
+
+def baselines(data: PreparedData, cfg) -> dict:
+    """The naive and seasonal naive forecasts from the same origins as the test windows, same metrics."""
+    examples = data.datasets["test"].examples
+    true, scale = _truth(examples)
+    m = data.prep.seasonality
+    return {"naive": forecast_metrics(np.stack([ex.extra["naive"] for ex in examples]), true, scale),
+            "seasonal_naive": {"seasonality": m,
+                               **forecast_metrics(np.stack([ex.extra["snaive"] for ex in examples]), true, scale)}}
+
+
+# --------------------------------------------------------------------------- inference
+
+
+@dataclass
+class ForecastRecord:
+    """One forecast to write: its series and the times of its H target steps."""
+
+    series: str  # as written to the CSV (a file without a series column: the file's stem)
+    key: str  # the series id in the data ("" without a series column)
+    times: list[str]
+    file: str
+    line: int
+
+
+def _inference_scaler(prep: ForecastPrep, s: Series) -> tuple[Standardizer, np.ndarray]:
+    if s.id in prep.scalers:
+        return prep.scalers[s.id], np.asarray(prep.scales[s.id])
+    # A series the model never saw: scaled by its own history in this file (the model is global).
+    warnings.warn(f"series {s.id!r} was not in the training data: it is z-scored with its own history in "
+                  f"{s.file}", stacklevel=3)
+    scaler = Standardizer().fit([np.concatenate([s.values, s.covariates], axis=1)])
+    return scaler, mase_scale(s.values, prep.seasonality)
+
+
+def load_inference(cfg, prep: ForecastPrep, path, with_targets: bool, run_dir=None):
+    """Windows of a new file, read with the training columns and time axis.
+
+    With targets (evaluate): every window of each series with L steps of history and H targets
+    (stride `forecast.stride`). Without (predict): one window per series, its last L steps, to
+    forecast the H steps after the series' end.
+    """
+    f = cfg.forecast
+    table = _read(cfg, Path(path), prep.reader, rejects=None, axis=prep.axis, columns=prep)
+    examples, records, short = [], [], []
+    for s in table.series:
+        scaler, scale = _inference_scaler(prep, s)
+        if s.id not in prep.scalers:
+            prep.scalers[s.id] = scaler
+        n = len(s)
+        origins = (window_origins(0, n, input_length=f.input_length, horizon=f.horizon, stride=f.stride)
+                   if with_targets else range(n, n + 1) if n >= f.input_length else range(0))
+        if not origins:
+            short.append(Problem(s.file, int(s.lines[0]), table.time_column, prep.axis.format(s.times[0]),
+                                 f"series {s.id!r} has {n} steps, fewer than input_length"
+                                 f"{' + horizon' if with_targets else ''}", "give more history", s.id or None))
+            continue
+        made = make_windows(s, scaler, origins, input_length=f.input_length, horizon=f.horizon,
+                            seasonality=prep.seasonality, scale=scale, with_targets=with_targets)
+        for ex in made:
+            o = ex.extra["origin"]
+            times = [prep.axis.format(s.times[0] + (o + h) * prep.axis.step) for h in range(f.horizon)]
+            records.append(ForecastRecord(s.id or Path(s.file).stem, s.id, times, s.file, int(s.lines[min(o, n) - 1])))
+        examples += made
+    if short:
+        raise DataError(short, header="some series are too short to forecast")
+    return SequenceDataset(examples), records
+
+
+def write_predictions(output: Path, records, preds, prep: ForecastPrep, cfg) -> int:
+    """CSV: series, time (of the forecast target), step (1..H), one column per target (original units)."""
+    with open(output, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["series", prep.time_column, "step", *prep.target_columns])
+        rows = 0
+        for rec, p in zip(records, preds, strict=True):
+            values = denormalize(p.double().numpy(), prep.scalers[rec.key], prep.num_targets)  # (H, K)
+            for h, (t, row) in enumerate(zip(rec.times, values, strict=True), start=1):
+                w.writerow([rec.series, t, h, *[f"{v:.6g}" for v in row]])
+                rows += 1
+    return rows
+
+
+TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build_model=build_model,
+            collate=collate, forward=forward, loss=loss, predict=predict, score=score,
+            load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
+            metric_names=("mse", "rmse", "mae", "mase", "smape"))

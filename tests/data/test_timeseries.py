@@ -1,0 +1,111 @@
+"""Time-series reading, validation, chronological splits and scaling, driven through rnnkit's API."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit import api
+from rnnkit import config as C
+from rnnkit.errors import DataError
+from rnnkit.tasks import get_task
+
+
+def write_series(path, times, values, *, header=("time", "value"), series=None):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(([header[0], "store"] if series else [header[0]]) + list(header[1:]))
+        for i, (t, v) in enumerate(zip(times, values, strict=True)):
+            w.writerow([t, series[i]] if series else [t] + [v] if not isinstance(v, list) else [t, *v])
+    return path
+
+
+def cfg_for(path, *sets):
+    return C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.input_length=4", "train.max_epochs=1",
+                            "train.progress=none", *sets])
+
+
+def data_error(path, tmp_path, *sets) -> DataError:
+    with pytest.raises(DataError) as info:
+        api.train(cfg_for(path, *sets), tmp_path / "run")
+    return info.value
+
+
+def test_gap_names_the_row_and_the_missing_steps(tmp_path):
+    years = [*range(1900, 1930), *range(1932, 1960)]  # 1930 and 1931 missing; the row of 1932 is line 32
+    path = write_series(tmp_path / "y.csv", years, [float(i % 7) for i in range(len(years))])
+    err = data_error(path, tmp_path)
+    (p,) = err.problems
+    assert (p.line, p.column, p.value) == (32, "time", "1932")
+    assert "2 missing step(s) (1930 .. 1931)" in p.rule and "line 31" in p.rule
+    assert f"{path}:32" in str(err) and "Fix:" in str(err)
+
+
+def test_monthly_dates_gap_duplicate_unsorted_and_nan_each_listed(tmp_path):
+    months = [str(np.datetime64("2000-01") + i) for i in range(40)]
+    values = [str(float(i)) for i in range(40)]
+    months[10] = months[9]  # duplicate of line 11 on line 12
+    months[20], months[21] = months[21], months[20]  # out of order: line 23 earlier than line 22
+    del months[30]  # gap: 2002-07 missing
+    del values[30]
+    values[5] = "nan"
+    values[6] = "abc"
+    path = write_series(tmp_path / "m.csv", months, values)
+    err = data_error(path, tmp_path)
+    got = {(p.line, p.column): p.rule for p in err.problems}
+    assert "duplicate timestamp" in got[(12, "time")]
+    assert "out of order" in got[(23, "time")]
+    assert "gap: 1 missing step(s) (2002-07)" in got[(32, "time")]
+    assert [p.line for p in err.problems] == sorted(p.line for p in err.problems)  # in file order
+    assert (24, "time") not in got  # the row after the swapped pair is not reported again
+    assert "NaN/Inf" in got[(7, "value")]
+    assert "non-numeric" in got[(8, "value")]
+
+
+def test_skip_policy_drops_whole_series_and_writes_rejects(tmp_path):
+    t = list(range(60))
+    rows = [(i, "a", float(np.sin(i))) for i in t] + [(i, "b", float(np.cos(i))) for i in t if i != 20]
+    path = tmp_path / "long.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time", "store", "sales"])
+        w.writerows(rows)
+    cfg = cfg_for(path, "forecast.series_column=store", "data.bad_rows=skip", "data.max_bad_fraction=0.5")
+    data = get_task("forecast").prepare(cfg, tmp_path)
+    assert data.report["series"] == 1 and data.report["rejected_series"] == 1
+    rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert rejects[0]["record_id"] == "long.csv:b" and "gap" in rejects[0]["problems"][0]["rule"]
+    assert {ex.extra["series"] for ex in data.datasets["train"].examples} == {"a"}
+
+
+def test_chronological_split_and_scaler_fitted_on_training_span_only(tmp_path):
+    n = 80
+    values = np.concatenate([np.linspace(0, 1, 60), np.linspace(50, 60, 20)])  # the future looks very different
+    path = write_series(tmp_path / "s.csv", range(2000, 2000 + n), [float(v) for v in values])
+    cfg = cfg_for(path, "forecast.test_size=10", "forecast.val_size=10", "forecast.horizon=2")
+    data = get_task("forecast").prepare(cfg, tmp_path)
+    (scaler,) = data.prep.scalers.values()
+    np.testing.assert_allclose(scaler.mean[0], values[:60].mean())
+    np.testing.assert_allclose(scaler.std[0], values[:60].std())
+    assert data.report["spans"] == {"train": ["2000", "2059"], "val": ["2060", "2069"], "test": ["2070", "2079"]}
+    # windows never let a later split's targets into an earlier split, and never look ahead
+    bounds = {"train": (0, 60), "val": (60, 70), "test": (70, 80)}
+    for split, (a, b) in bounds.items():
+        origins = [ex.extra["origin"] for ex in data.datasets[split].examples]
+        assert origins == sorted(origins) and min(origins) >= max(a, 4) and max(origins) + 2 <= b
+        for ex in data.datasets[split].examples:
+            o = ex.extra["origin"]
+            np.testing.assert_allclose(ex.extra["raw_target"][:, 0], values[o:o + 2])
+            # inputs are the z-scored history right before the origin, nothing later
+            np.testing.assert_allclose(ex.inputs[:, 0].numpy(), scaler.transform(values[o - 4:o, None])[:, 0],
+                                       rtol=1e-5)
+    assert len(data.datasets["test"]) == 9  # origins 70..78: every horizon inside the test span
+
+
+def test_test_start_time_and_too_short_series(tmp_path):
+    path = write_series(tmp_path / "s.csv", range(1900, 1960), [float(i % 5) for i in range(60)])
+    data = get_task("forecast").prepare(cfg_for(path, "forecast.test_start=1950", "forecast.test_end=1955"), tmp_path)
+    assert data.report["spans"]["test"] == ["1950", "1955"] and data.report["unused_after_test_end"] == 4
+    err = data_error(path, tmp_path, "forecast.input_length=50")
+    assert "too short for the split" in err.problems[0].rule

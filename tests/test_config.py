@@ -69,3 +69,27 @@ def test_guide_warnings_explain():
     cfg = C.resolve(None, ["model.dropout=0.8", "model.num_layers=6"])
     text = " ".join(C.guide_warnings(cfg))
     assert "underfitting" in text and "vanishing" in text
+
+
+def test_task_defaults_sit_under_the_users_settings():
+    plain = C.resolve(None, ["task=forecast"])
+    assert plain.model.bidirectional is False and plain.model.hidden_size == 64  # forecasting's layer
+    assert plain.forecast.input_length == 24 and plain.forecast.head == "direct"
+    # an explicit value wins even when it equals the generic default
+    explicit = C.resolve(None, ["task=forecast", "model.bidirectional=true", "model.hidden_size=128"])
+    assert explicit.model.bidirectional is True and explicit.model.hidden_size == 128
+    # a built-in data set brings its protocol; a user-chosen split replaces the protocol's split
+    sun = C.resolve(None, ["task=forecast", "data.dataset=sunspots"])
+    assert sun.forecast.test_start == "1921" and sun.forecast.input_length == 11
+    own = C.resolve(None, ["task=forecast", "data.dataset=sunspots", "forecast.test_size=20"])
+    assert own.forecast.test_start is None and own.forecast.test_size == 20
+    # classification has no layer; a saved config (resume) is never re-layered
+    assert C.resolve(None, []) == C.Config()
+    assert C.resolve(None, ["optim.lr=0.01"], base=plain).model.hidden_size == 64
+
+
+def test_config_file_task_gets_its_layer(tmp_path):
+    f = tmp_path / "f.yaml"
+    f.write_text("task: forecast\nmodel:\n  dropout: 0.3\n")
+    cfg = C.resolve(f)
+    assert cfg.model.bidirectional is False and cfg.model.dropout == 0.3

@@ -161,7 +161,7 @@ class ForecastConfig:
     loss: str = "mse"  # mse | mae
     residual: str = "auto"  # auto (none, or the data set's) | none | last | seasonal: forecast the change from the
     # naive / seasonal-naive forecast
-    task_defaults: bool = True  # forecasting defaults for model.* keys left at their generic defaults
+    task_defaults: bool = True  # the forecasting model defaults (a layer under your own settings)
 
 
 @dataclass
@@ -410,15 +410,44 @@ def load_yaml(path: str | Path) -> dict:
 
 def resolve(config_file: str | Path | None = None, overrides: list[str] | None = None,
             base: Config | None = None) -> Config:
-    """Defaults (or `base`) <- YAML file <- key=value overrides, validated."""
-    cfg = base or Config()
-    if config_file is not None:
-        cfg = merge(cfg, load_yaml(config_file), source=str(config_file))
-    if overrides:
-        cfg = merge(cfg, parse_overrides(overrides), source="--set")
-    else:
-        _check(cfg)
+    """The config in layers: generic defaults <- task/data-set defaults <- YAML file <- key=value overrides.
+
+    The middle layer comes from the task family (e.g. forecasting prefers a unidirectional encoder,
+    a built-in data set brings its published protocol); it sits *under* everything the user wrote,
+    so an explicit value always wins, even one equal to the generic default. With `base` (a saved
+    run's config on resume) the layers below the file are replaced by `base`.
+    """
+    file_data = load_yaml(config_file) if config_file is not None else {}
+    over = parse_overrides(overrides) if overrides else {}
+    if base is None:
+        user = {**flatten(file_data), **flatten(over)}
+        base = Config()
+        layer = task_defaults(str(user.get("task", "classify")), user.get("data.dataset"), user)
+        if layer:
+            base = merge(base, layer, source=f"{user.get('task')} defaults")
+    cfg = merge(base, file_data, source=str(config_file)) if file_data else base
+    cfg = merge(cfg, over, source="--set") if over else cfg
+    _check(cfg)
     return cfg
+
+
+def task_defaults(task: str, dataset: str | None, user: dict[str, Any]) -> dict:
+    """The task family's default layer (nested dict), given what the user set explicitly (flat keys)."""
+    if task not in TASKS:
+        return {}  # merge reports the unknown task with the valid names
+    from rnnkit.tasks import get_task  # lazy: task modules import this module
+
+    family = get_task(task)
+    return family.defaults(dataset, user) if family.defaults is not None else {}
+
+
+def nest(flat: dict[str, Any]) -> dict:
+    """{"model.hidden_size": 64} -> {"model": {"hidden_size": 64}}."""
+    out: dict = {}
+    for key, value in flat.items():
+        section, name = key.split(".", 1)
+        out.setdefault(section, {})[name] = value
+    return out
 
 
 def from_dict(d: dict) -> Config:

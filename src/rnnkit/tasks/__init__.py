@@ -34,6 +34,8 @@ class Task:
         write_predictions: (output path, records, predictions, prep, cfg) -> rows written.
         baselines: (PreparedData, cfg) -> dict for summary["metrics"]["test"]["baselines"], or None.
         metric_names: metrics printed on the epoch line (first is the headline).
+        defaults: (dataset name|None, user-set flat keys) -> nested dict of config defaults for this
+            task (and data set), layered under the user's file and --set by `config.resolve`; or None.
     """
 
     name: str
@@ -49,6 +51,7 @@ class Task:
     write_predictions: Callable
     baselines: Callable | None = None
     metric_names: tuple[str, ...] = ()
+    defaults: Callable | None = None
 
 
 _FAMILIES = {"classify": "rnnkit.tasks.classify", "tag": "rnnkit.tasks.tag", "seq2seq": "rnnkit.tasks.seq2seq",

@@ -8,9 +8,9 @@ span, m = `forecast.seasonality`, 1 when unset) and smape (in percent, 0..200). 
 always carries the naive and seasonal-naive forecasts' metrics on the same test windows under
 `metrics.test.baselines`.
 
-Defaults for forecasting (applied in `prepare`, only to keys still at their generic default,
+Defaults for forecasting (a layer under the user's config file and --set, see `config.resolve`;
 listed in `summary.json` data.defaults_applied and printed; `forecast.task_defaults=false` turns
-this off): a unidirectional encoder (`model.bidirectional=false`: the window is all past, and the
+the model part off): a unidirectional encoder (`model.bidirectional=false`: the window is all past, and the
 last step matters most), one layer of 64 units, light dropout (these series are short), patience
 20. Built-in data sets add their own protocol (columns, split, seasonality, window) the same way,
 so the resolved config.yaml shows what was used.
@@ -137,45 +137,42 @@ FALLBACKS = {"forecast.input_length": 24, "forecast.horizon": 1, "forecast.resid
 _SPLIT_KEYS = ("forecast.test_start", "forecast.test_size", "forecast.test_end", "forecast.val_size")
 
 
-def apply_defaults(cfg: C.Config) -> list[str]:
-    """Resolve what the user left unset, in place (the caller then saves `cfg` as config.yaml).
+def defaults(dataset: str | None, user: dict) -> dict:
+    """Forecasting's default layer (see `config.resolve`): under the user's file and --set.
 
-    * forecast.* keys left null / "auto" take the built-in data set's protocol (its split only
-      when the user set none of test_start/test_size/test_end/val_size), then `FALLBACKS`.
-    * model.* / train.* keys still at their generic default take `TASK_DEFAULTS` (a value set
-      explicitly to the generic default cannot be told apart: `forecast.task_defaults=false`
-      keeps those keys exactly as given).
-
-    Returns:
-        One "key=value" line per key changed, except the plain fallbacks.
+    `TASK_DEFAULTS` (unless forecast.task_defaults=false), then the built-in data set's protocol
+    (its split only when the user set none of test_start/test_size/test_end/val_size), then
+    `FALLBACKS` for what is still unset.
     """
-    flat, base = C.flatten(cfg.to_dict()), C.flatten(C.Config().to_dict())
-    wanted = dict(TASK_DEFAULTS) if cfg.forecast.task_defaults else {}
-    if cfg.data.dataset:
-        protocol = dict(get_builtin(cfg.data.dataset).reader_options.get("defaults", {}))
-        if any(flat[k] is not None for k in _SPLIT_KEYS):
-            protocol = {k: v for k, v in protocol.items() if k not in _SPLIT_KEYS}
-        wanted.update(protocol)
-    updates: dict = {}
-    applied = []
-    for key, value in [*wanted.items(), *FALLBACKS.items()]:
-        current = flat[key]
-        unset = current in (None, "auto") or (not key.startswith("forecast.") and current == base[key]) or (
-            key.endswith("_column") and current == base[key])
-        if unset and value != current and key not in applied_keys(updates):
-            section, name = key.split(".", 1)
-            updates.setdefault(section, {})[name] = value
-            if key not in FALLBACKS or key in wanted:
-                applied.append(f"{key}={value!r}")
+    wanted = dict(TASK_DEFAULTS) if user.get("forecast.task_defaults", True) is not False else {}
+    if dataset:
+        builtin = get_builtin(dataset)
+        if builtin.task == "forecast":
+            protocol = dict(builtin.reader_options.get("defaults", {}))
+            if any(k in user for k in _SPLIT_KEYS):
+                protocol = {k: v for k, v in protocol.items() if k not in _SPLIT_KEYS}
+            wanted.update(protocol)
+    for key, value in FALLBACKS.items():
+        wanted.setdefault(key, value)
+    return C.nest(wanted)
+
+
+def fill_unset(cfg: C.Config) -> None:
+    """For configs built without `config.resolve` (e.g. `Config(task="forecast")` in Python): fill the
+    keys still null/"auto" from `FALLBACKS`, in place."""
+    flat = C.flatten(cfg.to_dict())
+    updates = {k: v for k, v in FALLBACKS.items() if flat[k] in (None, "auto")}
     if updates:
-        new = C.merge(cfg, updates, source="forecasting defaults")
-        for section in updates:
-            setattr(cfg, section, getattr(new, section))
-    return applied
+        new = C.merge(cfg, C.nest(updates), source="forecasting fallbacks")
+        cfg.forecast = new.forecast
 
 
-def applied_keys(updates: dict) -> set[str]:
-    return {f"{section}.{name}" for section, names in updates.items() for name in names}
+def applied_defaults(cfg: C.Config) -> list[str]:
+    """The task/data-set defaults this config carries (value equal to the layer's, unlike the generic default)."""
+    flat, generic = C.flatten(cfg.to_dict()), C.flatten(C.Config().to_dict())
+    layer = C.flatten(defaults(cfg.data.dataset, {}))
+    return [f"{k}={v!r}" for k, v in layer.items()
+            if flat.get(k) == v and generic.get(k) != v and k not in FALLBACKS]
 
 
 def _source(cfg: C.Config) -> tuple[Path, dict]:
@@ -214,10 +211,11 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     Raises:
         DataError / ConfigError: before any training step (see `rnnkit.data.timeseries`).
     """
-    applied = apply_defaults(cfg)
+    fill_unset(cfg)
+    applied = applied_defaults(cfg)
     if applied and cfg.train.progress != "none":
-        print("rnnkit: forecasting defaults (keys left at their generic defaults; forecast.task_defaults=false "
-              "keeps them): " + ", ".join(applied), file=sys.stderr, flush=True)
+        print("rnnkit: forecasting defaults (set any key to override): " + ", ".join(applied),
+              file=sys.stderr, flush=True)
     f = cfg.forecast
     path, reader = _source(cfg)
     table = _read(cfg, path, reader, rejects=(Path(run_dir) / "rejects.jsonl") if run_dir else None)
@@ -418,4 +416,4 @@ def write_predictions(output: Path, records, preds, prep: ForecastPrep, cfg) -> 
 TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build_model=build_model,
             collate=collate, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
-            metric_names=("mse", "rmse", "mae", "mase", "smape"))
+            metric_names=("mse", "rmse", "mae", "mase", "smape"), defaults=defaults)

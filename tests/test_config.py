@@ -93,3 +93,11 @@ def test_config_file_task_gets_its_layer(tmp_path):
     f.write_text("task: forecast\nmodel:\n  dropout: 0.3\n")
     cfg = C.resolve(f)
     assert cfg.model.bidirectional is False and cfg.model.dropout == 0.3
+
+
+def test_builtin_dataset_implies_its_task():
+    assert C.resolve(None, ["data.dataset=cmudict"]).task == "seq2seq"
+    assert C.resolve(None, ["data.dataset=sunspots"]).model.bidirectional is False
+    assert C.resolve(None, ["data.dataset=japanese_vowels"]).task == "classify"
+    with pytest.raises(ConfigError, match="unknown built-in data set 'cmudic'.*did you mean 'cmudict'"):
+        C.resolve(None, ["data.dataset=cmudic"])

@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", metavar="FILE.yaml", help="config file (see `rnnkit config`)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key, e.g. --set optim.lr=3e-3 (repeatable)")
-    t.add_argument("--task", choices=C.TASKS, help="task family (default classify)")
+    t.add_argument("--task", choices=C.TASKS, help="task family (default: the built-in data set's task, else classify)")
     t.add_argument("--text-column", help="column holding the text (text input)")
     t.add_argument("--label-column", help="column holding the label")
     t.add_argument("--bad-rows", choices=("error", "skip"),

@@ -422,9 +422,15 @@ def resolve(config_file: str | Path | None = None, overrides: list[str] | None =
     if base is None:
         user = {**flatten(file_data), **flatten(over)}
         base = Config()
-        layer = task_defaults(str(user.get("task", "classify")), user.get("data.dataset"), user)
+        task = user.get("task")
+        if task is None and user.get("data.dataset"):  # a built-in data set knows its task
+            from rnnkit.data.datasets import get_builtin
+
+            task = get_builtin(str(user["data.dataset"])).task
+            base = merge(base, {"task": task}, source="data set")
+        layer = task_defaults(str(task or "classify"), user.get("data.dataset"), user)
         if layer:
-            base = merge(base, layer, source=f"{user.get('task')} defaults")
+            base = merge(base, layer, source=f"{task} defaults")
     cfg = merge(base, file_data, source=str(config_file)) if file_data else base
     cfg = merge(cfg, over, source="--set") if over else cfg
     _check(cfg)

@@ -154,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     except RnnkitError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # e.g. the disk filled up while writing metrics or the summary
+        where = f" {exc.filename}:" if exc.filename else ""
+        print(f"rnnkit: error:{where} {exc.strerror or exc} (the operating system refused a read or write). "
+              "Checkpoints already written are intact; free space or fix permissions, then continue with "
+              "`rnnkit train --resume DIR`.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

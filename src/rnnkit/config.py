@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, shorten
 
 TASKS = ("classify", "tag", "seq2seq", "forecast")
 
@@ -275,17 +275,17 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
-            raise ConfigError(f"config key {key!r}: expected a list, got {value!r}.")
+            raise ConfigError(f"config key {key!r}: expected a list, got {shorten(repr(value))}.")
         (item,) = typing.get_args(base)
         return [_coerce(key, v, item) for v in value]
     if base is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"config key {key!r}: expected true or false, got {value!r}.")
+        raise ConfigError(f"config key {key!r}: expected true or false, got {shorten(repr(value))}.")
     if base is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(f"config key {key!r}: expected an integer, got {value!r}.")
+        raise ConfigError(f"config key {key!r}: expected an integer, got {shorten(repr(value))}.")
     if base is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -294,11 +294,11 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
                 return float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"config key {key!r}: expected a number, got {value!r}.")
+        raise ConfigError(f"config key {key!r}: expected a number, got {shorten(repr(value))}.")
     if base is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"config key {key!r}: expected a string, got {value!r}.")
+        raise ConfigError(f"config key {key!r}: expected a string, got {shorten(repr(value))}.")
     return value
 
 
@@ -306,14 +306,14 @@ def _check(cfg: Config) -> None:
     flat = flatten(cfg.to_dict())
     for key, options in CHOICES.items():
         if flat[key] not in options:
-            raise ConfigError(f"config key {key!r}: {flat[key]!r} is not one of {', '.join(options)}.")
+            raise ConfigError(f"config key {key!r}: {shorten(repr(flat[key]))} is not one of {', '.join(options)}.")
     for key, (low, high) in RANGES.items():
         value = flat[key]
         if value is None:
             continue
         if (low is not None and value < low) or (high is not None and value > high):
             bound = f">= {low}" if high is None else f"between {low} and {high}"
-            raise ConfigError(f"config key {key!r}: {value!r} is out of range; it must be {bound}.")
+            raise ConfigError(f"config key {key!r}: {shorten(repr(value))} is out of range; it must be {bound}.")
     d = cfg.data
     if d.val_fraction + d.test_fraction >= 0.95:
         raise ConfigError("config keys 'data.val_fraction' + 'data.test_fraction' must leave data for training "
@@ -352,7 +352,8 @@ def merge(cfg: Config, updates: dict, *, source: str = "config") -> Config:
         if key not in SECTIONS:
             raise ConfigError(f"{source}: unknown section {key!r}." + _nearest(key, ["task", *SECTIONS]))
         if not isinstance(value, dict):
-            raise ConfigError(f"{source}: section {key!r} must be a mapping of keys to values, got {value!r}.")
+            raise ConfigError(f"{source}: section {key!r} must be a mapping of keys to values, "
+                              f"got {shorten(repr(value))}.")
         types_ = _field_types(SECTIONS[key])
         for sub, v in value.items():
             if sub not in types_:

@@ -67,7 +67,10 @@ def test_package_without_the_files(tmp_path, monkeypatch):
 def test_unknown_name_lists_known_and_nearest():
     with pytest.raises(ConfigError) as e:
         get_builtin("japanese_vowel")
-    assert "did you mean 'japanese_vowels'" in str(e.value) and "known data sets: japanese_vowels" in str(e.value)
+    msg = str(e.value)
+    assert "did you mean 'japanese_vowels'" in msg
+    for name in ("japanese_vowels", "turkish_treebanks", "cmudict", "sunspots", "air_passengers"):
+        assert name in msg.split("known data sets:")[1]
 
 
 def test_registry_is_extensible_and_rejects_duplicates(monkeypatch):

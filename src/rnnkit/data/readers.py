@@ -570,9 +570,8 @@ def _load_jsonl(p: Path, file: str) -> _Table:
         raw = line.rstrip("\r")
         if not raw.strip():
             continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
+        obj, error = _json_loads(raw)
+        if error is not None:
             rows.append(
                 _Row(
                     number,
@@ -581,7 +580,7 @@ def _load_jsonl(p: Path, file: str) -> _Table:
                     (
                         None,
                         shorten(raw),
-                        f"invalid JSON: {e.msg} at character {e.colno}",
+                        f"invalid JSON: {error}",
                         'each line must be one complete JSON object, e.g. {"text": "...", "label": "a"}',
                     ),
                 )
@@ -635,6 +634,22 @@ def _load_parquet(p: Path, file: str) -> _Table:
 
 
 # --------------------------------------------------------------------------- cell parsing
+
+
+def _json_loads(text: str) -> tuple[Any, str | None]:
+    """``json.loads`` with every way it can fail turned into a message: (value, None) or (None, why).
+
+    Besides syntax errors (JSONDecodeError), hostile input makes json raise RecursionError (lists
+    nested a few thousand deep) and ValueError (an integer of more than 4300 digits).
+    """
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        return None, f"{e.msg} at character {e.colno}"
+    except RecursionError:
+        return None, "values nested too deeply"
+    except ValueError as e:  # int digit limit (sys.get_int_max_str_digits)
+        return None, shorten(str(e).split(";")[0], 120)
 
 
 def _json_type(v: Any) -> str:
@@ -874,14 +889,14 @@ def _values_of(fields: dict[str, Any], opts: _Opts) -> tuple[np.ndarray | None, 
         fix = "write a JSON list of steps, e.g. [1, 2, 3], or remove the row"
         return None, [_absent(col, v, "sequence (empty cell)", fix)]
     if isinstance(v, str):
-        try:
-            v = json.loads(v)
-        except json.JSONDecodeError as e:
+        text = v
+        v, error = _json_loads(text)
+        if error is not None:
             return None, [
                 (
                     col,
-                    shorten(v),
-                    f"invalid JSON in the cell: {e.msg} at character {e.colno}",
+                    shorten(text),
+                    f"invalid JSON in the cell: {error}",
                     "write the sequence as a JSON list, e.g. [1, 2, 3] or [[1, 2], [3, 4]]",
                 )
             ]
@@ -1004,7 +1019,7 @@ def _time_key(values: list[Any]) -> list[tuple[float, str]] | list[str]:
     for v in values:
         try:
             x = float(v) if not isinstance(v, bool) else math.nan
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer beyond float range
             break
         if not math.isfinite(x):
             break
@@ -1149,7 +1164,9 @@ def _ts_bool(file: str, line: int, key: str, args: list[str]) -> bool:
 
 
 def _ts_int(file: str, line: int, key: str, args: list[str]) -> int:
-    if args and args[0].isdigit() and int(args[0]) > 0:
+    # isascii: str.isdigit() also accepts '²', which int() refuses; the length cap keeps int() within
+    # Python's digit limit
+    if args and args[0].isascii() and args[0].isdigit() and len(args[0]) < 19 and int(args[0]) > 0:
         return int(args[0])
     _fail(
         file,

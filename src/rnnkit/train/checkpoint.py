@@ -19,6 +19,8 @@ Invariants:
   * Loading verifies both checksums before unpickling anything, and `state.pt` is read with
     `weights_only=True` only. There is no fallback to unsafe loading, ever.
   * Temporary leftovers (`.tmp-*`) from a crash are removed by `clean_leftovers` at the next start.
+  * Pruning renames a checkpoint to a `.tmp-` name before deleting it, so a directory with a final
+    name is never half-deleted either.
 """
 
 from __future__ import annotations
@@ -159,10 +161,13 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
     try:
         state = torch.load(path / STATE, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - UnpicklingError and friends: refuse, never retry unsafely
+        # name what the file asks to run ("unsupported GLOBAL posix.system"), not torch's first line, which
+        # suggests retrying with weights_only=False
+        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+        why = next((x for x in lines if "GLOBAL" in x), lines[0] if lines else type(exc).__name__)
         raise CheckpointError(
-            f"checkpoint file {path / STATE}: refused by the safe loader (weights_only=True): "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. rnnkit never loads "
-            "checkpoints unsafely; if you trust this file, inspect it yourself.") from None
+            f"checkpoint file {path / STATE}: refused by the safe loader (weights_only=True): {why} rnnkit never "
+            "loads checkpoints unsafely; if you trust this file, inspect it yourself.") from None
     return Checkpoint(path=path, model_state=model_state, state=state, manifest=manifest)
 
 
@@ -221,7 +226,11 @@ def prune(root: Path, keep: int) -> None:
     last = read_pointer(root, "last")
     for old in step_checkpoints(root)[keep:]:
         if old != best and old != last:
-            shutil.rmtree(old, ignore_errors=True)
+            # Rename first (atomic), then delete: a kill mid-delete must never leave a half-deleted
+            # directory under a final name; the `.tmp-` leftover is cleaned at the next start.
+            doomed = old.with_name(f".tmp-prune-{old.name}-{os.getpid()}")
+            os.rename(old, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
 
 
 def clean_leftovers(root: Path) -> list[Path]:

@@ -8,10 +8,12 @@ run's per-step losses exactly.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
+import shutil
 import signal
 import sys
 import threading
@@ -202,12 +204,16 @@ def evaluate(model, dataset: SequenceDataset, task: Task, prep, cfg: C.Config, *
 
 
 def _check_resume_config(saved: C.Config, new: C.Config, log: MetricsLog | None) -> None:
+    """Refuse architecture changes with a key-by-key diff (log None: check only); warn about and log
+    optimisation changes."""
     changes = C.diff(saved, new)
     arch = [(k, a, b) for k, a, b in changes if C.is_architecture_key(k)]
     if arch:
         lines = "\n".join(f"  {k}: checkpoint {a!r} -> now {b!r}" for k, a, b in arch)
         raise CheckpointError("cannot resume: the architecture or input encoding changed since the checkpoint:\n"
                               f"{lines}\nStart a new run (new --out) or undo these changes.")
+    if log is None:
+        return
     soft = [(k, a, b) for k, a, b in changes if not k.startswith("data.") or k in ("data.batch_size",)]
     for k, a, b in soft:
         warnings.warn(f"resuming with {k} changed from {a!r} to {b!r}", stacklevel=3)
@@ -244,11 +250,13 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
     if resume:
         loaded = ckpt.load_latest_valid(ckpt_dir, map_location="cpu")
         saved_cfg = C.from_dict(loaded.state["config"])
-        log = MetricsLog(run_dir / "metrics.jsonl", resume_step=loaded.state["loop"]["step"])
-        _check_resume_config(saved_cfg, cfg, log)
+        # every refusal comes before metrics.jsonl is touched: a refused resume changes nothing in the run
+        _check_resume_config(saved_cfg, cfg, None)
         if loaded.state["data_fingerprint"] != fingerprint:
             raise CheckpointError(f"cannot resume from {loaded.path}: the training data differ from the data the "
                                   "run started with (ids, lengths or values changed). Start a new run.")
+        log = MetricsLog(run_dir / "metrics.jsonl", resume_step=loaded.state["loop"]["step"])
+        _check_resume_config(saved_cfg, cfg, log)
         model.load_state_dict(loaded.model_state)
         optimizer.load_state_dict(loaded.state["optimizer"])
         precision.load_state_dict(loaded.state.get("scaler"))
@@ -275,9 +283,17 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
             "scaler": precision.state_dict(), "config": cfg.to_dict(), "data_fingerprint": fingerprint,
             "reason": name_reason,
         }
-        path = ckpt.save_checkpoint(ckpt_dir, f"step-{state.step:08d}", model.state_dict(), payload,
-                                    step=state.step, epoch=state.epoch)
-        ckpt.write_pointer(ckpt_dir, "last", path, step=state.step, epoch=state.epoch)
+        try:
+            path = ckpt.save_checkpoint(ckpt_dir, f"step-{state.step:08d}", model.state_dict(), payload,
+                                        step=state.step, epoch=state.epoch)
+            ckpt.write_pointer(ckpt_dir, "last", path, step=state.step, epoch=state.epoch)
+        except Exception as exc:  # noqa: BLE001 - a full disk surfaces as OSError, SafetensorError or RuntimeError
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            with contextlib.suppress(OSError):  # torch.save reports a full disk as "unexpected pos ...": show the room
+                why += f" ({shutil.disk_usage(ckpt_dir).free / 2**20:.1f} MiB free there)"
+            raise CheckpointError(f"cannot write checkpoint step-{state.step:08d} in {ckpt_dir}: {why}. Earlier "
+                                  "checkpoints are untouched; free disk space (or fix permissions), then continue "
+                                  "with `rnnkit train --resume DIR`.") from exc
         fire(callbacks, "on_checkpoint", state, path)
         return path
 
@@ -310,9 +326,13 @@ def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, 
     sampler.set_epoch(state.epoch, start=state.batch_in_epoch)
     n_batches = len(sampler)
     acc = cfg.optim.accumulate
+    # records of every batch of this optimizer step; a window starts empty because checkpoints are
+    # written only after a step
+    window_ids: list[str] = []
     t_data = time.perf_counter()
     for idx in sampler:
         batch = task.collate([train_set[i] for i in idx]).to(device)
+        window_ids += batch.ids
         t0 = time.perf_counter()
         state.data_seconds += t0 - t_data
         window_start = state.batch_in_epoch - state.batch_in_epoch % acc
@@ -342,7 +362,7 @@ def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, 
         clip = cfg.optim.clip_norm if cfg.optim.clip_norm is not None else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))  # pre-clip norm
         if not math.isfinite(grad_norm) and not precision.skips_nonfinite:
-            _stop_nonfinite(state, "gradient norm", grad_norm, batch.ids, lr, run_dir, log)
+            _stop_nonfinite(state, "gradient norm", grad_norm, window_ids, lr, run_dir, log)
         for g in optimizer.param_groups:
             g["lr"] = lr
         precision.step(optimizer)
@@ -352,9 +372,13 @@ def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, 
         state.compute_seconds += time.perf_counter() - t0
         tps = state.real_tokens / max(state.compute_seconds, 1e-9)
         record = {"kind": "step", "step": state.step, "epoch": state.epoch, "loss": loss_value, "lr": lr,
-                  "grad_norm": grad_norm, "clipped": grad_norm > clip, "ids": batch.ids}
+                  "grad_norm": grad_norm, "clipped": grad_norm > clip, "ids": window_ids}
+        window_ids = []
         if state.step % cfg.train.log_every == 0:
-            log.write({k: v for k, v in record.items() if k != "ids"} | {"real_tokens_per_second": tps})
+            # log_every=1 makes metrics.jsonl a full record of the training order (ids per step); sparser
+            # logging leaves the ids out, which a sample of steps could not use anyway
+            kept = record if cfg.train.log_every == 1 else {k: v for k, v in record.items() if k != "ids"}
+            log.write(kept | {"real_tokens_per_second": tps})
         progress.step(1, loss_value, lr, tps)
         fire(callbacks, "on_step_end", state, record)
         if state.stop_reason is not None:

@@ -1,8 +1,18 @@
 """Shared fixtures: small realistic data files written to tmp_path."""
 
-import pytest
+import os
 
-from fakedata import write_numeric_jsonl, write_text_csv
+# One intra-op thread for the suite and every subprocess it starts: these tiny models gain nothing from
+# more, and on a shared 2-core machine two spinning OpenMP pools (ours and a neighbour's) made a 10 s
+# test take 220 s. Measured speed lives in bench/, never here.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from fakedata import write_numeric_jsonl, write_text_csv  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture

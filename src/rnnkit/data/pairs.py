@@ -26,14 +26,14 @@ import numpy as np
 
 from rnnkit.data.readers import (
     EXTENSIONS,
+    ParsedRow,
     ReadResult,
-    _collect,
-    _load_delimited,
-    _load_jsonl,
-    _load_parquet,
-    _Parsed,
-    _read_text,
-    _Row,
+    TableRow,
+    collect_rows,
+    load_delimited,
+    load_jsonl,
+    load_parquet,
+    read_text_file,
 )
 from rnnkit.data.records import Record
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
@@ -131,11 +131,11 @@ def read_pairs(path: str | os.PathLike, *, source_column: str = "source", target
     if fmt == "txt":
         return _read_lines(p, source_tokenize, lowercase, require_target)
     if fmt in ("csv", "tsv"):
-        table = _load_delimited(p, file, "," if fmt == "csv" else "\t", fmt)
+        table = load_delimited(p, file, "," if fmt == "csv" else "\t", fmt)
     elif fmt == "jsonl":
-        table = _load_jsonl(p, file)
+        table = load_jsonl(p, file)
     else:
-        table = _load_parquet(p, file)
+        table = load_parquet(p, file)
     missing = [(name, key) for name, key in ((source_column, "source_column"), (target_column, "target_column"))
                if name not in table.columns and (key == "source_column" or require_target)]
     if missing:
@@ -150,11 +150,11 @@ def read_pairs(path: str | os.PathLike, *, source_column: str = "source", target
         raise DataError(problems, header=f"cannot read {file}")
     has_target = target_column in table.columns
     base = os.path.basename(file)
-    parsed: list[_Parsed] = []
+    parsed: list[ParsedRow] = []
     for row in table.rows:
         rid = f"{base}:{row.line}"
         if row.broken is not None:
-            parsed.append(_Parsed(row, None, rid, [(row.line, row.broken)]))
+            parsed.append(ParsedRow(row, None, rid, [(row.line, row.broken)]))
             continue
         issues = []
         source, issue = _side(row.fields.get(source_column, _MISSING), source_column, source_tokenize, lowercase,
@@ -171,8 +171,8 @@ def read_pairs(path: str | os.PathLike, *, source_column: str = "source", target
         rec = None
         if not issues:
             rec = Record(rid, file, row.line, tokens=source, extra={"target": target, "group": group_key(source)})
-        parsed.append(_Parsed(row, rec, rid, [(row.line, i) for i in issues]))
-    return _collect(file, parsed)
+        parsed.append(ParsedRow(row, rec, rid, [(row.line, i) for i in issues]))
+    return collect_rows(file, parsed)
 
 
 def _blank(v: Any) -> bool:
@@ -212,19 +212,19 @@ def _read_lines(p: Path, how: str, lowercase: bool, require_target: bool) -> Rea
                                  "columns")], header=f"cannot read {file}")
     base = os.path.basename(file)
     parsed = []
-    for number, line in enumerate(_read_text(p, file).split("\n"), start=1):
+    for number, line in enumerate(read_text_file(p, file).split("\n"), start=1):
         raw = line.rstrip("\r")
         if not raw.strip():
             continue
         tokens = tokenize(raw.strip(), how, lowercase)
         rid = f"{base}:{number}"
-        parsed.append(_Parsed(_Row(number, {}, raw), Record(rid, file, number, tokens=tokens,
+        parsed.append(ParsedRow(TableRow(number, {}, raw), Record(rid, file, number, tokens=tokens,
                                                             extra={"target": None, "group": group_key(tokens)}),
                               rid, []))
     if not parsed:
         raise DataError([Problem(file, None, None, "", "the file is empty", "add one source per line")],
                         header=f"cannot read {file}")
-    return _collect(file, parsed)
+    return collect_rows(file, parsed)
 
 
 def read_cmudict(path: str | os.PathLike, *, lowercase: bool = True) -> ReadResult:
@@ -244,10 +244,10 @@ def read_cmudict(path: str | os.PathLike, *, lowercase: bool = True) -> ReadResu
     file = str(path)
     _check_file(p)
     base = os.path.basename(file)
-    parsed: list[_Parsed] = []
+    parsed: list[ParsedRow] = []
     seen: dict[str, set[tuple[str, ...]]] = {}
     duplicates = 0
-    for number, line in enumerate(_read_text(p, file).split("\n"), start=1):
+    for number, line in enumerate(read_text_file(p, file).split("\n"), start=1):
         raw = line.rstrip("\r")
         text = raw.split("#", 1)[0].strip()
         if not text:
@@ -279,11 +279,11 @@ def read_cmudict(path: str | os.PathLike, *, lowercase: bool = True) -> ReadResu
                 continue
             prons.add(tuple(plain))
             rec = Record(rid, file, number, tokens=list(word), extra={"target": plain, "group": word})
-        parsed.append(_Parsed(_Row(number, {}, raw), rec, rid, [(number, i) for i in issues]))
+        parsed.append(ParsedRow(TableRow(number, {}, raw), rec, rid, [(number, i) for i in issues]))
     if not parsed:
         raise DataError([Problem(file, None, None, "", "no entries in the dictionary",
                                  "add lines like `cat K AE1 T`")], header=f"cannot read {file}")
-    result = _collect(file, parsed)
+    result = collect_rows(file, parsed)
     result.duplicate_pronunciations = duplicates  # type: ignore[attr-defined]
     return result
 

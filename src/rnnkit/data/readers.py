@@ -94,7 +94,7 @@ class ReadResult:
 
 
 @dataclass
-class _Row:
+class TableRow:
     """One data row of a table-like file, before interpretation."""
 
     line: int
@@ -106,9 +106,9 @@ class _Row:
 
 
 @dataclass
-class _Table:
+class Table:
     columns: list[str]
-    rows: list[_Row]
+    rows: list[TableRow]
     header_line: int | None = None  # CSV/TSV only
     header_looks_like_data: bool = False
 
@@ -136,16 +136,16 @@ _Issue = tuple[str | None, str, str, str]
 
 
 @dataclass
-class _Parsed:
+class ParsedRow:
     """A row (or long-format sequence) after interpretation: a record, or the issues that reject it."""
 
-    row: _Row
+    row: TableRow
     record: Record | None
     record_id: str
     issues: list[tuple[int, _Issue]]
 
 
-def _collect(file: str, parsed: list[_Parsed]) -> ReadResult:
+def collect_rows(file: str, parsed: list[ParsedRow]) -> ReadResult:
     """Build the ReadResult: each unit is a good record or a rejected row with its problems."""
     records: list[Record] = []
     problems: list[Problem] = []
@@ -277,11 +277,11 @@ def read_records(
         from_text=fmt in ("csv", "tsv"),
     )
     if fmt in ("csv", "tsv"):
-        table = _load_delimited(p, file, "," if fmt == "csv" else "\t", fmt)
+        table = load_delimited(p, file, "," if fmt == "csv" else "\t", fmt)
     elif fmt == "jsonl":
-        table = _load_jsonl(p, file)
+        table = load_jsonl(p, file)
     else:
-        table = _load_parquet(p, file)
+        table = load_parquet(p, file)
 
     mode = _resolve_input(input, table, opts)
     _check_columns(mode, table, opts)
@@ -325,7 +325,7 @@ def _nearest(name: str, columns: list[str]) -> str | None:
     return near[0] if near else None
 
 
-def _missing_column(opts: _Opts, table: _Table, name: str, key: str, extra_fix: str = "") -> Problem:
+def _missing_column(opts: _Opts, table: Table, name: str, key: str, extra_fix: str = "") -> Problem:
     found = ", ".join(repr(c) for c in table.columns) or "(none)"
     near = _nearest(name, table.columns)
     if near is not None:
@@ -342,7 +342,7 @@ def _missing_column(opts: _Opts, table: _Table, name: str, key: str, extra_fix: 
     )
 
 
-def _resolve_input(input: str, table: _Table, opts: _Opts) -> str:
+def _resolve_input(input: str, table: Table, opts: _Opts) -> str:
     if input != "auto":
         return input
     if opts.text_column in table.columns:
@@ -375,7 +375,7 @@ def _resolve_input(input: str, table: _Table, opts: _Opts) -> str:
     raise DataError(problems, header=f"cannot read {opts.file}")
 
 
-def _header_problem(file: str, table: _Table) -> list[Problem]:
+def _header_problem(file: str, table: Table) -> list[Problem]:
     if not table.header_looks_like_data:
         return []
     return [
@@ -390,7 +390,7 @@ def _header_problem(file: str, table: _Table) -> list[Problem]:
     ]
 
 
-def _check_columns(mode: str, table: _Table, opts: _Opts) -> None:
+def _check_columns(mode: str, table: Table, opts: _Opts) -> None:
     """Raise one DataError listing every required column that the file lacks."""
     cols = set(table.columns)
     missing: list[Problem] = []
@@ -445,7 +445,7 @@ def _check_columns(mode: str, table: _Table, opts: _Opts) -> None:
 # --------------------------------------------------------------------------- loading files
 
 
-def _read_text(p: Path, file: str) -> str:
+def read_text_file(p: Path, file: str) -> str:
     try:
         data = p.read_bytes()
     except OSError as e:
@@ -489,14 +489,14 @@ def _looks_numeric(cells: list[str]) -> bool:
     return bool(filled) and all(num(c) or c.lstrip().startswith("[") for c in filled)
 
 
-def _load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> _Table:
-    text = _read_text(p, file)
+def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:
+    text = read_text_file(p, file)
     # newline="" keeps line ends as they are, so csv sees quoted line breaks and line_num counts
     # physical lines; the list lets us recover each row's raw text for rejects.jsonl.
     lines = io.StringIO(text, newline="").readlines()
     header: list[str] | None = None
     header_line: int | None = None
-    rows: list[_Row] = []
+    rows: list[TableRow] = []
     with _csv_field_limit():
         # strict: an unclosed or stray quote is an error instead of silently swallowing lines
         reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
@@ -525,7 +525,7 @@ def _load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> _Table:
                         value=shown,
                     )
                 broken = (None, shown, f"malformed {fmt.upper()} quoting: {error}", _QUOTE_FIX)
-                rows.append(_Row(start, {}, raw, broken))
+                rows.append(TableRow(start, {}, raw, broken))
                 continue
             if header is None:
                 header = [c.strip() for c in cells]
@@ -549,10 +549,10 @@ def _load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> _Table:
                     f"expected {len(header)} fields like the header (line {header_line}), found {len(cells)}",
                     f"make the row have exactly {len(header)} fields separated by {sep}; {_QUOTE_FIX}",
                 )
-            rows.append(_Row(start, dict(zip(header, cells, strict=False)), raw, broken))
+            rows.append(TableRow(start, dict(zip(header, cells, strict=False)), raw, broken))
     if header is None:
         _fail(file, "the file is empty: no header line", "add a header line and data rows")
-    table = _Table(header, rows, header_line, _looks_numeric(header))
+    table = Table(header, rows, header_line, _looks_numeric(header))
     if not rows:
         raise DataError(
             [Problem(file, None, None, shorten(", ".join(header)), "no data rows after the header", "add rows")]
@@ -562,9 +562,9 @@ def _load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> _Table:
     return table
 
 
-def _load_jsonl(p: Path, file: str) -> _Table:
-    text = _read_text(p, file)
-    rows: list[_Row] = []
+def load_jsonl(p: Path, file: str) -> Table:
+    text = read_text_file(p, file)
+    rows: list[TableRow] = []
     columns: dict[str, None] = {}  # ordered set: keys in order of first appearance
     for number, line in enumerate(text.split("\n"), start=1):
         raw = line.rstrip("\r")
@@ -573,7 +573,7 @@ def _load_jsonl(p: Path, file: str) -> _Table:
         obj, error = _json_loads(raw)
         if error is not None:
             rows.append(
-                _Row(
+                TableRow(
                     number,
                     {},
                     raw,
@@ -588,16 +588,16 @@ def _load_jsonl(p: Path, file: str) -> _Table:
             continue
         if not isinstance(obj, dict):
             rule = f"expected a JSON object {{...}}, found {_json_type(obj)}"
-            rows.append(_Row(number, {}, raw, (None, shorten(raw), rule, "write one JSON object per line")))
+            rows.append(TableRow(number, {}, raw, (None, shorten(raw), rule, "write one JSON object per line")))
             continue
         columns.update(dict.fromkeys(obj))
-        rows.append(_Row(number, obj, raw))
+        rows.append(TableRow(number, obj, raw))
     if not rows:
         _fail(file, "the file is empty: no JSON lines", "add one JSON object per line")
-    return _Table(list(columns), rows)
+    return Table(list(columns), rows)
 
 
-def _load_parquet(p: Path, file: str) -> _Table:
+def load_parquet(p: Path, file: str) -> Table:
     try:
         import pyarrow.parquet as pq  # lazy: pyarrow is an optional dependency
     except ImportError as e:
@@ -625,12 +625,12 @@ def _load_parquet(p: Path, file: str) -> _Table:
         )
     columns = list(table.column_names)
     rows = [
-        _Row(i, obj, json.dumps(obj, default=str, ensure_ascii=False))
+        TableRow(i, obj, json.dumps(obj, default=str, ensure_ascii=False))
         for i, obj in enumerate(table.to_pylist(), start=1)
     ]
     if not rows:
         _fail(file, "the file has no rows", "add data rows")
-    return _Table(columns, rows)
+    return Table(columns, rows)
 
 
 # --------------------------------------------------------------------------- cell parsing
@@ -903,7 +903,7 @@ def _values_of(fields: dict[str, Any], opts: _Opts) -> tuple[np.ndarray | None, 
     return _parse_steps(col, v)
 
 
-def _fix_channel_counts(parsed: list[_Parsed], column: str) -> None:
+def _fix_channel_counts(parsed: list[ParsedRow], column: str) -> None:
     """Reject records whose channel count differs from the rest (a model needs one input width).
 
     The expected count is the most common one among the good records (ties go to the
@@ -933,14 +933,14 @@ def _fix_channel_counts(parsed: list[_Parsed], column: str) -> None:
             unit.record = None
 
 
-def _interpret_rows(table: _Table, opts: _Opts, mode: str) -> ReadResult:
+def _interpret_rows(table: Table, opts: _Opts, mode: str) -> ReadResult:
     """One row -> one record (text or numeric input)."""
-    parsed: list[_Parsed] = []
+    parsed: list[ParsedRow] = []
     id_lines: dict[str, int] = {}
     for row in table.rows:
         rid = f"{opts.base}:{row.line}"
         if row.broken is not None:
-            parsed.append(_Parsed(row, None, rid, [(row.line, row.broken)]))
+            parsed.append(ParsedRow(row, None, rid, [(row.line, row.broken)]))
             continue
         issues: list[_Issue] = []
         if opts.id_column:
@@ -973,13 +973,13 @@ def _interpret_rows(table: _Table, opts: _Opts, mode: str) -> ReadResult:
         label, issue = _label_of(row.fields, opts)
         issues += [issue] if issue else []
         rec = None if issues else Record(rid, opts.file, row.line, tokens=tokens, values=values, label=label)
-        parsed.append(_Parsed(row, rec, rid, [(row.line, i) for i in issues]))
+        parsed.append(ParsedRow(row, rec, rid, [(row.line, i) for i in issues]))
     if mode == "numeric":
         _fix_channel_counts(parsed, opts.sequence_column)
-    return _collect(opts.file, parsed)
+    return collect_rows(opts.file, parsed)
 
 
-def _scalar(column: str, v: Any, from_text: bool) -> tuple[float | None, _Issue | None]:
+def parse_scalar(column: str, v: Any, from_text: bool) -> tuple[float | None, _Issue | None]:
     """One long-format cell -> a finite float32-representable number, or an issue."""
     if v is _MISSING or v is None or (isinstance(v, str) and not v.strip()):
         return None, _absent(column, v, "value", _FINITE_FIX)
@@ -1029,19 +1029,19 @@ def _time_key(values: list[Any]) -> list[tuple[float, str]] | list[str]:
     return [str(v).strip() for v in values]
 
 
-def _interpret_long(table: _Table, opts: _Opts) -> ReadResult:
+def _interpret_long(table: Table, opts: _Opts) -> ReadResult:
     """Rows grouped by id and ordered by time -> one record per sequence."""
     assert opts.id_column and opts.time_column
     special = {opts.id_column, opts.time_column, opts.label_column}
     features = opts.feature_columns or [c for c in table.columns if c not in special]
-    groups: dict[str, list[_Row]] = {}
-    parsed: list[_Parsed] = []
+    groups: dict[str, list[TableRow]] = {}
+    parsed: list[ParsedRow] = []
     for row in table.rows:
         v = row.fields.get(opts.id_column, _MISSING)
         if v is _MISSING or _is_blank(v):
             # A row without an id cannot join a sequence; it is a bad row of its own.
             issue = row.broken or _absent(opts.id_column, v, "sequence id", "give the row its sequence id")
-            parsed.append(_Parsed(row, None, f"{opts.base}:{row.line}", [(row.line, issue)]))
+            parsed.append(ParsedRow(row, None, f"{opts.base}:{row.line}", [(row.line, issue)]))
             continue
         # Broken rows whose id field is readable join their sequence, so that the sequence is
         # rejected instead of being built with a step missing.
@@ -1051,26 +1051,26 @@ def _interpret_long(table: _Table, opts: _Opts) -> ReadResult:
         rid = f"{opts.base}:{sid}"
         # A sequence is one unit: keyed by its first line, raw text = all of its rows.
         raw = "".join(r.raw if r.raw.endswith(("\n", "\r")) else r.raw + "\n" for r in rows)
-        unit = _Row(rows[0].line, {}, raw)
+        unit = TableRow(rows[0].line, {}, raw)
         issues = _long_sequence_issues(sid, rows, features, opts)
         if issues:
-            parsed.append(_Parsed(unit, None, rid, sorted(issues, key=lambda i: i[0])))
+            parsed.append(ParsedRow(unit, None, rid, sorted(issues, key=lambda i: i[0])))
             continue
         keys = _time_key([r.fields[opts.time_column] for r in rows])
         order = sorted(range(len(rows)), key=lambda i: keys[i])
         values = np.asarray(
-            [[float(_scalar(c, rows[i].fields[c], opts.from_text)[0]) for c in features] for i in order],  # type: ignore[arg-type]
+            [[float(parse_scalar(c, rows[i].fields[c], opts.from_text)[0]) for c in features] for i in order],  # type: ignore[arg-type]
             dtype=np.float32,
         ).reshape(len(rows), len(features))
         # constant within the sequence (checked above); None only when require_label is False
         label = _plain_label(rows[0].fields, opts)
         rec = Record(rid, opts.file, rows[0].line, values=values, label=label, extra={"sequence_id": sid})
-        parsed.append(_Parsed(unit, rec, rid, []))
+        parsed.append(ParsedRow(unit, rec, rid, []))
     parsed.sort(key=lambda u: u.row.line)  # file order of each sequence's first row
-    return _collect(opts.file, parsed)
+    return collect_rows(opts.file, parsed)
 
 
-def _long_sequence_issues(sid: str, rows: list[_Row], features: list[str], opts: _Opts) -> list[tuple[int, _Issue]]:
+def _long_sequence_issues(sid: str, rows: list[TableRow], features: list[str], opts: _Opts) -> list[tuple[int, _Issue]]:
     """Every problem of one long-format sequence, each with the line of the row it is on."""
     assert opts.time_column
     issues: list[tuple[int, _Issue]] = []
@@ -1083,7 +1083,7 @@ def _long_sequence_issues(sid: str, rows: list[_Row], features: list[str], opts:
             issues.append((row.line, _absent(opts.time_column, t, "time value", "give every row its time")))
             times_ok = False
         for col in features:
-            _, issue = _scalar(col, row.fields.get(col, _MISSING), opts.from_text)
+            _, issue = parse_scalar(col, row.fields.get(col, _MISSING), opts.from_text)
             if issue:
                 issues.append((row.line, issue))
     if times_ok and good:
@@ -1283,7 +1283,7 @@ def _is_finite_number(text: str) -> bool:
 
 def _read_ts(p: Path, file: str, require_label: bool) -> ReadResult:
     """Read a UEA/UCR .ts file (header lines starting with @, one case per line after @data)."""
-    lines = _read_text(p, file).split("\n")
+    lines = read_text_file(p, file).split("\n")
     head = _ts_header(file, lines)
     if require_label and not head.labeled:
         _fail(
@@ -1292,7 +1292,7 @@ def _read_ts(p: Path, file: str, require_label: bool) -> ReadResult:
             "use a labeled file (@classLabel true followed by the labels, each case ending in :<label>)",
         )
     base = os.path.basename(file)
-    parsed: list[_Parsed] = []
+    parsed: list[ParsedRow] = []
     for number in range(head.data_line + 1, len(lines) + 1):
         raw = lines[number - 1].rstrip("\r")
         s = raw.strip()
@@ -1303,9 +1303,9 @@ def _read_ts(p: Path, file: str, require_label: bool) -> ReadResult:
             _fail(file, rule, _TS_TIMESTAMP_FIX, line=number, value=shorten(s))
         values, label, issues = _ts_case(s, head)
         rec = None if issues else Record(f"{base}:{number}", file, number, values=values, label=label)
-        parsed.append(_Parsed(_Row(number, {}, raw), rec, f"{base}:{number}", [(number, i) for i in issues]))
+        parsed.append(ParsedRow(TableRow(number, {}, raw), rec, f"{base}:{number}", [(number, i) for i in issues]))
     if not parsed:
         _fail(file, "no cases after @data", "add one case per line after @data", line=head.data_line)
     if head.dimensions is None:
         _fix_channel_counts(parsed, "channels")
-    return _collect(file, parsed)
+    return collect_rows(file, parsed)

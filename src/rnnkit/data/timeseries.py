@@ -38,12 +38,12 @@ from rnnkit.data.collate import Example
 from rnnkit.data.readers import (
     EXTENSIONS,
     ReadResult,
-    _load_delimited,
-    _load_jsonl,
-    _load_parquet,
-    _Row,
-    _scalar,
-    _Table,
+    Table,
+    TableRow,
+    load_delimited,
+    load_jsonl,
+    load_parquet,
+    parse_scalar,
 )
 from rnnkit.data.records import Record
 from rnnkit.data.standardize import Standardizer
@@ -247,7 +247,7 @@ def _problem(file: str, line: int | None, column: str | None, value: Any, rule: 
 
 
 def _load_python_array(p: Path, file: str, *, array_name: str, start: str, unit: str, time_column: str,
-                       target: str) -> _Table:
+                       target: str) -> Table:
     """A numeric list literal assigned to `array_name` in a Python source file (parsed, never run).
 
     Each number keeps the line it is written on, so problems still name file:line. Times are
@@ -273,11 +273,11 @@ def _load_python_array(p: Path, file: str, *, array_name: str, start: str, unit:
             value = ast.literal_eval(elt)
         except ValueError:
             value = ast.unparse(elt)
-        rows.append(_Row(elt.lineno, {time_column: str(first + i), target: value}, f"{ast.unparse(elt)}\n"))
-    return _Table([time_column, target], rows)
+        rows.append(TableRow(elt.lineno, {time_column: str(first + i), target: value}, f"{ast.unparse(elt)}\n"))
+    return Table([time_column, target], rows)
 
 
-def _load_table(path: Path, fmt: str, options: dict) -> tuple[_Table, bool]:
+def _load_table(path: Path, fmt: str, options: dict) -> tuple[Table, bool]:
     file = str(path)
     if fmt == "auto":
         fmt = EXTENSIONS.get(path.suffix.lower(), "csv" if path.suffix.lower() != ".py" else "python_array")
@@ -286,23 +286,23 @@ def _load_table(path: Path, fmt: str, options: dict) -> tuple[_Table, bool]:
                                   "check the path (it is relative to the current directory)")],
                         header=f"cannot read {file}")
     if fmt in ("csv", "tsv"):
-        return _load_delimited(path, file, "," if fmt == "csv" else "\t", fmt), True
+        return load_delimited(path, file, "," if fmt == "csv" else "\t", fmt), True
     if fmt == "jsonl":
-        return _load_jsonl(path, file), False
+        return load_jsonl(path, file), False
     if fmt == "parquet":
-        return _load_parquet(path, file), False
+        return load_parquet(path, file), False
     if fmt == "python_array":
         return _load_python_array(path, file, **options), False
     raise ConfigError(f"data.format={fmt!r}: forecasting reads csv, tsv, jsonl or parquet files.")
 
 
-def _numeric_column(table: _Table, column: str) -> bool:
+def _numeric_column(table: Table, column: str) -> bool:
     cells = [r.fields.get(column) for r in table.rows[:50] if r.broken is None]
     filled = [c for c in cells if c is not None and str(c).strip()]
     return bool(filled) and sum(_as_number(c) is not None for c in filled) * 2 > len(filled)
 
 
-def _resolve_columns(table: _Table, file: str, time_column: str, target_columns: list[str] | None,
+def _resolve_columns(table: Table, file: str, time_column: str, target_columns: list[str] | None,
                      covariate_columns: list[str] | None, series_column: str | None) -> tuple[list[str], list[str]]:
     covariates = list(covariate_columns or [])
     if target_columns:
@@ -331,7 +331,7 @@ def _resolve_columns(table: _Table, file: str, time_column: str, target_columns:
     return targets, covariates
 
 
-def _series_issues(sid: str, rows: list[_Row], positions: np.ndarray, axis: TimeAxis, time_column: str,
+def _series_issues(sid: str, rows: list[TableRow], positions: np.ndarray, axis: TimeAxis, time_column: str,
                    file: str) -> list[Problem]:
     """Duplicate, decreasing and missing timestamps within one series, in file order."""
     issues = []
@@ -398,8 +398,8 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
     file = str(path)
     table, from_text = _load_table(path, format, python_array or {})
     targets, covariates = _resolve_columns(table, file, time_column, target_columns, covariate_columns, series_column)
-    loose: list[tuple[_Row, list[Problem]]] = []  # rows that belong to no series
-    groups: dict[str, list[_Row]] = {}
+    loose: list[tuple[TableRow, list[Problem]]] = []  # rows that belong to no series
+    groups: dict[str, list[TableRow]] = {}
     for row in table.rows:
         if row.broken is not None:
             loose.append((row, [_problem(file, row.line, row.broken[0], row.broken[1], row.broken[2],
@@ -440,7 +440,7 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
     if not axis.step:
         axis.step = infer_step([np.array([pos_of[id(r)] for r in rows]) for rows in groups.values()])
 
-    units: list[tuple[str, list[_Row], Series | None]] = []
+    units: list[tuple[str, list[TableRow], Series | None]] = []
     for sid, rows in groups.items():
         probs = problems_of[sid]
         pos = np.array([pos_of[id(r)] for r in rows])
@@ -449,7 +449,7 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
         vals = np.zeros((len(rows), len(cols)), dtype=np.float64)
         for i, r in enumerate(rows):
             for j, c in enumerate(cols):
-                x, issue = _scalar(c, r.fields.get(c), from_text)
+                x, issue = parse_scalar(c, r.fields.get(c), from_text)
                 if issue is not None:
                     probs.append(_problem(file, r.line, issue[0], issue[1], issue[2], issue[3], sid))
                 else:

@@ -107,13 +107,19 @@ def read_splits(cfg: Config, run_dir: Path | None) -> tuple[dict[str, list[Recor
     return validated.splits, report
 
 
-def split_records(cfg: Config, splits: dict[str, list[Record]], run_dir: Path | None) -> dict[str, list[Record]]:
-    """Carve missing val/test splits out of train (seeded, stratified) and record them."""
+def missing_split_fractions(cfg: Config, splits: dict) -> dict[str, float]:
+    """The shares of train to carve out for the val/test splits no file gave (a built-in keeps its test)."""
     fractions = {}
     if "val" not in splits and cfg.data.val_fraction > 0:
         fractions["val"] = cfg.data.val_fraction
     if "test" not in splits and cfg.data.test_fraction > 0 and not cfg.data.dataset:
         fractions["test"] = cfg.data.test_fraction
+    return fractions
+
+
+def split_records(cfg: Config, splits: dict[str, list[Record]], run_dir: Path | None) -> dict[str, list[Record]]:
+    """Carve missing val/test splits out of train (seeded, stratified) and record them."""
+    fractions = missing_split_fractions(cfg, splits)
     if fractions:
         carved = stratified_split(splits["train"], fractions=fractions, seed=cfg.data.split_seed)
         splits = {**splits, **carved}

@@ -32,7 +32,7 @@ from rnnkit.config import Config
 from rnnkit.data.collate import Batch, Example, SequenceDataset
 from rnnkit.data.conll import read_tagged, reject_unseen_tags
 from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
-from rnnkit.data.pipeline import PreparedData
+from rnnkit.data.pipeline import PreparedData, missing_split_fractions
 from rnnkit.data.records import Record
 from rnnkit.data.splits import save_split, stratified_split
 from rnnkit.data.validate import validate_splits
@@ -222,11 +222,7 @@ def read_tag_splits(cfg: Config, run_dir: Path | None) -> tuple[dict[str, list[R
 
 def _carve(cfg: Config, splits: dict[str, list[Record]], run_dir: Path | None) -> dict[str, list[Record]]:
     """Seeded random val/test sentences out of train when no file gives them (recorded in splits.json)."""
-    fractions = {}
-    if "val" not in splits and cfg.data.val_fraction > 0:
-        fractions["val"] = cfg.data.val_fraction
-    if "test" not in splits and cfg.data.test_fraction > 0 and not cfg.data.dataset:
-        fractions["test"] = cfg.data.test_fraction
+    fractions = missing_split_fractions(cfg, splits)
     if fractions:
         carved = stratified_split(splits["train"], fractions=fractions, seed=cfg.data.split_seed)
         if run_dir is not None:

@@ -299,9 +299,10 @@ def _strip(ids: list[int], eos: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-@torch.no_grad()
-def greedy_decode(model: Seq2Seq, memory: Memory, max_length: int | None = None) -> list[Hypothesis]:
-    """Argmax at every step, batched; stops when every row has produced EOS or at the limit."""
+def _decode_one_token_at_a_time(model: Seq2Seq, memory: Memory, choose, max_length: int | None) -> list[Hypothesis]:
+    """The step loop greedy decoding and sampling share: `choose(logp) -> (N,) token ids` picks the next
+    token of every row; scores are the model's own log-probabilities of the chosen tokens; a row stops
+    at EOS (pad afterwards), the loop when every row has stopped or at the length limit."""
     n = memory.mask.shape[0]
     device = memory.mask.device
     token = torch.full((n,), model.bos_id, dtype=torch.long, device=device)
@@ -311,8 +312,8 @@ def greedy_decode(model: Seq2Seq, memory: Memory, max_length: int | None = None)
     out = []
     for _ in range(model.decode_limit(max_length)):
         logp, state = model.step(token, state, memory)
-        logp = _forbid(logp, model)
-        token = logp.argmax(-1)
+        logp = _forbid(logp, model)  # (N, V)
+        token = choose(logp)
         score += torch.where(finished, 0.0, logp.gather(1, token[:, None]).squeeze(1))
         token = token.masked_fill(finished, PAD_ID)
         out.append(token)
@@ -321,6 +322,12 @@ def greedy_decode(model: Seq2Seq, memory: Memory, max_length: int | None = None)
             break
     ids = torch.stack(out, 1).tolist()  # (N, L)
     return [Hypothesis(_strip(row, model.eos_id), float(s)) for row, s in zip(ids, score.tolist(), strict=True)]
+
+
+@torch.no_grad()
+def greedy_decode(model: Seq2Seq, memory: Memory, max_length: int | None = None) -> list[Hypothesis]:
+    """Argmax at every step, batched; stops when every row has produced EOS or at the limit."""
+    return _decode_one_token_at_a_time(model, memory, lambda logp: logp.argmax(-1), max_length)
 
 
 @torch.no_grad()
@@ -386,30 +393,16 @@ def sample_decode(model: Seq2Seq, memory: Memory, *, temperature: float = 1.0, t
     `score` is the sample's log-probability under the model itself (temperature 1, no top-k), so
     samples and beam outputs compare on one scale. Reproducible for a given `generator` state.
     """
-    n = memory.mask.shape[0]
-    device = memory.mask.device
-    token = torch.full((n,), model.bos_id, dtype=torch.long, device=device)
-    state = memory.state
-    finished = torch.zeros(n, dtype=torch.bool, device=device)
-    score = torch.zeros(n, device=device)
-    out = []
-    for _ in range(model.decode_limit(max_length)):
-        logp, state = model.step(token, state, memory)
-        logp = _forbid(logp, model)
+
+    def choose(logp: torch.Tensor) -> torch.Tensor:
         scaled = logp / temperature
         if 0 < top_k < scaled.shape[-1]:
             kth = scaled.topk(top_k, dim=-1).values[:, -1:]  # (N, 1)
             scaled = scaled.masked_fill(scaled < kth, float("-inf"))
         probs = torch.softmax(scaled, dim=-1)
-        token = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(device)
-        score += torch.where(finished, 0.0, logp.gather(1, token[:, None]).squeeze(1))
-        token = token.masked_fill(finished, PAD_ID)
-        out.append(token)
-        finished |= token == model.eos_id
-        if bool(finished.all()):
-            break
-    ids = torch.stack(out, 1).tolist()
-    return [Hypothesis(_strip(row, model.eos_id), float(s)) for row, s in zip(ids, score.tolist(), strict=True)]
+        return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(logp.device)
+
+    return _decode_one_token_at_a_time(model, memory, choose, max_length)
 
 
 @torch.no_grad()

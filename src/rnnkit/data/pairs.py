@@ -30,9 +30,7 @@ from rnnkit.data.readers import (
     ReadResult,
     TableRow,
     collect_rows,
-    load_delimited,
-    load_jsonl,
-    load_parquet,
+    load_table,
     read_text_file,
 )
 from rnnkit.data.records import Record
@@ -130,12 +128,7 @@ def read_pairs(path: str | os.PathLike, *, source_column: str = "source", target
         return read_cmudict(p, lowercase=lowercase)
     if fmt == "txt":
         return _read_lines(p, source_tokenize, lowercase, require_target)
-    if fmt in ("csv", "tsv"):
-        table = load_delimited(p, file, "," if fmt == "csv" else "\t", fmt)
-    elif fmt == "jsonl":
-        table = load_jsonl(p, file)
-    else:
-        table = load_parquet(p, file)
+    table = load_table(p, file, fmt)
     missing = [(name, key) for name, key in ((source_column, "source_column"), (target_column, "target_column"))
                if name not in table.columns and (key == "source_column" or require_target)]
     if missing:

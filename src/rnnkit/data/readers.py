@@ -276,12 +276,7 @@ def read_records(
         require_label=require_label,
         from_text=fmt in ("csv", "tsv"),
     )
-    if fmt in ("csv", "tsv"):
-        table = load_delimited(p, file, "," if fmt == "csv" else "\t", fmt)
-    elif fmt == "jsonl":
-        table = load_jsonl(p, file)
-    else:
-        table = load_parquet(p, file)
+    table = load_table(p, file, fmt)
 
     mode = _resolve_input(input, table, opts)
     _check_columns(mode, table, opts)
@@ -487,6 +482,15 @@ def _looks_numeric(cells: list[str]) -> bool:
 
     filled = [c for c in cells if c.strip()]
     return bool(filled) and all(num(c) or c.lstrip().startswith("[") for c in filled)
+
+
+def load_table(p: Path, file: str, fmt: str) -> Table:
+    """Load a CSV, TSV, JSONL or Parquet file (`fmt` already resolved) into a `Table` of raw rows."""
+    if fmt in ("csv", "tsv"):
+        return load_delimited(p, file, "," if fmt == "csv" else "\t", fmt)
+    if fmt == "jsonl":
+        return load_jsonl(p, file)
+    return load_parquet(p, file)
 
 
 def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:

@@ -40,9 +40,7 @@ from rnnkit.data.readers import (
     ReadResult,
     Table,
     TableRow,
-    load_delimited,
-    load_jsonl,
-    load_parquet,
+    load_table,
     parse_scalar,
 )
 from rnnkit.data.records import Record
@@ -285,12 +283,8 @@ def _load_table(path: Path, fmt: str, options: dict) -> tuple[Table, bool]:
         raise DataError([_problem(file, None, None, file, "file not found",
                                   "check the path (it is relative to the current directory)")],
                         header=f"cannot read {file}")
-    if fmt in ("csv", "tsv"):
-        return load_delimited(path, file, "," if fmt == "csv" else "\t", fmt), True
-    if fmt == "jsonl":
-        return load_jsonl(path, file), False
-    if fmt == "parquet":
-        return load_parquet(path, file), False
+    if fmt in ("csv", "tsv", "jsonl", "parquet"):
+        return load_table(path, file, fmt), fmt in ("csv", "tsv")  # (table, values arrive as text)
     if fmt == "python_array":
         return _load_python_array(path, file, **options), False
     raise ConfigError(f"data.format={fmt!r}: forecasting reads csv, tsv, jsonl or parquet files.")

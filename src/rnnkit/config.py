@@ -161,6 +161,11 @@ class ForecastConfig:
     loss: str = "mse"  # mse | mae
     residual: str = "auto"  # auto (none, or the data set's) | none | last | seasonal: forecast the change from the
     # naive / seasonal-naive forecast
+    transform: str = "auto"  # auto (none, or the data set's) | none | sqrt | log: variance-stabilising transform of
+    # the targets before z-scoring, inverted for metrics and output (sqrt needs values >= 0, log values > 0)
+    window_norm: bool | None = None  # null: false, or the data set's. Normalise each input window by its own mean and
+    # std, forecast in those units and scale back (reversible instance normalisation, Kim et al. 2022): forecasts
+    # follow a level or amplitude the training span never reached
     task_defaults: bool = True  # the forecasting model defaults (a layer under your own settings)
 
 
@@ -195,7 +200,8 @@ ARCHITECTURE_KEYS = ("task", "model", "data.input", "data.tokenize", "data.lower
                      "tag.conll_column", "seq2seq.attention", "seq2seq.source_tokenize", "seq2seq.target_tokenize",
                      "seq2seq.decoder_layers",
                      "forecast.input_length", "forecast.horizon", "forecast.head", "forecast.target_columns",
-                     "forecast.covariate_columns", "forecast.residual")
+                     "forecast.covariate_columns", "forecast.residual", "forecast.transform",
+                     "forecast.window_norm")
 
 CHOICES = {
     "task": TASKS,
@@ -219,6 +225,7 @@ CHOICES = {
     "forecast.head": ("auto", "direct", "autoregressive"),
     "forecast.loss": ("mse", "mae"),
     "forecast.residual": ("auto", "none", "last", "seasonal"),
+    "forecast.transform": ("auto", "none", "sqrt", "log"),
 }
 RANGES = {  # hard limits: outside them the value cannot work
     "data.min_freq": (1, None), "data.max_length": (1, None), "data.max_bad_fraction": (0.0, 1.0),

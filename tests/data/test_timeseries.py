@@ -109,3 +109,37 @@ def test_test_start_time_and_too_short_series(tmp_path):
     assert data.report["spans"]["test"] == ["1950", "1955"] and data.report["unused_after_test_end"] == 4
     err = data_error(path, tmp_path, "forecast.input_length=50")
     assert "too short for the split" in err.problems[0].rule
+
+
+@pytest.mark.parametrize("transform, forward", [("sqrt", np.sqrt), ("log", np.log)])
+def test_transform_is_applied_before_the_scaler_and_undone_for_metrics(tmp_path, transform, forward):
+    values = 5 + 4 * np.sin(np.arange(60) / 3) ** 2
+    path = write_series(tmp_path / "s.csv", range(2000, 2060), [float(v) for v in values])
+    cfg = cfg_for(path, "forecast.test_size=10", "forecast.val_size=10", f"forecast.transform={transform}")
+    task = get_task("forecast")
+    data = task.prepare(cfg, tmp_path)
+    (scaler,) = data.prep.scalers.values()
+    np.testing.assert_allclose(scaler.mean[0], forward(values[:40]).mean())  # fitted on the transformed span
+    ex = data.datasets["test"].examples[0]
+    o = ex.extra["origin"]
+    np.testing.assert_allclose(ex.inputs[:, 0].numpy(), scaler.transform(forward(values[o - 4:o, None]))[:, 0],
+                               rtol=1e-5)
+    np.testing.assert_allclose(ex.extra["raw_target"][:, 0], values[o:o + 1])  # truth stays in original units
+    # a perfect forecast in model units scores 0 in original units: the transform is inverted
+    preds = [ex.target.double() for ex in data.datasets["test"].examples]
+    metrics = task.score(preds, data.datasets["test"].examples, data.prep, cfg)
+    assert metrics["mse"] < 1e-8 and metrics["mae"] < 1e-4
+    assert json.loads((tmp_path / "forecast.json").read_text())["transform"] == transform
+
+
+@pytest.mark.parametrize("transform, bad, rule", [("sqrt", -2.0, "sqrt needs values >= 0"),
+                                                  ("log", 0.0, "log needs values > 0")])
+def test_values_outside_the_transform_domain_are_named_before_training(tmp_path, transform, bad, rule):
+    values = [float(1 + i % 5) for i in range(40)]
+    values[17] = bad  # line 19 (header, then 1-based rows)
+    path = write_series(tmp_path / "s.csv", range(2000, 2040), values)
+    err = data_error(path, tmp_path, f"forecast.transform={transform}")
+    (p,) = err.problems
+    assert (p.line, p.column, p.value) == (19, "value", bad)
+    assert rule in p.rule and "forecast.transform=none" in p.fix
+    assert not (tmp_path / "run" / "checkpoints").exists()

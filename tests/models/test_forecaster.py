@@ -63,3 +63,34 @@ def test_rejects_unknown_head_and_too_many_targets():
         Forecaster(num_features=2, num_targets=1, horizon=1, head="tcn")
     with pytest.raises(ValueError, match="num_targets"):
         Forecaster(num_features=1, num_targets=2, horizon=1)
+
+
+@pytest.mark.parametrize("head", ["direct", "autoregressive"])
+def test_window_norm_follows_the_level_and_amplitude_of_the_window(head):
+    """Shifting a window shifts its forecast by the same amount; scaling a window of large variance
+    (so the epsilon is negligible) scales the forecast: the model extrapolates beyond its training range."""
+    torch.manual_seed(0)
+    model = Forecaster(num_features=1, num_targets=1, horizon=3, head=head, hidden_size=8, embedding_dim=4,
+                       window_norm=True).eval()
+    x, lengths, mask = batch(c=1)
+    x = 10 * x
+    with torch.no_grad():
+        y = model(x, lengths, mask).prediction
+        shifted = model(x + 50.0, lengths, mask).prediction
+        scaled = model(3.0 * x, lengths, mask).prediction
+    torch.testing.assert_close(shifted, y + 50.0, rtol=0, atol=1e-4)
+    torch.testing.assert_close(scaled, 3.0 * y, rtol=1e-3, atol=1e-3)
+    plain = Forecaster(num_features=1, num_targets=1, horizon=3, head=head, hidden_size=8, embedding_dim=4).eval()
+    with torch.no_grad():  # without window_norm a tanh network saturates: no such equivariance
+        assert not torch.allclose(plain(x + 50.0, lengths, mask).prediction,
+                                  plain(x, lengths, mask).prediction + 50.0, atol=1.0)
+
+
+def test_window_norm_uses_real_steps_only():
+    model = Forecaster(num_features=2, num_targets=1, horizon=1, hidden_size=8, embedding_dim=4,
+                       window_norm=True).eval()
+    x, lengths, mask = batch(b=2, c=2)
+    padded = torch.cat([x, torch.full((2, 5, 2), 1e6)], dim=1)  # five padding steps of huge values
+    pad_mask = torch.cat([mask, torch.zeros(2, 5, dtype=torch.bool)], dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(padded, lengths, pad_mask).prediction, model(x, lengths, mask).prediction)

@@ -149,3 +149,28 @@ def test_air_passengers_builtin_seasonal_naive_is_the_published_50_7(tmp_path):
                            "forecast.test_size=24", "train.progress=none"])
     data = get_task("forecast").prepare(cfg, tmp_path)
     assert cfg.forecast.residual == "none" and data.report["spans"]["test"] == ["1959-01", "1960-12"]
+
+
+def test_window_norm_forecasts_cycles_larger_than_any_in_training(tmp_path):
+    """The test span's cycles are three times the training span's: a plain network saturates near
+    the largest values it was trained on, one with window_norm scales its forecast with the window."""
+    n, period = 300, 12
+    t = np.arange(n)
+    amplitude = np.where(t < 252, 1.0, 3.0)  # test (last 36 steps, origins with history in the new regime)
+    y = 20 + amplitude * np.sin(2 * np.pi * t / period)
+    path = tmp_path / "cycles.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["t", "y"])
+        w.writerows([i, f"{v:.6f}"] for i, v in enumerate(y))
+    common = ["task=forecast", f"data.train={path}", "forecast.time_column=t", "forecast.input_length=12",
+              "forecast.test_size=36", "forecast.val_size=24", "train.seed=0", *SMALL]
+    scores = {}
+    for norm in ("false", "true"):
+        summary = api.train(C.resolve(None, [*common, f"forecast.window_norm={norm}"]), tmp_path / f"run-{norm}")
+        scores[norm] = summary["metrics"]["test"]
+    naive = scores["true"]["baselines"]["naive"]["rmse"]
+    assert scores["true"]["rmse"] < 0.5 * scores["false"]["rmse"], scores
+    assert scores["true"]["rmse"] < 0.5 * naive, (scores["true"], naive)
+    saved = C.from_dict(C.load_yaml(tmp_path / "run-true" / "config.yaml"))
+    assert saved.forecast.window_norm is True

@@ -4,7 +4,8 @@ Data flow (each step one function a test can call alone):
 
     read_series(file)        -> SeriesTable (validated: every bad row a Problem with file:line)
     split_points(series)     -> where validation and test start in each series (chronological)
-    fit_scalers(series)      -> one z-score per series, fitted on its training span only
+    check_transform(series)  -> the values a variance-stabilising transform (sqrt, log) cannot take
+    fit_scalers(series)      -> one z-score per series (of the transformed targets), training span only
     make_windows(series)     -> Examples: inputs (L, C) of history, target (H, K) of the future
 
 Layout of a file: one row per time step; a time column; one or more target columns; optional
@@ -24,7 +25,6 @@ is skipped is the whole *series* holding a bad row (written to rejects.jsonl, co
 from __future__ import annotations
 
 import ast
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -553,10 +553,60 @@ def split_points(table: SeriesTable, *, input_length: int, horizon: int, test_st
     return out
 
 
-def fit_scalers(table: SeriesTable, spans: list[Spans]) -> dict[str, Standardizer]:
-    """One z-score per series over its targets and covariates, fitted on its training span only
-    (steps before validation): statistics from later steps would leak the future into training."""
-    return {s.id: Standardizer().fit([np.concatenate([s.values, s.covariates], axis=1)[:sp.val_start]])
+TRANSFORMS = ("none", "sqrt", "log")
+
+
+def transform_targets(values: np.ndarray, transform: str) -> np.ndarray:
+    """The targets on the scale the network sees before z-scoring: y, sqrt(y) or log(y)."""
+    if transform == "sqrt":
+        return np.sqrt(values)
+    if transform == "log":
+        return np.log(values)
+    return values
+
+
+def invert_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    """Back to original units: z, max(z, 0)^2 or exp(z) (a square root below 0 has no preimage)."""
+    if transform == "sqrt":
+        return np.square(np.maximum(values, 0.0))
+    if transform == "log":
+        return np.exp(values)
+    return values
+
+
+def check_transform(table: SeriesTable, transform: str) -> None:
+    """Every target value the transform cannot take (sqrt: < 0; log: <= 0) as a Problem, before training.
+
+    Raises:
+        ConfigError: an unknown transform.
+        DataError: the offending values, each with file:line, column and value.
+    """
+    if transform not in TRANSFORMS:
+        raise ConfigError(f"forecast.transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}.")
+    if transform == "none":
+        return
+    rule = "sqrt needs values >= 0" if transform == "sqrt" else "log needs values > 0"
+    problems = []
+    for s in table.series:
+        bad = s.values < 0 if transform == "sqrt" else s.values <= 0  # (N, K)
+        for i, k in zip(*np.nonzero(bad), strict=True):
+            problems.append(Problem(s.file, int(s.lines[i]), table.target_columns[k], float(s.values[i, k]),
+                                    f"forecast.transform={transform}: {rule}",
+                                    "use forecast.transform=none, or shift the column so it is "
+                                    f"{'non-negative' if transform == 'sqrt' else 'positive'}", s.id or None))
+    if problems:
+        raise DataError(problems, header=f"target values outside the domain of forecast.transform={transform}")
+
+
+def scaled_inputs(s: Series, transform: str) -> np.ndarray:
+    """(N, K + Q): transformed targets then covariates, the columns a series' scaler works on."""
+    return np.concatenate([transform_targets(s.values, transform), s.covariates], axis=1)
+
+
+def fit_scalers(table: SeriesTable, spans: list[Spans], transform: str = "none") -> dict[str, Standardizer]:
+    """One z-score per series over its (transformed) targets and covariates, fitted on its training
+    span only (steps before validation): statistics from later steps would leak the future into training."""
+    return {s.id: Standardizer().fit([scaled_inputs(s, transform)[:sp.val_start]])
             for s, sp in zip(table.series, spans, strict=True)}
 
 
@@ -593,14 +643,15 @@ def naive_forecasts(values: np.ndarray, origin: int, horizon: int, seasonality: 
 
 
 def make_windows(s: Series, scaler: Standardizer, origins, *, input_length: int, horizon: int, seasonality: int,
-                 scale: np.ndarray, with_targets: bool = True) -> list[Example]:
+                 scale: np.ndarray, with_targets: bool = True, transform: str = "none") -> list[Example]:
     """Examples for one series: inputs (L, K + Q) float32 z-scored history [o - L, o) of targets
-    then covariates; target (H, K) float32 z-scored targets [o, o + H) (None without targets).
+    then covariates; target (H, K) float32 z-scored targets [o, o + H) (None without targets);
+    targets are transformed (`transform_targets`) before the z-score.
 
     `extra` keeps what scoring needs in original units: series id, origin, raw targets, the naive
     and seasonal naive forecasts from the same origin, and the series' MASE scale (K,)."""
     name = Path(s.file).name
-    data = scaler.transform(np.concatenate([s.values, s.covariates], axis=1))  # (N, K + Q) float32
+    data = scaler.transform(scaled_inputs(s, transform))  # (N, K + Q) float32
     k = s.values.shape[1]
     out = []
     for o in origins:
@@ -618,14 +669,7 @@ def make_windows(s: Series, scaler: Standardizer, origins, *, input_length: int,
     return out
 
 
-def denormalize(pred: np.ndarray, scaler: Standardizer, num_targets: int) -> np.ndarray:
-    """(..., K) z-scored targets -> original units with the series' training mean and std."""
-    return pred * scaler.std[:num_targets] + scaler.mean[:num_targets]
-
-
-def save_scalers(scalers: dict[str, Standardizer], path: Path) -> None:
-    path.write_text(json.dumps({sid: sc.to_dict() for sid, sc in scalers.items()}, indent=1))
-
-
-def load_scalers(path: Path) -> dict[str, Standardizer]:
-    return {sid: Standardizer.from_dict(d) for sid, d in json.loads(path.read_text()).items()}
+def denormalize(pred: np.ndarray, scaler: Standardizer, num_targets: int, transform: str = "none") -> np.ndarray:
+    """(..., K) z-scored targets -> original units: the series' training mean and std, then the
+    inverse of the transform."""
+    return invert_transform(pred * scaler.std[:num_targets] + scaler.mean[:num_targets], transform)

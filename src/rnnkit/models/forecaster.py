@@ -13,6 +13,12 @@ Two heads:
 Optionally the network forecasts a *change*: ``residual="last"`` adds the last observed value
 (a naive forecast) and ``residual="seasonal"`` the value one season earlier (seasonal naive) to
 the head's output, so an untrained network starts from the baseline it has to beat.
+
+``window_norm=True`` normalises each input window by its own per-channel mean and standard
+deviation over the real steps, and maps the forecast back with the target channels' statistics
+(reversible instance normalisation without the affine part, Kim et al., ICLR 2022). The network
+then models the *shape* of what follows a window, and its forecasts scale with the window's level
+and amplitude, also beyond the range seen in training, where a tanh network would saturate.
 """
 
 from __future__ import annotations
@@ -39,6 +45,25 @@ class ForecastOutput(NamedTuple):
 
     prediction: Tensor
     loss: str
+
+
+WINDOW_NORM_EPS = 1e-2  # added to each window's variance (in the series' z-scored units): a flat window stays finite
+
+
+def window_statistics(inputs: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-window, per-channel mean and standard deviation over the real steps.
+
+    Args:
+        inputs: (B, L, C); mask: (B, L) bool, True on real steps.
+
+    Returns:
+        loc, scale: (B, 1, C) each; scale = sqrt(var + WINDOW_NORM_EPS).
+    """
+    w = mask.unsqueeze(-1).to(inputs.dtype)  # (B, L, 1)
+    count = w.sum(dim=1, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
+    loc = (inputs * w).sum(dim=1, keepdim=True) / count  # (B, 1, C)
+    var = (((inputs - loc) * w) ** 2).sum(dim=1, keepdim=True) / count
+    return loc, (var + WINDOW_NORM_EPS).sqrt()
 
 
 def baseline_forecast(inputs: Tensor, num_targets: int, horizon: int, residual: str, seasonality: int) -> Tensor:
@@ -116,6 +141,7 @@ class Forecaster(nn.Module):
         horizon: H.
         head: "direct" or "autoregressive".
         residual: "none", "last" or "seasonal" (see the module docstring).
+        window_norm: normalise each window by its own statistics (see the module docstring).
         seasonality: m for ``residual="seasonal"``; must not exceed the input length.
         loss: "mse" or "mae" (carried in the output for the task's loss function).
         embedding_dim ... packing: the encoder options of the config's model section
@@ -130,7 +156,7 @@ class Forecaster(nn.Module):
                  hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False,
                  dropout: float = 0.0, input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  layer_norm: bool = False, residual_layers: bool | None = None, pooling: str = "last",
-                 packing: str = "auto"):
+                 packing: str = "auto", window_norm: bool = False):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
@@ -144,6 +170,7 @@ class Forecaster(nn.Module):
             raise ValueError(f"num_targets ({num_targets}) cannot exceed num_features ({num_features})")
         self.num_targets, self.horizon, self.residual, self.seasonality, self.loss = (
             num_targets, horizon, residual, seasonality, loss)
+        self.window_norm = window_norm
         self.embedding = nn.Linear(num_features, embedding_dim)
         nn.init.xavier_uniform_(self.embedding.weight)
         nn.init.zeros_(self.embedding.bias)
@@ -163,16 +190,23 @@ class Forecaster(nn.Module):
         Returns: ``ForecastOutput`` with prediction (B, H, K)."""
         if inputs.dim() != 3 or not inputs.is_floating_point():
             raise ValueError(f"inputs must be a float tensor (B, L, C), got {inputs.dtype} {tuple(inputs.shape)}")
+        if self.window_norm:
+            loc, scale = window_statistics(inputs, mask)  # (B, 1, C) each
+            inputs = (inputs - loc) / scale
         x = self.embedding(inputs.masked_fill(~mask.unsqueeze(-1), 0.0))  # (B, L, E)
         enc = self.encoder(x, lengths, mask)
         base = None
         if self.residual != "none":
             base = baseline_forecast(inputs, self.num_targets, self.horizon, self.residual, self.seasonality)
-        return ForecastOutput(self.head(enc, mask, inputs, base), self.loss)
+        prediction = self.head(enc, mask, inputs, base)  # (B, H, K)
+        if self.window_norm:
+            k = self.num_targets
+            prediction = prediction * scale[:, :, :k] + loc[:, :, :k]
+        return ForecastOutput(prediction, self.loss)
 
 
 def build_forecaster(model_options: dict, *, num_features: int, num_targets: int, horizon: int, head: str,
-                     residual: str, seasonality: int, loss: str) -> Forecaster:
+                     residual: str, seasonality: int, loss: str, window_norm: bool = False) -> Forecaster:
     """A ``Forecaster`` from the config's model section plus the forecast settings.
 
     The model section's ``residual`` (residual connections between encoder layers) is passed as
@@ -180,8 +214,8 @@ def build_forecaster(model_options: dict, *, num_features: int, num_targets: int
     options = dict(model_options)
     options["residual_layers"] = options.pop("residual", None)
     return Forecaster(num_features=num_features, num_targets=num_targets, horizon=horizon, head=head,
-                      residual=residual, seasonality=seasonality, loss=loss, **options)
+                      residual=residual, seasonality=seasonality, loss=loss, window_norm=window_norm, **options)
 
 
-__all__ = ["HEADS", "RESIDUALS", "AutoregressiveHead", "DirectHead", "ForecastOutput", "Forecaster",
-           "baseline_forecast", "build_forecaster"]
+__all__ = ["HEADS", "RESIDUALS", "WINDOW_NORM_EPS", "AutoregressiveHead", "DirectHead", "ForecastOutput", "Forecaster",
+           "baseline_forecast", "build_forecaster", "window_statistics"]

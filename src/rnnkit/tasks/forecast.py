@@ -39,11 +39,13 @@ from rnnkit.data.timeseries import (
     Series,
     SeriesTable,
     TimeAxis,
+    check_transform,
     denormalize,
     fit_scalers,
     make_windows,
     mase_scale,
     read_series,
+    scaled_inputs,
     split_points,
     window_origins,
 )
@@ -108,6 +110,7 @@ class ForecastPrep:
     scales: dict[str, list[float]]  # per series: in-sample seasonal naive MAE (MASE denominator)
     seasonality: int
     last_times: dict[str, str] = field(default_factory=dict)  # per series: last time seen in training
+    transform: str = "none"  # of the targets before the z-score (forecast.transform)
 
     @property
     def num_targets(self) -> int:
@@ -121,6 +124,7 @@ class ForecastPrep:
         d = {"axis": self.axis.to_dict(), "time_column": self.time_column, "target_columns": self.target_columns,
              "covariate_columns": self.covariate_columns, "series_column": self.series_column,
              "reader": self.reader, "seasonality": self.seasonality, "last_times": self.last_times,
+             "transform": self.transform,
              "scalers": {k: v.to_dict() for k, v in self.scalers.items()},
              "scales": {k: list(map(float, v)) for k, v in self.scales.items()}}
         (Path(run_dir) / PREP_FILE).write_text(json.dumps(d, indent=1))
@@ -133,7 +137,8 @@ class ForecastPrep:
         return cls(**d)
 
 
-FALLBACKS = {"forecast.input_length": 24, "forecast.horizon": 1, "forecast.residual": "none", "forecast.head": "direct"}
+FALLBACKS = {"forecast.input_length": 24, "forecast.horizon": 1, "forecast.residual": "none", "forecast.head": "direct",
+             "forecast.transform": "none", "forecast.window_norm": False}
 _SPLIT_KEYS = ("forecast.test_start", "forecast.test_size", "forecast.test_end", "forecast.val_size")
 
 
@@ -225,11 +230,12 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
                           f"forecast.seasonality ({m}): the window must hold one season.")
     spans = split_points(table, input_length=f.input_length, horizon=f.horizon, test_start=f.test_start,
                          test_end=f.test_end, test_size=f.test_size, val_size=f.val_size)
-    scalers = fit_scalers(table, spans)
+    check_transform(table, f.transform)
+    scalers = fit_scalers(table, spans, f.transform)
     scales = {s.id: mase_scale(s.values[:sp.val_start], m) for s, sp in zip(table.series, spans, strict=True)}
     prep = ForecastPrep(axis=table.axis, time_column=table.time_column, target_columns=table.target_columns,
                         covariate_columns=table.covariate_columns, series_column=table.series_column,
-                        reader=reader, scalers=scalers, scales=scales, seasonality=m,
+                        reader=reader, scalers=scalers, scales=scales, seasonality=m, transform=f.transform,
                         last_times={s.id: table.axis.format(s.times[sp.end - 1])
                                     for s, sp in zip(table.series, spans, strict=True)})
     windows: dict[str, list] = {"train": [], "val": [], "test": []}
@@ -238,7 +244,8 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
                               ("test", (sp.test_start, sp.end))):
             origins = window_origins(a, b, input_length=f.input_length, horizon=f.horizon, stride=f.stride)
             windows[split] += make_windows(s, scalers[s.id], origins, input_length=f.input_length,
-                                           horizon=f.horizon, seasonality=m, scale=scales[s.id])
+                                           horizon=f.horizon, seasonality=m, scale=scales[s.id],
+                                           transform=f.transform)
     empty = [k for k, v in windows.items() if not v]
     if empty:
         raise ConfigError(f"no {'/'.join(empty)} windows with forecast.stride={f.stride}; lower the stride.")
@@ -276,7 +283,7 @@ def build_model(cfg: C.Config, prep: ForecastPrep):
     f = cfg.forecast
     return build_forecaster(options, num_features=prep.num_features, num_targets=prep.num_targets,
                             horizon=f.horizon, head=f.head, residual=f.residual, seasonality=prep.seasonality,
-                            loss=f.loss)
+                            loss=f.loss, window_norm=bool(f.window_norm))
 
 
 def forward(model, batch, step=None):
@@ -325,7 +332,7 @@ def _truth(examples) -> tuple[np.ndarray, np.ndarray]:
 
 def score(preds, examples, prep: ForecastPrep, cfg) -> dict:
     """Metrics in original units: each forecast de-normalised with its series' training scaler."""
-    pred = np.stack([denormalize(p.double().numpy(), prep.scalers[ex.extra["series"]], prep.num_targets)
+    pred = np.stack([denormalize(p.double().numpy(), prep.scalers[ex.extra["series"]], prep.num_targets, prep.transform)
                      for p, ex in zip(preds, examples, strict=True)])  # (N, H, K)
     true, scale = _truth(examples)
     return forecast_metrics(pred, true, scale)
@@ -361,7 +368,7 @@ def _inference_scaler(prep: ForecastPrep, s: Series) -> tuple[Standardizer, np.n
     # A series the model never saw: scaled by its own history in this file (the model is global).
     warnings.warn(f"series {s.id!r} was not in the training data: it is z-scored with its own history in "
                   f"{s.file}", stacklevel=3)
-    scaler = Standardizer().fit([np.concatenate([s.values, s.covariates], axis=1)])
+    scaler = Standardizer().fit([scaled_inputs(s, prep.transform)])
     return scaler, mase_scale(s.values, prep.seasonality)
 
 
@@ -374,6 +381,7 @@ def load_inference(cfg, prep: ForecastPrep, path, with_targets: bool, run_dir=No
     """
     f = cfg.forecast
     table = _read(cfg, Path(path), prep.reader, rejects=None, axis=prep.axis, columns=prep)
+    check_transform(table, prep.transform)
     examples, records, short = [], [], []
     for s in table.series:
         scaler, scale = _inference_scaler(prep, s)
@@ -388,7 +396,8 @@ def load_inference(cfg, prep: ForecastPrep, path, with_targets: bool, run_dir=No
                                  f"{' + horizon' if with_targets else ''}", "give more history", s.id or None))
             continue
         made = make_windows(s, scaler, origins, input_length=f.input_length, horizon=f.horizon,
-                            seasonality=prep.seasonality, scale=scale, with_targets=with_targets)
+                            seasonality=prep.seasonality, scale=scale, with_targets=with_targets,
+                            transform=prep.transform)
         for ex in made:
             o = ex.extra["origin"]
             times = [prep.axis.format(s.times[0] + (o + h) * prep.axis.step) for h in range(f.horizon)]
@@ -406,7 +415,7 @@ def write_predictions(output: Path, records, preds, prep: ForecastPrep, cfg) -> 
         w.writerow(["series", prep.time_column, "step", *prep.target_columns])
         rows = 0
         for rec, p in zip(records, preds, strict=True):
-            values = denormalize(p.double().numpy(), prep.scalers[rec.key], prep.num_targets)  # (H, K)
+            values = denormalize(p.double().numpy(), prep.scalers[rec.key], prep.num_targets, prep.transform)  # (H, K)
             for h, (t, row) in enumerate(zip(rec.times, values, strict=True), start=1):
                 w.writerow([rec.series, t, h, *[f"{v:.6g}" for v in row]])
                 rows += 1

@@ -1,7 +1,11 @@
+import contextlib
+import io
+
 import pytest
 import yaml
 
 from rnnkit import config as C
+from rnnkit.cli import main
 from rnnkit.errors import ConfigError
 
 
@@ -55,6 +59,24 @@ def test_commented_default_round_trips():
     text = C.commented_default("classify")
     assert "# AdamW decoupled weight decay" in text
     assert C.from_dict(yaml.safe_load(text)) == C.Config()
+
+
+@pytest.mark.parametrize("task, dataset", [("forecast", None), ("tag", None), ("forecast", "sunspots"),
+                                           ("forecast", "air_passengers")])
+def test_printed_config_given_back_runs_what_the_task_and_data_set_would(tmp_path, task, dataset):
+    """A file from `rnnkit config` sets every key explicitly; it must hold the task's and data set's
+    defaults (e.g. the published split), not the generic ones, or --config would silently drop them."""
+    path = tmp_path / "c.yaml"
+    args = ["config", "--dataset", dataset] if dataset else ["config", "--task", task]
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(args) == 0
+    path.write_text(out.getvalue())
+    expected = C.resolve(None, [f"task={task}"] + ([f"data.dataset={dataset}"] if dataset else []))
+    assert C.resolve(path, []) == expected
+    if dataset == "sunspots":
+        assert expected.forecast.test_start == "1921" and expected.forecast.input_length == 11
+    text = out.getvalue()
+    assert "    # naive / seasonal-naive forecast" in text or task != "forecast"  # a comment's second line
 
 
 def test_diff_separates_architecture_from_optimisation():

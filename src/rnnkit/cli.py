@@ -89,7 +89,11 @@ def _datasets(args) -> int:
 
 
 def _config(args) -> int:
-    print(C.commented_default(args.task), end="")
+    if args.task is None:
+        from rnnkit.data.datasets import get_builtin
+
+        args.task = get_builtin(args.dataset).task if args.dataset else "classify"
+    print(C.commented_default(args.task, args.dataset), end="")
     return 0
 
 
@@ -139,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.set_defaults(func=_datasets)
 
-    c = sub.add_parser("config", help="print a commented default config")
-    c.add_argument("--task", default="classify", choices=C.TASKS)
+    c = sub.add_parser("config", help="print a commented config with the task's (and data set's) defaults")
+    c.add_argument("--task", default=None, choices=C.TASKS, help="default: the data set's task, else classify")
+    c.add_argument("--dataset", metavar="NAME", help="a built-in data set (see `rnnkit datasets`): its protocol")
     c.set_defaults(func=_config)
     return p
 

@@ -477,26 +477,40 @@ def is_architecture_key(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in ARCHITECTURE_KEYS)
 
 
-def commented_default(task: str = "classify") -> str:
-    """The default config as YAML with each key's comment, for `rnnkit config`."""
+def commented_default(task: str = "classify", dataset: str | None = None) -> str:
+    """The config a run of `task` (on built-in `dataset`) would use, as YAML with each key's comment,
+    for `rnnkit config`.
+
+    The values are resolved with the task's (and data set's) default layer: a config file sets every
+    key explicitly, so a file of generic defaults would override that layer (e.g. a data set's
+    published split) when given back with --config."""
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}.")
     import inspect
 
-    lines = [f"# rnnkit default config for task {task!r}. Edit, then: rnnkit train --config FILE.yaml",
+    resolved = resolve(None, [f"task={task}"] + ([f"data.dataset={dataset}"] if dataset else [])).to_dict()
+    target = f"task {task!r}" + (f" on data set {dataset!r}" if dataset else "")
+    lines = [f"# rnnkit config for {target}, with its defaults resolved. Edit, then: rnnkit train --config FILE.yaml",
              f"task: {task}"]
     for name, cls in SECTIONS.items():
         if name in TASK_SECTIONS.values() and TASK_SECTIONS.get(task) != name:
             continue
         lines.append(f"{name}:")
         source = inspect.getsource(cls)
-        comments = {}
+        comments: dict[str, list[str]] = {}
+        key = None
         for line in source.splitlines():
             stripped = line.strip()
             if ":" in stripped and "#" in stripped and not stripped.startswith(("#", "class", '"', "'")):
-                comments[stripped.split(":", 1)[0]] = stripped.split("#", 1)[1].strip()
-        for key, value in dataclasses.asdict(cls()).items():
+                key = stripped.split(":", 1)[0]
+                comments[key] = [stripped.split("#", 1)[1].strip()]
+            elif stripped.startswith("#") and key is not None:  # a comment continued on the next line
+                comments[key].append(stripped[1:].strip())
+            else:
+                key = None
+        for key, value in resolved[name].items():
             rendered = yaml.safe_dump({key: value}, default_flow_style=True).strip()[1:-1]
-            note = f"  # {comments[key]}" if key in comments else ""
-            lines.append(f"  {rendered}{note}")
+            note = comments.get(key, [])
+            lines.append(f"  {rendered}" + (f"  # {note[0]}" if note else ""))
+            lines += [f"    # {more}" for more in note[1:]]
     return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ a family (classify, tag, seq2seq, forecast) lives in its own module here and reg
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 

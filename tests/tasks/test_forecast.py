@@ -135,6 +135,19 @@ def test_sunspots_builtin_follows_zhang_protocol(tmp_path):
     assert data.report["spans"]["test"] == ["1921", "1987"] and data.report["sizes"]["test"] == 67
     assert data.report["spans"]["train"][0] == "1700" and data.report["spans"]["val"][1] == "1920"
     assert cfg.forecast.seasonality == 11 and cfg.model.bidirectional is False  # resolved in the config
+    assert (cfg.forecast.transform, cfg.forecast.window_norm, cfg.model.cell) == ("sqrt", True, "gru")
+
+
+@pytest.mark.skipif(not _installed("sunspots"), reason="statsmodels data not installed")
+def test_sunspots_with_every_default_halves_the_naive_error(tmp_path):
+    """What `rnnkit train --dataset sunspots` gives a user (one seed; bench_forecast.py has the spread)."""
+    summary = api.train(C.resolve(None, ["data.dataset=sunspots", "train.progress=none", "train.threads=1"]),
+                        tmp_path / "run")
+    test = summary["metrics"]["test"]
+    assert test["mse"] < 0.5 * test["baselines"]["naive"]["mse"], test
+    assert "forecast.window_norm=True" in summary["data"]["defaults_applied"]
+    rows = api.predict(tmp_path / "run", get_builtin("sunspots").files()["train"], tmp_path / "next.csv")
+    assert rows == 1 and "sunspots,2009,1," in (tmp_path / "next.csv").read_text()  # the year after the file
 
 
 @pytest.mark.skipif(not _installed("air_passengers"), reason="pmdarima data not installed")

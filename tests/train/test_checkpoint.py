@@ -91,3 +91,29 @@ def test_prune_keeps_newest_and_best(tmp_path):
     ckpt.prune(tmp_path, keep=2)
     assert sorted(p.name for p in ckpt.step_checkpoints(tmp_path)) == [
         "step-00000002", "step-00000004", "step-00000005"]
+
+
+def test_kill_between_the_renames_of_a_same_step_rewrite_loses_nothing(tmp_path, monkeypatch):
+    """A rewrite of step N moves the old directory aside, then renames the new one in; a kill between
+    the two renames leaves no `step-N`. The next start puts the old complete checkpoint back."""
+    first, model, _ = _save(tmp_path, 7)
+    renames = []
+    real_rename = os.rename
+
+    def rename_then_die(src, dst):
+        renames.append((src, dst))
+        real_rename(src, dst)
+        if len(renames) == 1:  # the old checkpoint is aside; the new one not yet in place
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(ckpt.os, "rename", rename_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _save(tmp_path, 7, value=2.0)
+    monkeypatch.undo()
+    assert not first.exists() and list(tmp_path.glob(".tmp-old-step-00000007-*"))
+    with pytest.warns(UserWarning, match="restored checkpoint"):
+        ckpt.clean_leftovers(tmp_path)
+    assert not list(tmp_path.glob(".tmp-*"))
+    restored = ckpt.load_latest_valid(tmp_path)
+    assert restored.manifest["step"] == 7 and restored.path == first
+    torch.testing.assert_close(restored.model_state["w"], model["w"])

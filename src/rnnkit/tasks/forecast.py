@@ -3,9 +3,10 @@
 Data: `rnnkit.data.timeseries` (readers, chronological splits, an optional variance-stabilising
 transform of the targets (`forecast.transform`: sqrt or log), per-series z-score fitted on the
 training span only). Model: `rnnkit.models.forecaster` (direct multi-horizon or autoregressive
-head; `forecast.window_norm` scales each window by its own statistics). Loss on z-scored targets (MSE by default, `forecast.loss=mae`); every metric in original
-units: mse, mae, rmse, mase (scaled by the in-sample seasonal-naive MAE of each series' training
-span, m = `forecast.seasonality`, 1 when unset) and smape (in percent, 0..200). `summary.json`
+head; `forecast.window_norm` scales each window by its own statistics). Loss on z-scored targets
+(MSE by default, `forecast.loss=mae`); every metric in original units: mse, mae, rmse, mase
+(scaled by the in-sample seasonal-naive MAE of each series' training span, m =
+`forecast.seasonality`, 1 when unset) and smape (in percent, 0..200). `summary.json`
 always carries the naive and seasonal-naive forecasts' metrics on the same test windows under
 `metrics.test.baselines`.
 

@@ -18,7 +18,8 @@ Invariants:
     new checkpoint, never a partial one.
   * Loading verifies both checksums before unpickling anything, and `state.pt` is read with
     `weights_only=True` only. There is no fallback to unsafe loading, ever.
-  * Temporary leftovers (`.tmp-*`) from a crash are removed by `clean_leftovers` at the next start.
+  * Temporary leftovers (`.tmp-*`) from a crash are removed by `clean_leftovers` at the next start,
+    except a checkpoint moved aside by a same-step rewrite, which is put back under its name.
   * Pruning renames a checkpoint to a `.tmp-` name before deleting it, so a directory with a final
     name is never half-deleted either.
 """
@@ -116,7 +117,7 @@ def save_checkpoint(root: Path, name: str, model_state: dict[str, torch.Tensor],
     _fsync_dir(tmp)
     final = root / name
     if final.exists():  # same step written twice (e.g. epoch end right after a mid-epoch save)
-        old = root / f".tmp-old-{name}-{os.getpid()}"
+        old = root / f"{OLD_PREFIX}{name}-{os.getpid()}"
         os.rename(final, old)
         os.rename(tmp, final)
         shutil.rmtree(old)
@@ -233,11 +234,24 @@ def prune(root: Path, keep: int) -> None:
             shutil.rmtree(doomed, ignore_errors=True)
 
 
+OLD_PREFIX = ".tmp-old-"
+
+
 def clean_leftovers(root: Path) -> list[Path]:
-    """Remove temporary files and directories left by a crash mid-write. Returns what was removed."""
+    """Remove temporary files and directories left by a crash mid-write. Returns what was removed.
+
+    One leftover is put back instead: `.tmp-old-NAME-PID`, the complete checkpoint that a same-step
+    rewrite had moved aside, when a kill came before the new one took the name NAME (it is renamed
+    back to NAME, so no checkpoint is lost)."""
     root = Path(root)
     removed = []
     if root.exists():
+        for p in root.glob(OLD_PREFIX + "*"):
+            name = p.name[len(OLD_PREFIX):].rsplit("-", 1)[0]
+            if p.is_dir() and name.startswith("step-") and not (root / name).exists():
+                os.rename(p, root / name)
+                warnings.warn(f"restored checkpoint {root / name}: a run was stopped while rewriting it", stacklevel=2)
+        _fsync_dir(root)
         for p in root.glob(".tmp-*"):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             removed.append(p)

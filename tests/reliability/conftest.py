@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from relsupport import BASE
+from relsupport import BASE, FAMILIES, family_overrides
 
 from fakedata import write_numeric_jsonl
 from rnnkit import api
@@ -29,6 +29,33 @@ def reference(series, tmp_path_factory):
     finally:
         torch.set_num_threads(threads)  # BASE sets 1 thread; leave the rest of the session as it was
     return run
+
+
+@pytest.fixture(scope="session")
+def family_run(request, tmp_path_factory):
+    """family -> (its data file, its uninterrupted BASE run), made on first use and shared by the session.
+
+    classify is the `series` file and the `reference` run; every other family trains its own tiny run
+    (`relsupport.FAMILIES`) with the same steps and checkpoints.
+    """
+    made = {}
+
+    def get(family: str):
+        if family not in made:
+            if family == "classify":
+                made[family] = request.getfixturevalue("series"), request.getfixturevalue("reference")
+            else:
+                data = FAMILIES[family].write(tmp_path_factory.mktemp(f"data-{family}"))
+                run = tmp_path_factory.mktemp(f"reference-{family}") / "run"
+                threads = torch.get_num_threads()
+                try:
+                    api.train(C.resolve(None, family_overrides(family, data)), run)
+                finally:
+                    torch.set_num_threads(threads)
+                made[family] = data, run
+        return made[family]
+
+    return get
 
 
 @pytest.fixture(autouse=True)

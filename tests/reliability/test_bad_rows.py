@@ -4,8 +4,8 @@ Policy `error`: one error (exit 2, before training) lists every bad row of every
 column, value and rule, and nothing else. Policy `skip`: exactly those rows land in rejects.jsonl (with
 their raw text), the counts are reported, and more than `data.max_bad_fraction` bad rows still fails.
 
-Token/tag count mismatches and timestamp errors belong to the tag and forecast families: see the TODO
-list in docs/reliability.md.
+Token/tag count mismatches, timestamp errors and empty pairs belong to the tag, forecast and seq2seq
+families: see test_family_data.py.
 """
 
 from __future__ import annotations

@@ -1,30 +1,37 @@
 """Items 1 and 9: a run killed with SIGKILL, or stopped by SIGINT/SIGTERM, then `rnnkit train --resume`,
 ends exactly where the uninterrupted run ends (CPU: bit for bit), having seen the same samples in the
-same order, each training sample once per epoch."""
+same order, each training sample once per epoch. The kill -9 case runs for every task family."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 
 import pytest
+import torch
 from relsupport import (
     BASE,
+    FAMILIES,
     STEPS_PER_EPOCH,
     TOTAL_STEPS,
     assert_same_run,
     assert_same_weights,
     cli,
+    family_train_args,
     records,
     start_paused,
     step_records,
     train_args,
+    training_ids,
     weights,
 )
 
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.cli import main
+from rnnkit.models.seq2seq import teacher_forcing_ratio
+from rnnkit.tasks import get_task
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.callbacks import Callback
 
@@ -33,16 +40,27 @@ def _train_ids(run):
     return sorted(json.loads((run / "splits.json").read_text())["splits"]["train"])
 
 
-def test_kill_9_mid_epoch_then_resume_is_bit_identical(series, reference, tmp_path):
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_kill_9_mid_epoch_then_resume_is_bit_identical(family_run, tmp_path, monkeypatch, family):
+    """Every task family. Each run draws from the torch RNG at every step (dropout; for tag word dropout and
+    for seq2seq scheduled sampling, their only random draws), so the check at the end proves the RNG state
+    matters: the same resume without restoring it ends elsewhere."""
+    data, reference = family_run(family)
     run = tmp_path / "run"
     kill_at = 11  # epoch 2; the last checkpoint is the mid-epoch one of step 9, so steps 10-11 are lost
-    proc = start_paused("step", kill_at, train_args(series, run))
+    proc = start_paused("step", kill_at, family_train_args(family, data, run))
     proc.kill()  # SIGKILL: no handler, no cleanup, no last checkpoint
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     assert max(step_records(run)) == kill_at  # the lost steps were logged before the kill...
     last = ckpt.load_latest_valid(run / "checkpoints")
     assert last.manifest["step"] == 9 and last.state["loop"]["batch_in_epoch"] == 1  # ...but not saved
+    if family == "seq2seq":  # every redone step draws its teacher-forcing coin flips from the torch RNG
+        cfg, prep = C.from_dict(last.state["config"]), get_task(family).load_prep(run)
+        schedule = get_task(family).build_model(cfg, prep).teacher_forcing
+        assert all(0 < teacher_forcing_ratio(s, *schedule) < 1 for s in range(9, TOTAL_STEPS))
+    lost_rng = tmp_path / "lost-rng"
+    shutil.copytree(run, lost_rng)
 
     done = cli("train", "--resume", run)
     assert done.returncode == 0, done.stderr
@@ -54,13 +72,23 @@ def test_kill_9_mid_epoch_then_resume_is_bit_identical(series, reference, tmp_pa
     assert steps == list(range(1, TOTAL_STEPS + 1))
     assert_same_run(run, reference)
     # within every epoch each training sample is seen exactly once: none skipped, none repeated
-    by_step = step_records(run)
+    by_step, train_ids = step_records(run), training_ids(family, data)
     for epoch in range(TOTAL_STEPS // STEPS_PER_EPOCH):
         seen = [i for s in range(epoch * STEPS_PER_EPOCH + 1, (epoch + 1) * STEPS_PER_EPOCH + 1)
                 for i in by_step[s]["ids"]]
-        assert sorted(seen) == _train_ids(run), f"epoch {epoch + 1}"
+        assert sorted(seen) == train_ids, f"epoch {epoch + 1}"
         assert {by_step[s]["epoch"] for s in range(epoch * STEPS_PER_EPOCH + 1, (epoch + 1) * STEPS_PER_EPOCH + 1)} \
             == {epoch}
+
+    # the same resume without restoring the RNG state: same samples in the same order, other weights
+    monkeypatch.setattr(torch, "set_rng_state", lambda state: None)
+    assert main(["train", "--resume", str(lost_rng)]) == 0
+    got, want = step_records(lost_rng), step_records(reference)
+    assert [got[s]["ids"] for s in got] == [want[s]["ids"] for s in got]
+    assert [got[s]["loss"] for s in range(1, 10)] == [want[s]["loss"] for s in range(1, 10)]
+    assert got[10]["loss"] != want[10]["loss"]  # the first redone step already draws differently
+    final, wanted = weights(lost_rng), weights(reference)
+    assert any(not torch.equal(final[k], wanted[k]) for k in final)
 
 
 @pytest.mark.parametrize(("signum", "status", "name"), [(signal.SIGINT, 130, "SIGINT"),

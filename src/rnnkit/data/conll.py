@@ -142,6 +142,8 @@ def _parse_conllu(s: _Sentence, file: str, tag_col: int, require_tags: bool):
             problems.append(Problem(file, number, None, shorten(text), f"expected 10 tab-separated CoNLL-U "
                                     f"fields, found {len(fields)}", "separate the ten columns with single tabs; "
                                     "write _ for an empty field"))
+            if fields[0].isdigit():  # still the line of token N: the next token is N + 1, not a second problem
+                expected_id = int(fields[0]) + 1
             continue
         tid = fields[0]
         if "-" in tid or "." in tid:  # multiword-token range or empty node: not a token of the sequence
@@ -337,7 +339,8 @@ def read_tagged(path: str | Path, *, format: str = "auto", conll_column: str | i
             tokens, tags, token_lines, found = _parse_conllu(s, file, tag_conllu, require_tags)
         else:
             tokens, tags, token_lines, found = _parse_conll(s, file, tabs, width, tag_col, require_tags)
-        start = token_lines[0] if token_lines else s.start
+        # a sentence is named by its first token line, or by an earlier bad line (which is no token)
+        start = min([*token_lines[:1], *(q.line for q in found if q.line is not None)], default=s.start)
         rid = f"{p.name}:{start}"
         if found:
             problems += [Problem(**{**q.to_dict(), "record_id": rid}) for q in found]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,28 @@ def encode_pairs(records: list[Record], prep: Seq2SeqPrep, *, max_length: int, c
     return examples, firsts, cut
 
 
+def _long_targets(records: list[Record], cfg) -> list[Record]:
+    """Records whose target (as kept: data.max_length) is longer than seq2seq.max_decode_length: decoding
+    stops there, so such a target can never be generated in full."""
+    limit, keep = cfg.seq2seq.max_decode_length, cfg.data.max_length
+    return [r for r in records if r.extra.get("target") is not None and min(len(r.extra["target"]), keep) > limit]
+
+
+def _warn_long_targets(long: dict[str, list[Record]], cfg) -> None:
+    """One warning naming how many targets per split are longer than the decoding limit, and where."""
+    found = [r for recs in long.values() for r in recs]
+    if not found:
+        return
+    limit = cfg.seq2seq.max_decode_length
+    longest = max(min(len(r.extra["target"]), cfg.data.max_length) for r in found)
+    counts = ", ".join(f"{len(v)} {k}" for k, v in long.items() if v)
+    shown = ", ".join(f"{r.file}:{r.line} ({len(r.extra['target'])} tokens)" for r in found[:3])
+    warnings.warn(f"targets longer than seq2seq.max_decode_length={limit} tokens ({counts}; e.g. {shown}"
+                  f"{' ...' if len(found) > 3 else ''}): decoding stops after {limit} tokens, so their predictions "
+                  f"are cut and count as errors in wer/per; raise the limit with --set "
+                  f"seq2seq.max_decode_length={longest}", stacklevel=3)
+
+
 def prepare(cfg, run_dir: Path | None = None):
     """Read, validate (DataError before training), split by source group, fit vocabularies on train."""
     from rnnkit.data.pipeline import PreparedData
@@ -187,6 +210,8 @@ def prepare(cfg, run_dir: Path | None = None):
     src_vocab = Vocab.build([r.tokens for r in train], min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
     tgt_vocab = build_target_vocab([r.extra["target"] for r in train], min_freq=cfg.data.min_freq,
                                    max_size=cfg.data.max_vocab)
+    long = {name: _long_targets(recs, cfg) for name, recs in splits.items()}
+    _warn_long_targets(long, cfg)
     max_len = cfg.data.max_length
     prep = Seq2SeqPrep(src_vocab, tgt_vocab, cfg.seq2seq.source_tokenize, cfg.seq2seq.target_tokenize,
                        num_train=len(train), max_target_length=max(min(len(r.extra["target"]), max_len) for r in train))
@@ -198,7 +223,8 @@ def prepare(cfg, run_dir: Path | None = None):
     report = {"files": {k: str(v) for k, v in files.items()}, **validated.report, "rejected": validated.rejected,
               "sizes": {k: len(v) for k, v in datasets.items()},
               "pairs": {k: len(v) for k, v in splits.items()},
-              "truncated": truncated, "source_vocab_size": len(src_vocab), "target_vocab_size": len(tgt_vocab),
+              "truncated": truncated, "longer_than_max_decode_length": {k: len(v) for k, v in long.items()},
+              "source_vocab_size": len(src_vocab), "target_vocab_size": len(tgt_vocab),
               "vocab_size": len(src_vocab)}
     if duplicates:
         report["duplicate_pronunciations_dropped"] = duplicates
@@ -376,6 +402,8 @@ def load_inference(cfg, prep: Seq2SeqPrep, path, with_targets: bool, run_dir=Non
     validated = validate_splits({"data": result}, policy=cfg.data.bad_rows, max_bad_fraction=cfg.data.max_bad_fraction,
                                 rejects_path=(Path(run_dir) / "rejects-inference.jsonl") if run_dir else None,
                                 check_labels=False)
+    if with_targets:
+        _warn_long_targets({f"in {Path(path).name}": _long_targets(validated.splits["data"], cfg)}, cfg)
     examples, records, _ = encode_pairs(validated.splits["data"], prep, max_length=cfg.data.max_length,
                                         collapse=with_targets, with_targets=with_targets)
     return SequenceDataset(examples), records
@@ -385,6 +413,13 @@ def write_predictions(output: Path, records: list[Record], preds: list, prep: Se
     """TSV (default): ``source``, ``prediction``, ``score`` (the log-probability of the prediction);
     JSONL when OUTPUT ends in .jsonl, with the record id, file and line as well."""
     output = Path(output)
+    limit = cfg.seq2seq.max_decode_length
+    cut = [rec for rec, hyp in zip(records, preds, strict=True) if len(hyp.ids) >= limit]
+    if cut:  # written as they are, but never silently: they may lack their end
+        warnings.warn(f"{len(cut)} of {len(records)} predictions reached seq2seq.max_decode_length={limit} tokens "
+                      f"without an end token and may be cut (e.g. {', '.join(f'{r.file}:{r.line}' for r in cut[:3])}"
+                      f"{' ...' if len(cut) > 3 else ''}); raise the limit with --set seq2seq.max_decode_length=N",
+                      stacklevel=2)
     rows = []
     for rec, hyp in zip(records, preds, strict=True):
         tokens = prep.target_vocab.decode(hyp.ids)

@@ -228,12 +228,15 @@ def _carve(cfg: Config, splits: dict[str, list[Record]], run_dir: Path | None) -
         if run_dir is not None:
             save_split(carved, run_dir / SPLITS_FILE)
         known = {t for r in carved["train"] for t in r.extra["tags"]}
-        for name in fractions:
-            res = reject_unseen_tags(_as_result(carved[name]), known)
-            if res.problems:
-                raise DataError(res.problems, header=f"after the seeded split, some {name} tags have no training "
-                                "example (a tag seen in one sentence only); add sentences with these tags, or give "
-                                "a separate --val/--test file")
+        # not a bad row (--bad-rows skip does not apply): the split itself put the tag's only sentence outside train
+        fix = ("add training sentences with this tag, or give separate --val/--test files; the seeded split put "
+               "every sentence with this tag outside train")
+        problems = [dataclasses.replace(p, fix=fix) for name in fractions
+                    for p in reject_unseen_tags(_as_result(carved[name]), known).problems]
+        if problems:
+            raise DataError(problems, header=f"after the seeded split, some {'/'.join(fractions)} tags have no "
+                            "training example (a tag seen in one sentence only); add sentences with these tags, or "
+                            "give separate --val/--test files")
         splits = {**splits, **carved}
     if "val" not in splits:
         raise ConfigError("no validation data: give --val FILE or set data.val_fraction > 0 "

@@ -35,6 +35,8 @@ class Task:
         write_predictions: (output path, records, predictions, prep, cfg) -> rows written.
         baselines: (PreparedData, cfg) -> dict for summary["metrics"]["test"]["baselines"], or None.
         metric_names: metrics printed on the epoch line (first is the headline).
+        chance_loss: (prep) -> the loss of a prediction that knows nothing (uniform over C classes:
+            ln C; zero in z-scored units: about 1), the doctor's yardstick for the loss; or None.
         defaults: (dataset name|None, user-set flat keys) -> nested dict of config defaults for this
             task (and data set), layered under the user's file and --set by `config.resolve`; or None.
     """
@@ -53,6 +55,7 @@ class Task:
     baselines: Callable | None = None
     metric_names: tuple[str, ...] = ()
     defaults: Callable | None = None
+    chance_loss: Callable | None = None
 
 
 _FAMILIES = {"classify": "rnnkit.tasks.classify", "tag": "rnnkit.tasks.tag", "seq2seq": "rnnkit.tasks.seq2seq",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -43,6 +44,19 @@ def score(preds: list[torch.Tensor], examples, prep, cfg) -> dict:
     return {"accuracy": M.accuracy(pred, target), "macro_f1": M.macro_f1(pred, target, len(prep.labels))}
 
 
+def baselines(data, cfg) -> dict:
+    """The majority-class baseline on the test split: every sequence gets the most frequent training label."""
+    train = torch.stack([ex.target for ex in data.datasets["train"].examples])
+    majority = int(torch.bincount(train, minlength=len(data.prep.labels)).argmax())
+    test = data.datasets["test"].examples
+    if not test:
+        return {}
+    target = torch.stack([ex.target for ex in test])
+    pred = torch.full_like(target, majority)
+    return {"majority_class": {"label": data.prep.labels.labels[majority], "accuracy": M.accuracy(pred, target),
+                               "macro_f1": M.macro_f1(pred, target, len(data.prep.labels))}}
+
+
 def load_inference(cfg, prep, path, with_targets: bool, run_dir=None):
     dataset, records, _ = load_file_for_inference(cfg, prep, Path(path), with_targets=with_targets, run_dir=run_dir)
     return dataset, records
@@ -69,7 +83,12 @@ def write_predictions(output: Path, records, preds: list[torch.Tensor], prep, cf
     return len(preds)
 
 
+def uniform_class_loss(prep) -> float:
+    """Cross-entropy of a uniform guess over the C labels: ln C (the doctor's yardstick)."""
+    return math.log(len(prep.labels))
+
+
 TASK = Task(name="classify", prepare=prepare_data, load_prep=Preprocessing.load, build_model=build_model,
             collate=collate, forward=forward, loss=loss, predict=predict, score=score,
-            load_inference=load_inference, write_predictions=write_predictions,
-            metric_names=("accuracy", "macro_f1"))
+            load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
+            metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss)

@@ -453,6 +453,11 @@ register(BuiltinDataset(
     reader_options={"format": "cmudict", "lowercase": True},
 ))
 
+def uniform_token_loss(prep) -> float:
+    """Cross-entropy of a uniform guess over the target vocabulary: ln V (the doctor's yardstick)."""
+    return math.log(len(prep.target_vocab))
+
+
 TASK = Task(name="seq2seq", prepare=prepare, load_prep=Seq2SeqPrep.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
-            write_predictions=write_predictions, metric_names=("wer", "per"))
+            write_predictions=write_predictions, metric_names=("wer", "per"), chance_loss=uniform_token_loss)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -488,6 +489,12 @@ def write_predictions(output: Path, records: list[Record], preds: list[torch.Ten
     return len(records)
 
 
+def uniform_class_loss(prep) -> float:
+    """Cross-entropy of a uniform guess over the C labels: ln C (the doctor's yardstick)."""
+    return math.log(len(prep.labels))
+
+
 TASK = Task(name="tag", prepare=prepare, load_prep=TagPreprocessing.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
-            write_predictions=write_predictions, baselines=baselines, metric_names=("accuracy", "macro_f1"))
+            write_predictions=write_predictions, baselines=baselines, metric_names=("accuracy", "macro_f1"),
+            chance_loss=uniform_class_loss)

@@ -28,6 +28,7 @@ from rnnkit import config as C
 from rnnkit.data.collate import SequenceDataset
 from rnnkit.data.pipeline import PreparedData
 from rnnkit.data.sampler import BucketBatchSampler, padding_share
+from rnnkit.doctor.preflight import preflight
 from rnnkit.errors import CheckpointError, RnnkitError, TrainingError
 from rnnkit.tasks import Task
 from rnnkit.train import checkpoint as ckpt
@@ -269,6 +270,9 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
     else:
         log = MetricsLog(run_dir / "metrics.jsonl")
         log.path.write_text("")
+        first = task.collate([train_set[i] for i in range(min(cfg.data.batch_size, len(train_set)))]).to(device)
+        with precision.autocast():
+            log.write(preflight(model, first, task, data.prep))  # evidence for the doctor; changes nothing
     steps_per_epoch = math.ceil(len(sampler) / cfg.optim.accumulate)
     sched = dict(base_lr=cfg.optim.lr, warmup_steps=round(cfg.optim.warmup_epochs * steps_per_epoch),
                  total_steps=cfg.train.max_epochs * steps_per_epoch,

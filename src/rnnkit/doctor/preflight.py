@@ -1,0 +1,98 @@
+"""Preflight: one training batch through the model before the first step, recorded as evidence.
+
+Answers three items of the guide's debugging checklist while they are cheap to answer, and
+before a long run is spent on a broken set-up:
+
+* shapes: the model's output for a batch has the batch's size and the rank its targets need;
+* gradients: after one backward pass, which parameter tensors got no gradient (None or all
+  zeros) or a non-finite one;
+* loss magnitude: the initial loss beside the loss of a prediction that knows nothing (the
+  task's `chance_loss`: ln C for C classes, 1 for z-scored regression targets).
+
+The preflight changes nothing the run depends on: the random state is restored, gradients are
+cleared, and no optimizer step is taken, so a run with and without it trains identically.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from rnnkit.errors import TrainingError
+from rnnkit.tasks import Task
+
+
+def _first_tensor(out) -> torch.Tensor | None:
+    """The output tensor of a task's forward (a tensor, or the first tensor field of a tuple)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, tuple):
+        for item in out:
+            if isinstance(item, torch.Tensor):
+                return item
+    return None
+
+
+def preflight(model: torch.nn.Module, batch, task: Task, prep) -> dict:
+    """Run one batch forward and backward; return the evidence (JSON-ready) for metrics.jsonl.
+
+    Args:
+        model: in training mode, on its device; `batch` already on the same device.
+
+    Returns:
+        {"event": "preflight", "batch_size", "output_shape", "target_shape", "shape_problem" (str or
+        None), "initial_loss", "chance_loss" (or None), "no_grad" (names), "nonfinite_grad" (names),
+        "parameters" (count of tensors)}.
+    """
+    rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        out = task.forward(model, batch, 0)
+        tensor = _first_tensor(out)
+        targets = batch.targets
+        size = len(batch)
+        problem = None
+        if tensor is None:
+            problem = "the model's output holds no tensor"
+        elif tensor.shape[0] != size:
+            problem = f"output batch dimension {tensor.shape[0]} != batch size {size}"
+        elif targets is not None and targets.is_floating_point() and tensor.shape != targets.shape:
+            problem = (f"regression output {tuple(tensor.shape)} != targets {tuple(targets.shape)}: the loss "
+                       "would broadcast them against each other")
+        elif targets is not None and not targets.is_floating_point() and tensor.dim() != targets.dim() + 1:
+            problem = (f"class scores {tuple(tensor.shape)} should have one dimension more than the targets "
+                       f"{tuple(targets.shape)}")
+        try:
+            value, _count = task.loss(out, batch)
+        except RuntimeError as exc:
+            if problem is None:
+                raise
+            raise TrainingError(f"before the first step, one training batch shows a shape mismatch: {problem} "
+                                f"({str(exc).splitlines()[0]}). Check the task's settings (e.g. forecast.horizon, "
+                                "target columns) or the model's output.") from exc
+        value.backward()
+        no_grad, bad_grad = [], []
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            if p.grad is None or not bool(p.grad.any()):
+                no_grad.append(name)
+            elif not bool(torch.isfinite(p.grad).all()):
+                bad_grad.append(name)
+        chance = task.chance_loss(prep) if task.chance_loss is not None else None
+        return {"event": "preflight", "batch_size": size,
+                "output_shape": list(tensor.shape) if tensor is not None else None,
+                "target_shape": list(targets.shape) if targets is not None else None,
+                "shape_problem": problem, "initial_loss": float(value.detach()),
+                "chance_loss": float(chance) if chance is not None and math.isfinite(chance) else None,
+                "no_grad": no_grad, "nonfinite_grad": bad_grad,
+                "parameters": sum(1 for p in model.parameters() if p.requires_grad)}
+    finally:
+        model.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
+
+
+__all__ = ["preflight"]

@@ -6,6 +6,7 @@ summary.json, checkpoints/, vocab/labels/standardizer, splits.json, rejects.json
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -47,9 +48,17 @@ def check_writable(run_dir: Path) -> None:
                           f"at least {MIN_FREE_BYTES / 2**20:.0f} MiB. Free space or choose another --out.")
 
 
+MAX_REPAIRS = 2  # train.nonfinite=repair: at most this many automatic restarts with a lower learning rate
+
+
 def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume: str | Path | None = None,
           overrides: list[str] | None = None, callbacks=()) -> dict:
     """Train a model and return the summary (also written to OUT/summary.json).
+
+    The doctor then diagnoses the run (OUT/findings.json, OUT/checklist.json), also when a NaN/Inf
+    stops it. With `train.nonfinite=repair`, a NaN/Inf stop is repaired automatically: the run
+    continues from its last valid checkpoint with the doctor's repair (a 10x lower learning rate),
+    at most `MAX_REPAIRS` times, each logged in metrics.jsonl.
 
     Args:
         cfg: the resolved config (ignored when resuming: the run's saved config is used).
@@ -57,6 +66,46 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
         resume: a run directory to continue from its latest valid checkpoint.
         overrides: key=value changes applied on top of the saved config when resuming.
     """
+    from rnnkit.doctor import diagnose, summary_line
+    from rnnkit.errors import TrainingError
+
+    placed: list[Path] = []
+    repairs = 0
+    while True:
+        try:
+            summary = _train_once(cfg, out, resume=resume, overrides=overrides, callbacks=callbacks, placed=placed)
+            break
+        except TrainingError:
+            if not placed:
+                raise
+            run_dir = placed[0]
+            diag = diagnose(run_dir)
+            saved = C.from_dict(C.load_yaml(run_dir / CONFIG_FILE))
+            finding = next((f for f in diag.findings if f.code == "nonfinite" and f.repair), None)
+            if saved.train.nonfinite != "repair" or finding is None or repairs >= MAX_REPAIRS:
+                print(f"rnnkit: {summary_line(diag)}", file=sys.stderr, flush=True)
+                raise
+            repairs += 1
+            changes = finding.repair["set"]
+            print(f"rnnkit: repair {repairs}/{MAX_REPAIRS}: non-finite {finding.evidence.get('what')} at step "
+                  f"{finding.evidence.get('step')}; continuing from the last valid checkpoint with "
+                  f"{' '.join(changes)}", file=sys.stderr, flush=True)
+            # no "step" key: the resume keeps this line while it drops the failed attempt's later records
+            with open(run_dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps({"event": "repair", "attempt": repairs, "set": changes, "finding": "nonfinite",
+                                     "evidence": finding.evidence}) + "\n")
+            resume, overrides, out = run_dir, list(changes), None
+    run_dir = placed[0]
+    diag = diagnose(run_dir)
+    summary["findings"] = diag.codes
+    if C.from_dict(C.load_yaml(run_dir / CONFIG_FILE)).train.progress != "none":
+        print(f"rnnkit: {summary_line(diag)}", file=sys.stderr, flush=True)
+    return summary
+
+
+def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | Path | None,
+                overrides: list[str] | None, callbacks, placed: list[Path]) -> dict:
+    """One `fit` (new or resumed); appends the run directory to `placed` once it is known to hold a run."""
     if resume is not None:
         run_dir = Path(resume)
         saved = run_dir / CONFIG_FILE
@@ -74,6 +123,7 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
     if resume is None:
         data = task.prepare(cfg, run_dir)  # every data error surfaces here, before any training step
         cfg.save(run_dir / CONFIG_FILE)
+        placed.append(run_dir)
         if cfg.train.progress != "none":
             for line in describe_run(cfg, data.report, run_dir):
                 print(f"rnnkit: {line}", file=sys.stderr, flush=True)
@@ -85,6 +135,8 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
         shutil.rmtree(stale, ignore_errors=True)
     scratch = run_dir / f".tmp-resume-{os.getpid()}"
     scratch.mkdir()
+    if not placed:
+        placed.append(run_dir)
     try:
         data = task.prepare(cfg, scratch)
         if data.report.get("rejects_file"):  # the run's own rejects file holds the same rows

@@ -75,6 +75,29 @@ def _predict(args) -> int:
     return 0
 
 
+def _diagnose(args) -> int:
+    from rnnkit import api
+    from rnnkit.doctor import diagnose, format_text
+
+    diag = diagnose(args.run_dir)
+    if args.json:
+        print(json.dumps({"findings": [f.to_dict() for f in diag.findings],
+                          "checklist": [c.to_dict() for c in diag.checklist]}, indent=1))
+    else:
+        print(format_text(diag), end="")
+    if not args.repair:
+        return 1 if any(f.severity == "error" for f in diag.findings) else 0
+    repairs = [f for f in diag.findings if f.repair and f.repair.get("mode") == "resume"]
+    if not repairs:
+        print("nothing to repair automatically: the advice above needs a new run or your judgement")
+        return 0
+    changes = [s for f in repairs for s in f.repair["set"]]
+    print(f"repairing: rnnkit train --resume {args.run_dir} " + " ".join(f"--set {s}" for s in changes))
+    summary = api.train(resume=args.run_dir, overrides=changes)
+    print(f"done: stopped: {summary['stopped']}; findings now: {', '.join(summary.get('findings', [])) or 'none'}")
+    return 0
+
+
 def _datasets(args) -> int:
     from rnnkit.data.datasets import list_builtins
 
@@ -138,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--top-k", type=int, help="seq2seq sampling: keep the k most likely tokens (0 = all)")
     pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="inference option override")
     pr.set_defaults(func=_predict)
+
+    g = sub.add_parser("diagnose", help="the training doctor: the debugging checklist and findings for a run",
+                       description="Check a run against the guide's debugging checklist and troubleshooting list; "
+                       "writes DIR/findings.json and DIR/checklist.json. Exit 1 when a finding is an error.")
+    g.add_argument("run_dir", metavar="DIR")
+    g.add_argument("--json", action="store_true", help="machine-readable output")
+    g.add_argument("--repair", action="store_true",
+                   help="apply the safe repairs (continue the run from its last valid checkpoint with the fix)")
+    g.set_defaults(func=_diagnose)
 
     d = sub.add_parser("datasets", help="list the built-in real data sets and whether each is installed")
     d.add_argument("--json", action="store_true", help="machine-readable output")

@@ -97,7 +97,8 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; null = torch default
     log_every: int = 20  # steps between metric lines
     checkpoint_every: int = 500  # steps between mid-epoch checkpoints (one is always written per epoch)
-    nonfinite: str = "stop"  # stop: halt on a NaN/Inf loss, keep the last valid checkpoint
+    nonfinite: str = "stop"  # stop: halt on a NaN/Inf loss, keep the last valid checkpoint | repair: then continue
+    # from that checkpoint with a 10x lower learning rate (at most twice), as the doctor advises
     keep_checkpoints: int = 2  # step checkpoints kept (besides the best)
     progress: str = "auto"  # auto (bar on a terminal) | bar | plain | none
 
@@ -214,7 +215,7 @@ CHOICES = {
     "model.pooling": ("last", "attention", "mean"),
     "model.packing": ("auto", "always", "never"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
-    "train.nonfinite": ("stop",),
+    "train.nonfinite": ("stop", "repair"),
     "train.progress": ("auto", "bar", "plain", "none"),
     "tag.scheme": ("auto", "bio", "bioes", "none"),
     "tag.char_encoder": ("lstm", "cnn"),

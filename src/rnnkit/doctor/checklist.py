@@ -1,0 +1,146 @@
+"""The guide's debugging checklist, each item an automated check with a verdict.
+
+Verdicts: "pass", "fail", or "unknown" when the run has not produced the evidence yet (e.g. no
+epoch finished). Every check names the evidence it used, so a reader can judge it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from rnnkit.doctor.evidence import Evidence
+from rnnkit.doctor.rules import INITIAL_LOSS_FACTOR, Finding
+
+IMPROVEMENT = 0.01  # the validation loss must end at least 1% below its first value
+
+
+@dataclass
+class Check:
+    item: str  # the checklist's wording
+    verdict: str  # pass | fail | unknown
+    detail: str
+    evidence: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _data(ev: Evidence) -> Check:
+    item = "Data loading correctly?"
+    data = ev.summary.get("data")
+    if not data:
+        return Check(item, "unknown", "no data report (the run has not finished)", {})
+    sizes = data.get("sizes", {})
+    empty = [k for k, v in sizes.items() if not v]
+    rejected = data.get("rejected", 0) or 0
+    evidence = {"sizes": sizes, "rejected": rejected, "truncated": data.get("truncated", {})}
+    if empty:
+        return Check(item, "fail", f"empty split(s): {', '.join(empty)}", evidence)
+    detail = ", ".join(f"{k} {v}" for k, v in sizes.items())
+    if rejected:
+        detail += f"; {rejected} bad rows skipped (listed in {data.get('rejects_file')})"
+    return Check(item, "pass", detail, evidence)
+
+
+def _preflight(ev: Evidence, item: str, findings: list[Finding], code: str, ok: str) -> Check:
+    pre = ev.event("preflight")
+    if pre is None:
+        return Check(item, "unknown", "no preflight record (a run from before the doctor, or not started)", {})
+    hit = [f for f in findings if f.code == code]
+    if hit:
+        return Check(item, "fail", hit[0].explanation, hit[0].evidence)
+    keys = {"setup.shapes": ("batch_size", "output_shape", "target_shape"),
+            "setup.no_gradient": ("parameters", "no_grad"),
+            "setup.initial_loss": ("initial_loss", "chance_loss")}[code]
+    return Check(item, "pass", ok.format(**pre), {k: pre.get(k) for k in keys})
+
+
+def _val_improving(ev: Evidence) -> Check:
+    item = "Validation loss improving?"
+    vals = [e["val_loss"] for e in ev.epochs if isinstance(e.get("val_loss"), (int, float))]
+    if len(vals) < 2:
+        return Check(item, "unknown", f"{len(vals)} epoch(s) validated; need 2", {"val_loss": vals})
+    best = min(vals)
+    evidence = {"first": vals[0], "best": best, "best_epoch": vals.index(best) + 1, "epochs": len(vals)}
+    if math.isfinite(best) and best < vals[0] * (1 - IMPROVEMENT):
+        return Check(item, "pass", f"from {vals[0]:.4g} (epoch 1) to {best:.4g} (epoch {vals.index(best) + 1})",
+                     evidence)
+    return Check(item, "fail", f"the best validation loss {best:.4g} is not {IMPROVEMENT:.0%} below the first "
+                 f"{vals[0]:.4g}", evidence)
+
+
+def _time(ev: Evidence, findings: list[Finding]) -> Check:
+    item = "Training time reasonable?"
+    if not ev.finished:
+        return Check(item, "unknown", "the run has not finished", {})
+    s = ev.summary
+    evidence = {k: s.get(k) for k in ("wall_seconds", "real_tokens_per_second", "padding_share", "data_wait_share")}
+    slow = [f for f in findings if f.code.startswith("slow.")]
+    if slow:
+        return Check(item, "fail", "; ".join(f.explanation for f in slow), evidence)
+    return Check(item, "pass", f"{s.get('wall_seconds', 0):.0f} s, {s.get('real_tokens_per_second', 0):.0f} real "
+                 f"steps/s, padding {s.get('padding_share', 0):.0%}, waiting for data "
+                 f"{s.get('data_wait_share', 0):.0%}", evidence)
+
+
+# (metric, baseline name, higher is better) per task: a sensible model beats the trivial one.
+_BASELINE = {"classify": ("accuracy", "majority_class", True), "tag": ("accuracy", "most_frequent_tag", True),
+             "forecast": ("mse", "naive", False)}
+
+
+def _predictions(ev: Evidence) -> Check:
+    item = "Predictions sensible?"
+    test = ev.summary.get("metrics", {}).get("test")
+    if not test:
+        return Check(item, "unknown", "no test metrics", {})
+    if ev.cfg.task == "seq2seq":
+        wer = test.get("wer")
+        evidence = {"wer": wer, "per": test.get("per")}
+        if wer is None:
+            return Check(item, "unknown", "no word error rate", evidence)
+        if wer < 1.0:
+            return Check(item, "pass", f"{1 - wer:.1%} of test sequences generated exactly", evidence)
+        return Check(item, "fail", "no test sequence is generated exactly (WER 100%)", evidence)
+    metric, name, higher = _BASELINE[ev.cfg.task]
+    base = test.get("baselines", {}).get(name, {}).get(metric)
+    value = test.get(metric)
+    evidence = {"metric": metric, "model": value, name: base}
+    if value is None or base is None:
+        return Check(item, "unknown", f"no {metric} or {name} baseline in the summary", evidence)
+    better = value > base if higher else value < base
+    verdict = "pass" if better else "fail"
+    return Check(item, verdict, f"test {metric} {value:.4g} vs the {name.replace('_', ' ')} baseline {base:.4g}"
+                 + ("" if better else ": the model does no better than the trivial prediction"), evidence)
+
+
+def _hyperparameters(ev: Evidence) -> Check:
+    item = "Hyperparameters tuned?"
+    if not ev.finished:
+        return Check(item, "unknown", "the run has not finished", {})
+    warnings = ev.summary.get("config_warnings", [])
+    if warnings:
+        return Check(item, "fail", "outside the guide's ranges: " + " ".join(warnings), {"warnings": warnings})
+    return Check(item, "pass", "every value within the guide's ranges (rnnkit has no search command yet, so "
+                 "this checks the ranges only)", {"warnings": []})
+
+
+def run_checklist(ev: Evidence, findings: list[Finding]) -> list[Check]:
+    """The eight items of the guide's debugging checklist, in its order."""
+    return [
+        _data(ev),
+        _preflight(ev, "Shapes match expectations?", findings, "setup.shapes",
+                   "output {output_shape} for targets {target_shape}, batch {batch_size}"),
+        _preflight(ev, "Gradients flowing backwards?", findings, "setup.no_gradient",
+                   "all {parameters} parameter tensors got a finite, non-zero gradient from one batch"),
+        _preflight(ev, "Loss reasonable magnitude?", findings, "setup.initial_loss",
+                   "initial loss {initial_loss:.4g}, a know-nothing prediction scores {chance_loss} "
+                   f"(limit {INITIAL_LOSS_FACTOR:g}x)"),
+        _val_improving(ev),
+        _time(ev, findings),
+        _predictions(ev),
+        _hyperparameters(ev),
+    ]
+
+
+__all__ = ["Check", "run_checklist"]

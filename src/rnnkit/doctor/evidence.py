@@ -1,0 +1,76 @@
+"""What the doctor reads: a run directory's config, summary and metrics log, as one object.
+
+Everything comes from files every run writes (config.yaml, summary.json, metrics.jsonl), so
+`rnnkit diagnose DIR` works on any run, finished, stopped or still running, without the data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rnnkit import config as C
+from rnnkit.errors import ConfigError
+
+
+@dataclass
+class Evidence:
+    """One run's evidence.
+
+    Attributes:
+        run_dir: the run directory.
+        cfg: its resolved config.
+        summary: summary.json ({} while the run has not finished; a stopped run's short summary).
+        epochs: the epoch records of metrics.jsonl, in order (after a resume: the kept ones).
+        steps: the logged step records (every `train.log_every` steps).
+        events: the event records (preflight, nonfinite, resume, finished...).
+    """
+
+    run_dir: Path
+    cfg: C.Config
+    summary: dict
+    epochs: list[dict] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+
+    def event(self, name: str) -> dict | None:
+        """The last event record called `name`, or None."""
+        found = [e for e in self.events if e.get("event") == name]
+        return found[-1] if found else None
+
+    @property
+    def finished(self) -> bool:
+        return "metrics" in self.summary
+
+
+def load_evidence(run_dir: str | Path) -> Evidence:
+    """Read a run directory.
+
+    Raises:
+        ConfigError: not a run directory (no config.yaml), or an unreadable metrics log line.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.yaml); give the --out DIR of a run.")
+    cfg = C.from_dict(C.load_yaml(run_dir / "config.yaml"))
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    ev = Evidence(run_dir, cfg, summary)
+    log = run_dir / "metrics.jsonl"
+    if log.exists():
+        for number, line in enumerate(log.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(log.read_text().splitlines()):
+                    continue  # a run killed mid-write leaves a torn last line
+                raise ConfigError(f"{log}:{number}: not a JSON line; the metrics log is damaged.") from None
+            kind = record.get("kind")
+            (ev.epochs if kind == "epoch" else ev.steps if kind == "step" else ev.events).append(record)
+    return ev
+
+
+__all__ = ["Evidence", "load_evidence"]

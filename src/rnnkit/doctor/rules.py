@@ -1,0 +1,292 @@
+"""Rules: evidence in, findings out. One function per problem of the guide's troubleshooting list.
+
+Every rule reads an `Evidence` and returns the findings it supports (often none). A finding says
+what was seen (the numbers), what it means, what to do, and what rnnkit already did about it.
+Thresholds are module constants, named and documented, so a test can drive each rule across them.
+
+Guide entry -> codes:
+  "Loss is NaN or Inf"                                  -> nonfinite
+  "Training loss decreases but validation loss increases" -> overfitting
+  "Training loss plateaus early"                          -> underfitting
+  "Very slow training"                                    -> slow.padding, slow.data_wait,
+                                                             slow.long_sequences, slow.small_batch
+Preflight evidence (debugging checklist)                  -> setup.shapes, setup.no_gradient,
+                                                             setup.initial_loss
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from rnnkit.doctor.evidence import Evidence
+
+# Overfitting: validation loss this much above its best, for at least this many epochs after the
+# best, while the training loss kept falling; a warning from OVERFIT_SEVERE up (below it, and with
+# the best weights restored, the default early stopping has dealt with it: info).
+OVERFIT_RISE = 0.05
+OVERFIT_SEVERE = 0.25
+OVERFIT_EPOCHS = 3
+# Underfitting: the best training loss still this close to the know-nothing loss (chance)...
+UNDERFIT_CHANCE_SHARE = 0.9
+# ...or the training loss flat (relative change below PLATEAU_CHANGE over the last half of the run)
+# while still above PLATEAU_CHANCE_SHARE of chance.
+PLATEAU_CHANGE = 0.01
+PLATEAU_CHANCE_SHARE = 0.5
+PLATEAU_MIN_EPOCHS = 4
+# Slow training.
+PADDING_SHARE = 0.30  # share of padded positions in the training batches
+DATA_WAIT_SHARE = 0.30  # share of step time spent waiting for batches
+LONG_SEQUENCE = 1024  # mean training length above which the guide advises truncation (512-1024)
+SMALL_BATCH = 16  # below the guide's range for small data sets
+SMALL_BATCH_STEPS = 200  # ...and only when an epoch has this many steps (tiny data sets need small batches)
+# Preflight: an initial loss this many times the chance loss means outsized initial outputs.
+INITIAL_LOSS_FACTOR = 3.0
+
+
+@dataclass
+class Finding:
+    """One diagnosed problem.
+
+    Attributes:
+        code: stable identifier (e.g. "overfitting", "slow.padding").
+        severity: "error" (the run is broken), "warning" (results suffer) or "info".
+        title: the guide's name for the problem.
+        evidence: the numbers that triggered the rule.
+        explanation: what they mean, in plain words.
+        advice: what to try, most promising first; each a concrete change where one exists.
+        action: what rnnkit already did about it (None: nothing).
+        repair: a change `rnnkit diagnose --repair` may apply by itself: {"mode": "resume",
+            "set": [key=value...]} continues this run from its last valid checkpoint with the new
+            values. None when a fix needs a new run or a person's judgement.
+    """
+
+    code: str
+    severity: str
+    title: str
+    evidence: dict
+    explanation: str
+    advice: list[str] = field(default_factory=list)
+    action: str | None = None
+    repair: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _chance(ev: Evidence) -> float | None:
+    pre = ev.event("preflight")
+    return pre.get("chance_loss") if pre else None
+
+
+def nonfinite(ev: Evidence) -> list[Finding]:
+    """A NaN/Inf loss or gradient norm stopped the run."""
+    record = ev.event("nonfinite")
+    stopped = str(ev.summary.get("stopped", ""))
+    repairs = [e for e in ev.events if e.get("event") == "repair" and e.get("finding") == "nonfinite"]
+    if record is None and not stopped.startswith("nonfinite"):
+        if not repairs:
+            return []
+        return [Finding(
+            code="nonfinite", severity="info", title="Loss is NaN or Inf",
+            evidence={"repairs": [{"set": r["set"], **{k: r.get("evidence", {}).get(k) for k in ("what", "step", "lr")}}
+                                  for r in repairs]},
+            explanation=f"training hit a non-finite value {len(repairs)} time(s) and was repaired automatically "
+                        "(train.nonfinite=repair); the run then finished.",
+            advice=["start the next run with the repaired learning rate: " + " ".join(
+                f"--set {s}" for s in repairs[-1]["set"])],
+            action="; ".join(f"continued from the last valid checkpoint with {' '.join(r['set'])}" for r in repairs))]
+    record = record or {}
+    lr = record.get("lr")
+    cfg = ev.cfg
+    causes = []
+    if lr is not None and lr > 1e-2:
+        causes.append(f"the learning rate {lr:.3g} is above the guide's range (1e-3 to 1e-2)")
+    if cfg.optim.clip_norm is None:
+        causes.append("gradient clipping is off")
+    norms = [s["grad_norm"] for s in ev.steps if isinstance(s.get("grad_norm"), (int, float))
+             and math.isfinite(s["grad_norm"])]
+    if len(norms) >= 4 and norms[-1] > 10 * min(norms):
+        causes.append(f"the gradient norm grew from {min(norms):.3g} to {norms[-1]:.3g} before the failure")
+    new_lr = cfg.optim.lr / 10  # the base rate: warm-up and plateau reductions still apply on top
+    repair_set = [f"optim.lr={new_lr:.3g}"] + ([] if cfg.optim.clip_norm is not None else ["optim.clip_norm=1.0"])
+    return [Finding(
+        code="nonfinite", severity="error", title="Loss is NaN or Inf",
+        evidence={"what": record.get("what"), "step": record.get("step"), "lr": lr,
+                  "last_finite_loss": record.get("last_finite_loss"), "grad_norm": record.get("grad_norm"),
+                  "records": record.get("ids", [])[:10], "clip_norm": cfg.optim.clip_norm},
+        explanation=("training produced a non-finite value and stopped; the last valid checkpoint is intact. "
+                     + ("Likely causes: " + "; ".join(causes) + "." if causes else
+                        "Common causes: a learning rate too high, exploding gradients on long sequences, "
+                        "extreme input values.")),
+        advice=[f"continue from the last valid checkpoint with a 10x lower learning rate: rnnkit train --resume "
+                f"{ev.run_dir} " + " ".join(f"--set {s}" for s in repair_set),
+                "keep gradient clipping on (optim.clip_norm=1.0)",
+                "look for extreme values in the records named in the evidence",
+                "on GPU with fp16, try train.precision=bf16 or fp32"],
+        action="stopped at the first non-finite value; checkpoints after it were not written",
+        repair={"mode": "resume", "set": repair_set})]
+
+
+def overfitting(ev: Evidence) -> list[Finding]:
+    """Validation loss rose for several epochs after its best while the training loss kept falling."""
+    epochs = [e for e in ev.epochs if isinstance(e.get("val_loss"), (int, float))]
+    if len(epochs) < OVERFIT_EPOCHS + 1:
+        return []
+    best = min(range(len(epochs)), key=lambda i: epochs[i]["val_loss"])
+    after = epochs[best + 1:]
+    if len(after) < OVERFIT_EPOCHS:
+        return []
+    vb, vl = epochs[best]["val_loss"], after[-1]["val_loss"]
+    tb, tl = epochs[best]["train_loss"], after[-1]["train_loss"]
+    if not (vl > vb * (1 + OVERFIT_RISE) and tl < tb):
+        return []
+    m = ev.cfg.model
+    advice = []
+    if m.dropout < 0.5:
+        advice.append(f"more dropout: --set model.dropout={min(0.5, m.dropout + 0.2):.1f} (the guide: 0.3 to 0.5)")
+    advice.append(f"more weight decay: --set optim.weight_decay={max(ev.cfg.optim.weight_decay * 10, 1e-2):g}")
+    if m.hidden_size > 32:
+        advice.append(f"a smaller model: --set model.hidden_size={m.hidden_size // 2}")
+    advice.append("more training data or augmentation")
+    stopped = ev.summary.get("stopped")
+    rise = vl / vb - 1
+    return [Finding(
+        code="overfitting", severity="warning" if rise >= OVERFIT_SEVERE else "info",
+        title="Training loss decreases but validation loss increases",
+        evidence={"best_epoch": epochs[best]["epoch"], "val_loss_best": vb, "val_loss_last": vl, "val_rise": rise,
+                  "train_loss_at_best": tb, "train_loss_last": tl, "epochs_after_best": len(after)},
+        explanation=(f"validation loss was lowest at epoch {epochs[best]['epoch']} ({vb:.4g}) and rose to {vl:.4g} "
+                     f"over the next {len(after)} epochs while the training loss fell from {tb:.4g} to {tl:.4g}: "
+                     "the model memorises the training set instead of learning what generalises."),
+        advice=advice,
+        action=(f"the best weights (epoch {epochs[best]['epoch']}) were restored before scoring"
+                + (" and early stopping ended the run" if stopped == "early_stopping" else "")),
+    )]
+
+
+def underfitting(ev: Evidence) -> list[Finding]:
+    """The training loss stays near chance, or goes flat early while still high."""
+    chance = _chance(ev)
+    train = [e["train_loss"] for e in ev.epochs if isinstance(e.get("train_loss"), (int, float))]
+    if chance is None or chance <= 0 or len(train) < 2:
+        return []
+    best = min(train)
+    reason = None
+    if best >= UNDERFIT_CHANCE_SHARE * chance:
+        reason = (f"the best training loss {best:.4g} is {best / chance:.0%} of the loss of a prediction that "
+                  f"knows nothing ({chance:.4g}): the model has learned almost nothing, even on the training set")
+    elif len(train) >= PLATEAU_MIN_EPOCHS:
+        half = train[len(train) // 2:]
+        change = (half[0] - half[-1]) / max(abs(half[0]), 1e-12)
+        if change < PLATEAU_CHANGE and half[-1] > PLATEAU_CHANCE_SHARE * chance:
+            reason = (f"the training loss stopped falling (it changed {change:.1%} over the last {len(half)} epochs) "
+                      f"at {half[-1]:.4g}, still {half[-1] / chance:.0%} of chance ({chance:.4g})")
+    if reason is None:
+        return []
+    cfg = ev.cfg
+    advice = [f"a higher learning rate: --set optim.lr={min(cfg.optim.lr * 3, 1e-2):.3g} (the guide: 1e-3 to 1e-2)"]
+    advice.append(f"more capacity: --set model.hidden_size={cfg.model.hidden_size * 2}"
+                  + (f" or --set model.num_layers={cfg.model.num_layers + 1}" if cfg.model.num_layers < 3 else ""))
+    if cfg.model.dropout > 0.1 or cfg.model.recurrent_dropout > 0.1:
+        advice.append("less dropout: --set model.dropout=0.1 --set model.recurrent_dropout=0.0")
+    if ev.summary.get("stopped") == "max_epochs":
+        advice.append(f"more epochs: --set train.max_epochs={cfg.train.max_epochs * 2}")
+    advice.append("check the preprocessing: labels matched to the right rows, inputs standardized, no constant "
+                  "columns")
+    return [Finding(
+        code="underfitting", severity="warning", title="Training loss plateaus early",
+        evidence={"chance_loss": chance, "train_loss_first": train[0], "train_loss_best": best,
+                  "train_loss_last": train[-1], "epochs": len(train), "lr": cfg.optim.lr,
+                  "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout},
+        explanation=reason + ".", advice=advice)]
+
+
+def slow(ev: Evidence) -> list[Finding]:
+    """The guide's causes of slow training that the run's own numbers show."""
+    s, cfg, out = ev.summary, ev.cfg, []
+    pad = s.get("padding_share")
+    if isinstance(pad, (int, float)) and pad > PADDING_SHARE:
+        fix = ("turn length bucketing on: --set data.bucketing=true" if not cfg.data.bucketing else
+               f"sort more batches together: --set data.bucket_chunk={cfg.data.bucket_chunk * 4}")
+        out.append(Finding(
+            code="slow.padding", severity="warning", title="Very slow training",
+            evidence={"padding_share": pad, "bucketing": cfg.data.bucketing, "bucket_chunk": cfg.data.bucket_chunk},
+            explanation=f"{pad:.0%} of the positions in the training batches are padding: that share of the "
+                        "computation is spent on nothing.",
+            advice=[fix, "cap outliers: --set data.max_length=N (truncated rows are counted in the summary)"]))
+    wait = s.get("data_wait_share")
+    if isinstance(wait, (int, float)) and wait > DATA_WAIT_SHARE:
+        out.append(Finding(
+            code="slow.data_wait", severity="warning", title="Very slow training",
+            evidence={"data_wait_share": wait},
+            explanation=f"{wait:.0%} of the training time is spent assembling batches rather than computing.",
+            advice=["a larger batch (fewer, bigger batches): --set data.batch_size="
+                    f"{cfg.data.batch_size * 2}", "profile the collate step (python -m cProfile)"]))
+    sizes = s.get("data", {}).get("sizes", {})
+    tokens, n = s.get("train_real_tokens"), sizes.get("train")
+    if tokens and n and tokens / n > LONG_SEQUENCE:
+        out.append(Finding(
+            code="slow.long_sequences", severity="warning", title="Very slow training",
+            evidence={"mean_train_length": tokens / n, "max_length": cfg.data.max_length},
+            explanation=f"training sequences are {tokens / n:.0f} steps long on average; a recurrent network "
+                        "processes them one step after another, so time grows with length.",
+            advice=["truncate to 512-1024 steps (the guide): --set data.max_length=1024",
+                    "or downsample / summarise long inputs before training"]))
+    steps, epochs = s.get("steps"), s.get("epochs_run")
+    if cfg.data.batch_size < SMALL_BATCH and steps and epochs and steps / epochs >= SMALL_BATCH_STEPS:
+        out.append(Finding(
+            code="slow.small_batch", severity="info", title="Very slow training",
+            evidence={"batch_size": cfg.data.batch_size, "steps_per_epoch": steps / epochs},
+            explanation=f"batches of {cfg.data.batch_size} make {steps / epochs:.0f} small steps per epoch; each "
+                        "step has a fixed cost the hardware cannot spread over more examples.",
+            advice=["--set data.batch_size=32 (the guide: 32-128), with optim.lr scaled up a little"]))
+    return out
+
+
+def setup(ev: Evidence) -> list[Finding]:
+    """Problems the preflight batch showed before the first step."""
+    pre, out = ev.event("preflight"), []
+    if pre is None:
+        return out
+    if pre.get("shape_problem"):
+        out.append(Finding(
+            code="setup.shapes", severity="error", title="Shapes match expectations?",
+            evidence={k: pre.get(k) for k in ("batch_size", "output_shape", "target_shape")},
+            explanation=pre["shape_problem"] + ".",
+            advice=["check the task and the target columns (e.g. forecast.horizon, target_columns)"]))
+    if pre.get("no_grad") or pre.get("nonfinite_grad"):
+        names = pre.get("no_grad", []) + pre.get("nonfinite_grad", [])
+        out.append(Finding(
+            code="setup.no_gradient", severity="warning", title="Gradients flowing backwards?",
+            evidence={"no_grad": pre.get("no_grad", []), "nonfinite_grad": pre.get("nonfinite_grad", []),
+                      "parameters": pre.get("parameters")},
+            explanation=f"{len(names)} of {pre.get('parameters')} parameter tensors got no usable gradient from a "
+                        f"training batch ({', '.join(names[:5])}{' ...' if len(names) > 5 else ''}): they will not "
+                        "learn.",
+            advice=["parts of the model the task does not use are dead weight; a frozen or detached part is a bug"]))
+    init, chance = pre.get("initial_loss"), pre.get("chance_loss")
+    if isinstance(init, float) and (not math.isfinite(init) or (chance and init > INITIAL_LOSS_FACTOR * chance)):
+        out.append(Finding(
+            code="setup.initial_loss", severity="warning", title="Loss reasonable magnitude?",
+            evidence={"initial_loss": init, "chance_loss": chance},
+            explanation=(f"the loss before training ({init:.4g}) is more than {INITIAL_LOSS_FACTOR:g}x the loss of a "
+                         f"prediction that knows nothing ({chance:.4g}): the initial outputs are far too large."
+                         if math.isfinite(init) else "the loss before training is not finite."),
+            advice=["standardize numeric inputs (data.standardize=true)", "check the targets' units and labels",
+                    "keep the default initialisation"]))
+    return out
+
+
+RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (setup, nonfinite, overfitting, underfitting, slow)
+
+
+def run_rules(ev: Evidence) -> list[Finding]:
+    """Every rule's findings, errors first."""
+    found = [f for rule in RULES for f in rule(ev)]
+    order = {"error": 0, "warning": 1, "info": 2}
+    return sorted(found, key=lambda f: order[f.severity])
+
+
+__all__ = ["RULES", "Finding", "nonfinite", "overfitting", "run_rules", "setup", "slow", "underfitting"]

@@ -1,0 +1,136 @@
+"""The training doctor end to end: runs with a known problem (and a healthy one) through rnnkit's API
+and CLI, checking the finding, the checklist verdicts, findings.json and the repairs."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+
+import pytest
+
+from fakedata import write_numeric_jsonl
+from rnnkit import api
+from rnnkit import config as C
+from rnnkit.cli import main
+from rnnkit.doctor import diagnose
+
+SMALL = ["train.progress=none", "train.threads=1", "model.hidden_size=16", "model.embedding_dim=8"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("doctor")
+    return {"clean": write_numeric_jsonl(root / "clean.jsonl", n=240),
+            "noisy": write_numeric_jsonl(root / "noisy.jsonl", n=120, label_noise=0.6, seed=1)}
+
+
+def run(path, out, *sets):
+    return api.train(C.resolve(None, [f"data.train={path}", *SMALL, *sets]), out)
+
+
+def verdicts(run_dir):
+    return {c["item"]: c["verdict"] for c in json.loads((run_dir / "checklist.json").read_text())}
+
+
+def test_healthy_run_has_no_findings_and_passes_the_checklist(data, tmp_path):
+    summary = run(data["clean"], tmp_path / "run", "train.max_epochs=15", "optim.lr=1e-2")
+    assert summary["findings"] == [] and json.loads((tmp_path / "run" / "findings.json").read_text()) == []
+    v = verdicts(tmp_path / "run")
+    assert list(v) == ["Data loading correctly?", "Shapes match expectations?", "Gradients flowing backwards?",
+                       "Loss reasonable magnitude?", "Validation loss improving?", "Training time reasonable?",
+                       "Predictions sensible?", "Hyperparameters tuned?"]
+    assert all(v[item] == "pass" for item in list(v)[:7]), v
+    # hidden 16 / embedding 8 are below the guide's ranges: the last item says so
+    assert v["Hyperparameters tuned?"] == "fail"
+    test = summary["metrics"]["test"]
+    assert test["baselines"]["majority_class"]["accuracy"] < test["accuracy"]
+
+
+def test_overfitting_is_found_explained_and_shown_by_the_cli(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    run(data["noisy"], out, "train.max_epochs=40", "optim.lr=1e-2", "model.dropout=0.0", "model.recurrent_dropout=0.0",
+        "optim.weight_decay=0.0", "train.patience=40", "model.hidden_size=64")
+    (finding,) = [f for f in json.loads((out / "findings.json").read_text()) if f["code"] == "overfitting"]
+    ev = finding["evidence"]
+    assert finding["severity"] == "warning" and ev["val_loss_last"] > 1.25 * ev["val_loss_best"]
+    assert ev["train_loss_last"] < ev["train_loss_at_best"]
+    assert any("model.dropout=0.2" in a for a in finding["advice"])
+    assert "best weights" in finding["action"] and finding["repair"] is None
+    assert verdicts(out)["Predictions sensible?"] == "fail"  # 60% random labels: no better than the majority
+    assert main(["diagnose", str(out)]) == 0  # warnings only
+    text = capsys.readouterr().out
+    assert "WARNING overfitting: Training loss decreases but validation loss increases" in text
+    assert "[FAIL] Predictions sensible?" in text and "try: more dropout" in text
+
+
+def test_underfitting_with_a_tiny_learning_rate(data, tmp_path):
+    out = tmp_path / "run"
+    run(data["clean"], out, "train.max_epochs=6", "optim.lr=1e-6")
+    diag = diagnose(out)
+    (finding,) = [f for f in diag.findings if f.code == "underfitting"]
+    assert finding.evidence["train_loss_best"] >= 0.9 * finding.evidence["chance_loss"]
+    assert finding.advice[0].startswith("a higher learning rate: --set optim.lr=3e-06")
+    v = {c.item: c.verdict for c in diag.checklist}
+    assert v["Validation loss improving?"] == "fail" and v["Loss reasonable magnitude?"] == "pass"
+
+
+@pytest.mark.parametrize("bucketing", [False, True])
+def test_padding_without_bucketing_is_a_slow_training_finding(data, tmp_path, bucketing):
+    out = tmp_path / "run"
+    summary = run(data["clean"], out, "train.max_epochs=2", "optim.lr=1e-2", f"data.bucketing={str(bucketing).lower()}")
+    codes = diagnose(out).codes
+    if bucketing:
+        assert summary["padding_share"] < 0.3 and "slow.padding" not in codes
+    else:
+        assert summary["padding_share"] > 0.3 and "slow.padding" in codes
+        (f,) = [f for f in diagnose(out).findings if f.code == "slow.padding"]
+        assert f.advice[0] == "turn length bucketing on: --set data.bucketing=true"
+        assert verdicts(out)["Training time reasonable?"] == "fail"
+
+
+def _nan_once_at(monkeypatch, step):
+    """Make the classify loss NaN the first time training reaches `step` (a transient fault)."""
+    module = importlib.import_module("rnnkit.tasks.classify")
+    real, seen = module.TASK.forward, []
+
+    def forward(model, batch, s=None):
+        out = real(model, batch, s)
+        if s == step and not seen:
+            seen.append(s)
+            return out * float("nan")
+        return out
+
+    monkeypatch.setattr(module, "TASK", dataclasses.replace(module.TASK, forward=forward))
+
+
+def test_nan_stop_gives_an_error_finding_and_diagnose_repair_finishes_the_run(data, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    _nan_once_at(monkeypatch, 9)
+    args = ["train", str(data["clean"]), "--out", str(out), *[f"--set={s}" for s in SMALL + ["train.max_epochs=3"]]]
+    assert main(args) == 4
+    assert "doctor: nonfinite" in capsys.readouterr().err
+    (finding,) = json.loads((out / "findings.json").read_text())
+    assert finding["code"] == "nonfinite" and finding["severity"] == "error"
+    assert finding["evidence"]["step"] == 10 and finding["repair"] == {"mode": "resume", "set": ["optim.lr=0.0001"]}
+    assert main(["diagnose", str(out)]) == 1  # an error finding
+    assert main(["diagnose", str(out), "--repair"]) == 0
+    text = capsys.readouterr().out
+    assert f"repairing: rnnkit train --resume {out} --set optim.lr=0.0001" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped"] == "max_epochs" and summary["epochs_run"] == 3
+    assert C.from_dict(C.load_yaml(out / "config.yaml")).optim.lr == pytest.approx(1e-4)
+
+
+def test_train_nonfinite_repair_continues_by_itself(data, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    _nan_once_at(monkeypatch, 9)
+    summary = run(data["clean"], out, "train.max_epochs=3", "optim.lr=1e-2", "train.nonfinite=repair")
+    assert summary["stopped"] == "max_epochs" and "nonfinite" in summary["findings"]
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    (repair,) = [e for e in events if e.get("event") == "repair"]
+    assert repair["set"] == ["optim.lr=0.001"] and repair["evidence"]["step"] == 10
+    steps = [e["step"] for e in events if e.get("kind") == "epoch"]
+    assert steps == sorted(steps) and len(steps) == 3  # the failed attempt's records were dropped, none twice
+    (finding,) = [f for f in diagnose(out).findings if f.code == "nonfinite"]
+    assert finding.severity == "info" and "continued from the last valid checkpoint" in finding.action

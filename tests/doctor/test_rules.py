@@ -1,0 +1,109 @@
+"""Each doctor rule on hand-made evidence, across its thresholds; the preflight on broken models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnkit import config as C
+from rnnkit.data.collate import Example
+from rnnkit.doctor import rules as R
+from rnnkit.doctor.evidence import Evidence
+from rnnkit.doctor.preflight import preflight
+from rnnkit.errors import TrainingError
+from rnnkit.models.forecaster import ForecastOutput
+from rnnkit.tasks import get_task
+
+
+def evidence(train, val, *, chance=1.0, summary=None, events=(), cfg=None):
+    epochs = [{"kind": "epoch", "epoch": i + 1, "train_loss": t, "val_loss": v} for i, (t, v) in
+              enumerate(zip(train, val, strict=True))]
+    pre = {"event": "preflight", "chance_loss": chance, "initial_loss": chance, "no_grad": [], "nonfinite_grad": [],
+           "shape_problem": None, "parameters": 4}
+    return Evidence(Path("run"), cfg or C.Config(), summary or {}, epochs, [], [pre, *events])
+
+
+@pytest.mark.parametrize(("last_val", "expected"), [(0.93, None), (0.99, "info"), (1.17, "warning")])
+def test_overfitting_needs_a_real_rise_and_grades_it(last_val, expected):
+    ev = evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.9, 0.91, 0.92, last_val])  # best: epoch 2
+    found = R.overfitting(ev)
+    assert [f.severity for f in found] == ([] if expected is None else [expected])
+
+
+def test_overfitting_not_found_when_the_training_loss_rises_too():
+    ev = evidence([0.5, 0.6, 0.7, 0.8, 0.9], [0.9, 1.0, 1.1, 1.2, 1.3])  # diverging, not memorising
+    assert R.overfitting(ev) == []
+
+
+@pytest.mark.parametrize(("train", "fires"), [
+    ([1.10, 1.09, 1.08], True),  # stays at chance (ln 3 = 1.0986)
+    ([1.1, 0.9, 0.7, 0.69, 0.689, 0.688], True),  # flat at 63% of chance
+    ([1.1, 0.9, 0.5, 0.3, 0.2, 0.1], False),  # learning
+    ([1.1, 0.4, 0.3, 0.3, 0.3, 0.3], False),  # flat, but far below chance (converged)
+])
+def test_underfitting_near_chance_or_flat_and_high(train, fires):
+    ev = evidence(train, [1.0] * len(train), chance=1.0986)
+    assert bool(R.underfitting(ev)) is fires
+
+
+@pytest.mark.parametrize(("pad", "wait", "fired"), [(0.1, 0.1, []), (0.45, 0.1, ["slow.padding"]),
+                                                    (0.1, 0.5, ["slow.data_wait"])])
+def test_slow_training_causes(pad, wait, fired):
+    ev = evidence([1.0], [1.0], summary={"padding_share": pad, "data_wait_share": wait, "metrics": {}})
+    assert [f.code for f in R.slow(ev)] == fired
+
+
+def test_long_sequences_and_small_batches():
+    cfg = C.resolve(None, ["data.batch_size=4"])
+    summary = {"train_real_tokens": 3000 * 100, "data": {"sizes": {"train": 100}}, "steps": 500, "epochs_run": 2}
+    codes = [f.code for f in R.slow(evidence([1.0], [1.0], summary=summary, cfg=cfg))]
+    assert codes == ["slow.long_sequences", "slow.small_batch"]
+
+
+def test_nonfinite_repair_lowers_the_base_rate_and_turns_clipping_on():
+    cfg = C.resolve(None, ["optim.lr=5e-2", "optim.clip_norm=null"])
+    event = {"event": "nonfinite", "what": "loss", "step": 7, "lr": 0.05, "ids": ["a:1"], "grad_norm": 3.0}
+    (f,) = R.nonfinite(evidence([1.0], [1.0], events=[event], cfg=cfg))
+    assert f.severity == "error" and f.repair == {"mode": "resume", "set": ["optim.lr=0.005", "optim.clip_norm=1.0"]}
+    assert "above the guide's range" in f.explanation and "gradient clipping is off" in f.explanation
+
+
+class WrongShape(torch.nn.Module):
+    """Forecasts `shape[1:]` per window for 3-step targets, and holds a parameter the forward never uses."""
+
+    def __init__(self, horizon: int, targets: int):
+        super().__init__()
+        self.proj = torch.nn.Linear(2, horizon * targets)
+        self.shape = (horizon, targets)
+        self.unused = torch.nn.Parameter(torch.zeros(5))
+
+    def forward(self, inputs, lengths, mask):
+        return ForecastOutput(self.proj(inputs[:, -1]).view(-1, *self.shape), "mse")
+
+
+def _forecast_batch():
+    task = get_task("forecast")
+    return task, task.collate([Example(id=f"s:{i}", inputs=torch.randn(6, 2), target=torch.randn(3, 1))
+                               for i in range(4)])
+
+
+def test_preflight_names_a_silently_broadcasting_output_and_a_dead_parameter():
+    task, batch = _forecast_batch()
+    model = WrongShape(1, 1)  # (B, 1, 1) - (B, 3, 1) broadcasts: no error from the loss
+    rng = torch.get_rng_state()
+    record = preflight(model, batch, task, prep=None)
+    assert torch.equal(torch.get_rng_state(), rng)  # the run's random stream is untouched
+    assert "regression output (4, 1, 1) != targets (4, 3, 1)" in record["shape_problem"]
+    assert record["no_grad"] == ["unused"] and record["chance_loss"] == 1.0
+    ev = evidence([1.0], [1.0])
+    ev.events = [record]
+    codes = [f.code for f in R.setup(ev)]
+    assert codes == ["setup.shapes", "setup.no_gradient"]
+
+
+def test_preflight_turns_a_loss_crash_from_mismatched_shapes_into_a_clear_error():
+    task, batch = _forecast_batch()
+    with pytest.raises(TrainingError, match=r"shape mismatch: regression output \(4, 2, 1\) != targets \(4, 3, 1\)"):
+        preflight(WrongShape(2, 1), batch, task, prep=None)

@@ -97,9 +97,8 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
             resume, overrides, out = run_dir, list(changes), None
     run_dir = placed[0]
     diag = diagnose(run_dir)
-    summary["findings"] = diag.codes
-    if C.from_dict(C.load_yaml(run_dir / CONFIG_FILE)).train.progress != "none":
-        print(f"rnnkit: {summary_line(diag)}", file=sys.stderr, flush=True)
+    summary["findings"] = diag.codes  # in the returned summary only (the files are findings.json, checklist.json)
+    summary["doctor"] = summary_line(diag)
     return summary
 
 

@@ -48,6 +48,8 @@ def _train(args) -> int:
     which = "test" if "test" in summary["metrics"] else "val"
     print(f"done: {which} {shown}; best epoch {summary['best_epoch']}, stopped: {summary['stopped']}, "
           f"{summary['wall_seconds']:.0f} s")
+    if summary.get("doctor"):
+        print(summary["doctor"])
     return 0
 
 

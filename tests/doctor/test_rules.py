@@ -107,3 +107,15 @@ def test_preflight_turns_a_loss_crash_from_mismatched_shapes_into_a_clear_error(
     task, batch = _forecast_batch()
     with pytest.raises(TrainingError, match=r"shape mismatch: regression output \(4, 2, 1\) != targets \(4, 3, 1\)"):
         preflight(WrongShape(2, 1), batch, task, prep=None)
+
+
+def test_overfitting_is_info_when_the_validation_metric_held():
+    """Loss up 30% but accuracy unchanged: over-confidence, not a worse model."""
+    ev = evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.9, 0.91, 0.92, 1.17])
+    for e, acc in zip(ev.epochs, [0.5, 0.8, 0.8, 0.8, 0.8, 0.8], strict=True):
+        e["val_accuracy"] = acc
+    (f,) = R.overfitting(ev)
+    assert f.severity == "info" and "over-confident rather than wrong" in f.explanation
+    ev.epochs[-1]["val_accuracy"] = 0.7  # now the metric got worse too
+    (f,) = R.overfitting(ev)
+    assert f.severity == "warning" and "over-confident" not in f.explanation

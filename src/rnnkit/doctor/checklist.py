@@ -134,8 +134,9 @@ def run_checklist(ev: Evidence, findings: list[Finding]) -> list[Check]:
         _preflight(ev, "Gradients flowing backwards?", findings, "setup.no_gradient",
                    "all {parameters} parameter tensors got a finite, non-zero gradient from one batch"),
         _preflight(ev, "Loss reasonable magnitude?", findings, "setup.initial_loss",
-                   "initial loss {initial_loss:.4g}, a know-nothing prediction scores {chance_loss} "
-                   f"(limit {INITIAL_LOSS_FACTOR:g}x)"),
+                   "initial loss {initial_loss:.4g}; a know-nothing prediction scores {chance_loss:.4g} "
+                   f"(limit {INITIAL_LOSS_FACTOR:g}x)" if (ev.event("preflight") or {}).get("chance_loss") is not None
+                   else "initial loss {initial_loss:.4g} (finite; this task has no know-nothing yardstick)"),
         _val_improving(ev),
         _time(ev, findings),
         _predictions(ev),

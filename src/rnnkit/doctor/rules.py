@@ -28,6 +28,7 @@ from rnnkit.doctor.evidence import Evidence
 OVERFIT_RISE = 0.05
 OVERFIT_SEVERE = 0.25
 OVERFIT_EPOCHS = 3
+METRIC_HELD = 0.01  # ...and info too when the headline validation metric stayed within 1% of its value at the best
 # Underfitting: the best training loss still this close to the know-nothing loss (chance)...
 UNDERFIT_CHANCE_SHARE = 0.9
 # ...or the training loss flat (relative change below PLATEAU_CHANGE over the last half of the run)
@@ -129,6 +130,25 @@ def nonfinite(ev: Evidence) -> list[Finding]:
         repair={"mode": "resume", "set": repair_set})]
 
 
+_LOWER_IS_BETTER = {"wer", "per", "mse", "mae", "rmse", "mase", "smape"}
+
+
+def _metric_held(ev: Evidence, best: dict, last: dict) -> tuple[str, float, float] | None:
+    """(name, at best, at last) when the task's headline validation metric at the last epoch is no
+    worse (within METRIC_HELD) than at the best-loss epoch; None otherwise or when not logged."""
+    from rnnkit.tasks import get_task
+
+    names = get_task(ev.cfg.task).metric_names
+    if not names or not isinstance(best.get(f"val_{names[0]}"), (int, float)):
+        return None
+    name = names[0]
+    b, last_value = best[f"val_{name}"], last.get(f"val_{name}")
+    if not isinstance(last_value, (int, float)):
+        return None
+    worse = (last_value - b) if name in _LOWER_IS_BETTER else (b - last_value)
+    return (name, b, last_value) if worse <= METRIC_HELD * max(abs(b), 1e-12) else None
+
+
 def overfitting(ev: Evidence) -> list[Finding]:
     """Validation loss rose for several epochs after its best while the training loss kept falling."""
     epochs = [e for e in ev.epochs if isinstance(e.get("val_loss"), (int, float))]
@@ -152,14 +172,19 @@ def overfitting(ev: Evidence) -> list[Finding]:
     advice.append("more training data or augmentation")
     stopped = ev.summary.get("stopped")
     rise = vl / vb - 1
+    held = _metric_held(ev, epochs[best], after[-1])
+    explanation = (f"validation loss was lowest at epoch {epochs[best]['epoch']} ({vb:.4g}) and rose to {vl:.4g} "
+                   f"over the next {len(after)} epochs while the training loss fell from {tb:.4g} to {tl:.4g}: "
+                   "the model memorises the training set instead of learning what generalises.")
+    if held:
+        explanation += (f" The validation {held[0]} held ({held[2]:.4g} at the end, {held[1]:.4g} at the best "
+                        "epoch): the model grew over-confident rather than wrong.")
     return [Finding(
-        code="overfitting", severity="warning" if rise >= OVERFIT_SEVERE else "info",
+        code="overfitting", severity="warning" if rise >= OVERFIT_SEVERE and not held else "info",
         title="Training loss decreases but validation loss increases",
         evidence={"best_epoch": epochs[best]["epoch"], "val_loss_best": vb, "val_loss_last": vl, "val_rise": rise,
                   "train_loss_at_best": tb, "train_loss_last": tl, "epochs_after_best": len(after)},
-        explanation=(f"validation loss was lowest at epoch {epochs[best]['epoch']} ({vb:.4g}) and rose to {vl:.4g} "
-                     f"over the next {len(after)} epochs while the training loss fell from {tb:.4g} to {tl:.4g}: "
-                     "the model memorises the training set instead of learning what generalises."),
+        explanation=explanation,
         advice=advice,
         action=(f"the best weights (epoch {epochs[best]['epoch']}) were restored before scoring"
                 + (" and early stopping ended the run" if stopped == "early_stopping" else "")),

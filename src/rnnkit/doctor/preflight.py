@@ -15,6 +15,7 @@ cleared, and no optimizer step is taken, so a run with and without it trains ide
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -24,9 +25,12 @@ from rnnkit.tasks import Task
 
 
 def _first_tensor(out) -> torch.Tensor | None:
-    """The output tensor of a task's forward (a tensor, or the first tensor field of a tuple)."""
+    """The output tensor of a task's forward: a tensor, or the first tensor field of a tuple or a
+    dataclass (the families' outputs put their scores first: logits, emissions, predictions)."""
     if isinstance(out, torch.Tensor):
         return out
+    if dataclasses.is_dataclass(out):
+        out = tuple(getattr(out, f.name) for f in dataclasses.fields(out))
     if isinstance(out, tuple):
         for item in out:
             if isinstance(item, torch.Tensor):

@@ -48,7 +48,7 @@ def check_writable(run_dir: Path) -> None:
                           f"at least {MIN_FREE_BYTES / 2**20:.0f} MiB. Free space or choose another --out.")
 
 
-MAX_REPAIRS = 2  # train.nonfinite=repair: at most this many automatic restarts with a lower learning rate
+MAX_REPAIRS = 2  # train.nonfinite=repair: at most this many automatic repairs with a lower learning rate
 
 
 def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume: str | Path | None = None,
@@ -56,9 +56,10 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
     """Train a model and return the summary (also written to OUT/summary.json).
 
     The doctor then diagnoses the run (OUT/findings.json, OUT/checklist.json), also when a NaN/Inf
-    stops it. With `train.nonfinite=repair`, a NaN/Inf stop is repaired automatically: the run
-    continues from its last valid checkpoint with the doctor's repair (a 10x lower learning rate),
-    at most `MAX_REPAIRS` times, each logged in metrics.jsonl.
+    stops it. With `train.nonfinite=repair`, a NaN/Inf stop is repaired automatically with the
+    doctor's repair (a 10x lower learning rate): the run continues from its last valid checkpoint,
+    or starts again when the NaN came before the first one; at most `MAX_REPAIRS` times, each
+    logged in metrics.jsonl as a "repair" event.
 
     Args:
         cfg: the resolved config (ignored when resuming: the run's saved config is used).
@@ -70,10 +71,11 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
     from rnnkit.errors import TrainingError
 
     placed: list[Path] = []
-    repairs = 0
+    history: list[dict] = []
     while True:
         try:
-            summary = _train_once(cfg, out, resume=resume, overrides=overrides, callbacks=callbacks, placed=placed)
+            summary = _train_once(cfg, out, resume=resume, overrides=overrides, placed=placed,
+                                  callbacks=[*callbacks, _LogRepairs(placed[0], history)] if history else callbacks)
             break
         except TrainingError:
             if not placed:
@@ -82,24 +84,65 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
             diag = diagnose(run_dir)
             saved = C.from_dict(C.load_yaml(run_dir / CONFIG_FILE))
             finding = next((f for f in diag.findings if f.code == "nonfinite" and f.repair), None)
-            if saved.train.nonfinite != "repair" or finding is None or repairs >= MAX_REPAIRS:
+            if saved.train.nonfinite != "repair" or finding is None or len(history) >= MAX_REPAIRS:
                 print(f"rnnkit: {summary_line(diag)}", file=sys.stderr, flush=True)
                 raise
-            repairs += 1
-            changes = finding.repair["set"]
-            print(f"rnnkit: repair {repairs}/{MAX_REPAIRS}: non-finite {finding.evidence.get('what')} at step "
-                  f"{finding.evidence.get('step')}; continuing from the last valid checkpoint with "
+            mode, changes = finding.repair["mode"], finding.repair["set"]
+            history.append({"event": "repair", "attempt": len(history) + 1, "mode": mode, "set": changes,
+                            "finding": "nonfinite", "evidence": finding.evidence})
+            print(f"rnnkit: repair {len(history)}/{MAX_REPAIRS}: non-finite {finding.evidence.get('what')} at step "
+                  f"{finding.evidence.get('step')}; "
+                  f"{'continuing from the last valid checkpoint' if mode == 'resume' else 'starting again'} with "
                   f"{' '.join(changes)}", file=sys.stderr, flush=True)
-            # no "step" key: the resume keeps this line while it drops the failed attempt's later records
-            with open(run_dir / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps({"event": "repair", "attempt": repairs, "set": changes, "finding": "nonfinite",
-                                     "evidence": finding.evidence}) + "\n")
-            resume, overrides, out = run_dir, list(changes), None
+            cfg, out, resume, overrides = _repair_plan(run_dir, saved, mode, changes)
     run_dir = placed[0]
     diag = diagnose(run_dir)
     summary["findings"] = diag.codes  # in the returned summary only (the files are findings.json, checklist.json)
     summary["doctor"] = summary_line(diag)
     return summary
+
+
+def _repair_plan(run_dir: Path, saved: C.Config, mode: str, changes: list[str]):
+    """(cfg, out, resume, overrides) for `_train_once` that apply a repair to the run in `run_dir`."""
+    if mode == "resume":
+        return None, None, run_dir, list(changes)
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # none valid was written (the repair's premise)
+    return C.resolve(None, list(changes), base=saved), run_dir, None, None
+
+
+def repair(run_dir: str | Path) -> dict | None:
+    """Apply the doctor's safe repair to a run (`rnnkit diagnose --repair`); None when it has none."""
+    from rnnkit.doctor import diagnose
+
+    run_dir = Path(run_dir)
+    found = [f for f in diagnose(run_dir).findings if f.repair]
+    if not found:
+        return None
+    fix = found[0]
+    saved = C.from_dict(C.load_yaml(run_dir / CONFIG_FILE))
+    event = {"event": "repair", "attempt": 1, "mode": fix.repair["mode"], "set": fix.repair["set"],
+             "finding": fix.code, "evidence": fix.evidence, "by": "rnnkit diagnose --repair"}
+    cfg, out, resume, overrides = _repair_plan(run_dir, saved, fix.repair["mode"], fix.repair["set"])
+    return train(cfg, out, resume=resume, overrides=overrides, callbacks=[_LogRepairs(run_dir, [event])])
+
+
+class _LogRepairs(Callback):
+    """Write the repair events into metrics.jsonl when the repaired attempt starts (a restart begins a
+    new log; a resume keeps the earlier step-less events), each once."""
+
+    def __init__(self, run_dir: Path, events: list[dict]):
+        self.run_dir, self.events = Path(run_dir), events
+
+    def on_fit_start(self, state) -> None:
+        from rnnkit.doctor.evidence import load_evidence
+
+        log = self.run_dir / "metrics.jsonl"
+        logged = {(e.get("attempt"), tuple(e.get("set", []))) for e in load_evidence(self.run_dir).events
+                  if e.get("event") == "repair"}
+        with open(log, "a") as fh:
+            for e in self.events:
+                if (e["attempt"], tuple(e["set"])) not in logged:
+                    fh.write(json.dumps(e) + "\n")
 
 
 def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | Path | None,
@@ -159,6 +202,9 @@ class _SaveConfigOnStart(Callback):
         tmp = self.run_dir / f".tmp-{CONFIG_FILE}-{os.getpid()}"
         self.cfg.save(tmp)
         os.replace(tmp, self.run_dir / CONFIG_FILE)  # atomic: a kill leaves the old or the new config
+        # what described the run before this resume (e.g. a NaN stop) no longer does; the end rewrites them
+        for stale in ("summary.json", "findings.json", "checklist.json"):
+            (self.run_dir / stale).unlink(missing_ok=True)
 
 
 def describe_run(cfg: C.Config, report: dict, run_dir: Path) -> list[str]:

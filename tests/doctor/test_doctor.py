@@ -116,10 +116,13 @@ def test_nan_stop_gives_an_error_finding_and_diagnose_repair_finishes_the_run(da
     assert main(["diagnose", str(out)]) == 1  # an error finding
     assert main(["diagnose", str(out), "--repair"]) == 0
     text = capsys.readouterr().out
-    assert f"repairing: rnnkit train --resume {out} --set optim.lr=0.0001" in text
+    assert f"repairing nonfinite: rnnkit train --resume {out} --set optim.lr=0.0001" in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stopped"] == "max_epochs" and summary["epochs_run"] == 3
     assert C.from_dict(C.load_yaml(out / "config.yaml")).optim.lr == pytest.approx(1e-4)
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e["by"] for e in events if e.get("event") == "repair"] == ["rnnkit diagnose --repair"]
+    assert not [f for f in json.loads((out / "findings.json").read_text()) if f["severity"] == "error"]
 
 
 def test_train_nonfinite_repair_continues_by_itself(data, tmp_path, monkeypatch):
@@ -134,3 +137,30 @@ def test_train_nonfinite_repair_continues_by_itself(data, tmp_path, monkeypatch)
     assert steps == sorted(steps) and len(steps) == 3  # the failed attempt's records were dropped, none twice
     (finding,) = [f for f in diagnose(out).findings if f.code == "nonfinite"]
     assert finding.severity == "info" and "continued from the last valid checkpoint" in finding.action
+
+
+def test_the_preflight_changes_nothing_in_training(data, tmp_path, monkeypatch):
+    """Same final weights with and without the preflight batch (dropout and recurrent dropout on)."""
+    from safetensors.torch import load_file
+
+    from rnnkit.train import checkpoint as ckpt
+    from rnnkit.train import loop
+
+    sets = ["train.max_epochs=2", "model.dropout=0.3", "model.recurrent_dropout=0.2"]
+    run(data["clean"], tmp_path / "with", *sets)
+    monkeypatch.setattr(loop, "preflight", lambda *a, **k: {"event": "preflight-skipped"})
+    run(data["clean"], tmp_path / "without", *sets)
+    a, b = (load_file(ckpt.read_pointer(tmp_path / r / "checkpoints", "last") / "model.safetensors")
+            for r in ("with", "without"))
+    assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+
+
+def test_nan_at_the_very_first_steps_is_repaired_by_starting_again(data, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    _nan_once_at(monkeypatch, 1)  # step 2: before the first checkpoint (end of epoch 1)
+    summary = run(data["clean"], out, "train.max_epochs=2", "optim.lr=1e-2", "train.nonfinite=repair")
+    assert summary["stopped"] == "max_epochs" and summary["epochs_run"] == 2
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    (repair,) = [e for e in events if e.get("event") == "repair"]
+    assert repair["mode"] == "restart" and repair["set"] == ["optim.lr=0.001"]
+    assert C.from_dict(C.load_yaml(out / "config.yaml")).optim.lr == pytest.approx(1e-3)

@@ -21,13 +21,13 @@ def evidence(train, val, *, chance=1.0, summary=None, events=(), cfg=None):
     epochs = [{"kind": "epoch", "epoch": i + 1, "train_loss": t, "val_loss": v} for i, (t, v) in
               enumerate(zip(train, val, strict=True))]
     pre = {"event": "preflight", "chance_loss": chance, "initial_loss": chance, "no_grad": [], "nonfinite_grad": [],
-           "shape_problem": None, "parameters": 4}
+           "shape_problem": None, "parameters": 4, "batch_size": 8, "output_shape": [8, 3], "target_shape": [8]}
     return Evidence(Path("run"), cfg or C.Config(), summary or {}, epochs, [], [pre, *events])
 
 
 @pytest.mark.parametrize(("last_val", "expected"), [(0.93, None), (0.99, "info"), (1.17, "warning")])
 def test_overfitting_needs_a_real_rise_and_grades_it(last_val, expected):
-    ev = evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.9, 0.91, 0.92, last_val])  # best: epoch 2
+    ev = evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.96, 0.97, 0.98, last_val])  # best: epoch 2
     found = R.overfitting(ev)
     assert [f.severity for f in found] == ([] if expected is None else [expected])
 
@@ -65,8 +65,8 @@ def test_long_sequences_and_small_batches():
 def test_nonfinite_repair_lowers_the_base_rate_and_turns_clipping_on():
     cfg = C.resolve(None, ["optim.lr=5e-2", "optim.clip_norm=null"])
     event = {"event": "nonfinite", "what": "loss", "step": 7, "lr": 0.05, "ids": ["a:1"], "grad_norm": 3.0}
-    (f,) = R.nonfinite(evidence([1.0], [1.0], events=[event], cfg=cfg))
-    assert f.severity == "error" and f.repair == {"mode": "resume", "set": ["optim.lr=0.005", "optim.clip_norm=1.0"]}
+    (f,) = R.nonfinite(evidence([1.0], [1.0], events=[event], cfg=cfg))  # Path("run") holds no checkpoint
+    assert f.severity == "error" and f.repair == {"mode": "restart", "set": ["optim.lr=0.005", "optim.clip_norm=1.0"]}
     assert "above the guide's range" in f.explanation and "gradient clipping is off" in f.explanation
 
 
@@ -111,7 +111,7 @@ def test_preflight_turns_a_loss_crash_from_mismatched_shapes_into_a_clear_error(
 
 def test_overfitting_is_info_when_the_validation_metric_held():
     """Loss up 30% but accuracy unchanged: over-confidence, not a worse model."""
-    ev = evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.9, 0.91, 0.92, 1.17])
+    ev = evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.96, 0.97, 0.98, 1.17])
     for e, acc in zip(ev.epochs, [0.5, 0.8, 0.8, 0.8, 0.8, 0.8], strict=True):
         e["val_accuracy"] = acc
     (f,) = R.overfitting(ev)
@@ -119,3 +119,47 @@ def test_overfitting_is_info_when_the_validation_metric_held():
     ev.epochs[-1]["val_accuracy"] = 0.7  # now the metric got worse too
     (f,) = R.overfitting(ev)
     assert f.severity == "warning" and "over-confident" not in f.explanation
+
+
+def test_one_late_spike_is_not_overfitting():
+    ev = evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.91, 0.92, 0.93, 1.2])
+    assert R.overfitting(ev) == []
+
+
+def test_underfitting_advice_never_lowers_a_high_learning_rate():
+    cfg = C.resolve(None, ["optim.lr=3e-2"])
+    (f,) = R.underfitting(evidence([1.1, 1.09, 1.08], [1.0] * 3, chance=1.0986, cfg=cfg))
+    assert not any("optim.lr" in a for a in f.advice)
+
+
+def test_a_stale_nan_summary_without_its_event_is_not_a_nan_stop():
+    """After a NaN stop and a resume that was then killed, summary.json may still say nonfinite; the
+    event was dropped by the resume, so the run is not diagnosed as NaN-stopped."""
+    ev = evidence([1.0], [1.0], summary={"stopped": "nonfinite_loss", "step": 9})
+    assert R.nonfinite(ev) == []
+
+
+def test_a_nan_before_the_first_checkpoint_offers_a_restart(tmp_path):
+    event = {"event": "nonfinite", "what": "loss", "step": 2, "lr": 1e-4, "ids": ["a:1"]}
+    ev = evidence([1.0], [1.0], events=[event])
+    ev.run_dir = tmp_path  # no checkpoints/
+    (f,) = R.nonfinite(ev)
+    assert f.repair == {"mode": "restart", "set": ["optim.lr=0.0001"]}
+    assert "before its first checkpoint" in f.explanation
+    ev.events.insert(0, {"event": "repair", "attempt": 1, "mode": "restart", "set": ["optim.lr=0.0001"],
+                         "finding": "nonfinite"})
+    (f,) = R.nonfinite(ev)
+    assert "earlier repair(s)" in f.explanation  # the data, more than the learning rate
+
+
+def test_data_check_fails_on_heavy_truncation_and_constant_channels():
+    from rnnkit.doctor.checklist import run_checklist
+
+    data = {"sizes": {"train": 100, "val": 10}, "truncated": {"train": 30, "val": 0}, "rejected": 0}
+    ev = evidence([1.0], [1.0], summary={"data": data})
+    check = run_checklist(ev, [])[0]
+    assert check.verdict == "fail" and "30% of the train rows" in check.detail
+    data["truncated"]["train"] = 5
+    assert run_checklist(ev, [])[0].verdict == "pass"
+    data["constant_channels"] = [2]
+    assert "constant" in run_checklist(ev, [])[0].detail

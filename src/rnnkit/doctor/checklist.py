@@ -13,6 +13,7 @@ from rnnkit.doctor.evidence import Evidence
 from rnnkit.doctor.rules import INITIAL_LOSS_FACTOR, Finding
 
 IMPROVEMENT = 0.01  # the validation loss must end at least 1% below its first value
+TRUNCATED_SHARE = 0.10  # more of a split's rows cut by data.max_length than this fails the data check
 
 
 @dataclass
@@ -37,6 +38,17 @@ def _data(ev: Evidence) -> Check:
     evidence = {"sizes": sizes, "rejected": rejected, "truncated": data.get("truncated", {})}
     if empty:
         return Check(item, "fail", f"empty split(s): {', '.join(empty)}", evidence)
+    cut = {k: v / sizes[k] for k, v in (data.get("truncated") or {}).items() if sizes.get(k) and v}
+    heavy = {k: share for k, share in cut.items() if share > TRUNCATED_SHARE}
+    if heavy:
+        return Check(item, "fail", "data.max_length cuts " + ", ".join(f"{share:.0%} of the {k} rows" for k, share
+                                                                      in heavy.items())
+                     + f" (limit {TRUNCATED_SHARE:.0%}): the model never sees their ends; raise data.max_length",
+                     evidence)
+    if data.get("constant_channels"):
+        evidence["constant_channels"] = data["constant_channels"]
+        return Check(item, "fail", f"input channels {data['constant_channels']} are constant in the training data: "
+                     "they carry no information (a column read wrongly, or a sensor that was off)", evidence)
     detail = ", ".join(f"{k} {v}" for k, v in sizes.items())
     if rejected:
         detail += f"; {rejected} bad rows skipped (listed in {data.get('rejects_file')})"
@@ -80,7 +92,7 @@ def _time(ev: Evidence, findings: list[Finding]) -> Check:
     if slow:
         return Check(item, "fail", "; ".join(f.explanation for f in slow), evidence)
     return Check(item, "pass", f"{s.get('wall_seconds', 0):.0f} s, {s.get('real_tokens_per_second', 0):.0f} real "
-                 f"steps/s, padding {s.get('padding_share', 0):.0%}, waiting for data "
+                 f"tokens/s, padding {s.get('padding_share', 0):.0%}, waiting for data "
                  f"{s.get('data_wait_share', 0):.0%}", evidence)
 
 

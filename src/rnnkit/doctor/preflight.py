@@ -4,8 +4,9 @@ Answers three items of the guide's debugging checklist while they are cheap to a
 before a long run is spent on a broken set-up:
 
 * shapes: the model's output for a batch has the batch's size and the rank its targets need;
-* gradients: after one backward pass, which parameter tensors got no gradient (None or all
-  zeros) or a non-finite one;
+* gradients: after one backward pass, which parameter tensors got no gradient at all (outside
+  the loss's graph: they can never learn) or a non-finite one; all-zero ones are recorded apart
+  (one batch can balance a gradient to exactly zero);
 * loss magnitude: the initial loss beside the loss of a prediction that knows nothing (the
   task's `chance_loss`: ln C for C classes, 1 for z-scored regression targets).
 
@@ -46,7 +47,7 @@ def preflight(model: torch.nn.Module, batch, task: Task, prep) -> dict:
 
     Returns:
         {"event": "preflight", "batch_size", "output_shape", "target_shape", "shape_problem" (str or
-        None), "initial_loss", "chance_loss" (or None), "no_grad" (names), "nonfinite_grad" (names),
+        None), "initial_loss", "chance_loss" (or None), "no_grad", "zero_grad", "nonfinite_grad" (names),
         "parameters" (count of tensors)}.
     """
     rng = torch.get_rng_state()
@@ -76,21 +77,23 @@ def preflight(model: torch.nn.Module, batch, task: Task, prep) -> dict:
                                 f"({str(exc).splitlines()[0]}). Check the task's settings (e.g. forecast.horizon, "
                                 "target columns) or the model's output.") from exc
         value.backward()
-        no_grad, bad_grad = [], []
+        no_grad, zero_grad, bad_grad = [], [], []
         for name, p in model.named_parameters():
             if not p.requires_grad:
                 continue
-            if p.grad is None or not bool(p.grad.any()):
+            if p.grad is None:  # not in the graph of the loss: it can never learn
                 no_grad.append(name)
             elif not bool(torch.isfinite(p.grad).all()):
                 bad_grad.append(name)
+            elif not bool(p.grad.any()):  # zero for this batch (e.g. an L1 bias whose error signs balance)
+                zero_grad.append(name)
         chance = task.chance_loss(prep) if task.chance_loss is not None else None
         return {"event": "preflight", "batch_size": size,
                 "output_shape": list(tensor.shape) if tensor is not None else None,
                 "target_shape": list(targets.shape) if targets is not None else None,
                 "shape_problem": problem, "initial_loss": float(value.detach()),
                 "chance_loss": float(chance) if chance is not None and math.isfinite(chance) else None,
-                "no_grad": no_grad, "nonfinite_grad": bad_grad,
+                "no_grad": no_grad, "zero_grad": zero_grad, "nonfinite_grad": bad_grad,
                 "parameters": sum(1 for p in model.parameters() if p.requires_grad)}
     finally:
         model.zero_grad(set_to_none=True)

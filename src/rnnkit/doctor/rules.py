@@ -29,12 +29,13 @@ OVERFIT_RISE = 0.05
 OVERFIT_SEVERE = 0.25
 OVERFIT_EPOCHS = 3
 METRIC_HELD = 0.01  # ...and info too when the headline validation metric stayed within 1% of its value at the best
-# Underfitting: the best training loss still this close to the know-nothing loss (chance)...
-UNDERFIT_CHANCE_SHARE = 0.9
+# Underfitting: the best training loss still this close to the loss before training (the preflight
+# batch: it covers loss functions and baselines, e.g. a forecast that starts from the naive one)...
+UNDERFIT_START_SHARE = 0.9
 # ...or the training loss flat (relative change below PLATEAU_CHANGE over the last half of the run)
-# while still above PLATEAU_CHANCE_SHARE of chance.
+# while still above PLATEAU_START_SHARE of it.
 PLATEAU_CHANGE = 0.01
-PLATEAU_CHANCE_SHARE = 0.5
+PLATEAU_START_SHARE = 0.5
 PLATEAU_MIN_EPOCHS = 4
 # Slow training.
 PADDING_SHARE = 0.30  # share of padded positions in the training batches
@@ -58,9 +59,10 @@ class Finding:
         explanation: what they mean, in plain words.
         advice: what to try, most promising first; each a concrete change where one exists.
         action: what rnnkit already did about it (None: nothing).
-        repair: a change `rnnkit diagnose --repair` may apply by itself: {"mode": "resume",
-            "set": [key=value...]} continues this run from its last valid checkpoint with the new
-            values. None when a fix needs a new run or a person's judgement.
+        repair: a change `rnnkit diagnose --repair` may apply by itself: {"mode": "resume" or
+            "restart", "set": [key=value...]}: continue this run from its last valid checkpoint with
+            the new values, or (no checkpoint yet) train it again in its directory with them. None
+            when a fix needs another model or a person's judgement.
     """
 
     code: str
@@ -81,12 +83,20 @@ def _chance(ev: Evidence) -> float | None:
     return pre.get("chance_loss") if pre else None
 
 
+def _has_checkpoint(ev: Evidence) -> bool:
+    from rnnkit.train import checkpoint as ckpt
+
+    return bool(ckpt.step_checkpoints(ev.run_dir / "checkpoints"))
+
+
 def nonfinite(ev: Evidence) -> list[Finding]:
-    """A NaN/Inf loss or gradient norm stopped the run."""
+    """A NaN/Inf loss or gradient norm stopped the run (its `nonfinite` event is in the log: a resume
+    drops it, so a stale summary.json of an earlier stop does not count)."""
     record = ev.event("nonfinite")
-    stopped = str(ev.summary.get("stopped", ""))
     repairs = [e for e in ev.events if e.get("event") == "repair" and e.get("finding") == "nonfinite"]
-    if record is None and not stopped.startswith("nonfinite"):
+    done = "; ".join(f"{'restarted' if r.get('mode') == 'restart' else 'continued from the last valid checkpoint'} "
+                     f"with {' '.join(r['set'])}" for r in repairs)
+    if record is None:
         if not repairs:
             return []
         return [Finding(
@@ -94,11 +104,10 @@ def nonfinite(ev: Evidence) -> list[Finding]:
             evidence={"repairs": [{"set": r["set"], **{k: r.get("evidence", {}).get(k) for k in ("what", "step", "lr")}}
                                   for r in repairs]},
             explanation=f"training hit a non-finite value {len(repairs)} time(s) and was repaired automatically "
-                        "(train.nonfinite=repair); the run then finished.",
-            advice=["start the next run with the repaired learning rate: " + " ".join(
+                        "(train.nonfinite=repair)" + ("; the run then finished." if ev.finished else "."),
+            advice=["start the next run with the repaired settings: " + " ".join(
                 f"--set {s}" for s in repairs[-1]["set"])],
-            action="; ".join(f"continued from the last valid checkpoint with {' '.join(r['set'])}" for r in repairs))]
-    record = record or {}
+            action=done)]
     lr = record.get("lr")
     cfg = ev.cfg
     causes = []
@@ -110,24 +119,38 @@ def nonfinite(ev: Evidence) -> list[Finding]:
              and math.isfinite(s["grad_norm"])]
     if len(norms) >= 4 and norms[-1] > 10 * min(norms):
         causes.append(f"the gradient norm grew from {min(norms):.3g} to {norms[-1]:.3g} before the failure")
+    if repairs:
+        causes.insert(0, f"{len(repairs)} earlier repair(s) with a lower learning rate did not prevent it, which "
+                         "points to the data (extreme values in the records named) more than to the learning rate")
     new_lr = cfg.optim.lr / 10  # the base rate: warm-up and plateau reductions still apply on top
     repair_set = [f"optim.lr={new_lr:.3g}"] + ([] if cfg.optim.clip_norm is not None else ["optim.clip_norm=1.0"])
+    resumable = _has_checkpoint(ev)
+    mode = "resume" if resumable else "restart"
+    repair = {"mode": mode, "set": repair_set} if new_lr >= cfg.optim.min_lr else None
+    how = (f"continue from the last valid checkpoint with a 10x lower learning rate: rnnkit train --resume {ev.run_dir}"
+           if resumable else "no checkpoint was written before it: start again with a 10x lower learning rate "
+           "(`rnnkit diagnose --repair` restarts the run in its directory):")
+    advice = ([how + " " + " ".join(f"--set {s}" for s in repair_set)] if repair else
+              [f"the learning rate would fall below optim.min_lr={cfg.optim.min_lr:g}: look at the data instead"])
+    advice += ["keep gradient clipping on (optim.clip_norm=1.0)",
+               "look for extreme values in the records named in the evidence",
+               "on GPU with fp16, try train.precision=bf16 or fp32"]
     return [Finding(
         code="nonfinite", severity="error", title="Loss is NaN or Inf",
         evidence={"what": record.get("what"), "step": record.get("step"), "lr": lr,
                   "last_finite_loss": record.get("last_finite_loss"), "grad_norm": record.get("grad_norm"),
-                  "records": record.get("ids", [])[:10], "clip_norm": cfg.optim.clip_norm},
-        explanation=("training produced a non-finite value and stopped; the last valid checkpoint is intact. "
+                  "records": record.get("ids", [])[:10], "clip_norm": cfg.optim.clip_norm,
+                  "checkpoint": resumable, "earlier_repairs": len(repairs)},
+        explanation=("training produced a non-finite value and stopped"
+                     + ("; the last valid checkpoint is intact. " if resumable else
+                        ", before its first checkpoint. ")
                      + ("Likely causes: " + "; ".join(causes) + "." if causes else
                         "Common causes: a learning rate too high, exploding gradients on long sequences, "
                         "extreme input values.")),
-        advice=[f"continue from the last valid checkpoint with a 10x lower learning rate: rnnkit train --resume "
-                f"{ev.run_dir} " + " ".join(f"--set {s}" for s in repair_set),
-                "keep gradient clipping on (optim.clip_norm=1.0)",
-                "look for extreme values in the records named in the evidence",
-                "on GPU with fp16, try train.precision=bf16 or fp32"],
-        action="stopped at the first non-finite value; checkpoints after it were not written",
-        repair={"mode": "resume", "set": repair_set})]
+        advice=advice,
+        action="stopped at the first non-finite value; nothing after it was written"
+               + (f"; earlier: {done}" if repairs else ""),
+        repair=repair)]
 
 
 _LOWER_IS_BETTER = {"wer", "per", "mse", "mae", "rmse", "mase", "smape"}
@@ -160,7 +183,8 @@ def overfitting(ev: Evidence) -> list[Finding]:
         return []
     vb, vl = epochs[best]["val_loss"], after[-1]["val_loss"]
     tb, tl = epochs[best]["train_loss"], after[-1]["train_loss"]
-    if not (vl > vb * (1 + OVERFIT_RISE) and tl < tb):
+    above = [e for e in after if e["val_loss"] > vb * (1 + OVERFIT_RISE)]
+    if not (len(above) >= OVERFIT_EPOCHS and vl > vb * (1 + OVERFIT_RISE) and tl < tb):
         return []
     m = ev.cfg.model
     advice = []
@@ -186,44 +210,55 @@ def overfitting(ev: Evidence) -> list[Finding]:
                   "train_loss_at_best": tb, "train_loss_last": tl, "epochs_after_best": len(after)},
         explanation=explanation,
         advice=advice,
-        action=(f"the best weights (epoch {epochs[best]['epoch']}) were restored before scoring"
-                + (" and early stopping ended the run" if stopped == "early_stopping" else "")),
+        action=((f"the best weights (epoch {epochs[best]['epoch']}) were restored before scoring"
+                 + (" and early stopping ended the run" if stopped == "early_stopping" else ""))
+                if ev.finished else "none yet: the run has not finished (it restores the best weights when it does)"),
     )]
 
 
+def _start_loss(ev: Evidence) -> float | None:
+    """The training loss before any step (the preflight batch), the yardstick for "learned nothing"."""
+    pre = ev.event("preflight")
+    value = pre.get("initial_loss") if pre else None
+    return value if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else None
+
+
 def underfitting(ev: Evidence) -> list[Finding]:
-    """The training loss stays near chance, or goes flat early while still high."""
-    chance = _chance(ev)
+    """The training loss barely moves from where it started, or goes flat early while still high."""
+    start = _start_loss(ev)
     train = [e["train_loss"] for e in ev.epochs if isinstance(e.get("train_loss"), (int, float))]
-    if chance is None or chance <= 0 or len(train) < 2:
+    if start is None or len(train) < 2:
         return []
     best = min(train)
     reason = None
-    if best >= UNDERFIT_CHANCE_SHARE * chance:
-        reason = (f"the best training loss {best:.4g} is {best / chance:.0%} of the loss of a prediction that "
-                  f"knows nothing ({chance:.4g}): the model has learned almost nothing, even on the training set")
+    if best >= UNDERFIT_START_SHARE * start:
+        reason = (f"the best training loss {best:.4g} is {best / start:.0%} of the loss before training "
+                  f"({start:.4g}): the model has learned almost nothing, even on the training set")
     elif len(train) >= PLATEAU_MIN_EPOCHS:
         half = train[len(train) // 2:]
         change = (half[0] - half[-1]) / max(abs(half[0]), 1e-12)
-        if change < PLATEAU_CHANGE and half[-1] > PLATEAU_CHANCE_SHARE * chance:
+        if change < PLATEAU_CHANGE and half[-1] > PLATEAU_START_SHARE * start:
             reason = (f"the training loss stopped falling (it changed {change:.1%} over the last {len(half)} epochs) "
-                      f"at {half[-1]:.4g}, still {half[-1] / chance:.0%} of chance ({chance:.4g})")
+                      f"at {half[-1]:.4g}, still {half[-1] / start:.0%} of the loss before training ({start:.4g})")
     if reason is None:
         return []
     cfg = ev.cfg
-    advice = [f"a higher learning rate: --set optim.lr={min(cfg.optim.lr * 3, 1e-2):.3g} (the guide: 1e-3 to 1e-2)"]
+    advice = []
+    if cfg.optim.lr < 1e-2:
+        advice.append(f"a higher learning rate: --set optim.lr={min(cfg.optim.lr * 3, 1e-2):.3g} "
+                      "(the guide: 1e-3 to 1e-2)")
     advice.append(f"more capacity: --set model.hidden_size={cfg.model.hidden_size * 2}"
                   + (f" or --set model.num_layers={cfg.model.num_layers + 1}" if cfg.model.num_layers < 3 else ""))
     if cfg.model.dropout > 0.1 or cfg.model.recurrent_dropout > 0.1:
         advice.append("less dropout: --set model.dropout=0.1 --set model.recurrent_dropout=0.0")
     if ev.summary.get("stopped") == "max_epochs":
         advice.append(f"more epochs: --set train.max_epochs={cfg.train.max_epochs * 2}")
-    advice.append("check the preprocessing: labels matched to the right rows, inputs standardized, no constant "
-                  "columns")
+    advice.append("check the preprocessing: labels matched to the right rows, inputs on a sensible scale, no "
+                  "constant columns")
     return [Finding(
         code="underfitting", severity="warning", title="Training loss plateaus early",
-        evidence={"chance_loss": chance, "train_loss_first": train[0], "train_loss_best": best,
-                  "train_loss_last": train[-1], "epochs": len(train), "lr": cfg.optim.lr,
+        evidence={"initial_loss": start, "chance_loss": _chance(ev), "train_loss_first_epoch": train[0],
+                  "train_loss_best": best, "train_loss_last": train[-1], "epochs": len(train), "lr": cfg.optim.lr,
                   "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout},
         explanation=reason + ".", advice=advice)]
 
@@ -257,8 +292,10 @@ def slow(ev: Evidence) -> list[Finding]:
             evidence={"mean_train_length": tokens / n, "max_length": cfg.data.max_length},
             explanation=f"training sequences are {tokens / n:.0f} steps long on average; a recurrent network "
                         "processes them one step after another, so time grows with length.",
-            advice=["truncate to 512-1024 steps (the guide): --set data.max_length=1024",
-                    "or downsample / summarise long inputs before training"]))
+            advice=(["a shorter window (the guide: 512-1024 steps at most): --set forecast.input_length=512"]
+                    if cfg.task == "forecast" else
+                    ["truncate to 512-1024 steps (the guide): --set data.max_length=1024",
+                     "or downsample / summarise long inputs before training"])))
     steps, epochs = s.get("steps"), s.get("epochs_run")
     if cfg.data.batch_size < SMALL_BATCH and steps and epochs and steps / epochs >= SMALL_BATCH_STEPS:
         out.append(Finding(
@@ -280,17 +317,19 @@ def setup(ev: Evidence) -> list[Finding]:
             code="setup.shapes", severity="error", title="Shapes match expectations?",
             evidence={k: pre.get(k) for k in ("batch_size", "output_shape", "target_shape")},
             explanation=pre["shape_problem"] + ".",
-            advice=["check the task and the target columns (e.g. forecast.horizon, target_columns)"]))
+            advice=["check the task's settings (e.g. forecast.horizon, forecast.target_columns) and the model's "
+                    "output layer"]))
     if pre.get("no_grad") or pre.get("nonfinite_grad"):
         names = pre.get("no_grad", []) + pre.get("nonfinite_grad", [])
         out.append(Finding(
             code="setup.no_gradient", severity="warning", title="Gradients flowing backwards?",
             evidence={"no_grad": pre.get("no_grad", []), "nonfinite_grad": pre.get("nonfinite_grad", []),
                       "parameters": pre.get("parameters")},
-            explanation=f"{len(names)} of {pre.get('parameters')} parameter tensors got no usable gradient from a "
-                        f"training batch ({', '.join(names[:5])}{' ...' if len(names) > 5 else ''}): they will not "
-                        "learn.",
-            advice=["parts of the model the task does not use are dead weight; a frozen or detached part is a bug"]))
+            explanation=f"{len(names)} of {pre.get('parameters')} parameter tensors got no gradient or a non-finite "
+                        f"one from a training batch ({', '.join(names[:5])}{' ...' if len(names) > 5 else ''}): "
+                        "they will not learn.",
+            advice=["a part outside the loss's graph is dead weight or a bug (a detached tensor, an unused "
+                    "layer); a non-finite gradient at the start points to extreme input values"]))
     init, chance = pre.get("initial_loss"), pre.get("chance_loss")
     if isinstance(init, float) and (not math.isfinite(init) or (chance and init > INITIAL_LOSS_FACTOR * chance)):
         out.append(Finding(
@@ -299,8 +338,8 @@ def setup(ev: Evidence) -> list[Finding]:
             explanation=(f"the loss before training ({init:.4g}) is more than {INITIAL_LOSS_FACTOR:g}x the loss of a "
                          f"prediction that knows nothing ({chance:.4g}): the initial outputs are far too large."
                          if math.isfinite(init) else "the loss before training is not finite."),
-            advice=["standardize numeric inputs (data.standardize=true)", "check the targets' units and labels",
-                    "keep the default initialisation"]))
+            advice=(["standardize numeric inputs: --set data.standardize=true"] if not ev.cfg.data.standardize
+                    else []) + ["check the targets' units and labels", "keep the default initialisation"]))
     return out
 
 

@@ -270,7 +270,7 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
     else:
         log = MetricsLog(run_dir / "metrics.jsonl")
         log.path.write_text("")
-        first = task.collate([train_set[i] for i in range(min(cfg.data.batch_size, len(train_set)))]).to(device)
+        first = task.collate([train_set[i] for i in sampler.epoch_batches(0)[0]]).to(device)  # step 1's batch
         with precision.autocast():
             log.write(preflight(model, first, task, data.prep))  # evidence for the doctor; changes nothing
     steps_per_epoch = math.ceil(len(sampler) / cfg.optim.accumulate)

@@ -89,14 +89,22 @@ def _diagnose(args) -> int:
         print(format_text(diag), end="")
     if not args.repair:
         return 1 if any(f.severity == "error" for f in diag.findings) else 0
-    repairs = [f for f in diag.findings if f.repair and f.repair.get("mode") == "resume"]
-    if not repairs:
+    fix = next((f for f in diag.findings if f.repair), None)
+    if fix is None:
         print("nothing to repair automatically: the advice above needs a new run or your judgement")
         return 0
-    changes = [s for f in repairs for s in f.repair["set"]]
-    print(f"repairing: rnnkit train --resume {args.run_dir} " + " ".join(f"--set {s}" for s in changes))
-    summary = api.train(resume=args.run_dir, overrides=changes)
+    changes = " ".join(f"--set {s}" for s in fix.repair["set"])
+    print(f"repairing {fix.code}: " + (f"rnnkit train --resume {args.run_dir} {changes}" if fix.repair["mode"] ==
+                                       "resume" else f"training {args.run_dir} again from the start with {changes}"))
+    summary = api.repair(args.run_dir)
     print(f"done: stopped: {summary['stopped']}; findings now: {', '.join(summary.get('findings', [])) or 'none'}")
+    return 0
+
+
+def _report(args) -> int:
+    from rnnkit.report import write_report
+
+    print(f"wrote {write_report(args.run_dir)}")
     return 0
 
 
@@ -172,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--repair", action="store_true",
                    help="apply the safe repairs (continue the run from its last valid checkpoint with the fix)")
     g.set_defaults(func=_diagnose)
+
+    r = sub.add_parser("report", help="write DIR/report.html: metrics, training curves and the doctor's verdict",
+                       description="Write DIR/report.html, one self-contained HTML file: the run, its metrics "
+                       "against the baselines, plots of loss, the headline metric, learning rate, gradient norm and "
+                       "padding, and the doctor's checklist and findings. Needs matplotlib: "
+                       "pip install 'rnnkit[report]'.")
+    r.add_argument("run_dir", metavar="DIR")
+    r.set_defaults(func=_report)
 
     d = sub.add_parser("datasets", help="list the built-in real data sets and whether each is installed")
     d.add_argument("--json", action="store_true", help="machine-readable output")

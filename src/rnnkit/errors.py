@@ -72,6 +72,12 @@ class DataError(RnnkitError):
         super().__init__("\n".join(lines))
 
 
+class MissingExtra(RnnkitError):
+    """An optional dependency is not installed; the message says which extra brings it (exit 2)."""
+
+    exit_code = 2
+
+
 class ConfigError(RnnkitError):
     """A configuration key or value is invalid (unknown key, wrong type, out of range)."""
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 
 from rnnkit import __version__
 from rnnkit import config as C
@@ -21,14 +22,50 @@ exit status: 0 done, 2 bad data or config, 3 checkpoint problem, 4 training stop
              130/143 interrupted by SIGINT/SIGTERM (a checkpoint was written)."""
 
 
+def _data_overrides(args) -> list[str]:
+    """`train` and `tune` share their data arguments: each becomes a `key=value` override."""
+    shortcuts = {"task": args.task, "data.val": args.val, "data.test": args.test, "data.dataset": args.dataset,
+                 "data.text_column": args.text_column, "data.label_column": args.label_column,
+                 "data.bad_rows": args.bad_rows, "data.train": args.train_file}
+    return [f"{k}={json.dumps(v)}" for k, v in shortcuts.items() if v is not None]
+
+
+def _add_data_arguments(t: argparse.ArgumentParser) -> None:
+    t.add_argument("train_file", nargs="?", metavar="TRAIN_FILE", help="CSV, TSV, JSONL, Parquet or .ts file")
+    t.add_argument("--val", metavar="FILE", help="validation file (default: a seeded stratified share of train)")
+    t.add_argument("--test", metavar="FILE", help="test file (default: a seeded stratified share of train)")
+    t.add_argument("--dataset", metavar="NAME", help="a built-in real data set (see `rnnkit datasets`)")
+    t.add_argument("--config", metavar="FILE.yaml", help="config file (see `rnnkit config`)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.lr=3e-3 (repeatable)")
+    t.add_argument("--task", choices=C.TASKS, help="task family (default: the built-in data set's task, else classify)")
+    t.add_argument("--text-column", help="column holding the text (text input)")
+    t.add_argument("--label-column", help="column holding the label")
+    t.add_argument("--bad-rows", choices=("error", "skip"),
+                   help="error (default): stop listing every bad row; skip: write them to DIR/rejects.jsonl")
+
+
+def _tune(args) -> int:
+    from rnnkit.tune import load_space, tune
+
+    base = _data_overrides(args) + list(args.set or [])
+    result = tune(base, args.config, args.out, trials=args.trials, timeout=args.timeout, storage=args.storage,
+                  study_name=args.study, space=load_space(args.space), metric=args.metric, prune=not args.no_prune)
+    counts = ", ".join(f"{n} {k.lower()}" for k, n in result["counts"].items() if n)
+    print(f"study {result['study']}: {counts}")
+    if "best" in result:
+        b = result["best"]
+        print(f"best: trial {b['number']}, val {args.metric} {b['value']:.4g}, {b['params']}\n  run: {b['run_dir']}"
+              f"\n  again: {b['command']}")
+    print(f"details: {Path(args.out) / 'tune.json'}")
+    return 0
+
+
 def _train(args) -> int:
     from rnnkit import api
 
     overrides = list(args.set or [])
-    shortcuts = {"task": args.task, "data.val": args.val, "data.test": args.test, "data.dataset": args.dataset,
-                 "data.text_column": args.text_column, "data.label_column": args.label_column,
-                 "data.bad_rows": args.bad_rows, "data.train": args.train_file}
-    pre = [f"{k}={json.dumps(v)}" for k, v in shortcuts.items() if v is not None]
+    pre = _data_overrides(args)
     if args.resume:
         if args.train_file or args.dataset or args.config:
             raise C.ConfigError("--resume DIR continues a run with its saved config; give only --set overrides.")
@@ -139,21 +176,28 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model; writes a run directory",
                        description="Train a model. Data and config errors are reported before the first step.",
                        epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("train_file", nargs="?", metavar="TRAIN_FILE", help="CSV, TSV, JSONL, Parquet or .ts file")
-    t.add_argument("--val", metavar="FILE", help="validation file (default: a seeded stratified share of train)")
-    t.add_argument("--test", metavar="FILE", help="test file (default: a seeded stratified share of train)")
-    t.add_argument("--dataset", metavar="NAME", help="a built-in real data set (see `rnnkit datasets`)")
-    t.add_argument("--config", metavar="FILE.yaml", help="config file (see `rnnkit config`)")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set optim.lr=3e-3 (repeatable)")
-    t.add_argument("--task", choices=C.TASKS, help="task family (default: the built-in data set's task, else classify)")
-    t.add_argument("--text-column", help="column holding the text (text input)")
-    t.add_argument("--label-column", help="column holding the label")
-    t.add_argument("--bad-rows", choices=("error", "skip"),
-                   help="error (default): stop listing every bad row; skip: write them to DIR/rejects.jsonl")
+    _add_data_arguments(t)
     t.add_argument("--out", metavar="DIR", help="run directory (default runs/<data>-<time>)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest valid checkpoint")
     t.set_defaults(func=_train)
+
+    u = sub.add_parser("tune", help="search hyperparameters with Optuna (several machines: share --storage)",
+                       description="Run trials of a hyperparameter search; each trial is a run in OUT/trials/NNNN, "
+                       "pruned early when its validation curve is below the median. Start it on several machines "
+                       "with the same --storage and --study to share the work.")
+    _add_data_arguments(u)
+    u.add_argument("--out", metavar="DIR", required=True, help="tune directory (tune.json, trials/, study.log)")
+    u.add_argument("--trials", type=int, default=20, help="trials for this worker (default 20)")
+    u.add_argument("--timeout", type=float, metavar="SECONDS", help="stop starting trials after this long")
+    u.add_argument("--storage", metavar="URL|FILE.log",
+                   help="postgresql://user@host/db, sqlite:///tune.db, or a journal file FILE.log (default: "
+                   "OUT/study.log)")
+    u.add_argument("--study", metavar="NAME", help="study name (default: the name of OUT)")
+    u.add_argument("--space", metavar="FILE.yaml", help="search space: key: [choices] or {low, high, log}; "
+                   "default: lr, hidden size, layers, dropout, batch size in the guide's ranges")
+    u.add_argument("--metric", default="loss", help="validation metric to optimise (default loss)")
+    u.add_argument("--no-prune", action="store_true", help="run every trial to its end")
+    u.set_defaults(func=_tune)
 
     e = sub.add_parser("evaluate", help="score a run's best model on a labelled file")
     e.add_argument("run_dir", metavar="DIR")

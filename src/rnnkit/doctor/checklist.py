@@ -6,8 +6,10 @@ epoch finished). Every check names the evidence it used, so a reader can judge i
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from rnnkit.doctor.evidence import Evidence
 from rnnkit.doctor.rules import INITIAL_LOSS_FACTOR, Finding
@@ -126,15 +128,39 @@ def _predictions(ev: Evidence) -> Check:
                  + ("" if better else ": the model does no better than the trivial prediction"), evidence)
 
 
+def _tuned(ev: Evidence) -> Check | None:
+    """The verdict for a trial of `rnnkit tune` (its run directory holds trial.json), else None."""
+    trial_file = ev.run_dir / "trial.json"
+    if not trial_file.exists():
+        return None
+    item = "Hyperparameters tuned?"
+    trial = json.loads(trial_file.read_text())
+    tune_file = Path(trial.get("tune_dir", "")) / "tune.json"
+    best = json.loads(tune_file.read_text()).get("best") if tune_file.exists() else None
+    evidence = {"study": trial.get("study"), "trial": trial.get("number"), "best_trial": (best or {}).get("number")}
+    if best is None:
+        return Check(item, "unknown", f"trial {trial.get('number')} of study {trial.get('study')!r}; the study has "
+                     "no finished trial yet", evidence)
+    if best["number"] == trial.get("number"):
+        return Check(item, "pass", f"the best trial ({trial['number']}) of the Optuna study {trial['study']!r} so "
+                     f"far", evidence)
+    return Check(item, "fail", f"trial {trial.get('number')} of study {trial.get('study')!r}; the study's best is "
+                 f"trial {best['number']} ({best.get('run_dir')})", evidence)
+
+
 def _hyperparameters(ev: Evidence) -> Check:
     item = "Hyperparameters tuned?"
+    tuned = _tuned(ev)
+    if tuned is not None:
+        return tuned
     if not ev.finished:
         return Check(item, "unknown", "the run has not finished", {})
     warnings = ev.summary.get("config_warnings", [])
     if warnings:
-        return Check(item, "fail", "outside the guide's ranges: " + " ".join(warnings), {"warnings": warnings})
-    return Check(item, "pass", "every value within the guide's ranges (rnnkit has no search command yet, so "
-                 "this checks the ranges only)", {"warnings": []})
+        return Check(item, "fail", "not searched, and outside the guide's ranges: " + " ".join(warnings),
+                     {"warnings": warnings})
+    return Check(item, "pass", "not searched, but every value within the guide's ranges (`rnnkit tune` "
+                 "searches them)", {"warnings": []})
 
 
 def run_checklist(ev: Evidence, findings: list[Finding]) -> list[Check]:

@@ -3,6 +3,7 @@
 Public API (imported lazily so `rnnkit --help` stays fast)::
 
     from rnnkit import Config, resolve_config, train, evaluate, predict
+    from rnnkit import diagnose, repair, tune, write_report   # the doctor, its repairs, Optuna search, report
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ _LAZY = {
     "evaluate": ("rnnkit.api", "evaluate"),
     "predict": ("rnnkit.api", "predict"),
     "load_run": ("rnnkit.api", "load_run"),
+    "diagnose": ("rnnkit.doctor", "diagnose"),
+    "repair": ("rnnkit.api", "repair"),
+    "tune": ("rnnkit.tune", "tune"),
+    "write_report": ("rnnkit.report", "write_report"),
     "Estimator": ("rnnkit.estimator", "Estimator"),
     "prepare_data": ("rnnkit.data.pipeline", "prepare_data"),
     "BucketBatchSampler": ("rnnkit.data.sampler", "BucketBatchSampler"),

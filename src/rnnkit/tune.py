@@ -18,7 +18,6 @@ Optuna is an optional extra (`pip install 'rnnkit[tune]'`), imported only here.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from rnnkit import config as C
 from rnnkit.errors import ConfigError, MissingExtra, TrainingError
 from rnnkit.train.callbacks import Callback
+from rnnkit.train.checkpoint import write_json_atomic
 
 INSTALL_HINT = "pip install 'rnnkit[tune]'"
 TUNE_FILE = "tune.json"
@@ -123,12 +123,6 @@ class _Report(Callback):
                 raise _optuna().TrialPruned(f"pruned after epoch {record['epoch']} ({self.key} {value:.4g})")
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def describe(study, out: Path, metric: str, base: list[str]) -> dict:
     """tune.json's content: every trial, and the best with the command that trains it again."""
     optuna = _optuna()
@@ -197,13 +191,13 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         trial.set_user_attr("overrides", overrides[len(base):-1])
         cfg = C.resolve(config_file, overrides)
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(run_dir / TRIAL_FILE, {"study": study.study_name, "number": trial.number,
+        write_json_atomic(run_dir / TRIAL_FILE, {"study": study.study_name, "number": trial.number,
                                            "params": trial.params, "tune_dir": str(out)})
         summary = api.train(cfg, run_dir, callbacks=[_Report(trial, f"val_{metric}")])
         return float(summary["metrics"]["val"][metric])
 
     def progress(study, trial) -> None:
-        _write_json(out / TUNE_FILE, describe(study, out, metric, base))
+        write_json_atomic(out / TUNE_FILE, describe(study, out, metric, base))
         last = trial.value if trial.value is not None else (
             trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
         shown = "-" if last is None else f"{last:.4g}"
@@ -213,7 +207,7 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
 
     study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrainingError,), callbacks=[progress])
     result = describe(study, out, metric, base)
-    _write_json(out / TUNE_FILE, result)
+    write_json_atomic(out / TUNE_FILE, result)
     return result
 
 

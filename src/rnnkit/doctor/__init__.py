@@ -10,14 +10,13 @@ preflight record), so a run can be diagnosed after the fact, on another machine,
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.doctor.checklist import Check, run_checklist
 from rnnkit.doctor.evidence import Evidence, load_evidence
 from rnnkit.doctor.rules import Finding, run_rules
+from rnnkit.train.checkpoint import write_json_atomic
 
 FINDINGS_FILE = "findings.json"
 CHECKLIST_FILE = "checklist.json"
@@ -34,12 +33,6 @@ class Diagnosis:
         return [f.code for f in self.findings]
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 def diagnose(run_dir: str | Path, *, write: bool = True) -> Diagnosis:
     """Run every rule and checklist item on a run directory; write findings.json (a list, empty when
     healthy) and checklist.json unless `write` is False."""
@@ -47,8 +40,8 @@ def diagnose(run_dir: str | Path, *, write: bool = True) -> Diagnosis:
     findings = run_rules(ev)
     diag = Diagnosis(Path(run_dir), findings, run_checklist(ev, findings))
     if write:
-        _write_json(diag.run_dir / FINDINGS_FILE, [f.to_dict() for f in findings])
-        _write_json(diag.run_dir / CHECKLIST_FILE, [c.to_dict() for c in diag.checklist])
+        write_json_atomic(diag.run_dir / FINDINGS_FILE, [f.to_dict() for f in findings])
+        write_json_atomic(diag.run_dir / CHECKLIST_FILE, [c.to_dict() for c in diag.checklist])
     return diag
 
 

@@ -163,3 +163,14 @@ def test_data_check_fails_on_heavy_truncation_and_constant_channels():
     assert run_checklist(ev, [])[0].verdict == "pass"
     data["constant_channels"] = [2]
     assert "constant" in run_checklist(ev, [])[0].detail
+
+
+def test_overfitting_that_early_stopping_dealt_with_is_info():
+    val = [1.0, 0.9, 0.8, 0.96, 0.97, 0.98, 1.17]  # best at epoch 3, then +30%
+    train = [0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1]
+    done = {"stopped": "early_stopping", "metrics": {"test": {}}}
+    assert [f.severity for f in R.overfitting(evidence(train, val, summary=done))] == ["info"]
+    assert [f.severity for f in R.overfitting(evidence(train, val, summary={**done, "stopped": "max_epochs"}))] == [
+        "warning"]
+    early = [1.0, 0.8, 0.96, 0.97, 0.98, 1.0, 1.17]  # best at epoch 2: overfits almost at once
+    assert [f.severity for f in R.overfitting(evidence(train, early, summary=done))] == ["warning"]

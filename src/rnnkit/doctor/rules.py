@@ -23,11 +23,12 @@ from dataclasses import asdict, dataclass, field
 from rnnkit.doctor.evidence import Evidence
 
 # Overfitting: validation loss this much above its best, for at least this many epochs after the
-# best, while the training loss kept falling; a warning from OVERFIT_SEVERE up (below it, and with
-# the best weights restored, the default early stopping has dealt with it: info).
+# best, while the training loss kept falling; a warning from OVERFIT_SEVERE up, unless early stopping
+# ended the run and the best weights were restored (it has dealt with it: info).
 OVERFIT_RISE = 0.05
 OVERFIT_SEVERE = 0.25
 OVERFIT_EPOCHS = 3
+OVERFIT_EARLY_BEST = 2  # a best epoch this early stays a warning even when early stopping dealt with it
 METRIC_HELD = 0.01  # ...and info too when the headline validation metric stayed within 1% of its value at the best
 # Underfitting: the best training loss still this close to the loss before training (the preflight
 # batch: it covers loss functions and baselines, e.g. a forecast that starts from the naive one)...
@@ -194,8 +195,8 @@ def overfitting(ev: Evidence) -> list[Finding]:
     if m.hidden_size > 32:
         advice.append(f"a smaller model: --set model.hidden_size={m.hidden_size // 2}")
     advice.append("more training data or augmentation")
-    stopped = ev.summary.get("stopped")
     rise = vl / vb - 1
+    stopped = ev.summary.get("stopped")
     held = _metric_held(ev, epochs[best], after[-1])
     explanation = (f"validation loss was lowest at epoch {epochs[best]['epoch']} ({vb:.4g}) and rose to {vl:.4g} "
                    f"over the next {len(after)} epochs while the training loss fell from {tb:.4g} to {tl:.4g}: "
@@ -203,8 +204,10 @@ def overfitting(ev: Evidence) -> list[Finding]:
     if held:
         explanation += (f" The validation {held[0]} held ({held[2]:.4g} at the end, {held[1]:.4g} at the best "
                         "epoch): the model grew over-confident rather than wrong.")
+    # early stopping with the best weights restored has dealt with it, unless the best came in the first epochs
+    handled = ev.finished and stopped == "early_stopping" and epochs[best]["epoch"] > OVERFIT_EARLY_BEST
     return [Finding(
-        code="overfitting", severity="warning" if rise >= OVERFIT_SEVERE and not held else "info",
+        code="overfitting", severity="warning" if rise >= OVERFIT_SEVERE and not held and not handled else "info",
         title="Training loss decreases but validation loss increases",
         evidence={"best_epoch": epochs[best]["epoch"], "val_loss_best": vb, "val_loss_last": vl, "val_rise": rise,
                   "train_loss_at_best": tb, "train_loss_last": tl, "epochs_after_best": len(after)},

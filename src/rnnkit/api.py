@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from rnnkit import config as C
+from rnnkit import distributed
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.tasks import get_task
 from rnnkit.train import checkpoint as ckpt
@@ -66,7 +67,18 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
         out: run directory; a new one under runs/ when None.
         resume: a run directory to continue from its latest valid checkpoint.
         overrides: key=value changes applied on top of the saved config when resuming.
+
+    Under torchrun (WORLD_SIZE > 1) every process calls this alike: the process group is created here
+    (gloo on CPU, nccl on CUDA) and destroyed at the end, also on errors; rank 0 alone writes the run
+    directory and runs the doctor, and every rank returns the same summary. See docs/distributed.md.
     """
+    try:
+        return _train(cfg, out, resume=resume, overrides=overrides, callbacks=callbacks)
+    finally:
+        distributed.shutdown()
+
+
+def _train(cfg, out, *, resume, overrides, callbacks) -> dict:
     from rnnkit.doctor import diagnose, summary_line
     from rnnkit.errors import TrainingError
 
@@ -78,35 +90,55 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
                                   callbacks=[*callbacks, _LogRepairs(placed[0], history)] if history else callbacks)
             break
         except TrainingError:
+            # a TrainingError reaches every rank at the same step (the loop agrees on it), so all are here
             if not placed:
                 raise
             run_dir = placed[0]
-            diag = diagnose(run_dir)
-            saved = C.from_dict(C.load_yaml(run_dir / CONFIG_FILE))
-            finding = next((f for f in diag.findings if f.code == "nonfinite" and f.repair), None)
-            if saved.train.nonfinite != "repair" or finding is None or len(history) >= MAX_REPAIRS:
-                print(f"rnnkit: {summary_line(diag)}", file=sys.stderr, flush=True)
+            dist = distributed.current()
+            repair_event = dist.main_only(_repair_decision, run_dir, history)
+            if repair_event is None:
                 raise
-            mode, changes = finding.repair["mode"], finding.repair["set"]
-            history.append({"event": "repair", "attempt": len(history) + 1, "mode": mode, "set": changes,
-                            "finding": "nonfinite", "evidence": finding.evidence})
-            print(f"rnnkit: repair {len(history)}/{MAX_REPAIRS}: non-finite {finding.evidence.get('what')} at step "
-                  f"{finding.evidence.get('step')}; "
-                  f"{'continuing from the last valid checkpoint' if mode == 'resume' else 'starting again'} with "
-                  f"{' '.join(changes)}", file=sys.stderr, flush=True)
-            cfg, out, resume, overrides = _repair_plan(run_dir, saved, mode, changes)
+            history.append(repair_event)
+            saved = C.from_dict(C.load_yaml(run_dir / CONFIG_FILE))
+            cfg, out, resume, overrides = _repair_plan(run_dir, saved, repair_event["mode"], repair_event["set"])
     run_dir = placed[0]
-    diag = diagnose(run_dir)
-    summary["findings"] = diag.codes  # in the returned summary only (the files are findings.json, checklist.json)
-    summary["doctor"] = summary_line(diag)
+
+    def doctor() -> tuple[list[str], str]:
+        diag = diagnose(run_dir)
+        return diag.codes, summary_line(diag)
+
+    # in the returned summary only (the files are findings.json, checklist.json)
+    summary["findings"], summary["doctor"] = distributed.current().main_only(doctor)
     return summary
+
+
+def _repair_decision(run_dir: Path, history: list[dict]) -> dict | None:
+    """After a NaN/Inf stop: the doctor's repair event to apply next (announced on stderr), or None
+    (with the doctor's line printed) when the run is not to be repaired."""
+    from rnnkit.doctor import diagnose, summary_line
+
+    diag = diagnose(run_dir)
+    saved = C.from_dict(C.load_yaml(run_dir / CONFIG_FILE))
+    finding = next((f for f in diag.findings if f.code == "nonfinite" and f.repair), None)
+    if saved.train.nonfinite != "repair" or finding is None or len(history) >= MAX_REPAIRS:
+        print(f"rnnkit: {summary_line(diag)}", file=sys.stderr, flush=True)
+        return None
+    mode, changes = finding.repair["mode"], finding.repair["set"]
+    event = {"event": "repair", "attempt": len(history) + 1, "mode": mode, "set": changes,
+             "finding": "nonfinite", "evidence": finding.evidence}
+    print(f"rnnkit: repair {len(history) + 1}/{MAX_REPAIRS}: non-finite {finding.evidence.get('what')} at step "
+          f"{finding.evidence.get('step')}; "
+          f"{'continuing from the last valid checkpoint' if mode == 'resume' else 'starting again'} with "
+          f"{' '.join(changes)}", file=sys.stderr, flush=True)
+    return event
 
 
 def _repair_plan(run_dir: Path, saved: C.Config, mode: str, changes: list[str]):
     """(cfg, out, resume, overrides) for `_train_once` that apply a repair to the run in `run_dir`."""
     if mode == "resume":
         return None, None, run_dir, list(changes)
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # none valid was written (the repair's premise)
+    # none valid was written (the repair's premise); every rank waits for the removal
+    distributed.current().main_only(shutil.rmtree, run_dir / "checkpoints", ignore_errors=True)
     return C.resolve(None, list(changes), base=saved), run_dir, None, None
 
 
@@ -136,6 +168,8 @@ class _LogRepairs(Callback):
     def on_fit_start(self, state) -> None:
         from rnnkit.doctor.evidence import load_evidence
 
+        if not distributed.current().is_main:
+            return
         log = self.run_dir / "metrics.jsonl"
         logged = {(e.get("attempt"), tuple(e.get("set", []))) for e in load_evidence(self.run_dir).events
                   if e.get("event") == "repair"}
@@ -147,7 +181,10 @@ class _LogRepairs(Callback):
 
 def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | Path | None,
                 overrides: list[str] | None, callbacks, placed: list[Path]) -> dict:
-    """One `fit` (new or resumed); appends the run directory to `placed` once it is known to hold a run."""
+    """One `fit` (new or resumed); appends the run directory to `placed` once it is known to hold a run.
+
+    Under torchrun every rank prepares the data (deterministic, so identical everywhere) but only rank 0
+    writes the run directory; a failure on any rank stops every rank (`Dist.everywhere`, `main_only`)."""
     if resume is not None:
         run_dir = Path(resume)
         saved = run_dir / CONFIG_FILE
@@ -160,35 +197,48 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
         if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
             raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose "
                               "another --out.")
-    check_writable(run_dir)
+    dist = distributed.init_from_env(cfg.train.device)  # torchrun: the process group; otherwise nothing
+    run_dir = dist.broadcast_object(run_dir)  # a default run directory is named by the time: rank 0's
+    dist.main_only(check_writable, run_dir)
     task = get_task(cfg.task)
+    show = cfg.train.progress != "none" and dist.is_main
     if resume is None:
-        data = task.prepare(cfg, run_dir)  # every data error surfaces here, before any training step
-        cfg.save(run_dir / CONFIG_FILE)
+        def prepare():
+            data = task.prepare(cfg, run_dir if dist.is_main else None)  # every data error surfaces here
+            if dist.is_main:
+                cfg.save(run_dir / CONFIG_FILE)
+            return data
+
+        data = dist.everywhere(prepare)
         placed.append(run_dir)
-        if cfg.train.progress != "none":
-            for line in describe_run(cfg, data.report, run_dir):
+        if show:
+            for line in describe_run(cfg, data.report, run_dir, dist):
                 print(f"rnnkit: {line}", file=sys.stderr, flush=True)
         return fit(cfg, data, task, run_dir, callbacks=callbacks)
     # A resume must not touch the run's vocabulary, splits or config before `fit` has accepted it (a
     # refused resume with other data would otherwise leave a vocabulary that no longer matches the
     # weights): prepare into a scratch directory, and save the new config once fit starts.
-    for stale in run_dir.glob(".tmp-resume-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    scratch = run_dir / f".tmp-resume-{os.getpid()}"
-    scratch.mkdir()
+    def make_scratch() -> Path:
+        for stale in run_dir.glob(".tmp-resume-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        scratch = run_dir / f".tmp-resume-{os.getpid()}"
+        scratch.mkdir()
+        return scratch
+
+    scratch = dist.main_only(make_scratch)
     if not placed:
         placed.append(run_dir)
     try:
-        data = task.prepare(cfg, scratch)
+        data = dist.everywhere(task.prepare, cfg, scratch if dist.is_main else None)
         if data.report.get("rejects_file"):  # the run's own rejects file holds the same rows
             data.report["rejects_file"] = str(run_dir / Path(data.report["rejects_file"]).name)
-        if cfg.train.progress != "none":
-            for line in describe_run(cfg, data.report, run_dir):
+        if show:
+            for line in describe_run(cfg, data.report, run_dir, dist):
                 print(f"rnnkit: {line}", file=sys.stderr, flush=True)
         return fit(cfg, data, task, run_dir, resume=True, callbacks=[_SaveConfigOnStart(cfg, run_dir), *callbacks])
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if dist.is_main:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 class _SaveConfigOnStart(Callback):
@@ -199,6 +249,8 @@ class _SaveConfigOnStart(Callback):
         self.cfg, self.run_dir = cfg, run_dir
 
     def on_fit_start(self, state) -> None:
+        if not distributed.current().is_main:
+            return
         tmp = self.run_dir / f".tmp-{CONFIG_FILE}-{os.getpid()}"
         self.cfg.save(tmp)
         os.replace(tmp, self.run_dir / CONFIG_FILE)  # atomic: a kill leaves the old or the new config
@@ -207,8 +259,10 @@ class _SaveConfigOnStart(Callback):
             (self.run_dir / stale).unlink(missing_ok=True)
 
 
-def describe_run(cfg: C.Config, report: dict, run_dir: Path) -> list[str]:
-    """What the user should know before the first step: data sizes, skipped and truncated rows, the model."""
+def describe_run(cfg: C.Config, report: dict, run_dir: Path,
+                 dist: distributed.Dist = distributed.SINGLE) -> list[str]:
+    """What the user should know before the first step: data sizes, skipped and truncated rows, the model
+    (and, under torchrun, the processes and what a batch means there)."""
     sizes = ", ".join(f"{k} {v}" for k, v in report.get("sizes", {}).items())
     lines = [f"run directory {run_dir} (resolved config in {run_dir / CONFIG_FILE})",
              f"data: {sizes}" + (f"; {report['num_classes']} {'tags' if cfg.task == 'tag' else 'classes'}"
@@ -227,7 +281,15 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path) -> list[str]:
     lines.append(f"model: {m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} "
                  f"hidden {m.hidden_size}, dropout {m.dropout}, recurrent dropout {m.recurrent_dropout}"
                  + (f", pooling {m.pooling}; " if cfg.task == "classify" else "; ")
-                 + f"AdamW lr {o.lr:g}, clip {o.clip_norm}, batch {cfg.data.batch_size}")
+                 + f"AdamW lr {o.lr:g}, clip {o.clip_norm}, batch {cfg.data.batch_size}"
+                 + (" per process" if dist.enabled else ""))
+    if dist.enabled:
+        per_step = cfg.data.batch_size * dist.world * o.accumulate
+        lines.append(f"distributed: {dist.world} processes ({dist.backend}, DistributedDataParallel); each takes "
+                     f"batches of data.batch_size={cfg.data.batch_size}, so an optimizer step averages "
+                     f"{per_step} examples ({dist.world} x {cfg.data.batch_size}"
+                     + (f" x accumulate {o.accumulate}" if o.accumulate > 1 else "")
+                     + "); rank 0 writes the run directory")
     return lines
 
 

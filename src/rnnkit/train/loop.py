@@ -4,6 +4,12 @@
 Everything a resume needs lives in `LoopState` (plus optimizer, sampler position and RNG), and
 the schedule is a pure function of the step, so a resumed CPU run repeats the uninterrupted
 run's per-step losses exactly.
+
+Under torchrun (`rnnkit.distributed`; docs/distributed.md) the same loop runs on every rank with
+`dist.enabled`: the model is wrapped in DistributedDataParallel, each rank takes its share of the
+epoch's batches, rank 0 alone writes the run directory and validates, and every decision that
+changes control flow (stop on a non-finite loss, on a signal, early stopping) is taken from facts
+every rank has. With one process each `dist` helper is the plain operation it replaces.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 import torch
 
 from rnnkit import config as C
+from rnnkit import distributed
 from rnnkit.data.collate import SequenceDataset
 from rnnkit.data.pipeline import PreparedData
 from rnnkit.data.sampler import BucketBatchSampler, padding_share
@@ -147,6 +154,13 @@ class MetricsLog:
             fh.write(json.dumps(record) + "\n")
 
 
+class _NoLog:
+    """metrics.jsonl on ranks other than 0: they never write the run directory."""
+
+    def write(self, record: dict) -> None:
+        pass
+
+
 class Progress:
     """A tqdm bar on a terminal; plain lines (one per epoch) otherwise."""
 
@@ -226,70 +240,106 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
         callbacks=()) -> dict:
     """Train, early-stop, restore the best weights and score every split. Returns summary.json's content.
 
+    Under torchrun (a process group initialized, e.g. by `rnnkit.train`), every rank calls this with
+    the same arguments; batches are per rank (`data.batch_size` each), rank 0 writes the run directory.
+
     Raises:
         TrainingError: non-finite loss or gradient (the last valid checkpoint is left untouched).
         Interrupted: SIGINT/SIGTERM (a checkpoint is written first).
         CheckpointError: resume found no valid checkpoint or an incompatible one.
     """
     t_start = time.perf_counter()
+    dist = distributed.current()
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
-    ckpt.clean_leftovers(ckpt_dir)
+    dist.main_only(ckpt.clean_leftovers, ckpt_dir)  # the other ranks read checkpoints only after this
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)  # one GPU per process
     precision = resolve_precision(cfg.train.precision, device)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg, data.prep).to(device)
     optimizer = make_optimizer(model, cfg)
+    if dist.rank > 0:  # same initial weights on every rank (built above), then its own dropout masks
+        torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank))
     train_set = data.datasets["train"]
     sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
-                                 chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed)
+                                 chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed,
+                                 num_replicas=dist.world, rank=dist.rank)
     fingerprint = data_fingerprint(data.datasets)
     state = LoopState()
     log = None
-    if resume:
-        loaded = ckpt.load_latest_valid(ckpt_dir, map_location="cpu")
-        saved_cfg = C.from_dict(loaded.state["config"])
-        # every refusal comes before metrics.jsonl is touched: a refused resume changes nothing in the run
-        _check_resume_config(saved_cfg, cfg, None)
-        if loaded.state["data_fingerprint"] != fingerprint:
-            raise CheckpointError(f"cannot resume from {loaded.path}: the training data differ from the data the "
-                                  "run started with (ids, lengths or values changed). Start a new run.")
-        log = MetricsLog(run_dir / "metrics.jsonl", resume_step=loaded.state["loop"]["step"])
-        _check_resume_config(saved_cfg, cfg, log)
-        model.load_state_dict(loaded.model_state)
-        optimizer.load_state_dict(loaded.state["optimizer"])
-        precision.load_state_dict(loaded.state.get("scaler"))
-        state = LoopState.from_dict(loaded.state["loop"])
-        state.session_seconds = 0.0
-        torch.set_rng_state(loaded.state["rng"]["torch"])
-        if device.type == "cuda" and loaded.state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(loaded.state["rng"]["cuda"], device)
-        log.write({"event": "resume", "step": state.step, "epoch": state.epoch, "from": loaded.path.name})
-    else:
-        log = MetricsLog(run_dir / "metrics.jsonl")
-        log.path.write_text("")
-        first = task.collate([train_set[i] for i in sampler.epoch_batches(0)[0]]).to(device)  # step 1's batch
-        with precision.autocast():
-            log.write(preflight(model, first, task, data.prep))  # evidence for the doctor; changes nothing
+    unused: list[str] = []  # parameters without a gradient (the preflight's finding); DDP must know them
+    try:  # under torchrun every rank learns whether any rank's set-up failed, and all stop together
+        if resume:
+            loaded = ckpt.load_latest_valid(ckpt_dir, map_location="cpu")
+            saved_cfg = C.from_dict(loaded.state["config"])
+            # every refusal comes before metrics.jsonl is touched: a refused resume changes nothing in the run
+            _check_resume_config(saved_cfg, cfg, None)
+            if loaded.state["data_fingerprint"] != fingerprint:
+                raise CheckpointError(f"cannot resume from {loaded.path}: the training data differ from the data the "
+                                      "run started with (ids, lengths or values changed). Start a new run.")
+            saved_world = int(loaded.state["sampler"].get("num_replicas", 1))
+            if saved_world != dist.world and loaded.state["loop"]["batch_in_epoch"]:
+                raise CheckpointError(
+                    f"cannot resume from {loaded.path} with {dist.world} process(es): it was written by "
+                    f"{saved_world} in the middle of epoch {loaded.state['loop']['epoch'] + 1}, and its position "
+                    f"counts per-process batches. Resume with {saved_world} process(es) (torchrun "
+                    "--nproc_per_node), or from a checkpoint written at an epoch end.")
+            log = MetricsLog(run_dir / "metrics.jsonl", resume_step=loaded.state["loop"]["step"]) if dist.is_main \
+                else _NoLog()
+            _check_resume_config(saved_cfg, cfg, log if dist.is_main else None)
+            if saved_world != dist.world:
+                if dist.is_main:
+                    warnings.warn(f"resuming a run of {saved_world} process(es) with {dist.world}: each optimizer "
+                                  "step now averages a different number of batches, and the random streams of "
+                                  "the new ranks start afresh (not bit-identical to an uninterrupted run)",
+                                  stacklevel=2)
+                log.write({"event": "world_size_changed_on_resume", "from": saved_world, "to": dist.world})
+            model.load_state_dict(loaded.model_state)
+            optimizer.load_state_dict(loaded.state["optimizer"])
+            precision.load_state_dict(loaded.state.get("scaler"))
+            state = LoopState.from_dict(loaded.state["loop"])
+            state.session_seconds = 0.0
+            if not dist.enabled:
+                torch.set_rng_state(loaded.state["rng"]["torch"])
+                if device.type == "cuda" and loaded.state["rng"].get("cuda") is not None:
+                    torch.cuda.set_rng_state(loaded.state["rng"]["cuda"], device)
+            else:
+                _restore_rank_rng(loaded.state["rng"], dist, device, cfg.train.seed, state.step)
+            log.write({"event": "resume", "step": state.step, "epoch": state.epoch, "from": loaded.path.name})
+        else:
+            log = MetricsLog(run_dir / "metrics.jsonl") if dist.is_main else _NoLog()
+            if dist.is_main:
+                log.path.write_text("")
+        if not resume or dist.enabled:
+            first = task.collate([train_set[i] for i in sampler.epoch_batches(0)[0]]).to(device)  # step 1's batch
+            with precision.autocast():
+                evidence = preflight(model, first, task, data.prep)  # evidence for the doctor; changes nothing
+            if not resume:
+                log.write(evidence)
+            unused = evidence.get("no_grad") or []
+    except Exception as exc:  # noqa: BLE001 - re-raised on this rank; the other ranks raise it too
+        dist.agree(exc)
+    dist.agree(None)
+    ddp = None
+    if dist.enabled:
+        ddp = distributed.wrap(model, task.forward, find_unused_parameters=bool(unused))
+        if not resume:
+            log.write({"event": "distributed", "world_size": dist.world, "backend": dist.backend,
+                       "batch_size_per_process": cfg.data.batch_size,
+                       "examples_per_step": cfg.data.batch_size * dist.world * cfg.optim.accumulate})
     steps_per_epoch = math.ceil(len(sampler) / cfg.optim.accumulate)
     sched = dict(base_lr=cfg.optim.lr, warmup_steps=round(cfg.optim.warmup_epochs * steps_per_epoch),
                  total_steps=cfg.train.max_epochs * steps_per_epoch,
                  cooldown_steps=cfg.optim.cooldown_epochs * steps_per_epoch, min_lr=cfg.optim.min_lr,
                  factor=cfg.optim.plateau_factor)
 
-    def save(name_reason: str) -> Path:
-        payload = {
-            "loop": state.to_dict(), "optimizer": optimizer.state_dict(), "sampler": sampler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
-            "scaler": precision.state_dict(), "config": cfg.to_dict(), "data_fingerprint": fingerprint,
-            "reason": name_reason,
-        }
+    def write(path: Path, payload: dict) -> Path:
         try:
-            path = ckpt.save_checkpoint(ckpt_dir, f"step-{state.step:08d}", model.state_dict(), payload,
-                                        step=state.step, epoch=state.epoch)
+            ckpt.save_checkpoint(ckpt_dir, path.name, model.state_dict(), payload, step=state.step, epoch=state.epoch)
             ckpt.write_pointer(ckpt_dir, "last", path, step=state.step, epoch=state.epoch)
         except Exception as exc:  # noqa: BLE001 - a full disk surfaces as OSError, SafetensorError or RuntimeError
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -298,10 +348,25 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
             raise CheckpointError(f"cannot write checkpoint step-{state.step:08d} in {ckpt_dir}: {why}. Earlier "
                                   "checkpoints are untouched; free disk space (or fix permissions), then continue "
                                   "with `rnnkit train --resume DIR`.") from exc
+        return path
+
+    def save(name_reason: str) -> Path:
+        rng = {"torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+        if dist.enabled:  # every rank's stream (rank 0's is also the top level one, for a single-process resume)
+            rng["ranks"] = dist.all_gather_object(dict(rng))
+        payload = {
+            "loop": state.to_dict(), "optimizer": optimizer.state_dict(), "sampler": sampler.state_dict(),
+            "rng": rng, "scaler": precision.state_dict(), "config": cfg.to_dict(), "data_fingerprint": fingerprint,
+            "reason": name_reason,
+        }
+        # the unwrapped model's weights (no DDP "module." prefix): a checkpoint loads with any number of processes
+        path = dist.main_only(write, ckpt_dir / f"step-{state.step:08d}", payload)
         fire(callbacks, "on_checkpoint", state, path)
         return path
 
-    progress = Progress(cfg.train.progress, total=cfg.train.max_epochs * steps_per_epoch)
+    progress = Progress(cfg.train.progress if dist.is_main else "none",
+                        total=cfg.train.max_epochs * steps_per_epoch)
     progress.step(state.step, float("nan"), 0.0, 0.0)
     fire(callbacks, "on_fit_start", state)
     model.train()
@@ -309,22 +374,43 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
         with _SignalFlag() as flag:
             while state.epoch < cfg.train.max_epochs and state.stop_reason is None:
                 _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, precision, device,
-                             log, progress, flag, save, callbacks, run_dir, steps_per_epoch)
+                             log, progress, flag, save, callbacks, run_dir, steps_per_epoch, ddp=ddp, dist=dist)
                 if state.stop_reason is not None:
                     break
                 _end_epoch(cfg, model, data, task, state, precision, device, log, progress, save, callbacks,
-                           sched, steps_per_epoch, t_start)
-                ckpt.prune(ckpt_dir, cfg.train.keep_checkpoints)
+                           sched, steps_per_epoch, t_start, dist=dist)
+                dist.main_only(ckpt.prune, ckpt_dir, cfg.train.keep_checkpoints)
     finally:
         progress.close()
     if state.stop_reason is None:
         state.stop_reason = "max_epochs"
-    return _finish(cfg, model, data, task, state, precision, device, log, run_dir, callbacks, t_start)
+    summary = dist.main_only(_finish, cfg, model, data, task, state, precision, device, log, run_dir, t_start, dist)
+    fire(callbacks, "on_fit_end", state, summary)
+    return summary
+
+
+def _restore_rank_rng(rng: dict, dist: distributed.Dist, device, seed: int, step: int) -> None:
+    """Each rank continues its own random stream from the checkpoint; a rank the checkpoint has no
+    stream for (more processes than the run had) starts a fresh one from (seed, rank, step)."""
+    per_rank = rng.get("ranks") or [rng]  # a single-process checkpoint holds rank 0's stream only
+    if dist.rank >= len(per_rank):
+        torch.manual_seed(distributed.rank_seed(seed, dist.rank, step))
+        return
+    mine = per_rank[dist.rank]
+    torch.set_rng_state(mine["torch"])
+    if device.type == "cuda" and mine.get("cuda") is not None:
+        torch.cuda.set_rng_state(mine["cuda"], device)
 
 
 def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, precision, device, log,
-                 progress, flag, save, callbacks, run_dir, steps_per_epoch) -> None:
-    """One epoch of steps, from `state.batch_in_epoch` (mid-epoch after a resume)."""
+                 progress, flag, save, callbacks, run_dir, steps_per_epoch, *, ddp=None,
+                 dist: distributed.Dist = distributed.SINGLE) -> None:
+    """One epoch of steps, from `state.batch_in_epoch` (mid-epoch after a resume).
+
+    With `ddp` (torchrun), the forward goes through DistributedDataParallel, which averages the
+    gradients of all ranks in the backward of each optimizer step's last batch; the facts of every
+    micro-batch (loss, sizes, a pending signal) are gathered from all ranks, so the logged loss is the
+    ranks' mean and all ranks stop at the same step."""
     if state.batch_in_epoch == 0:
         fire(callbacks, "on_epoch_start", state)
     sampler.set_epoch(state.epoch, start=state.batch_in_epoch)
@@ -333,6 +419,7 @@ def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, 
     # records of every batch of this optimizer step; a window starts empty because checkpoints are
     # written only after a step
     window_ids: list[str] = []
+    signum = None  # DDP: the signal any rank had pending at the last gather
     t_data = time.perf_counter()
     for idx in sampler:
         batch = task.collate([train_set[i] for i in idx]).to(device)
@@ -341,20 +428,40 @@ def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, 
         state.data_seconds += t0 - t_data
         window_start = state.batch_in_epoch - state.batch_in_epoch % acc
         window = min(acc, n_batches - window_start)  # the epoch's last window may be short
-        with precision.autocast():
-            out = task.forward(model, batch, state.step)
-            loss, _ = task.loss(out, batch)
-        lr = lr_at(state.step, reductions=state.plateau.reductions, **sched)
-        if not torch.isfinite(loss):
-            _stop_nonfinite(state, "loss", loss.item(), batch.ids, lr, run_dir, log)
-        precision.backward(loss / window)
-        loss_value = loss.item()
+        # DDP all-reduces the gradients only in the backward of a window's last batch
+        syncs = ddp is None or state.batch_in_epoch + 1 == window_start + window
+        with contextlib.nullcontext() if syncs else ddp.no_sync():
+            with precision.autocast():
+                out = task.forward(model, batch, state.step) if ddp is None else ddp(batch, state.step)
+                loss, _ = task.loss(out, batch)
+            lr = lr_at(state.step, reductions=state.plateau.reductions, **sched)
+            if ddp is None:
+                if not torch.isfinite(loss):
+                    _stop_nonfinite(state, "loss", loss.item(), batch.ids, lr, run_dir, log)
+            else:  # before backward: a rank that stopped would leave the others waiting in the all-reduce
+                facts = dist.batch_facts(loss.item(), len(idx), batch.real_tokens, batch.padded_positions,
+                                         flag.signum)
+                bad = [r for r in range(dist.world) if not math.isfinite(facts[r, 0])]
+                if bad:
+                    ids = dist.all_gather_object(batch.ids)[bad[0]]
+                    _stop_nonfinite(state, "loss", float(facts[bad[0], 0]), ids, lr, run_dir, log, dist, bad[0])
+                signum = int(facts[:, 4].max()) or None
+            precision.backward(loss / window)
         state.batch_in_epoch += 1
-        state.epoch_loss_sum += loss_value * len(idx)
-        state.epoch_examples += len(idx)
-        state.epoch_real += batch.real_tokens
-        state.epoch_positions += batch.padded_positions
-        state.real_tokens += batch.real_tokens
+        if ddp is None:
+            loss_value = loss.item()
+            state.epoch_loss_sum += loss_value * len(idx)
+            state.epoch_examples += len(idx)
+            state.epoch_real += batch.real_tokens
+            state.epoch_positions += batch.padded_positions
+            state.real_tokens += batch.real_tokens
+        else:  # every rank adds every rank's batch: the same LoopState everywhere, rank 0 saves it
+            loss_value = float(facts[:, 0].mean())  # DDP weighs the ranks' mean losses alike too
+            state.epoch_loss_sum += float((facts[:, 0] * facts[:, 1]).sum())
+            state.epoch_examples += int(facts[:, 1].sum())
+            state.epoch_real += int(facts[:, 2].sum())
+            state.epoch_positions += int(facts[:, 3].sum())
+            state.real_tokens += int(facts[:, 2].sum())
         state.last_finite_loss = loss_value
         if state.batch_in_epoch % acc and state.batch_in_epoch < n_batches:
             state.compute_seconds += time.perf_counter() - t0
@@ -365,8 +472,12 @@ def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, 
         params = [p for g in optimizer.param_groups for p in g["params"]]
         clip = cfg.optim.clip_norm if cfg.optim.clip_norm is not None else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))  # pre-clip norm
+        if dist.enabled and (cfg.train.log_every == 1 or not math.isfinite(grad_norm)):
+            # the step's records on every rank, rank 0's first (the gradients, hence the norm, are the same
+            # on every rank after the all-reduce, so all ranks are here together)
+            window_ids = [i for ids in dist.all_gather_object(window_ids) for i in ids]
         if not math.isfinite(grad_norm) and not precision.skips_nonfinite:
-            _stop_nonfinite(state, "gradient norm", grad_norm, window_ids, lr, run_dir, log)
+            _stop_nonfinite(state, "gradient norm", grad_norm, window_ids, lr, run_dir, log, dist)
         for g in optimizer.param_groups:
             g["lr"] = lr
         precision.step(optimizer)
@@ -387,33 +498,43 @@ def _train_epoch(cfg, model, optimizer, sampler, train_set, task, state, sched, 
         fire(callbacks, "on_step_end", state, record)
         if state.stop_reason is not None:
             return
-        if flag.signum is not None:
-            path = save(f"signal {flag.signum}")
-            log.write({"event": "interrupted", "step": state.step, "signal": flag.signum})
-            raise Interrupted(flag.signum, path)
+        if ddp is None:
+            signum = flag.signum
+        if signum is not None:
+            path = save(f"signal {signum}")
+            log.write({"event": "interrupted", "step": state.step, "signal": signum})
+            raise Interrupted(signum, path)
         if state.step % cfg.train.checkpoint_every == 0 and state.batch_in_epoch < n_batches:
             save("periodic")
         t_data = time.perf_counter()
 
 
-def _stop_nonfinite(state, what, value, ids, lr, run_dir, log) -> None:
-    msg = (f"non-finite {what} ({value}) at step {state.step + 1} (epoch {state.epoch + 1}); batch records: "
+def _stop_nonfinite(state, what, value, ids, lr, run_dir, log, dist: distributed.Dist = distributed.SINGLE,
+                    rank: int | None = None) -> None:
+    where = f" on rank {rank} of {dist.world}" if rank is not None else ""
+    msg = (f"non-finite {what} ({value}){where} at step {state.step + 1} (epoch {state.epoch + 1}); batch records: "
            f"{', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}; last finite loss "
            f"{state.last_finite_loss}, learning rate {lr:.3g}, last gradient norm {state.last_grad_norm}. "
            "The last valid checkpoint is untouched. Try a 10x lower learning rate (--set optim.lr=...), keep "
            "gradient clipping on, and check those records for extreme values; resume with --resume DIR.")
     log.write({"event": "nonfinite", "what": what, "step": state.step + 1, "ids": ids, "lr": lr,
-               "last_finite_loss": state.last_finite_loss, "grad_norm": state.last_grad_norm})
+               "last_finite_loss": state.last_finite_loss, "grad_norm": state.last_grad_norm}
+              | ({"rank": rank} if rank is not None else {}))
     state.stop_reason = f"nonfinite_{what.replace(' ', '_')}"
     summary = {"stopped": state.stop_reason, "error": msg, "step": state.step, "epoch": state.epoch}
-    (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
+    if dist.is_main:
+        (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
     raise TrainingError(msg)
 
 
 def _end_epoch(cfg, model, data, task, state, precision, device, log, progress, save, callbacks, sched,
-               steps_per_epoch, t_start) -> None:
-    """Validate, update plateau and early-stopping state, checkpoint, decide whether to stop."""
-    val, _ = evaluate(model, data.datasets["val"], task, data.prep, cfg, device=device, precision=precision)
+               steps_per_epoch, t_start, *, dist: distributed.Dist = distributed.SINGLE) -> None:
+    """Validate, update plateau and early-stopping state, checkpoint, decide whether to stop.
+
+    DDP: rank 0 validates on the whole validation set and hands its metrics to every rank, so the
+    plateau, early-stopping and best-checkpoint decisions are the same everywhere by construction."""
+    val = dist.main_only(lambda: evaluate(model, data.datasets["val"], task, data.prep, cfg, device=device,
+                                          precision=precision)[0])
     train_loss = state.epoch_loss_sum / max(state.epoch_examples, 1)
     pad_share = 1 - state.epoch_real / max(state.epoch_positions, 1)
     lr = lr_at(state.step, reductions=state.plateau.reductions, **sched)
@@ -442,11 +563,14 @@ def _end_epoch(cfg, model, data, task, state, precision, device, log, progress, 
     fire(callbacks, "on_epoch_end", state, record)
     path = save("epoch")
     if improved:
-        ckpt.write_pointer(path.parent, "best", path, step=state.step, epoch=state.epoch,
-                           val_loss=val["loss"])
+        dist.main_only(ckpt.write_pointer, path.parent, "best", path, step=state.step, epoch=state.epoch,
+                       val_loss=val["loss"])
 
 
-def _finish(cfg, model, data, task, state, precision, device, log, run_dir, callbacks, t_start) -> dict:
+def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_start,
+            dist: distributed.Dist = distributed.SINGLE) -> dict:
+    """Restore the best weights, score every split, write summary.json (DDP: on rank 0 only, which
+    hands the summary to the other ranks; their model keeps the last weights)."""
     ckpt_dir = run_dir / "checkpoints"
     best = ckpt.read_pointer(ckpt_dir, "best")
     if best is not None:
@@ -477,9 +601,12 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, call
         "data": data.report,
         "config_warnings": C.guide_warnings(cfg),
     }
+    if dist.enabled:
+        summary["distributed"] = {"world_size": dist.world, "backend": dist.backend,
+                                  "batch_size_per_process": cfg.data.batch_size,
+                                  "examples_per_step": cfg.data.batch_size * dist.world * cfg.optim.accumulate}
     # wall time over every session of this run (a resumed run adds to what the checkpoint recorded)
     summary["wall_seconds"] = state.wall_seconds + (time.perf_counter() - t_start) - state.session_seconds
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     log.write({"event": "finished", "step": state.step, "stopped": state.stop_reason})
-    fire(callbacks, "on_fit_end", state, summary)
     return summary

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import importlib
 import json
+import random
+from pathlib import Path
 
 import numpy as np
 
@@ -45,3 +49,30 @@ def write_numeric_jsonl(path, n=240, channels=3, seed=0, classes=3, label_noise=
     return path
 
 
+
+
+def write_reversal_tsv(path: Path, n: int = 240, seed: int = 0) -> Path:
+    """`n` distinct sources (3-7 letters of a-f), each with its reversal as the space-separated target."""
+    rng = random.Random(seed)
+    sources: list[str] = []
+    while len(sources) < n:
+        s = "".join(rng.choice("abcdef") for _ in range(rng.randint(3, 7)))
+        if s not in sources:
+            sources.append(s)
+    Path(path).write_text("source\ttarget\n" + "".join(f"{s}\t{' '.join(reversed(s))}\n" for s in sources))
+    return Path(path)
+
+
+def nan_once_at(monkeypatch, step: int) -> None:
+    """Make the classify loss NaN the first time training reaches `step` (a transient fault)."""
+    module = importlib.import_module("rnnkit.tasks.classify")
+    real, seen = module.TASK.forward, []
+
+    def forward(model, batch, s=None):
+        out = real(model, batch, s)
+        if s == step and not seen:
+            seen.append(s)
+            return out * float("nan")
+        return out
+
+    monkeypatch.setattr(module, "TASK", dataclasses.replace(module.TASK, forward=forward))

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
-import dataclasses
 import html
-import importlib
 import json
 import random
 import shutil
@@ -18,7 +16,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from fakedata import write_numeric_jsonl
+from fakedata import nan_once_at, write_numeric_jsonl
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.cli import main
@@ -132,24 +130,9 @@ def test_strings_from_the_data_are_escaped(classify_run):
     assert HOSTILE_LABEL in "".join(Page(text).text)  # ...and reads as the original string
 
 
-def _nan_once_at(monkeypatch, step):
-    """Make the classify loss NaN the first time training reaches `step`."""
-    module = importlib.import_module("rnnkit.tasks.classify")
-    real, seen = module.TASK.forward, []
-
-    def forward(model, batch, s=None):
-        out = real(model, batch, s)
-        if s == step and not seen:
-            seen.append(s)
-            return out * float("nan")
-        return out
-
-    monkeypatch.setattr(module, "TASK", dataclasses.replace(module.TASK, forward=forward))
-
-
 def test_a_run_stopped_by_a_nan_reports_why_and_the_repair(tmp_path, monkeypatch):
     data = hostile_data(tmp_path)
-    _nan_once_at(monkeypatch, 4)  # the second epoch (3 steps per epoch)
+    nan_once_at(monkeypatch, 4)  # the second epoch (3 steps per epoch)
     with pytest.raises(TrainingError, match="non-finite loss"):
         train(tmp_path / "run", f"data.train={data}", "train.max_epochs=3")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

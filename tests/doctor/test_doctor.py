@@ -3,13 +3,11 @@ and CLI, checking the finding, the checklist verdicts, findings.json and the rep
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import json
 
 import pytest
 
-from fakedata import write_numeric_jsonl
+from fakedata import nan_once_at, write_numeric_jsonl
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.cli import main
@@ -89,24 +87,9 @@ def test_padding_without_bucketing_is_a_slow_training_finding(data, tmp_path, bu
         assert verdicts(out)["Training time reasonable?"] == "fail"
 
 
-def _nan_once_at(monkeypatch, step):
-    """Make the classify loss NaN the first time training reaches `step` (a transient fault)."""
-    module = importlib.import_module("rnnkit.tasks.classify")
-    real, seen = module.TASK.forward, []
-
-    def forward(model, batch, s=None):
-        out = real(model, batch, s)
-        if s == step and not seen:
-            seen.append(s)
-            return out * float("nan")
-        return out
-
-    monkeypatch.setattr(module, "TASK", dataclasses.replace(module.TASK, forward=forward))
-
-
 def test_nan_stop_gives_an_error_finding_and_diagnose_repair_finishes_the_run(data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
-    _nan_once_at(monkeypatch, 9)
+    nan_once_at(monkeypatch, 9)
     args = ["train", str(data["clean"]), "--out", str(out), *[f"--set={s}" for s in SMALL + ["train.max_epochs=3"]]]
     assert main(args) == 4
     assert "doctor: nonfinite" in capsys.readouterr().err
@@ -127,7 +110,7 @@ def test_nan_stop_gives_an_error_finding_and_diagnose_repair_finishes_the_run(da
 
 def test_train_nonfinite_repair_continues_by_itself(data, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    _nan_once_at(monkeypatch, 9)
+    nan_once_at(monkeypatch, 9)
     summary = run(data["clean"], out, "train.max_epochs=3", "optim.lr=1e-2", "train.nonfinite=repair")
     assert summary["stopped"] == "max_epochs" and "nonfinite" in summary["findings"]
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -157,7 +140,7 @@ def test_the_preflight_changes_nothing_in_training(data, tmp_path, monkeypatch):
 
 def test_nan_at_the_very_first_steps_is_repaired_by_starting_again(data, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    _nan_once_at(monkeypatch, 1)  # step 2: before the first checkpoint (end of epoch 1)
+    nan_once_at(monkeypatch, 1)  # step 2: before the first checkpoint (end of epoch 1)
     summary = run(data["clean"], out, "train.max_epochs=2", "optim.lr=1e-2", "train.nonfinite=repair")
     assert summary["stopped"] == "max_epochs" and summary["epochs_run"] == 2
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

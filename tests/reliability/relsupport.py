@@ -155,18 +155,6 @@ def write_tagged_jsonl(path: Path, n: int = 240, seed: int = 0) -> Path:
     return path
 
 
-def write_reversal_tsv(path: Path, n: int = 240, seed: int = 0) -> Path:
-    """`n` distinct sources (3-7 letters of a-f), each with its reversal as the space-separated target."""
-    rng = random.Random(seed)
-    sources: list[str] = []
-    while len(sources) < n:
-        s = "".join(rng.choice("abcdef") for _ in range(rng.randint(3, 7)))
-        if s not in sources:
-            sources.append(s)
-    path.write_text("source\ttarget\n" + "".join(f"{s}\t{' '.join(reversed(s))}\n" for s in sources))
-    return path
-
-
 def write_stores_csv(path: Path, steps: int = 129, stores: tuple[str, ...] = ("a", "b"), seed: int = 0) -> Path:
     """Long format `t,store,y`: one noisy sine per store, `steps` time steps each, rows sorted by time."""
     rng = random.Random(seed)
@@ -195,6 +183,12 @@ class Family:
     scores: str | None
 
 
+def _reversal(path: Path) -> Path:
+    from fakedata import write_reversal_tsv  # here, not at the top: this module also runs as a child script
+
+    return write_reversal_tsv(path)
+
+
 FAMILIES = {
     # 240 noisy sine sequences; splits 192/24/24 (stratified)
     "classify": Family(lambda d: _numeric_jsonl(d / "series.jsonl"), (), None),
@@ -205,7 +199,7 @@ FAMILIES = {
                    "model.recurrent_dropout=0"), "emissions"),
     # 240 distinct sources; 192/24/24 by source group. Scheduled sampling at every step (teacher forcing
     # 0.8 -> 0.4 over the 3 epochs) is the only randomness: the coin flips come from the torch RNG.
-    "seq2seq": Family(lambda d: write_reversal_tsv(d / "reversal.tsv"),
+    "seq2seq": Family(lambda d: _reversal(d / "reversal.tsv"),
                       ("task=seq2seq", "seq2seq.beam=1", "seq2seq.teacher_forcing_start=0.8",
                        "seq2seq.teacher_forcing_end=0.4", "seq2seq.teacher_forcing_epochs=3", "model.dropout=0",
                        "model.recurrent_dropout=0"), "logits"),

@@ -20,10 +20,10 @@ from relsupport import (
     sets,
     tagged_sentences,
     write_blocks,
-    write_reversal_tsv,
     write_stores_csv,
 )
 
+from fakedata import write_reversal_tsv
 from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.errors import DataError

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import queue
-import random
 import re
 import shutil
 import signal
@@ -27,7 +26,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fakedata import write_numeric_jsonl
+from fakedata import write_numeric_jsonl, write_reversal_tsv
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.cli import main
@@ -103,17 +102,6 @@ def assert_same_run(run: Path, reference: Path) -> None:
     assert [r["step"] for r in got] == [r["step"] for r in want] == list(range(1, TOTAL_STEPS + 1))
     assert [r["ids"] for r in got] == [r["ids"] for r in want]
     assert [r["loss"] for r in got] == [r["loss"] for r in want]
-
-
-def write_reversal_tsv(path: Path, n: int = 240) -> Path:
-    """`n` distinct sources (3-7 letters of a-f), each with its reversal as the space-separated target."""
-    rng, sources = random.Random(0), []
-    while len(sources) < n:
-        s = "".join(rng.choice("abcdef") for _ in range(rng.randint(3, 7)))
-        if s not in sources:
-            sources.append(s)
-    path.write_text("source\ttarget\n" + "".join(f"{s}\t{' '.join(reversed(s))}\n" for s in sources))
-    return path
 
 
 SEQ2SEQ = ["task=seq2seq", "seq2seq.beam=1", "seq2seq.teacher_forcing_start=1.0", "seq2seq.teacher_forcing_end=1.0"]

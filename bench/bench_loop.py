@@ -29,8 +29,8 @@ from rnnkit.data.pipeline import PreparedData, Preprocessing
 from rnnkit.data.sampler import BucketBatchSampler
 from rnnkit.data.vocab import LabelMap
 from rnnkit.tasks.classify import TASK as CLASSIFY
-from rnnkit.train.callbacks import Callback
-from rnnkit.train.loop import fit
+from rnnkit.training.callbacks import Callback
+from rnnkit.training.loop import fit
 
 
 def make_data(n: int, vocab: int, seed: int) -> list[Example]:

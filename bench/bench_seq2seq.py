@@ -34,8 +34,8 @@ import torch
 from rnnkit import config as C
 from rnnkit.data.collate import SequenceDataset
 from rnnkit.tasks import get_task
-from rnnkit.train.callbacks import Callback
-from rnnkit.train.loop import fit
+from rnnkit.training.callbacks import Callback
+from rnnkit.training.loop import fit
 
 DEFAULTS = [  # chosen for CPU speed: 1-layer BiLSTM encoder, 1-layer decoder, hidden 256
     "model.embedding_dim=64", "model.hidden_size=256", "model.num_layers=1", "model.dropout=0.2",

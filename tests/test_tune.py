@@ -15,7 +15,7 @@ from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.doctor import diagnose
 from rnnkit.errors import ConfigError, MissingExtra
-from rnnkit.tune import load_space, tune
+from rnnkit.tuning import load_space, tune
 
 optuna = pytest.importorskip("optuna")
 

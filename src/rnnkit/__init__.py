@@ -19,7 +19,7 @@ _LAZY = {
     "load_run": ("rnnkit.api", "load_run"),
     "diagnose": ("rnnkit.doctor", "diagnose"),
     "repair": ("rnnkit.api", "repair"),
-    "tune": ("rnnkit.tune", "tune"),
+    "tune": ("rnnkit.tuning", "tune"),
     "write_report": ("rnnkit.report", "write_report"),
     "Estimator": ("rnnkit.estimator", "Estimator"),
     "prepare_data": ("rnnkit.data.pipeline", "prepare_data"),

@@ -17,11 +17,11 @@ from rnnkit import config as C
 from rnnkit import distributed
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.tasks import get_task
-from rnnkit.train import checkpoint as ckpt
-from rnnkit.train.callbacks import Callback
-from rnnkit.train.loop import evaluate as evaluate_dataset
-from rnnkit.train.loop import fit
-from rnnkit.train.precision import resolve_device, resolve_precision
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training.callbacks import Callback
+from rnnkit.training.loop import evaluate as evaluate_dataset
+from rnnkit.training.loop import fit
+from rnnkit.training.precision import resolve_device, resolve_precision
 
 CONFIG_FILE = "config.yaml"
 MIN_FREE_BYTES = 200 * 1024 * 1024  # checkpoints of a large model need room; fail before training

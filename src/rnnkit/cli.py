@@ -46,7 +46,7 @@ def _add_data_arguments(t: argparse.ArgumentParser) -> None:
 
 
 def _tune(args) -> int:
-    from rnnkit.tune import load_space, tune
+    from rnnkit.tuning import load_space, tune
 
     base = _data_overrides(args) + list(args.set or [])
     result = tune(base, args.config, args.out, trials=args.trials, timeout=args.timeout, storage=args.storage,

@@ -145,7 +145,7 @@ def _describe(error: BaseException) -> tuple[str, str, int]:
 def _peer_error(rank: int, name: str, message: str, exit_code: int) -> errors.RnnkitError:
     """The error another rank reported, as this rank's exception: the same rnnkit error class where
     there is one (so `except TrainingError` behaves alike on every rank), else a plain RnnkitError."""
-    from rnnkit.train.loop import Interrupted
+    from rnnkit.training.loop import Interrupted
 
     known = {c.__name__: c for c in (errors.DataError, errors.ConfigError, errors.CheckpointError,
                                      errors.TrainingError, errors.MissingExtra, Interrupted)}
@@ -199,7 +199,7 @@ def init_from_env(device_name: str) -> Dist:
     if missing:
         raise errors.ConfigError(f"WORLD_SIZE={world} but {', '.join(missing)} not set: start several processes "
                                  "with torchrun (e.g. torchrun --nproc_per_node=2 -m rnnkit.cli train ...).")
-    from rnnkit.train.precision import resolve_device
+    from rnnkit.training.precision import resolve_device
 
     local_rank = int(os.environ["LOCAL_RANK"])
     kwargs = {}

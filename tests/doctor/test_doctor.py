@@ -126,8 +126,8 @@ def test_the_preflight_changes_nothing_in_training(data, tmp_path, monkeypatch):
     """Same final weights with and without the preflight batch (dropout and recurrent dropout on)."""
     from safetensors.torch import load_file
 
-    from rnnkit.train import checkpoint as ckpt
-    from rnnkit.train import loop
+    from rnnkit.training import checkpoint as ckpt
+    from rnnkit.training import loop
 
     sets = ["train.max_epochs=2", "model.dropout=0.3", "model.recurrent_dropout=0.2"]
     run(data["clean"], tmp_path / "with", *sets)

@@ -78,7 +78,7 @@ def weights(run_dir: Path, which: str = "last") -> dict:
     """The model tensors of the checkpoint that checkpoints/{which}.json names."""
     from safetensors.torch import load_file
 
-    from rnnkit.train import checkpoint as ckpt
+    from rnnkit.training import checkpoint as ckpt
 
     path = ckpt.read_pointer(Path(run_dir) / "checkpoints", which)
     assert path is not None, f"{run_dir}: no {which}.json"
@@ -265,8 +265,8 @@ def _child(mode: str, at: int, argv: list[str]) -> int:
     import torch
 
     from rnnkit import api, cli
-    from rnnkit.train import checkpoint as ckpt
-    from rnnkit.train.callbacks import Callback
+    from rnnkit.training import checkpoint as ckpt
+    from rnnkit.training.callbacks import Callback
 
     if mode == "step":
         class Pause(Callback):

@@ -24,8 +24,8 @@ from relsupport import BASE, assert_same_run, cli, records, start_paused, train_
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.cli import main
-from rnnkit.train import checkpoint as ckpt
-from rnnkit.train.callbacks import Callback
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training.callbacks import Callback
 
 
 def _steps_on_disk(run):
@@ -99,7 +99,7 @@ def test_kill_during_a_checkpoint_write_then_resume(series, reference, tmp_path)
 
 KILL_LOOP = """
 import sys, torch
-from rnnkit.train import checkpoint as ckpt
+from rnnkit.training import checkpoint as ckpt
 big = {"w": torch.randn(8 * 1024 * 1024)}  # 32 MiB of weights, a few hundred ms per checkpoint
 for step in range(1, 40):
     big["w"][0] = step

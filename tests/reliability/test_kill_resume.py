@@ -32,8 +32,8 @@ from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.models.seq2seq import teacher_forcing_ratio
 from rnnkit.tasks import get_task
-from rnnkit.train import checkpoint as ckpt
-from rnnkit.train.callbacks import Callback
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training.callbacks import Callback
 
 
 def _train_ids(run):

@@ -13,7 +13,7 @@ import torch
 from relsupport import assert_same_run, family_train_args, records, scores_of, step_records, tree_digest, with_scores
 
 from rnnkit.cli import main
-from rnnkit.train import checkpoint as ckpt
+from rnnkit.training import checkpoint as ckpt
 
 BAD_STEP = 10  # the first step after the mid-epoch checkpoint of step 9
 

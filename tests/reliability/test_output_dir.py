@@ -20,7 +20,7 @@ from relsupport import BASE, assert_same_run, sets, train_args
 from safetensors import SafetensorError
 
 from rnnkit.cli import main
-from rnnkit.train import checkpoint as ckpt
+from rnnkit.training import checkpoint as ckpt
 
 
 def test_out_below_a_regular_file_fails_before_reading_data(tmp_path, capsys):

@@ -13,8 +13,8 @@ from relsupport import BASE, assert_same_run, records, step_records, tree_digest
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.cli import main
-from rnnkit.train import checkpoint as ckpt
-from rnnkit.train.callbacks import Callback
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training.callbacks import Callback
 
 
 @pytest.fixture

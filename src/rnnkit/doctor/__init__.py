@@ -16,7 +16,7 @@ from pathlib import Path
 from rnnkit.doctor.checklist import Check, run_checklist
 from rnnkit.doctor.evidence import Evidence, load_evidence
 from rnnkit.doctor.rules import Finding, run_rules
-from rnnkit.train.checkpoint import write_json_atomic
+from rnnkit.training.checkpoint import write_json_atomic
 
 FINDINGS_FILE = "findings.json"
 CHECKLIST_FILE = "checklist.json"

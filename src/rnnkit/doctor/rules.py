@@ -85,7 +85,7 @@ def _chance(ev: Evidence) -> float | None:
 
 
 def _has_checkpoint(ev: Evidence) -> bool:
-    from rnnkit.train import checkpoint as ckpt
+    from rnnkit.training import checkpoint as ckpt
 
     return bool(ckpt.step_checkpoints(ev.run_dir / "checkpoints"))
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from rnnkit.data.collate import Batch, collate
 from rnnkit.data.pipeline import Preprocessing, load_file_for_inference, prepare_data
 from rnnkit.tasks import Task
-from rnnkit.train import metrics as M
+from rnnkit.training import metrics as M
 
 
 def build_model(cfg, prep):

@@ -41,7 +41,7 @@ from rnnkit.data.vocab import LabelMap, Vocab
 from rnnkit.errors import ConfigError, DataError, RnnkitError
 from rnnkit.models.tagger import IGNORE_INDEX, TokenTagger
 from rnnkit.tasks import Task
-from rnnkit.train import metrics as M
+from rnnkit.training import metrics as M
 
 VOCAB_FILE, TAGS_FILE, CHARS_FILE, META_FILE, SPLITS_FILE = (
     "vocab.json", "labels.json", "chars.json", "tagging.json", "splits.json")

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from rnnkit.train.schedules import EarlyStopping, PlateauState, lr_at
+from rnnkit.training.schedules import EarlyStopping, PlateauState, lr_at
 
 
 def test_warmup_is_linear_then_flat():

@@ -38,10 +38,10 @@ from rnnkit.data.sampler import BucketBatchSampler, padding_share
 from rnnkit.doctor.preflight import preflight
 from rnnkit.errors import CheckpointError, RnnkitError, TrainingError
 from rnnkit.tasks import Task
-from rnnkit.train import checkpoint as ckpt
-from rnnkit.train.callbacks import fire
-from rnnkit.train.precision import Precision, resolve_device, resolve_precision
-from rnnkit.train.schedules import EarlyStopping, PlateauState, lr_at
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training.callbacks import fire
+from rnnkit.training.precision import Precision, resolve_device, resolve_precision
+from rnnkit.training.schedules import EarlyStopping, PlateauState, lr_at
 
 
 class Interrupted(RnnkitError):

@@ -1,4 +1,4 @@
-"""`rnnkit` as a torchrun worker, with one fault or pause added for tests/train/test_ddp.py to aim at
+"""`rnnkit` as a torchrun worker, with one fault or pause added for tests/training/test_ddp.py to aim at
 (nothing else changes):
 
     torchrun ... ddpchild.py nan R K -- train ...   rank R's loss is NaN at the forward of step K + 1
@@ -20,7 +20,7 @@ from pathlib import Path
 
 def _child(mode: str, args: list[str], argv: list[str]) -> int:
     from rnnkit import api, cli
-    from rnnkit.train.callbacks import Callback
+    from rnnkit.training.callbacks import Callback
 
     rank = int(os.environ["RANK"])
     if mode == "nan":

@@ -11,8 +11,8 @@ from fakedata import write_numeric_jsonl
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.errors import TrainingError
-from rnnkit.train import checkpoint as ckpt
-from rnnkit.train.callbacks import Callback
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training.callbacks import Callback
 
 SMALL = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "data.batch_size=16",
          "train.progress=none", "train.log_every=1"]
@@ -69,7 +69,7 @@ def test_nonfinite_loss_stops_with_context_and_keeps_checkpoint(tmp_path, numeri
     task = T.Task(**{**CLASSIFY.__dict__, "build_model": build})
     cfg = _cfg(numeric_jsonl, "train.max_epochs=5", "data.val_fraction=0.2", "data.test_fraction=0.1")
     from rnnkit.data.pipeline import prepare_data
-    from rnnkit.train.loop import fit
+    from rnnkit.training.loop import fit
 
     run = tmp_path / "run"
     run.mkdir()
@@ -89,7 +89,7 @@ def test_nonfinite_loss_stops_with_context_and_keeps_checkpoint(tmp_path, numeri
 RESUME_SCRIPT = """
 import os, signal, sys
 from rnnkit import api, config as C
-from rnnkit.train.callbacks import Callback
+from rnnkit.training.callbacks import Callback
 class Kill(Callback):
     def on_step_end(self, state, record):
         if state.step == {stop}:

@@ -24,8 +24,8 @@ from typing import Any
 
 from rnnkit import config as C
 from rnnkit.errors import ConfigError, MissingExtra, TrainingError
-from rnnkit.train.callbacks import Callback
-from rnnkit.train.checkpoint import write_json_atomic
+from rnnkit.training.callbacks import Callback
+from rnnkit.training.checkpoint import write_json_atomic
 
 INSTALL_HINT = "pip install 'rnnkit[tune]'"
 TUNE_FILE = "tune.json"

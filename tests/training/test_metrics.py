@@ -1,6 +1,6 @@
 import torch
 
-from rnnkit.train.metrics import accuracy, confusion_matrix, macro_f1
+from rnnkit.training.metrics import accuracy, confusion_matrix, macro_f1
 
 
 def test_accuracy_and_macro_f1_against_hand_computed():

@@ -30,7 +30,7 @@ from fakedata import write_numeric_jsonl, write_reversal_tsv
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.cli import main
-from rnnkit.train import checkpoint as ckpt
+from rnnkit.training import checkpoint as ckpt
 
 HERE = Path(__file__).resolve().parent
 TINY = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "data.batch_size=12",

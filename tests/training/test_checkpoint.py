@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnkit.errors import CheckpointError
-from rnnkit.train import checkpoint as ckpt
+from rnnkit.training import checkpoint as ckpt
 
 
 def _save(root, step, value=1.0):

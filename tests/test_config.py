@@ -123,3 +123,17 @@ def test_builtin_dataset_implies_its_task():
     assert C.resolve(None, ["data.dataset=japanese_vowels"]).task == "classify"
     with pytest.raises(ConfigError, match="unknown built-in data set 'cmudic'.*did you mean 'cmudict'"):
         C.resolve(None, ["data.dataset=cmudic"])
+
+
+@pytest.mark.parametrize("pair", ["optim.lr=0", "optim.lr=0.0", "optim.plateau_factor=0"])
+def test_item18_values_that_cannot_train_are_rejected_with_the_range(pair):
+    """Issue 8, item 18: a learning rate of 0 was accepted and trained nothing."""
+    key = pair.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"'{key}': 0(\.0)? is out of range; it must be > 0"):
+        C.resolve(None, [pair])
+
+
+def test_item18_the_lr_error_says_where_to_start():
+    with pytest.raises(ConfigError, match="the guide starts at 1e-3 to 1e-2"):
+        C.resolve(None, ["optim.lr=0"])
+    assert C.resolve(None, ["optim.lr=1e-7"]).optim.lr == 1e-7  # tiny but positive: allowed (a warning)

@@ -247,6 +247,8 @@ RANGES = {  # hard limits: outside them the value cannot work
     "forecast.input_length": (1, None), "forecast.horizon": (1, None), "forecast.stride": (1, None),
     "forecast.seasonality": (1, None), "forecast.val_size": (1, None), "forecast.test_size": (1, None),
 }
+# keys whose lower bound is itself invalid: a learning rate of 0 trains nothing, a plateau factor of 0 sets it to 0
+EXCLUSIVE_LOW = {"optim.lr", "optim.plateau_factor"}
 # The guide's recommended ranges: outside them is allowed, with a warning that says why.
 GUIDE_RANGES = {
     "optim.lr": (1e-4, 1e-2, "the guide starts at 1e-3 to 1e-2"),
@@ -319,9 +321,12 @@ def _check(cfg: Config) -> None:
         value = flat[key]
         if value is None:
             continue
-        if (low is not None and value < low) or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"between {low} and {high}"
-            raise ConfigError(f"config key {key!r}: {shorten(repr(value))} is out of range; it must be {bound}.")
+        strict = key in EXCLUSIVE_LOW
+        if (low is not None and (value <= low if strict else value < low)) or (high is not None and value > high):
+            bound = f"{'>' if strict else '>='} {low}" + ("" if high is None else f" and <= {high}")
+            hint = f" ({GUIDE_RANGES[key][2]})" if key in GUIDE_RANGES else ""
+            raise ConfigError(f"config key {key!r}: {shorten(repr(value))} is out of range; it must be {bound}"
+                              f"{hint}.")
     d = cfg.data
     if d.val_fraction + d.test_fraction >= 0.95:
         raise ConfigError("config keys 'data.val_fraction' + 'data.test_fraction' must leave data for training "

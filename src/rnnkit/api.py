@@ -16,6 +16,7 @@ from pathlib import Path
 from rnnkit import config as C
 from rnnkit import distributed
 from rnnkit.errors import CheckpointError, ConfigError
+from rnnkit.rundir import Claims
 from rnnkit.tasks import get_task
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training.callbacks import Callback
@@ -30,6 +31,69 @@ MIN_FREE_BYTES = 200 * 1024 * 1024  # checkpoints of a large model need room; fa
 def default_run_dir(cfg: C.Config) -> Path:
     stem = cfg.data.dataset or (Path(cfg.data.train).stem if cfg.data.train else "run")
     return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+PATH_KEYS = ("train", "val", "test")  # data.* keys that name input files
+
+
+def with_absolute_paths(cfg: C.Config) -> C.Config:
+    """A copy of `cfg` whose input files are absolute, for DIR/config.yaml: `--resume`, `evaluate` and the
+    doctor then work from any directory, not only from where the run was started."""
+    new = C.from_dict(cfg.to_dict())
+    for key in PATH_KEYS:
+        value = getattr(new.data, key)
+        if value:
+            setattr(new.data, key, str(Path(value).expanduser().resolve()))
+    return new
+
+
+def _check_saved_paths(cfg: C.Config, run_dir: Path, overrides: list[str] | None) -> None:
+    """Before a resume reads anything: every input file the run names must still be there."""
+    given = C.parse_overrides(list(overrides or [])).get("data", {})
+    for key in PATH_KEYS:
+        value = getattr(cfg.data, key)
+        if not value or Path(value).exists():
+            continue
+        if key in given:
+            raise ConfigError(f"data.{key}: {value} does not exist (given with --set data.{key}=...).")
+        relative = "" if Path(value).is_absolute() else (
+            f" (a relative path, saved as given by an older rnnkit: it is read from the directory you run in, "
+            f"{Path.cwd()})")
+        raise ConfigError(f"cannot resume {run_dir}: its data.{key} file {value} does not exist{relative}. The "
+                          f"path comes from the run's saved config {run_dir / CONFIG_FILE}; if the file moved, "
+                          f"point at its new place: rnnkit train --resume {run_dir} --set data.{key}=NEW_PATH")
+
+
+def finished_summary(run_dir: Path, cfg: C.Config) -> dict | None:
+    """The summary of a run that ended normally and that `cfg` would not train further, with a `note` on
+    how to go on; None when the run is unfinished or `cfg` lets it continue (train.max_epochs raised past
+    the epochs run; after early stopping, train.patience raised past the epochs since the best one)."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    stopped, epochs = summary.get("stopped"), summary.get("epochs_run")
+    if stopped not in ("early_stopping", "max_epochs") or not isinstance(epochs, int):
+        return None
+    since_best = epochs - summary.get("best_epoch", epochs)
+    if epochs < cfg.train.max_epochs and (stopped == "max_epochs" or since_best < cfg.train.patience):
+        return None
+    needed = []
+    if stopped == "early_stopping" and since_best >= cfg.train.patience:
+        needed.append(f"--set train.patience=N (N > {since_best}, the epochs since the best)")
+    if epochs >= cfg.train.max_epochs:
+        needed.append(f"--set train.max_epochs=N (N > {epochs})")
+    how = " ".join(needed)
+    summary["note"] = (f"{run_dir} finished already (stopped: {stopped} after {epochs} epochs, best epoch "
+                       f"{summary.get('best_epoch')}); nothing was changed. To train it further: "
+                       f"rnnkit train --resume {run_dir} {how}")
+    summary["already_finished"] = True
+    return summary
+
+
+def holds_run(run_dir: Path) -> bool:
+    """True when `run_dir` already has checkpoints (a run to continue with --resume, not to overwrite)."""
+    return (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
 
 
 def check_writable(run_dir: Path) -> None:
@@ -73,12 +137,13 @@ def train(cfg: C.Config | None = None, out: str | Path | None = None, *, resume:
     directory and runs the doctor, and every rank returns the same summary. See docs/distributed.md.
     """
     try:
-        return _train(cfg, out, resume=resume, overrides=overrides, callbacks=callbacks)
+        with Claims() as claims:
+            return _train(cfg, out, resume=resume, overrides=overrides, callbacks=callbacks, claims=claims)
     finally:
         distributed.shutdown()
 
 
-def _train(cfg, out, *, resume, overrides, callbacks) -> dict:
+def _train(cfg, out, *, resume, overrides, callbacks, claims: Claims) -> dict:
     from rnnkit.doctor import diagnose, summary_line
     from rnnkit.errors import TrainingError
 
@@ -86,8 +151,10 @@ def _train(cfg, out, *, resume, overrides, callbacks) -> dict:
     history: list[dict] = []
     while True:
         try:
-            summary = _train_once(cfg, out, resume=resume, overrides=overrides, placed=placed,
+            summary = _train_once(cfg, out, resume=resume, overrides=overrides, placed=placed, claims=claims,
                                   callbacks=[*callbacks, _LogRepairs(placed[0], history)] if history else callbacks)
+            if summary.get("already_finished"):
+                return summary
             break
         except TrainingError:
             # a TrainingError reaches every rank at the same step (the loop agrees on it), so all are here
@@ -180,33 +247,44 @@ class _LogRepairs(Callback):
 
 
 def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | Path | None,
-                overrides: list[str] | None, callbacks, placed: list[Path]) -> dict:
+                overrides: list[str] | None, callbacks, placed: list[Path], claims: Claims) -> dict:
     """One `fit` (new or resumed); appends the run directory to `placed` once it is known to hold a run.
 
     Under torchrun every rank prepares the data (deterministic, so identical everywhere) but only rank 0
-    writes the run directory; a failure on any rank stops every rank (`Dist.everywhere`, `main_only`)."""
+    writes the run directory; a failure on any rank stops every rank (`Dist.everywhere`, `main_only`).
+    Rank 0 claims the directory (`rnnkit.rundir`) before anything is read: a second process on it stops."""
     if resume is not None:
         run_dir = Path(resume)
         saved = run_dir / CONFIG_FILE
         if not saved.exists():
             raise CheckpointError(f"cannot resume {run_dir}: {CONFIG_FILE} not found; is this a run directory?")
         cfg = C.resolve(None, overrides, base=C.from_dict(C.load_yaml(saved)))
+        finished = finished_summary(run_dir, cfg)
+        if finished is not None:
+            return finished  # nothing to do, nothing touched (not even its doctor's files)
+        _check_saved_paths(cfg, run_dir, overrides)
     else:
         cfg = cfg or C.Config()
         run_dir = Path(out) if out is not None else default_run_dir(cfg)
-        if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
-            raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose "
-                              "another --out.")
     dist = distributed.init_from_env(cfg.train.device)  # torchrun: the process group; otherwise nothing
     run_dir = dist.broadcast_object(run_dir)  # a default run directory is named by the time: rank 0's
-    dist.main_only(check_writable, run_dir)
+
+    def claim() -> None:
+        created = not run_dir.exists()
+        check_writable(run_dir)
+        claims.claim(run_dir, created=created)
+        if resume is None and not placed and holds_run(run_dir):
+            raise ConfigError(f"{run_dir} already holds a run; continue it with `rnnkit train --resume {run_dir}` "
+                              "or choose another --out.")
+
+    dist.main_only(claim)
     task = get_task(cfg.task)
     show = cfg.train.progress != "none" and dist.is_main
     if resume is None:
         def prepare():
             data = task.prepare(cfg, run_dir if dist.is_main else None)  # every data error surfaces here
             if dist.is_main:
-                cfg.save(run_dir / CONFIG_FILE)
+                with_absolute_paths(cfg).save(run_dir / CONFIG_FILE)
             return data
 
         data = dist.everywhere(prepare)
@@ -252,7 +330,7 @@ class _SaveConfigOnStart(Callback):
         if not distributed.current().is_main:
             return
         tmp = self.run_dir / f".tmp-{CONFIG_FILE}-{os.getpid()}"
-        self.cfg.save(tmp)
+        with_absolute_paths(self.cfg).save(tmp)
         os.replace(tmp, self.run_dir / CONFIG_FILE)  # atomic: a kill leaves the old or the new config
         # what described the run before this resume (e.g. a NaN stop) no longer does; the end rewrites them
         for stale in ("summary.json", "findings.json", "checklist.json"):

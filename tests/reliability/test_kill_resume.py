@@ -100,7 +100,8 @@ def test_signal_writes_a_checkpoint_exits_cleanly_and_resume_continues(series, r
     proc.send_signal(signum)
     out, err = proc.communicate("go\n", timeout=60)  # the handler ran during the pause; now let it go on
     assert proc.returncode == status, err
-    assert f"training interrupted by {name}" in err and "--resume" in err
+    assert f"training interrupted by {name}" in err
+    assert f"continue with `rnnkit train --resume {run}`" in err  # issue 8 item 17: the real path, not DIR
     assert "Traceback" not in err
     last = ckpt.load_latest_valid(run / "checkpoints")
     assert last.manifest["step"] == 13 and last.state["reason"] == f"signal {int(signum)}"

@@ -49,11 +49,11 @@ def test_sine_wave_beats_naive_by_a_clear_margin(tmp_path, head):
     out = tmp_path / "forecast.csv"
     assert api.predict(tmp_path / "run", path, out) == 3
     rows = list(csv.DictReader(out.read_text().splitlines()))
-    assert list(rows[0]) == ["series", "month", "step", "load"]
+    assert list(rows[0]) == ["series", "month", "step", "forecast"]  # issue 8 item 15: the README's name
     assert [(r["series"], r["month"], r["step"]) for r in rows] == [
         ("sine", "2020-01-01", "1"), ("sine", "2020-02-01", "2"), ("sine", "2020-03-01", "3")]
     expected = 10 + 3 * np.sin(2 * np.pi * np.arange(240, 243) / 12)
-    np.testing.assert_allclose([float(r["load"]) for r in rows], expected, atol=0.6)
+    np.testing.assert_allclose([float(r["forecast"]) for r in rows], expected, atol=0.6)
 
     # evaluate on the same file: rolling windows with targets, metrics in original units
     scored = api.evaluate(tmp_path / "run", path)

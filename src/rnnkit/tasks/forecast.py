@@ -415,10 +415,12 @@ def load_inference(cfg, prep: ForecastPrep, path, with_targets: bool, run_dir=No
 
 
 def write_predictions(output: Path, records, preds, prep: ForecastPrep, cfg) -> int:
-    """CSV: series, time (of the forecast target), step (1..H), one column per target (original units)."""
+    """CSV: series, time (of the forecast target), step (1..H), then the forecast in original units: one column
+    `forecast`, or `forecast_<target>` per target when there are several (never the target's own name, so
+    that a join with the actual values keeps both)."""
     with open(output, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["series", prep.time_column, "step", *prep.target_columns])
+        w.writerow(["series", prep.time_column, "step", *forecast_columns(prep.target_columns)])
         rows = 0
         for rec, p in zip(records, preds, strict=True):
             values = denormalize(p.double().numpy(), prep.scalers[rec.key], prep.num_targets, prep.transform)  # (H, K)
@@ -426,6 +428,11 @@ def write_predictions(output: Path, records, preds, prep: ForecastPrep, cfg) -> 
                 w.writerow([rec.series, t, h, *[f"{v:.6g}" for v in row]])
                 rows += 1
     return rows
+
+
+def forecast_columns(targets: list[str]) -> list[str]:
+    """The prediction file's value columns (see `write_predictions`)."""
+    return ["forecast"] if len(targets) == 1 else [f"forecast_{t}" for t in targets]
 
 
 def zero_forecast_loss(prep) -> float:

@@ -50,8 +50,8 @@ class Interrupted(RnnkitError):
     def __init__(self, signum: int, path: Path | None):
         self.exit_code = 128 + signum
         name = signal.Signals(signum).name
-        where = f"checkpoint written to {path}; continue with `rnnkit train --resume DIR`" if path else \
-            "no checkpoint written"
+        where = (f"checkpoint written to {path}; continue with `rnnkit train --resume {Path(path).parent.parent}`"
+                 if path else "no checkpoint written")
         super().__init__(f"training interrupted by {name}: {where}.")
 
 
@@ -303,6 +303,8 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
             precision.load_state_dict(loaded.state.get("scaler"))
             state = LoopState.from_dict(loaded.state["loop"])
             state.session_seconds = 0.0
+            if state.stop_reason == "early_stopping" and not state.early.should_stop(cfg.train.patience):
+                state.stop_reason = None  # train.patience was raised on this resume: train on
             if not dist.enabled:
                 torch.set_rng_state(loaded.state["rng"]["torch"])
                 if device.type == "cuda" and loaded.state["rng"].get("cuda") is not None:
@@ -347,7 +349,7 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
                 why += f" ({shutil.disk_usage(ckpt_dir).free / 2**20:.1f} MiB free there)"
             raise CheckpointError(f"cannot write checkpoint step-{state.step:08d} in {ckpt_dir}: {why}. Earlier "
                                   "checkpoints are untouched; free disk space (or fix permissions), then continue "
-                                  "with `rnnkit train --resume DIR`.") from exc
+                                  f"with `rnnkit train --resume {ckpt_dir.parent}`.") from exc
         return path
 
     def save(name_reason: str) -> Path:
@@ -516,7 +518,8 @@ def _stop_nonfinite(state, what, value, ids, lr, run_dir, log, dist: distributed
            f"{', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}; last finite loss "
            f"{state.last_finite_loss}, learning rate {lr:.3g}, last gradient norm {state.last_grad_norm}. "
            "The last valid checkpoint is untouched. Try a 10x lower learning rate (--set optim.lr=...), keep "
-           "gradient clipping on, and check those records for extreme values; resume with --resume DIR.")
+           "gradient clipping on, and check those records for extreme values; then continue with "
+           f"`rnnkit train --resume {run_dir} --set optim.lr=...`.")
     log.write({"event": "nonfinite", "what": what, "step": state.step + 1, "ids": ids, "lr": lr,
                "last_finite_loss": state.last_finite_loss, "grad_norm": state.last_grad_norm}
               | ({"rank": rank} if rank is not None else {}))

@@ -223,3 +223,37 @@ def test_missing_matplotlib_exits_2_with_the_install_hint(classify_run, tmp_path
 def test_not_a_run_directory_is_a_clear_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "is not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("values", [
+    [0.62, 0.71, 0.95, 1.0],            # one decade: the crowded case ("0.9/0.8/0.7...")
+    [0.031, 0.4, 2.7, 1.0],            # two decades
+    [1e-4, 3e-2, 12.0, 8e3, 1.0],      # eight decades (a diverging run)
+    [1.0, 1.0],                        # flat at the clipping threshold
+])
+def test_item13_gradient_norm_axis_labels_do_not_overlap_and_the_top_is_labelled(values):
+    """Issue 8, item 13: the log axis had overlapping minor labels and an unlabelled top."""
+    pytest.importorskip("matplotlib")
+    from matplotlib import ticker
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from rnnkit.report import log_axis
+
+    fig = Figure(figsize=(6.4, 3.0), layout="constrained")  # the report's size
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.plot(range(len(values)), values)
+    log_axis(ax, ticker, values)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    low, high = ax.get_ylim()
+    shown = [(t.get_loc(), t.label1) for t in ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()
+             if t.label1.get_visible() and t.label1.get_text() and low * (1 - 1e-9) <= t.get_loc() <= high * (1 + 1e-9)]
+    assert len(shown) >= 2
+    boxes = sorted((label.get_window_extent(renderer) for _, label in shown), key=lambda b: b.y0)
+    for below, above in zip(boxes, boxes[1:], strict=False):
+        assert below.y1 <= above.y0, "tick labels overlap"
+    assert any(abs(loc - high) <= 1e-9 * high for loc, _ in shown), (high, [loc for loc, _ in shown])
+    assert any(abs(loc - low) <= 1e-9 * low for loc, _ in shown)
+    assert low <= min(values) and high >= max(values)

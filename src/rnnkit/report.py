@@ -214,6 +214,42 @@ def _series(records: list[dict], x: str, y: str, *, positive: bool = False) -> t
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
+_NICE = (1.0, 2.0, 5.0)  # log-axis ticks at 1, 2, 5 x 10^k: at most three labels a decade, never crowded
+
+
+def _nice_below(v: float) -> float:
+    k = math.floor(math.log10(v))
+    return max(m * 10.0**k for m in (*_NICE, 10.0) if m * 10.0**k <= v * (1 + 1e-9))
+
+
+def _nice_above(v: float) -> float:
+    k = math.floor(math.log10(v))
+    return min(m * 10.0**k for m in (*_NICE, 10.0) if m * 10.0**k >= v * (1 - 1e-9))
+
+
+def log_axis(ax, ticker, values: list[float]) -> None:
+    """A log-scaled y axis whose ends are labelled ticks: limits rounded out to 1, 2, 5 x 10^k around
+    `values`, major ticks (labelled `0.5`, not 5x10^-1) at those steps only, minor ticks unlabelled."""
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    ax.set_yscale("log")
+    if values:
+        low, high = _nice_below(min(values)), _nice_above(max(values))
+        if high <= low:
+            high = _nice_above(low * 1.01)
+        decades = math.log10(high / low)
+        if decades > 2.5:  # a long range: whole decades at both ends
+            low, high = 10.0 ** math.floor(math.log10(low)), 10.0 ** math.ceil(math.log10(high))
+        ax.set_ylim(low, high)
+    else:
+        decades = 1.0
+    # 1-2-5 steps over a short range; decades only over a long one (labels would otherwise collide)
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=_NICE if decades <= 2.5 else (1.0,),
+                                                 numticks=12))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_locator(ticker.LogLocator(base=10, subs=tuple(range(1, 10))))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
 def _plots(ev, figure_cls, canvas_cls, ticker) -> list[dict]:
     """Each plot: title, alt text, and either a base64 PNG or why it is missing."""
     from rnnkit.doctor.rules import PADDING_SHARE
@@ -292,9 +328,7 @@ def _plots(ev, figure_cls, canvas_cls, ticker) -> list[dict]:
         if clip is not None:
             ax.axhline(clip, color="tab:red", linestyle=":", linewidth=1, label=f"clip at {clip:g}")
             ax.legend(fontsize=8)
-        ax.set_yscale("log")
-        for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-            axis_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))  # 0.9, not 9x10^-1
+        log_axis(ax, ticker, [*gy, *([clip] if clip is not None else [])])
         add(f"Gradient norm {where}{why}", f"global gradient norm {where}, log scale", fig)
     else:
         add("Gradient norm per logged step", "", missing=f"no step or epoch records with a gradient norm (steps "

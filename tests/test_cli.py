@@ -58,3 +58,17 @@ def test_item14_the_final_line_shows_counts_as_counts(tmp_path, capsys):
     assert "decode_beam 2" in line and "sources 12" in line, line
     assert "decode_beam 2.0000" not in line and "sources 12.0000" not in line
     assert "wer " in line
+
+
+def test_item11_the_readme_setup_is_what_ci_runs_and_says_how_to_install_cpu_only():
+    """Issue 8, item 11: the local set-up command keeps working (CI runs it verbatim) and a CPU-only user is
+    told to take PyTorch's CPU wheel index instead of the constraints pin."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme, ci = (root / "README.md").read_text(), (root / ".ci" / "run").read_text()
+    setup = next(line for line in readme.splitlines() if line.startswith("python3 -m venv .venv && "))
+    assert setup.replace("pip install -c", "pip install -q -c").replace("--no-deps -c", "-q --no-deps -c") in ci
+    cpu = next(line for line in readme.splitlines() if "--index-url" in line)
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in cpu
+    assert "constraints.txt" not in cpu

@@ -25,8 +25,7 @@ def test_item20_every_command_has_a_description_and_an_example(command, capsys):
     description = rest.split("\n\n")[0]
     assert not description.startswith(("positional arguments", "options")), f"{command}: no description"
     assert len(description.split()) >= 8, description
-    if command != "tune":  # tune's example lines are in the README (its epilog is the tune block's owner's)
-        assert "example" in text, f"{command} --help has no example"
+    assert "example" in text, f"{command} --help has no example"
 
 
 def test_item20_evaluate_says_it_prints_json(capsys):

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import warnings
 
 import pytest
 
@@ -15,7 +18,7 @@ from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.doctor import diagnose
 from rnnkit.errors import ConfigError, MissingExtra
-from rnnkit.tuning import load_space, tune
+from rnnkit.tuning import load_space, make_storage, suggest, tune
 
 optuna = pytest.importorskip("optuna")
 
@@ -101,3 +104,166 @@ def test_bad_space_metric_and_missing_optuna_are_clear_errors(data, tmp_path, mo
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(MissingExtra, match=r"pip install 'rnnkit\[tune\]'"):
         tune([f"data.train={data}"], None, tmp_path / "y", trials=1)
+
+
+# issue 8 item 3: several workers draw different trials; a worker's death strands nothing
+
+RETRY_SPACE = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True}, "model.hidden_size": [8, 16]}
+
+
+def _load(storage):
+    if isinstance(storage, str):
+        return optuna.load_study(study_name="s", storage=storage)
+    return optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(storage))))
+
+
+def _cli(data, out, trials, *extra, epochs=1):
+    return ["tune", str(data), "--out", str(out), "--trials", str(trials), "--no-prune", "--study", "s",
+            *extra, *[f"--set={s}" for s in [*FAST, f"train.max_epochs={epochs}"]]]
+
+
+def _space_file(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(json.dumps(RETRY_SPACE))  # JSON is YAML
+    return path
+
+
+def test_item3_two_workers_on_one_out_never_evaluate_the_same_parameters(data, tmp_path):
+    """Two workers, one --out (so one OUT/study.log): a continuous lr makes a repeat by chance impossible, while a
+    sampler seeded alike in both (the old train.seed seeding) repeats every draw; tune.json loses no worker's
+    trials."""
+    out = tmp_path / "t"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-m", "rnnkit.cli", *_cli(data, out, 3, "--space", str(_space_file(tmp_path)))]
+    workers = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err
+    trials = _load(out / "study.log").trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 6
+    drawn = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(drawn)) == 6, drawn
+    assert len({t.user_attrs["run_dir"] for t in trials}) == 6
+    listed = json.loads((out / "tune.json").read_text())["trials"]
+    assert sorted(t["number"] for t in listed if t["state"] == "COMPLETE") == list(range(6))
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_item3_a_worker_killed_mid_trial_is_failed_and_retried_by_the_restart(data, tmp_path, kind):
+    """`kill -9` during trial 2 of `--trials 3`, then a restart for the remaining trial: the dead trial is
+    FAIL, its parameters run again in a fresh directory, 3 trials COMPLETE and none stays RUNNING."""
+    out = tmp_path / "t"
+    storage = out / "study.log" if kind == "journal" else f"sqlite:///{tmp_path / 'tune.db'}"
+    extra = ["--space", str(_space_file(tmp_path))] + ([] if kind == "journal" else ["--storage", storage])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    worker = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", *_cli(data, out, 3, *extra, epochs=4)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    marker = out / "trials" / "0002" / "trial.json"
+    try:
+        while not marker.exists():
+            assert worker.poll() is None, worker.stderr.read()
+            time.sleep(0.01)
+    finally:
+        worker.kill()  # SIGKILL
+        worker.communicate(timeout=60)
+    assert worker.returncode == -signal.SIGKILL
+    assert [t.state.name for t in _load(storage).trials] == ["COMPLETE", "COMPLETE", "RUNNING"]  # killed mid-trial
+
+    assert main(_cli(data, out, 1, *extra, epochs=4)) == 0
+    trials = _load(storage).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]
+    dead, retry = trials[2], trials[3]
+    assert retry.params == dead.params and retry.user_attrs["run_dir"] != dead.user_attrs["run_dir"]
+    assert (out / "trials" / "0003" / "summary.json").exists()
+    listed = json.loads((out / "tune.json").read_text())
+    assert listed["counts"]["COMPLETE"] == 3 and listed["counts"]["RUNNING"] == 0
+    assert listed["trials"][3]["retry_of"] == 2
+
+
+def _ghost(study, pid):
+    """A RUNNING trial whose worker ran on another machine."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna: a heartbeat storage is meant for Study.optimize (not ask)
+        trial = study.ask()
+    suggest(trial, RETRY_SPACE)
+    trial.set_user_attr("worker", {"host": "elsewhere", "boot": None, "pid": pid, "start": None,
+                                   "trial": trial.number})
+    return trial
+
+
+def test_item3_a_dead_worker_on_another_machine_rdb_heartbeat_retries_it_journal_leaves_it(data, tmp_path):
+    base = [f"data.train={data}", *FAST, "train.max_epochs=1"]
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs: only the host tells that it is not ours to judge
+    url = f"sqlite:///{tmp_path / 'hb.db'}"
+    storage = make_storage(url, tmp_path, heartbeat=(1, 1))
+    ghost = _ghost(optuna.create_study(storage=storage, study_name="s"), dead.pid)
+    storage.record_heartbeat(ghost._trial_id)  # its last heartbeat; the database clock counts whole seconds
+    time.sleep(2.1)
+    result = tune(base, None, tmp_path / "rdb", trials=1, storage=url, study_name="s", space=RETRY_SPACE,
+                  heartbeat=(1, 1))
+    assert [t["state"] for t in result["trials"]] == ["FAIL", "COMPLETE"]
+    assert result["trials"][1]["retry_of"] == 0 and result["trials"][1]["params"] == result["trials"][0]["params"]
+
+    log = tmp_path / "j" / "study.log"
+    _ghost(optuna.create_study(storage=make_storage(str(log), tmp_path), study_name="j"), dead.pid)
+    result = tune(base, None, tmp_path / "j", trials=1, space=RETRY_SPACE)
+    assert [t["state"] for t in result["trials"]] == ["RUNNING", "COMPLETE"]  # no heartbeat: not judged
+
+
+def test_item3_an_interrupted_trial_is_queued_again(data, tmp_path, monkeypatch):
+    from rnnkit import api
+    from rnnkit.training.loop import Interrupted
+
+    base, out, real, calls = [f"data.train={data}", *FAST, "train.max_epochs=1"], tmp_path / "t", api.train, []
+
+    def train(cfg, run_dir, **kw):
+        calls.append(run_dir)
+        if len(calls) == 2:
+            raise Interrupted(signal.SIGTERM, None)
+        return real(cfg, run_dir, **kw)
+
+    monkeypatch.setattr(api, "train", train)
+    with pytest.raises(Interrupted):
+        tune(base, None, out, trials=3, space=RETRY_SPACE)
+    result = tune(base, None, out, trials=1, space=RETRY_SPACE)
+    assert [t["state"] for t in result["trials"]] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert result["trials"][2]["retry_of"] == 1 and result["trials"][2]["params"] == result["trials"][1]["params"]
+    assert result["trials"][2]["run_dir"] == str(out / "trials" / "0002")
+
+
+def test_item2_item3_one_out_holds_one_study_and_a_leftover_trial_directory_is_left_alone(data, tmp_path):
+    base, out = [f"data.train={data}", *FAST, "train.max_epochs=1"], tmp_path / "t"
+    leftover = out / "trials" / "0000" / "checkpoints"  # e.g. study.log was removed, trials/ was not
+    leftover.mkdir(parents=True)
+    (leftover / "step-00000001").write_text("kept")
+    result = tune(base, None, out, trials=1, space=RETRY_SPACE, study_name="a")
+    assert result["trials"][0]["state"] == "COMPLETE"
+    assert result["trials"][0]["run_dir"] == str(out / "trials" / "0000-1")
+    assert (leftover / "step-00000001").read_text() == "kept"
+    with pytest.raises(ConfigError, match=r"holds the results of study 'a' .*Give --study a to continue it"):
+        tune(base, None, out, trials=1, space=RETRY_SPACE, study_name="b")
+
+
+def test_item3_seed_reproduces_one_worker_and_a_restart_draws_new_trials(data, tmp_path):
+    def drawn(out, trials=2):
+        assert main(_cli(data, out, trials, "--space", str(_space_file(tmp_path)), "--seed", "3")) == 0
+        return [t["params"] for t in json.loads((out / "tune.json").read_text())["trials"]]
+
+    first = drawn(tmp_path / "a")
+    assert drawn(tmp_path / "b") == first
+    again = drawn(tmp_path / "a")  # the same command in the same OUT: 2 more trials, not the first 2 again
+    assert again[:2] == first and not set(map(str, again[2:])) & set(map(str, first))
+
+
+def test_item3_bad_storage_and_trials_are_clear_errors(data, tmp_path, capsys):
+    args = [str(data), "--out", str(tmp_path / "t")]
+    assert main(["tune", *args, "--storage", "nosuchdb://x/y"]) == 2
+    assert "--storage nosuchdb://x/y is not a database URL" in capsys.readouterr().err
+    assert main(["tune", *args, "--storage", "postgresql://me:secret@localhost:1/db"]) == 2
+    err = capsys.readouterr().err
+    assert "--storage postgresql://me:***@localhost:1/db" in err and "secret" not in err and "Traceback" not in err
+    assert main(["tune", *args, "--trials", "0"]) == 2
+    assert "--trials 0" in capsys.readouterr().err

@@ -64,7 +64,8 @@ def _tune(args) -> int:
 
     base = _data_overrides(args) + list(args.set or [])
     result = tune(base, args.config, args.out, trials=args.trials, timeout=args.timeout, storage=args.storage,
-                  study_name=args.study, space=load_space(args.space), metric=args.metric, prune=not args.no_prune)
+                  study_name=args.study, space=load_space(args.space), metric=args.metric, prune=not args.no_prune,
+                  seed=args.seed)
     counts = ", ".join(f"{n} {k.lower()}" for k, n in result["counts"].items() if n)
     print(f"study {result['study']}: {counts}")
     if "best" in result:
@@ -205,7 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("tune", help="search hyperparameters with Optuna (several machines: share --storage)",
                        description="Run trials of a hyperparameter search; each trial is a run in OUT/trials/NNNN, "
                        "pruned early when its validation curve is below the median. Start it on several machines "
-                       "with the same --storage and --study to share the work.")
+                       "with the same --storage and --study to share the work.",
+                       epilog="examples:\n  rnnkit tune data.csv --out tunes/a --trials 30\n"
+                       "  rnnkit tune data.csv --out tunes/a --trials 30 --space space.yaml --metric accuracy\n"
+                       "  rnnkit tune data.csv --out tunes/a --trials 10 --storage postgresql://user@db/rnnkit "
+                       "--study reviews\n"
+                       "a worker killed mid-trial: its trial is marked failed and retried by the next worker "
+                       "started on the same machine (URL storages: by any worker, after Optuna's heartbeat).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_arguments(u)
     u.add_argument("--out", metavar="DIR", required=True, help="tune directory (tune.json, trials/, study.log)")
     u.add_argument("--trials", type=int, default=20, help="trials for this worker (default 20)")
@@ -218,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: lr, hidden size, layers, dropout, batch size in the guide's ranges")
     u.add_argument("--metric", default="loss", help="validation metric to optimise (default loss)")
     u.add_argument("--no-prune", action="store_true", help="run every trial to its end")
+    u.add_argument("--seed", type=int, help="seed the sampler: a reproducible search for one worker (default: "
+                   "unseeded, so that every worker draws its own trials; give each worker its own seed)")
     u.set_defaults(func=_tune)
 
     e = sub.add_parser("evaluate", help="score a run's best model on a labelled file (JSON on stdout)",

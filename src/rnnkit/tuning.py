@@ -12,13 +12,37 @@ hands every worker different trials. Storage: an SQLAlchemy URL (`postgresql://u
 `mysql://...`, `sqlite:///tune.db`) or a file path ending in `.log` (Optuna's journal file, for
 workers on one machine or a shared file system). Without `--storage`, OUT/study.log.
 
+Invariants (issue 8, items 2 and 3):
+1. Workers draw different trials: the sampler is unseeded unless `seed` (`--seed`) is given; then it is
+   seeded with `seed` + the number of trials the study already holds, so a fresh single-worker search is
+   reproducible and a restart does not draw its predecessor's trials again. Workers started together
+   with one `--seed` on one study would draw alike: give each its own seed, or none.
+2. A trial whose worker died is FAIL and its parameters run again as a new trial (at most `MAX_RETRIES`
+   times): every trial records its worker (host, boot, pid namespace, pid, process start time); before each
+   trial a worker fails the RUNNING trials whose worker on *this* machine is gone (`kill -9` included) and
+   enqueues them again. A worker stopped by SIGINT/SIGTERM enqueues its own trial again. On an RDB storage
+   (SQLite, PostgreSQL, MySQL) Optuna's heartbeat also catches workers that died on *other* machines, after
+   `HEARTBEAT[1]` seconds of silence. A journal file has no heartbeat: a trial of a worker that died on
+   another machine stays RUNNING until a worker on that machine starts again.
+3. No two processes train into one directory: a trial claims OUT/trials/NNNN with an exclusive mkdir (NNNN-1,
+   ... when a leftover directory holds the name); a retry is a new trial, so it gets a fresh directory.
+4. OUT/tune.json is written under an exclusive lock (OUT/.tune.lock) from a snapshot of the storage taken
+   inside it, so a later write never holds less than an earlier one; it belongs to one study (another
+   study with the same OUT is refused).
+
 Optuna is an optional extra (`pip install 'rnnkit[tune]'`), imported only here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import socket
 import sys
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +54,9 @@ from rnnkit.training.checkpoint import write_json_atomic
 INSTALL_HINT = "pip install 'rnnkit[tune]'"
 TUNE_FILE = "tune.json"
 TRIAL_FILE = "trial.json"
+LOCK_FILE = ".tune.lock"
+MAX_RETRIES = 2  # a trial whose worker died runs again at most this many times (a trial that kills its worker)
+HEARTBEAT = (30, 300)  # RDB storages: seconds between heartbeats, and of silence before a trial counts as dead
 # The guide's ranges (config.GUIDE_RANGES) as the default search space.
 DEFAULT_SPACE: dict[str, Any] = {
     "optim.lr": {"low": 1e-4, "high": 1e-2, "log": True},
@@ -97,8 +124,15 @@ def suggest(trial, space: dict[str, Any]) -> list[str]:
     return out
 
 
-def make_storage(storage: str | None, out: Path):
-    """An Optuna storage: a URL as is; a `.log` path (or none: OUT/study.log) as a journal file."""
+def make_storage(storage: str | None, out: Path, heartbeat: tuple[int, int] = HEARTBEAT):
+    """An Optuna storage: a `.log` path (or none: OUT/study.log) as a journal file; an SQLAlchemy URL as an
+    RDB storage with a heartbeat every `heartbeat[0]` s, whose trials silent for `heartbeat[1]` s are FAIL
+    and enqueued again (any worker checks, before each trial).
+
+    Raises:
+        ConfigError: not a database URL, or the database cannot be opened (the password is not shown).
+        MissingExtra: the URL's database driver is not installed.
+    """
     optuna = _optuna()
     if storage is None or storage.endswith(".log"):
         from optuna.storages.journal import JournalFileBackend
@@ -106,7 +140,151 @@ def make_storage(storage: str | None, out: Path):
         path = Path(storage) if storage else out / "study.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-    return storage
+    import sqlalchemy.exc
+
+    shown = _shown_url(storage)
+    # Optuna >= 4.9 names the callback argument heartbeat_stale_trial_callback (failed_trial_callback before)
+    key = "heartbeat_stale_trial_callback" if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback") \
+        else "failed_trial_callback"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(storage, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
+                                              **{key: _retry_callback()})
+    except ImportError as exc:
+        raise MissingExtra(f"--storage {shown}: the database driver is not installed ({exc.__cause__ or exc}); "
+                           "install it (postgresql://: pip install psycopg2-binary; mysql://: pip install pymysql "
+                           "and use mysql+pymysql://).") from None
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(f"--storage {shown} is not a database URL; give postgresql://user@host/db, "
+                          "mysql+pymysql://user@host/db, sqlite:///tune.db or a journal file FILE.log.") from None
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise ConfigError(f"cannot open --storage {shown}: {getattr(exc, 'orig', None) or exc}; check the host, "
+                          "database, user and password.") from None
+
+
+def _shown_url(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: the caller says so
+        return url
+
+
+def _retry_callback():
+    """Optuna's callback that enqueues a failed trial's parameters again (a WAITING trial), `MAX_RETRIES` times."""
+    optuna = _optuna()
+    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or \
+        optuna.storages.RetryFailedTrialCallback
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return cls(max_retry=MAX_RETRIES)
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3... of /proc/PID/stat (state, ppid, ...; index 19 is the start time), or None without /proc."""
+    text = _read(f"/proc/{pid}/stat")
+    return None if text is None else text[text.rindex(")") + 2:].split()
+
+
+def _machine() -> dict:
+    """What makes a pid meaningful: the host name, its boot, and the pid namespace (containers differ)."""
+    here = {"host": socket.gethostname(), "boot": _read("/proc/sys/kernel/random/boot_id")}
+    with contextlib.suppress(OSError):
+        here["pidns"] = os.readlink("/proc/self/ns/pid")
+    return here
+
+
+def _worker(number: int) -> dict:
+    """The user attribute `worker` of trial `number`: this process, to be found dead or alive later."""
+    stat = _proc_stat(os.getpid())
+    return {**_machine(), "pid": os.getpid(), "start": stat[19] if stat else None, "trial": number}
+
+
+def _worker_gone(worker: dict) -> bool:
+    """True when `worker` ran on this machine (same host, boot and pid namespace) and is no longer running
+    (no such pid, a zombie, or the pid now belongs to a process started later). False when it lives or
+    cannot be judged from here (another machine)."""
+    here = _machine()
+    if any(worker.get(k) != here.get(k) for k in ("host", "boot", "pidns")) or not isinstance(worker.get("pid"), int):
+        return False
+    try:
+        os.kill(worker["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # it exists (another user's process)
+    stat = _proc_stat(worker["pid"])
+    if stat is None:
+        return False
+    return stat[0] in ("Z", "X") or (worker.get("start") is not None and stat[19] != worker["start"])
+
+
+def fail_dead_trials(study) -> list[int]:
+    """Mark FAIL each RUNNING trial whose worker on this machine is gone, and enqueue its parameters again
+    (at most `MAX_RETRIES` times per trial). Returns their numbers. Safe with several workers checking at
+    once: only the one whose FAIL lands enqueues the retry."""
+    optuna = _optuna()
+    failed = []
+    for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker")
+        # `worker` is bound to its trial number: a retry copies the dead trial's attributes until it sets its own
+        if not isinstance(worker, dict) or worker.get("trial") != t.number or not _worker_gone(worker):
+            continue
+        try:
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # finished meanwhile, or another worker failed it first
+        failed.append(t.number)
+        _requeue(study, t, f"its worker (pid {worker['pid']} on {worker['host']}) is gone")
+    return failed
+
+
+def _requeue(study, trial, why: str) -> None:
+    tries = len(trial.system_attrs.get("retry_history", [])) + 1
+    _retry_callback()(study, trial)
+    then = "queued again" if tries <= MAX_RETRIES else f"not queued again: it ran {tries} times"
+    print(f"trial {trial.number}: {why}; marked failed, {then}", file=sys.stderr, flush=True)
+
+
+def _claim_dir(root: Path, number: int) -> Path:
+    """A new directory for trial `number`, made by this process alone (mkdir fails when it exists):
+    root/NNNN, or NNNN-1, NNNN-2 ... when a leftover directory (e.g. of a removed study) holds that name."""
+    root.mkdir(parents=True, exist_ok=True)
+    for k in range(1000):
+        path = root / (f"{number:04d}" if k == 0 else f"{number:04d}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ConfigError(f"{root} holds 1000 directories named for trial {number}; clean it up or choose another --out.")
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """OUT/.tune.lock, exclusively: one worker at a time reads the study and writes tune.json."""
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # drops the lock
+
+
+def _write_tune(study, out: Path, metric: str, base: list[str]) -> dict:
+    with _locked(out):  # the snapshot is taken under the lock: a later write never holds less
+        result = describe(study, out, metric, base)
+        write_json_atomic(out / TUNE_FILE, result)
+    return result
 
 
 class _Report(Callback):
@@ -126,9 +304,14 @@ class _Report(Callback):
 def describe(study, out: Path, metric: str, base: list[str]) -> dict:
     """tune.json's content: every trial, and the best with the command that trains it again."""
     optuna = _optuna()
-    trials = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
-               "run_dir": t.user_attrs.get("run_dir"), "epochs": len(t.intermediate_values)}
-              for t in study.trials]
+    trials = []
+    for t in study.trials:
+        entry = {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
+                 "run_dir": None if t.state == optuna.trial.TrialState.WAITING else t.user_attrs.get("run_dir"),
+                 "epochs": len(t.intermediate_values)}
+        if t.system_attrs.get("retry_history"):
+            entry["retry_of"] = t.system_attrs["retry_history"][-1]  # a dead or interrupted trial run again
+        trials.append(entry)
     result: dict[str, Any] = {"study": study.study_name, "metric": f"val {metric}",
                               "direction": study.direction.name.lower(), "base": base, "trials": trials,
                               "counts": {s.name: sum(t["state"] == s.name for t in trials)
@@ -146,22 +329,30 @@ def describe(study, out: Path, metric: str, base: list[str]) -> dict:
 def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: int, timeout: float | None = None,
          storage: str | None = None, study_name: str | None = None, space: dict[str, Any] | None = None,
          metric: str = "loss", prune: bool = True, seed: int | None = None,
-         enqueue: list[dict] | None = None) -> dict:
+         enqueue: list[dict] | None = None, heartbeat: tuple[int, int] = HEARTBEAT) -> dict:
     """Run `trials` trials (this worker's share) of a study and return tune.json's content.
 
     Args:
         base: `key=value` overrides every trial starts from (data, task...); config_file likewise.
         out: the tune directory: tune.json, trials/NNNN run directories, study.log by default.
         metric: "loss" or one of the task's validation metrics (accuracy, wer, mse...).
+        seed: seeds the sampler (with the number of trials the study holds); None: unseeded, so that every
+            worker draws its own trials.
         enqueue: settings ({key: value} over the space's keys) to try first, e.g. known good ones.
+        heartbeat: RDB storages: (seconds between heartbeats, seconds of silence before a trial is dead).
+
+    Before each trial, RUNNING trials whose worker on this machine died are FAIL and queued again; they
+    run first (see the module's invariants).
 
     Raises:
-        ConfigError / DataError: before the first trial's training (a bad space, metric or data).
+        ConfigError / DataError: before the first trial's training (a bad space, metric, data or storage;
+            OUT holding another study's results).
         MissingExtra: Optuna is not installed.
     """
     optuna = _optuna()
     from rnnkit import api
     from rnnkit.tasks import get_task
+    from rnnkit.training.loop import Interrupted
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -170,34 +361,57 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
     if metric not in names:
         raise ConfigError(f"--metric {metric!r} is not a validation metric of task {probe.task!r}; "
                           f"choose one of {', '.join(names)}.")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ConfigError(f"--trials {trials!r}: give the number of trials for this worker, 1 or more.")
     space = dict(DEFAULT_SPACE if space is None else space)
     direction = "minimize" if metric in _LOWER_IS_BETTER else "maximize"
-    sampler = optuna.samplers.TPESampler(seed=probe.train.seed if seed is None else seed, n_startup_trials=5)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3) if prune else \
         optuna.pruners.NopPruner()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=make_storage(storage, out), study_name=study_name or out.name,
-                                direction=direction, sampler=sampler, pruner=pruner, load_if_exists=True)
-    for params in enqueue or ():
-        study.enqueue_trial(params, skip_if_exists=True)
-    if study.direction.name.lower() != direction:
-        raise ConfigError(f"study {study.study_name!r} in this storage {study.direction.name.lower()}s; --metric "
-                          f"{metric} needs {direction}. Use another --study.")
+    name = study_name or out.name
+    backend = make_storage(storage, out, heartbeat)
+    with _locked(out):  # one study per OUT: its tune.json would otherwise flip between the studies
+        held = _study_of(out / TUNE_FILE)
+        if held not in (None, name):
+            raise ConfigError(f"{out} holds the results of study {held!r} ({out / TUNE_FILE}); study {name!r} "
+                              f"would overwrite them. Give --study {held} to continue it, or another --out.")
+        study = optuna.create_study(storage=backend, study_name=name, direction=direction, pruner=pruner,
+                                    load_if_exists=True)
+        if study.direction.name.lower() != direction:
+            raise ConfigError(f"study {study.study_name!r} in this storage {study.direction.name.lower()}s; "
+                              f"--metric {metric} needs {direction}. Use another --study.")
+        # unseeded: every worker draws its own trials; seeded: reproducible, and not the trials already drawn
+        study.sampler = optuna.samplers.TPESampler(
+            seed=None if seed is None else seed + len(study.get_trials(deepcopy=False)), n_startup_trials=5)
+        for params in enqueue or ():
+            study.enqueue_trial(params, skip_if_exists=True)
+        write_json_atomic(out / TUNE_FILE, describe(study, out, metric, base))
+
+    lost: list[int] = []  # trials another worker took for dead (a late heartbeat) while this one ran them
 
     def objective(trial) -> float:
+        trial.set_user_attr("worker", _worker(trial.number))  # first: the window before it is a stranded trial
         overrides = [*base, *suggest(trial, space), "train.progress=none"]
-        run_dir = out / "trials" / f"{trial.number:04d}"
+        cfg = C.resolve(config_file, overrides)
+        run_dir = _claim_dir(out / "trials", trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("overrides", overrides[len(base):-1])
-        cfg = C.resolve(config_file, overrides)
-        run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / TRIAL_FILE, {"study": study.study_name, "number": trial.number,
-                                           "params": trial.params, "tune_dir": str(out)})
-        summary = api.train(cfg, run_dir, callbacks=[_Report(trial, f"val_{metric}")])
+                                                 "params": trial.params, "tune_dir": str(out)})
+        try:
+            summary = api.train(cfg, run_dir, callbacks=[_Report(trial, f"val_{metric}")])
+        except (Interrupted, KeyboardInterrupt):
+            _requeue(study, study.get_trials()[trial.number], "interrupted")  # the next worker runs it first
+            raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            lost.append(trial.number)
+            raise
+        if study.get_trials(deepcopy=False)[trial.number].state.is_finished():
+            lost.append(trial.number)
         return float(summary["metrics"]["val"][metric])
 
     def progress(study, trial) -> None:
-        write_json_atomic(out / TUNE_FILE, describe(study, out, metric, base))
+        _write_tune(study, out, metric, base)
         last = trial.value if trial.value is not None else (
             trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
         shown = "-" if last is None else f"{last:.4g}"
@@ -205,11 +419,28 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
               f"{' (last epoch reported)' if trial.state.name != 'COMPLETE' else ''} {trial.params}",
               file=sys.stderr, flush=True)
 
-    study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrainingError,), callbacks=[progress])
-    result = describe(study, out, metric, base)
-    write_json_atomic(out / TUNE_FILE, result)
-    return result
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for _ in range(trials):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        fail_dead_trials(study)  # RDB storages also fail the trials whose heartbeat stopped (Optuna, in optimize)
+        try:
+            study.optimize(objective, n_trials=1, catch=(TrainingError,), callbacks=[progress])
+        except Exception:
+            if not lost:
+                raise
+            # Optuna cannot record a result for a trial that is already FAIL; its retry runs it again
+            print(f"trial {lost.pop()}: another worker marked it failed (its heartbeat was late) and queued it "
+                  "again; this worker's result for it is dropped", file=sys.stderr, flush=True)
+    return _write_tune(study, out, metric, base)
 
 
-__all__ = ["DEFAULT_SPACE", "INSTALL_HINT", "TRIAL_FILE", "TUNE_FILE", "describe", "load_space", "make_storage",
-           "suggest", "tune"]
+def _study_of(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("study")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+__all__ = ["DEFAULT_SPACE", "HEARTBEAT", "INSTALL_HINT", "MAX_RETRIES", "TRIAL_FILE", "TUNE_FILE", "describe",
+           "fail_dead_trials", "load_space", "make_storage", "suggest", "tune"]

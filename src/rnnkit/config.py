@@ -33,6 +33,8 @@ class DataConfig:
     test: str | None = None  # test file; when absent and no dataset, a seeded share of train
     dataset: str | None = None  # built-in real data set (see `rnnkit datasets`)
     format: str = "auto"  # auto | csv | tsv | jsonl | parquet | ts
+    delimiter: str = "auto"  # CSV/TSV field delimiter: auto (, for .csv, tab for .tsv; sniffed among , ; tab |
+    # when the header reads as one column) | one character | comma | semicolon | tab | pipe
     input: str = "auto"  # auto | text | numeric | long
     text_column: str = "text"
     sequence_column: str = "sequence"  # numeric input: a JSON list per cell
@@ -94,7 +96,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
-    threads: int | None = None  # torch intra-op threads; null = torch default
+    threads: int | None = None  # intra-op threads; null = auto: free cores / rnnkit trainings; OMP_NUM_THREADS wins
     log_every: int = 20  # steps between metric lines
     checkpoint_every: int = 500  # steps between mid-epoch checkpoints (one is always written per epoch)
     nonfinite: str = "stop"  # stop: halt on a NaN/Inf loss, keep the last valid checkpoint | repair: then continue

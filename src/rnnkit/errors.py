@@ -66,7 +66,8 @@ class DataError(RnnkitError):
         self.problems = list(problems)
         n = len(self.problems)
         head = header or f"{n} problem{'s' if n != 1 else ''} found in the input data"
-        lines = [head + ":"] + [f"  - {p}" for p in self.problems[:MAX_LISTED]]
+        # a header alone (no problems listed) ends the message: no colon left dangling
+        lines = [head + ":" if n else head] + [f"  - {p}" for p in self.problems[:MAX_LISTED]]
         if n > MAX_LISTED:
             lines.append(f"  ... and {n - MAX_LISTED} more (all are listed in the error's .problems)")
         super().__init__("\n".join(lines))

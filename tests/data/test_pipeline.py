@@ -1,5 +1,6 @@
 """The data path from config to datasets: splits, train-only fitting, truncation, saved artefacts."""
 
+import csv
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ from fakedata import write_numeric_jsonl, write_text_csv
 from rnnkit import config as C
 from rnnkit.data.pipeline import Preprocessing, prepare_data
 from rnnkit.data.readers import read_records
-from rnnkit.errors import DataError
+from rnnkit.errors import DataError, Problem
 
 
 def _shifted(path, shift, seed):
@@ -71,3 +72,81 @@ def test_unseen_val_label_fails_before_training(tmp_path):
                            "data.label_column=stars"])
     with pytest.raises(DataError, match=r"val.csv:3.*neutral"):
         prepare_data(cfg, tmp_path / "run")
+
+
+def _review_file(path, rows, delimiter=","):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, delimiter=delimiter)
+        w.writerow(["review", "stars"])
+        w.writerows(rows)
+    return path
+
+
+def _cfg(train, *extra):
+    return C.resolve(None, [f"data.train={train}", "data.text_column=review", "data.label_column=stars", *extra])
+
+
+def test_item19_vocabulary_counts_only_the_tokens_the_model_sees(tmp_path):
+    rows = [(f"good film number{i}", "pos" if i % 2 else "neg") for i in range(40)]
+    long = " ".join(["intro"] * 3 + [f"late{j}" for j in range(1000)] + ["ending"] * 2)  # 1,005 tokens
+    train = _review_file(tmp_path / "reviews.csv", [*rows, (long, "pos")])
+    val = _review_file(tmp_path / "val.csv", rows[:12])
+    split = [f"data.val={val}", "data.test_fraction=0"]
+    head = prepare_data(_cfg(train, "data.max_length=5", *split))
+    assert head.report["truncated"]["train"] == 1
+    assert "intro" in head.prep.vocab and "late1" in head.prep.vocab  # the first 5: intro x3, late0, late1
+    assert "late2" not in head.prep.vocab and "ending" not in head.prep.vocab
+    assert len(head.prep.vocab) == 2 + 2 + 40 + 3  # <pad> <unk>, good film, number0..39, intro late0 late1
+    tail = prepare_data(_cfg(train, "data.max_length=5", "data.truncate_keep=tail", *split))
+    assert "ending" in tail.prep.vocab and "late997" in tail.prep.vocab  # the last 5: late997..late999, ending x2
+    assert "intro" not in tail.prep.vocab and "late996" not in tail.prep.vocab
+    full = prepare_data(_cfg(train, *split))  # max_length 512: intro x3 and late0..late508
+    assert "late508" in full.prep.vocab and "late509" not in full.prep.vocab and "ending" not in full.prep.vocab
+
+
+def test_item5_case_and_space_variants_are_warned_and_kept_apart(tmp_path):
+    rows = [(f"good film number{i}", "pos" if i % 2 else "neg") for i in range(40)]
+    rows[3] = ("Good film", "Pos")
+    rows[5] = ("good film", " pos")
+    train = _review_file(tmp_path / "reviews.csv", rows)
+    with pytest.warns(UserWarning) as caught:
+        data = prepare_data(_cfg(train, "data.val_fraction=0.2", "data.test_fraction=0"))
+    warned = [str(w.message) for w in caught]
+    assert (f"labels 'pos' (19 rows, first {train}:3) and 'Pos' (1 row, first {train}:5) in column 'stars' differ "
+            "only by case and stay 2 classes; write them alike if they mean one class") in warned
+    assert (f"labels 'pos' (18 rows, first {train}:3) and ' pos' (1 row, first {train}:7) in column 'stars' differ "
+            "only by surrounding spaces, which are ignored: read as one class 'pos'") in warned
+    assert data.prep.labels.labels == ["Pos", "neg", "pos"]  # not merged: "Pos" may be a class of its own
+
+
+def test_item5_numbers_among_text_labels_stay_apart(tmp_path):
+    rows = [(f"good film number{i}", ["1", "2", "other"][i % 3]) for i in range(45)]
+    rows[4] = ("good film", "1.0")
+    train = _review_file(tmp_path / "reviews.csv", rows)
+    with pytest.warns(UserWarning, match=r"labels '1' \(15 rows.*and '1.0' \(1 row.*are the same number but stay 2 "
+                      r"classes, because the column also holds labels that are not numbers \(e.g. 'other'\)"):
+        data = prepare_data(_cfg(train, "data.val_fraction=0.2", "data.test_fraction=0"))
+    assert "1.0" in data.prep.labels and "1" in data.prep.labels
+
+
+def test_item5_float_labels_across_train_and_val_files(tmp_path):
+    train = _review_file(tmp_path / "train.csv", [(f"film {i}", str(i % 3)) for i in range(30)])
+    val = _review_file(tmp_path / "val.csv", [(f"film {i}", f"{i % 3}.0") for i in range(12)])
+    with pytest.warns(UserWarning, match="are the same number: read as one class '2'"):
+        data = prepare_data(_cfg(train, f"data.val={val}", "data.test_fraction=0"))  # no unseen-label error
+    assert data.prep.labels.labels == ["0", "1", "2"]
+    assert sorted(int(ex.target) for ex in data.datasets["val"].examples) == [0] * 4 + [1] * 4 + [2] * 4
+
+
+def test_item4_nothing_is_written_when_the_data_check_fails(tmp_path):
+    train = _review_file(tmp_path / "reviews.csv", [(f"film {i}", "pos") for i in range(20)])
+    with pytest.raises(DataError, match=r"only one class in the training data \(20 rows, all class 'pos'\)"):
+        prepare_data(_cfg(train), tmp_path / "run")
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_item12_a_data_error_without_listed_problems_ends_without_a_colon():
+    assert str(DataError([], header="no usable series left")) == "no usable series left"
+    assert str(DataError([Problem("a.csv", 2, "label", "x", "bad", "fix it")])).endswith(":\n  - a.csv:2 column "
+                                                                                          "'label': value 'x': bad. "
+                                                                                          "Fix: fix it")

@@ -448,3 +448,44 @@ def test_unlabeled_when_not_required(tmp_path):
     assert res.records[0].label is None
     with pytest.raises(DataError, match="column not found"):
         read_records(f)
+
+
+# --------------------------------------------------------------------------- issue 8 item 8: delimiters
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_item8_one_column_header_is_sniffed(tmp_path, sep):
+    rows = [f"text{sep}label", f"a fine film{sep}pos", f'"awful{sep} really"{sep}neg', f"so so{sep}pos"]
+    f = write(tmp_path / "d.csv", "\n".join(rows) + "\n")
+    res = read_records(f)
+    assert [(r.tokens, r.label) for r in res.records] == [
+        (["a", "fine", "film"], "pos"), (f"awful{sep} really".split(), "neg"), (["so", "so"], "pos")]
+    # a real one-column file (predict input, only a text column) is not sniffed: delimiters in the text stay text
+    f = write(tmp_path / "p.csv", f"text\nfine{sep} really\nok{sep}sure\n")
+    assert [r.tokens for r in read_records(f, require_label=False).records] == [
+        f"fine{sep} really".split(), f"ok{sep}sure".split()]
+
+
+def test_item8_delimiter_option(tmp_path):
+    f = write(tmp_path / "d.csv", "text;label\na, b;pos\nc;neg\n")
+    for name in (";", "semicolon"):
+        assert [r.tokens for r in read_records(f, delimiter=name).records] == [["a,", "b"], ["c"]]
+    tsv = write(tmp_path / "t.tsv", "text|label\na b|x\n")
+    assert read_records(tsv, delimiter="pipe").records[0].label == "x"
+    assert read_records(write(tmp_path / "t2.csv", "text\tlabel\na\tx\n"), delimiter="tab").records[0].label == "x"
+    with pytest.raises(ConfigError, match=r"data.delimiter=';;' must be auto, one character"):
+        read_records(f, delimiter=";;")
+    with pytest.raises(DataError) as e:
+        read_records(f, delimiter=",")
+    (p,) = e.value.problems
+    assert (p.line, p.value) == (1, "text;label")
+    assert "reads as one column when split on ','" in p.rule and "separated by ';'" in p.rule
+    assert "--set data.delimiter=semicolon" in p.fix and "did you mean" not in str(e.value)
+
+
+def test_item8_ambiguous_one_column_header_asks_for_the_delimiter(tmp_path):
+    f = write(tmp_path / "d.csv", "a;b|c\n1\n")
+    with pytest.raises(DataError) as e:
+        read_records(f)
+    (p,) = e.value.problems
+    assert "holds ';' or '|'" in p.rule and "--set data.delimiter=" in p.fix

@@ -102,3 +102,10 @@ def test_labelmap_save_load_keeps_order(tmp_path):
     assert LabelMap.from_dict(m.to_dict()).labels == m.labels
     with pytest.raises(CheckpointError):
         LabelMap.from_dict({"kind": "labels", "labels": ["a", "a"]})
+
+
+def test_item12_unknown_label_error_says_how_to_fix_it():
+    with pytest.raises(RnnkitError) as e:
+        LabelMap.build(["neg", "pos"]).encode("meh")
+    assert str(e.value) == ("unknown label 'meh'; known labels: neg, pos. Fix: use one of these labels, or train a "
+                            "model on data that has this label")

@@ -10,6 +10,7 @@ families: see test_family_data.py.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -158,3 +159,149 @@ def test_skip_policy_rejects_exactly_the_bad_rows(tmp_path, capsys, fmt):
     assert f"{len(expected)} of {60 + n_train + 13} rows" in err and "more than the limit" in err
     assert len((run2 / "rejects.jsonl").read_text().splitlines()) == len(expected)
     assert not (run2 / "checkpoints").exists()
+
+
+# --------------------------------------------------------------------------- issue 8: a new user's first files
+
+RUN_FILES = ("config.yaml", "labels.json", "vocab.json", "inputs.json", "splits.json", "checkpoints", "metrics.jsonl")
+
+
+def _reviews(path, labels, delimiter=","):
+    """A review CSV (text, label) with one row per label given; the words follow the label."""
+    words = {"pos": "great fine superb", "neg": "awful dull weak"}
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, delimiter=delimiter)
+        w.writerow(["text", "label"])
+        for i, label in enumerate(labels):
+            cue = words.get(str(label).strip().lower(), f"word{label}")
+            w.writerow([f"the film {cue} {'plot' if i % 2 else 'cast'} number {i % 7}", label])
+    return path
+
+
+def _nothing_written(run):
+    return [name for name in RUN_FILES if (run / name).exists()]
+
+
+def _warned(recwarn) -> str:
+    """The warnings so far, one a line (the CLI prints each as `rnnkit: warning: ...`; pytest records them)."""
+    return "\n".join(str(w.message) for w in recwarn)
+
+
+@pytest.mark.parametrize("labels", [["pos"] * 30, ["pos"]], ids=["all-one-label", "one-row"])
+def test_item4_one_class_is_a_data_error_before_anything_is_written(tmp_path, capsys, labels):
+    train = _reviews(tmp_path / "reviews.csv", labels)
+    run = tmp_path / "run"
+    assert main(["train", str(train), "--out", str(run), *sets(SMALL)]) == 2
+    err = capsys.readouterr().err
+    rows = f"{len(labels)} row{'s' if len(labels) > 1 else ''}"
+    assert f"  - {train} column 'label': value 'pos': only one class in the training data ({rows}, all class " \
+           "'pos'); a classifier needs at least 2 classes. Fix: add rows of at least one other class" in err
+    assert "Traceback" not in err and "num_classes" not in err
+    assert _nothing_written(run) == []
+
+
+def test_item4_one_class_in_train_and_val_files(tmp_path, capsys):
+    train = _reviews(tmp_path / "train.csv", ["neg"] * 20)
+    val = _reviews(tmp_path / "val.csv", ["neg"] * 5)
+    run = tmp_path / "run"
+    assert main(["train", str(train), "--val", str(val), "--out", str(run), *sets(SMALL)]) == 2
+    assert "only one class in the training data (20 rows, all class 'neg')" in capsys.readouterr().err
+    assert _nothing_written(run) == []
+
+
+def test_item4_empty_validation_split_is_a_data_error(tmp_path, capsys):
+    train = _reviews(tmp_path / "reviews.csv", ["pos", "neg"])  # one row per class: both stay in train
+    run = tmp_path / "run"
+    assert main(["train", str(train), "--out", str(run), *sets(SMALL)]) == 2
+    err = capsys.readouterr().err
+    assert "the seeded validation split is empty (train 2, val 0, test 0)" in err
+    assert "give a validation file with --val" in err
+    assert _nothing_written(run) == []
+
+
+def test_item4_empty_and_tiny_splits_are_warned(tmp_path, recwarn):
+    train = _reviews(tmp_path / "reviews.csv", ["pos", "neg"] * 2)  # 2 per class: val takes one each, test none
+    run = tmp_path / "run"
+    assert main(["train", str(train), "--out", str(run), *sets(SMALL)]) == 0
+    warned = _warned(recwarn)
+    assert "the test split is empty (train 2, val 2, test 0)" in warned
+    assert "training goes on without test metrics" in warned
+    assert "tiny splits (train 2, val 2, test 0): train has only 2 rows" in warned
+    assert "val has only 2 rows" in warned
+    assert json.loads((run / "splits.json").read_text())["splits"]["test"] == []
+
+
+def test_item5_float_spellings_of_a_label_are_one_class(tmp_path, recwarn):
+    labels = [i % 2 for i in range(40)]
+    labels[3], labels[5], labels[8] = "1.0", "1.0", "0.0"
+    train = _reviews(tmp_path / "reviews.csv", labels)
+    run = tmp_path / "run"
+    assert main(["train", str(train), "--out", str(run), *sets(SMALL)]) == 0
+    warned = _warned(recwarn)
+    assert (f"labels '1' (18 rows, first {train}:3) and '1.0' (2 rows, first {train}:5) in column 'label' are the "
+            "same number: read as one class '1'") in warned
+    assert f"labels '0' (19 rows, first {train}:2) and '0.0' (1 row, first {train}:10)" in warned
+    assert json.loads((run / "labels.json").read_text())["labels"] == ["0", "1"]
+
+    # a file spelled the other way is read with the model's spelling; predictions print it
+    other = _reviews(tmp_path / "other.csv", ["1.0", "0.0", "1.00", "0"])
+    recwarn.clear()
+    assert main(["evaluate", str(run), "--data", str(other)]) == 0
+    assert "label '1.0' (1 row) in column 'label' is the same number as the model's class '1'" in _warned(recwarn)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), "--data", str(other), "--output", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert {r["prediction"] for r in rows} <= {"0", "1"} and "p_1" in rows[0] and "p_1.0" not in rows[0]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"], ids=["semicolon", "tab", "pipe"])
+def test_item8_delimiter_is_sniffed_when_the_header_has_one_column(tmp_path, capsys, delimiter):
+    train = _reviews(tmp_path / "reviews.csv", ["pos", "neg"] * 20, delimiter=delimiter)
+    run = tmp_path / "run"
+    assert main(["train", str(train), "--out", str(run), *sets(SMALL)]) == 0
+    assert "data: train 32, val 4, test 4; 2 classes" in capsys.readouterr().err
+
+
+def test_item8_wrong_delimiter_names_the_delimiter_problem(tmp_path, capsys):
+    train = _reviews(tmp_path / "reviews.csv", ["pos", "neg"] * 20, delimiter=";")
+    run = tmp_path / "run"
+    assert main(["train", str(train), "--out", str(run), *sets(SMALL), "--set", "data.delimiter=comma"]) == 2
+    err = capsys.readouterr().err
+    assert (f"  - {train}:1: value 'text;label': the header reads as one column when split on ','; its fields look "
+            "separated by ';'. Fix: set the delimiter: --set data.delimiter=semicolon") in err
+    assert "did you mean" not in err and "text_column=text;label" not in err
+    # the key set explicitly reads the file
+    run2 = tmp_path / "run2"
+    assert main(["train", str(train), "--out", str(run2), *sets(SMALL), "--set", "data.delimiter=;"]) == 0
+    assert main(["train", str(train), "--out", str(tmp_path / "r3"), *sets(SMALL), "--set", "data.delimiter=|"]) == 2
+    assert "data.delimiter='' must be auto, one character, or comma, semicolon, tab or pipe" in capsys.readouterr().err
+
+
+def _series(path, channels, labels):
+    with open(path, "w") as fh:
+        for i, label in enumerate(labels):
+            k = 1 + (label == "pos")
+            steps = [[round(math.sin(0.3 * k * t + c), 4) for c in range(channels)] for t in range(5 + i % 4)]
+            fh.write(json.dumps({"sequence": steps, "label": label}) + "\n")
+    return path
+
+
+def test_item12_channel_mismatch_and_unseen_labels_name_the_rows_and_the_fix(tmp_path, capsys):
+    train = _series(tmp_path / "series.jsonl", 2, ["neg", "pos"] * 20)
+    run = tmp_path / "run"
+    assert main(["train", str(train), "--out", str(run), *sets(SMALL)]) == 0
+    capsys.readouterr()
+    three = _series(tmp_path / "pred_3ch.jsonl", 3, ["neg", "pos"])
+    assert main(["predict", str(run), "--data", str(three), "--output", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    for line in (1, 2):
+        assert (f"  - {three}:{line} column 'sequence': value '3': 3 channels, the model was trained on 2. Fix: give "
+                "every sequence the 2 channels of the training data") in err
+    unseen = _series(tmp_path / "unseen.jsonl", 2, ["pos", "Neg", "meh"])
+    assert main(["evaluate", str(run), "--data", str(unseen)]) == 2
+    err = capsys.readouterr().err
+    assert f"2 row(s) of {unseen} have labels the model never saw:\n" in err
+    assert (f"  - {unseen}:2 column 'label': value 'Neg': label not seen in the training data (the model knows neg, "
+            "pos). Fix: did you mean 'neg'? correct the label to one the model knows, or remove the row") in err
+    assert f"  - {unseen}:3 column 'label': value 'meh': label not seen" in err
+    assert not [x for x in err.splitlines() if x.endswith(":") and not x.startswith("rnnkit: error:")]

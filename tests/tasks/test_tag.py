@@ -147,3 +147,20 @@ def test_cli_train_tag_prints_the_result(tmp_path, capsys):
     code = cli.main(["train", str(train), "--task", "tag", "--out", str(tmp_path / "run"),
                      *[x for s in TINY[1:] for x in ("--set", s)], "--set", "train.max_epochs=1"])
     assert code == 0 and "accuracy" in capsys.readouterr().out
+
+
+def test_item4_one_tag_is_a_data_error_before_anything_is_written(tmp_path, capsys):
+    train = tmp_path / "words.jsonl"
+    with open(train, "w") as fh:
+        for i in range(40):
+            tokens = [f"w{(i + j) % 9}" for j in range(3 + i % 4)]
+            fh.write(json.dumps({"tokens": tokens, "tags": ["O"] * len(tokens)}) + "\n")
+    run = tmp_path / "run"
+    code = cli.main(["train", str(train), "--task", "tag", "--out", str(run),
+                     *[x for s in TINY[1:] for x in ("--set", s)], "--set", "train.max_epochs=1"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert (f"the training data cannot train a tagger:\n  - {train}: value 'O': only one tag in the training data "
+            "(40 sentences, all tag 'O'); a tagger needs at least 2 tags. Fix: add sentences with at least one other "
+            "tag") in err
+    assert not run.exists() or not any(run.iterdir())  # no config, vocabulary, tags or splits

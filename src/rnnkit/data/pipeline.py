@@ -9,6 +9,8 @@ Each step is one function that a test can call alone:
 from __future__ import annotations
 
 import json
+import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +24,20 @@ from rnnkit.data.readers import ReadResult, read_records
 from rnnkit.data.records import Record
 from rnnkit.data.splits import save_split, stratified_split
 from rnnkit.data.standardize import Standardizer
-from rnnkit.data.validate import unseen_label_problems, validate_splits
+from rnnkit.data.validate import (
+    UNSEEN_LABEL_RULE,
+    label_number,
+    reconcile_labels,
+    too_few_classes,
+    unseen_label_problems,
+    validate_splits,
+)
 from rnnkit.data.vocab import LabelMap, Vocab
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
 VOCAB_FILE, LABELS_FILE, STANDARDIZER_FILE, SPLITS_FILE = (
     "vocab.json", "labels.json", "standardizer.json", "splits.json")
+TINY_SPLIT = 10  # a split with fewer rows gets a warning: its loss and metrics are mostly noise
 
 
 @dataclass
@@ -69,7 +79,7 @@ def reader_options(cfg: Config) -> dict:
     d = cfg.data
     return dict(format=d.format, input=d.input, text_column=d.text_column, sequence_column=d.sequence_column,
                 label_column=d.label_column, id_column=d.id_column, time_column=d.time_column,
-                feature_columns=d.feature_columns, tokenize=d.tokenize, lowercase=d.lowercase)
+                feature_columns=d.feature_columns, tokenize=d.tokenize, lowercase=d.lowercase, delimiter=d.delimiter)
 
 
 def input_files(cfg: Config) -> tuple[dict[str, Path], dict]:
@@ -100,6 +110,10 @@ def read_splits(cfg: Config, run_dir: Path | None) -> tuple[dict[str, list[Recor
     files, options = input_files(cfg)
     results: dict[str, ReadResult] = {
         split: read_records(path, **options) for split, path in files.items()}
+    # "1" and "1.0" are one class in every split (before the unseen-label check compares them)
+    for message in reconcile_labels([r for res in results.values() for r in res.records],
+                                    column=options["label_column"]):
+        warnings.warn(message, UserWarning, stacklevel=2)
     validated = validate_splits(results, policy=cfg.data.bad_rows, max_bad_fraction=cfg.data.max_bad_fraction,
                                 rejects_path=(run_dir / "rejects.jsonl") if run_dir else None)
     report = {"files": {k: str(v) for k, v in files.items()}, **validated.report,
@@ -135,35 +149,121 @@ def split_records(cfg: Config, splits: dict[str, list[Record]], run_dir: Path | 
     return splits
 
 
+def check_training_data(cfg: Config, splits: dict[str, list[Record]], files: dict) -> None:
+    """Fail (DataError) when the training split cannot train a classifier: no rows, or one class only."""
+    train = splits.get("train", [])
+    problems = too_few_classes(Counter(r.label for r in train if r.label is not None), rows=len(train),
+                               file=str(files.get("train", cfg.data.train)), column=cfg.data.label_column)
+    if problems:
+        raise DataError(problems, header="the training data cannot train a classifier")
+
+
+def check_split_sizes(cfg: Config, splits: dict[str, list[Record]], files: dict) -> dict[str, list[Record]]:
+    """An empty validation split is a DataError (early stopping needs one); an empty test split is left
+    out with a warning (no test metrics); a split of fewer than `TINY_SPLIT` rows gets a warning."""
+    sizes = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
+    carved = missing_split_fractions(cfg, {k: v for k, v in splits.items() if k in files})
+    if not splits.get("val"):
+        train_file = str(files.get("train", cfg.data.train))
+        if "val" in carved:
+            problem = Problem(train_file, None, cfg.data.label_column, f"{len(splits['train'])} rows",
+                              f"the seeded validation split is empty ({sizes}): each class keeps its only row in "
+                              f"train, so data.val_fraction={cfg.data.val_fraction:g} takes none",
+                              "add rows (at least 2 per class, better dozens), or give a validation file with --val")
+        else:
+            problem = Problem(str(files["val"]), None, None, "0 rows", "no validation rows left after validation",
+                              "repair the validation file's rows (see the rejects file)")
+        raise DataError([problem], header="there is no validation data (early stopping needs it)")
+    out = dict(splits)
+    if "test" in out and not out["test"]:
+        where = (f"each class has too few rows for data.test_fraction={cfg.data.test_fraction:g}"
+                 if "test" in carved else f"no rows of {files.get('test')} are left")
+        warnings.warn(f"the test split is empty ({sizes}): {where}; training goes on without test metrics. Add "
+                      "rows, or give a test file with --test", UserWarning, stacklevel=2)
+        del out["test"]
+    why = {"train": "too few to learn from", "val": "its loss, which picks the best epoch and stops training, "
+           "is mostly noise", "test": "its metrics are mostly noise"}
+    tiny = [f"{name} has only {len(recs)} row{'s' if len(recs) != 1 else ''}, {why.get(name, why['test'])}"
+            for name, recs in out.items() if 0 < len(recs) < TINY_SPLIT]
+    if tiny:
+        warnings.warn(f"tiny splits ({sizes}): {'; '.join(tiny)}. Add rows (dozens per class at least)",
+                      UserWarning, stacklevel=2)
+    return out
+
+
+def _seen(tokens: list[str], max_length: int, keep: str) -> list[str]:
+    """The tokens the model sees after truncation to `max_length` (head or tail kept)."""
+    if len(tokens) <= max_length:
+        return tokens
+    return tokens[:max_length] if keep == "head" else tokens[len(tokens) - max_length:]
+
+
 def fit_preprocessing(cfg: Config, train: list[Record]) -> Preprocessing:
-    """Vocabulary, label map and standardizer, fitted on the training split only."""
+    """Vocabulary, label map and standardizer, fitted on the training split only.
+
+    The vocabulary counts the tokens the model sees: an over-long row counts only the part that
+    truncation to data.max_length keeps (data.truncate_keep).
+    """
     labels = LabelMap.build([r.label for r in train])
     if train[0].tokens is not None:
-        vocab = Vocab.build([r.tokens for r in train], min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
+        vocab = Vocab.build([_seen(r.tokens, cfg.data.max_length, cfg.data.truncate_keep) for r in train],
+                            min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
         return Preprocessing(kind="text", labels=labels, vocab=vocab)
-    widths = {r.values.shape[1] for r in train}
+    widths = Counter(r.values.shape[1] for r in train)
     if len(widths) != 1:
-        raise DataError([], header=f"training sequences have different channel counts {sorted(widths)}; "
-                        "every sequence needs the same number of channels")
+        common = widths.most_common(1)[0][0]
+        problems = [Problem(r.file, r.line, cfg.data.sequence_column, str(r.values.shape[1]),
+                            f"{r.values.shape[1]} channels, while most training sequences have {common}",
+                            f"give every sequence the same {common} channels", r.id)
+                    for r in train if r.values.shape[1] != common]
+        raise DataError(problems, header=f"training sequences have different channel counts {sorted(widths)}")
     standardizer = Standardizer().fit([r.values for r in train]) if cfg.data.standardize else None
-    return Preprocessing(kind="numeric", labels=labels, standardizer=standardizer, num_features=widths.pop())
+    return Preprocessing(kind="numeric", labels=labels, standardizer=standardizer,
+                         num_features=next(iter(widths)))
+
+
+def input_problems(records: list[Record], prep: Preprocessing, *, sequence_column: str | None = None) -> list[Problem]:
+    """Rows whose input the model cannot take: text for a numeric model, numbers for a text model, or
+    another channel count than the model was trained on. `sequence_column` names the column of a
+    numeric row (long-format and .ts records have none)."""
+    problems = []
+    for r in records:
+        column = (sequence_column if "sequence_id" not in r.extra and not r.file.lower().endswith(".ts")
+                  else None)
+        if prep.kind == "text" and r.tokens is None:
+            problems.append(Problem(r.file, r.line, None, f"{r.values.shape[1]} channels",
+                                    "a numeric row, and the model was trained on text",
+                                    "give the rows as text (data.text_column), as in the training data", r.id))
+        elif prep.kind != "text" and r.values is None:
+            problems.append(Problem(r.file, r.line, None, shorten(" ".join(r.tokens or [])),
+                                    "a text row, and the model was trained on numeric sequences",
+                                    "give the rows as numeric sequences (data.sequence_column), as in the "
+                                    "training data", r.id))
+        elif prep.kind != "text" and r.values.shape[1] != prep.num_features:
+            found = r.values.shape[1]
+            problems.append(Problem(r.file, r.line, column, str(found),
+                                    f"{found} channel{'s' if found != 1 else ''}, the model was trained on "
+                                    f"{prep.num_features}",
+                                    f"give every sequence the {prep.num_features} channels of the training data, "
+                                    "in the same order", r.id))
+    return problems
 
 
 def encode_records(records: list[Record], prep: Preprocessing, *, max_length: int, keep: str = "head",
-                   with_targets: bool = True) -> tuple[list[Example], int]:
-    """Records -> examples (token ids or standardized float32 features), truncated to max_length."""
+                   with_targets: bool = True, sequence_column: str | None = None) -> tuple[list[Example], int]:
+    """Records -> examples (token ids or standardized float32 features), truncated to max_length.
+
+    Raises:
+        DataError: rows the model cannot take (`input_problems`), every one listed.
+    """
+    problems = input_problems(records, prep, sequence_column=sequence_column)
+    if problems:
+        raise DataError(problems, header=f"{len(problems)} row(s) do not fit the model's input")
     examples = []
     for r in records:
         if prep.kind == "text":
-            if r.tokens is None:
-                raise DataError([], header=f"{r.file}:{r.line}: a numeric row in a model trained on text")
             inputs = torch.tensor(prep.vocab.encode(r.tokens), dtype=torch.long)  # (T,)
         else:
-            if r.values is None:
-                raise DataError([], header=f"{r.file}:{r.line}: a text row in a model trained on numeric input")
-            if r.values.shape[1] != prep.num_features:
-                raise DataError([], header=f"{r.file}:{r.line}: {r.values.shape[1]} channels, the model was "
-                                f"trained on {prep.num_features}")
             values = prep.standardizer.transform(r.values) if prep.standardizer else r.values
             inputs = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))  # (T, C)
         target = None
@@ -174,13 +274,20 @@ def encode_records(records: list[Record], prep: Preprocessing, *, max_length: in
 
 
 def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
-    """The whole data path for training. Fails with DataError/ConfigError before any training step."""
+    """The whole data path for training. Fails with DataError/ConfigError before any training step, and
+    then before anything but a rejects file (--bad-rows skip) is written to `run_dir`."""
     records, report = read_splits(cfg, run_dir)
-    records = split_records(cfg, records, run_dir)
+    files = report["files"]  # split -> the file it was read from
+    check_training_data(cfg, records, files)
+    fractions = missing_split_fractions(cfg, records)
+    records = split_records(cfg, records, None)  # splits.json is written once every check has passed
+    carved = {name: records[name] for name in ("train", *fractions)}
+    records = check_split_sizes(cfg, records, files)
     prep = fit_preprocessing(cfg, records["train"])
     datasets, truncated = {}, {}
     for split, recs in records.items():
-        examples, n_trunc = encode_records(recs, prep, max_length=cfg.data.max_length, keep=cfg.data.truncate_keep)
+        examples, n_trunc = encode_records(recs, prep, max_length=cfg.data.max_length, keep=cfg.data.truncate_keep,
+                                           sequence_column=cfg.data.sequence_column)
         datasets[split] = SequenceDataset(examples)
         truncated[split] = n_trunc
     report["sizes"] = {k: len(v) for k, v in datasets.items()}
@@ -191,8 +298,29 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     if prep.standardizer is not None:
         report["constant_channels"] = list(prep.standardizer.constant_channels)
     if run_dir is not None:
+        if fractions:
+            save_split(carved, run_dir / SPLITS_FILE, seed=cfg.data.split_seed, fractions=fractions)
         prep.save(run_dir)
     return PreparedData(datasets=datasets, prep=prep, report=report)
+
+
+def match_model_labels(records: list[Record], labels: LabelMap, *, column: str = "label") -> None:
+    """Give numeric labels the model's spelling ("1.0" -> "1" when the model's class is "1"), with a warning
+    naming each spelling changed; other labels are left as they are."""
+    by_value = {label_number(x): x for x in labels.labels}
+    if None in by_value:
+        return  # the model's labels are not all numbers: compared as text
+    changed: Counter[tuple[str, str]] = Counter()
+    for r in records:
+        if r.label is None or r.label in labels:
+            continue
+        model = by_value.get(label_number(r.label))
+        if model is not None:
+            changed[(r.label, model)] += 1
+            r.label = model
+    for (spelled, model), n in sorted(changed.items()):
+        warnings.warn(f"label {spelled!r} ({n} row{'s' if n != 1 else ''}) in column {column!r} is the same number "
+                      f"as the model's class {model!r}: read as {model!r}", UserWarning, stacklevel=3)
 
 
 def load_file_for_inference(cfg: Config, prep: Preprocessing, path: Path, *, with_targets: bool,
@@ -206,12 +334,18 @@ def load_file_for_inference(cfg: Config, prep: Preprocessing, path: Path, *, wit
                                 rejects_path=(run_dir / "rejects-inference.jsonl") if run_dir else None)
     records = validated.splits["data"]
     if with_targets:
+        match_model_labels(records, prep.labels, column=options["label_column"])
         known = set(prep.labels.labels)
-        bad = [r for r in records if r.label not in known]
-        if bad:
-            raise DataError([], header=f"{len(bad)} rows of {path} have labels the model never saw "
-                            f"(first: {bad[0].file}:{bad[0].line} label {bad[0].label!r}); known labels: "
-                            f"{', '.join(prep.labels.labels)}")
+        listed = shorten(", ".join(prep.labels.labels), 200)
+        folded = {x.casefold(): x for x in prep.labels.labels}
+        problems = [
+            Problem(r.file, r.line, options["label_column"], shorten(r.label), f"{UNSEEN_LABEL_RULE} (the model "
+                    f"knows {listed})",
+                    (f"did you mean {folded[r.label.casefold()]!r}? " if r.label.casefold() in folded else "")
+                    + "correct the label to one the model knows, or remove the row", r.id)
+            for r in records if r.label is not None and r.label not in known]
+        if problems:
+            raise DataError(problems, header=f"{len(problems)} row(s) of {path} have labels the model never saw")
     examples, n_trunc = encode_records(records, prep, max_length=cfg.data.max_length, keep=cfg.data.truncate_keep,
-                                       with_targets=with_targets)
+                                       with_targets=with_targets, sequence_column=options["sequence_column"])
     return SequenceDataset(examples), records, n_trunc

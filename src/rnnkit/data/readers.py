@@ -111,6 +111,7 @@ class Table:
     rows: list[TableRow]
     header_line: int | None = None  # CSV/TSV only
     header_looks_like_data: bool = False
+    delimiter: str | None = None  # CSV/TSV only: the delimiter the fields were split on
 
 
 @dataclass
@@ -181,6 +182,7 @@ def read_records(
     tokenize: str = "whitespace",
     lowercase: bool = False,
     require_label: bool = True,
+    delimiter: str = "auto",
 ) -> ReadResult:
     """Read one data file into records, collecting a problem for every bad row.
 
@@ -206,6 +208,9 @@ def read_records(
         tokenize: "whitespace" (``str.split()``) or "char" (every character is a token).
         lowercase: lowercase text before tokenizing.
         require_label: every row needs a label; when False a missing label becomes None.
+        delimiter: CSV/TSV field delimiter: one character (or comma, semicolon, tab, pipe), or
+            "auto": ``,`` for csv and tab for tsv, sniffed among ``, ; tab |`` when the header
+            then reads as one column that holds one of them. Ignored for other formats.
 
     Returns:
         A `ReadResult` with the good records, the problems of the bad rows, the number of rows
@@ -226,6 +231,7 @@ def read_records(
     _check_choice("data.format", format, ("auto", *FORMATS))
     _check_choice("data.input", input, INPUTS)
     _check_choice("data.tokenize", tokenize, TOKENIZERS)
+    delimiter = resolve_delimiter(delimiter)
     if input == "long" and (not id_column or not time_column):
         raise ConfigError(
             "input 'long' needs both data.id_column and data.time_column "
@@ -276,7 +282,7 @@ def read_records(
         require_label=require_label,
         from_text=fmt in ("csv", "tsv"),
     )
-    table = load_table(p, file, fmt)
+    table = load_table(p, file, fmt, delimiter=delimiter)
 
     mode = _resolve_input(input, table, opts)
     _check_columns(mode, table, opts)
@@ -346,6 +352,8 @@ def _resolve_input(input: str, table: Table, opts: _Opts) -> str:
         return "numeric"
     if opts.id_column and opts.time_column:
         return "long"
+    if _delimiter_problem(opts.file, table):  # every other complaint would follow from it
+        raise DataError(_delimiter_problem(opts.file, table), header=f"cannot read {opts.file}")
     found = ", ".join(repr(c) for c in table.columns) or "(none)"
     problems = [
         Problem(
@@ -368,6 +376,28 @@ def _resolve_input(input: str, table: Table, opts: _Opts) -> str:
         problems.append(_missing_column(opts, table, opts.label_column, "label_column"))
     problems += _header_problem(opts.file, table)
     raise DataError(problems, header=f"cannot read {opts.file}")
+
+
+def _delimiter_problem(file: str, table: Table) -> list[Problem]:
+    """A header that reads as one column holding another delimiter: the file was split on the wrong one."""
+    if table.delimiter is None or len(table.columns) != 1:
+        return []
+    others = [d for d in SNIFFED if d != table.delimiter and d in table.columns[0]]
+    if not others:
+        return []
+    named = " or ".join(delimiter_name(d) for d in others)
+    return [
+        Problem(
+            file,
+            table.header_line,
+            None,
+            shorten(table.columns[0]),
+            f"the header reads as one column when split on {delimiter_name(table.delimiter)}; "
+            f"its fields look separated by {named}",
+            f"set the delimiter: --set data.delimiter={_delimiter_setting(others[0])} "
+            "(or data.delimiter=auto to detect it)",
+        )
+    ]
 
 
 def _header_problem(file: str, table: Table) -> list[Problem]:
@@ -434,7 +464,9 @@ def _check_columns(mode: str, table: Table, opts: _Opts) -> None:
                 )
             )
     if missing:
-        raise DataError(missing + _header_problem(opts.file, table), header=f"cannot read {opts.file}")
+        wrong_delimiter = _delimiter_problem(opts.file, table)  # the missing columns follow from it
+        problems = wrong_delimiter or missing + _header_problem(opts.file, table)
+        raise DataError(problems, header=f"cannot read {opts.file}")
 
 
 # --------------------------------------------------------------------------- loading files
@@ -484,20 +516,99 @@ def _looks_numeric(cells: list[str]) -> bool:
     return bool(filled) and all(num(c) or c.lstrip().startswith("[") for c in filled)
 
 
-def load_table(p: Path, file: str, fmt: str) -> Table:
-    """Load a CSV, TSV, JSONL or Parquet file (`fmt` already resolved) into a `Table` of raw rows."""
+DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
+SNIFFED = ",;\t|"  # the delimiters `delimiter="auto"` tries when the header reads as one column
+
+
+def delimiter_name(delimiter: str) -> str:
+    """How a delimiter is shown in messages: 'tab' for a tab, else the character quoted."""
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def _delimiter_setting(delimiter: str) -> str:
+    """How to write a delimiter in `--set data.delimiter=...` (names where YAML would misread it)."""
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, delimiter)
+
+
+def resolve_delimiter(delimiter: str | None) -> str:
+    """A `data.delimiter` value -> "auto" or one character (names: comma, semicolon, tab, pipe).
+
+    Raises:
+        ConfigError: not "auto", a name, or a single character other than a quote or line break.
+    """
+    if delimiter is None or delimiter == "auto":
+        return "auto"
+    if isinstance(delimiter, str):
+        d = DELIMITER_NAMES.get(delimiter.lower(), delimiter)
+        if len(d) == 1 and d not in "\"\r\n":
+            return d
+    raise ConfigError(
+        f"data.delimiter={delimiter!r} must be auto, one character, or comma, semicolon, tab or pipe; "
+        "write `,`, `|` and tab by name on the command line (--set data.delimiter=pipe): YAML reads them otherwise"
+    )
+
+
+def load_table(p: Path, file: str, fmt: str, *, delimiter: str = "auto") -> Table:
+    """Load a CSV, TSV, JSONL or Parquet file (`fmt` already resolved) into a `Table` of raw rows.
+
+    `delimiter` (CSV/TSV only): "auto" uses ``,`` for csv and tab for tsv, and when the header then
+    reads as one column that holds one of ``, ; tab |``, the delimiter `csv.Sniffer` finds among them.
+    """
     if fmt in ("csv", "tsv"):
-        return load_delimited(p, file, "," if fmt == "csv" else "\t", fmt)
+        return load_delimited(p, file, resolve_delimiter(delimiter), fmt)
     if fmt == "jsonl":
         return load_jsonl(p, file)
     return load_parquet(p, file)
 
 
+def _first_record(lines: list[str], delimiter: str) -> list[str] | None:
+    """The header's cells when split on `delimiter` (None when it is not valid CSV)."""
+    with _csv_field_limit():
+        reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
+        try:
+            for cells in reader:
+                if any(c.strip() for c in cells):
+                    return cells
+        except csv.Error:
+            return None
+    return None
+
+
+def _sniff_delimiter(file: str, lines: list[str], default: str) -> str:
+    """`default`, unless the header reads as one column holding other delimiters: then the sniffed one."""
+    head = _first_record(lines, default)
+    if head is None or len(head) != 1:
+        return default
+    candidates = [d for d in SNIFFED if d != default and d in head[0]]
+    if not candidates:
+        return default  # a real one-column file
+    sample = "".join(lines[:50])[:65536]  # enough rows to tell; a cell of a long sequence can be huge
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters="".join(candidates)).delimiter
+    except csv.Error:
+        sniffed = candidates[0] if len(candidates) == 1 else ""
+    cells = _first_record(lines, sniffed) if sniffed in candidates else None
+    if cells is None or len(cells) < 2:
+        named = " or ".join(delimiter_name(d) for d in candidates)
+        _fail(
+            file,
+            f"the header reads as one column when split on {delimiter_name(default)}, and it holds {named}; "
+            "cannot tell which one separates the fields",
+            f"set the delimiter, e.g. --set data.delimiter={_delimiter_setting(candidates[0])}",
+            line=next((i for i, text in enumerate(lines, start=1) if text.strip()), 1),
+            value=shorten(head[0]),
+        )
+    return sniffed
+
+
 def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:
+    """Read a delimited file; `delimiter` is one character or "auto" (see `load_table`)."""
     text = read_text_file(p, file)
     # newline="" keeps line ends as they are, so csv sees quoted line breaks and line_num counts
     # physical lines; the list lets us recover each row's raw text for rejects.jsonl.
     lines = io.StringIO(text, newline="").readlines()
+    if delimiter == "auto":
+        delimiter = _sniff_delimiter(file, lines, "," if fmt == "csv" else "\t")
     header: list[str] | None = None
     header_line: int | None = None
     rows: list[TableRow] = []
@@ -546,7 +657,7 @@ def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:
                 continue
             broken = None
             if len(cells) != len(header):
-                sep = "tab" if delimiter == "\t" else repr(delimiter)
+                sep = delimiter_name(delimiter)
                 broken = (
                     None,
                     shown,
@@ -556,7 +667,7 @@ def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:
             rows.append(TableRow(start, dict(zip(header, cells, strict=False)), raw, broken))
     if header is None:
         _fail(file, "the file is empty: no header line", "add a header line and data rows")
-    table = Table(header, rows, header_line, _looks_numeric(header))
+    table = Table(header, rows, header_line, _looks_numeric(header), delimiter)
     if not rows:
         raise DataError(
             [Problem(file, None, None, shorten(", ".join(header)), "no data rows after the header", "add rows")]
@@ -977,6 +1088,8 @@ def _interpret_rows(table: Table, opts: _Opts, mode: str) -> ReadResult:
         label, issue = _label_of(row.fields, opts)
         issues += [issue] if issue else []
         rec = None if issues else Record(rid, opts.file, row.line, tokens=tokens, values=values, label=label)
+        if rec is not None and label is not None and str(row.fields[opts.label_column]) != label:
+            rec.extra["raw_label"] = str(row.fields[opts.label_column])  # spaces stripped: the labels check names it
         parsed.append(ParsedRow(row, rec, rid, [(row.line, i) for i in issues]))
     if mode == "numeric":
         _fix_channel_counts(parsed, opts.sequence_column)

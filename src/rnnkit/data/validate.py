@@ -15,10 +15,12 @@ import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from rnnkit.data.readers import ReadResult
 from rnnkit.data.records import Record
+from rnnkit.data.vocab import natural_key
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
 POLICIES = ("error", "skip")
@@ -74,6 +76,135 @@ def unseen_label_problems(train: list[Record], other: list[Record]) -> list[Prob
         for r in other
         if r.label is not None and r.label not in seen
     ]
+
+
+def label_number(label: str) -> Decimal | None:
+    """The number a label spells ("1", "1.0", "1e0" -> 1), or None when it is not a finite number."""
+    try:
+        x = Decimal(label)
+    except (InvalidOperation, ValueError):
+        return None
+    return x if x.is_finite() else None
+
+
+def canonical_number(spellings: Counter) -> str:
+    """The one spelling for labels that are the same number: the integer when it is one, else the most
+    frequent spelling (ties: the first in natural order)."""
+    x = label_number(next(iter(spellings)))
+    assert x is not None
+    if x.adjusted() < 30 and x == x.to_integral_value():  # adjusted: not a 10**999999-digit int
+        return str(int(x))
+    return min(spellings, key=lambda s: (-spellings[s], natural_key(s)))
+
+
+def _listing(spellings: Counter, first: dict[str, Record]) -> str:
+    """"'1' (40 rows, first train.csv:2) and '1.0' (3 rows, first train.csv:9)", most frequent first."""
+    order = sorted(spellings, key=lambda s: (-spellings[s], natural_key(s)))
+    parts = [f"{s!r} ({spellings[s]} row{'s' if spellings[s] != 1 else ''}, first {first[s].file}:{first[s].line})"
+             for s in order[:5]]
+    more = f" and {len(order) - 5} more" if len(order) > 5 else ""
+    return (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + more
+
+
+def reconcile_labels(records: list[Record], *, column: str = "label") -> list[str]:
+    """Find labels that are spelled differently but may mean the same class; merge the numeric ones.
+
+    Rules (labels are already stripped by the readers):
+
+    * every label a number: labels with the same value ("1", "1.0", "1e0") are one class and are
+      rewritten in place to one spelling (`canonical_number`);
+    * some labels not numbers: labels with the same value stay separate classes (a column of mixed
+      labels is text), and are named;
+    * labels that differ only by case ("Pos", "pos") stay separate classes and are named;
+    * labels that differed only by surrounding spaces (``Record.extra["raw_label"]``) were read as one
+      class by the reader, and are named.
+
+    Args:
+        records: the records of every split (train, val, test), so that all get the same spelling.
+        column: the label column, for the messages.
+
+    Returns:
+        One message per group of spellings (for `warnings.warn`); each names every spelling with its
+        row count and first file:line.
+    """
+    labeled = [r for r in records if r.label is not None]
+    if not labeled:
+        return []
+    counts: Counter[str] = Counter(r.label for r in labeled)
+    first: dict[str, Record] = {}
+    for r in labeled:
+        first.setdefault(r.label, r)  # type: ignore[arg-type]
+    numbers = {s: label_number(s) for s in counts}
+    all_numeric = all(x is not None for x in numbers.values())
+    messages: list[str] = []
+    raw: dict[str, Counter[str]] = {}
+    raw_first: dict[str, Record] = {}
+    for r in labeled:
+        spelled = r.extra.get("raw_label", r.label)
+        raw.setdefault(r.label, Counter())[spelled] += 1  # type: ignore[index]
+        raw_first.setdefault(spelled, r)
+    for label, spellings in raw.items():
+        if len(spellings) > 1:
+            messages.append(f"labels {_listing(spellings, raw_first)} in column {column!r} differ only by surrounding "
+                            f"spaces, which are ignored: read as one class {label!r}")
+    by_value: dict[Decimal, Counter[str]] = {}
+    for s, x in numbers.items():
+        if x is not None:
+            by_value.setdefault(x, Counter())[s] = counts[s]
+    rename: dict[str, str] = {}
+    for spellings in by_value.values():
+        if len(spellings) < 2:
+            continue
+        if all_numeric:
+            canonical = canonical_number(spellings)
+            rename.update({s: canonical for s in spellings if s != canonical})
+            messages.append(f"labels {_listing(spellings, first)} in column {column!r} are the same number: read as "
+                            f"one class {canonical!r}; write them alike to silence this warning")
+        else:
+            text = next(s for s, x in numbers.items() if x is None)
+            messages.append(f"labels {_listing(spellings, first)} in column {column!r} are the same number but stay "
+                            f"{len(spellings)} classes, because the column also holds labels that are not numbers "
+                            f"(e.g. {text!r}); write them alike if they mean one class")
+    for r in labeled:
+        if r.label in rename:
+            r.label = rename[r.label]
+    by_case: dict[str, Counter[str]] = {}
+    for s, n in counts.items():
+        if numbers[s] is None:
+            by_case.setdefault(s.casefold(), Counter())[s] = n
+    for spellings in by_case.values():
+        if len(spellings) > 1:
+            messages.append(f"labels {_listing(spellings, first)} in column {column!r} differ only by case and stay "
+                            f"{len(spellings)} classes; write them alike if they mean one class")
+    return messages
+
+
+def too_few_classes(labels: Counter, *, rows: int, file: str, column: str | None, unit: str = "row",
+                    what: str = "class", model: str = "a classifier") -> list[Problem]:
+    """A problem when the training data holds fewer than 2 classes (no rows, or all of one class).
+
+    Args:
+        labels: class -> count in the training split.
+        rows: the training rows (sentences for a tagger), for the message.
+        file: the training file.
+        column: the label column.
+        unit, what, model: the words for a row, a class and the model in the message.
+    """
+    if len(labels) >= 2:
+        return []
+    plural = "es" if what.endswith("s") else "s"
+    if not labels:
+        return [Problem(file, None, column, "", f"no training {unit}s with a {what} left after validation",
+                        f"add labelled {unit}s, or repair the rejected ones")]
+    (label,) = labels
+    return [Problem(
+        file, None, column, shorten(label),
+        f"only one {what} in the training data ({rows} {unit}{'s' if rows != 1 else ''}, all {what} {label!r}); "
+        f"{model} needs at least 2 {what}{plural}",
+        f"add {unit}s of at least one other {what} (a few dozen per {what} or more), or check that the "
+        f"{what} column is the right one (data.label_column)" if what == "class" else
+        f"add {unit}s with at least one other {what} (a few dozen or more)",
+    )]
 
 
 @dataclass

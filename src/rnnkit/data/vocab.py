@@ -218,7 +218,8 @@ class LabelMap:
             return self._index[label]
         except (KeyError, TypeError):
             known = shorten(", ".join(self._labels), 300)
-            raise RnnkitError(f"unknown label {label!r}; known labels: {known}") from None
+            raise RnnkitError(f"unknown label {label!r}; known labels: {known}. Fix: use one of these labels, or "
+                              "train a model on data that has this label") from None
 
     def decode(self, index: int) -> str:
         """Label at `index`.

@@ -36,7 +36,7 @@ from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
 from rnnkit.data.pipeline import PreparedData, missing_split_fractions
 from rnnkit.data.records import Record
 from rnnkit.data.splits import save_split, stratified_split
-from rnnkit.data.validate import validate_splits
+from rnnkit.data.validate import too_few_classes, validate_splits
 from rnnkit.data.vocab import LabelMap, Vocab
 from rnnkit.errors import ConfigError, DataError, RnnkitError
 from rnnkit.models.tagger import IGNORE_INDEX, TokenTagger
@@ -295,6 +295,11 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     records, report = read_tag_splits(cfg, run_dir)
     if not records.get("train"):
         raise DataError([], header="no training sentences left after validation")
+    one_tag = too_few_classes(Counter(t for r in records["train"] for t in r.extra["tags"]),
+                              rows=len(records["train"]), file=cfg.data.train or str(cfg.data.dataset),
+                              column=None, unit="sentence", what="tag", model="a tagger")
+    if one_tag:  # before splits.json or anything else is written
+        raise DataError(one_tag, header="the training data cannot train a tagger")
     records = _carve(cfg, records, run_dir)
     prep = fit_preprocessing(cfg, records["train"])
     datasets, truncated, tokens, oov = {}, {}, {}, {}

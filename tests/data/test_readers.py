@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from rnnkit.data.datasets import get_builtin
-from rnnkit.data.readers import RAW_LIMIT, ReadResult, read_records
+from rnnkit.data.readers import read_records
+from rnnkit.data.records import RAW_LIMIT, ReadResult
 from rnnkit.errors import ConfigError, DataError
 
 

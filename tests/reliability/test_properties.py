@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnkit.data.collate import Example, collate
-from rnnkit.data.readers import ReadResult, read_records
+from rnnkit.data.readers import read_records
+from rnnkit.data.records import ReadResult
 from rnnkit.errors import DataError
 from rnnkit.models.encoder import RNNEncoder
 

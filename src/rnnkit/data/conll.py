@@ -1,6 +1,6 @@
 """Readers for sequence labeling: CoNLL columns, CoNLL-U, and JSONL with token/tag lists.
 
-Every reader returns a `rnnkit.data.readers.ReadResult`, so `rnnkit.data.validate.validate_splits`
+Every reader returns a `rnnkit.data.records.ReadResult`, so `rnnkit.data.validate.validate_splits`
 applies the bad-row policy (error / skip with rejects.jsonl) exactly as for classification. One
 "row" is one sentence: a sentence is kept or rejected as a whole. A good sentence becomes a `Record`
 with ``tokens``, ``label=None`` and ``extra = {"tags": [...] or None, "lines": [line per token],
@@ -31,8 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.data.readers import RAW_LIMIT, ReadResult
-from rnnkit.data.records import Record
+from rnnkit.data.records import RAW_LIMIT, ReadResult, Record
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
 FORMATS = ("auto", "conll", "conllu", "jsonl")

@@ -1,6 +1,6 @@
 """Readers for sequence-to-sequence pairs: CSV/TSV/JSONL/Parquet tables, plain word lists, CMUdict.
 
-Every reader returns a `rnnkit.data.readers.ReadResult`, so `validate_splits` applies the
+Every reader returns a `rnnkit.data.records.ReadResult`, so `validate_splits` applies the
 error/skip policies exactly as for classification. A pair is a `Record` whose `tokens` are the
 source tokens and whose ``extra`` holds:
 
@@ -24,16 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.data.readers import (
-    EXTENSIONS,
-    ParsedRow,
-    ReadResult,
-    TableRow,
-    collect_rows,
-    load_table,
-    read_text_file,
-)
-from rnnkit.data.records import Record
+from rnnkit.data.records import ParsedRow, ReadResult, Record, collect_rows
+from rnnkit.data.tables import EXTENSIONS, TableRow, load_table, read_text_file
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
 TOKENIZERS = ("char", "whitespace")

@@ -20,8 +20,8 @@ import torch
 from rnnkit.config import Config
 from rnnkit.data.collate import Example, SequenceDataset, truncate_examples
 from rnnkit.data.datasets import get_builtin
-from rnnkit.data.readers import ReadResult, read_records
-from rnnkit.data.records import Record
+from rnnkit.data.readers import read_records
+from rnnkit.data.records import ReadResult, Record
 from rnnkit.data.splits import save_split, stratified_split
 from rnnkit.data.standardize import Standardizer
 from rnnkit.data.validate import (

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from rnnkit.data.readers import ReadResult
-from rnnkit.data.records import Record
+from rnnkit.data.records import ReadResult, Record
 from rnnkit.data.vocab import natural_key
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 

@@ -37,16 +37,14 @@ from rnnkit.data.collate import SequenceDataset, collate
 from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
 from rnnkit.data.pipeline import PreparedData
 from rnnkit.data.standardize import Standardizer
-from rnnkit.data.timeseries import (
-    Series,
-    SeriesTable,
-    TimeAxis,
+from rnnkit.data.time_axis import TimeAxis
+from rnnkit.data.timeseries import Series, SeriesTable, read_series
+from rnnkit.data.windows import (
     check_transform,
     denormalize,
     fit_scalers,
     make_windows,
     mase_scale,
-    read_series,
     scaled_inputs,
     split_points,
     window_origins,

@@ -246,7 +246,7 @@ def _carve(cfg: Config, splits: dict[str, list[Record]], run_dir: Path | None) -
 
 
 def _as_result(records: list[Record]):
-    from rnnkit.data.readers import ReadResult
+    from rnnkit.data.records import ReadResult
 
     return ReadResult(records=list(records), problems=[], rows=len(records), bad_rows={})
 

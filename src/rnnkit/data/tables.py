@@ -1,0 +1,435 @@
+"""Tables: CSV, TSV, JSONL and Parquet files -> raw rows that remember where they came from.
+
+Contract: `load_table` returns a `Table` whose rows are the file's data rows in file order, each a
+`TableRow` with its 1-based line (Parquet: row number), its fields (column -> cell, not yet
+interpreted: strings for CSV/TSV, JSON values for JSONL, Python values for Parquet) and its raw
+text. A row that cannot be split into fields (bad quoting, a wrong field count, invalid JSON, not
+an object) is kept with `broken` set, for the caller to reject; blank lines are not rows. Problems
+that make the whole file unusable (unreadable, not UTF-8, no header, duplicate column names, no
+data rows, pyarrow missing) raise `DataError` at once (`fail`).
+
+Also here: the CSV/TSV delimiter (`resolve_delimiter`, sniffing when the header reads as one
+column), the messages for a header split on the wrong delimiter or one that looks like data, and
+`json_loads` / `json_type`, which every reader of JSON cells shares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rnnkit.errors import ConfigError, DataError, Problem, shorten
+
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "ts")
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".ts": "ts",
+}
+
+_QUOTE_FIX = (
+    "enclose fields that contain the delimiter, quotes or line breaks in double quotes, "
+    'and double every quote inside such a field ("")'
+)
+
+
+# An issue found in a row: (column, value, rule, fix); turned into a Problem once the row's
+# line and record id are known.
+Issue = tuple[str | None, str, str, str]
+
+
+# --------------------------------------------------------------------------- raw rows
+
+
+@dataclass
+class TableRow:
+    """One data row of a table-like file, before interpretation."""
+
+    line: int
+    fields: dict[str, Any]
+    raw: str
+    # A structural problem (wrong field count, invalid JSON, ...) as (column, value, rule, fix).
+    # When set, `fields` may be partial and the row is rejected.
+    broken: Issue | None = None
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[TableRow]
+    header_line: int | None = None  # CSV/TSV only
+    header_looks_like_data: bool = False
+    delimiter: str | None = None  # CSV/TSV only: the delimiter the fields were split on
+
+
+def fail(file: str, rule: str, fix: str, *, line: int | None = None, value: str = "") -> NoReturn:
+    """Raise a DataError for one problem that makes the whole file unusable."""
+    raise DataError([Problem(file, line, None, value, rule, fix)], header=f"cannot read {file}")
+
+
+# --------------------------------------------------------------------------- loading files
+
+
+def read_text_file(p: Path, file: str) -> str:
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        fail(file, f"cannot read the file: {e.strerror or e}", "check the file's permissions", value=file)
+    try:
+        # utf-8-sig: a byte-order mark written by some editors is not part of the first column name
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        bad = data[e.start : e.start + 1]
+        fail(
+            file,
+            f"the file must be UTF-8; byte 0x{bad.hex()} at byte offset {e.start} is not valid UTF-8",
+            "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)",
+            line=line,
+            value=repr(data[max(0, e.start - 20) : e.start + 20]),
+        )
+
+
+@contextlib.contextmanager
+def _csv_field_limit() -> Iterator[None]:
+    # csv's default field limit (128 KiB) is smaller than a long numeric sequence stored in one
+    # cell; lift it while reading and restore the process-wide setting afterwards.
+    old = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _looks_numeric(cells: list[str]) -> bool:
+    def num(c: str) -> bool:
+        try:
+            float(c)
+        except ValueError:
+            return False
+        return True
+
+    filled = [c for c in cells if c.strip()]
+    return bool(filled) and all(num(c) or c.lstrip().startswith("[") for c in filled)
+
+
+# --------------------------------------------------------------------------- delimiters
+
+
+DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
+SNIFFED = ",;\t|"  # the delimiters `delimiter="auto"` tries when the header reads as one column
+
+
+def delimiter_name(delimiter: str) -> str:
+    """How a delimiter is shown in messages: 'tab' for a tab, else the character quoted."""
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def _delimiter_setting(delimiter: str) -> str:
+    """How to write a delimiter in `--set data.delimiter=...` (names where YAML would misread it)."""
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, delimiter)
+
+
+def resolve_delimiter(delimiter: str | None) -> str:
+    """A `data.delimiter` value -> "auto" or one character (names: comma, semicolon, tab, pipe).
+
+    Raises:
+        ConfigError: not "auto", a name, or a single character other than a quote or line break.
+    """
+    if delimiter is None or delimiter == "auto":
+        return "auto"
+    if isinstance(delimiter, str):
+        d = DELIMITER_NAMES.get(delimiter.lower(), delimiter)
+        if len(d) == 1 and d not in "\"\r\n":
+            return d
+    raise ConfigError(
+        f"data.delimiter={delimiter!r} must be auto, one character, or comma, semicolon, tab or pipe; "
+        "write `,`, `|` and tab by name on the command line (--set data.delimiter=pipe): YAML reads them otherwise"
+    )
+
+
+def _first_record(lines: list[str], delimiter: str) -> list[str] | None:
+    """The header's cells when split on `delimiter` (None when it is not valid CSV)."""
+    with _csv_field_limit():
+        reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
+        try:
+            for cells in reader:
+                if any(c.strip() for c in cells):
+                    return cells
+        except csv.Error:
+            return None
+    return None
+
+
+def _sniff_delimiter(file: str, lines: list[str], default: str) -> str:
+    """`default`, unless the header reads as one column holding other delimiters: then the sniffed one."""
+    head = _first_record(lines, default)
+    if head is None or len(head) != 1:
+        return default
+    candidates = [d for d in SNIFFED if d != default and d in head[0]]
+    if not candidates:
+        return default  # a real one-column file
+    sample = "".join(lines[:50])[:65536]  # enough rows to tell; a cell of a long sequence can be huge
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters="".join(candidates)).delimiter
+    except csv.Error:
+        sniffed = candidates[0] if len(candidates) == 1 else ""
+    cells = _first_record(lines, sniffed) if sniffed in candidates else None
+    if cells is None or len(cells) < 2:
+        named = " or ".join(delimiter_name(d) for d in candidates)
+        fail(
+            file,
+            f"the header reads as one column when split on {delimiter_name(default)}, and it holds {named}; "
+            "cannot tell which one separates the fields",
+            f"set the delimiter, e.g. --set data.delimiter={_delimiter_setting(candidates[0])}",
+            line=next((i for i, text in enumerate(lines, start=1) if text.strip()), 1),
+            value=shorten(head[0]),
+        )
+    return sniffed
+
+
+def delimiter_problem(file: str, table: Table) -> list[Problem]:
+    """A header that reads as one column holding another delimiter: the file was split on the wrong one."""
+    if table.delimiter is None or len(table.columns) != 1:
+        return []
+    others = [d for d in SNIFFED if d != table.delimiter and d in table.columns[0]]
+    if not others:
+        return []
+    named = " or ".join(delimiter_name(d) for d in others)
+    return [
+        Problem(
+            file,
+            table.header_line,
+            None,
+            shorten(table.columns[0]),
+            f"the header reads as one column when split on {delimiter_name(table.delimiter)}; "
+            f"its fields look separated by {named}",
+            f"set the delimiter: --set data.delimiter={_delimiter_setting(others[0])} "
+            "(or data.delimiter=auto to detect it)",
+        )
+    ]
+
+
+def header_problem(file: str, table: Table) -> list[Problem]:
+    if not table.header_looks_like_data:
+        return []
+    return [
+        Problem(
+            file,
+            table.header_line,
+            None,
+            shorten(", ".join(table.columns)),
+            "the first line must be a header naming the columns, and this one looks like data",
+            "add a header line such as `text,label` (or `sequence,label`) at the top of the file",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- the formats
+
+
+def load_table(p: Path, file: str, fmt: str, *, delimiter: str = "auto") -> Table:
+    """Load a CSV, TSV, JSONL or Parquet file (`fmt` already resolved) into a `Table` of raw rows.
+
+    `delimiter` (CSV/TSV only): "auto" uses ``,`` for csv and tab for tsv, and when the header then
+    reads as one column that holds one of ``, ; tab |``, the delimiter `csv.Sniffer` finds among them.
+    """
+    if fmt in ("csv", "tsv"):
+        return load_delimited(p, file, resolve_delimiter(delimiter), fmt)
+    if fmt == "jsonl":
+        return load_jsonl(p, file)
+    return load_parquet(p, file)
+
+
+def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:
+    """Read a delimited file; `delimiter` is one character or "auto" (see `load_table`)."""
+    text = read_text_file(p, file)
+    # newline="" keeps line ends as they are, so csv sees quoted line breaks and line_num counts
+    # physical lines; the list lets us recover each row's raw text for rejects.jsonl.
+    lines = io.StringIO(text, newline="").readlines()
+    if delimiter == "auto":
+        delimiter = _sniff_delimiter(file, lines, "," if fmt == "csv" else "\t")
+    header: list[str] | None = None
+    header_line: int | None = None
+    rows: list[TableRow] = []
+    with _csv_field_limit():
+        # strict: an unclosed or stray quote is an error instead of silently swallowing lines
+        reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
+        prev = 0
+        while True:
+            try:
+                cells = next(reader)
+                error = None
+            except StopIteration:
+                break
+            except csv.Error as e:
+                cells, error = [], e
+            start, end = prev + 1, reader.line_num
+            prev = end
+            raw = "".join(lines[start - 1 : end])
+            if error is None and not raw.strip():
+                continue  # blank line: not a row
+            shown = shorten(raw.rstrip("\r\n"))
+            if error is not None:
+                if header is None:
+                    fail(
+                        file,
+                        f"the header is not valid {fmt.upper()}: {error}",
+                        _QUOTE_FIX,
+                        line=start,
+                        value=shown,
+                    )
+                broken = (None, shown, f"malformed {fmt.upper()} quoting: {error}", _QUOTE_FIX)
+                rows.append(TableRow(start, {}, raw, broken))
+                continue
+            if header is None:
+                header = [c.strip() for c in cells]
+                header_line = start
+                dup = [c for c, n in Counter(header).items() if n > 1]
+                if dup:
+                    fail(
+                        file,
+                        "column names in the header must be unique",
+                        "rename the duplicate columns",
+                        line=start,
+                        value=shorten(", ".join(dup)),
+                    )
+                continue
+            broken = None
+            if len(cells) != len(header):
+                sep = delimiter_name(delimiter)
+                broken = (
+                    None,
+                    shown,
+                    f"expected {len(header)} fields like the header (line {header_line}), found {len(cells)}",
+                    f"make the row have exactly {len(header)} fields separated by {sep}; {_QUOTE_FIX}",
+                )
+            rows.append(TableRow(start, dict(zip(header, cells, strict=False)), raw, broken))
+    if header is None:
+        fail(file, "the file is empty: no header line", "add a header line and data rows")
+    table = Table(header, rows, header_line, _looks_numeric(header), delimiter)
+    if not rows:
+        raise DataError(
+            [Problem(file, None, None, shorten(", ".join(header)), "no data rows after the header", "add rows")]
+            + header_problem(file, table),
+            header=f"cannot read {file}",
+        )
+    return table
+
+
+def load_jsonl(p: Path, file: str) -> Table:
+    text = read_text_file(p, file)
+    rows: list[TableRow] = []
+    columns: dict[str, None] = {}  # ordered set: keys in order of first appearance
+    for number, line in enumerate(text.split("\n"), start=1):
+        raw = line.rstrip("\r")
+        if not raw.strip():
+            continue
+        obj, error = json_loads(raw)
+        if error is not None:
+            rows.append(
+                TableRow(
+                    number,
+                    {},
+                    raw,
+                    (
+                        None,
+                        shorten(raw),
+                        f"invalid JSON: {error}",
+                        'each line must be one complete JSON object, e.g. {"text": "...", "label": "a"}',
+                    ),
+                )
+            )
+            continue
+        if not isinstance(obj, dict):
+            rule = f"expected a JSON object {{...}}, found {json_type(obj)}"
+            rows.append(TableRow(number, {}, raw, (None, shorten(raw), rule, "write one JSON object per line")))
+            continue
+        columns.update(dict.fromkeys(obj))
+        rows.append(TableRow(number, obj, raw))
+    if not rows:
+        fail(file, "the file is empty: no JSON lines", "add one JSON object per line")
+    return Table(list(columns), rows)
+
+
+def load_parquet(p: Path, file: str) -> Table:
+    try:
+        import pyarrow.parquet as pq  # lazy: pyarrow is an optional dependency
+    except ImportError as e:
+        raise DataError(
+            [
+                Problem(
+                    file,
+                    None,
+                    None,
+                    file,
+                    "reading Parquet files needs the pyarrow package, which is not installed",
+                    "pip install 'rnnkit[parquet]'",
+                )
+            ],
+            header=f"cannot read {file}",
+        ) from e
+    try:
+        table = pq.read_table(p)
+    except Exception as e:  # pyarrow raises several unrelated types for a bad file
+        fail(
+            file,
+            f"not a readable Parquet file: {shorten(e, 200)}",
+            "check that the file is Parquet",
+            value=file,
+        )
+    columns = list(table.column_names)
+    rows = [
+        TableRow(i, obj, json.dumps(obj, default=str, ensure_ascii=False))
+        for i, obj in enumerate(table.to_pylist(), start=1)
+    ]
+    if not rows:
+        fail(file, "the file has no rows", "add data rows")
+    return Table(columns, rows)
+
+
+# --------------------------------------------------------------------------- JSON cells
+
+
+def json_loads(text: str) -> tuple[Any, str | None]:
+    """``json.loads`` with every way it can fail turned into a message: (value, None) or (None, why).
+
+    Besides syntax errors (JSONDecodeError), hostile input makes json raise RecursionError (lists
+    nested a few thousand deep) and ValueError (an integer of more than 4300 digits).
+    """
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        return None, f"{e.msg} at character {e.colno}"
+    except RecursionError:
+        return None, "values nested too deeply"
+    except ValueError as e:  # int digit limit (sys.get_int_max_str_digits)
+        return None, shorten(str(e).split(";")[0], 120)
+
+
+def json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__

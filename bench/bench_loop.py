@@ -28,6 +28,7 @@ from rnnkit.data.collate import Example, SequenceDataset, collate
 from rnnkit.data.pipeline import PreparedData, Preprocessing
 from rnnkit.data.sampler import BucketBatchSampler
 from rnnkit.data.vocab import LabelMap
+from rnnkit.doctor.preflight import preflight
 from rnnkit.tasks.classify import TASK as CLASSIFY
 from rnnkit.training.callbacks import Callback
 from rnnkit.training.loop import fit
@@ -104,7 +105,7 @@ def main() -> None:
         bare_epoch(model, optimizer, train, sampler, 99)  # warm-up (allocator, oneDNN primitives)
         for e in range(args.epochs):
             bare_times.append(bare_epoch(model, optimizer, train, sampler, e))
-        fit(cfg, data, CLASSIFY, Path(tmp), callbacks=[timer])
+        fit(cfg, data, CLASSIFY, Path(tmp), callbacks=[timer], preflight=preflight)
         for e in range(args.epochs):  # a second bare round after rnnkit, so drift is shared
             bare_times.append(bare_epoch(model, optimizer, train, sampler, e))
     real = sum(train.lengths)

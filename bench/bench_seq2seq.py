@@ -33,6 +33,7 @@ import torch
 
 from rnnkit import config as C
 from rnnkit.data.collate import SequenceDataset
+from rnnkit.doctor.preflight import preflight
 from rnnkit.tasks import get_task
 from rnnkit.training.callbacks import Callback
 from rnnkit.training.loop import fit
@@ -96,7 +97,7 @@ def main() -> None:
         words = len({tuple(ex.inputs.tolist()) for ex in data.datasets["train"].examples})
         budget = TimeBudget(args.minutes * 60)
         t0 = time.perf_counter()
-        summary = fit(cfg, data, task, run_dir, callbacks=[budget])
+        summary = fit(cfg, data, task, run_dir, callbacks=[budget], preflight=preflight)
         wall = time.perf_counter() - t0
     training = sum(budget.epoch_times)
     test, val = summary["metrics"]["test"], summary["metrics"]["val"]

@@ -215,7 +215,7 @@ def test_item3_a_dead_worker_on_another_machine_rdb_heartbeat_retries_it_journal
 
 def test_item3_an_interrupted_trial_is_queued_again(data, tmp_path, monkeypatch):
     from rnnkit import api
-    from rnnkit.training.loop import Interrupted
+    from rnnkit.errors import Interrupted
 
     base, out, real, calls = [f"data.train={data}", *FAST, "train.max_epochs=1"], tmp_path / "t", api.train, []
 

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 from rnnkit import config as C
-from rnnkit import distributed
+from rnnkit.doctor.preflight import preflight
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.rundir import Claims
 from rnnkit.tasks import get_task
 from rnnkit.training import checkpoint as ckpt
+from rnnkit.training import distributed
 from rnnkit.training.callbacks import Callback
 from rnnkit.training.loop import evaluate as evaluate_dataset
 from rnnkit.training.loop import fit
@@ -62,33 +63,6 @@ def _check_saved_paths(cfg: C.Config, run_dir: Path, overrides: list[str] | None
         raise ConfigError(f"cannot resume {run_dir}: its data.{key} file {value} does not exist{relative}. The "
                           f"path comes from the run's saved config {run_dir / CONFIG_FILE}; if the file moved, "
                           f"point at its new place: rnnkit train --resume {run_dir} --set data.{key}=NEW_PATH")
-
-
-def finished_summary(run_dir: Path, cfg: C.Config) -> dict | None:
-    """The summary of a run that ended normally and that `cfg` would not train further, with a `note` on
-    how to go on; None when the run is unfinished or `cfg` lets it continue (train.max_epochs raised past
-    the epochs run; after early stopping, train.patience raised past the epochs since the best one)."""
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
-    stopped, epochs = summary.get("stopped"), summary.get("epochs_run")
-    if stopped not in ("early_stopping", "max_epochs") or not isinstance(epochs, int):
-        return None
-    since_best = epochs - summary.get("best_epoch", epochs)
-    if epochs < cfg.train.max_epochs and (stopped == "max_epochs" or since_best < cfg.train.patience):
-        return None
-    needed = []
-    if stopped == "early_stopping" and since_best >= cfg.train.patience:
-        needed.append(f"--set train.patience=N (N > {since_best}, the epochs since the best)")
-    if epochs >= cfg.train.max_epochs:
-        needed.append(f"--set train.max_epochs=N (N > {epochs})")
-    how = " ".join(needed)
-    summary["note"] = (f"{run_dir} finished already (stopped: {stopped} after {epochs} epochs, best epoch "
-                       f"{summary.get('best_epoch')}); nothing was changed. To train it further: "
-                       f"rnnkit train --resume {run_dir} {how}")
-    summary["already_finished"] = True
-    return summary
 
 
 def holds_run(run_dir: Path) -> bool:
@@ -154,7 +128,7 @@ def _train(cfg, out, *, resume, overrides, callbacks, claims: Claims) -> dict:
             summary = _train_once(cfg, out, resume=resume, overrides=overrides, placed=placed, claims=claims,
                                   callbacks=[*callbacks, _LogRepairs(placed[0], history)] if history else callbacks)
             if summary.get("already_finished"):
-                return summary
+                return summary  # nothing was done, so nothing to diagnose again (its doctor's files stay)
             break
         except TrainingError:
             # a TrainingError reaches every rank at the same step (the loop agrees on it), so all are here
@@ -259,9 +233,6 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
         if not saved.exists():
             raise CheckpointError(f"cannot resume {run_dir}: {CONFIG_FILE} not found; is this a run directory?")
         cfg = C.resolve(None, overrides, base=C.from_dict(C.load_yaml(saved)))
-        finished = finished_summary(run_dir, cfg)
-        if finished is not None:
-            return finished  # nothing to do, nothing touched (not even its doctor's files)
         _check_saved_paths(cfg, run_dir, overrides)
     else:
         cfg = cfg or C.Config()
@@ -292,7 +263,7 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
         if show:
             for line in describe_run(cfg, data.report, run_dir, dist):
                 print(f"rnnkit: {line}", file=sys.stderr, flush=True)
-        return fit(cfg, data, task, run_dir, callbacks=callbacks)
+        return fit(cfg, data, task, run_dir, callbacks=callbacks, preflight=preflight)
     # A resume must not touch the run's vocabulary, splits or config before `fit` has accepted it (a
     # refused resume with other data would otherwise leave a vocabulary that no longer matches the
     # weights): prepare into a scratch directory, and save the new config once fit starts.
@@ -313,7 +284,8 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
         if show:
             for line in describe_run(cfg, data.report, run_dir, dist):
                 print(f"rnnkit: {line}", file=sys.stderr, flush=True)
-        return fit(cfg, data, task, run_dir, resume=True, callbacks=[_SaveConfigOnStart(cfg, run_dir), *callbacks])
+        return fit(cfg, data, task, run_dir, resume=True, callbacks=[_SaveConfigOnStart(cfg, run_dir), *callbacks],
+                   preflight=preflight)
     finally:
         if dist.is_main:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -343,7 +315,7 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path,
     (and, under torchrun, the processes and what a batch means there)."""
     sizes = ", ".join(f"{k} {v}" for k, v in report.get("sizes", {}).items())
     lines = [f"run directory {run_dir} (resolved config in {run_dir / CONFIG_FILE})",
-             f"data: {sizes}" + (f"; {report['num_classes']} {'tags' if cfg.task == 'tag' else 'classes'}"
+             f"data: {sizes}" + (f"; {report['num_classes']} {get_task(cfg.task).label_noun}"
                                  if report.get("num_classes") else "")
              + (f"; vocabulary {report['vocab_size']}" if "vocab_size" in report else "")]
     if report.get("rejected"):
@@ -358,7 +330,7 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path,
     m, o = cfg.model, cfg.optim
     lines.append(f"model: {m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} "
                  f"hidden {m.hidden_size}, dropout {m.dropout}, recurrent dropout {m.recurrent_dropout}"
-                 + (f", pooling {m.pooling}; " if cfg.task == "classify" else "; ")
+                 + (f", pooling {m.pooling}; " if get_task(cfg.task).uses_pooling else "; ")
                  + f"AdamW lr {o.lr:g}, clip {o.clip_norm}, batch {cfg.data.batch_size}"
                  + (" per process" if dist.enabled else ""))
     if dist.enabled:

@@ -184,7 +184,7 @@ def _config(args) -> int:
     if args.task is None:
         from rnnkit.data.datasets import get_builtin
 
-        args.task = get_builtin(args.dataset).task if args.dataset else "classify"
+        args.task = get_builtin(args.dataset).task if args.dataset else C.default_task()
     print(C.commented_default(args.task, args.dataset), end="")
     return 0
 

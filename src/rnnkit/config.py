@@ -1,9 +1,17 @@
 """Typed configuration: one source of truth for a run.
 
-A `Config` has four sections (`data`, `model`, `optim`, `train`) plus the `task`. It is built
-from defaults, then a YAML file, then `key=value` overrides, in that order. Unknown keys are
-errors with the nearest valid key suggested; values are checked for type and range before any
-data is read. The resolved config is saved in the run directory and in every checkpoint.
+A `Config` has the `task`, four core sections (`data`, `model`, `optim`, `train`) and one section
+per task family that has settings of its own (`cfg.tag`, `cfg.forecast`, ...). It is built from
+defaults, then a YAML file, then `key=value` overrides, in that order. Unknown keys are errors with
+the nearest valid key suggested; values are checked for type and range before any data is read.
+The resolved config is saved in the run directory and in every checkpoint.
+
+Family sections. This module is the bottom layer and names no family: a family's module (in
+`rnnkit.tasks`) declares its section dataclass and calls `register_section` at import, with the
+section's choices, hard ranges and architecture keys. So that no config can lack a family's
+section, whoever asks first, every reader of the registry (`Config()`, `merge`, `resolve`, `TASKS`,
+...) calls `load_families()` first: the one, lazy, import of `rnnkit.tasks` from this module, which
+imports every family module once (and returns at once while that import is under way).
 
 Defaults follow the field guide (GUIDE.md): AdamW, LR 1e-3 with warm-up, plateau decay x0.5,
 clipping at 1.0, early stopping with patience 10, dropout 0.3, recurrent dropout 0.2.
@@ -13,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
+import threading
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,7 +33,7 @@ import yaml
 
 from rnnkit.errors import ConfigError, shorten
 
-TASKS = ("classify", "tag", "seq2seq", "forecast")
+FAMILIES_PACKAGE = "rnnkit.tasks"  # the task families; imported lazily, by `load_families` only
 
 
 @dataclass
@@ -105,109 +115,16 @@ class TrainConfig:
     progress: str = "auto"  # auto (bar on a terminal) | bar | plain | none
 
 
-@dataclass
-class TagConfig:
-    """Sequence labeling (task tag)."""
-
-    token_column: str = "tokens"  # JSONL: list of tokens
-    tag_column: str = "tags"  # JSONL: list of tags, one per token
-    conll_column: str = "upos"  # CoNLL-U: upos | xpos | deprel | a 1-based column number
-    crf: bool = False  # CRF output layer with Viterbi decoding
-    char_features: bool = True  # character-level word features (unknown words; Turkish UPOS +2 points)
-    char_dim: int = 32  # character embedding and char-encoder size
-    char_encoder: str = "lstm"  # lstm (a small char BiLSTM) | cnn (char CNN, max-pooled)
-    max_word_chars: int = 24  # longer words keep their first and last max_word_chars/2 characters
-    word_dropout: float = 0.05  # training: replace word ids by <unk> at this rate (trains the <unk> vector)
-    scheme: str = "auto"  # auto | bio | bioes | none: entity-level metrics for BIO/BIOES tags
-    format: str = "auto"  # auto (by extension/content) | conll | conllu | jsonl
-
-
-@dataclass
-class Seq2SeqConfig:
-    """Sequence-to-sequence generation (task seq2seq)."""
-
-    source_column: str = "source"
-    target_column: str = "target"
-    source_tokenize: str = "char"  # char | whitespace
-    target_tokenize: str = "whitespace"  # char | whitespace
-    attention: str = "additive"  # additive | multiplicative
-    decoder_layers: int = 1  # stacked decoder layers (size model.hidden_size)
-    eval_greedy: bool = True  # also decode greedily at evaluation: greedy_wer/greedy_per beside beam (~+20% decode)
-    teacher_forcing_start: float = 1.0  # scheduled sampling: ratio at step 0...
-    teacher_forcing_end: float = 1.0  # ...linearly to this ratio...
-    teacher_forcing_epochs: float = 10.0  # ...over this many epochs
-    beam: int = 5  # beam width for evaluation and predict (1 = greedy)
-    length_penalty: float = 1.0  # length normalisation exponent (score / length**alpha)
-    max_decode_length: int = 100  # hard cap on generated tokens
-    sample: bool = False  # decode by sampling instead of beam search
-    temperature: float = 1.0
-    top_k: int = 0  # 0 = no top-k filter
-
-
-@dataclass
-class ForecastConfig:
-    """Time-series forecasting (task forecast)."""
-
-    time_column: str = "time"
-    target_columns: list[str] | None = None  # default: every numeric column but time/series/covariates
-    covariate_columns: list[str] | None = None
-    series_column: str | None = None  # many series in long format
-    input_length: int | None = None  # steps of history per window (null: 24, or the built-in data set's)
-    horizon: int | None = None  # steps ahead to forecast (null: 1, or the built-in data set's)
-    stride: int = 1  # steps between window starts
-    head: str = "auto"  # auto (direct, or the data set's) | direct (multi-horizon) | autoregressive (seq2seq)
-    seasonality: int | None = None  # season length for seasonal naive and MASE (null: 1)
-    val_size: int | None = None  # steps at the end of the training span held out (null: 10%)
-    test_size: int | None = None  # steps at the end held out for test (null: 10%)
-    test_start: str | None = None  # or: first time value of the test span (e.g. 1921)
-    test_end: str | None = None  # last time value used (later steps are left out and counted); null: the end
-    loss: str = "mse"  # mse | mae
-    residual: str = "auto"  # auto (none, or the data set's) | none | last | seasonal: forecast the change from the
-    # naive / seasonal-naive forecast
-    transform: str = "auto"  # auto (none, or the data set's) | none | sqrt | log: variance-stabilising transform of
-    # the targets before z-scoring, inverted for metrics and output (sqrt needs values >= 0, log values > 0)
-    window_norm: bool | None = None  # null: false, or the data set's. Normalise each input window by its own mean and
-    # std, forecast in those units and scale back (reversible instance normalisation, Kim et al. 2022): forecasts
-    # follow a level or amplitude the training span never reached
-    task_defaults: bool = True  # the forecasting model defaults (a layer under your own settings)
-
-
-@dataclass
-class Config:
-    task: str = "classify"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    tag: TagConfig = field(default_factory=TagConfig)
-    seq2seq: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
-    forecast: ForecastConfig = field(default_factory=ForecastConfig)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_yaml())
-
-
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig,
-            "tag": TagConfig, "seq2seq": Seq2SeqConfig, "forecast": ForecastConfig}
-TASK_SECTIONS = {"tag": "tag", "seq2seq": "seq2seq", "forecast": "forecast"}  # task -> its own section
+CORE_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+# Every section, core first, then the families' (registered by `register_section`), sorted by name so that
+# config.yaml does not depend on the order the family modules happened to be imported in.
+SECTIONS: dict[str, type] = dict(CORE_SECTIONS)
+_OWNERS: dict[str, str | None] = {}  # family section -> the task that owns it (None: shown for every task)
 # Changing these on resume would change what the weights mean: refused with a diff.
-ARCHITECTURE_KEYS = ("task", "model", "data.input", "data.tokenize", "data.lowercase", "data.min_freq",
-                     "data.max_vocab", "data.standardize", "tag.crf", "tag.char_features", "tag.char_dim",
-                     "tag.char_encoder", "tag.max_word_chars",
-                     "tag.conll_column", "seq2seq.attention", "seq2seq.source_tokenize", "seq2seq.target_tokenize",
-                     "seq2seq.decoder_layers",
-                     "forecast.input_length", "forecast.horizon", "forecast.head", "forecast.target_columns",
-                     "forecast.covariate_columns", "forecast.residual", "forecast.transform",
-                     "forecast.window_norm")
+ARCHITECTURE_KEYS: tuple[str, ...] = ("task", "model", "data.input", "data.tokenize", "data.lowercase",
+                                      "data.min_freq", "data.max_vocab", "data.standardize")
 
-CHOICES = {
-    "task": TASKS,
+CHOICES = {  # and "task": one of `task_names()`
     "data.format": ("auto", "csv", "tsv", "jsonl", "parquet", "ts"),
     "data.input": ("auto", "text", "numeric", "long"),
     "data.tokenize": ("whitespace", "char"),
@@ -219,16 +136,6 @@ CHOICES = {
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
     "train.nonfinite": ("stop", "repair"),
     "train.progress": ("auto", "bar", "plain", "none"),
-    "tag.scheme": ("auto", "bio", "bioes", "none"),
-    "tag.char_encoder": ("lstm", "cnn"),
-    "tag.format": ("auto", "conll", "conllu", "jsonl"),
-    "seq2seq.source_tokenize": ("char", "whitespace"),
-    "seq2seq.target_tokenize": ("char", "whitespace"),
-    "seq2seq.attention": ("additive", "multiplicative"),
-    "forecast.head": ("auto", "direct", "autoregressive"),
-    "forecast.loss": ("mse", "mae"),
-    "forecast.residual": ("auto", "none", "last", "seasonal"),
-    "forecast.transform": ("auto", "none", "sqrt", "log"),
 }
 RANGES = {  # hard limits: outside them the value cannot work
     "data.min_freq": (1, None), "data.max_length": (1, None), "data.max_bad_fraction": (0.0, 1.0),
@@ -241,13 +148,6 @@ RANGES = {  # hard limits: outside them the value cannot work
     "optim.min_lr": (0.0, None), "optim.clip_norm": (0.0, None), "optim.accumulate": (1, None),
     "train.max_epochs": (1, None), "train.patience": (1, None), "train.threads": (1, None),
     "train.log_every": (1, None), "train.checkpoint_every": (1, None), "train.keep_checkpoints": (1, None),
-    "tag.char_dim": (1, None), "tag.max_word_chars": (2, None), "tag.word_dropout": (0.0, 0.99),
-    "seq2seq.teacher_forcing_start": (0.0, 1.0), "seq2seq.teacher_forcing_end": (0.0, 1.0),
-    "seq2seq.teacher_forcing_epochs": (0.0, None), "seq2seq.beam": (1, None),
-    "seq2seq.decoder_layers": (1, None), "seq2seq.length_penalty": (0.0, None),
-    "seq2seq.max_decode_length": (1, None), "seq2seq.temperature": (1e-6, None), "seq2seq.top_k": (0, None),
-    "forecast.input_length": (1, None), "forecast.horizon": (1, None), "forecast.stride": (1, None),
-    "forecast.seasonality": (1, None), "forecast.val_size": (1, None), "forecast.test_size": (1, None),
 }
 # keys whose lower bound is itself invalid: a learning rate of 0 trains nothing, a plateau factor of 0 sets it to 0
 EXCLUSIVE_LOW = {"optim.lr", "optim.plateau_factor"}
@@ -261,6 +161,161 @@ GUIDE_RANGES = {
     "model.recurrent_dropout": (0.0, 0.3, "the guide's recurrent dropout is usually 0.1-0.3"),
     "train.patience": (5, 20, "the guide stops after 10-20 epochs without improvement"),
 }
+
+
+# ----------------------------------------------------------------------------- the families' registry
+
+_families_lock = threading.RLock()
+_families_state = {"loaded": False, "loading": False}
+
+
+def _families():
+    """The `rnnkit.tasks` package, imported here lazily (its family modules import this module)."""
+    return importlib.import_module(FAMILIES_PACKAGE)
+
+
+def load_families() -> None:
+    """Import every task family once, so that each has registered its config section.
+
+    Called by every reader of the registry, so it needs no caller to remember it. While the families are
+    being imported (a family module that builds a Config at import), it returns at once: that Config gets
+    the sections registered so far, and `Config.__getattr__` adds the rest when they are asked for.
+    A failed import leaves the registry unloaded (and is retried, and raises again, on the next call).
+    """
+    if _families_state["loaded"]:
+        return
+    with _families_lock:
+        if _families_state["loaded"] or _families_state["loading"]:
+            return
+        _families_state["loading"] = True
+        try:
+            _families().load_all()
+            _families_state["loaded"] = True
+        finally:
+            _families_state["loading"] = False
+
+
+def task_names() -> tuple[str, ...]:
+    """The task families (`--task` values), without importing them."""
+    return tuple(_families().available())
+
+
+def default_task() -> str:
+    """The task of a config that names none."""
+    return _families().DEFAULT_TASK
+
+
+def register_section(name: str, cls: type, *, task: str | None = None, choices: dict | None = None,
+                     ranges: dict | None = None, architecture: tuple[str, ...] = ()) -> type:
+    """Add a task family's config section: `cfg.<name>` on every Config, `name:` in YAML, `--set name.key=v`.
+
+    A family's module calls this at import (registering again, e.g. on a reload, replaces the entry).
+
+    Args:
+        name: the section's name; not "task" nor a core section.
+        cls: a dataclass whose fields all have defaults; the `# comment` after each field is what
+            `rnnkit config` prints beside it.
+        task: the family that owns the section: `rnnkit config --task TASK` prints it, other tasks'
+            printed configs leave it out (it is saved in every config.yaml all the same). None: printed
+            for every task.
+        choices: key within the section -> its allowed values, e.g. {"head": ("auto", "direct")}.
+        ranges: key -> (low, high) hard limits (None: unbounded on that side).
+        architecture: keys whose change on resume would change what the weights mean (refused with a diff).
+
+    Returns:
+        `cls`.
+
+    Raises:
+        ValueError: a reserved name, a class that is not a dataclass, a key that is not one of its fields,
+            or a name another task already registered (programming errors, not user errors).
+    """
+    global ARCHITECTURE_KEYS, SECTIONS
+    if name == "task" or name in CORE_SECTIONS or "." in name:
+        raise ValueError(f"config section name {name!r} is reserved or not a plain name")
+    if not dataclasses.is_dataclass(cls):
+        raise ValueError(f"config section {name!r}: {cls!r} is not a dataclass")
+    if name in _OWNERS and _OWNERS[name] != task:
+        raise ValueError(f"config section {name!r} is registered by task {_OWNERS[name]!r} already")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key in [*(choices or {}), *(ranges or {}), *architecture]:
+        if key not in fields:
+            raise ValueError(f"config section {name!r}: {key!r} is not a field of {cls.__name__}")
+    prefix = name + "."
+    for table in (CHOICES, RANGES):
+        for key in [k for k in table if k.startswith(prefix)]:
+            del table[key]
+    CHOICES.update({prefix + k: tuple(v) for k, v in (choices or {}).items()})
+    RANGES.update({prefix + k: tuple(v) for k, v in (ranges or {}).items()})
+    ARCHITECTURE_KEYS = (*(k for k in ARCHITECTURE_KEYS if not k.startswith(prefix)),
+                         *(prefix + k for k in architecture))
+    _OWNERS[name] = task
+    family = {n: c for n, c in SECTIONS.items() if n not in CORE_SECTIONS}
+    family[name] = cls
+    SECTIONS = {**CORE_SECTIONS, **dict(sorted(family.items()))}
+    return cls
+
+
+def __getattr__(name: str):
+    if name == "TASKS":  # the family names, found when asked (families land as modules in rnnkit.tasks)
+        return task_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class Config:
+    """A run's whole configuration: `task`, the core sections `data`, `model`, `optim`, `train`, and every
+    registered family section (`cfg.tag`, `cfg.forecast`, ... whatever the task), each a dataclass.
+
+    `Config(task=None, **sections)`: missing sections get their defaults, `task` the default task.
+    Equality compares `to_dict()`. Not a dataclass itself: its fields depend on the families present.
+    """
+
+    task: str
+    data: DataConfig
+    model: ModelConfig
+    optim: OptimConfig
+    train: TrainConfig
+
+    def __init__(self, task: str | None = None, **sections: Any) -> None:
+        load_families()
+        unknown = [n for n in sections if n not in SECTIONS]
+        if unknown:
+            raise TypeError(f"Config() got unknown section(s) {', '.join(unknown)}; sections: {', '.join(SECTIONS)}")
+        self.task = default_task() if task is None else task
+        for name, cls in SECTIONS.items():
+            setattr(self, name, sections[name] if name in sections else cls())
+
+    def __getattr__(self, name: str):
+        # Reached only for a name the instance lacks: a family section registered after this Config was
+        # built gets its defaults here, rather than the Config silently lacking it.
+        if not name.startswith("_"):
+            if name not in SECTIONS:
+                load_families()
+            cls = SECTIONS.get(name)
+            if cls is not None:
+                value = cls()
+                self.__dict__[name] = value
+                return value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        parts = [f"task={self.task!r}", *(f"{name}={getattr(self, name)!r}" for name in SECTIONS)]
+        return f"Config({', '.join(parts)})"
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, **{name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml())
 
 
 def _field_types(cls) -> dict[str, Any]:
@@ -315,8 +370,9 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
 
 
 def _check(cfg: Config) -> None:
+    load_families()
     flat = flatten(cfg.to_dict())
-    for key, options in CHOICES.items():
+    for key, options in {"task": task_names(), **CHOICES}.items():
         if flat[key] not in options:
             raise ConfigError(f"config key {key!r}: {shorten(repr(flat[key]))} is not one of {', '.join(options)}.")
     for key, (low, high) in RANGES.items():
@@ -359,6 +415,7 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 def merge(cfg: Config, updates: dict, *, source: str = "config") -> Config:
     """Return a new Config with nested `updates` applied; unknown keys raise ConfigError."""
+    load_families()
     data = cfg.to_dict()
     for key, value in updates.items():
         if key == "task":
@@ -382,6 +439,7 @@ def merge(cfg: Config, updates: dict, *, source: str = "config") -> Config:
 
 def parse_overrides(pairs: list[str]) -> dict:
     """Turn ["optim.lr=3e-3", "model.cell=gru"] into a nested dict (values parsed as YAML)."""
+    load_families()  # the sections named in the error below
     nested: dict = {}
     for pair in pairs:
         if "=" not in pair:
@@ -444,7 +502,7 @@ def resolve(config_file: str | Path | None = None, overrides: list[str] | None =
 
             task = get_builtin(str(user["data.dataset"])).task
             base = merge(base, {"task": task}, source="data set")
-        layer = task_defaults(str(task or "classify"), user.get("data.dataset"), user)
+        layer = task_defaults(str(task or default_task()), user.get("data.dataset"), user)
         if layer:
             base = merge(base, layer, source=f"{task} defaults")
     cfg = merge(base, file_data, source=str(config_file)) if file_data else base
@@ -455,11 +513,9 @@ def resolve(config_file: str | Path | None = None, overrides: list[str] | None =
 
 def task_defaults(task: str, dataset: str | None, user: dict[str, Any]) -> dict:
     """The task family's default layer (nested dict), given what the user set explicitly (flat keys)."""
-    if task not in TASKS:
+    if task not in task_names():
         return {}  # merge reports the unknown task with the valid names
-    from rnnkit.tasks import get_task  # lazy: task modules import this module
-
-    family = get_task(task)
+    family = _families().get_task(task)
     return family.defaults(dataset, user) if family.defaults is not None else {}
 
 
@@ -482,18 +538,21 @@ def diff(old: Config, new: Config) -> list[tuple[str, Any, Any]]:
 
 
 def is_architecture_key(key: str) -> bool:
+    load_families()
     return any(key == k or key.startswith(k + ".") for k in ARCHITECTURE_KEYS)
 
 
-def commented_default(task: str = "classify", dataset: str | None = None) -> str:
+def commented_default(task: str | None = None, dataset: str | None = None) -> str:
     """The config a run of `task` (on built-in `dataset`) would use, as YAML with each key's comment,
     for `rnnkit config`.
 
     The values are resolved with the task's (and data set's) default layer: a config file sets every
     key explicitly, so a file of generic defaults would override that layer (e.g. a data set's
-    published split) when given back with --config."""
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}.")
+    published split) when given back with --config. `task` None: the default task."""
+    load_families()
+    task = default_task() if task is None else task
+    if task not in task_names():
+        raise ConfigError(f"unknown task {task!r}; tasks: {', '.join(task_names())}.")
     import inspect
 
     resolved = resolve(None, [f"task={task}"] + ([f"data.dataset={dataset}"] if dataset else [])).to_dict()
@@ -501,7 +560,7 @@ def commented_default(task: str = "classify", dataset: str | None = None) -> str
     lines = [f"# rnnkit config for {target}, with its defaults resolved. Edit, then: rnnkit train --config FILE.yaml",
              f"task: {task}"]
     for name, cls in SECTIONS.items():
-        if name in TASK_SECTIONS.values() and TASK_SECTIONS.get(task) != name:
+        if _OWNERS.get(name, task) not in (task, None):  # another family's section
             continue
         lines.append(f"{name}:")
         source = inspect.getsource(cls)

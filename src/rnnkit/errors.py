@@ -7,7 +7,9 @@ not only the first one, so a user fixes a file in one pass.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 MAX_LISTED = 50  # problems printed in full; the rest are counted (all are kept on `.problems`)
 
@@ -95,3 +97,14 @@ class TrainingError(RnnkitError):
     """Training stopped on a problem the user must act on (e.g. a non-finite loss)."""
 
     exit_code = 4
+
+
+class Interrupted(RnnkitError):
+    """SIGINT/SIGTERM arrived; a checkpoint was written. Exit status 130 / 143 like a shell."""
+
+    def __init__(self, signum: int, path: Path | None):
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        where = (f"checkpoint written to {path}; continue with `rnnkit train --resume {Path(path).parent.parent}`"
+                 if path else "no checkpoint written")
+        super().__init__(f"training interrupted by {name}: {where}.")

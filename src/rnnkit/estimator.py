@@ -26,6 +26,7 @@ import numpy as np
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.errors import ConfigError
+from rnnkit.tasks import DEFAULT_TASK, available, get_task
 
 # In a fixed `out`: what the estimator found there before it wrote anything and what it wrote, so a
 # refit replaces its own run and nothing else; the token tells a stale estimator its run was replaced.
@@ -102,11 +103,16 @@ def _labels_of(y) -> tuple[np.ndarray, list[str], np.ndarray]:
     return classes, names, index.reshape(-1)
 
 
+def _classifier_tasks() -> str:
+    """The families whose estimator is a scikit-learn classifier, for messages."""
+    return ", ".join(n for n in available() if get_task(n).is_classifier)
+
+
 class Estimator:
-    """Train and use one rnnkit model (a scikit-learn classifier for task classify).
+    """Train and use one rnnkit model (a scikit-learn classifier for a classification task).
 
     Args:
-        task: task family (classify, tag, seq2seq, forecast).
+        task: task family (`rnnkit.tasks.available()`; default `DEFAULT_TASK`).
         out: run directory. None: a temporary one that the estimator owns and removes when it is refit or
             garbage-collected (a pickle carries the run with it). A fixed `out` is replaced by each fit,
             as scikit-learn's `fit` starts over, but only a run an Estimator wrote there: another run
@@ -115,11 +121,11 @@ class Estimator:
         **params: config overrides, e.g. model__cell="gru", train__max_epochs=20, train__seed=1,
             train__threads=2. Progress output is off unless train__progress is given.
 
-    Attributes after `fit`: `run_dir_`, `summary_` (the run's summary.json); for classify `classes_`
-    (y's labels, sorted, in y's dtype; strings for a file fit).
+    Attributes after `fit`: `run_dir_`, `summary_` (the run's summary.json); for a classifier family
+    (`Task.is_classifier`) `classes_` (y's labels, sorted, in y's dtype; strings for a file fit).
     """
 
-    def __init__(self, task: str = "classify", out: str | Path | None = None, **params):
+    def __init__(self, task: str = DEFAULT_TASK, out: str | Path | None = None, **params):
         self.task = task
         self.out = out
         self.params = dict(params)
@@ -145,7 +151,7 @@ class Estimator:
         return self
 
     def __repr__(self) -> str:
-        shown = {**({"task": self.task} if self.task != "classify" else {}),
+        shown = {**({"task": self.task} if self.task != DEFAULT_TASK else {}),
                  **({"out": self.out} if self.out is not None else {}), **self.params}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
@@ -155,7 +161,7 @@ class Estimator:
         except ImportError as exc:  # scikit-learn before 1.6 does not ask for tags
             raise ImportError("rnnkit's Estimator needs scikit-learn >= 1.6 here: pip install 'scikit-learn>=1.6'"
                               ) from exc
-        classify = self.task == "classify"
+        classify = self._family().is_classifier
         return Tags(estimator_type="classifier" if classify else None,
                     target_tags=TargetTags(required=classify),
                     classifier_tags=ClassifierTags() if classify else None,
@@ -163,6 +169,10 @@ class Estimator:
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "run_dir_")
+
+    def _family(self):
+        """The task family's hooks (what kind of estimator this is, its headline score)."""
+        return get_task(self.task)
 
     def config(self) -> C.Config:
         """The resolved config these parameters give (raises ConfigError on a bad key or value)."""
@@ -202,7 +212,7 @@ class Estimator:
             cfg = _resolve(self.task, self.params, extra)
             with _threads(cfg.train.threads):
                 summary = api.train(cfg, run_dir)
-            if self.task == "classify":
+            if self._family().is_classifier:
                 classes, names = labels[:2] if labels is not None else self._run_classes(run_dir)
         except BaseException:
             if finalizer is not None:
@@ -214,14 +224,14 @@ class Estimator:
         self.run_dir_, self.summary_, self._token = run_dir, summary, token
         if finalizer is not None:
             self._finalizer = finalizer
-        if self.task == "classify":
+        if self._family().is_classifier:
             self.classes_, self._labels = classes, names
         return self
 
     def predict(self, X=None, *, data=None, output=None):
         """Predictions for a file (`data=`) or in-memory X. Classification: a numpy array of labels in
         `classes_`'s dtype; other tasks: the prediction lines. `output` also keeps the file api.predict writes."""
-        if self.task != "classify":
+        if not self._family().is_classifier:
             return self._predict_file(X, data, output)
         proba_rows, predicted = self._predict_classify(X, data, output)
         index = {name: k for k, name in enumerate(self._labels)}
@@ -229,18 +239,20 @@ class Estimator:
 
     def predict_proba(self, X=None, *, data=None):
         """Class probabilities, (n_sequences, n_classes), columns in `classes_` order (classify only)."""
-        if self.task != "classify":
-            raise ConfigError(f"predict_proba is for classify; this estimator's task is {self.task}.")
+        if not self._family().is_classifier:
+            raise ConfigError(f"predict_proba is for {_classifier_tasks()}; this estimator's task is {self.task}.")
         proba_rows, _ = self._predict_classify(X, data, None)
         proba = np.array([[row.get(name, 0.0) for name in self._labels] for row in proba_rows], dtype=float
                          ).reshape(len(proba_rows), len(self._labels))
         return proba / proba.sum(axis=1, keepdims=True)  # float32 softmax: rows summed to 1 +- 1e-7
 
     def score(self, X=None, y=None, *, data=None, sample_weight=None) -> float:
-        """The headline metric on labelled data: accuracy (classify, tag), 1 - WER (seq2seq), -MSE (forecast).
-        For in-memory classification it is scikit-learn's accuracy (labels unseen in fit count as errors)."""
+        """The headline metric on labelled data, higher is better (the family's `headline_score`: accuracy
+        for classification and tagging, 1 - WER for generation, -MSE for forecasting). For in-memory
+        classification it is scikit-learn's accuracy (labels unseen in fit count as errors)."""
         self._check_fitted()
-        if data is None and self.task == "classify":
+        family = self._family()
+        if data is None and family.is_classifier:
             if y is None:
                 raise ConfigError("score(X, y) needs the labels y.")
             self._check_in_memory(X, y)
@@ -253,11 +265,10 @@ class Estimator:
             path = Path(data) if data is not None else self._write(Path(tmp) / "xy.jsonl", X, y, self.config())
             with _threads(self.config().train.threads):
                 metrics = api.evaluate(self.run_dir_, path)
-        if "accuracy" in metrics:
-            return metrics["accuracy"]
-        if "wer" in metrics:
-            return 1.0 - metrics["wer"]
-        return -metrics["mse"]
+        if family.headline_score is None:
+            raise ConfigError(f"task {self.task} has no headline score for Estimator.score; read api.evaluate's "
+                              "metrics instead.")
+        return family.headline_score(metrics)
 
     # -- the run directory -----------------------------------------------------------------
     def _forget(self) -> None:
@@ -344,8 +355,9 @@ class Estimator:
                     [r["prediction"] for r in rows])
 
     def _check_in_memory(self, X, y) -> None:
-        if self.task != "classify":
-            raise ConfigError(f"in-memory X, y is supported for classify only; for {self.task} pass files.")
+        if not self._family().is_classifier:
+            raise ConfigError(f"in-memory X, y is supported for {_classifier_tasks()} only; for {self.task} pass "
+                              "files.")
         if X is None:
             raise ConfigError("give the sequences X (or a file with data=).")
         if y is not None and len(X) != len(y):

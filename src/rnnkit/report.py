@@ -126,15 +126,23 @@ def _finite(v) -> bool:
     return _is_number(v) and math.isfinite(v)
 
 
-def _headline(ev) -> str | None:
-    """The first of the task's metric names logged as val_<name> in the epoch records."""
+def _family(ev):
+    """The run's task family (its hooks name the family's metrics, labels and settings), or None when
+    that family is not installed here."""
     from rnnkit.tasks import get_task
 
     try:
-        names = get_task(ev.cfg.task).metric_names
+        return get_task(ev.cfg.task)
     except RnnkitError:
         return None
-    for name in names:
+
+
+def _headline(ev) -> str | None:
+    """The first of the task's metric names logged as val_<name> in the epoch records."""
+    task = _family(ev)
+    if task is None:
+        return None
+    for name in task.metric_names:
         if any(_finite(e.get(f"val_{name}")) for e in ev.epochs):
             return name
     return None
@@ -165,7 +173,8 @@ def _sizes(ev) -> str:
     text = ", ".join(f"{k} {_fmt(v)}" for k, v in sizes.items())
     extras = []
     if data.get("num_classes"):
-        extras.append(f"{data['num_classes']} {'tags' if ev.cfg.task == 'tag' else 'classes'}")
+        task = _family(ev)
+        extras.append(f"{data['num_classes']} {task.label_noun if task is not None else 'classes'}")
     for key, words in (("vocab_size", "vocabulary"), ("target_vocab_size", "target vocabulary"),
                        ("series", "series")):
         if _is_number(data.get(key)):
@@ -184,15 +193,11 @@ def _model_line(ev) -> str:
     line = (f"{m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()}, hidden "
             f"{m.hidden_size}, embedding {m.embedding_dim}, dropout {m.dropout}, recurrent dropout "
             f"{m.recurrent_dropout}")
-    if cfg.task == "classify":
+    task = _family(ev)
+    if task is not None and task.uses_pooling:
         line += f", pooling {m.pooling}"
-    elif cfg.task == "tag":
-        line += f", CRF {'on' if cfg.tag.crf else 'off'}, char features {'on' if cfg.tag.char_features else 'off'}"
-    elif cfg.task == "seq2seq":
-        line += f"; decoder with {cfg.seq2seq.attention} attention, {cfg.seq2seq.decoder_layers} layer(s), " \
-                f"beam {cfg.seq2seq.beam}"
-    elif cfg.task == "forecast":
-        line += f"; {cfg.forecast.head} head, input length {cfg.forecast.input_length}, horizon {cfg.forecast.horizon}"
+    if task is not None and task.describe_model is not None:
+        line += task.describe_model(cfg)
     if _is_number(ev.summary.get("parameters")):
         line += f"; {ev.summary['parameters']:,} parameters"
     return (line + f". AdamW lr {o.lr:g}, weight decay {o.weight_decay:g}, clip {o.clip_norm}, batch "
@@ -414,12 +419,8 @@ def _header(ev) -> str:
 
 def _metric_columns(ev, metrics: dict) -> list[str]:
     """Float metrics (and the task's named ones) present in any split, the task's headline first, loss last."""
-    from rnnkit.tasks import get_task
-
-    try:
-        names = list(get_task(ev.cfg.task).metric_names)
-    except RnnkitError:
-        names = []
+    task = _family(ev)
+    names = list(task.metric_names) if task is not None else []
     seen: list[str] = []
     for split in metrics.values():
         for k, v in (split or {}).items():
@@ -460,9 +461,8 @@ def _metrics(ev) -> str:
             extra = {k: v for k, v in base.items() if k not in cols}
             if extra:
                 notes.append(f"baseline {name}: " + "; ".join(f"{k} {_fmt(v)}" for k, v in extra.items()))
-    if ev.cfg.task == "forecast":
-        notes.append("loss is in standardized units (the training objective); the other metrics are in the "
-                     "data's own units")
+    task = _family(ev)
+    notes += list(task.metric_notes) if task is not None else []
     text = f"<table>{head}{''.join(rows)}</table>"
     if notes:
         text += "<ul class=\"evidence\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"

@@ -351,8 +351,8 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
     """
     optuna = _optuna()
     from rnnkit import api
+    from rnnkit.errors import Interrupted
     from rnnkit.tasks import get_task
-    from rnnkit.training.loop import Interrupted
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

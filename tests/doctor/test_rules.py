@@ -174,3 +174,36 @@ def test_overfitting_that_early_stopping_dealt_with_is_info():
         "warning"]
     early = [1.0, 0.8, 0.96, 0.97, 0.98, 1.0, 1.17]  # best at epoch 2: overfits almost at once
     assert [f.severity for f in R.overfitting(evidence(train, early, summary=done))] == ["warning"]
+
+
+def _cpu_summary(wall, cpu_seconds, run, wait, threads, load=(0.3, 0.4)):
+    return {"metrics": {}, "threads": round(threads), "threads_reason": "train.threads=2",
+            "cpu": {"usable_cores": 2, "rnnkit_trainings": 1, "threads_mean": threads, "thread_changes": [],
+                    "load_start": load[0], "load_end": load[1], "process_cpu_seconds": cpu_seconds,
+                    "session_wall_seconds": wall, "cpu_run_seconds": run, "cpu_wait_seconds": wait}}
+
+
+CPU_CASES = [
+    # the issue's run: 12 minutes of wall, 173 s of CPU, two threads, its threads mostly waiting for a CPU
+    (_cpu_summary(720, 173, 173, 540, 2, load=(5.1, 4.8)), "warning"),
+    (_cpu_summary(720, 173, None, None, 2), "warning"),  # no schedstat: 0.24 cores used on average
+    (_cpu_summary(300, 290, 290, 400, 1), "info"),  # one thread already: only fewer jobs would help
+    (_cpu_summary(60, 110, 110, 4, 2), None),  # healthy: both threads ran, hardly any waiting
+    (_cpu_summary(60, 58, 58, 20, 1), None),  # a bit of contention (26%) is not "far below"
+    (_cpu_summary(60, 60, 60, 53, 2), "warning"),  # 47% with two threads: the bench's 5x slower case
+    (_cpu_summary(60, 60, 60, 53, 1), None),  # ...which one thread lives with
+    (_cpu_summary(60, 58, None, None, 1), None),  # no schedstat, one core kept busy
+    (_cpu_summary(10, 2, 2, 8, 2), None),  # oversubscribed, but a 10 s run is not worth a finding
+    ({"metrics": {}, "padding_share": 0.1, "data_wait_share": 0.1}, None),  # a run from before item 10
+]
+
+
+def test_item10_slow_threads_fires_on_an_oversubscribed_run_and_not_on_a_healthy_one():
+    cfg = C.resolve(None, ["train.threads=2"])
+    found = [[f for f in R.slow(evidence([1.0], [1.0], summary=summary, cfg=cfg)) if f.code == "slow.threads"]
+             for summary, _ in CPU_CASES]
+    assert [[f.severity for f in fs] for fs in found] == [[] if e is None else [e] for _, e in CPU_CASES]
+    (issue,) = found[0]
+    assert issue.advice[0].startswith("one thread per training on a busy machine: --set train.threads=1")
+    assert "waited for a CPU 76% of the time" in issue.explanation and "oversubscribed" in issue.explanation
+    assert issue.evidence["cpu_wait_share"] == pytest.approx(540 / 713)

@@ -105,8 +105,10 @@ def assert_same_run(run: Path, reference: Path) -> None:
 
 
 def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
-    """relative path -> sha256 of every file under root (to prove a command changed nothing)."""
+    """relative path -> sha256 of every file under root (to prove a command changed nothing). The run lock
+    (`.rnnkit.lock`) is left out: every command that claims the run writes its own pid there."""
     root = Path(root)
+    skip = (*skip, ".rnnkit.lock")
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file() and not str(p.relative_to(root)).startswith(skip)}
 

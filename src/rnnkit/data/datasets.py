@@ -4,17 +4,20 @@ Each entry names the package that ships the files and the command that installs 
 package is located with `importlib.util.find_spec`, without importing it (importing sktime,
 for instance, would pull in its heavy dependencies).
 
-To add a data set, call `register(BuiltinDataset(...))` below; a family whose files are not
-found relative to a package directory can subclass `BuiltinDataset` and override `files`.
+A task family registers its data sets in its own module (`register(BuiltinDataset(...))` at import);
+files that are not found relative to a package directory: `DistributionDataset`, or a subclass of
+`BuiltinDataset` that overrides `files`.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.metadata
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnkit.config import load_families
 from rnnkit.errors import ConfigError, RnnkitError
 
 
@@ -24,7 +27,7 @@ class BuiltinDataset:
 
     Attributes:
         name: registry key, e.g. "japanese_vowels".
-        task: task family, e.g. "classify".
+        task: the task family that reads it (its `--task` name).
         package: top-level import name of the package that ships the files.
         install: shell command that installs the package.
         description: one line on what the data is.
@@ -85,6 +88,40 @@ class BuiltinDataset:
         )
 
 
+@dataclass(frozen=True)
+class DistributionDataset(BuiltinDataset):
+    """A data set whose files a distribution installs outside any importable package.
+
+    turkish-treebanks, for instance, puts its CoNLL-U files in a top-level ``data/`` folder of
+    site-packages; they are found through the distribution's file list (``importlib.metadata``), never
+    by importing a module called "data". `data_files` are paths in that list.
+    """
+
+    distribution: str = ""
+
+    def _locate(self) -> dict[str, Path] | None:
+        try:
+            files = importlib.metadata.distribution(self.distribution).files or []
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        by_path = {str(f).replace("\\", "/"): f for f in files}
+        found = {}
+        for section, rel in self.data_files.items():
+            f = by_path.get(rel)
+            if f is None or not Path(f.locate()).is_file():
+                return None
+            found[section] = Path(f.locate())
+        return found
+
+    def files(self) -> dict[str, Path]:
+        found = self._locate()
+        if found is None:
+            raise RnnkitError(f"built-in data set {self.name!r} needs the files {', '.join(self.data_files.values())}"
+                              f" of the distribution {self.distribution!r}, which are not installed; install them "
+                              f"with: {self.install}")
+        return found
+
+
 BUILTIN: dict[str, BuiltinDataset] = {}
 
 
@@ -98,28 +135,6 @@ def register(dataset: BuiltinDataset) -> BuiltinDataset:
         raise ValueError(f"built-in data set {dataset.name!r} is registered twice")
     BUILTIN[dataset.name] = dataset
     return dataset
-
-
-register(
-    BuiltinDataset(
-        name="japanese_vowels",
-        task="classify",
-        package="sktime",
-        install="pip install --no-deps sktime",
-        description=(
-            "UEA JapaneseVowels: 9 speakers saying /ae/, 12 LPC cepstrum channels, variable length "
-            "7-29 steps; classify the speaker (270 train / 370 test cases, 9 classes)"
-        ),
-        reference=(
-            "LSTM-FCN 0.99, FCN 0.993, echo-state network 0.965 test accuracy (Karim et al. 2019; Fawaz et al. 2019)"
-        ),
-        data_files={
-            "train": "datasets/data/JapaneseVowels/JapaneseVowels_TRAIN.ts",
-            "test": "datasets/data/JapaneseVowels/JapaneseVowels_TEST.ts",
-        },
-        reader_options={"format": "ts"},
-    )
-)
 
 
 def get_builtin(name: str) -> BuiltinDataset:
@@ -140,10 +155,9 @@ def get_builtin(name: str) -> BuiltinDataset:
 
 
 def _load_families() -> None:
-    """Task families register their built-in data sets when imported."""
-    from rnnkit.tasks import load_all
-
-    load_all()
+    """Task families register their built-in data sets when imported (`config.load_families` imports them
+    all once; this module, below the families, never imports them itself)."""
+    load_families()
 
 
 def list_builtins() -> list[dict]:

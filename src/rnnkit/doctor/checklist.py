@@ -13,6 +13,8 @@ from pathlib import Path
 
 from rnnkit.doctor.evidence import Evidence
 from rnnkit.doctor.rules import INITIAL_LOSS_FACTOR, Finding
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks import get_task
 
 IMPROVEMENT = 0.01  # the validation loss must end at least 1% below its first value
 TRUNCATED_SHARE = 0.10  # more of a split's rows cut by data.max_length than this fails the data check
@@ -98,25 +100,22 @@ def _time(ev: Evidence, findings: list[Finding]) -> Check:
                  f"{s.get('data_wait_share', 0):.0%}", evidence)
 
 
-# (metric, baseline name, higher is better) per task: a sensible model beats the trivial one.
-_BASELINE = {"classify": ("accuracy", "majority_class", True), "tag": ("accuracy", "most_frequent_tag", True),
-             "forecast": ("mse", "naive", False)}
-
-
 def _predictions(ev: Evidence) -> Check:
+    """A sensible model beats the trivial one: the family's `baseline` (metric, baseline name, higher is
+    better), or its own `judge_predictions` when it has no trivial baseline."""
     item = "Predictions sensible?"
     test = ev.summary.get("metrics", {}).get("test")
     if not test:
         return Check(item, "unknown", "no test metrics", {})
-    if ev.cfg.task == "seq2seq":
-        wer = test.get("wer")
-        evidence = {"wer": wer, "per": test.get("per")}
-        if wer is None:
-            return Check(item, "unknown", "no word error rate", evidence)
-        if wer < 1.0:
-            return Check(item, "pass", f"{1 - wer:.1%} of test sequences generated exactly", evidence)
-        return Check(item, "fail", "no test sequence is generated exactly (WER 100%)", evidence)
-    metric, name, higher = _BASELINE[ev.cfg.task]
+    try:
+        task = get_task(ev.cfg.task)
+    except RnnkitError:
+        return Check(item, "unknown", f"task {ev.cfg.task!r} is not installed here", {})
+    if task.baseline is None:
+        if task.judge_predictions is None:
+            return Check(item, "unknown", f"task {task.name} has no trivial baseline to compare with", {})
+        return Check(item, *task.judge_predictions(test))
+    metric, name, higher = task.baseline
     base = test.get("baselines", {}).get(name, {}).get(metric)
     value = test.get(metric)
     evidence = {"metric": metric, "model": value, name: base}

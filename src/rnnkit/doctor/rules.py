@@ -9,7 +9,8 @@ Guide entry -> codes:
   "Training loss decreases but validation loss increases" -> overfitting
   "Training loss plateaus early"                          -> underfitting
   "Very slow training"                                    -> slow.padding, slow.data_wait,
-                                                             slow.long_sequences, slow.small_batch
+                                                             slow.long_sequences, slow.small_batch,
+                                                             slow.threads
 Preflight evidence (debugging checklist)                  -> setup.shapes, setup.no_gradient,
                                                              setup.initial_loss
 """
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from rnnkit.doctor.evidence import Evidence
+from rnnkit.tasks import get_task
 
 # Overfitting: validation loss this much above its best, for at least this many epochs after the
 # best, while the training loss kept falling; a warning from OVERFIT_SEVERE up, unless early stopping
@@ -44,6 +46,15 @@ DATA_WAIT_SHARE = 0.30  # share of step time spent waiting for batches
 LONG_SEQUENCE = 1024  # mean training length above which the guide advises truncation (512-1024)
 SMALL_BATCH = 16  # below the guide's range for small data sets
 SMALL_BATCH_STEPS = 200  # ...and only when an epoch has this many steps (tiny data sets need small batches)
+# An oversubscribed CPU (summary.json's "cpu", recorded by rnnkit.threads): the run's threads were
+# ready to run but waited for a CPU this share of their runnable time (/proc schedstat; 0.5: the run
+# took at least twice as long as on a CPU of its own)...
+CPU_WAIT_SHARE = 0.5
+# ...or this share with several threads, where each wait also holds the others up at the op's barrier
+# (bench/bench_threads.py: 2 trainings x 2 threads on 2 cores waited 47% and ran 5x slower than 1 thread each)
+CPU_WAIT_SHARE_THREADS = 0.3
+CPU_BUSY_LOW = 0.5  # ...or, where the kernel gives no schedstat, the process used less than this many cores
+CPU_MIN_WALL = 30.0  # only sessions this long (seconds): a short run's time is not worth a finding
 # Preflight: an initial loss this many times the chance loss means outsized initial outputs.
 INITIAL_LOSS_FACTOR = 3.0
 
@@ -295,10 +306,12 @@ def slow(ev: Evidence) -> list[Finding]:
             evidence={"mean_train_length": tokens / n, "max_length": cfg.data.max_length},
             explanation=f"training sequences are {tokens / n:.0f} steps long on average; a recurrent network "
                         "processes them one step after another, so time grows with length.",
-            advice=(["a shorter window (the guide: 512-1024 steps at most): --set forecast.input_length=512"]
-                    if cfg.task == "forecast" else
+            advice=(list(get_task(cfg.task).long_sequence_advice) or
                     ["truncate to 512-1024 steps (the guide): --set data.max_length=1024",
                      "or downsample / summarise long inputs before training"])))
+    contention = _cpu_contention(ev)
+    if contention is not None:
+        out.append(contention)
     steps, epochs = s.get("steps"), s.get("epochs_run")
     if cfg.data.batch_size < SMALL_BATCH and steps and epochs and steps / epochs >= SMALL_BATCH_STEPS:
         out.append(Finding(
@@ -308,6 +321,61 @@ def slow(ev: Evidence) -> list[Finding]:
                         "step has a fixed cost the hardware cannot spread over more examples.",
             advice=["--set data.batch_size=32 (the guide: 32-128), with optim.lr scaled up a little"]))
     return out
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _cpu_contention(ev: Evidence) -> Finding | None:
+    """slow.threads: the run waited for CPUs that other processes (or its own surplus threads) held."""
+    s = ev.summary
+    cpu = s.get("cpu")
+    if not isinstance(cpu, dict) or not _number(cpu.get("session_wall_seconds")):
+        return None
+    wall = cpu["session_wall_seconds"]
+    if wall < CPU_MIN_WALL:
+        return None
+    run, wait, used = cpu.get("cpu_run_seconds"), cpu.get("cpu_wait_seconds"), cpu.get("process_cpu_seconds")
+    threads = cpu.get("threads_mean") if _number(cpu.get("threads_mean")) else s.get("threads") or 1
+    evidence = {"threads": s.get("threads"), "threads_mean": threads, "threads_reason": s.get("threads_reason"),
+                **{k: cpu.get(k) for k in ("usable_cores", "rnnkit_trainings", "load_start", "load_end")},
+                "session_wall_seconds": wall, "process_cpu_seconds": used}
+    if _number(run) and _number(wait) and run + wait > 0:
+        share = wait / (run + wait)
+        if share < (CPU_WAIT_SHARE_THREADS if threads > 1 else CPU_WAIT_SHARE):
+            return None
+        evidence |= {"cpu_run_seconds": run, "cpu_wait_seconds": wait, "cpu_wait_share": share}
+        seen = (f"the run's threads were ready to run but waited for a CPU {share:.0%} of the time ({wait:.0f} of "
+                f"{run + wait:.0f} thread-seconds): it took about {1 / max(1 - share, 1e-9):.1f}x as long as with "
+                "CPUs of its own")
+    elif _number(used) and used / wall < CPU_BUSY_LOW:
+        evidence["cores_used"] = used / wall
+        seen = (f"the process used {used / wall:.2f} cores on average over {wall:.0f} s, though a training on CPU "
+                "keeps at least one busy")
+    else:
+        return None
+    cores, l0, l1 = cpu.get("usable_cores"), cpu.get("load_start"), cpu.get("load_end")
+    if _number(l0) and _number(l1) and cores:
+        seen += f"; the load average was {l0:.1f} at the start and {l1:.1f} at the end, on {cores} usable cores"
+    advice = []
+    if threads > 1:
+        advice.append(f"one thread per training on a busy machine: --set train.threads=1 (this run used "
+                      f"{threads:.3g}); several threads per process pay only on idle cores")
+    if ev.cfg.train.threads is not None:
+        advice.append("or leave train.threads unset (auto): it divides the usable cores among the rnnkit trainings "
+                      "on the machine and follows the other load while training")
+    advice += ["run fewer trainings at once here (rnnkit tune workers: at most one per core), or train when the "
+               "other jobs are done; the time says little about the configuration",
+               "start it with OMP_WAIT_POLICY=PASSIVE in the environment: idle OpenMP threads then sleep "
+               "instead of spinning on the cores the others need"]
+    reason = s.get("threads_reason") or ""
+    return Finding(
+        code="slow.threads", severity="warning" if threads > 1 else "info", title="Very slow training",
+        evidence=evidence,
+        explanation=seen + ": the machine was oversubscribed, and every step waited for its turn.",
+        advice=advice,
+        action=f"threads chosen automatically ({reason})" if reason.startswith("auto") else None)
 
 
 def setup(ev: Evidence) -> list[Finding]:

@@ -1,18 +1,33 @@
 """Task families as bundles of functions (composition, not a class tree).
 
-The training loop, `evaluate`, `predict` and the CLI only ever call the functions of a `Task`;
-a family (classify, tag, seq2seq, forecast) lives in its own module here and registers one
-`Task`. To add a family: write its module with the functions below and add it to `_FAMILIES`.
+The training loop, `evaluate`, `predict`, the doctor, the report and the CLI only ever call the
+functions and read the attributes of a `Task`; nothing outside this package names a family.
+
+A family is one module here (a public name: modules whose name starts with `_` are helpers, not
+families) that defines `TASK = Task(...)`. It is found by listing this package (`pkgutil`, without
+importing anything), so adding `tasks/regress.py` needs no edit anywhere else. At import the module
+also registers what it owns elsewhere:
+
+* its config section, if it has settings of its own: the section dataclass lives in the module and
+  `rnnkit.config.register_section(name, cls, task=..., choices=..., ranges=..., architecture=...)`
+  adds it (then `cfg.<name>` exists on every Config, and `rnnkit config --task NAME` prints it);
+* its built-in data sets: `rnnkit.data.datasets.register(BuiltinDataset(..., task=NAME))`.
+
+`rnnkit.config` imports this package lazily (`config.load_families`), which imports every family
+through `load_all`, so a config never lacks a family's section whichever entry point ran first.
+A family defined elsewhere (a plugin, a test) can be added with `register(task)`.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from rnnkit.errors import ConfigError
+
+DEFAULT_TASK = "classify"  # the task of a config that names none
 
 
 @dataclass(frozen=True)
@@ -35,10 +50,27 @@ class Task:
         write_predictions: (output path, records, predictions, prep, cfg) -> rows written.
         baselines: (PreparedData, cfg) -> dict for summary["metrics"]["test"]["baselines"], or None.
         metric_names: metrics printed on the epoch line (first is the headline).
-        chance_loss: (prep) -> the loss of a prediction that knows nothing (uniform over C classes:
-            ln C; zero in z-scored units: about 1), the doctor's yardstick for the loss; or None.
         defaults: (dataset name|None, user-set flat keys) -> nested dict of config defaults for this
             task (and data set), layered under the user's file and --set by `config.resolve`; or None.
+        chance_loss: (prep) -> the loss of a prediction that knows nothing (uniform over C classes:
+            ln C; zero in z-scored units: about 1), the doctor's yardstick for the loss; or None.
+        baseline: (test metric, key in the test metrics' "baselines", higher is better): the doctor's
+            "Predictions sensible?" check passes when the model beats that trivial baseline; or None.
+        judge_predictions: (test metrics dict) -> (verdict "pass"|"fail"|"unknown", detail, evidence dict):
+            that check for a family without a trivial `baseline` (seq2seq: some sequence generated
+            exactly); or None. With neither, the check is "unknown".
+        headline_score: (metrics dict of `api.evaluate`) -> float, higher is better: what `Estimator.score`
+            returns (accuracy, 1 - WER, -MSE); or None (the estimator's `score` then refuses).
+        is_classifier: one label per sequence from a fixed set: the estimator is a scikit-learn classifier
+            (in-memory X, y; `classes_`, `predict_proba`; `predict` returns labels).
+        label_noun: what the run's `num_classes` labels are called in messages ("classes", "tags").
+        uses_pooling: the model pools the encoder states into one vector (`model.pooling` applies and is
+            shown in the model's description).
+        describe_model: (cfg) -> text appended to the report's model line (the family's own settings,
+            e.g. ", CRF on, char features off"); or None.
+        metric_notes: notes printed under the report's metrics table (e.g. the loss's units).
+        long_sequence_advice: the doctor's advice when training sequences are very long; () for the
+            generic advice (truncate with data.max_length).
     """
 
     name: str
@@ -56,26 +88,64 @@ class Task:
     metric_names: tuple[str, ...] = ()
     defaults: Callable | None = None
     chance_loss: Callable | None = None
+    baseline: tuple[str, str, bool] | None = None
+    judge_predictions: Callable | None = None
+    headline_score: Callable | None = None
+    is_classifier: bool = False
+    label_noun: str = "classes"
+    uses_pooling: bool = False
+    describe_model: Callable | None = None
+    metric_notes: tuple[str, ...] = ()
+    long_sequence_advice: tuple[str, ...] = ()
 
 
-_FAMILIES = {"classify": "rnnkit.tasks.classify", "tag": "rnnkit.tasks.tag", "seq2seq": "rnnkit.tasks.seq2seq",
-             "forecast": "rnnkit.tasks.forecast"}
+_REGISTERED: dict[str, Task] = {}  # families added with `register` (not modules of this package)
+
+
+def _module_names() -> list[str]:
+    """The family modules of this package, by name (found without importing them)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and not m.ispkg)
 
 
 def available() -> list[str]:
-    """Families whose module is present (a family lands when its module does)."""
-    return [name for name, mod in _FAMILIES.items() if importlib.util.find_spec(mod) is not None]
+    """Every family's name: the modules of this package (sorted), then those added with `register`."""
+    names = _module_names()
+    return names + [n for n in _REGISTERED if n not in names]
+
+
+def register(task: Task) -> Task:
+    """Add a family that is not a module of this package (a plugin, a test); returns `task`.
+
+    Its config section, if any, is registered apart, with `rnnkit.config.register_section`.
+
+    Raises:
+        ValueError: a module of this package has that name (a programming error).
+    """
+    if task.name in _module_names():
+        raise ValueError(f"task {task.name!r} is a module of rnnkit.tasks already")
+    _REGISTERED[task.name] = task
+    return task
 
 
 def get_task(name: str) -> Task:
-    if name not in _FAMILIES or importlib.util.find_spec(_FAMILIES[name]) is None:
+    """The family `name` (its module's `TASK`, read at each call, so a test may replace it).
+
+    Raises:
+        ConfigError: no such family; the message lists the families.
+        TypeError: the module defines no `TASK` Task (a programming error).
+    """
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if not isinstance(name, str) or name not in _module_names():
         raise ConfigError(f"unknown task {name!r}; tasks: {', '.join(available())}.")
-    return importlib.import_module(_FAMILIES[name]).TASK
+    task = getattr(importlib.import_module(f"{__name__}.{name}"), "TASK", None)
+    if not isinstance(task, Task):
+        raise TypeError(f"{__name__}.{name} is a family module but defines no TASK = Task(...); a helper "
+                        "module's name starts with '_'.")
+    return task
 
 
 def load_all() -> None:
-    """Import every family, so that each registers its built-in data sets."""
-    for name in available():
+    """Import every family, so that each registers its config section and built-in data sets."""
+    for name in _module_names():
         get_task(name)
-
-

@@ -12,9 +12,31 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.data.collate import Batch, collate
+from rnnkit.data.datasets import BuiltinDataset, register
 from rnnkit.data.pipeline import Preprocessing, load_file_for_inference, prepare_data
 from rnnkit.tasks import Task
 from rnnkit.training import metrics as M
+
+register(
+    BuiltinDataset(
+        name="japanese_vowels",
+        task="classify",
+        package="sktime",
+        install="pip install --no-deps sktime",
+        description=(
+            "UEA JapaneseVowels: 9 speakers saying /ae/, 12 LPC cepstrum channels, variable length "
+            "7-29 steps; classify the speaker (270 train / 370 test cases, 9 classes)"
+        ),
+        reference=(
+            "LSTM-FCN 0.99, FCN 0.993, echo-state network 0.965 test accuracy (Karim et al. 2019; Fawaz et al. 2019)"
+        ),
+        data_files={
+            "train": "datasets/data/JapaneseVowels/JapaneseVowels_TRAIN.ts",
+            "test": "datasets/data/JapaneseVowels/JapaneseVowels_TEST.ts",
+        },
+        reader_options={"format": "ts"},
+    )
+)
 
 
 def build_model(cfg, prep):
@@ -88,7 +110,14 @@ def uniform_class_loss(prep) -> float:
     return math.log(len(prep.labels))
 
 
+def accuracy_score(metrics: dict) -> float:
+    """The estimator's `score`: accuracy."""
+    return metrics["accuracy"]
+
+
 TASK = Task(name="classify", prepare=prepare_data, load_prep=Preprocessing.load, build_model=build_model,
             collate=collate, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
-            metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss)
+            metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss,
+            baseline=("accuracy", "majority_class", True), headline_score=accuracy_score, is_classifier=True,
+            uses_pooling=True)

@@ -54,6 +54,45 @@ from rnnkit.tasks import Task
 
 PREP_FILE = "forecast.json"
 
+
+@dataclass
+class ForecastConfig:
+    """Time-series forecasting (task forecast)."""
+
+    time_column: str = "time"
+    target_columns: list[str] | None = None  # default: every numeric column but time/series/covariates
+    covariate_columns: list[str] | None = None
+    series_column: str | None = None  # many series in long format
+    input_length: int | None = None  # steps of history per window (null: 24, or the built-in data set's)
+    horizon: int | None = None  # steps ahead to forecast (null: 1, or the built-in data set's)
+    stride: int = 1  # steps between window starts
+    head: str = "auto"  # auto (direct, or the data set's) | direct (multi-horizon) | autoregressive (seq2seq)
+    seasonality: int | None = None  # season length for seasonal naive and MASE (null: 1)
+    val_size: int | None = None  # steps at the end of the training span held out (null: 10%)
+    test_size: int | None = None  # steps at the end held out for test (null: 10%)
+    test_start: str | None = None  # or: first time value of the test span (e.g. 1921)
+    test_end: str | None = None  # last time value used (later steps are left out and counted); null: the end
+    loss: str = "mse"  # mse | mae
+    residual: str = "auto"  # auto (none, or the data set's) | none | last | seasonal: forecast the change from the
+    # naive / seasonal-naive forecast
+    transform: str = "auto"  # auto (none, or the data set's) | none | sqrt | log: variance-stabilising transform of
+    # the targets before z-scoring, inverted for metrics and output (sqrt needs values >= 0, log values > 0)
+    window_norm: bool | None = None  # null: false, or the data set's. Normalise each input window by its own mean and
+    # std, forecast in those units and scale back (reversible instance normalisation, Kim et al. 2022): forecasts
+    # follow a level or amplitude the training span never reached
+    task_defaults: bool = True  # the forecasting model defaults (a layer under your own settings)
+
+
+C.register_section(
+    "forecast", ForecastConfig, task="forecast",
+    choices={"head": ("auto", "direct", "autoregressive"), "loss": ("mse", "mae"),
+             "residual": ("auto", "none", "last", "seasonal"), "transform": ("auto", "none", "sqrt", "log")},
+    ranges={"input_length": (1, None), "horizon": (1, None), "stride": (1, None), "seasonality": (1, None),
+            "val_size": (1, None), "test_size": (1, None)},
+    architecture=("input_length", "horizon", "head", "target_columns", "covariate_columns", "residual",
+                  "transform", "window_norm"))
+
+
 # Forecasting defaults for keys left at their generic (classification-minded) defaults.
 TASK_DEFAULTS = {
     "model.bidirectional": False,
@@ -438,7 +477,23 @@ def zero_forecast_loss(prep) -> float:
     return 1.0
 
 
+def negative_mse(metrics: dict) -> float:
+    """The estimator's `score`: -MSE (higher is better, as scikit-learn's scorers expect)."""
+    return -metrics["mse"]
+
+
+def describe_model(cfg: C.Config) -> str:
+    """The report's words for the forecasting head and window."""
+    f = cfg.forecast
+    return f"; {f.head} head, input length {f.input_length}, horizon {f.horizon}"
+
+
 TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build_model=build_model,
             collate=collate, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
-            metric_names=("mse", "rmse", "mae", "mase", "smape"), defaults=defaults, chance_loss=zero_forecast_loss)
+            metric_names=("mse", "rmse", "mae", "mase", "smape"), defaults=defaults, chance_loss=zero_forecast_loss,
+            baseline=("mse", "naive", False), headline_score=negative_mse, describe_model=describe_model,
+            metric_notes=("loss is in standardized units (the training objective); the other metrics are in the "
+                          "data's own units",),
+            long_sequence_advice=("a shorter window (the guide: 512-1024 steps at most): --set "
+                                  "forecast.input_length=512",))

@@ -18,7 +18,6 @@ with conlleval's chunk rules.
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import json
 import math
 import re
@@ -29,16 +28,16 @@ from pathlib import Path
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnkit.config import Config
+from rnnkit.config import Config, register_section
 from rnnkit.data.collate import Batch, Example, SequenceDataset
 from rnnkit.data.conll import read_tagged, reject_unseen_tags
-from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
+from rnnkit.data.datasets import DistributionDataset, get_builtin, register
 from rnnkit.data.pipeline import PreparedData, missing_split_fractions
 from rnnkit.data.records import Record
 from rnnkit.data.splits import save_split, stratified_split
 from rnnkit.data.validate import too_few_classes, validate_splits
 from rnnkit.data.vocab import LabelMap, Vocab
-from rnnkit.errors import ConfigError, DataError, RnnkitError
+from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.tagger import IGNORE_INDEX, TokenTagger
 from rnnkit.tasks import Task
 from rnnkit.training import metrics as M
@@ -48,42 +47,42 @@ VOCAB_FILE, TAGS_FILE, CHARS_FILE, META_FILE, SPLITS_FILE = (
 _ENTITY_TAG = re.compile(r"^(O|[BIES]-.+)$")
 
 
+# ----------------------------------------------------------------------------- config section
+
+
+@dataclass
+class TagConfig:
+    """Sequence labeling (task tag)."""
+
+    token_column: str = "tokens"  # JSONL: list of tokens
+    tag_column: str = "tags"  # JSONL: list of tags, one per token
+    conll_column: str = "upos"  # CoNLL-U: upos | xpos | deprel | a 1-based column number
+    crf: bool = False  # CRF output layer with Viterbi decoding
+    char_features: bool = True  # character-level word features (unknown words; Turkish UPOS +2 points)
+    char_dim: int = 32  # character embedding and char-encoder size
+    char_encoder: str = "lstm"  # lstm (a small char BiLSTM) | cnn (char CNN, max-pooled)
+    max_word_chars: int = 24  # longer words keep their first and last max_word_chars/2 characters
+    word_dropout: float = 0.05  # training: replace word ids by <unk> at this rate (trains the <unk> vector)
+    scheme: str = "auto"  # auto | bio | bioes | none: entity-level metrics for BIO/BIOES tags
+    format: str = "auto"  # auto (by extension/content) | conll | conllu | jsonl
+
+
+register_section(
+    "tag", TagConfig, task="tag",
+    choices={"scheme": ("auto", "bio", "bioes", "none"), "char_encoder": ("lstm", "cnn"),
+             "format": ("auto", "conll", "conllu", "jsonl")},
+    ranges={"char_dim": (1, None), "max_word_chars": (2, None), "word_dropout": (0.0, 0.99)},
+    architecture=("crf", "char_features", "char_dim", "char_encoder", "max_word_chars", "conll_column"))
+
+
 # ----------------------------------------------------------------------------- built-in data set
 
 
 @dataclass(frozen=True)
-class DistributionDataset(BuiltinDataset):
-    """A data set whose files a distribution installs outside any importable package.
-
-    turkish-treebanks puts its CoNLL-U files in a top-level ``data/`` folder of site-packages; they
-    are found through the distribution's file list (``importlib.metadata``), never by importing a
-    module called "data". One file per section; `split_of` maps a sentence's 0-based index within
-    its file to a split (the package's own rule).
-    """
-
-    distribution: str = ""
-
-    def _locate(self) -> dict[str, Path] | None:
-        try:
-            files = importlib.metadata.distribution(self.distribution).files or []
-        except importlib.metadata.PackageNotFoundError:
-            return None
-        by_path = {str(f).replace("\\", "/"): f for f in files}
-        found = {}
-        for section, rel in self.data_files.items():
-            f = by_path.get(rel)
-            if f is None or not Path(f.locate()).is_file():
-                return None
-            found[section] = Path(f.locate())
-        return found
-
-    def files(self) -> dict[str, Path]:
-        found = self._locate()
-        if found is None:
-            raise RnnkitError(f"built-in data set {self.name!r} needs the files {', '.join(self.data_files.values())}"
-                              f" of the distribution {self.distribution!r}, which are not installed; install them "
-                              f"with: {self.install}")
-        return found
+class TreebankDataset(DistributionDataset):
+    """turkish-treebanks: CoNLL-U files in a top-level ``data/`` folder of site-packages (found through the
+    distribution's file list, see `DistributionDataset`), one file per section; `split_of` maps a
+    sentence's 0-based index within its file to a split (the package's own rule)."""
 
     @staticmethod
     def split_of(index: int) -> str:
@@ -92,7 +91,8 @@ class DistributionDataset(BuiltinDataset):
         return "train" if r < 8 else "val" if r == 8 else "test"
 
 
-TURKISH = register(DistributionDataset(
+
+TURKISH = register(TreebankDataset(
     name="turkish_treebanks",
     task="tag",
     package="turkish_treebanks",
@@ -162,7 +162,7 @@ def detect_scheme(tags, requested: str = "auto") -> str:
     return "bioes" if any(t[:2] in ("E-", "S-") for t in tags) else "bio"
 
 
-def _builtin(cfg: Config) -> DistributionDataset | None:
+def _builtin(cfg: Config) -> TreebankDataset | None:
     if not cfg.data.dataset:
         return None
     builtin = get_builtin(cfg.data.dataset)
@@ -499,7 +499,18 @@ def uniform_class_loss(prep) -> float:
     return math.log(len(prep.labels))
 
 
+def describe_model(cfg: Config) -> str:
+    """The report's words for the tagger's own settings."""
+    return f", CRF {'on' if cfg.tag.crf else 'off'}, char features {'on' if cfg.tag.char_features else 'off'}"
+
+
+def accuracy_score(metrics: dict) -> float:
+    """The estimator's `score`: token accuracy."""
+    return metrics["accuracy"]
+
+
 TASK = Task(name="tag", prepare=prepare, load_prep=TagPreprocessing.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
             write_predictions=write_predictions, baselines=baselines, metric_names=("accuracy", "macro_f1"),
-            chance_loss=uniform_class_loss)
+            chance_loss=uniform_class_loss, baseline=("accuracy", "most_frequent_tag", True),
+            headline_score=accuracy_score, label_noun="tags", describe_model=describe_model)

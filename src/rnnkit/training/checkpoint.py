@@ -127,14 +127,9 @@ def save_checkpoint(root: Path, name: str, model_state: dict[str, torch.Tensor],
     return final
 
 
-def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Verify and load one checkpoint directory.
-
-    Raises:
-        CheckpointError: a file is missing, its size or sha256 differs from the manifest
-            (naming the file, expected and found digest), or `state.pt` holds objects that
-            `weights_only=True` refuses (never retried unsafely).
-    """
+def verify_checkpoint(path: Path) -> dict:
+    """The manifest of a checkpoint directory whose files are all there with the recorded sha256 (nothing
+    is unpickled); raises CheckpointError naming the file otherwise."""
     path = Path(path)
     mpath = path / MANIFEST
     try:
@@ -155,6 +150,19 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
         if found != expected:
             raise CheckpointError(f"checkpoint file {fpath}: checksum mismatch (manifest sha256 {expected}, "
                                   f"file sha256 {found}); the file is truncated or corrupt.")
+    return manifest
+
+
+def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Verify and load one checkpoint directory.
+
+    Raises:
+        CheckpointError: a file is missing, its size or sha256 differs from the manifest
+            (naming the file, expected and found digest), or `state.pt` holds objects that
+            `weights_only=True` refuses (never retried unsafely).
+    """
+    path = Path(path)
+    manifest = verify_checkpoint(path)
     try:
         model_state = load_file(str(path / WEIGHTS), device=str(map_location))
     except (SafetensorError, OSError) as exc:

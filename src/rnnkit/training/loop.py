@@ -5,7 +5,7 @@ Everything a resume needs lives in `LoopState` (plus optimizer, sampler position
 the schedule is a pure function of the step, so a resumed CPU run repeats the uninterrupted
 run's per-step losses exactly.
 
-Under torchrun (`rnnkit.distributed`; docs/distributed.md) the same loop runs on every rank with
+Under torchrun (`rnnkit.training.distributed`; docs/distributed.md) the same loop runs on every rank with
 `dist.enabled`: the model is wrapped in DistributedDataParallel, each rank takes its share of the
 epoch's batches, rank 0 alone writes the run directory and validates, and every decision that
 changes control flow (stop on a non-finite loss, on a signal, early stopping) is taken from facts
@@ -31,28 +31,16 @@ from pathlib import Path
 import torch
 
 from rnnkit import config as C
-from rnnkit import distributed
 from rnnkit.data.collate import SequenceDataset
 from rnnkit.data.pipeline import PreparedData
 from rnnkit.data.sampler import BucketBatchSampler, padding_share
-from rnnkit.doctor.preflight import preflight
-from rnnkit.errors import CheckpointError, RnnkitError, TrainingError
+from rnnkit.errors import CheckpointError, Interrupted, TrainingError
 from rnnkit.tasks import Task
 from rnnkit.training import checkpoint as ckpt
+from rnnkit.training import distributed
 from rnnkit.training.callbacks import fire
 from rnnkit.training.precision import Precision, resolve_device, resolve_precision
 from rnnkit.training.schedules import EarlyStopping, PlateauState, lr_at
-
-
-class Interrupted(RnnkitError):
-    """SIGINT/SIGTERM arrived; a checkpoint was written. Exit status 130 / 143 like a shell."""
-
-    def __init__(self, signum: int, path: Path | None):
-        self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
-        where = (f"checkpoint written to {path}; continue with `rnnkit train --resume {Path(path).parent.parent}`"
-                 if path else "no checkpoint written")
-        super().__init__(f"training interrupted by {name}: {where}.")
 
 
 @dataclass
@@ -236,9 +224,39 @@ def _check_resume_config(saved: C.Config, new: C.Config, log: MetricsLog | None)
         log.write({"event": "config_changed_on_resume", "changes": [[k, a, b] for k, a, b in soft]})
 
 
+def finished_summary(run_dir: Path, state: LoopState, cfg: C.Config) -> dict | None:
+    """On resume from a checkpoint that ended the run (early stopping, or max_epochs reached) and with a
+    config that would not train further: the run's summary with a `note` on how to go on, and nothing
+    touched. None when `cfg` lets it continue (train.max_epochs raised past the epochs run; after early
+    stopping, train.patience raised past the epochs since the best one) or no summary was written."""
+    stopped = state.stop_reason or ("max_epochs" if state.epoch >= cfg.train.max_epochs else None)
+    if stopped not in ("early_stopping", "max_epochs"):
+        return None
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None  # killed between the last checkpoint and the summary: finishing writes it
+    needed = []
+    if stopped == "early_stopping" and state.early.should_stop(cfg.train.patience):
+        needed.append(f"--set train.patience=N (N > {state.early.bad_epochs}, the epochs since the best)")
+    if state.epoch >= cfg.train.max_epochs:
+        needed.append(f"--set train.max_epochs=N (N > {state.epoch})")
+    if not needed:
+        return None
+    summary["note"] = (f"{run_dir} finished already (stopped: {stopped} after {state.epoch} epochs, best epoch "
+                       f"{state.early.best_epoch + 1}); nothing was changed. To train it further: "
+                       f"rnnkit train --resume {run_dir} {' '.join(needed)}")
+    summary["already_finished"] = True
+    return summary
+
+
 def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume: bool = False,
-        callbacks=()) -> dict:
+        callbacks=(), preflight=None) -> dict:
     """Train, early-stop, restore the best weights and score every split. Returns summary.json's content.
+
+    `preflight(model, first_batch, task, prep) -> dict` (the doctor's, passed in by `rnnkit.train`: the
+    training layer does not import the doctor) runs on step 1's batch before training; its evidence goes
+    to metrics.jsonl and, under DDP, names the parameters without a gradient.
 
     Under torchrun (a process group initialized, e.g. by `rnnkit.train`), every rank calls this with
     the same arguments; batches are per rank (`data.batch_size` each), rank 0 writes the run directory.
@@ -253,8 +271,9 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     dist.main_only(ckpt.clean_leftovers, ckpt_dir)  # the other ranks read checkpoints only after this
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    from rnnkit import threads as thread_policy  # null: auto (rnnkit.threads); the callback keeps it current
+
+    callbacks = (*callbacks, thread_policy.start(cfg.train.threads, distributed=dist.enabled))
     device = resolve_device(cfg.train.device)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)  # one GPU per process
@@ -288,6 +307,9 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
                     f"{saved_world} in the middle of epoch {loaded.state['loop']['epoch'] + 1}, and its position "
                     f"counts per-process batches. Resume with {saved_world} process(es) (torchrun "
                     "--nproc_per_node), or from a checkpoint written at an epoch end.")
+            finished = finished_summary(run_dir, LoopState.from_dict(loaded.state["loop"]), cfg)
+            if finished is not None:  # every rank read the same checkpoint, so every rank returns here
+                return finished
             log = MetricsLog(run_dir / "metrics.jsonl", resume_step=loaded.state["loop"]["step"]) if dist.is_main \
                 else _NoLog()
             _check_resume_config(saved_cfg, cfg, log if dist.is_main else None)
@@ -316,7 +338,7 @@ def fit(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume:
             log = MetricsLog(run_dir / "metrics.jsonl") if dist.is_main else _NoLog()
             if dist.is_main:
                 log.path.write_text("")
-        if not resume or dist.enabled:
+        if preflight is not None and (not resume or dist.enabled):
             first = task.collate([train_set[i] for i in sampler.epoch_batches(0)[0]]).to(device)  # step 1's batch
             with precision.autocast():
                 evidence = preflight(model, first, task, data.prep)  # evidence for the doctor; changes nothing
@@ -604,6 +626,9 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
         "data": data.report,
         "config_warnings": C.guide_warnings(cfg),
     }
+    from rnnkit import threads as thread_policy
+
+    summary.update(thread_policy.report())  # threads, threads_reason, cpu: the doctor's slow.threads evidence
     if dist.enabled:
         summary["distributed"] = {"world_size": dist.world, "backend": dist.backend,
                                   "batch_size_per_process": cfg.data.batch_size,

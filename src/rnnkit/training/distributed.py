@@ -145,10 +145,8 @@ def _describe(error: BaseException) -> tuple[str, str, int]:
 def _peer_error(rank: int, name: str, message: str, exit_code: int) -> errors.RnnkitError:
     """The error another rank reported, as this rank's exception: the same rnnkit error class where
     there is one (so `except TrainingError` behaves alike on every rank), else a plain RnnkitError."""
-    from rnnkit.training.loop import Interrupted
-
     known = {c.__name__: c for c in (errors.DataError, errors.ConfigError, errors.CheckpointError,
-                                     errors.TrainingError, errors.MissingExtra, Interrupted)}
+                                     errors.TrainingError, errors.MissingExtra, errors.Interrupted)}
     cls = known.get(name, errors.RnnkitError)
     exc = cls.__new__(cls)
     text = message if cls is not errors.RnnkitError else f"rank {rank} failed: {name}: {message}"

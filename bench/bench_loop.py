@@ -31,7 +31,7 @@ from rnnkit.data.vocab import LabelMap
 from rnnkit.doctor.preflight import preflight
 from rnnkit.tasks.classify import TASK as CLASSIFY
 from rnnkit.training.callbacks import Callback
-from rnnkit.training.loop import fit
+from rnnkit.training.setup import fit_from_config as fit
 
 
 def make_data(n: int, vocab: int, seed: int) -> list[Example]:
@@ -93,6 +93,7 @@ def main() -> None:
     prep = Preprocessing(kind="text", labels=labels, vocab=vocab)
     data = PreparedData(datasets={"train": train, "val": val}, prep=prep)
     cfg = C.resolve(None, ["train.progress=none", f"train.max_epochs={args.epochs}", "train.patience=100",
+                           f"train.threads={args.threads}",
                            "optim.warmup_epochs=0", "train.log_every=50", "data.batch_size=32"])
 
     # the bare loop, on its own copy of the same model architecture and the same batches

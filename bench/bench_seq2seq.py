@@ -36,7 +36,7 @@ from rnnkit.data.collate import SequenceDataset
 from rnnkit.doctor.preflight import preflight
 from rnnkit.tasks import get_task
 from rnnkit.training.callbacks import Callback
-from rnnkit.training.loop import fit
+from rnnkit.training.setup import fit_from_config as fit
 
 DEFAULTS = [  # chosen for CPU speed: 1-layer BiLSTM encoder, 1-layer decoder, hidden 256
     "model.embedding_dim=64", "model.hidden_size=256", "model.num_layers=1", "model.dropout=0.2",

@@ -4,6 +4,8 @@ Public API (imported lazily so `rnnkit --help` stays fast)::
 
     from rnnkit import Config, resolve_config, train, evaluate, predict
     from rnnkit import diagnose, repair, tune, write_report   # the doctor, its repairs, Optuna search, report
+    from rnnkit import fit, Steps, Run, Callback, Task        # the loop alone, on your own nn.Module
+    from rnnkit import Example, SequenceDataset, collate, BucketBatchSampler, RNNEncoder
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ _LAZY = {
     "write_report": ("rnnkit.report", "write_report"),
     "Estimator": ("rnnkit.estimator", "Estimator"),
     "prepare_data": ("rnnkit.data.pipeline", "prepare_data"),
+    "fit": ("rnnkit.training.loop", "fit"),
+    "Steps": ("rnnkit.training.loop", "Steps"),
+    "Run": ("rnnkit.training.run", "Run"),
+    "Callback": ("rnnkit.training.callbacks", "Callback"),
+    "Task": ("rnnkit.tasks", "Task"),
+    "Example": ("rnnkit.data.collate", "Example"),
+    "SequenceDataset": ("rnnkit.data.collate", "SequenceDataset"),
+    "collate": ("rnnkit.data.collate", "collate"),
     "BucketBatchSampler": ("rnnkit.data.sampler", "BucketBatchSampler"),
     "RNNEncoder": ("rnnkit.models.encoder", "RNNEncoder"),
     "SequenceClassifier": ("rnnkit.models.classifier", "SequenceClassifier"),

@@ -21,9 +21,9 @@ from rnnkit.tasks import get_task
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import distributed
 from rnnkit.training.callbacks import Callback
-from rnnkit.training.loop import evaluate as evaluate_dataset
-from rnnkit.training.loop import fit
+from rnnkit.training.evaluation import evaluate as evaluate_dataset
 from rnnkit.training.precision import resolve_device, resolve_precision
+from rnnkit.training.setup import fit_from_config
 
 CONFIG_FILE = "config.yaml"
 MIN_FREE_BYTES = 200 * 1024 * 1024  # checkpoints of a large model need room; fail before training
@@ -263,7 +263,7 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
         if show:
             for line in describe_run(cfg, data.report, run_dir, dist):
                 print(f"rnnkit: {line}", file=sys.stderr, flush=True)
-        return fit(cfg, data, task, run_dir, callbacks=callbacks, preflight=preflight)
+        return fit_from_config(cfg, data, task, run_dir, callbacks=callbacks, preflight=preflight)
     # A resume must not touch the run's vocabulary, splits or config before `fit` has accepted it (a
     # refused resume with other data would otherwise leave a vocabulary that no longer matches the
     # weights): prepare into a scratch directory, and save the new config once fit starts.
@@ -284,8 +284,8 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
         if show:
             for line in describe_run(cfg, data.report, run_dir, dist):
                 print(f"rnnkit: {line}", file=sys.stderr, flush=True)
-        return fit(cfg, data, task, run_dir, resume=True, callbacks=[_SaveConfigOnStart(cfg, run_dir), *callbacks],
-                   preflight=preflight)
+        return fit_from_config(cfg, data, task, run_dir, resume=True, preflight=preflight,
+                               callbacks=[_SaveConfigOnStart(cfg, run_dir), *callbacks])
     finally:
         if dist.is_main:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -276,12 +276,12 @@ def _child(mode: str, at: int, argv: list[str]) -> int:
                 if state.step == at:
                     _wait_for_parent()
 
-        real_fit = api.fit
+        real_fit = api.fit_from_config
 
         def fit(*args, callbacks=(), **kwargs):
             return real_fit(*args, callbacks=[*callbacks, Pause()], **kwargs)
 
-        api.fit = fit
+        api.fit_from_config = fit
     elif mode == "save":
         real_save = torch.save
         calls = []

@@ -50,12 +50,12 @@ def _child(mode: str, args: list[str], argv: list[str]) -> int:
                 while os.getppid() == launcher and not go.exists() and time.monotonic() < deadline:
                     time.sleep(0.02)  # a signal arriving here runs its handler (which only sets a flag)
 
-        real_fit = api.fit
+        real_fit = api.fit_from_config
 
         def fit(*a, callbacks=(), **k):
             return real_fit(*a, callbacks=[*callbacks, Pause()], **k)
 
-        api.fit = fit
+        api.fit_from_config = fit
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     return cli.main(argv)

@@ -69,7 +69,7 @@ def test_nonfinite_loss_stops_with_context_and_keeps_checkpoint(tmp_path, numeri
     task = T.Task(**{**CLASSIFY.__dict__, "build_model": build})
     cfg = _cfg(numeric_jsonl, "train.max_epochs=5", "data.val_fraction=0.2", "data.test_fraction=0.1")
     from rnnkit.data.pipeline import prepare_data
-    from rnnkit.training.loop import fit
+    from rnnkit.training.setup import fit_from_config as fit
 
     run = tmp_path / "run"
     run.mkdir()

@@ -21,6 +21,7 @@ Rules every rank follows (see docs/distributed.md):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -136,6 +137,31 @@ class Dist:
         out = [torch.empty_like(mine) for _ in range(self.world)]
         tdist.all_gather(out, mine)
         return torch.stack(out).cpu()
+
+
+    # ------------------------------------------------------------------ the step loop's view (one process alike)
+    def step_facts(self, loss: float, examples: int, real: int, positions: int, signum: int | None) -> torch.Tensor:
+        """`batch_facts` for any number of processes: with one, this process's row, no collective."""
+        if not self.enabled:
+            return torch.tensor([[loss, examples, real, positions, signum or 0]], dtype=torch.float64)
+        return self.batch_facts(loss, examples, real, positions, signum)
+
+    def ids_of(self, rank: int, ids: list[str]) -> list[str]:
+        """The record ids of `rank`'s batch (one process: `ids`)."""
+        return ids if not self.enabled else self.all_gather_object(ids)[rank]
+
+    def all_ids(self, ids: list[str]) -> list[str]:
+        """Every rank's record ids, rank 0's first (one process: `ids`)."""
+        return ids if not self.enabled else [i for got in self.all_gather_object(ids) for i in got]
+
+    def pending_signal(self, local: int | None, facts: torch.Tensor) -> int | None:
+        """The signal to stop for after a step: this process's own flag, or under torchrun the one any rank
+        had pending at the step's last gather (so every rank stops after the same step)."""
+        return local if not self.enabled else (int(facts[:, 4].max()) or None)
+
+    def rng_streams(self, rng: dict) -> list[dict] | None:
+        """Every rank's random state for a checkpoint (one process: None, its own is the top level)."""
+        return None if not self.enabled else self.all_gather_object(dict(rng))
 
 
 def _describe(error: BaseException) -> tuple[str, str, int]:
@@ -272,6 +298,26 @@ class _TaskForward(torch.nn.Module):
         return self.task_forward(self.model, batch, step)
 
 
+class _Plain:
+    """One process: `forward(model, batch, step)` called as `net(batch, step)`, with DDP's `no_sync` a no-op."""
+
+    def __init__(self, model: torch.nn.Module, forward):
+        self.model, self.task_forward = model, forward
+
+    def __call__(self, batch, step):
+        return self.task_forward(self.model, batch, step)
+
+    def no_sync(self):
+        return contextlib.nullcontext()
+
+
+def net(model: torch.nn.Module, forward, dist: Dist, *, find_unused_parameters: bool = False):
+    """What the step loop calls: `wrap(...)` under torchrun, the plain forward with one process."""
+    if not dist.enabled:
+        return _Plain(model, forward)
+    return wrap(model, forward, find_unused_parameters=find_unused_parameters)
+
+
 def wrap(model: torch.nn.Module, forward, *, find_unused_parameters: bool = False):
     """DistributedDataParallel around `forward(model, batch, step)`; call it as `ddp(batch, step)`.
 
@@ -284,5 +330,5 @@ def wrap(model: torch.nn.Module, forward, *, find_unused_parameters: bool = Fals
     return DistributedDataParallel(_TaskForward(model, forward), find_unused_parameters=find_unused_parameters)
 
 
-__all__ = ["SINGLE", "TIMEOUT_ENV", "Dist", "current", "init_from_env", "launched_world", "rank_seed", "shutdown",
-           "wrap"]
+__all__ = ["SINGLE", "TIMEOUT_ENV", "Dist", "current", "init_from_env", "launched_world", "net", "rank_seed",
+           "shutdown", "wrap"]

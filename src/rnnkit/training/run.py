@@ -1,0 +1,187 @@
+"""Where the loop's output goes: `Run` writes a run directory, `MemoryRun` (what `fit(run=None)` uses) keeps
+it in memory. The loop writes through one of these and never touches a path itself.
+
+A run directory (see DESIGN.md) as the loop writes it: `metrics.jsonl` (one record per logged step, epoch and
+event; on resume the lines after the checkpoint's step are dropped first), `checkpoints/step-*` (atomic,
+checksummed: `rnnkit.training.checkpoint`) with the `last` and `best` pointers, and the progress shown on
+stderr. Under torchrun only rank 0 writes (`dist.main_only`); the other ranks' logs are no-ops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from rnnkit.errors import CheckpointError
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training import distributed
+
+
+class MetricsLog:
+    """Append-only metrics.jsonl; on resume, lines after the checkpoint's step are dropped first."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = path
+        if resume_step is not None and path.exists():
+            kept = []
+            for line in path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line torn by a kill
+                if rec.get("step", 0) <= resume_step:
+                    kept.append(line)
+            path.write_text("".join(k + "\n" for k in kept))
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+class _NoLog:
+    """metrics.jsonl on ranks other than 0: they never write the run directory."""
+
+    def write(self, record: dict) -> None:
+        pass
+
+
+class Progress:
+    """A tqdm bar on a terminal; plain lines (one per epoch) otherwise."""
+
+    def __init__(self, mode: str, total: int):
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "plain"
+        self.mode = mode
+        self.bar = None
+        if mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, leave=False)
+
+    def step(self, n: int, loss: float, lr: float, tps: float) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tps:,.0f}", refresh=False)
+
+    def line(self, text: str) -> None:
+        if self.mode == "none":
+            return
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Run:
+    """A run directory that the loop writes: metrics, progress, checkpoints and their pointers.
+
+    Args:
+        run_dir: the directory (it exists; `rnnkit.rundir` holds its lock).
+        resume_step: the step of the checkpoint a resume continues from (later log lines are dropped);
+            None for a new run, whose metrics.jsonl starts empty.
+        progress: auto | bar | plain | none (rank 0 only).
+    """
+
+    def __init__(self, run_dir: Path, *, resume_step: int | None = None, progress: str = "auto",
+                 dist: distributed.Dist = distributed.SINGLE):
+        self.dir, self.dist = Path(run_dir), dist
+        self.ckpt_dir = self.dir / "checkpoints"
+        self.log: MetricsLog | _NoLog = _NoLog()
+        if dist.is_main:
+            self.log = MetricsLog(self.dir / "metrics.jsonl", resume_step=resume_step)
+            if resume_step is None:
+                self.log.path.write_text("")
+        self.progress_mode = progress if dist.is_main else "none"
+        self.progress = Progress("none", 0)
+
+    def start(self, total_steps: int) -> None:
+        self.progress = Progress(self.progress_mode, total=total_steps)
+
+    def close(self) -> None:
+        self.progress.close()
+
+    def save(self, model, payload: dict, step: int, epoch: int) -> Path:
+        """Checkpoint `step-NNNNNNNN` with the unwrapped model's weights (no DDP prefix, so it loads with any
+        number of processes) and `payload`, then point `last` at it. Every rank waits for rank 0."""
+        return self.dist.main_only(self._write, model.state_dict(), payload, step, epoch)
+
+    def _write(self, weights: dict, payload: dict, step: int, epoch: int) -> Path:
+        path = self.ckpt_dir / f"step-{step:08d}"
+        try:
+            ckpt.save_checkpoint(self.ckpt_dir, path.name, weights, payload, step=step, epoch=epoch)
+            ckpt.write_pointer(self.ckpt_dir, "last", path, step=step, epoch=epoch)
+        except Exception as exc:  # noqa: BLE001 - a full disk surfaces as OSError, SafetensorError or RuntimeError
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            with contextlib.suppress(OSError):  # torch.save reports a full disk as "unexpected pos ...": show the room
+                why += f" ({shutil.disk_usage(self.ckpt_dir).free / 2**20:.1f} MiB free there)"
+            raise CheckpointError(f"cannot write checkpoint step-{step:08d} in {self.ckpt_dir}: {why}. Earlier "
+                                  "checkpoints are untouched; free disk space (or fix permissions), then continue "
+                                  f"with `rnnkit train --resume {self.dir}`.") from exc
+        return path
+
+    def mark_best(self, path: Path, **info) -> None:
+        self.dist.main_only(ckpt.write_pointer, path.parent, "best", path, **info)
+
+    def prune(self, keep: int) -> None:
+        self.dist.main_only(ckpt.prune, self.ckpt_dir, keep)
+
+    def best_weights(self) -> dict | None:
+        best = ckpt.read_pointer(self.ckpt_dir, "best")
+        return None if best is None else ckpt.load_checkpoint(best).model_state
+
+    def resume_hint(self) -> str:
+        return f"`rnnkit train --resume {self.dir} --set optim.lr=...`"
+
+    def write_stopped(self, summary: dict) -> None:
+        """summary.json of a run that stopped on an error (a non-finite loss): why, where, and the advice."""
+        if self.dist.is_main:
+            (self.dir / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+class MemoryRun:
+    """`fit(run=None)`: nothing on disk. Log records are kept in `records`; a "checkpoint" keeps a copy of
+    the weights, so that the best epoch's weights can be restored at the end."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self.log = self  # `run.log.write(...)` as with a directory
+        self.progress = Progress("none", 0)
+        self._last: tuple[str, dict] | None = None
+        self._best: dict | None = None
+
+    def write(self, record: dict) -> None:
+        self.records.append(record)
+
+    def start(self, total_steps: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def save(self, model, payload: dict, step: int, epoch: int) -> Path:
+        name = f"step-{step:08d}"
+        self._last = (name, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        return Path(name)
+
+    def mark_best(self, path: Path, **info) -> None:
+        if self._last is not None and self._last[0] == Path(path).name:
+            self._best = self._last[1]
+
+    def prune(self, keep: int) -> None:
+        pass
+
+    def best_weights(self) -> dict | None:
+        return self._best
+
+    def resume_hint(self) -> str:
+        return "a lower learning rate"
+
+    def write_stopped(self, summary: dict) -> None:
+        self.stopped = summary

@@ -1,0 +1,287 @@
+"""`fit_from_config`: every object the loop needs, built from a config, a prepared data set and a run
+directory; a resume's checks and restores; the final scores and summary.json. `rnnkit train` comes here
+(through `rnnkit.api.train`); the loop itself (`rnnkit.training.loop.fit`) knows no config.
+
+Set-up order (a resumed CPU run repeats the uninterrupted run exactly, so the order of random draws is part
+of the contract): threads, device and precision; seed; build the model; the optimizer; per-rank seeds; the
+sampler; on resume, every refusal before metrics.jsonl is touched, then weights, optimizer, scaler, loop
+state and RNG; the preflight on step 1's batch; under torchrun, DDP around the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import warnings
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from rnnkit import config as C
+from rnnkit.data.collate import SequenceDataset
+from rnnkit.data.pipeline import PreparedData
+from rnnkit.data.sampler import BucketBatchSampler, padding_share
+from rnnkit.errors import CheckpointError
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training import distributed
+from rnnkit.training.evaluation import evaluate
+from rnnkit.training.loop import LoopState, fit
+from rnnkit.training.precision import resolve_device, resolve_precision
+from rnnkit.training.run import MetricsLog, Run
+
+if TYPE_CHECKING:
+    from rnnkit.tasks import Task
+
+
+def data_fingerprint(datasets: dict[str, SequenceDataset]) -> str:
+    """Hash of ids, lengths and targets: a resume must see the same data in the same order."""
+    h = hashlib.sha256()
+    for name in sorted(datasets):
+        for ex in datasets[name].examples:
+            h.update(f"{name}|{ex.id}|{ex.inputs.shape[0]}|".encode())
+            h.update(ex.inputs.numpy().tobytes())
+            if ex.target is not None:
+                h.update(ex.target.numpy().tobytes())
+    return h.hexdigest()
+
+
+def make_optimizer(model: torch.nn.Module, cfg: C.Config) -> torch.optim.Optimizer:
+    """AdamW; weight decay on weight matrices only (not biases, norms or the embedding's pad row logic)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.dim() >= 2 and "norm" not in name else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+
+
+def _check_resume_config(saved: C.Config, new: C.Config, log: MetricsLog | None) -> None:
+    """Refuse architecture changes with a key-by-key diff (log None: check only); warn about and log
+    optimisation changes."""
+    changes = C.diff(saved, new)
+    arch = [(k, a, b) for k, a, b in changes if C.is_architecture_key(k)]
+    if arch:
+        lines = "\n".join(f"  {k}: checkpoint {a!r} -> now {b!r}" for k, a, b in arch)
+        raise CheckpointError("cannot resume: the architecture or input encoding changed since the checkpoint:\n"
+                              f"{lines}\nStart a new run (new --out) or undo these changes.")
+    if log is None:
+        return
+    soft = [(k, a, b) for k, a, b in changes if not k.startswith("data.") or k in ("data.batch_size",)]
+    for k, a, b in soft:
+        warnings.warn(f"resuming with {k} changed from {a!r} to {b!r}", stacklevel=3)
+    if soft and log is not None:
+        log.write({"event": "config_changed_on_resume", "changes": [[k, a, b] for k, a, b in soft]})
+
+
+def finished_summary(run_dir: Path, state: LoopState, cfg: C.Config) -> dict | None:
+    """On resume from a checkpoint that ended the run (early stopping, or max_epochs reached) and with a
+    config that would not train further: the run's summary with a `note` on how to go on, and nothing
+    touched. None when `cfg` lets it continue (train.max_epochs raised past the epochs run; after early
+    stopping, train.patience raised past the epochs since the best one) or no summary was written."""
+    stopped = state.stop_reason or ("max_epochs" if state.epoch >= cfg.train.max_epochs else None)
+    if stopped not in ("early_stopping", "max_epochs"):
+        return None
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None  # killed between the last checkpoint and the summary: finishing writes it
+    needed = []
+    if stopped == "early_stopping" and state.early.should_stop(cfg.train.patience):
+        needed.append(f"--set train.patience=N (N > {state.early.bad_epochs}, the epochs since the best)")
+    if state.epoch >= cfg.train.max_epochs:
+        needed.append(f"--set train.max_epochs=N (N > {state.epoch})")
+    if not needed:
+        return None
+    summary["note"] = (f"{run_dir} finished already (stopped: {stopped} after {state.epoch} epochs, best epoch "
+                       f"{state.early.best_epoch + 1}); nothing was changed. To train it further: "
+                       f"rnnkit train --resume {run_dir} {' '.join(needed)}")
+    summary["already_finished"] = True
+    return summary
+
+
+def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume: bool = False,
+                    callbacks=(), preflight=None) -> dict:
+    """Train, early-stop, restore the best weights and score every split. Returns summary.json's content.
+
+    `preflight(model, first_batch, task, prep) -> dict` (the doctor's, passed in by `rnnkit.train`: the
+    training layer does not import the doctor) runs on step 1's batch before training; its evidence goes
+    to metrics.jsonl and, under DDP, names the parameters without a gradient.
+
+    Under torchrun (a process group initialized, e.g. by `rnnkit.train`), every rank calls this with
+    the same arguments; batches are per rank (`data.batch_size` each), rank 0 writes the run directory.
+
+    Raises:
+        TrainingError: non-finite loss or gradient (the last valid checkpoint is left untouched).
+        Interrupted: SIGINT/SIGTERM (a checkpoint is written first).
+        CheckpointError: resume found no valid checkpoint or an incompatible one.
+    """
+    t_start = time.perf_counter()
+    dist = distributed.current()
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    dist.main_only(ckpt.clean_leftovers, ckpt_dir)  # the other ranks read checkpoints only after this
+    from rnnkit import threads as thread_policy  # null: auto (rnnkit.threads); the callback keeps it current
+
+    callbacks = (*callbacks, thread_policy.start(cfg.train.threads, distributed=dist.enabled))
+    device = resolve_device(cfg.train.device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)  # one GPU per process
+    precision = resolve_precision(cfg.train.precision, device)
+    torch.manual_seed(cfg.train.seed)
+    model = task.build_model(cfg, data.prep).to(device)
+    optimizer = make_optimizer(model, cfg)
+    if dist.rank > 0:  # same initial weights on every rank (built above), then its own dropout masks
+        torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank))
+    train_set = data.datasets["train"]
+    sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
+                                 chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed,
+                                 num_replicas=dist.world, rank=dist.rank)
+    fingerprint = data_fingerprint(data.datasets)
+    state = LoopState()
+    run = None
+    unused: list[str] = []  # parameters without a gradient (the preflight's finding); DDP must know them
+    try:  # under torchrun every rank learns whether any rank's set-up failed, and all stop together
+        if resume:
+            loaded = ckpt.load_latest_valid(ckpt_dir, map_location="cpu")
+            saved_cfg = C.from_dict(loaded.state["config"])
+            # every refusal comes before metrics.jsonl is touched: a refused resume changes nothing in the run
+            _check_resume_config(saved_cfg, cfg, None)
+            if loaded.state["data_fingerprint"] != fingerprint:
+                raise CheckpointError(f"cannot resume from {loaded.path}: the training data differ from the data the "
+                                      "run started with (ids, lengths or values changed). Start a new run.")
+            saved_world = int(loaded.state["sampler"].get("num_replicas", 1))
+            if saved_world != dist.world and loaded.state["loop"]["batch_in_epoch"]:
+                raise CheckpointError(
+                    f"cannot resume from {loaded.path} with {dist.world} process(es): it was written by "
+                    f"{saved_world} in the middle of epoch {loaded.state['loop']['epoch'] + 1}, and its position "
+                    f"counts per-process batches. Resume with {saved_world} process(es) (torchrun "
+                    "--nproc_per_node), or from a checkpoint written at an epoch end.")
+            finished = finished_summary(run_dir, LoopState.from_dict(loaded.state["loop"]), cfg)
+            if finished is not None:  # every rank read the same checkpoint, so every rank returns here
+                return finished
+            run = Run(run_dir, resume_step=loaded.state["loop"]["step"], progress=cfg.train.progress, dist=dist)
+            _check_resume_config(saved_cfg, cfg, run.log if dist.is_main else None)
+            if saved_world != dist.world:
+                if dist.is_main:
+                    warnings.warn(f"resuming a run of {saved_world} process(es) with {dist.world}: each optimizer "
+                                  "step now averages a different number of batches, and the random streams of "
+                                  "the new ranks start afresh (not bit-identical to an uninterrupted run)",
+                                  stacklevel=2)
+                run.log.write({"event": "world_size_changed_on_resume", "from": saved_world, "to": dist.world})
+            model.load_state_dict(loaded.model_state)
+            optimizer.load_state_dict(loaded.state["optimizer"])
+            precision.load_state_dict(loaded.state.get("scaler"))
+            state = LoopState.from_dict(loaded.state["loop"])
+            state.session_seconds = 0.0
+            if state.stop_reason == "early_stopping" and not state.early.should_stop(cfg.train.patience):
+                state.stop_reason = None  # train.patience was raised on this resume: train on
+            if not dist.enabled:
+                torch.set_rng_state(loaded.state["rng"]["torch"])
+                if device.type == "cuda" and loaded.state["rng"].get("cuda") is not None:
+                    torch.cuda.set_rng_state(loaded.state["rng"]["cuda"], device)
+            else:
+                _restore_rank_rng(loaded.state["rng"], dist, device, cfg.train.seed, state.step)
+            run.log.write({"event": "resume", "step": state.step, "epoch": state.epoch, "from": loaded.path.name})
+        else:
+            run = Run(run_dir, progress=cfg.train.progress, dist=dist)
+        if preflight is not None and (not resume or dist.enabled):
+            first = task.collate([train_set[i] for i in sampler.epoch_batches(0)[0]]).to(device)  # step 1's batch
+            with precision.autocast():
+                evidence = preflight(model, first, task, data.prep)  # evidence for the doctor; changes nothing
+            if not resume:
+                run.log.write(evidence)
+            unused = evidence.get("no_grad") or []
+    except Exception as exc:  # noqa: BLE001 - re-raised on this rank; the other ranks raise it too
+        dist.agree(exc)
+    dist.agree(None)
+    if dist.enabled and not resume:
+        run.log.write({"event": "distributed", "world_size": dist.world, "backend": dist.backend,
+                       "batch_size_per_process": cfg.data.batch_size,
+                       "examples_per_step": cfg.data.batch_size * dist.world * cfg.optim.accumulate})
+    steps_per_epoch = math.ceil(len(sampler) / cfg.optim.accumulate)
+    schedule = dict(base_lr=cfg.optim.lr, warmup_steps=round(cfg.optim.warmup_epochs * steps_per_epoch),
+                    total_steps=cfg.train.max_epochs * steps_per_epoch,
+                    cooldown_steps=cfg.optim.cooldown_epochs * steps_per_epoch, min_lr=cfg.optim.min_lr,
+                    factor=cfg.optim.plateau_factor)
+    validate = partial(_validate, dataset=data.datasets["val"], task=task, prep=data.prep, cfg=cfg, device=device,
+                       precision=precision)
+    summarize = partial(_summarize, cfg, data, task, precision, device, run, run_dir, t_start, dist)
+    return fit(model, optimizer, train_set, data.datasets["val"], task, sampler=sampler, validate=validate,
+               schedule=schedule, clip_norm=cfg.optim.clip_norm, accumulate=cfg.optim.accumulate,
+               max_epochs=cfg.train.max_epochs, patience=cfg.train.patience,
+               plateau_patience=cfg.optim.plateau_patience, log_every=cfg.train.log_every,
+               checkpoint_every=cfg.train.checkpoint_every, keep_checkpoints=cfg.train.keep_checkpoints,
+               precision=precision, device=device, dist=dist, run=run, state=state, callbacks=callbacks,
+               checkpoint_extra={"config": cfg.to_dict(), "data_fingerprint": fingerprint},
+               find_unused_parameters=bool(unused), summarize=summarize, started=t_start)
+
+
+def _validate(model, *, dataset, task, prep, cfg, device, precision) -> dict:
+    return evaluate(model, dataset, task, prep, cfg, device=device, precision=precision)[0]
+
+
+def _summarize(cfg, data, task, precision, device, run, run_dir, t_start, dist, model, state) -> dict:
+    """Score every split with the restored best weights and write summary.json (DDP: rank 0, which hands
+    the summary to the other ranks)."""
+    return dist.main_only(_finish, cfg, model, data, task, state, precision, device, run.log, run_dir, t_start, dist)
+
+
+def _restore_rank_rng(rng: dict, dist: distributed.Dist, device, seed: int, step: int) -> None:
+    """Each rank continues its own random stream from the checkpoint; a rank the checkpoint has no
+    stream for (more processes than the run had) starts a fresh one from (seed, rank, step)."""
+    per_rank = rng.get("ranks") or [rng]  # a single-process checkpoint holds rank 0's stream only
+    if dist.rank >= len(per_rank):
+        torch.manual_seed(distributed.rank_seed(seed, dist.rank, step))
+        return
+    mine = per_rank[dist.rank]
+    torch.set_rng_state(mine["torch"])
+    if device.type == "cuda" and mine.get("cuda") is not None:
+        torch.cuda.set_rng_state(mine["cuda"], device)
+
+
+def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_start,
+            dist: distributed.Dist = distributed.SINGLE) -> dict:
+    """Score every split (the best weights are restored by then), write summary.json."""
+    metrics = {}
+    for split, ds in data.datasets.items():
+        metrics[split], _ = evaluate(model, ds, task, data.prep, cfg, device=device, precision=precision)
+    if task.baselines is not None and "test" in metrics:
+        metrics["test"]["baselines"] = task.baselines(data, cfg)
+    positions = sum(ex.inputs.shape[0] for ex in data.datasets["train"].examples)
+    sampler = BucketBatchSampler(data.datasets["train"].lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
+                                 chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)
+    summary = {
+        "task": cfg.task,
+        "metrics": metrics,
+        "best_epoch": state.early.best_epoch + 1,
+        "best_step": state.best_step,
+        "epochs_run": state.epoch,
+        "steps": state.step,
+        "stopped": state.stop_reason,
+        "padding_share": padding_share(data.datasets["train"].lengths, sampler.epoch_batches(0)),
+        "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),
+        "data_wait_share": state.data_seconds / max(state.data_seconds + state.compute_seconds, 1e-9),
+        "train_real_tokens": positions,
+        "device": str(device),
+        "precision": precision.name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "data": data.report,
+        "config_warnings": C.guide_warnings(cfg),
+    }
+    from rnnkit import threads as thread_policy
+
+    summary.update(thread_policy.report())  # threads, threads_reason, cpu: the doctor's slow.threads evidence
+    if dist.enabled:
+        summary["distributed"] = {"world_size": dist.world, "backend": dist.backend,
+                                  "batch_size_per_process": cfg.data.batch_size,
+                                  "examples_per_step": cfg.data.batch_size * dist.world * cfg.optim.accumulate}
+    # wall time over every session of this run (a resumed run adds to what the checkpoint recorded)
+    summary["wall_seconds"] = state.wall_seconds + (time.perf_counter() - t_start) - state.session_seconds
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    log.write({"event": "finished", "step": state.step, "stopped": state.stop_reason})
+    return summary

@@ -11,7 +11,11 @@ Family sections. This module is the bottom layer and names no family: a family's
 section's choices, hard ranges and architecture keys. So that no config can lack a family's
 section, whoever asks first, every reader of the registry (`Config()`, `merge`, `resolve`, `TASKS`,
 ...) calls `load_families()` first: the one, lazy, import of `rnnkit.tasks` from this module, which
-imports every family module once (and returns at once while that import is under way).
+imports every family module once (and returns at once while that import is under way). It is the one
+import from a layer above (pyproject.toml's import-linter contract names it in `ignore_imports`).
+
+Built-in data sets. `resolve` takes a named data set's task from the data-set registry, a layer above
+(`rnnkit.data.datasets`); that module passes its look-up in with `register_dataset_tasks` at import.
 
 Defaults follow the field guide (GUIDE.md): AdamW, LR 1e-3 with warm-up, plateau decay x0.5,
 clipping at 1.0, early stopping with patience 10, dropout 0.3, recurrent dropout 0.2.
@@ -21,10 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import threading
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +36,6 @@ from typing import Any
 import yaml
 
 from rnnkit.errors import ConfigError, shorten
-
-FAMILIES_PACKAGE = "rnnkit.tasks"  # the task families; imported lazily, by `load_families` only
 
 
 @dataclass
@@ -171,7 +173,11 @@ _families_state = {"loaded": False, "loading": False}
 
 def _families():
     """The `rnnkit.tasks` package, imported here lazily (its family modules import this module)."""
-    return importlib.import_module(FAMILIES_PACKAGE)
+    # The one upward import of this module: the families register their config sections here, so the
+    # registry must import them before it can answer (ignored by name in pyproject.toml's layers contract).
+    import rnnkit.tasks as families
+
+    return families
 
 
 def load_families() -> None:
@@ -203,6 +209,32 @@ def task_names() -> tuple[str, ...]:
 def default_task() -> str:
     """The task of a config that names none."""
     return _families().DEFAULT_TASK
+
+
+_dataset_task: Callable[[str], str] | None = None  # the data-set registry's look-up, once it has passed it in
+
+
+def register_dataset_tasks(lookup: Callable[[str], str]) -> None:
+    """Give `resolve` the task of a built-in data set: `lookup(name)` -> its task (ConfigError if unknown).
+
+    `rnnkit.data.datasets`, which holds the data sets and sits above this module, calls this at import;
+    every family module imports it to register its data sets, so it has done so once `load_families()`
+    returns. Calling this again replaces the look-up.
+    """
+    global _dataset_task
+    _dataset_task = lookup
+
+
+def dataset_task(name: str) -> str:
+    """The task family of the built-in data set `name`.
+
+    Raises:
+        ConfigError: unknown name; the message lists the known names and the nearest match.
+    """
+    load_families()  # the families register their data sets (importing rnnkit.data.datasets, the look-up)
+    if _dataset_task is None:  # no family imported the registry: no data set exists
+        raise ConfigError(f"unknown built-in data set {name!r}; no built-in data sets are registered")
+    return _dataset_task(name)
 
 
 def register_section(name: str, cls: type, *, task: str | None = None, choices: dict | None = None,
@@ -498,9 +530,7 @@ def resolve(config_file: str | Path | None = None, overrides: list[str] | None =
         base = Config()
         task = user.get("task")
         if task is None and user.get("data.dataset"):  # a built-in data set knows its task
-            from rnnkit.data.datasets import get_builtin
-
-            task = get_builtin(str(user["data.dataset"])).task
+            task = dataset_task(str(user["data.dataset"]))
             base = merge(base, {"task": task}, source="data set")
         layer = task_defaults(str(task or default_task()), user.get("data.dataset"), user)
         if layer:

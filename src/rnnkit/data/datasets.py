@@ -17,7 +17,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.config import load_families
+from rnnkit.config import load_families, register_dataset_tasks
 from rnnkit.errors import ConfigError, RnnkitError
 
 
@@ -152,6 +152,14 @@ def get_builtin(name: str) -> BuiltinDataset:
     near = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     raise ConfigError(f"unknown built-in data set {name!r}{hint}; known data sets: {', '.join(known)}")
+
+
+def builtin_task(name: str) -> str:
+    """The task family of the registered data set `name` (ConfigError as `get_builtin`)."""
+    return get_builtin(name).task
+
+
+register_dataset_tasks(builtin_task)  # `config.resolve` takes a named data set's task from here
 
 
 def _load_families() -> None:

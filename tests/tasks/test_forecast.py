@@ -30,6 +30,7 @@ def write_sine(path, n=240, period=12, noise=0.02, seed=0):
 
 @pytest.mark.parametrize("head", ["direct", "autoregressive"])
 def test_sine_wave_beats_naive_by_a_clear_margin(tmp_path, head):
+    """Beats naive; predict names the value column `forecast`, as the README says (issue 8, item 15)."""
     path, y = write_sine(tmp_path / "sine.csv")
     cfg = C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.time_column=month",
                            "forecast.input_length=12", "forecast.horizon=3", "forecast.test_size=24",

@@ -1,0 +1,51 @@
+"""What `rnnkit.api.train` tells the user on stderr before the first step (`describe_run`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rnnkit import config as C
+from rnnkit._api.rundirs import CONFIG_FILE
+from rnnkit.tasks import get_task
+from rnnkit.training import distributed
+
+
+def describe_run(cfg: C.Config, report: dict, run_dir: Path,
+                 dist: distributed.Dist = distributed.SINGLE) -> list[str]:
+    """What the user should know before the first step: data sizes, skipped and truncated rows, the model
+    (and, under torchrun, the processes and what a batch means there)."""
+    sizes = ", ".join(f"{k} {v}" for k, v in report.get("sizes", {}).items())
+    lines = [f"run directory {run_dir} (resolved config in {run_dir / CONFIG_FILE})",
+             f"data: {sizes}" + (f"; {report['num_classes']} {get_task(cfg.task).label_noun}"
+                                 if report.get("num_classes") else "")
+             + (f"; vocabulary {report['vocab_size']}" if "vocab_size" in report else "")]
+    if report.get("rejected"):
+        lines.append(f"skipped {report['rejected']} bad rows (--bad-rows skip); each is listed with its problems "
+                     f"in {report.get('rejects_file')}")
+    truncated = {k: v for k, v in report.get("truncated", {}).items() if v}
+    if truncated:
+        lines.append(f"truncated to data.max_length={cfg.data.max_length} ({cfg.data.truncate_keep} kept): "
+                     + ", ".join(f"{v} {k} rows" for k, v in truncated.items()))
+    if report.get("constant_channels"):
+        lines.append(f"constant input channels {report['constant_channels']} carry no information")
+    m, o = cfg.model, cfg.optim
+    lines.append(f"model: {m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} "
+                 f"hidden {m.hidden_size}, dropout {m.dropout}, recurrent dropout {m.recurrent_dropout}"
+                 + (f", pooling {m.pooling}; " if get_task(cfg.task).uses_pooling else "; ")
+                 + f"AdamW lr {o.lr:g}, clip {o.clip_norm}, batch {cfg.data.batch_size}"
+                 + (" per process" if dist.enabled else ""))
+    if dist.enabled:
+        per_step = cfg.data.batch_size * dist.world * o.accumulate
+        lines.append(f"distributed: {dist.world} processes ({dist.backend}, DistributedDataParallel); each takes "
+                     f"batches of data.batch_size={cfg.data.batch_size}, so an optimizer step averages "
+                     f"{per_step} examples ({dist.world} x {cfg.data.batch_size}"
+                     + (f" x accumulate {o.accumulate}" if o.accumulate > 1 else "")
+                     + "); rank 0 writes the run directory")
+    return lines
+
+
+def print_run(cfg: C.Config, report: dict, run_dir: Path, dist: distributed.Dist = distributed.SINGLE) -> None:
+    """`describe_run`'s lines on stderr, each as "rnnkit: LINE"."""
+    for line in describe_run(cfg, report, run_dir, dist):
+        print(f"rnnkit: {line}", file=sys.stderr, flush=True)

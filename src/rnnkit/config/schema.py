@@ -1,0 +1,113 @@
+"""The config's schema: the four core sections as dataclasses, and a config dict's flat dotted-key form.
+
+Each field's default is the field guide's (GUIDE.md) and the `# comment` after it is what `rnnkit config`
+prints beside the key (`rnnkit.config.commented`). A task family's own section is a dataclass of the same
+kind, declared in its module and registered with `rnnkit.config.registry.register_section`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class DataConfig:
+    train: str | None = None  # training file (CSV, TSV, JSONL, Parquet or .ts)
+    val: str | None = None  # validation file; when absent, a seeded stratified share of train
+    test: str | None = None  # test file; when absent and no dataset, a seeded share of train
+    dataset: str | None = None  # built-in real data set (see `rnnkit datasets`)
+    format: str = "auto"  # auto | csv | tsv | jsonl | parquet | ts
+    delimiter: str = "auto"  # CSV/TSV field delimiter: auto (, for .csv, tab for .tsv; sniffed among , ; tab |
+    # when the header reads as one column) | one character | comma | semicolon | tab | pipe
+    input: str = "auto"  # auto | text | numeric | long
+    text_column: str = "text"
+    sequence_column: str = "sequence"  # numeric input: a JSON list per cell
+    label_column: str = "label"
+    id_column: str | None = None  # long format: the sequence id
+    time_column: str | None = None  # long format: the time / order column
+    feature_columns: list[str] | None = None  # long format: channels (default: all other columns)
+    tokenize: str = "whitespace"  # whitespace | char
+    lowercase: bool = False
+    min_freq: int = 1  # tokens seen fewer times map to <unk>
+    max_vocab: int | None = None  # vocabulary size cap, specials included
+    max_length: int = 512  # longer sequences are truncated (the count is reported)
+    truncate_keep: str = "head"  # head | tail: which end of an over-long sequence to keep
+    bad_rows: str = "error"  # error | skip (skip writes rejects.jsonl)
+    max_bad_fraction: float = 0.01  # skip still fails above this share of bad rows
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    standardize: bool = True  # per-channel z-score fitted on train only (numeric input)
+    batch_size: int = 32  # guide: 32-128; 16-32 for small data sets
+    bucketing: bool = True  # length-bucketed batches (far less padding)
+    bucket_chunk: int = 100  # batches per sorting chunk
+
+
+@dataclass
+class ModelConfig:
+    cell: str = "lstm"  # lstm | gru
+    embedding_dim: int = 128  # token embedding or numeric input projection size
+    hidden_size: int = 128  # guide: 128-512
+    num_layers: int = 2  # guide: 1-2 simple tasks, 2-4 complex
+    bidirectional: bool = True
+    dropout: float = 0.3  # locked dropout between layers; guide: 0.3-0.5
+    input_dropout: float = 0.0  # locked dropout on the encoder input
+    recurrent_dropout: float = 0.2  # DropConnect on hidden-to-hidden weights; guide: 0.1-0.3
+    layer_norm: bool = False
+    residual: bool | None = None  # null = on above 2 layers
+    pooling: str = "last"  # last | attention | mean
+    packing: str = "auto"  # auto (pack on CUDA, pad+mask on CPU) | always | never
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3  # guide: start at 1e-3 to 1e-2
+    weight_decay: float = 1e-2  # AdamW decoupled weight decay
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_epochs: float = 1.0  # linear warm-up from 0
+    plateau_patience: int = 5  # epochs without val improvement before LR x plateau_factor
+    plateau_factor: float = 0.5
+    cooldown_epochs: int = 0  # linear decay to min_lr over the final epochs of max_epochs
+    min_lr: float = 1e-5
+    clip_norm: float | None = 1.0  # global grad-norm clipping; null disables it
+    accumulate: int = 1  # gradient accumulation steps
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 100
+    patience: int = 10  # early stopping on val loss; guide: 10-20
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
+    threads: int | None = None  # intra-op threads; null = auto: free cores / rnnkit trainings; OMP_NUM_THREADS wins
+    log_every: int = 20  # steps between metric lines
+    checkpoint_every: int = 500  # steps between mid-epoch checkpoints (one is always written per epoch)
+    nonfinite: str = "stop"  # stop: halt on a NaN/Inf loss, keep the last valid checkpoint | repair: then continue
+    # from that checkpoint with a 10x lower learning rate (at most twice), as the doctor advises
+    keep_checkpoints: int = 2  # step checkpoints kept (besides the best)
+    progress: str = "auto"  # auto (bar on a terminal) | bar | plain | none
+
+
+CORE_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, name + "."))
+        else:
+            out[name] = v
+    return out
+
+
+def nest(flat: dict[str, Any]) -> dict:
+    """{"model.hidden_size": 64} -> {"model": {"hidden_size": 64}}."""
+    out: dict = {}
+    for key, value in flat.items():
+        section, name = key.split(".", 1)
+        out.setdefault(section, {})[name] = value
+    return out

@@ -1,6 +1,6 @@
 """rnnkit's training loop against a bare hand-written PyTorch loop: same model, same batches.
 
-Both loops run the same SequenceClassifier (rnnkit defaults: 2-layer bidirectional LSTM, hidden 128,
+Both loops run the same ClassifierNet (rnnkit defaults: 2-layer bidirectional LSTM, hidden 128,
 recurrent dropout) over the same bucketed batches, built by the same sampler and collate, with AdamW
 and gradient clipping at 1.0. The bare loop is what a user writes by hand: zero_grad, forward, loss,
 backward, clip, step. rnnkit's loop adds its schedule, non-finite checks, logging, metrics and the

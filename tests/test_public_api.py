@@ -10,8 +10,8 @@ import rnnkit  # noqa: F401  (the package itself; its names are checked below)
 
 CALLABLES = ["resolve_config", "train", "evaluate", "predict", "load_run", "diagnose", "repair", "tune",
              "write_report", "prepare_data"]
-CLASSES = ["Config", "Estimator", "BucketBatchSampler", "RNNEncoder", "SequenceClassifier", "DataError",
-           "ConfigError", "CheckpointError"]
+CLASSES = ["Config", "Estimator", "SequenceClassifier", "SequenceRegressor", "SequenceTagger", "BucketBatchSampler",
+           "RNNEncoder", "ClassifierNet", "DataError", "ConfigError", "CheckpointError"]
 
 
 def _check_in_fresh_process(first: str) -> None:

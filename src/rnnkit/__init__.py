@@ -5,7 +5,8 @@ Public API (imported lazily so `rnnkit --help` stays fast)::
     from rnnkit import Config, resolve_config, train, evaluate, predict
     from rnnkit import diagnose, repair, tune, write_report   # the doctor, its repairs, Optuna search, report
     from rnnkit import fit, Steps, Run, Callback, Task        # the loop alone, on your own nn.Module
-    from rnnkit import Example, SequenceDataset, collate, BucketBatchSampler, RNNEncoder
+    from rnnkit import Example, SequenceDataset, collate, BucketBatchSampler, RNNEncoder, ClassifierNet
+    from rnnkit import Estimator, SequenceClassifier, SequenceRegressor, SequenceTagger  # scikit-learn style
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ _LAZY = {
     "tune": ("rnnkit.tuning", "tune"),
     "write_report": ("rnnkit.report", "write_report"),
     "Estimator": ("rnnkit.estimator", "Estimator"),
+    "SequenceClassifier": ("rnnkit.estimator", "SequenceClassifier"),
+    "SequenceRegressor": ("rnnkit.estimator", "SequenceRegressor"),
+    "SequenceTagger": ("rnnkit.estimator", "SequenceTagger"),
     "prepare_data": ("rnnkit.data.pipeline", "prepare_data"),
     "fit": ("rnnkit.training.loop", "fit"),
     "Steps": ("rnnkit.training.loop", "Steps"),
@@ -35,7 +39,7 @@ _LAZY = {
     "collate": ("rnnkit.data.collate", "collate"),
     "BucketBatchSampler": ("rnnkit.data.sampler", "BucketBatchSampler"),
     "RNNEncoder": ("rnnkit.models.encoder", "RNNEncoder"),
-    "SequenceClassifier": ("rnnkit.models.classifier", "SequenceClassifier"),
+    "ClassifierNet": ("rnnkit.models.classifier", "ClassifierNet"),
     "DataError": ("rnnkit.errors", "DataError"),
     "ConfigError": ("rnnkit.errors", "ConfigError"),
     "CheckpointError": ("rnnkit.errors", "CheckpointError"),

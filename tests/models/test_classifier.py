@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.models.classifier import MODEL_OPTION_DEFAULTS, SequenceClassifier, build_classifier
+from rnnkit.models.classifier import MODEL_OPTION_DEFAULTS, ClassifierNet, build_classifier
 
 LENGTHS = torch.tensor([6, 1, 3, 6, 2])
 
@@ -38,7 +38,7 @@ SMALL = dict(embedding_dim=8, hidden_size=4, num_layers=2, bidirectional=True, l
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_token_logits_ignore_pad_ids(cell, packing):
     torch.manual_seed(0)
-    model = SequenceClassifier(num_classes=3, vocab_size=20, cell=cell, packing=packing, **SMALL).eval()
+    model = ClassifierNet(num_classes=3, vocab_size=20, cell=cell, packing=packing, **SMALL).eval()
     ids, lengths, mask = token_batch()
     logits = model(ids, lengths, mask)
     assert logits.shape == (5, 3)
@@ -52,7 +52,7 @@ def test_token_logits_ignore_pad_ids(cell, packing):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_feature_logits_ignore_pad_values(cell, packing):
     torch.manual_seed(0)
-    model = SequenceClassifier(num_classes=2, num_features=3, cell=cell, packing=packing, **SMALL).eval()
+    model = ClassifierNet(num_classes=2, num_features=3, cell=cell, packing=packing, **SMALL).eval()
     x, lengths, mask = feature_batch()
     logits = model(x, lengths, mask)
     assert logits.shape == (5, 2)
@@ -65,8 +65,8 @@ def test_feature_logits_ignore_pad_values(cell, packing):
 @pytest.mark.parametrize("pooling", ["last", "attention", "mean"])
 def test_packed_and_padded_classifiers_agree(pooling):
     torch.manual_seed(0)
-    padded = SequenceClassifier(num_classes=4, vocab_size=20, pooling=pooling, packing="never", **SMALL).eval()
-    packed = SequenceClassifier(num_classes=4, vocab_size=20, pooling=pooling, packing="always", **SMALL).eval()
+    padded = ClassifierNet(num_classes=4, vocab_size=20, pooling=pooling, packing="never", **SMALL).eval()
+    packed = ClassifierNet(num_classes=4, vocab_size=20, pooling=pooling, packing="always", **SMALL).eval()
     packed.load_state_dict(padded.state_dict())
     ids, lengths, mask = token_batch()
     assert torch.allclose(padded(ids, lengths, mask), packed(ids, lengths, mask), atol=1e-5)
@@ -74,14 +74,14 @@ def test_packed_and_padded_classifiers_agree(pooling):
 
 def test_input_layers_and_their_init():
     torch.manual_seed(0)
-    tokens = SequenceClassifier(num_classes=2, vocab_size=50, embedding_dim=16)
+    tokens = ClassifierNet(num_classes=2, vocab_size=50, embedding_dim=16)
     assert isinstance(tokens.embedding, nn.Embedding) and tokens.embedding.padding_idx == 0
     weight = tokens.embedding.weight.detach()
     assert torch.equal(weight[0], torch.zeros(16))
     bound = (6.0 / (50 + 16)) ** 0.5
     assert weight.abs().max() <= bound and weight[1:].abs().max() > 0.9 * bound
 
-    numeric = SequenceClassifier(num_classes=2, num_features=5, embedding_dim=16)
+    numeric = ClassifierNet(num_classes=2, num_features=5, embedding_dim=16)
     assert isinstance(numeric.embedding, nn.Linear)
     assert numeric.embedding.weight.abs().max() <= (6.0 / (5 + 16)) ** 0.5
     assert torch.equal(numeric.embedding.bias.detach(), torch.zeros(16))
@@ -89,20 +89,20 @@ def test_input_layers_and_their_init():
 
 
 def test_residual_auto_turns_on_for_deep_stacks():
-    assert not SequenceClassifier(num_classes=2, num_features=2, num_layers=2).encoder.residual
-    assert SequenceClassifier(num_classes=2, num_features=2, num_layers=3).encoder.residual
-    assert not SequenceClassifier(num_classes=2, num_features=2, num_layers=3, residual=False).encoder.residual
+    assert not ClassifierNet(num_classes=2, num_features=2, num_layers=2).encoder.residual
+    assert ClassifierNet(num_classes=2, num_features=2, num_layers=3).encoder.residual
+    assert not ClassifierNet(num_classes=2, num_features=2, num_layers=3, residual=False).encoder.residual
 
 
 @pytest.mark.parametrize("sizes", [{}, {"vocab_size": 10, "num_features": 3}])
 def test_exactly_one_input_kind(sizes):
     with pytest.raises(ValueError, match="exactly one"):
-        SequenceClassifier(num_classes=2, **sizes)
+        ClassifierNet(num_classes=2, **sizes)
 
 
 def test_forward_rejects_the_wrong_input_kind():
-    tokens = SequenceClassifier(num_classes=2, vocab_size=20, **SMALL)
-    numeric = SequenceClassifier(num_classes=2, num_features=3, **SMALL)
+    tokens = ClassifierNet(num_classes=2, vocab_size=20, **SMALL)
+    numeric = ClassifierNet(num_classes=2, num_features=3, **SMALL)
     x, lengths, mask = feature_batch()
     ids, _, _ = token_batch()
     with pytest.raises(ValueError, match="token ids"):
@@ -132,7 +132,7 @@ def test_build_classifier_lists_unknown_keys():
 
 
 def test_option_defaults_match_the_constructor():
-    params = inspect.signature(SequenceClassifier).parameters
+    params = inspect.signature(ClassifierNet).parameters
     constructor = {k: p.default for k, p in params.items() if k in MODEL_OPTION_DEFAULTS}
     assert constructor == MODEL_OPTION_DEFAULTS
 
@@ -158,7 +158,7 @@ def test_overfits_a_separable_token_problem():
     # Class 0 draws ids 1-5, class 1 draws ids 6-10; pads are id 0.
     ids = torch.randint(1, 6, (n, steps)) + 5 * labels[:, None]
     ids = ids.masked_fill(~mask, 0)
-    model = SequenceClassifier(
+    model = ClassifierNet(
         num_classes=2,
         vocab_size=11,
         embedding_dim=8,
@@ -178,5 +178,5 @@ def test_overfits_a_separable_numeric_problem_with_default_regularisation():
     mask = mask_for(lengths)
     x = torch.randn(n, steps, 3)
     x[..., 0] += 2.0 * labels[:, None] - 1.0  # feature 0 drifts +1 for class 1, -1 for class 0
-    model = SequenceClassifier(num_classes=2, num_features=3, embedding_dim=8, hidden_size=8, pooling="attention")
+    model = ClassifierNet(num_classes=2, num_features=3, embedding_dim=8, hidden_size=8, pooling="attention")
     assert _fit(model, x, lengths, mask, labels, steps=30) > 0.9

@@ -141,10 +141,10 @@ def test_gradient_accumulation_steps_once_per_window(tmp_path, numeric_jsonl):
 
 def test_accumulated_gradient_equals_the_big_batch_gradient():
     """Two windows of equal micro-batches give the same update direction as one batch of both."""
-    from rnnkit.models.classifier import SequenceClassifier
+    from rnnkit.models.classifier import ClassifierNet
 
     torch.manual_seed(0)
-    model = SequenceClassifier(num_classes=3, num_features=2, hidden_size=8, embedding_dim=8, dropout=0.0,
+    model = ClassifierNet(num_classes=3, num_features=2, hidden_size=8, embedding_dim=8, dropout=0.0,
                                recurrent_dropout=0.0)
     x = torch.randn(8, 5, 2)
     y = torch.randint(0, 3, (8,))

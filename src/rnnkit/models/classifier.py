@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from rnnkit.models.encoder import RNNEncoder
 from rnnkit.models.heads import ClassificationHead
 
-# The model options a config may set, with their defaults (those of SequenceClassifier).
+# The model options a config may set, with their defaults (those of ClassifierNet).
 MODEL_OPTION_DEFAULTS: dict[str, object] = {
     "embedding_dim": 128,
     "hidden_size": 128,
@@ -26,7 +26,7 @@ MODEL_OPTION_DEFAULTS: dict[str, object] = {
 DATA_DERIVED_KEYS = ("num_classes", "vocab_size", "num_features")
 
 
-class SequenceClassifier(nn.Module):
+class ClassifierNet(nn.Module):
     """Classify whole sequences of token ids or of numeric feature vectors.
 
     ``inputs -> input layer -> RNNEncoder -> ClassificationHead -> logits``. The input layer is
@@ -157,12 +157,12 @@ def build_classifier(
     num_classes: int,
     vocab_size: int | None = None,
     num_features: int | None = None,
-) -> SequenceClassifier:
-    """Build a ``SequenceClassifier`` from the config's model options plus data-derived sizes.
+) -> ClassifierNet:
+    """Build a ``ClassifierNet`` from the config's model options plus data-derived sizes.
 
     Args:
         model_options: any subset of ``MODEL_OPTION_DEFAULTS``' keys (missing keys take the
-            defaults of ``SequenceClassifier``).
+            defaults of ``ClassifierNet``).
         num_classes: number of classes found in the data.
         vocab_size: vocabulary size (with pad id 0) for token input.
         num_features: features per step for numeric input.
@@ -184,9 +184,9 @@ def build_classifier(
     unknown = sorted(str(k) for k in model_options if k not in MODEL_OPTION_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown model option(s) {unknown}; allowed options are {sorted(MODEL_OPTION_DEFAULTS)}")
-    return SequenceClassifier(
+    return ClassifierNet(
         num_classes=num_classes, vocab_size=vocab_size, num_features=num_features, **model_options
     )
 
 
-__all__ = ["DATA_DERIVED_KEYS", "MODEL_OPTION_DEFAULTS", "SequenceClassifier", "build_classifier"]
+__all__ = ["DATA_DERIVED_KEYS", "MODEL_OPTION_DEFAULTS", "ClassifierNet", "build_classifier"]

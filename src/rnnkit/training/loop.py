@@ -23,6 +23,7 @@ validates, and every decision that changes control flow is taken from facts ever
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import signal
@@ -246,7 +247,8 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
             window_ids += batch.ids
             t0 = time.perf_counter()
             state.data_seconds += t0 - t_data
-            with lp.net.no_sync() if micro + 1 < window else _NoOp():
+            # DDP all-reduces the gradients in the backward of a step's last micro-batch only
+            with lp.net.no_sync() if micro + 1 < window else contextlib.nullcontext():
                 with lp.precision.autocast():
                     out = lp.net(batch, state.step)
                     loss, _ = lp.task.loss(out, batch)
@@ -309,16 +311,6 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
             return
         if state.step % lp.checkpoint_every == 0 and state.batch_in_epoch < n_batches:
             _save(lp, state, "periodic")
-
-
-class _NoOp:
-    """The context of a step's last micro-batch: DDP synchronises the gradients in its backward."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _stop_nonfinite(lp: _Loop, state: LoopState, what: str, value: float, ids: list[str], lr: float,

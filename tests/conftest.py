@@ -23,3 +23,15 @@ def text_csv(tmp_path):
 @pytest.fixture
 def numeric_jsonl(tmp_path):
     return write_numeric_jsonl(tmp_path / "series.jsonl")
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """tempfile's directory, for this test alone (to see which temporary directories a call leaves)."""
+    import tempfile
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return tmp

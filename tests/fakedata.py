@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import importlib
 import json
+import os
 import random
 from pathlib import Path
 
@@ -76,3 +77,9 @@ def nan_once_at(monkeypatch, step: int) -> None:
         return out
 
     monkeypatch.setattr(module, "TASK", dataclasses.replace(module.TASK, forward=forward))
+
+
+def rnnkit_dirs(root) -> list[str]:
+    """The rnnkit-* directories in `root`, less the per-user thread registry that outlives calls by design."""
+    return sorted(p.name for p in Path(root).iterdir()
+                  if p.name.startswith("rnnkit-") and p.name != f"rnnkit-{os.getuid()}")

@@ -1,14 +1,12 @@
 """The estimator facade, driven as scikit-learn style code would drive it."""
 
 import gc
-import os
 import pickle
-import tempfile
 
 import numpy as np
 import pytest
 
-from fakedata import write_text_csv
+from fakedata import rnnkit_dirs, write_text_csv
 from rnnkit.errors import ConfigError
 from rnnkit.estimator import Estimator
 
@@ -71,19 +69,8 @@ def _int_sines(n, seed):
     return X, np.array([int(label == "fast") for label in y])
 
 
-def _rnnkit_dirs(root):
-    """The rnnkit-* directories in `root`, less the per-user one that outlives calls by design (rnnkit-UID)."""
-    return sorted(p.name for p in root.iterdir() if p.name.startswith("rnnkit-") and p.name != f"rnnkit-{os.getuid()}")
 
 
-@pytest.fixture
-def private_tmp(tmp_path, monkeypatch):
-    """tempfile's directory, for this test alone."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(tmp))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    return tmp
 
 
 def test_item6_predictions_in_y_dtype():
@@ -159,31 +146,31 @@ def test_item9_refit_with_a_fixed_out(tmp_path):
 def test_item9_no_temporary_directory_outlives_its_owner(private_tmp, tmp_path):
     X, y = _sines(60, 0)
     est = Estimator(**SMALL).fit(X, y)
-    owned = _rnnkit_dirs(private_tmp)
+    owned = rnnkit_dirs(private_tmp)
     assert owned == [est.run_dir_.name]  # the estimator's own run
     est.predict(X)
     est.score(X, y)
     est.score(data=est.run_dir_ / "input" / "train.jsonl")
-    assert _rnnkit_dirs(private_tmp) == owned  # predict/score leave nothing behind
+    assert rnnkit_dirs(private_tmp) == owned  # predict/score leave nothing behind
     est.predict_proba(X)
-    assert _rnnkit_dirs(private_tmp) == owned
+    assert rnnkit_dirs(private_tmp) == owned
     est.fit(X, y)  # a refit removes the previous run
-    assert len(_rnnkit_dirs(private_tmp)) == 1 and _rnnkit_dirs(private_tmp) != owned
+    assert len(rnnkit_dirs(private_tmp)) == 1 and rnnkit_dirs(private_tmp) != owned
 
     copy = pickle.loads(pickle.dumps(est))  # a pickle carries its run: an independent copy
-    assert len(_rnnkit_dirs(private_tmp)) == 2
+    assert len(rnnkit_dirs(private_tmp)) == 2
     expected = est.predict_proba(X)
     del est
     gc.collect()
-    assert _rnnkit_dirs(private_tmp) == [copy.run_dir_.name]
+    assert rnnkit_dirs(private_tmp) == [copy.run_dir_.name]
     np.testing.assert_allclose(copy.predict_proba(X), expected)
     del copy
     gc.collect()
-    assert _rnnkit_dirs(private_tmp) == []
+    assert rnnkit_dirs(private_tmp) == []
 
     with pytest.raises(ConfigError, match="no validation data"):  # a failed fit leaves nothing either
         Estimator(**SMALL, data__val_fraction=0.0).fit(X, y)
-    assert _rnnkit_dirs(private_tmp) == []
+    assert rnnkit_dirs(private_tmp) == []
 
 
 def test_sklearn_clone_cross_val_score_grid_search_pipeline(private_tmp):
@@ -210,10 +197,10 @@ def test_sklearn_clone_cross_val_score_grid_search_pipeline(private_tmp):
     assert pipe.get_params()["rnn__model__hidden_size"] == 16
     assert pipe.fit(X, y).score(X, y) >= 0.9
     gc.collect()
-    assert len(_rnnkit_dirs(private_tmp)) == 2  # the refit best estimator's and the pipeline's runs only
+    assert len(rnnkit_dirs(private_tmp)) == 2  # the refit best estimator's and the pipeline's runs only
     del grid, pipe, est
     gc.collect()
-    assert _rnnkit_dirs(private_tmp) == []
+    assert rnnkit_dirs(private_tmp) == []
 
 
 def test_sklearn_seed_threads_and_quiet(capsys):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -15,6 +13,7 @@ pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import rnnkit  # noqa: E402
+from fakedata import rnnkit_dirs
 from rnnkit.errors import ConfigError  # noqa: E402
 from rnnkit.estimator import InputError, SequenceClassifier, SequenceRegressor, SequenceTagger  # noqa: E402
 
@@ -37,17 +36,8 @@ def _sines(n, seed, *, two_targets=False):
     return X, np.array(labels), np.array(freq)
 
 
-@pytest.fixture
-def private_tmp(tmp_path, monkeypatch):
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(tmp))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    return tmp
 
 
-def _leftovers(root):
-    return sorted(p.name for p in root.iterdir() if p.name.startswith("rnnkit-") and p.name != f"rnnkit-{os.getuid()}")
 
 
 def test_public_names_mean_one_thing():
@@ -76,7 +66,7 @@ def test_grid_search_over_the_cell_on_variable_length_arrays(private_tmp):
     assert grid.predict(X).dtype == y.dtype and grid.predict_proba(X[:5]).shape == (5, 2)
     del grid
     gc.collect()
-    assert _leftovers(private_tmp) == []
+    assert rnnkit_dirs(private_tmp) == []
 
 
 def test_pipeline_with_a_per_sequence_scaler():

@@ -26,10 +26,6 @@ SRC = Path(rnnkit.__file__).parent
 # (file under src/rnnkit, literal): a family's name used as an ordinary word, not as the family.
 ALLOWED = {
     ("data/conll.py", "tag"),  # the CoNLL reader's word for a token's label (a column in its error messages)
-    # The public per-family estimators (SequenceClassifier, SequenceRegressor, SequenceTagger) name their family:
-    # the estimator layer sits above tasks, so a family module cannot define its own estimator class yet.
-    # Known gap of issue 9 (a family hook that describes its estimator, classes built from the registry).
-    ("estimator.py", "classify"), ("estimator.py", "regress"), ("estimator.py", "tag"),
 }
 
 
@@ -242,7 +238,8 @@ def test_the_four_families_keep_their_hooks():
     metrics = {"accuracy": 0.8, "wer": 0.3, "mse": 2.0}
     assert [get(n).headline_score(metrics) for n in ("classify", "tag", "seq2seq", "forecast")] == \
         [0.8, 0.8, pytest.approx(0.7), -2.0]
-    assert [n for n in T.available() if get(n).is_classifier] == ["classify"]
+    assert {n: get(n).estimator.name for n in T.available() if get(n).estimator} == {
+        "classify": "SequenceClassifier", "regress": "SequenceRegressor", "tag": "SequenceTagger"}
     assert [n for n in T.available() if get(n).uses_pooling] == ["classify", "regress"]  # many-to-one families
     assert get("tag").label_noun == "tags" and get("classify").label_noun == "classes"
     cfg = C.Config()
@@ -260,3 +257,33 @@ def test_builtin_data_sets_come_from_their_families():
     treebank = get_builtin("turkish_treebanks")
     assert treebank.task == "tag" and isinstance(treebank, DistributionDataset)
     assert [treebank.split_of(i) for i in (0, 7, 8, 9, 18)] == ["train", "train", "val", "test", "val"]
+
+
+def test_a_new_family_brings_its_estimator_through_its_spec(dummy, monkeypatch):
+    """`Estimator(task=...)` takes the family's hooks from its EstimatorSpec; nothing in rnnkit.estimator changes."""
+    from sklearn.base import clone, is_classifier
+
+    from rnnkit.estimator import Estimator
+    from rnnkit.tasks._estimating import EstimatorSpec, Hooks
+
+    class DummyHooks(Hooks):
+        def _kind(self):
+            return "classifier"
+
+        def _in_memory(self):
+            return True
+
+    task, _ = dummy
+    plain = Estimator(task="dummy")
+    assert type(plain) is Estimator and not is_classifier(plain)  # no spec: files only
+    with pytest.raises(ConfigError, match="in-memory X, y is supported for classify, regress, tag; for dummy"):
+        plain._sequences([[1.0, 2.0]], plain.config())
+    spec = EstimatorSpec("DummyEst", DummyHooks)
+    monkeypatch.setitem(T._REGISTERED, "dummy", dataclasses.replace(task, estimator=spec))
+    est = Estimator(task="dummy", dummy__knob=4)
+    assert isinstance(est, DummyHooks) and isinstance(est, Estimator) and is_classifier(est)
+    assert repr(est) == "Estimator(task='dummy', dummy__knob=4)" and est._sequences([[1.0, 2.0]], est.config())
+    again = clone(est)
+    assert type(again) is type(est) and again.get_params() == est.get_params()
+    est.set_params(task="classify")  # another family: its hooks from now on
+    assert type(est).__mro__[1].__name__ == "ClassifierHooks" and est.config().task == "classify"

@@ -129,7 +129,8 @@ def test_the_doctor_and_the_report_use_the_familys_hooks(amp_run):
 def test_hooks():
     task = get_task("regress")
     assert task.baseline == ("rmse", "training_mean", False) and task.metric_names[0] == "rmse"
-    assert task.headline_score({"r2": 0.8, "mse": 2.0}) == 0.8 and not task.is_classifier and task.uses_pooling
+    assert task.headline_score({"r2": 0.8, "mse": 2.0}) == 0.8 and task.uses_pooling
+    assert task.estimator.name == "SequenceRegressor"
     assert task.chance_loss(None) == 1.0
     cfg = C.resolve(None, ["task=regress", "regress.target_columns=[amp, level]"])
     assert task.describe_model(cfg) == "; linear output for 2 target(s) (amp, level), MSE on z-scored targets"
@@ -289,8 +290,9 @@ def test_text_input_and_the_estimator(tmp_path):
     assert json.loads((est.run_dir_ / "regress.json").read_text())["kind"] == "text"
     r2 = est.score(data=str(data))
     assert r2 == pytest.approx(api.evaluate(est.run_dir_, data)["r2"]) and r2 <= 1.0
-    lines = est.predict(data=str(data))
-    assert len(lines) == 80 and set(json.loads(lines[0])) == {"id", "file", "line", "prediction"}
+    pred = est.predict(data=str(data))  # Estimator(task="regress") is a SequenceRegressor: floats, one per row
+    assert pred.shape == (80,) and pred.dtype == float and np.isfinite(pred).all()
+    assert type(est).__name__ == "Estimator" and est._kind() == "regressor"
 
 
 @pytest.mark.skipif(not get_builtin("covid3month").installed(), reason="sktime's Covid3Month files are not installed")

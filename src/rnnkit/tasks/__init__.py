@@ -61,8 +61,6 @@ class Task:
             exactly); or None. With neither, the check is "unknown".
         headline_score: (metrics dict of `api.evaluate`) -> float, higher is better: what `Estimator.score`
             returns (accuracy, 1 - WER, -MSE); or None (the estimator's `score` then refuses).
-        is_classifier: one label per sequence from a fixed set: the estimator is a scikit-learn classifier
-            (in-memory X, y; `classes_`, `predict_proba`; `predict` returns labels).
         label_noun: what the run's `num_classes` labels are called in messages ("classes", "tags").
         uses_pooling: the model pools the encoder states into one vector (`model.pooling` applies and is
             shown in the model's description).
@@ -71,6 +69,8 @@ class Task:
         metric_notes: notes printed under the report's metrics table (e.g. the loss's units).
         long_sequence_advice: the doctor's advice when training sequences are very long; () for the
             generic advice (truncate with data.max_length).
+        estimator: the family's scikit-learn estimator (`tasks._estimating.EstimatorSpec`: its public name and
+            the hooks for in-memory X, y), built by `rnnkit.estimator`; or None (`Estimator(task=...)` on files).
     """
 
     name: str
@@ -91,12 +91,12 @@ class Task:
     baseline: tuple[str, str, bool] | None = None
     judge_predictions: Callable | None = None
     headline_score: Callable | None = None
-    is_classifier: bool = False
     label_noun: str = "classes"
     uses_pooling: bool = False
     describe_model: Callable | None = None
     metric_notes: tuple[str, ...] = ()
     long_sequence_advice: tuple[str, ...] = ()
+    estimator: object = None
 
 
 _REGISTERED: dict[str, Task] = {}  # families added with `register` (not modules of this package)

@@ -8,13 +8,17 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rnnkit.config import Config
 from rnnkit.data.collate import Batch, collate
 from rnnkit.data.datasets import BuiltinDataset, register
-from rnnkit.data.pipeline import Preprocessing, load_file_for_inference, prepare_data
+from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, load_file_for_inference, prepare_data
+from rnnkit.data.vocab import LabelMap
 from rnnkit.tasks import Task
+from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, labels_of, prediction_rows
 from rnnkit.training import metrics as M
 
 register(
@@ -115,9 +119,90 @@ def accuracy_score(metrics: dict) -> float:
     return metrics["accuracy"]
 
 
+class ClassifierHooks(Hooks):
+    """The estimator of classification: labels in y's dtype, `classes_`, `predict_proba`, accuracy."""
+
+    _y_noun = "labels"
+    _fitted_names = ("classes_", "_labels")
+
+    def _kind(self) -> str | None:
+        return "classifier"
+
+    def _in_memory(self) -> bool:
+        return True
+
+    def _targets(self, X: list, y):
+        self._check_length(X, y)
+        labels = labels_of(y)
+        if len(labels[0]) < 2:
+            raise InputError(f"y has one class only ({labels[0].tolist()!r}); a classifier needs at least 2 classes.")
+        return labels
+
+    def _target_row(self, targets, i: int, cfg: Config) -> dict:
+        names, index = targets[1], targets[2]
+        return {cfg.data.label_column: names[index[i]]}
+
+    def _fitted_state(self, targets, run_dir: Path) -> dict:
+        classes, names = targets[:2] if targets is not None else self._run_classes(run_dir)
+        return {"classes_": classes, "_labels": names}
+
+    @staticmethod
+    def _run_classes(run_dir: Path) -> tuple[np.ndarray, list[str]]:
+        """classes_ of a fit on files: the run's labels (strings), sorted as scikit-learn sorts them."""
+        classes = np.unique(np.array(LabelMap.load(run_dir / LABELS_FILE).labels, dtype=str))
+        return classes, classes.tolist()
+
+    @staticmethod
+    def _read_classes(out: Path) -> tuple[list[dict], list[str]]:
+        """Per sequence: {label string: probability} and the predicted label string."""
+        rows = prediction_rows(out)
+        if out.suffix == ".jsonl":
+            return [r["probabilities"] for r in rows], [r["prediction"] for r in rows]
+        return ([{k[2:]: float(v) for k, v in r.items() if k.startswith("p_")} for r in rows],  # CSV: p_<label>
+                [r["prediction"] for r in rows])
+
+    def predict(self, X=None, *, data=None, output=None):
+        """Labels for a file (`data=`) or in-memory X: a numpy array in `classes_`'s dtype. `output` also keeps
+        the file api.predict writes."""
+        _, predicted = self._run_predict(X, data, output, self._read_classes)
+        index = {name: k for k, name in enumerate(self._labels)}
+        return self.classes_[np.array([index[p] for p in predicted], dtype=int)]
+
+    def predict_proba(self, X=None, *, data=None):
+        """Class probabilities, (n_sequences, n_classes), columns in `classes_` order."""
+        proba_rows, _ = self._run_predict(X, data, None, self._read_classes)
+        proba = np.array([[row.get(name, 0.0) for name in self._labels] for row in proba_rows], dtype=float
+                         ).reshape(len(proba_rows), len(self._labels))
+        return proba / proba.sum(axis=1, keepdims=True)  # float32 softmax: rows summed to 1 +- 1e-7
+
+    def _score_in_memory(self, X: list, y, sample_weight) -> float:
+        pred = self.predict(X).tolist()
+        right = np.array([p == t for p, t in zip(pred, np.asarray(y).tolist(), strict=True)], dtype=float)
+        return float(np.average(right, weights=sample_weight))
+
+
+ESTIMATOR_DOC = """A scikit-learn classifier that trains an rnnkit classification model (task classify) on whole
+    sequences.
+
+    Args:
+        out: run directory. None: a temporary one that the estimator owns and removes when it is refit or
+            garbage-collected (a pickle carries the run with it). A fixed `out` is replaced by each fit,
+            as scikit-learn's `fit` starts over, but only a run an estimator wrote there: another run
+            (e.g. from the CLI) is refused and files that were there before are kept. Estimators that
+            fit in parallel (n_jobs > 1) need out=None.
+        **params: config overrides, e.g. model__cell="gru", train__max_epochs=20, train__seed=1,
+            train__threads=2. Progress output is off unless train__progress is given.
+
+    `fit(X, y)`: X a list of strings / token lists / (T,) or (T, C) arrays (lengths may differ), an (n, T) or
+    (n, T, C) array, or a DataFrame (see `rnnkit.estimator`); y one label per sequence (ints, strings, ...); or
+    files (`fit(train=..., val=..., test=...)`, `fit(dataset=...)`). Attributes after `fit`: `run_dir_`,
+    `summary_` (the run's summary.json), `classes_` (y's labels, sorted, in y's dtype; strings for a file fit).
+    """
+
+
 TASK = Task(name="classify", prepare=prepare_data, load_prep=Preprocessing.load, build_model=build_model,
             collate=collate, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
             metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss,
-            baseline=("accuracy", "majority_class", True), headline_score=accuracy_score, is_classifier=True,
-            uses_pooling=True)
+            baseline=("accuracy", "majority_class", True), headline_score=accuracy_score,
+            uses_pooling=True, estimator=EstimatorSpec("SequenceClassifier", ClassifierHooks, ESTIMATOR_DOC))

@@ -62,6 +62,7 @@ from rnnkit.data.validate import validate_splits
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 from rnnkit.tasks import Task
+from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, prediction_rows, r2
 
 NAME = "regress"
 PREP_FILE = "regress.json"
@@ -583,11 +584,81 @@ def describe_model(cfg: Config) -> str:
     return f"; linear output for {len(targets)} target(s) ({', '.join(targets)}), MSE on z-scored targets"
 
 
+class RegressorHooks(Hooks):
+    """The estimator of regression: real targets (n,) or (n, k), predictions in y's shape, R^2."""
+
+    _fitted_names = ("_y_shape",)
+
+    def _kind(self) -> str | None:
+        return "regressor"
+
+    def _in_memory(self) -> bool:
+        return True
+
+    def _targets(self, X: list, y):
+        self._check_length(X, y)
+        try:
+            arr = np.asarray(y, dtype=float)
+        except (TypeError, ValueError):
+            raise InputError("Unknown label type: y must hold numbers, one float per sequence or an (n, k) array of "
+                             "k targets.") from None
+        if arr.ndim not in (1, 2) or (arr.ndim == 2 and arr.shape[1] == 0):
+            raise InputError(f"y has shape {arr.shape}; give (n,) floats or an (n, k) array of k targets.")
+        if not np.isfinite(arr).all():
+            raise InputError("y holds NaN or infinite targets.")
+        if len(arr) < 2:
+            raise InputError(f"got {len(arr)} sample; regression needs at least 2 sequences.")
+        return arr
+
+    @staticmethod
+    def _names(targets: np.ndarray) -> list[str] | None:
+        """The columns the targets are written to: None for one (data.label_column), target_0... for several."""
+        k = 1 if targets.ndim == 1 else targets.shape[1]
+        return None if k == 1 else [f"target_{j}" for j in range(k)]
+
+    def _target_row(self, targets, i: int, cfg: Config) -> dict:
+        names = self._names(targets)
+        if names is None:
+            return {cfg.data.label_column: float(targets.reshape(len(targets))[i])}
+        return {n: float(v) for n, v in zip(names, targets[i], strict=True)}
+
+    def _fit_overrides(self, targets) -> dict:
+        return {f"{NAME}__target_columns": self._names(targets)}
+
+    def _fitted_state(self, targets, run_dir: Path) -> dict:
+        return {"_y_shape": None if targets is None else targets.shape[1:]}
+
+    @staticmethod
+    def _read_values(out: Path) -> np.ndarray:
+        rows = prediction_rows(out)
+        values = [[float(v) for k, v in r.items() if k.startswith("prediction")] for r in rows]
+        return np.array(values, dtype=float).reshape(len(rows), -1)
+
+    def predict(self, X=None, *, data=None, output=None) -> np.ndarray:
+        """Predicted targets for a file (`data=`) or in-memory X, in the targets' own units."""
+        values = self._run_predict(X, data, output, self._read_values)
+        shape = self._y_shape if self._y_shape is not None else (() if values.shape[1] == 1 else values.shape[1:])
+        return values.reshape(len(values), *shape)
+
+    def _score_in_memory(self, X: list, y, sample_weight) -> float:
+        return r2(np.asarray(y, dtype=float), self.predict(X), sample_weight)
+
+
+ESTIMATOR_DOC = """A scikit-learn regressor that trains an rnnkit regression model (task regress): real targets per
+    sequence.
+
+    Args: as `SequenceClassifier`. `fit(X, y)`: X as for `SequenceClassifier`; y floats (n,) or an (n, k)
+    array of k targets. `predict` returns floats in y's shape ((n,) or (n, k); for a fit on files: (n,) for
+    one target, else (n, k)); `score` is R^2 (averaged over the targets, as scikit-learn's `r2_score`).
+    """
+
+
 TASK = Task(name=NAME, prepare=prepare, load_prep=RegressPrep.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
             write_predictions=write_predictions, baselines=baselines, metric_names=("rmse", "mae", "r2", "mse"),
             chance_loss=mean_prediction_loss, baseline=("rmse", "training_mean", False), headline_score=r2_score,
             label_noun="targets", uses_pooling=True, describe_model=describe_model,
+            estimator=EstimatorSpec("SequenceRegressor", RegressorHooks, ESTIMATOR_DOC),
             metric_notes=("loss is the MSE of the z-scored targets (the training objective: about 1 for predicting "
                           "the training mean); mse, rmse and mae are in the targets' own units, averaged over the "
                           "targets; r2 = 1 - SSE/SST around the split's own mean",))

@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
@@ -40,6 +41,7 @@ from rnnkit.data.vocab import LabelMap, Vocab
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.tagger import IGNORE_INDEX, TokenTagger
 from rnnkit.tasks import Task
+from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, as_list
 from rnnkit.training import metrics as M
 
 VOCAB_FILE, TAGS_FILE, CHARS_FILE, META_FILE, SPLITS_FILE = (
@@ -509,8 +511,91 @@ def accuracy_score(metrics: dict) -> float:
     return metrics["accuracy"]
 
 
+class TaggerHooks(Hooks):
+    """The estimator of tagging: X token lists, y tag lists (the tags as y gave them), token accuracy."""
+
+    _prediction_file = "predictions.conll"
+    _y_noun = "tag lists"
+    _fitted_names = ("_tags",)
+
+    def _in_memory(self) -> bool:
+        return True
+
+    def _input_tags(self, InputTags):  # noqa: N803 - scikit-learn's class, passed in
+        return InputTags(two_d_array=False, string=True)
+
+    def _columns(self, cfg: Config) -> tuple[str, ...]:
+        return (cfg.tag.token_column,)
+
+    def _sequences(self, X, cfg: Config) -> list:
+        out = []
+        for i, x in enumerate(as_list(X, self._columns(cfg))):
+            tokens = x.split() if isinstance(x, str) else [str(t) for t in x] if np.ndim(x) == 1 else None
+            if not tokens or any(not t.strip() or any(c.isspace() for c in t) for t in tokens):
+                raise InputError(f"X[{i}] must be a non-empty list of tokens without whitespace, got {x!r}.")
+            out.append(tokens)
+        return out
+
+    def _input_row(self, x, i: int, cfg: Config) -> dict:
+        return {cfg.tag.token_column: x}
+
+    def _targets(self, X: list, y):
+        self._check_length(X, y)
+        tags = [list(t) for t in y]
+        for i, (tokens, t) in enumerate(zip(X, tags, strict=True)):
+            if len(t) != len(tokens):
+                raise InputError(f"y[{i}] has {len(t)} tags for {len(tokens)} tokens; give one tag per token.")
+        return tags
+
+    def _target_row(self, targets, i: int, cfg: Config) -> dict:
+        return {cfg.tag.tag_column: [str(t).strip() for t in targets[i]]}
+
+    def _fitted_state(self, targets, run_dir: Path) -> dict:
+        return {"_tags": None if targets is None else {str(t).strip(): t for tags in targets for t in tags}}
+
+    @staticmethod
+    def _read_tags(out: Path) -> list[list[str]]:
+        """CoNLL `token<TAB>tag[<TAB>gold]` lines, a blank line after each sentence -> the tags per sentence."""
+        sentences, tags = [], []
+        for line in out.read_text(encoding="utf-8").split("\n"):
+            if line.strip():
+                tags.append(line.split("\t")[1])
+            elif tags:
+                sentences.append(tags)
+                tags = []
+        return sentences + ([tags] if tags else [])
+
+    def predict(self, X=None, *, data=None, output=None) -> list[list]:
+        """The tags of each sentence of a file (`data=`) or of in-memory X."""
+        sentences = self._run_predict(X, data, output, self._read_tags)
+        if self._tags is None:
+            return sentences
+        return [[self._tags.get(t, t) for t in tags] for tags in sentences]
+
+    def _score_in_memory(self, X: list, y, sample_weight) -> float:
+        pred = self.predict(X)
+        w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(-1)
+        right = total = 0.0
+        for p, t, wi in zip(pred, y, w, strict=True):
+            t = list(t)
+            if len(t) != len(p):
+                raise InputError(f"y has {len(t)} tags for a sentence of {len(p)} tokens; give one tag per token.")
+            right += wi * sum(a == b for a, b in zip(p, t, strict=True))
+            total += wi * len(t)
+        return float(right / total)
+
+
+ESTIMATOR_DOC = """An rnnkit tagger (task tag) with scikit-learn's interface: one tag per token.
+
+    Args: as `SequenceClassifier`. `fit(X, y)`: X a list of token lists (or strings, split on whitespace), y a
+    list of tag lists, one tag per token; or files (CoNLL, CoNLL-U, JSONL). `predict` returns a list of tag
+    lists (the tags as y gave them; strings for a fit on files); `score` is token accuracy.
+    """
+
+
 TASK = Task(name="tag", prepare=prepare, load_prep=TagPreprocessing.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
             write_predictions=write_predictions, baselines=baselines, metric_names=("accuracy", "macro_f1"),
             chance_loss=uniform_class_loss, baseline=("accuracy", "most_frequent_tag", True),
-            headline_score=accuracy_score, label_noun="tags", describe_model=describe_model)
+            headline_score=accuracy_score, label_noun="tags", describe_model=describe_model,
+            estimator=EstimatorSpec("SequenceTagger", TaggerHooks, ESTIMATOR_DOC))

@@ -158,3 +158,45 @@ def test_accumulated_gradient_equals_the_big_batch_gradient():
         (part_loss / 2).backward()  # what the loop does: loss / window
     for g, p in zip(full, model.parameters(), strict=True):
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
+
+
+def test_a_nan_in_an_accumulated_micro_batch_names_it_and_applies_no_update(monkeypatch):
+    """The step's facts reach the host once per optimizer step (not per micro-batch); a NaN loss in the
+    middle of an accumulation window still stops before the update and names that micro-batch's records."""
+    import rnnkit
+    from rnnkit import BucketBatchSampler, Example, SequenceDataset, Steps, collate
+    from rnnkit.training.distributed import Dist
+
+    g = torch.Generator().manual_seed(0)
+    data = [Example(id=f"r{i}", inputs=torch.randn(5, 1, generator=g), target=torch.tensor(i % 2)) for i in range(48)]
+    train, val = SequenceDataset(data[:40]), SequenceDataset(data[40:])
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(5, 2))
+    calls, batches, after_step = [], [], {}
+
+    def loss(out, batch):
+        batches.append(list(batch.ids))
+        value = torch.nn.functional.cross_entropy(out, batch.targets)
+        return (value * float("nan") if len(batches) == 5 else value), len(batch)  # step 2, micro-batch 2 of 3
+
+    real_facts = Dist.step_facts
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return real_facts(self, *args, **kwargs)
+
+    monkeypatch.setattr(Dist, "step_facts", counted)
+
+    class Snapshot(Callback):
+        def on_step_end(self, state, record):
+            after_step[state.step] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    steps = Steps(collate=collate, forward=lambda m, b, s: m(b.inputs), loss=loss)
+    with pytest.raises(TrainingError) as err:
+        rnnkit.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), train, val, steps,
+                   sampler=BucketBatchSampler(train.lengths, 4, shuffle=True, seed=0), accumulate=3,
+                   max_epochs=2, run=None, callbacks=[Snapshot()])
+    assert len(batches) == 6 and len(calls) == 2  # two windows of three micro-batches, one transfer each
+    assert "non-finite loss" in str(err.value) and "at step 2" in str(err.value)
+    assert ", ".join(batches[4]) in str(err.value) and batches[3][0] not in str(err.value)
+    assert list(after_step) == [1]  # the second step never happened ...
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in after_step[1].items())  # ... nor its update

@@ -16,7 +16,7 @@ Rules every rank follows (see docs/distributed.md):
   (`agree`, `everywhere`, `main_only`): every rank raises the first failing rank's error, instead of the healthy ranks
   waiting forever in the next collective.
 * Per-step facts that decide control flow (a non-finite loss, a signal) are gathered from every
-  rank at every micro-batch (`batch_facts`), so all ranks stop at the same step.
+  rank once per optimizer step (`step_facts`), so all ranks stop at the same step.
 """
 
 from __future__ import annotations
@@ -127,24 +127,25 @@ class Dist:
         tdist.all_gather_object(out, obj)
         return out
 
-    def batch_facts(self, loss: float, examples: int, real: int, positions: int, signum: int | None) -> torch.Tensor:
-        """Gather one micro-batch's facts from every rank: a (world, 5) float64 tensor of
-        [loss, examples, real tokens, padded positions, pending signal number (0: none)] per rank.
-        One small all_gather per micro-batch: the loss decides a non-finite stop (before anyone calls
-        backward, whose gradient all-reduce would otherwise wait for a rank that stopped) and the
-        signal decides an interrupt, on every rank at the same step."""
-        mine = torch.tensor([loss, examples, real, positions, signum or 0], dtype=torch.float64, device=self.device)
-        out = [torch.empty_like(mine) for _ in range(self.world)]
-        tdist.all_gather(out, mine)
-        return torch.stack(out).cpu()
-
-
-    # ------------------------------------------------------------------ the step loop's view (one process alike)
-    def step_facts(self, loss: float, examples: int, real: int, positions: int, signum: int | None) -> torch.Tensor:
-        """`batch_facts` for any number of processes: with one, this process's row, no collective."""
+    def step_facts(self, losses: list[torch.Tensor], sizes: list[tuple[int, int, int]], grad_norm: torch.Tensor,
+                   signum: int | None) -> torch.Tensor:
+        """An optimizer step's facts from every rank, in ONE device-to-host transfer (and, under torchrun, one
+        small all_gather): a (world, window + 1, 5) float64 CPU tensor. Row k < window is micro-batch k's
+        [loss, examples, real tokens, padded positions, pending signal number (0: none)]; the last row holds
+        the step's pre-clip gradient norm in column 0. The losses decide a non-finite stop and the signal an
+        interrupt, on every rank at the same step (the backward passes have all run by then, so no rank waits
+        in a gradient all-reduce for one that stopped). With one process: this process's facts, no collective."""
+        device = grad_norm.device
+        sig = float(signum or 0)
+        rows = torch.tensor([[0.0, e, r, p, sig] for e, r, p in sizes] + [[0.0, 0, 0, 0, sig]], dtype=torch.float64,
+                            device=device)
+        rows[:, 0] = torch.stack([*(x.detach().reshape(()) for x in losses), grad_norm.detach().reshape(())]
+                                 ).to(device=device, dtype=torch.float64)
         if not self.enabled:
-            return torch.tensor([[loss, examples, real, positions, signum or 0]], dtype=torch.float64)
-        return self.batch_facts(loss, examples, real, positions, signum)
+            return rows.cpu()[None]
+        out = [torch.empty_like(rows) for _ in range(self.world)]
+        tdist.all_gather(out, rows)
+        return torch.stack(out).cpu()
 
     def ids_of(self, rank: int, ids: list[str]) -> list[str]:
         """The record ids of `rank`'s batch (one process: `ids`)."""
@@ -156,8 +157,8 @@ class Dist:
 
     def pending_signal(self, local: int | None, facts: torch.Tensor) -> int | None:
         """The signal to stop for after a step: this process's own flag, or under torchrun the one any rank
-        had pending at the step's last gather (so every rank stops after the same step)."""
-        return local if not self.enabled else (int(facts[:, 4].max()) or None)
+        had pending at the step's gather (so every rank stops after the same step)."""
+        return local if not self.enabled else (int(facts[:, :, 4].max()) or None)
 
     def rng_streams(self, rng: dict) -> list[dict] | None:
         """Every rank's random state for a checkpoint (one process: None, its own is the top level)."""

@@ -16,7 +16,8 @@ non-finite loss or gradient, a signal, or a callback); after the loop `fit` turn
 errors into one exception (`TrainingError`, `Interrupted`).
 
 Under torchrun the same loop runs on every rank: `dist` (rnnkit.training.distributed) gives the facts of
-every micro-batch from all ranks (`step_facts`: the same tensor with one process as with many), the
+each optimizer step from all ranks (`step_facts`: the same tensor with one process as with many, in one
+device-to-host transfer per step), the
 forward goes through DistributedDataParallel (`distributed.net`), rank 0 alone writes through `run` and
 validates, and every decision that changes control flow is taken from facts every rank has.
 """
@@ -226,10 +227,11 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
     """The step loop: one epoch of optimizer steps from `state.batch_in_epoch` (mid-epoch after a resume),
     each over `accumulate` micro-batches (the epoch's last step may have fewer).
 
-    Under torchrun the facts of every micro-batch (loss, sizes, a pending signal) come from all ranks before
-    backward, so the logged loss is the ranks' mean and a non-finite loss on any rank stops every rank at the
-    same step (a rank that stopped alone would leave the others waiting in the gradient all-reduce); DDP
-    averages the gradients in the backward of a step's last micro-batch only."""
+    The step's facts (each micro-batch's loss and sizes, the gradient norm, a pending signal) reach the host in
+    one transfer after the backward passes, not one per micro-batch: a non-finite loss is found there and stops
+    training before the optimizer update (the gradients it spoiled are never applied). Under torchrun they come
+    from all ranks, so the logged loss is the ranks' mean and a non-finite loss on any rank stops every rank at
+    the same step; DDP averages the gradients in the backward of a step's last micro-batch only."""
     if state.batch_in_epoch == 0:
         fire(lp.callbacks, "on_epoch_start", state)
     lp.sampler.set_epoch(state.epoch, start=state.batch_in_epoch)
@@ -237,14 +239,15 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
     batches = iter(lp.sampler)
     while state.batch_in_epoch < n_batches:
         window = min(acc, n_batches - state.batch_in_epoch)  # a step starts on a window boundary (resume too)
-        window_ids: list[str] = []  # the records of every micro-batch of this optimizer step
+        micro_ids: list[list[str]] = []  # the records of each micro-batch of this optimizer step
+        losses, sizes = [], []
         lr = lr_at(state.step, reductions=state.plateau.reductions, **lp.schedule)
         t_data = time.perf_counter()
         compute = 0.0
         for micro in range(window):
             idx = next(batches)
             batch = lp.task.collate([lp.train_set[i] for i in idx]).to(lp.device)
-            window_ids += batch.ids
+            micro_ids.append(batch.ids)
             t0 = time.perf_counter()
             state.data_seconds += t0 - t_data
             # DDP all-reduces the gradients in the backward of a step's last micro-batch only
@@ -252,33 +255,36 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
                 with lp.precision.autocast():
                     out = lp.net(batch, state.step)
                     loss, _ = lp.task.loss(out, batch)
-                facts = lp.dist.step_facts(loss.item(), len(idx), batch.real_tokens, batch.padded_positions,
-                                           flag.signum)
-                bad = [r for r in range(lp.dist.world) if not math.isfinite(facts[r, 0])]
-                if bad:
-                    ids = lp.dist.ids_of(bad[0], batch.ids)
-                    _stop_nonfinite(lp, state, "loss", float(facts[bad[0], 0]), ids, lr, bad[0])
-                    return
-                lp.precision.backward(loss / window)
-            state.batch_in_epoch += 1
-            loss_value = float(facts[:, 0].mean())  # the ranks' mean loss (DDP weighs the ranks alike too)
-            state.epoch_loss_sum += float((facts[:, 0] * facts[:, 1]).sum())
-            state.epoch_examples += int(facts[:, 1].sum())
-            state.epoch_real += int(facts[:, 2].sum())
-            state.epoch_positions += int(facts[:, 3].sum())
-            state.real_tokens += int(facts[:, 2].sum())
-            state.last_finite_loss = loss_value
+                lp.precision.backward(loss / window)  # a non-finite loss is caught below, before the update
+            losses.append(loss)
+            sizes.append((len(idx), batch.real_tokens, batch.padded_positions))
             compute += time.perf_counter() - t0
             t_data = time.perf_counter()
-        # ---- optimizer step: unscale, clip, step, schedule ----
+        # ---- optimizer step: unscale, clip; the step's facts in one transfer; check, step, schedule ----
         t0 = time.perf_counter()
         lp.precision.unscale(lp.optimizer)
         params = [p for g in lp.optimizer.param_groups for p in g["params"]]
         clip = lp.clip_norm if lp.clip_norm is not None else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))  # pre-clip norm
+        norm = torch.nn.utils.clip_grad_norm_(params, clip)  # pre-clip norm, still on the device
+        facts = lp.dist.step_facts(losses, sizes, norm, flag.signum)  # (world, window + 1, 5), on the host
+        for micro in range(window):
+            bad = [r for r in range(lp.dist.world) if not math.isfinite(facts[r, micro, 0])]
+            if bad:
+                ids = lp.dist.ids_of(bad[0], micro_ids[micro])
+                _stop_nonfinite(lp, state, "loss", float(facts[bad[0], micro, 0]), ids, lr, bad[0])
+                return
+            state.batch_in_epoch += 1
+            loss_value = float(facts[:, micro, 0].mean())  # the ranks' mean loss (DDP weighs the ranks alike too)
+            state.epoch_loss_sum += float((facts[:, micro, 0] * facts[:, micro, 1]).sum())
+            state.epoch_examples += int(facts[:, micro, 1].sum())
+            state.epoch_real += int(facts[:, micro, 2].sum())
+            state.epoch_positions += int(facts[:, micro, 3].sum())
+            state.real_tokens += int(facts[:, micro, 2].sum())
+            state.last_finite_loss = loss_value
+        grad_norm = float(facts[0, window, 0])  # after the all-reduce the norm is the same on every rank
+        window_ids = [i for ids in micro_ids for i in ids]
         if lp.log_every == 1 or not math.isfinite(grad_norm):
-            # every rank's records, rank 0's first (after the all-reduce the norm is the same on every rank,
-            # so all ranks are here together)
+            # every rank's records, rank 0's first (all ranks are here together)
             window_ids = lp.dist.all_ids(window_ids)
         if not math.isfinite(grad_norm) and not lp.precision.skips_nonfinite:
             _stop_nonfinite(lp, state, "gradient norm", grad_norm, window_ids, lr, None)

@@ -32,6 +32,18 @@ class Diagnosis:
     def codes(self) -> list[str]:
         return [f.code for f in self.findings]
 
+    @property
+    def unknown(self) -> list[str]:
+        """The checklist items without the evidence for a verdict yet."""
+        return [c.item for c in self.checklist if c.verdict == "unknown"]
+
+    def no_findings_text(self) -> str:
+        """What to say when no rule fired: healthy only when every check had its evidence."""
+        if not self.unknown:
+            return "no findings; the run looks healthy."
+        return (f"no findings from the evidence so far, but {len(self.unknown)} of {len(self.checklist)} checks could "
+                f"not be made ({'; '.join(self.unknown)}): not a clean bill of health.")
+
 
 def diagnose(run_dir: str | Path, *, write: bool = True) -> Diagnosis:
     """Run every rule and checklist item on a run directory; write findings.json (a list, empty when
@@ -52,7 +64,7 @@ def format_text(diag: Diagnosis) -> str:
     lines = [f"Debugging checklist for {diag.run_dir}:"]
     lines += [f"  {_MARK[c.verdict]} {c.item} {c.detail}" for c in diag.checklist]
     if not diag.findings:
-        lines.append("Findings: none; the run looks healthy.")
+        lines.append("Findings: " + diag.no_findings_text())
     for f in diag.findings:
         lines.append(f"\n{f.severity.upper()} {f.code}: {f.title}")
         lines.append(f"  {f.explanation}")
@@ -66,9 +78,11 @@ def format_text(diag: Diagnosis) -> str:
 
 def summary_line(diag: Diagnosis) -> str:
     failed = [c.item for c in diag.checklist if c.verdict == "fail"]
-    found = ", ".join(diag.codes) if diag.codes else "no findings"
+    # a note (info) is marked as one, so that a healthy run's line does not read like an alarm
+    found = ", ".join(f.code + (" (note)" if f.severity == "info" else "") for f in diag.findings) or "no findings"
+    unknown = f"; {len(diag.unknown)} unknown ({'; '.join(diag.unknown)})" if diag.unknown else ""
     return (f"doctor: {found}; checklist {sum(c.verdict == 'pass' for c in diag.checklist)}/{len(diag.checklist)} "
-            f"passed{' (failed: ' + '; '.join(failed) + ')' if failed else ''}; details: rnnkit diagnose "
+            f"passed{' (failed: ' + '; '.join(failed) + ')' if failed else ''}{unknown}; details: rnnkit diagnose "
             f"{diag.run_dir}")
 
 

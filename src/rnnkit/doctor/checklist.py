@@ -115,16 +115,15 @@ def _predictions(ev: Evidence) -> Check:
         if task.judge_predictions is None:
             return Check(item, "unknown", f"task {task.name} has no trivial baseline to compare with", {})
         return Check(item, *task.judge_predictions(test))
-    metric, name, higher = task.baseline
-    base = test.get("baselines", {}).get(name, {}).get(metric)
-    value = test.get(metric)
-    evidence = {"metric": metric, "model": value, name: base}
-    if value is None or base is None:
-        return Check(item, "unknown", f"no {metric} or {name} baseline in the summary", evidence)
-    better = value > base if higher else value < base
-    verdict = "pass" if better else "fail"
-    return Check(item, verdict, f"test {metric} {value:.4g} vs the {name.replace('_', ' ')} baseline {base:.4g}"
-                 + ("" if better else ": the model does no better than the trivial prediction"), evidence)
+    metric, name, _ = task.baseline
+    cmp = ev.baseline_comparison()
+    if cmp is None:
+        return Check(item, "unknown", f"no {metric} or {name} baseline in the summary",
+                     {"metric": metric, "model": test.get(metric), name: None})
+    evidence = {"metric": metric, "model": cmp.model, name: cmp.base}
+    return Check(item, "pass" if cmp.better else "fail",
+                 f"test {metric} {cmp.model:.4g} vs the {name.replace('_', ' ')} baseline {cmp.base:.4g}"
+                 + ("" if cmp.better else ": the model does no better than the trivial prediction"), evidence)
 
 
 def _tuned(ev: Evidence) -> Check | None:

@@ -7,6 +7,7 @@ Everything comes from files every run writes (config.yaml, summary.json, metrics
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,48 @@ class Evidence:
     def finished(self) -> bool:
         return "metrics" in self.summary
 
+    def start_loss(self) -> float | None:
+        """The training loss before any step (the preflight batch): the yardstick for "learned nothing" and
+        for "rose above where it started"."""
+        pre = self.event("preflight")
+        value = pre.get("initial_loss") if pre else None
+        return value if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else None
+
+    def baseline_comparison(self) -> BaselineComparison | None:
+        """The test headline metric against the family's trivial baseline (`Task.baseline`), or None when the
+        run has no test metrics, the family has no baseline, or either number is missing."""
+        from rnnkit.errors import RnnkitError
+        from rnnkit.tasks import get_task
+
+        test = self.summary.get("metrics", {}).get("test")
+        try:
+            spec = get_task(self.cfg.task).baseline if test else None
+        except RnnkitError:
+            return None
+        if spec is None:
+            return None
+        metric, name, higher = spec
+        base = test.get("baselines", {}).get(name, {}).get(metric)
+        value = test.get(metric)
+        if not isinstance(value, (int, float)) or not isinstance(base, (int, float)):
+            return None
+        return BaselineComparison(metric, float(value), name, float(base), higher)
+
+
+@dataclass(frozen=True)
+class BaselineComparison:
+    """A test metric beside the trivial baseline's (e.g. accuracy vs the majority class)."""
+
+    metric: str
+    model: float
+    name: str
+    base: float
+    higher: bool  # higher is better
+
+    @property
+    def better(self) -> bool:
+        return self.model > self.base if self.higher else self.model < self.base
+
 
 def load_evidence(run_dir: str | Path) -> Evidence:
     """Read a run directory.
@@ -73,4 +116,4 @@ def load_evidence(run_dir: str | Path) -> Evidence:
     return ev
 
 
-__all__ = ["Evidence", "load_evidence"]
+__all__ = ["BaselineComparison", "Evidence", "load_evidence"]

@@ -8,7 +8,10 @@ before a long run is spent on a broken set-up:
   the loss's graph: they can never learn) or a non-finite one; all-zero ones are recorded apart
   (one batch can balance a gradient to exactly zero);
 * loss magnitude: the initial loss beside the loss of a prediction that knows nothing (the
-  task's `chance_loss`: ln C for C classes, 1 for z-scored regression targets).
+  task's `chance_loss`: ln C for C classes, 1 for z-scored regression targets);
+* inputs (given the training set): what the network is fed, per numeric channel (mean, spread,
+  constant channels), and which channel alone orders the training labels into one run per class
+  (a feature that gives the label away).
 
 The preflight changes nothing the run depends on: the random state is restored, gradients are
 cleared, and no optimizer step is taken, so a run with and without it trains identically.
@@ -39,7 +42,47 @@ def _first_tensor(out) -> torch.Tensor | None:
     return None
 
 
-def preflight(model: torch.nn.Module, batch, task: Task, prep) -> dict:
+INPUT_EXAMPLES = 5000  # the input statistics read at most this many training sequences (evenly spread)
+CONSTANT_SPREAD = 1e-6  # a channel whose spread is below this (relative to max(1, |mean|)) is constant
+LEAK_MIN_EXAMPLES = 20  # the per-channel label check needs this many labelled sequences
+
+
+def input_statistics(train_set) -> dict | None:
+    """What the model is fed, from the training sequences (after the family's scaling): per channel the
+    mean and standard deviation over real steps, the constant channels, and the channels whose per-sequence
+    mean alone sorts the training labels into one contiguous run per class (`label_channels`: a leak, or
+    a label-derived column). None for token inputs or an empty set."""
+    n = len(train_set)
+    if n == 0:
+        return None
+    stride = max(1, n // INPUT_EXAMPLES)
+    examples = [train_set[i] for i in range(0, n, stride)]
+    xs = [e.inputs for e in examples]
+    if not all(x.is_floating_point() and x.dim() == 2 for x in xs):
+        return None
+    steps = torch.cat([x.double() for x in xs])
+    mean, std = steps.mean(0), steps.std(0, unbiased=False)
+    constant = (std <= CONSTANT_SPREAD * mean.abs().clamp(min=1.0)).nonzero().flatten().tolist()
+    out = {"examples": len(examples), "channels": int(steps.shape[1]), "mean": mean.tolist(), "std": std.tolist(),
+           "constant": constant, "label_channels": []}
+    targets = [e.target for e in examples]
+    if len(examples) >= LEAK_MIN_EXAMPLES and all(t is not None and t.dim() == 0 and not t.is_floating_point()
+                                                   for t in targets):
+        labels = torch.stack(targets)
+        classes = int(labels.unique().numel())
+        if classes >= 2:
+            feature = torch.stack([x.double().mean(0) for x in xs])  # (n, C): each sequence's channel means
+            for c in range(feature.shape[1]):
+                if c in constant:
+                    continue
+                order = torch.sort(feature[:, c], stable=True).indices
+                runs = 1 + int((labels[order][1:] != labels[order][:-1]).sum())
+                if runs == classes:
+                    out["label_channels"].append(c)
+    return out
+
+
+def preflight(model: torch.nn.Module, batch, task: Task, prep, *, train_set=None) -> dict:
     """Run one batch forward and backward; return the evidence (JSON-ready) for metrics.jsonl.
 
     Args:
@@ -48,7 +91,7 @@ def preflight(model: torch.nn.Module, batch, task: Task, prep) -> dict:
     Returns:
         {"event": "preflight", "batch_size", "output_shape", "target_shape", "shape_problem" (str or
         None), "initial_loss", "chance_loss" (or None), "no_grad", "zero_grad", "nonfinite_grad" (names),
-        "parameters" (count of tensors)}.
+        "parameters" (count of tensors), "inputs" (`input_statistics(train_set)`, None without it)}.
     """
     rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -94,7 +137,8 @@ def preflight(model: torch.nn.Module, batch, task: Task, prep) -> dict:
                 "shape_problem": problem, "initial_loss": float(value.detach()),
                 "chance_loss": float(chance) if chance is not None and math.isfinite(chance) else None,
                 "no_grad": no_grad, "zero_grad": zero_grad, "nonfinite_grad": bad_grad,
-                "parameters": sum(1 for p in model.parameters() if p.requires_grad)}
+                "parameters": sum(1 for p in model.parameters() if p.requires_grad),
+                "inputs": input_statistics(train_set) if train_set is not None else None}
     finally:
         model.zero_grad(set_to_none=True)
         torch.set_rng_state(rng)
@@ -102,4 +146,4 @@ def preflight(model: torch.nn.Module, batch, task: Task, prep) -> dict:
             torch.cuda.set_rng_state_all(cuda_rng)
 
 
-__all__ = ["preflight"]
+__all__ = ["input_statistics", "preflight"]

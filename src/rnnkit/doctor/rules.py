@@ -6,8 +6,11 @@ Thresholds are module constants, named and documented, so a test can drive each 
 
 Guide entry -> codes:
   "Loss is NaN or Inf"                                  -> nonfinite
+  "Reduce learning rate" / "Enable gradient clipping"    -> divergence, clipping.off
   "Training loss decreases but validation loss increases" -> overfitting
   "Training loss plateaus early"                          -> underfitting
+  "Check if data is preprocessed correctly"               -> baseline.not_beaten, labels.unpredictable,
+                                                             labels.leak, inputs.unscaled, inputs.constant
   "Very slow training"                                    -> slow.padding, slow.data_wait,
                                                              slow.long_sequences, slow.small_batch,
                                                              slow.threads
@@ -57,6 +60,25 @@ CPU_BUSY_LOW = 0.5  # ...or, where the kernel gives no schedstat, the process us
 CPU_MIN_WALL = 30.0  # only sessions this long (seconds): a short run's time is not worth a finding
 # Preflight: an initial loss this many times the chance loss means outsized initial outputs.
 INITIAL_LOSS_FACTOR = 3.0
+# The guide's learning-rate range ("start with 0.001-0.01"); advice moves a rate into it.
+GUIDE_LR = (1e-3, 1e-2)
+# Divergence: an epoch's mean training loss above this multiple of the loss before training (a healthy run
+# falls below its start within the first epoch; dropout can lift the first epochs a little, not 1.5x).
+DIVERGE_FACTOR = 1.5
+# Labels the inputs cannot predict: the training loss fell below this share of its start (the network
+# memorised the training labels) while the test metric stayed at the trivial baseline's.
+MEMORISED_SHARE = 0.5
+# Unscaled inputs: a numeric channel whose mean or spread is this far from 0 / 1 (|mean| > 10, spread > 10
+# or < 0.01), in what the network is fed (after the family's own scaling).
+UNSCALED = 10.0
+# Clipping off: pre-clip gradient norms whose largest logged value is this many times their median.
+NORM_SPIKE = 10.0
+LONG_WINDOW = 100  # mean training length from which the guide's exploding-gradient warning applies
+# Dropout above the guide's range holds the model back when the training loss (with dropout) stays this many
+# times the validation loss (without it); healthy runs end with the training loss below the validation loss.
+DROPOUT_GAP = 1.5
+# Still improving: the best validation epoch within the last EPOCHS_TAIL share of a run that max_epochs ended.
+EPOCHS_TAIL = 0.1
 
 
 @dataclass
@@ -101,6 +123,54 @@ def _has_checkpoint(ev: Evidence) -> bool:
     return bool(ckpt.step_checkpoints(ev.run_dir / "checkpoints"))
 
 
+def effective_lr(cfg) -> float:
+    """The base learning rate that runs: the schedule never goes below optim.min_lr (`lr_at`)."""
+    return max(cfg.optim.lr, cfg.optim.min_lr)
+
+
+def lr_sets(cfg, new_lr: float) -> list[str]:
+    """The `--set` values that make `new_lr` the rate that actually runs: below optim.min_lr, the floor is
+    lowered with it (else the run would be unchanged)."""
+    sets = [f"optim.lr={new_lr:.3g}"]
+    if new_lr < cfg.optim.min_lr:
+        sets.append(f"optim.min_lr={new_lr / 100:.3g}")
+    return sets
+
+
+def lower_lr(lr: float) -> float:
+    """10x lower (the guide), and straight to the bottom of the guide's range when 10x lower is still above it
+    (an absurd rate reaches a sensible one in one repair, not after several)."""
+    new = lr / 10
+    return GUIDE_LR[0] if new > GUIDE_LR[1] else new
+
+
+def merged_sets(*groups: list[str]) -> list[str]:
+    """`key=value` lists applied one after another, as one list (a later value of a key replaces an earlier)."""
+    merged: dict[str, str] = {}
+    for group in groups:
+        for item in group:
+            merged[item.split("=", 1)[0]] = item
+    return list(merged.values())
+
+
+def _train_losses(ev: Evidence) -> list[float]:
+    return [e["train_loss"] for e in ev.epochs if _number(e.get("train_loss"))]
+
+
+def _diverged(ev: Evidence) -> tuple[float, float, int] | None:
+    """(loss before training, peak epoch training loss, its epoch) when the training loss rose above
+    DIVERGE_FACTOR x its start, else None."""
+    start, train = ev.start_loss(), _train_losses(ev)
+    if start is None or not train or max(train) <= DIVERGE_FACTOR * start:
+        return None
+    peak = max(train)
+    return start, peak, train.index(peak) + 1
+
+
+def _step_norms(ev: Evidence) -> list[float]:
+    return [s["grad_norm"] for s in ev.steps if _number(s.get("grad_norm"))]
+
+
 def nonfinite(ev: Evidence) -> list[Finding]:
     """A NaN/Inf loss or gradient norm stopped the run (its `nonfinite` event is in the log: a resume
     drops it, so a stale summary.json of an earlier stop does not count)."""
@@ -118,12 +188,12 @@ def nonfinite(ev: Evidence) -> list[Finding]:
             explanation=f"training hit a non-finite value {len(repairs)} time(s) and was repaired automatically "
                         "(train.nonfinite=repair)" + ("; the run then finished." if ev.finished else "."),
             advice=["start the next run with the repaired settings: " + " ".join(
-                f"--set {s}" for s in repairs[-1]["set"])],
+                f"--set {s}" for s in merged_sets(*(r["set"] for r in repairs)))],
             action=done)]
     lr = record.get("lr")
     cfg = ev.cfg
     causes = []
-    if lr is not None and lr > 1e-2:
+    if lr is not None and lr > GUIDE_LR[1]:
         causes.append(f"the learning rate {lr:.3g} is above the guide's range (1e-3 to 1e-2)")
     if cfg.optim.clip_norm is None:
         causes.append("gradient clipping is off")
@@ -134,14 +204,22 @@ def nonfinite(ev: Evidence) -> list[Finding]:
     if repairs:
         causes.insert(0, f"{len(repairs)} earlier repair(s) with a lower learning rate did not prevent it, which "
                          "points to the data (extreme values in the records named) more than to the learning rate")
-    new_lr = cfg.optim.lr / 10  # the base rate: warm-up and plateau reductions still apply on top
+    new_lr = lower_lr(cfg.optim.lr)  # the base rate: warm-up and plateau reductions still apply on top
     repair_set = [f"optim.lr={new_lr:.3g}"] + ([] if cfg.optim.clip_norm is not None else ["optim.clip_norm=1.0"])
-    resumable = _has_checkpoint(ev)
+    diverged = _diverged(ev)
+    last = record.get("last_finite_loss")
+    start = ev.start_loss()
+    blown = diverged is not None or (start is not None and _number(last) and last > DIVERGE_FACTOR * start)
+    if blown:
+        causes.append("the training loss had already risen far above its start before the failure, so the last "
+                      "checkpoint holds diverged weights: the repair starts again")
+    resumable = _has_checkpoint(ev) and not blown
     mode = "resume" if resumable else "restart"
     repair = {"mode": mode, "set": repair_set} if new_lr >= cfg.optim.min_lr else None
-    how = (f"continue from the last valid checkpoint with a 10x lower learning rate: rnnkit train --resume {ev.run_dir}"
-           if resumable else "no checkpoint was written before it: start again with a 10x lower learning rate "
-           "(`rnnkit diagnose --repair` restarts the run in its directory):")
+    how = (f"continue from the last valid checkpoint with a lower learning rate: rnnkit train --resume {ev.run_dir}"
+           if resumable else ("the weights had diverged before it" if blown else "no checkpoint was written before it")
+           + ": start again with a lower learning rate (`rnnkit diagnose --repair` restarts the run in its "
+           "directory):")
     advice = ([how + " " + " ".join(f"--set {s}" for s in repair_set)] if repair else
               [f"the learning rate would fall below optim.min_lr={cfg.optim.min_lr:g}: look at the data instead"])
     advice += ["keep gradient clipping on (optim.clip_norm=1.0)",
@@ -200,25 +278,33 @@ def overfitting(ev: Evidence) -> list[Finding]:
         return []
     m = ev.cfg.model
     advice = []
-    if m.dropout < 0.5:
-        advice.append(f"more dropout: --set model.dropout={min(0.5, m.dropout + 0.2):.1f} (the guide: 0.3 to 0.5)")
-    advice.append(f"more weight decay: --set optim.weight_decay={max(ev.cfg.optim.weight_decay * 10, 1e-2):g}")
+    if m.dropout < 0.5:  # into the guide's range, at least one notch up
+        advice.append(f"more dropout: --set model.dropout={max(0.3, min(0.5, m.dropout + 0.2)):.1f} "
+                      "(the guide: 0.3 to 0.5)")
+    advice.append(f"more weight decay: --set optim.weight_decay={max(ev.cfg.optim.weight_decay * 10, 1e-2):g} "
+                  f"(now {ev.cfg.optim.weight_decay:g})")
     if m.hidden_size > 32:
         advice.append(f"a smaller model: --set model.hidden_size={m.hidden_size // 2}")
     advice.append("more training data or augmentation")
     rise = vl / vb - 1
     stopped = ev.summary.get("stopped")
     held = _metric_held(ev, epochs[best], after[-1])
-    explanation = (f"validation loss was lowest at epoch {epochs[best]['epoch']} ({vb:.4g}) and rose to {vl:.4g} "
-                   f"over the next {len(after)} epochs while the training loss fell from {tb:.4g} to {tl:.4g}: "
-                   "the model memorises the training set instead of learning what generalises.")
+    # early stopping with the best weights restored has dealt with it, unless the best came in the first epochs
+    handled = ev.finished and stopped == "early_stopping" and epochs[best]["epoch"] > OVERFIT_EARLY_BEST
+    severe = rise >= OVERFIT_SEVERE and not held and not handled
+    seen = (f"validation loss was lowest at epoch {epochs[best]['epoch']} ({vb:.4g}) and rose to {vl:.4g} "
+            f"over the next {len(after)} epochs while the training loss fell from {tb:.4g} to {tl:.4g}")
+    if severe:
+        explanation = seen + ": the model memorises the training set instead of learning what generalises."
+    else:  # a note, not an alarm: the run kept the best epoch's weights, or the metric did not suffer
+        explanation = seen + (": the usual end of a healthy run; early stopping kept the best epoch's weights, so "
+                              "nothing needs doing unless more accuracy is wanted." if handled else
+                              ": the model began to fit the training set more closely than the validation set.")
     if held:
         explanation += (f" The validation {held[0]} held ({held[2]:.4g} at the end, {held[1]:.4g} at the best "
                         "epoch): the model grew over-confident rather than wrong.")
-    # early stopping with the best weights restored has dealt with it, unless the best came in the first epochs
-    handled = ev.finished and stopped == "early_stopping" and epochs[best]["epoch"] > OVERFIT_EARLY_BEST
     return [Finding(
-        code="overfitting", severity="warning" if rise >= OVERFIT_SEVERE and not held and not handled else "info",
+        code="overfitting", severity="warning" if severe else "info",
         title="Training loss decreases but validation loss increases",
         evidence={"best_epoch": epochs[best]["epoch"], "val_loss_best": vb, "val_loss_last": vl, "val_rise": rise,
                   "train_loss_at_best": tb, "train_loss_last": tl, "epochs_after_best": len(after)},
@@ -230,21 +316,18 @@ def overfitting(ev: Evidence) -> list[Finding]:
     )]
 
 
-def _start_loss(ev: Evidence) -> float | None:
-    """The training loss before any step (the preflight batch), the yardstick for "learned nothing"."""
-    pre = ev.event("preflight")
-    value = pre.get("initial_loss") if pre else None
-    return value if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else None
-
-
 def underfitting(ev: Evidence) -> list[Finding]:
-    """The training loss barely moves from where it started, or goes flat early while still high."""
-    start = _start_loss(ev)
-    train = [e["train_loss"] for e in ev.epochs if isinstance(e.get("train_loss"), (int, float))]
-    if start is None or len(train) < 2:
+    """The training loss barely moves from where it started, goes flat early while still high, or was still
+    falling when max_epochs ended the run (a learning rate too low for the epochs given). Not for a run whose
+    loss rose above its start: that is `divergence`."""
+    start = ev.start_loss()
+    train = _train_losses(ev)
+    if start is None or len(train) < 2 or _diverged(ev) is not None:
         return []
+    cfg = ev.cfg
+    lr = effective_lr(cfg)
     best = min(train)
-    reason = None
+    reason, severity = None, "warning"
     if best >= UNDERFIT_START_SHARE * start:
         reason = (f"the best training loss {best:.4g} is {best / start:.0%} of the loss before training "
                   f"({start:.4g}): the model has learned almost nothing, even on the training set")
@@ -254,27 +337,247 @@ def underfitting(ev: Evidence) -> list[Finding]:
         if change < PLATEAU_CHANGE and half[-1] > PLATEAU_START_SHARE * start:
             reason = (f"the training loss stopped falling (it changed {change:.1%} over the last {len(half)} epochs) "
                       f"at {half[-1]:.4g}, still {half[-1] / start:.0%} of the loss before training ({start:.4g})")
+    held_back = _dropout_gap(ev)
+    if reason is None and held_back is not None:
+        reason = (f"dropout {cfg.model.dropout:g} is above the guide's range (0.3 to 0.5), and the training loss "
+                  f"({held_back[0]:.4g}) stayed {held_back[0] / held_back[1]:.1f}x the validation loss "
+                  f"({held_back[1]:.4g}): the noise dropout adds in training holds the model back")
     if reason is None:
-        return []
-    cfg = ev.cfg
+        still = _still_improving(ev)
+        if still is None:
+            return []
+        reason = (f"max_epochs ended the run while the validation loss was still falling (best at epoch {still[0]} "
+                  f"of {still[1]})")
+        if lr < GUIDE_LR[0]:
+            reason += f", at a learning rate of {lr:.3g}, below the guide's range (1e-3 to 1e-2)"
+        else:
+            severity = "info"  # a healthy run that could have gone on: nothing is wrong, it is not underfitting
     advice = []
-    if cfg.optim.lr < 1e-2:
-        advice.append(f"a higher learning rate: --set optim.lr={min(cfg.optim.lr * 3, 1e-2):.3g} "
-                      "(the guide: 1e-3 to 1e-2)")
-    advice.append(f"more capacity: --set model.hidden_size={cfg.model.hidden_size * 2}"
-                  + (f" or --set model.num_layers={cfg.model.num_layers + 1}" if cfg.model.num_layers < 3 else ""))
-    if cfg.model.dropout > 0.1 or cfg.model.recurrent_dropout > 0.1:
-        advice.append("less dropout: --set model.dropout=0.1 --set model.recurrent_dropout=0.0")
+    constant = ((ev.event("preflight") or {}).get("inputs") or {}).get("constant") or []
+    if constant:
+        advice.append(f"input channel(s) {constant} are constant: nothing can be learned from them; check how the "
+                      "columns were read")
+    if held_back is not None:
+        advice.append("less dropout: --set model.dropout=0.3 (the guide: 0.3 to 0.5)")
+    if lr < GUIDE_LR[1]:
+        new = GUIDE_LR[0] if lr < GUIDE_LR[0] else min(lr * 3, GUIDE_LR[1])
+        note = (f" (the rate that ran: {lr:.3g}; optim.lr={cfg.optim.lr:.3g} is floored at optim.min_lr)"
+                if cfg.optim.lr < cfg.optim.min_lr else "")
+        advice.append("a higher learning rate: " + " ".join(f"--set {x}" for x in lr_sets(cfg, new))
+                      + f" (the guide: 1e-3 to 1e-2){note}")
     if ev.summary.get("stopped") == "max_epochs":
         advice.append(f"more epochs: --set train.max_epochs={cfg.train.max_epochs * 2}")
-    advice.append("check the preprocessing: labels matched to the right rows, inputs on a sensible scale, no "
-                  "constant columns")
+    if severity == "warning" and held_back is None and not reason.startswith("max_epochs"):
+        advice.append(f"more capacity: --set model.hidden_size={cfg.model.hidden_size * 2}"
+                      + (f" or --set model.num_layers={cfg.model.num_layers + 1}" if cfg.model.num_layers < 3 else ""))
+        if cfg.model.dropout > 0.1 or cfg.model.recurrent_dropout > 0.1:
+            advice.append("less dropout: --set model.dropout=0.1 --set model.recurrent_dropout=0.0")
+        advice.append("check the preprocessing: labels matched to the right rows, inputs on a sensible scale, no "
+                      "constant columns")
     return [Finding(
-        code="underfitting", severity="warning", title="Training loss plateaus early",
+        code="underfitting" if severity == "warning" else "training.unfinished", severity=severity,
+        title="Training loss plateaus early" if severity == "warning" else "Still improving when it stopped",
         evidence={"initial_loss": start, "chance_loss": _chance(ev), "train_loss_first_epoch": train[0],
                   "train_loss_best": best, "train_loss_last": train[-1], "epochs": len(train), "lr": cfg.optim.lr,
-                  "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout},
+                  "lr_effective": lr, "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout,
+                  "constant_channels": constant},
         explanation=reason + ".", advice=advice)]
+
+
+def _dropout_gap(ev: Evidence) -> tuple[float, float] | None:
+    """(training loss, validation loss) of the last epoch when dropout is above the guide's range and the
+    training loss stays DROPOUT_GAP x the validation loss (dropout acts in training only), else None."""
+    last = ev.epochs[-1] if ev.epochs else {}
+    t, v = last.get("train_loss"), last.get("val_loss")
+    if ev.cfg.model.dropout <= 0.5 or not _number(t) or not _number(v) or v <= 0 or t < DROPOUT_GAP * v:
+        return None
+    return t, v
+
+
+def _still_improving(ev: Evidence) -> tuple[int, int] | None:
+    """(best validation epoch, epochs) when max_epochs ended the run with its best epoch in the last
+    EPOCHS_TAIL of the run (the validation loss had not stopped falling), else None."""
+    vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
+    if ev.summary.get("stopped") != "max_epochs" or len(vals) < 2:
+        return None
+    best = vals.index(min(vals)) + 1
+    return (best, len(vals)) if best >= len(vals) - max(1, round(EPOCHS_TAIL * len(vals))) + 1 else None
+
+
+def divergence(ev: Evidence) -> list[Finding]:
+    """The training loss rose far above where it started: the learning rate is too high (clipping keeps it
+    finite, so no NaN ever stops the run)."""
+    found = _diverged(ev)
+    if found is None:
+        return []
+    start, peak, peak_epoch = found
+    cfg = ev.cfg
+    train = _train_losses(ev)
+    norms = _step_norms(ev)
+    clipped = [bool(s.get("clipped")) for s in ev.steps if "clipped" in s]
+    clip = cfg.optim.clip_norm
+    evidence = {"initial_loss": start, "train_loss_peak": peak, "peak_epoch": peak_epoch, "train_loss_last": train[-1],
+                "lr": cfg.optim.lr, "clip_norm": clip,
+                "clipped_share": sum(clipped) / len(clipped) if clipped else None,
+                "median_grad_norm": sorted(norms)[len(norms) // 2] if norms else None}
+    seen = (f"the training loss rose to {peak:.4g} (epoch {peak_epoch}), {peak / start:.1f}x the loss before "
+            f"training ({start:.4g})")
+    if train[-1] > start:
+        seen += f", and ended at {train[-1]:.4g}, still above it"
+    if clipped and evidence["clipped_share"] >= 0.9 and clip is not None:
+        seen += (f"; {evidence['clipped_share']:.0%} of the logged steps were clipped (median pre-clip norm "
+                 f"{evidence['median_grad_norm']:.3g} against optim.clip_norm={clip:g})")
+    new = lower_lr(cfg.optim.lr)
+    sets = lr_sets(cfg, new) + ([] if clip is not None else ["optim.clip_norm=1.0"])
+    return [Finding(
+        code="divergence", severity="error" if train[-1] > start else "warning",
+        title="Loss rising: learning rate too high",
+        evidence=evidence,
+        explanation=seen + ": each step overshoots, so the weights move away from a solution instead of towards it"
+                    + (f"; the learning rate {cfg.optim.lr:.3g} is above the guide's range (1e-3 to 1e-2)"
+                       if cfg.optim.lr > GUIDE_LR[1] else "") + ".",
+        advice=["a lower learning rate, from scratch (the weights have diverged): " + " ".join(
+                    f"--set {x}" for x in sets),
+                "a warm-up for the first epoch: --set optim.warmup_epochs=1"],
+        repair={"mode": "restart", "set": sets})]
+
+
+def clipping_off(ev: Evidence) -> list[Finding]:
+    """Gradient clipping is off where the guide says it matters: a high learning rate, long sequences, or
+    gradient norms that spike."""
+    cfg = ev.cfg
+    if cfg.optim.clip_norm is not None or not ev.epochs:
+        return []
+    norms = _step_norms(ev)
+    spike = max(norms) / max(sorted(norms)[len(norms) // 2], 1e-12) if len(norms) >= 4 else None
+    sizes = ev.summary.get("data", {}).get("sizes", {})
+    tokens, n = ev.summary.get("train_real_tokens"), sizes.get("train")
+    length = tokens / n if tokens and n else None
+    why = []
+    if cfg.optim.lr > GUIDE_LR[1]:
+        why.append(f"the learning rate {cfg.optim.lr:.3g} is above the guide's range")
+    if spike is not None and spike >= NORM_SPIKE:
+        why.append(f"the gradient norm spiked to {spike:.0f}x its median")
+    if length is not None and length >= LONG_WINDOW:
+        why.append(f"training sequences are {length:.0f} steps long (exploding gradients grow with length)")
+    if not why:
+        return []
+    return [Finding(
+        code="clipping.off", severity="warning" if len(why) > 1 or spike is not None and spike >= NORM_SPIKE
+        else "info", title="Gradient clipping off",
+        evidence={"clip_norm": None, "lr": cfg.optim.lr, "norm_spike": spike, "mean_train_length": length},
+        explanation="gradient clipping is off and " + "; ".join(why) + ": one large gradient can throw the weights "
+                    "far off (the guide: enable gradient clipping).",
+        advice=["turn clipping on: --set optim.clip_norm=1.0"])]
+
+
+def baseline(ev: Evidence) -> list[Finding]:
+    """The model does no better than the trivial prediction on test data (the family's baseline, or its own
+    judgement where it has none); when it learned the training set all the same, the labels are the suspect."""
+    if not ev.finished or _diverged(ev) is not None or ev.event("nonfinite") is not None:
+        return []
+    cmp = ev.baseline_comparison()
+    if cmp is not None:
+        if cmp.better:
+            return []
+        seen = (f"the test {cmp.metric} {cmp.model:.4g} is no better than the {cmp.name.replace('_', ' ')} baseline's "
+                f"{cmp.base:.4g}")
+        evidence = {"metric": cmp.metric, "model": cmp.model, cmp.name: cmp.base}
+    else:
+        judge = get_task(ev.cfg.task).judge_predictions
+        test = ev.summary.get("metrics", {}).get("test")
+        if judge is None or not test:
+            return []
+        verdict, detail, evidence = judge(test)
+        if verdict != "fail":
+            return []
+        seen = detail
+    start, train = ev.start_loss(), _train_losses(ev)
+    if start is not None and train and min(train) < MEMORISED_SHARE * start:
+        return [Finding(
+            code="labels.unpredictable", severity="warning", title="Inputs do not predict the labels",
+            evidence={**evidence, "initial_loss": start, "train_loss_best": min(train)},
+            explanation=f"{seen}, although the training loss fell from {start:.4g} to {min(train):.4g}: the model "
+                        "memorised the training labels without learning anything that carries over. The inputs may "
+                        "not predict the labels: labels shuffled or misaligned with their rows (a sort or join gone "
+                        "wrong), labels taken from another column, or validation/test labels coded differently.",
+            advice=["look at a few rows with their labels; check the label column and the row order of each file",
+                    "check it: train on a copy with the labels shuffled; if it does as well, the inputs carry no "
+                    "signal about them"])]
+    cfg = ev.cfg
+    advice = ["train longer or with a higher learning rate (see underfitting, if found)",
+              "for imbalanced classes: look at macro_f1 and the per-class counts; rebalance the training data "
+              "(oversample the rare classes)"]
+    if ev.summary.get("epochs_run", 0) <= 3:
+        advice.insert(0, f"train longer: --set train.max_epochs={max(cfg.train.max_epochs * 4, 20)} (only "
+                         f"{ev.summary.get('epochs_run')} epoch(s) ran)")
+    return [Finding(
+        code="baseline.not_beaten", severity="warning", title="No better than a trivial prediction",
+        evidence=evidence,
+        explanation=seen + ": the model predicts no better than a rule that ignores the input (for classes: "
+                    "always the most frequent one).",
+        advice=advice)]
+
+
+def inputs(ev: Evidence) -> list[Finding]:
+    """What the network was fed (the preflight's input statistics): constant channels, channels far from
+    mean 0 / spread 1, and a channel that alone gives the label away."""
+    stats = (ev.event("preflight") or {}).get("inputs")
+    if not stats:
+        return []
+    out = []
+    constant = stats.get("constant") or []
+    channels = stats.get("channels", 0)
+    if constant:
+        every = len(constant) == channels
+        out.append(Finding(
+            code="inputs.constant", severity="error" if every else "warning", title="Constant inputs",
+            evidence={"constant_channels": constant, "channels": channels},
+            explanation=(f"{'every input channel' if every else f'{len(constant)} of {channels} input channels'} "
+                         f"({constant[:20]}) hold(s) one value across the training data: "
+                         + ("the model cannot learn anything from the inputs." if every else
+                            "they carry no information.")),
+            advice=["check how the columns were read (a wrong column, a sensor that was off, a join that filled a "
+                    "default); drop the constant channels"]))
+    mean, std = stats.get("mean") or [], stats.get("std") or []
+    far = [c for c in range(len(mean)) if c not in constant and
+           (abs(mean[c]) > UNSCALED or std[c] > UNSCALED or std[c] < 1 / UNSCALED)]
+    if far:
+        cfg = ev.cfg
+        shown = ", ".join(f"{c}: mean {mean[c]:.3g}, sd {std[c]:.3g}" for c in far[:5])
+        shown += " ..." if len(far) > 5 else ""
+        out.append(Finding(
+            code="inputs.unscaled", severity="warning", title="Inputs not normalized",
+            evidence={"channels": far, "mean": [mean[c] for c in far], "std": [std[c] for c in far],
+                      "standardize": cfg.data.standardize},
+            explanation=f"{len(far)} input channel(s) are far from mean 0 and spread 1 ({shown}): "
+                        "large or tiny inputs saturate the gates and make gradients unstable (the guide: normalize "
+                        "to mean 0, std 1).",
+            advice=(["standardize the inputs (fitted on the training split only): --set data.standardize=true"]
+                    if not cfg.data.standardize else
+                    ["the values reached the network unscaled: check the family's scaling settings"])))
+    leaks = stats.get("label_channels") or []
+    if leaks:
+        out.append(Finding(
+            code="labels.leak", severity="warning", title="A feature gives the label away",
+            evidence={"label_channels": leaks, "examples": stats.get("examples")},
+            explanation=f"input channel(s) {leaks[:10]} alone sort(s) the training sequences into one run per class "
+                        "(by each sequence's mean): such a feature is usually the label itself, or derived from it "
+                        "(an id, a date or a file order that follows the label); the scores are then too good to be "
+                        "true and will not hold on new data.",
+            advice=[f"remove channel(s) {leaks[:10]} and train again, or check how they were made"]))
+    else:
+        first = next((e for e in ev.epochs), None)
+        name = (get_task(ev.cfg.task).metric_names or ("",))[0]
+        if first is not None and name in ("accuracy",) and first.get(f"val_{name}") == 1.0:
+            out.append(Finding(
+                code="labels.leak", severity="info", title="A feature gives the label away",
+                evidence={f"val_{name}_epoch_1": 1.0},
+                explanation=f"the validation {name} was perfect after the first epoch: possible for an easy task, "
+                            "but also the sign of a feature that gives the label away, or of validation rows that "
+                            "are copies of training rows.",
+                advice=["check for duplicates between the splits and for a column derived from the label"]))
+    return out
 
 
 def slow(ev: Evidence) -> list[Finding]:
@@ -414,7 +717,8 @@ def setup(ev: Evidence) -> list[Finding]:
     return out
 
 
-RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (setup, nonfinite, overfitting, underfitting, slow)
+RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (
+    setup, inputs, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline, slow)
 
 
 def run_rules(ev: Evidence) -> list[Finding]:
@@ -424,4 +728,5 @@ def run_rules(ev: Evidence) -> list[Finding]:
     return sorted(found, key=lambda f: order[f.severity])
 
 
-__all__ = ["RULES", "Finding", "nonfinite", "overfitting", "run_rules", "setup", "slow", "underfitting"]
+__all__ = ["RULES", "Finding", "baseline", "clipping_off", "divergence", "effective_lr", "inputs", "lower_lr",
+           "lr_sets", "merged_sets", "nonfinite", "overfitting", "run_rules", "setup", "slow", "underfitting"]

@@ -242,7 +242,8 @@ def _checklist(diag) -> str:
 
 def _findings(diag) -> str:
     if not diag.findings:
-        return '<div class="box ok">No findings: the run looks healthy.</div>'
+        text = diag.no_findings_text()
+        return f'<div class="box {"ok" if not diag.unknown else "warn"}">{_e(text[0].upper() + text[1:])}</div>'
     parts = []
     for f in diag.findings:
         sev = f.severity if f.severity in ("error", "warning", "info") else "info"

@@ -44,14 +44,16 @@ def _first_tensor(out) -> torch.Tensor | None:
 
 INPUT_EXAMPLES = 5000  # the input statistics read at most this many training sequences (evenly spread)
 CONSTANT_SPREAD = 1e-6  # a channel whose spread is below this (relative to max(1, |mean|)) is constant
-LEAK_MIN_EXAMPLES = 20  # the per-channel label check needs this many labelled sequences
+LEAK_MIN_EXAMPLES = 20  # the per-channel label check needs this many labelled sequences...
+LEAK_MIN_PER_CLASS = 10  # ...and this many of every class (with 2 of a class, one extreme value sorts them apart)
 
 
 def input_statistics(train_set) -> dict | None:
     """What the model is fed, from the training sequences (after the family's scaling): per channel the
     mean and standard deviation over real steps, the constant channels, and the channels whose per-sequence
     mean alone sorts the training labels into one contiguous run per class (`label_channels`: a leak, or
-    a label-derived column). None for token inputs or an empty set."""
+    a label-derived column), and for class labels the entropy of their shares (`label_entropy`: the loss of a
+    model that predicts the shares and ignores the input). None for token inputs or an empty set."""
     n = len(train_set)
     if n == 0:
         return None
@@ -69,8 +71,11 @@ def input_statistics(train_set) -> dict | None:
     if len(examples) >= LEAK_MIN_EXAMPLES and all(t is not None and t.dim() == 0 and not t.is_floating_point()
                                                    for t in targets):
         labels = torch.stack(targets)
-        classes = int(labels.unique().numel())
-        if classes >= 2:
+        counts = labels.unique(return_counts=True)[1]
+        classes = int(counts.numel())
+        share = counts.double() / counts.sum()
+        out["label_entropy"] = float(-(share * share.log()).sum())  # the loss of predicting the label shares
+        if classes >= 2 and int(counts.min()) >= LEAK_MIN_PER_CLASS:
             feature = torch.stack([x.double().mean(0) for x in xs])  # (n, C): each sequence's channel means
             for c in range(feature.shape[1]):
                 if c in constant:

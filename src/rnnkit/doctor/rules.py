@@ -65,9 +65,10 @@ GUIDE_LR = (1e-3, 1e-2)
 # Divergence: an epoch's mean training loss above this multiple of the loss before training (a healthy run
 # falls below its start within the first epoch; dropout can lift the first epochs a little, not 1.5x).
 DIVERGE_FACTOR = 1.5
-# Labels the inputs cannot predict: the training loss fell below this share of its start (the network
-# memorised the training labels) while the test metric stayed at the trivial baseline's.
+# Labels the inputs cannot predict: the test metric stayed at the trivial baseline's while the training loss
+# fell below this share of its start (the network memorised the training labels)...
 MEMORISED_SHARE = 0.5
+FELL_SHARE = 0.2  # ...or fell by this share while the validation loss rose from its first epochs on
 # Unscaled inputs: a numeric channel whose mean or spread is this far from 0 / 1 (|mean| > 10, spread > 10
 # or < 0.01), in what the network is fed (after the family's own scaling).
 UNSCALED = 10.0
@@ -438,7 +439,7 @@ def divergence(ev: Evidence) -> list[Finding]:
                        if cfg.optim.lr > GUIDE_LR[1] else "") + ".",
         advice=["a lower learning rate, from scratch (the weights have diverged): " + " ".join(
                     f"--set {x}" for x in sets),
-                "a warm-up for the first epoch: --set optim.warmup_epochs=1"],
+                f"a longer warm-up: --set optim.warmup_epochs={max(1, 2 * cfg.optim.warmup_epochs):g}"],
         repair={"mode": "restart", "set": sets})]
 
 
@@ -493,11 +494,19 @@ def baseline(ev: Evidence) -> list[Finding]:
             return []
         seen = detail
     start, train = ev.start_loss(), _train_losses(ev)
-    if start is not None and train and min(train) < MEMORISED_SHARE * start:
+    # what "learned the training labels" is measured against: the loss of predicting the label shares when the
+    # preflight knows them (a majority-only model on imbalanced data gets there from the input alone), else the start
+    prior = ((ev.event("preflight") or {}).get("inputs") or {}).get("label_entropy")
+    start = prior if _number(prior) and prior > 0 else start
+    vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
+    # the training loss fell by half, or by a fifth while the validation loss only rose from its first epochs
+    val_rose = len(vals) >= 3 and vals.index(min(vals)) < 2 and vals[-1] > vals[0]
+    if start is not None and train and (min(train) < MEMORISED_SHARE * start
+                                        or (min(train) < (1 - FELL_SHARE) * start and val_rose)):
         return [Finding(
             code="labels.unpredictable", severity="warning", title="Inputs do not predict the labels",
             evidence={**evidence, "initial_loss": start, "train_loss_best": min(train)},
-            explanation=f"{seen}, although the training loss fell from {start:.4g} to {min(train):.4g}: the model "
+            explanation=f"{seen}, although the training loss fell to {min(train):.4g} (from {start:.4g}): the model "
                         "memorised the training labels without learning anything that carries over. The inputs may "
                         "not predict the labels: labels shuffled or misaligned with their rows (a sort or join gone "
                         "wrong), labels taken from another column, or validation/test labels coded differently.",

@@ -1,0 +1,259 @@
+"""Issue 10: the doctor's rules for the pathologies it misread or missed, each driven across its threshold on
+synthetic evidence, and the advice check: every `--set` a finding advises changes the config that will run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rnnkit import config as C
+from rnnkit.doctor import Diagnosis, format_text, summary_line
+from rnnkit.doctor import rules as R
+from rnnkit.doctor.checklist import run_checklist
+from rnnkit.doctor.evidence import Evidence
+from rnnkit.training.schedules import lr_at
+
+
+def evidence(train, val=None, *, start=2.2, cfg=None, summary=None, steps=(), events=(), inputs=None, val_acc=None):
+    val = val if val is not None else [t * 1.1 for t in train]
+    epochs = [{"kind": "epoch", "epoch": i + 1, "train_loss": t, "val_loss": v} for i, (t, v) in
+              enumerate(zip(train, val, strict=True))]
+    if val_acc is not None:
+        for e, a in zip(epochs, val_acc, strict=False):
+            e["val_accuracy"] = a
+    pre = {"event": "preflight", "chance_loss": 2.197, "initial_loss": start, "no_grad": [], "nonfinite_grad": [],
+           "shape_problem": None, "parameters": 4, "batch_size": 8, "output_shape": [8, 9], "target_shape": [8],
+           "inputs": inputs}
+    return Evidence(Path("run"), cfg or C.Config(), summary or {}, epochs, list(steps), [pre, *events])
+
+
+def finished(test_accuracy, base=0.0838, **extra):
+    return {"metrics": {"test": {"accuracy": test_accuracy, "baselines": {"majority_class": {"accuracy": base}}}},
+            "stopped": "early_stopping", "epochs_run": 12, **extra}
+
+
+def codes(ev):
+    return [(f.code, f.severity) for f in R.run_rules(ev)]
+
+
+# ----------------------------------------------------------------------------- divergence
+
+
+def test_a_high_learning_rate_with_clipping_is_divergence_not_underfitting():
+    """LR 1.0 on JapaneseVowels (the issue's run): the loss climbs from 2.25 to 44 and every step is clipped."""
+    cfg = C.resolve(None, ["optim.lr=1.0"])
+    steps = [{"kind": "step", "step": i, "grad_norm": 9.9e4, "clipped": True} for i in range(1, 40)]
+    ev = evidence([8.68, 24.7, 31.45, 40.99, 43.72, 37.64, 36.6], start=2.246, cfg=cfg, steps=steps,
+                  summary=finished(0.2676))
+    found = {f.code: f for f in R.run_rules(ev)}
+    assert "underfitting" not in found and "baseline.not_beaten" not in found
+    f = found["divergence"]
+    assert f.severity == "error" and f.repair == {"mode": "restart", "set": ["optim.lr=0.001"]}
+    assert "19.5x the loss before training" in f.explanation
+    assert "100% of the logged steps were clipped" in f.explanation
+
+
+@pytest.mark.parametrize(("peak", "fires"), [(2.2 * 1.49, False), (2.2 * 1.51, True)])
+def test_divergence_threshold(peak, fires):
+    ev = evidence([peak, 1.0, 0.5], start=2.2)
+    assert bool(R.divergence(ev)) is fires
+    if fires:
+        assert R.divergence(ev)[0].severity == "warning"  # it came back below its start
+
+
+def test_divergence_turns_clipping_on_when_it_was_off():
+    cfg = C.resolve(None, ["optim.lr=0.05", "optim.clip_norm=null"])
+    (f,) = R.divergence(evidence([9.0, 9.0], start=2.2, cfg=cfg))
+    assert f.repair["set"] == ["optim.lr=0.005", "optim.clip_norm=1.0"]
+
+
+# ----------------------------------------------------------------------------- learning rates and repairs
+
+
+@pytest.mark.parametrize(("lr", "expected"), [(1e4, 1e-3), (10.0, 1e-3), (0.05, 5e-3), (1e-2, 1e-3), (1e-3, 1e-4)])
+def test_a_lower_rate_reaches_the_guides_range_in_one_step(lr, expected):
+    assert R.lower_lr(lr) == pytest.approx(expected)
+
+
+def test_a_nan_from_an_absurd_rate_is_repaired_into_the_guides_range_from_scratch(tmp_path):
+    """LR 1e4 without clipping: one repair to 1e-3 with clipping on, and a restart (the last checkpoint holds
+    weights that had already diverged), where it used to divide by 10 twice and stop at 100."""
+    cfg = C.resolve(None, ["optim.lr=1e4", "optim.clip_norm=null"])
+    event = {"event": "nonfinite", "what": "loss", "step": 20, "lr": 1e4, "ids": ["a:1"], "grad_norm": 3.0,
+             "last_finite_loss": 6.3e13}
+    (f,) = R.nonfinite(evidence([6.3e13], start=2.246, cfg=cfg, events=[event]))
+    assert f.repair == {"mode": "restart", "set": ["optim.lr=0.001", "optim.clip_norm=1.0"]}
+    assert "diverged" in f.advice[0]
+
+
+def test_advice_after_repairs_reproduces_all_of_them():
+    repairs = [{"event": "repair", "finding": "nonfinite", "mode": "resume",
+                "set": ["optim.lr=1e+03", "optim.clip_norm=1.0"]},
+               {"event": "repair", "finding": "nonfinite", "mode": "resume", "set": ["optim.lr=100"]}]
+    (f,) = R.nonfinite(evidence([2.0, 1.0], events=repairs))
+    assert f.advice == ["start the next run with the repaired settings: --set optim.lr=100 --set optim.clip_norm=1.0"]
+
+
+def test_a_rate_below_min_lr_is_advised_as_one_that_runs():
+    cfg = C.resolve(None, ["optim.lr=1e-6"])  # floored at optim.min_lr = 1e-5
+    ev = evidence([2.3, 2.26, 2.25, 2.2, 2.1, 1.9, 1.5, 1.0], [2.2, 2.1, 2.0, 1.9, 1.5, 1.2, 1.0, 0.8], start=2.246,
+                  cfg=cfg, summary=finished(0.9, stopped="max_epochs"))
+    (f,) = [f for f in R.run_rules(ev) if f.code == "underfitting"]
+    assert f.severity == "warning" and "below the guide's range" in f.explanation
+    assert f.advice[0].startswith("a higher learning rate: --set optim.lr=0.001 ")
+    assert R.lr_sets(cfg, 3e-6) == ["optim.lr=3e-06", "optim.min_lr=3e-08"]  # below the floor: the floor moves too
+
+
+# ----------------------------------------------------------------------------- labels and baselines
+
+
+def test_shuffled_labels_point_at_the_labels():
+    """The issue's shuffled-label run: training loss 2.26 -> 1.6, validation only rising, test at chance."""
+    train = [2.24, 2.14, 2.08, 1.99, 1.93, 1.92, 1.8, 1.76, 1.74, 1.63, 1.63, 1.6]
+    val = [2.28, 2.26, 2.32, 2.38, 2.43, 2.47, 2.55, 2.58, 2.61, 2.67, 2.68, 2.71]
+    found = dict(codes(evidence(train, val, start=2.264, summary=finished(0.0649))))
+    assert found["labels.unpredictable"] == "warning" and "baseline.not_beaten" not in found
+
+
+def test_a_majority_only_model_gets_a_finding_and_a_short_run_is_told_to_train_longer():
+    train, val = [0.5, 0.3, 0.25], [0.45, 0.4, 0.39]  # down to the loss of the 95/5 label shares (0.199), no lower
+    shares = {"examples": 40, "channels": 1, "mean": [0.0], "std": [1.0], "constant": [], "label_channels": [],
+              "label_entropy": 0.199}
+    ev = evidence(train, val, start=0.69, summary=finished(0.95, base=0.95, epochs_run=3), inputs=shares)
+    (f,) = [f for f in R.run_rules(ev) if f.code == "baseline.not_beaten"]
+    assert f.severity == "warning" and f.advice[0].startswith("train longer: --set train.max_epochs=")
+    assert codes(evidence(train, val, start=0.69, summary=finished(0.97, base=0.95))) == []
+
+
+def test_a_feature_that_gives_the_label_away_is_named():
+    inputs = {"examples": 243, "channels": 13, "mean": [0.0] * 13, "std": [1.0] * 13, "constant": [],
+              "label_channels": [12]}
+    (f,) = R.inputs(evidence([1.0, 0.5], inputs=inputs))
+    assert f.code == "labels.leak" and f.severity == "warning" and "[12]" in f.explanation
+    # no channel found, but perfect validation after epoch 1: a note only
+    plain = {**inputs, "label_channels": []}
+    (note,) = R.inputs(evidence([1.0, 0.5], inputs=plain, val_acc=[1.0, 1.0]))
+    assert note.code == "labels.leak" and note.severity == "info"
+    assert R.inputs(evidence([1.0, 0.5], inputs=plain, val_acc=[0.9, 1.0])) == []
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@pytest.mark.parametrize(("mean", "std", "fires"), [(0.1, 1.2, False), (-0.4, 0.3, False), (120.0, 800.0, True),
+                                                     (0.0, 0.005, True), (11.0, 1.0, True)])
+def test_unscaled_inputs(mean, std, fires):
+    cfg = C.resolve(None, ["data.standardize=false"])
+    inputs = {"examples": 50, "channels": 2, "mean": [0.0, mean], "std": [1.0, std], "constant": [],
+              "label_channels": []}
+    found = R.inputs(evidence([1.0, 0.5], cfg=cfg, inputs=inputs))
+    assert [f.code for f in found] == (["inputs.unscaled"] if fires else [])
+    if fires:
+        assert found[0].advice[0].endswith("--set data.standardize=true") and found[0].evidence["channels"] == [1]
+
+
+def test_constant_inputs_are_named_first():
+    inputs = {"examples": 50, "channels": 3, "mean": [1.0] * 3, "std": [0.0] * 3, "constant": [0, 1, 2],
+              "label_channels": []}
+    ev = evidence([2.2, 2.2, 2.19], start=2.197, inputs=inputs, summary=finished(0.2))
+    found = R.run_rules(ev)
+    assert found[0].code == "inputs.constant" and found[0].severity == "error"
+    (under,) = [f for f in found if f.code == "underfitting"]
+    assert under.advice[0].startswith("input channel(s) [0, 1, 2] are constant")
+
+
+def test_clipping_off_on_long_windows_with_a_high_rate():
+    cfg = C.resolve(None, ["optim.clip_norm=null", "optim.lr=0.05"])
+    summary = {"train_real_tokens": 200 * 300, "data": {"sizes": {"train": 200}}}
+    steps = [{"kind": "step", "step": i, "grad_norm": 40.0 if i == 7 else 1.0} for i in range(1, 12)]
+    (f,) = R.clipping_off(evidence([1.0, 0.9], cfg=cfg, summary=summary, steps=steps))
+    assert f.code == "clipping.off" and f.severity == "warning"
+    assert f.advice == ["turn clipping on: --set optim.clip_norm=1.0"]
+    assert R.clipping_off(evidence([1.0, 0.9], summary=summary, steps=steps)) == []  # clipping on: nothing
+
+
+# ----------------------------------------------------------------------------- what a healthy user reads
+
+
+def test_a_healthy_early_stopped_run_reads_as_healthy():
+    """Validation loss 0.006 -> 0.012 after its best, 100% validation accuracy, early stopping: a note that
+    says nothing alarming, and a summary line that marks it as a note."""
+    train = [0.5, 0.1, 0.05, 0.01, 0.005, 0.003, 0.002, 0.001]
+    val = [0.2, 0.05, 0.01, 0.006, 0.008, 0.01, 0.011, 0.012]
+    ev = evidence(train, val, start=2.2, summary=finished(0.98, epochs_run=8))
+    (f,) = R.run_rules(ev)
+    assert f.code == "overfitting" and f.severity == "info"
+    assert "memorises" not in f.explanation and "nothing needs doing" in f.explanation
+    line = summary_line(Diagnosis(Path("run"), [f], run_checklist(ev, [f])))
+    assert line.startswith("doctor: overfitting (note);")
+
+
+def test_unknown_checks_are_not_a_clean_bill_of_health():
+    ev = evidence([2.0], [1.9], summary=finished(0.84, stopped="max_epochs", epochs_run=1))
+    diag = Diagnosis(Path("run"), [], run_checklist(ev, []))
+    assert "Validation loss improving?" in diag.unknown
+    text = format_text(diag)
+    assert "looks healthy" not in text and "not a clean bill of health" in text
+    line = summary_line(diag)
+    assert " unknown (" in line and "Validation loss improving?" in line.split(" unknown (")[1]
+
+
+def test_dropout_far_above_the_guide_holds_the_model_back():
+    cfg = C.resolve(None, ["model.dropout=0.9"])
+    ev = evidence([2.8, 1.2, 0.6, 0.41, 0.39], [1.0, 0.5, 0.2, 0.14, 0.13], start=3.04, cfg=cfg,
+                  summary=finished(0.96))
+    (f,) = [f for f in R.run_rules(ev) if f.code == "underfitting"]
+    assert f.advice[0] == "less dropout: --set model.dropout=0.3 (the guide: 0.3 to 0.5)"
+    assert R.underfitting(evidence([2.8, 1.2, 0.6, 0.41, 0.39], [1.0, 0.5, 0.2, 0.14, 0.13], start=3.04,
+                                   summary=finished(0.96))) == []  # the same curves at dropout 0.3: fine
+
+
+# ----------------------------------------------------------------------------- the advice check
+
+
+def _scenarios():
+    lowlr = C.resolve(None, ["optim.lr=1e-6"])
+    yield evidence([2.3, 2.26, 2.25, 2.2, 2.1], [2.2, 2.1, 2.0, 1.9, 1.5], start=2.246, cfg=lowlr,
+                   summary=finished(0.9, stopped="max_epochs"))
+    yield evidence([8.7, 24.7, 31.5], start=2.246, cfg=C.resolve(None, ["optim.lr=1.0"]))
+    yield evidence([9.0, 9.0], start=2.2, cfg=C.resolve(None, ["optim.lr=10", "optim.clip_norm=null"]))
+    yield evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.96, 0.97, 0.98, 1.3],
+                   cfg=C.resolve(None, ["model.dropout=0.0", "optim.weight_decay=0.0"]))
+    yield evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.96, 0.97, 0.98, 1.3])
+    yield evidence([2.2, 2.19, 2.2], start=2.197, cfg=C.resolve(None, ["model.dropout=0.5"]))
+    yield evidence([2.8, 1.2, 0.6, 0.41, 0.39], [1.0, 0.5, 0.2, 0.14, 0.13], start=3.04,
+                   cfg=C.resolve(None, ["model.dropout=0.9"]))
+    yield evidence([1.0, 0.9], cfg=C.resolve(None, ["optim.clip_norm=null", "optim.lr=0.05"]),
+                   summary={"train_real_tokens": 60000, "data": {"sizes": {"train": 200}}})
+    yield evidence([1.0, 0.5], cfg=C.resolve(None, ["data.standardize=false"]),
+                   inputs={"examples": 50, "channels": 1, "mean": [500.0], "std": [900.0], "constant": [],
+                           "label_channels": []})
+
+
+def _advised_sets(text: str) -> list[str]:
+    words = text.split()
+    return [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--set"]
+
+
+def test_every_advised_set_changes_the_config_and_the_rate_that_runs():
+    """Apply each `--set` group of each piece of advice to the config it was given for: the resolved config
+    differs in every key named, inside the key's valid range (resolve checks it), and an advised learning rate
+    is one the schedule actually runs (not floored at optim.min_lr)."""
+    seen = 0
+    for ev in _scenarios():
+        for f in R.run_rules(ev):
+            groups = [_advised_sets(a) for a in f.advice] + ([f.repair["set"]] if f.repair else [])
+            for sets in (g for g in groups if g):
+                new = C.resolve(None, sets, base=ev.cfg)
+                for item in sets:
+                    key = item.split("=", 1)[0]
+                    section, name = key.split(".")
+                    before, after = getattr(getattr(ev.cfg, section), name), getattr(getattr(new, section), name)
+                    assert before != after, f"{f.code}: --set {item} changes nothing (already {before})"
+                if any(s.startswith("optim.lr=") for s in sets):
+                    ran = lr_at(0, base_lr=ev.cfg.optim.lr, min_lr=ev.cfg.optim.min_lr)
+                    advised = lr_at(0, base_lr=new.optim.lr, min_lr=new.optim.min_lr)
+                    assert advised != ran, f"{f.code}: {sets} leave the rate that runs at {ran}"
+                seen += 1
+    assert seen >= 10  # the scenarios gave advice to check

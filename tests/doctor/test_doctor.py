@@ -153,3 +153,31 @@ def test_nan_at_the_very_first_steps_is_repaired_by_starting_again(data, tmp_pat
     (repair,) = [e for e in events if e.get("event") == "repair"]
     assert repair["mode"] == "restart" and repair["set"] == ["optim.lr=0.001"]
     assert C.from_dict(C.load_yaml(out / "config.yaml")).optim.lr == pytest.approx(1e-3)
+
+
+def test_a_rate_far_too_high_is_divergence_and_diagnose_repair_starts_again_lower(data, tmp_path, capsys):
+    """Issue 10: LR 3.0 with clipping on never produces a NaN; the doctor used to call it underfitting."""
+    out = tmp_path / "run"
+    summary = run(data["clean"], out, "train.max_epochs=4", "optim.lr=3.0")
+    assert "divergence" in summary["findings"] and "underfitting" not in summary["findings"]
+    (f,) = [f for f in diagnose(out).findings if f.code == "divergence"]
+    assert f.repair == {"mode": "restart", "set": ["optim.lr=0.001"]}
+    assert main(["diagnose", str(out), "--repair"]) in (0, 1)
+    repaired = json.loads((out / "summary.json").read_text())
+    assert C.from_dict(C.load_yaml(out / "config.yaml")).optim.lr == pytest.approx(1e-3)
+    assert "divergence" not in diagnose(out).codes and repaired["epochs_run"] == 4
+    test = repaired["metrics"]["test"]
+    assert test["accuracy"] > test["baselines"]["majority_class"]["accuracy"]
+
+
+def test_a_nan_from_an_absurd_rate_is_repaired_once_into_the_guides_range(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    summary = run(data["clean"], out, "train.max_epochs=6", "optim.lr=1e4", "optim.clip_norm=null",
+                  "train.nonfinite=repair")  # 6 epochs of 6 steps: the loss overflows at step 20
+    assert summary["stopped"] == "max_epochs"
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    (repair,) = [e for e in events if e.get("event") == "repair"]  # one repair, not two at 1e3 and 1e2
+    assert repair["mode"] == "restart"  # the weights had diverged before the NaN: no checkpoint worth resuming
+    assert repair["set"] == ["optim.lr=0.001", "optim.clip_norm=1.0"]
+    (f,) = [f for f in diagnose(out).findings if f.code == "nonfinite"]
+    assert f.advice == ["start the next run with the repaired settings: --set optim.lr=0.001 --set optim.clip_norm=1.0"]

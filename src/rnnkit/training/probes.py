@@ -116,7 +116,7 @@ class Probe(Callback):
         self._steps += 1
         self._clipped += bool(record.get("clipped"))
         if self._before is not None and state.step % self.every == 0:
-            self._write(state)
+            self._write(state, record.get("lr"))
         if (state.step + 1) % self.every == 0:
             self._arm()
 
@@ -167,7 +167,7 @@ class Probe(Callback):
             torch.tensor(float("nan"), device=real.device)
         return saturated, dead
 
-    def _write(self, state) -> None:
+    def _write(self, state, lr: float | None) -> None:
         before, self._before = self._before, None
         ratios = []
         for ps, bs in zip(self._groups.values(), before, strict=True):
@@ -185,7 +185,7 @@ class Probe(Callback):
             return v if math.isfinite(v) else None
 
         self.log.write({
-            "kind": "probe", "step": state.step, "epoch": state.epoch,
+            "kind": "probe", "step": state.step, "epoch": state.epoch, "lr": lr,
             "grad_norm": {k: number(v) for k, v in zip(names, values[:n], strict=True)},
             "update_ratio": {k: number(v) for k, v in zip(names, values[n:2 * n], strict=True)},
             "recurrent": list(self._recurrent),

@@ -26,8 +26,8 @@ def probe(step, *, first=1.0, last=1.0, total=0.5, clip=1.0, saturation=0.02, de
     return {"kind": "probe", "step": step, "epoch": 0, "lr": 1e-3,
             "grad_norm": {"embedding": 0.3, LAYERS[0]: first, LAYERS[1]: last, "head": 0.4},
             "update_ratio": {"embedding": 1e-3, LAYERS[0]: ratio, LAYERS[1]: ratio, "head": 1e-3},
-            "recurrent": LAYERS, "grad_norm_total": total, "clip_norm": clip, "clipped_share": 0.0, "steps": 100,
-            "cell": "lstm", "gate_saturation": saturation, "dead_output_share": dead}
+            "recurrent": LAYERS, "grad_norm_total": total, "clip_norm": clip, "clipped_share": 0.0,
+            "steps_since_probe": 100, "cell": "lstm", "gate_saturation": saturation, "dead_output_share": dead}
 
 
 def evidence(records, cfg=None):

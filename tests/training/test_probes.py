@@ -18,7 +18,7 @@ from rnnkit.training.callbacks import EVENTS, Callback, show_training_loop
 SMALL = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=2", "data.batch_size=16",
          "train.progress=none", "train.log_every=1", "train.threads=1"]
 KEYS = {"kind", "step", "epoch", "lr", "grad_norm", "update_ratio", "recurrent", "grad_norm_total", "clip_norm",
-        "clipped_share", "steps", "cell", "gate_saturation", "dead_output_share"}
+        "clipped_share", "steps_since_probe", "cell", "gate_saturation", "dead_output_share"}
 
 
 def _train(path, run_dir, *extra, callbacks=()):
@@ -57,7 +57,7 @@ def test_probes_every_n_steps_with_their_numbers(tmp_path, numeric_jsonl):
         assert 0 <= r["gate_saturation"] <= 1 and 0 <= r["dead_output_share"] <= 1
         assert r["cell"] == "lstm" and r["lr"] == steps[r["step"]]["lr"]
         window = [steps[s]["clipped"] for s in range(r["step"] - 3, r["step"] + 1)]
-        assert r["steps"] == 4 and r["clipped_share"] == sum(window) / 4
+        assert r["steps_since_probe"] == 4 and r["clipped_share"] == sum(window) / 4
 
 
 def test_probes_do_not_change_training(tmp_path, numeric_jsonl):
@@ -113,8 +113,11 @@ def test_update_ratios_match_the_weights(tmp_path, numeric_jsonl):
 
 
 def test_hooks_only_on_probed_steps(tmp_path, numeric_jsonl):
-    """Between probes the encoder runs hook-free: no work and no host sync beyond counting clipped steps."""
+    """Between probes the encoder runs hook-free: no work and no host sync beyond counting clipped steps. Step 13
+    follows an epoch end (12 steps an epoch): the hook armed after step 12 waits through the validation."""
     seen = []
+    import dataclasses
+
     import rnnkit.tasks.classify as classify
 
     real = classify.TASK.build_model
@@ -125,20 +128,21 @@ def test_hooks_only_on_probed_steps(tmp_path, numeric_jsonl):
         enc.register_forward_pre_hook(lambda m, args: seen.append((m.training, len(m._forward_hooks))))
         return model
 
-    import dataclasses
-
     task = dataclasses.replace(classify.TASK, build_model=build)
-    cfg = C.resolve(None, [f"data.train={numeric_jsonl}", *SMALL, "train.max_epochs=1", "train.probe_every=5"])
+    cfg = C.resolve(None, [f"data.train={numeric_jsonl}", *SMALL, "train.max_epochs=2", "train.probe_every=13"])
     from rnnkit.data.pipeline import prepare_data
     from rnnkit.training.setup import fit_from_config
 
     run = tmp_path / "run"
     run.mkdir()
     summary = fit_from_config(cfg, prepare_data(cfg, run), task, run)
+    assert summary["steps"] == 24
     train_calls = [hooks for training, hooks in seen if training]
     assert len(train_calls) == summary["steps"]
-    assert [i + 1 for i, hooks in enumerate(train_calls) if hooks] == list(range(5, summary["steps"] + 1, 5))
-    assert all(hooks == 0 for training, hooks in seen if not training)  # validation and scoring: never hooked
+    assert [i + 1 for i, hooks in enumerate(train_calls) if hooks] == [13]
+    (found,) = _kind([json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()], "probe")
+    assert found["step"] == 13 and found["epoch"] == 1 and found["gate_saturation"] is not None
+    assert sum(hooks for training, hooks in seen if not training) > 0  # armed through the validation, not taken
 
 
 def test_gate_saturation_is_recomputed_from_the_first_layer():

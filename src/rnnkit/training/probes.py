@@ -102,7 +102,7 @@ class Probe(Callback):
             return
         self._disarm()
         params = list(self._groups.values())
-        # a gradient of the group's tensors after clipping; clip_grad_norm_ scaled all of them alike
+        # the gradients are clipped by now: clip_grad_norm_ scaled all of them by clip / (norm + 1e-6); undo it
         scale = 1.0
         if self.clip_norm is not None and grad_norm > self.clip_norm:
             scale = (grad_norm + 1e-6) / self.clip_norm
@@ -137,6 +137,8 @@ class Probe(Callback):
             self._hook = None
 
     def _capture(self, module: RNNEncoder, args, kwargs, output) -> None:
+        if not module.training:
+            return  # armed at an epoch's last step: the validation in between is not the probed step's batch
         values = list(args) + [kwargs[k] for k in ("x", "lengths", "mask") if k in kwargs]
         x, _, mask = values[:3]
         self._seen = (x.detach(), mask.detach(), output.outputs.detach())
@@ -190,7 +192,7 @@ class Probe(Callback):
             "update_ratio": {k: number(v) for k, v in zip(names, values[n:2 * n], strict=True)},
             "recurrent": list(self._recurrent),
             "grad_norm_total": self._grad_norm, "clip_norm": self.clip_norm,
-            "clipped_share": self._clipped / max(self._steps, 1), "steps": self._steps,
+            "clipped_share": self._clipped / max(self._steps, 1), "steps_since_probe": self._steps,
             "cell": self._encoder.cell if self._encoder is not None else None,
             "gate_saturation": number(values[2 * n]) if activity is not None else None,
             "dead_output_share": number(values[2 * n + 1]) if activity is not None else None,

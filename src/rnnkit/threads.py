@@ -454,7 +454,7 @@ class Session:
 
 
 class _Watcher:
-    """The loop's callback (duck-typed: `fire` calls the six events): re-checks auto threads between
+    """The loop's callback (duck-typed: `fire` calls the events it defines): re-checks auto threads between
     steps, and leaves the registry when the fit ends, or when the fit's frame goes away after an error."""
 
     def __init__(self, session: Session):

@@ -83,6 +83,8 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
     threads: int | None = None  # intra-op threads; null = auto: free cores / rnnkit trainings; OMP_NUM_THREADS wins
     log_every: int = 20  # steps between metric lines
+    probe_every: int | None = 100  # steps between live probes (per-layer gradient norms, update/weight ratios,
+    # gate saturation, dead outputs: "probe" lines in metrics.jsonl, read by the doctor); null or 0 = off
     checkpoint_every: int = 500  # steps between mid-epoch checkpoints (one is always written per epoch)
     nonfinite: str = "stop"  # stop: halt on a NaN/Inf loss, keep the last valid checkpoint | repair: then continue
     # from that checkpoint with a 10x lower learning rate (at most twice), as the doctor advises

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 
 from rnnkit.doctor.evidence import Evidence
+from rnnkit.doctor.finding import Finding
+from rnnkit.doctor.probe_rules import PROBE_RULES
 from rnnkit.tasks import get_task
 
 # Overfitting: validation loss this much above its best, for at least this many epochs after the
@@ -80,37 +81,6 @@ LONG_WINDOW = 100  # mean training length from which the guide's exploding-gradi
 DROPOUT_GAP = 1.5
 # Still improving: the best validation epoch within the last EPOCHS_TAIL share of a run that max_epochs ended.
 EPOCHS_TAIL = 0.1
-
-
-@dataclass
-class Finding:
-    """One diagnosed problem.
-
-    Attributes:
-        code: stable identifier (e.g. "overfitting", "slow.padding").
-        severity: "error" (the run is broken), "warning" (results suffer) or "info".
-        title: the guide's name for the problem.
-        evidence: the numbers that triggered the rule.
-        explanation: what they mean, in plain words.
-        advice: what to try, most promising first; each a concrete change where one exists.
-        action: what rnnkit already did about it (None: nothing).
-        repair: a change `rnnkit diagnose --repair` may apply by itself: {"mode": "resume" or
-            "restart", "set": [key=value...]}: continue this run from its last valid checkpoint with
-            the new values, or (no checkpoint yet) train it again in its directory with them. None
-            when a fix needs another model or a person's judgement.
-    """
-
-    code: str
-    severity: str
-    title: str
-    evidence: dict
-    explanation: str
-    advice: list[str] = field(default_factory=list)
-    action: str | None = None
-    repair: dict | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _chance(ev: Evidence) -> float | None:
@@ -727,7 +697,7 @@ def setup(ev: Evidence) -> list[Finding]:
 
 
 RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (
-    setup, inputs, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline, slow)
+    setup, inputs, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline, slow, *PROBE_RULES)
 
 
 def run_rules(ev: Evidence) -> list[Finding]:

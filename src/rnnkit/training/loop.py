@@ -42,6 +42,7 @@ from rnnkit.errors import Interrupted, TrainingError
 from rnnkit.training import distributed
 from rnnkit.training.callbacks import fire
 from rnnkit.training.precision import Precision, resolve_precision
+from rnnkit.training.probes import Probe
 from rnnkit.training.run import MemoryRun
 from rnnkit.training.schedules import EarlyStopping, PlateauState, lr_at
 
@@ -151,7 +152,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
         keep_checkpoints: int = 2, precision: Precision | None = None, device: torch.device | None = None,
         dist: distributed.Dist = distributed.SINGLE, run=None, state: LoopState | None = None, callbacks=(),
         checkpoint_extra: dict | None = None, find_unused_parameters: bool = False, summarize=None,
-        started: float | None = None) -> dict:
+        started: float | None = None, probe_every: int | None = None) -> dict:
     """Train `model` on `train_set` in the batches `sampler` draws, validating on `val_set` after each epoch
     (early stopping on its loss, plateau decay), and restore the best epoch's weights at the end.
 
@@ -164,6 +165,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
             caller); None starts at step 0.
         summarize: (model, state) -> the summary to return (after the best weights are restored);
             default: steps, epochs, why training stopped and the last validation metrics.
+        probe_every: every this many optimizer steps, a live probe (`rnnkit.training.probes.Probe`: per-layer
+            gradient norms, update/weight ratios, clipped-step share, LSTM/GRU gate saturation, dead outputs)
+            writes a `{"kind": "probe", ...}` record through `run`; None or 0: no probes. It changes nothing
+            in training (the same per-step losses with and without it). `rnnkit train` probes every
+            `train.probe_every` steps.
 
     Returns:
         the summary; `on_fit_end(state, summary)` has fired.
@@ -176,6 +182,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
     precision = precision or resolve_precision("fp32", device)
     state = state or LoopState()
     run = MemoryRun() if run is None else run
+    if probe_every and dist.is_main:  # rank 0 alone writes the log; the other ranks' gradients are the same
+        callbacks = (*callbacks, Probe(model, probe_every, run.log, clip_norm))
     steps_per_epoch = math.ceil(len(sampler) / accumulate)
     if schedule is None:
         schedule = dict(base_lr=optimizer.param_groups[0]["lr"], total_steps=max_epochs * steps_per_epoch)
@@ -289,6 +297,7 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
         if not math.isfinite(grad_norm) and not lp.precision.skips_nonfinite:
             _stop_nonfinite(lp, state, "gradient norm", grad_norm, window_ids, lr, None)
             return
+        fire(lp.callbacks, "on_before_step", state, lp.model, grad_norm)  # the gradients are still there
         for g in lp.optimizer.param_groups:
             g["lr"] = lr
         lp.precision.step(lp.optimizer)

@@ -218,7 +218,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                checkpoint_every=cfg.train.checkpoint_every, keep_checkpoints=cfg.train.keep_checkpoints,
                precision=precision, device=device, dist=dist, run=run, state=state, callbacks=callbacks,
                checkpoint_extra={"config": cfg.to_dict(), "data_fingerprint": fingerprint},
-               find_unused_parameters=bool(unused), summarize=summarize, started=t_start)
+               find_unused_parameters=bool(unused), summarize=summarize, started=t_start,
+               probe_every=cfg.train.probe_every)
 
 
 def _validate(model, *, dataset, task, prep, cfg, device, precision) -> dict:

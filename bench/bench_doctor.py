@@ -278,13 +278,15 @@ def markdown_table(rows: list[dict]) -> str:
     lines = [head]
     for r in rows:
         other = [f"{f['code']} ({f['severity'][0]})" for f in r["findings"] if f["severity"] not in COUNTED]
+        other += [f"checklist fail: {item}" for item in r.get("checklist_failed", [])]
         right = "right" if r["right"] else "**wrong**"
         found = ", ".join(r["codes_counted"]) or "none"
         if r.get("train_error"):
             found += f" (train exit {r['train_exit']})"
         repaired = "-"
         if r.get("repair_planned"):
-            repaired = _fmt(r.get("repaired_metric")) if r.get("repaired_metric") is not None else "no repair"
+            repaired = (_fmt(r["repaired_metric"]) if r.get("repaired_metric") is not None
+                        else r.get("repair_outcome") or "none offered")
             if r.get("repaired_within_2_points") is not None:
                 repaired += " (within 2)" if r["repaired_within_2_points"] else " (not within 2)"
         lines.append(f"| {r['family']} | {r['name']} | {r['injection']} | {r['expected'] or '(healthy: none)'} | "
@@ -376,7 +378,7 @@ def _cmudict(work: Path, rng: random.Random) -> list[str]:
 
 
 def build_cases() -> list[Case]:
-    jv_big = ["model.hidden_size=512", "model.num_layers=3", "model.dropout=0.0", "model.recurrent_dropout=0.0",
+    jv_big = ["model.hidden_size=256", "model.num_layers=3", "model.dropout=0.0", "model.recurrent_dropout=0.0",
               "optim.weight_decay=0.0"]
     cases = [
         # classify: japanese_vowels
@@ -398,13 +400,14 @@ def build_cases() -> list[Case]:
              quick=True),
         Case("jv.constant", "classify", "every input value 1.0", "inputs.constant",
              data=_jv(lambda tr, te, rng: (constant_inputs(tr), constant_inputs(te))), quick=True),
-        Case("jv.tiny_big", "classify", "5 cases per class (45), hidden 512 x 3 layers, no dropout/decay",
+        Case("jv.tiny_big", "classify", "5 cases per class (45), hidden 256 x 3 layers, no dropout/decay",
              "overfitting", jv_big, data=_jv(lambda tr, te, rng: (per_class(tr, 5, rng), te))),
         Case("jv.dropout_09", "classify", "dropout 0.9 (between layers and recurrent)", "underfitting",
              ["model.dropout=0.9", "model.recurrent_dropout=0.9", "model.input_dropout=0.9"]),
-        Case("jv.no_bucketing", "classify", "10% of cases 10x longer, bucketing off", "slow.padding",
-             ["data.bucketing=false"],
-             data=_jv(lambda tr, te, rng: (skew_lengths(tr, rng), skew_lengths(te, random.Random(1))))),
+        Case("jv.no_bucketing", "classify", "5% of cases 6x longer, bucketing off", "slow.padding",
+             ["data.bucketing=false", "train.max_epochs=15"],
+             data=_jv(lambda tr, te, rng: (skew_lengths(tr, rng, 0.05, 6),
+                                           skew_lengths(te, random.Random(1), 0.05, 6)))),
         Case("jv.batch_2", "classify", "batch size 2", "slow.small_batch", ["data.batch_size=2", "train.max_epochs=5"]),
         Case("jv.imbalance", "classify", "speaker 1 vs rest at 5/95, small model (hidden 8, 3 epochs)",
              "baseline.not_beaten", ["model.hidden_size=8", "model.embedding_dim=8", "train.max_epochs=3"],
@@ -458,12 +461,19 @@ def _metric(run: Path, name: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) else None
 
 
-def _diagnose(run: Path) -> tuple[list[dict], str | None]:
+def _diagnose(run: Path) -> tuple[list[dict], list[dict], str | None]:
+    """(findings, checklist items, error) of `rnnkit diagnose RUN --json`."""
     p = cli(["diagnose", str(run), "--json"])
     try:
-        return json.loads(p.stdout)["findings"], None
+        out = json.loads(p.stdout)
+        return out["findings"], out.get("checklist", []), None
     except (ValueError, KeyError):
-        return [], (p.stderr or p.stdout)[-800:]
+        return [], [], (p.stderr or p.stdout)[-800:]
+
+
+def _notes(stderr: str) -> list[str]:
+    """rnnkit's notes and warnings on stderr (they are advice too, though not findings), shortened."""
+    return [ln[:300] for ln in stderr.splitlines() if ln.startswith(("rnnkit: note", "rnnkit: warning"))][:10]
 
 
 def run_case(case: Case, work: Path, *, repair_rounds: int) -> dict:
@@ -483,9 +493,10 @@ def run_case(case: Case, work: Path, *, repair_rounds: int) -> dict:
            "train_exit": p.returncode, "train_error": None, "metric_name": metric_name}
     if p.returncode != 0:
         row["train_error"] = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()][-3:] or p.stderr[-500:]
-    findings, diag_error = _diagnose(run) if run.is_dir() else ([], "no run directory")
+    findings, checklist, diag_error = _diagnose(run) if run.is_dir() else ([], [], "no run directory")
     row |= {"findings": [{"code": f["code"], "severity": f["severity"]} for f in findings],
-            "codes_counted": counted_codes(findings), "diagnose_error": diag_error,
+            "codes_counted": counted_codes(findings), "diagnose_error": diag_error, "train_notes": _notes(p.stderr),
+            "checklist_failed": [c["item"] for c in checklist if c.get("verdict") == "fail"],
             "right": judge(case.expected, findings), "metric": _metric(run, metric_name)}
     row["repair_planned"] = case.repair
     if case.repair and run.is_dir():
@@ -499,12 +510,15 @@ def run_case(case: Case, work: Path, *, repair_rounds: int) -> dict:
             if applied is None:
                 break
         row["repair_rounds"] = rounds
-        if any(x["applied"] for x in rounds):
-            after, _ = _diagnose(run)
-            row["repaired_findings"] = [{"code": f["code"], "severity": f["severity"]} for f in after]
-            row["repaired_metric"] = _metric(run, metric_name)
+        row["repaired_metric"] = None
+        if not any(x["applied"] for x in rounds):
+            row["repair_outcome"] = "none offered"
         else:
-            row["repaired_metric"] = None
+            after, _, _ = _diagnose(run)
+            row["repaired_findings"] = [{"code": f["code"], "severity": f["severity"]} for f in after]
+            row["repaired_metric"] = _metric(run, metric_name) if rounds[-1]["exit"] == 0 else None
+            row["repair_outcome"] = ("finished" if rounds[-1]["exit"] == 0 else
+                                     f"failed again (exit {rounds[-1]['exit']})")
     row["wall_seconds"] = time.perf_counter() - t0
     return row
 

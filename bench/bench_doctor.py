@@ -273,8 +273,8 @@ def _fmt(x) -> str:
 
 def markdown_table(rows: list[dict]) -> str:
     head = ("| family | run | injected problem | expected code | codes found (warning/error) | other codes | right |"
-            " metric | value | healthy | repaired | wall s |\n"
-            "|---|---|---|---|---|---|---|---|---:|---:|---:|---:|")
+            " metric | value | baseline | healthy | repaired | wall s |\n"
+            "|---|---|---|---|---|---|---|---|---:|---:|---:|---:|---:|")
     lines = [head]
     for r in rows:
         other = [f"{f['code']} ({f['severity'][0]})" for f in r["findings"] if f["severity"] not in COUNTED]
@@ -291,7 +291,8 @@ def markdown_table(rows: list[dict]) -> str:
                 repaired += " (within 2)" if r["repaired_within_2_points"] else " (not within 2)"
         lines.append(f"| {r['family']} | {r['name']} | {r['injection']} | {r['expected'] or '(healthy: none)'} | "
                      f"{found} | {', '.join(other) or '-'} | {right} | {r['metric_name']} | {_fmt(r['metric'])} | "
-                     f"{_fmt(r['healthy_metric'])} | {repaired} | {r['wall_seconds']:.0f} |")
+                     f"{_fmt(r.get('baseline_metric'))} | {_fmt(r['healthy_metric'])} | {repaired} | "
+                     f"{r['wall_seconds']:.0f} |")
     return "\n".join(lines)
 
 
@@ -318,6 +319,7 @@ class Case:
     repair: bool = False
     quick: bool = False
     seed: int = 0
+    comparable: bool = True  # False: another task on other test data (its healthy figure is not comparable)
 
 
 def _files(name: str) -> dict[str, Path]:
@@ -412,7 +414,7 @@ def build_cases() -> list[Case]:
         Case("jv.imbalance", "classify", "speaker 1 vs rest at 5/95, small model (hidden 8, 3 epochs)",
              "baseline.not_beaten", ["model.hidden_size=8", "model.embedding_dim=8", "train.max_epochs=3"],
              data=_jv(lambda tr, te, rng: (imbalance(tr, "1", 0.05, rng), imbalance(te, "1", 0.05, rng))),
-             quick=True),
+             quick=True, comparable=False),
         # forecast: sunspots
         Case("sun.healthy", "forecast", "none (defaults)", None, quick=True),
         Case("sun.lr_high", "forecast", "LR 1.0 (clipping on)", "divergence", ["optim.lr=1.0"], repair=True,
@@ -449,16 +451,19 @@ def cli(args: list[str], timeout: float = TRAIN_TIMEOUT) -> subprocess.Completed
                           env=_env(), timeout=timeout)
 
 
-def _metric(run: Path, name: str) -> float | None:
-    """The run's final test metric (val when it has no test split); None when the run has no summary."""
+def _metric(run: Path, name: str, baseline: bool = False) -> float | None:
+    """The run's final test metric (val when it has no test split), or with `baseline` its first baseline's
+    (majority class, most frequent tag, naive forecast, training mean); None when the run has no summary."""
     try:
         s = json.loads((run / "summary.json").read_text())
     except (OSError, ValueError):
         return None
     m = s.get("metrics", {})
     split = m.get("test") or m.get("val") or {}
+    if baseline:
+        split = next((b for b in (split.get("baselines") or {}).values() if isinstance(b, dict)), {})
     v = split.get(name)
-    return float(v) if isinstance(v, (int, float)) else None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _diagnose(run: Path) -> tuple[list[dict], list[dict], str | None]:
@@ -497,7 +502,8 @@ def run_case(case: Case, work: Path, *, repair_rounds: int) -> dict:
     row |= {"findings": [{"code": f["code"], "severity": f["severity"]} for f in findings],
             "codes_counted": counted_codes(findings), "diagnose_error": diag_error, "train_notes": _notes(p.stderr),
             "checklist_failed": [c["item"] for c in checklist if c.get("verdict") == "fail"],
-            "right": judge(case.expected, findings), "metric": _metric(run, metric_name)}
+            "right": judge(case.expected, findings), "metric": _metric(run, metric_name),
+            "baseline_metric": _metric(run, metric_name, baseline=True), "comparable": case.comparable}
     row["repair_planned"] = case.repair
     if case.repair and run.is_dir():
         rounds = []
@@ -581,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
     for row in rows:
         h = healthy.get((row["family"], row["seed"]), healthy.get((row["family"], 0)))
-        row["healthy_metric"] = h
+        row["healthy_metric"] = h = h if row["comparable"] else None
         row["within_2_points"] = within_points(row["metric_name"], row["metric"], h)
         if row["repair_planned"]:
             row["repaired_within_2_points"] = within_points(row["metric_name"], row.get("repaired_metric"), h)

@@ -23,8 +23,11 @@ Commands (2 cores shared with other work; one training at a time, OMP_NUM_THREAD
     PYTHONPATH=src python bench/bench_doctor.py --out bench/results/doctor.json
     PYTHONPATH=src python bench/bench_doctor.py --only jv.healthy.s0,jv.lr_high_1 --keep /tmp/doctor-runs
 
-Runtime (2026-11-26, against the doctor of commit f859bb1, load average 1-3 on 2 cores): see
-BENCHMARKS.md ("Training doctor: pathology benchmark") for the measured wall time of each mode.
+Runtime against the doctor of commit f859bb1 (2 cores shared with two other workers, load average 2.5-3.1):
+the full mode (25 rows) 614 s, `--quick` (12 rows) 169-210 s; results in bench/results/doctor.json and
+doctor_quick.json, the table and notes in bench/results/doctor_before.md (the section for BENCHMARKS.md).
+Another tree: point PYTHONPATH at its src (`PYTHONPATH=/path/to/tree/src python bench/bench_doctor.py
+--quick`); the rows run `python -m rnnkit.cli` with the same interpreter and environment.
 """
 
 from __future__ import annotations

@@ -257,3 +257,58 @@ def test_every_advised_set_changes_the_config_and_the_rate_that_runs():
                     assert advised != ran, f"{f.code}: {sets} leave the rate that runs at {ran}"
                 seen += 1
     assert seen >= 10  # the scenarios gave advice to check
+
+
+# ----------------------------------------------------------------------------- rows the pathology benchmark missed
+
+
+def test_a_huge_model_on_a_handful_of_sequences_is_overfitting_even_when_early_stopping_hid_it():
+    """bench_doctor jv.tiny_big: 3.95M parameters for 36 sequences, training loss 2.26 -> 0.0005, 9 validation
+    sequences that barely moved."""
+    train = [2.26, 0.59, 0.16, 0.02, 0.01, 0.0005, 0.0005, 0.0005]
+    val = [0.83, 0.58, 0.29, 0.09, 0.03, 0.03, 0.035, 0.04]
+    summary = finished(0.86, parameters=3_950_729, data={"sizes": {"train": 36, "val": 9}})
+    (f,) = [f for f in R.run_rules(evidence(train, val, start=2.29, summary=summary)) if f.code == "overfitting"]
+    assert f.severity == "warning" and "(109,742 each)" in f.explanation and "split of 9 is too small" in f.explanation
+    assert f.advice[0] == "a smaller model: --set model.hidden_size=32 --set model.num_layers=1"
+    small = finished(0.97, parameters=663_433, data={"sizes": {"train": 243, "val": 27}})  # the default model
+    assert [f.severity for f in R.overfitting(evidence(train, val, start=2.29, summary=small))] in ([], ["info"])
+
+
+def test_a_validation_loss_that_stays_at_the_label_shares_loss_is_underfitting():
+    """bench_doctor jv.dropout_09: training loss 3.3 -> 2.7 under dropout 0.9, validation 2.26 -> 2.10 against
+    ln 9 = 2.197 for predicting the label shares."""
+    cfg = C.resolve(None, ["model.dropout=0.9", "model.recurrent_dropout=0.9", "model.input_dropout=0.9"])
+    shares = {"examples": 243, "channels": 12, "mean": [0.0] * 12, "std": [1.0] * 12, "constant": [],
+              "label_channels": [], "label_entropy": 2.197}
+    train = [3.31, 3.13, 3.24, 3.13, 2.84, 2.77, 2.81, 2.67]
+    val = [2.26, 2.25, 2.25, 2.24, 2.11, 2.11, 2.10, 2.10]
+    (f,) = [f for f in R.run_rules(evidence(train, val, start=3.36, cfg=cfg, inputs=shares,
+                                            summary=finished(0.26, stopped="max_epochs")))
+            if f.code == "underfitting"]
+    assert f.severity == "warning" and "96% of the loss of predicting the label shares" in f.explanation
+    assert f.advice[0] == ("less dropout: --set model.dropout=0.3 --set model.recurrent_dropout=0.2 "
+                           "--set model.input_dropout=0.2 (the guide: 0.3 to 0.5)")
+
+
+@pytest.mark.parametrize(("batch", "steps", "severity"), [(2, 610, "warning"), (4, 40, "warning"), (8, 400, "info"),
+                                                          (8, 40, None), (32, 4000, None)])
+def test_small_batches(batch, steps, severity):
+    cfg = C.resolve(None, [f"data.batch_size={batch}"])
+    found = R.slow(evidence([1.0], [1.0], cfg=cfg, summary={"steps": steps, "epochs_run": 2}))
+    assert [f.severity for f in found if f.code == "slow.small_batch"] == ([] if severity is None else [severity])
+
+
+def test_tags_hardly_better_than_the_baseline_after_memorising_are_unpredictable_labels():
+    """bench_doctor tb.shuffled_tags: token accuracy 0.416 against the most-frequent-tag baseline's 0.380 (a
+    healthy run: 0.888), training loss 2.57 -> 0.85 while the validation loss rose from epoch 3."""
+    cfg = C.resolve(None, ["task=tag"])
+    summary = {"metrics": {"test": {"accuracy": 0.416, "baselines": {"most_frequent_tag": {"accuracy": 0.380}}}},
+               "stopped": "early_stopping", "epochs_run": 13}
+    train = [2.17, 1.86, 1.85, 1.82, 1.7, 1.59, 1.04, 0.97, 0.9, 0.85]
+    val = [1.85, 1.83, 1.82, 1.87, 1.92, 2.02, 2.54, 2.7, 2.74, 2.8]
+    found = dict(codes(evidence(train, val, start=2.574, cfg=cfg, summary=summary)))
+    assert found["labels.unpredictable"] == "warning"
+    healthy = {**summary, "metrics": {"test": {"accuracy": 0.888, "baselines": {"most_frequent_tag":
+                                                                              {"accuracy": 0.85}}}}}
+    assert "labels.unpredictable" not in dict(codes(evidence(train, val, start=2.574, cfg=cfg, summary=healthy)))

@@ -34,7 +34,12 @@ from rnnkit.tasks import get_task
 OVERFIT_RISE = 0.05
 OVERFIT_SEVERE = 0.25
 OVERFIT_EPOCHS = 3
-OVERFIT_EARLY_BEST = 2  # a best epoch this early stays a warning even when early stopping dealt with it
+OVERFIT_EARLY_BEST = 2
+# ...or a model with this many parameters per training sequence whose training loss fell below MEMORISED_LOSS of
+# its start (JapaneseVowels with 36 training sequences and a 256 x 3 LSTM: 110k per sequence; the default
+# classifier on all 243: 2.7k)
+OVERSIZED = 20_000
+MEMORISED_LOSS = 0.01  # a best epoch this early stays a warning even when early stopping dealt with it
 METRIC_HELD = 0.01  # ...and info too when the headline validation metric stayed within 1% of its value at the best
 # Underfitting: the best training loss still this close to the loss before training (the preflight
 # batch: it covers loss functions and baselines, e.g. a forecast that starts from the naive one)...
@@ -50,6 +55,7 @@ DATA_WAIT_SHARE = 0.30  # share of step time spent waiting for batches
 LONG_SEQUENCE = 1024  # mean training length above which the guide advises truncation (512-1024)
 SMALL_BATCH = 16  # below the guide's range for small data sets
 SMALL_BATCH_STEPS = 200  # ...and only when an epoch has this many steps (tiny data sets need small batches)
+TINY_BATCH = 4  # a batch this small is below any range the guide gives: a warning whatever the data set's size
 # An oversubscribed CPU (summary.json's "cpu", recorded by rnnkit.threads): the run's threads were
 # ready to run but waited for a CPU this share of their runnable time (/proc schedstat; 0.5: the run
 # took at least twice as long as on a CPU of its own)...
@@ -70,6 +76,7 @@ DIVERGE_FACTOR = 1.5
 # fell below this share of its start (the network memorised the training labels)...
 MEMORISED_SHARE = 0.5
 FELL_SHARE = 0.2  # ...or fell by this share while the validation loss rose from its first epochs on
+BARELY = 0.1  # "hardly better": an accuracy that closed less than this share of the baseline's gap to 1
 # Unscaled inputs: a numeric channel whose mean or spread is this far from 0 / 1 (|mean| > 10, spread > 10
 # or < 0.01), in what the network is fed (after the family's own scaling).
 UNSCALED = 10.0
@@ -78,7 +85,7 @@ NORM_SPIKE = 10.0
 LONG_WINDOW = 100  # mean training length from which the guide's exploding-gradient warning applies
 # Dropout above the guide's range holds the model back when the training loss (with dropout) stays this many
 # times the validation loss (without it); healthy runs end with the training loss below the validation loss.
-DROPOUT_GAP = 1.5
+DROPOUT_GAP = 1.2
 # Still improving: the best validation epoch within the last EPOCHS_TAIL share of a run that max_epochs ended.
 EPOCHS_TAIL = 0.1
 
@@ -233,8 +240,47 @@ def _metric_held(ev: Evidence, best: dict, last: dict) -> tuple[str, float, floa
     return (name, b, last_value) if worse <= METRIC_HELD * max(abs(b), 1e-12) else None
 
 
+def _oversized(ev: Evidence) -> Finding | None:
+    """A model with OVERSIZED parameters per training sequence that drove the training loss to almost nothing:
+    it can memorise the training set, whatever a small validation split shows."""
+    params, n = ev.summary.get("parameters"), ev.summary.get("data", {}).get("sizes", {}).get("train")
+    start, train = ev.start_loss(), _train_losses(ev)
+    if not params or not n or start is None or not train or params / n < OVERSIZED:
+        return None
+    if min(train) > MEMORISED_LOSS * start:
+        return None
+    m = ev.cfg.model
+    sizes = ev.summary.get("data", {}).get("sizes", {})
+    advice = [f"a smaller model: --set model.hidden_size={max(16, m.hidden_size // 4)}"
+              + (" --set model.num_layers=1" if m.num_layers > 1 else "")]
+    if m.dropout < 0.5:
+        advice.append(f"more dropout: --set model.dropout={max(0.3, min(0.5, m.dropout + 0.2)):.1f} "
+                      "(the guide: 0.3 to 0.5)")
+    if ev.cfg.optim.weight_decay < 1e-2:
+        advice.append("weight decay: --set optim.weight_decay=0.01")
+    advice.append("more training data")
+    return Finding(
+        code="overfitting", severity="warning", title="Training loss decreases but validation loss increases",
+        evidence={"parameters": params, "train_sequences": n, "parameters_per_sequence": params / n,
+                  "train_loss_best": min(train), "initial_loss": start, "val_sequences": sizes.get("val")},
+        explanation=f"the model has {params:,} parameters for {n} training sequences ({params / n:,.0f} each) and "
+                    f"drove the training loss to {min(train):.3g} (from {start:.3g}): it can memorise the training "
+                    "set outright" + (f"; a validation split of {sizes['val']} is too small to show how much that "
+                                      "costs on new data" if sizes.get("val", 1000) < 50 else "") + ".",
+        advice=advice)
+
+
 def overfitting(ev: Evidence) -> list[Finding]:
-    """Validation loss rose for several epochs after its best while the training loss kept falling."""
+    """Validation loss rose for several epochs after its best while the training loss kept falling; or a model
+    far too large for its training set memorised it."""
+    oversized = _oversized(ev)
+    found = _overfitting_curve(ev)
+    if oversized is not None and not any(f.severity == "warning" for f in found):
+        return [oversized]
+    return found
+
+
+def _overfitting_curve(ev: Evidence) -> list[Finding]:
     epochs = [e for e in ev.epochs if isinstance(e.get("val_loss"), (int, float))]
     if len(epochs) < OVERFIT_EPOCHS + 1:
         return []
@@ -308,6 +354,11 @@ def underfitting(ev: Evidence) -> list[Finding]:
         if change < PLATEAU_CHANGE and half[-1] > PLATEAU_START_SHARE * start:
             reason = (f"the training loss stopped falling (it changed {change:.1%} over the last {len(half)} epochs) "
                       f"at {half[-1]:.4g}, still {half[-1] / start:.0%} of the loss before training ({start:.4g})")
+    prior = ((ev.event("preflight") or {}).get("inputs") or {}).get("label_entropy")
+    vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
+    if reason is None and _number(prior) and prior > 0 and vals and min(vals) >= UNDERFIT_START_SHARE * prior:
+        reason = (f"the best validation loss {min(vals):.4g} is still {min(vals) / prior:.0%} of the loss of "
+                  f"predicting the label shares ({prior:.4g}): the model has learned almost nothing")
     held_back = _dropout_gap(ev)
     if reason is None and held_back is not None:
         reason = (f"dropout {cfg.model.dropout:g} is above the guide's range (0.3 to 0.5), and the training loss "
@@ -328,8 +379,10 @@ def underfitting(ev: Evidence) -> list[Finding]:
     if constant:
         advice.append(f"input channel(s) {constant} are constant: nothing can be learned from them; check how the "
                       "columns were read")
-    if held_back is not None:
-        advice.append("less dropout: --set model.dropout=0.3 (the guide: 0.3 to 0.5)")
+    heavy = [k for k in ("dropout", "recurrent_dropout", "input_dropout") if getattr(cfg.model, k) > 0.5]
+    if held_back is not None or heavy:
+        advice.append("less dropout: " + " ".join(f"--set model.{k}={0.3 if k == 'dropout' else 0.2}"
+                                                  for k in (heavy or ["dropout"])) + " (the guide: 0.3 to 0.5)")
     if lr < GUIDE_LR[1]:
         new = GUIDE_LR[0] if lr < GUIDE_LR[0] else min(lr * 3, GUIDE_LR[1])
         note = (f" (the rate that ran: {lr:.3g}; optim.lr={cfg.optim.lr:.3g} is floored at optim.min_lr)"
@@ -341,7 +394,7 @@ def underfitting(ev: Evidence) -> list[Finding]:
     if severity == "warning" and held_back is None and not reason.startswith("max_epochs"):
         advice.append(f"more capacity: --set model.hidden_size={cfg.model.hidden_size * 2}"
                       + (f" or --set model.num_layers={cfg.model.num_layers + 1}" if cfg.model.num_layers < 3 else ""))
-        if cfg.model.dropout > 0.1 or cfg.model.recurrent_dropout > 0.1:
+        if not heavy and (cfg.model.dropout > 0.1 or cfg.model.recurrent_dropout > 0.1):
             advice.append("less dropout: --set model.dropout=0.1 --set model.recurrent_dropout=0.0")
         advice.append("check the preprocessing: labels matched to the right rows, inputs on a sensible scale, no "
                       "constant columns")
@@ -448,11 +501,16 @@ def baseline(ev: Evidence) -> list[Finding]:
     if not ev.finished or _diverged(ev) is not None or ev.event("nonfinite") is not None:
         return []
     cmp = ev.baseline_comparison()
-    if cmp is not None:
-        if cmp.better:
+    barely = False
+    if cmp is not None and cmp.better:
+        # a bounded score (accuracy) that closed less than BARELY of the gap to perfect: a suspect only when the
+        # training set was memorised all the same (below)
+        if not (cmp.higher and cmp.base < 1 and (cmp.model - cmp.base) / (1 - cmp.base) < BARELY):
             return []
-        seen = (f"the test {cmp.metric} {cmp.model:.4g} is no better than the {cmp.name.replace('_', ' ')} baseline's "
-                f"{cmp.base:.4g}")
+        barely = True
+    if cmp is not None:
+        seen = (f"the test {cmp.metric} {cmp.model:.4g} is {'hardly' if barely else 'no'} better than the "
+                f"{cmp.name.replace('_', ' ')} baseline's {cmp.base:.4g}")
         evidence = {"metric": cmp.metric, "model": cmp.model, cmp.name: cmp.base}
     else:
         judge = get_task(ev.cfg.task).judge_predictions
@@ -483,6 +541,8 @@ def baseline(ev: Evidence) -> list[Finding]:
             advice=["look at a few rows with their labels; check the label column and the row order of each file",
                     "check it: train on a copy with the labels shuffled; if it does as well, the inputs carry no "
                     "signal about them"])]
+    if barely:
+        return []
     cfg = ev.cfg
     advice = ["train longer or with a higher learning rate (see underfitting, if found)",
               "for imbalanced classes: look at macro_f1 and the per-class counts; rebalance the training data "
@@ -595,9 +655,10 @@ def slow(ev: Evidence) -> list[Finding]:
     if contention is not None:
         out.append(contention)
     steps, epochs = s.get("steps"), s.get("epochs_run")
-    if cfg.data.batch_size < SMALL_BATCH and steps and epochs and steps / epochs >= SMALL_BATCH_STEPS:
+    tiny = cfg.data.batch_size <= TINY_BATCH
+    if cfg.data.batch_size < SMALL_BATCH and steps and epochs and (steps / epochs >= SMALL_BATCH_STEPS or tiny):
         out.append(Finding(
-            code="slow.small_batch", severity="info", title="Very slow training",
+            code="slow.small_batch", severity="warning" if tiny else "info", title="Very slow training",
             evidence={"batch_size": cfg.data.batch_size, "steps_per_epoch": steps / epochs},
             explanation=f"batches of {cfg.data.batch_size} make {steps / epochs:.0f} small steps per epoch; each "
                         "step has a fixed cost the hardware cannot spread over more examples.",

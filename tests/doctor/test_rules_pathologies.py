@@ -112,8 +112,12 @@ def test_shuffled_labels_point_at_the_labels():
     """The issue's shuffled-label run: training loss 2.26 -> 1.6, validation only rising, test at chance."""
     train = [2.24, 2.14, 2.08, 1.99, 1.93, 1.92, 1.8, 1.76, 1.74, 1.63, 1.63, 1.6]
     val = [2.28, 2.26, 2.32, 2.38, 2.43, 2.47, 2.55, 2.58, 2.61, 2.67, 2.68, 2.71]
-    found = dict(codes(evidence(train, val, start=2.264, summary=finished(0.0649))))
-    assert found["labels.unpredictable"] == "warning" and "baseline.not_beaten" not in found
+    shares = {"examples": 243, "channels": 12, "mean": [0.0] * 12, "std": [1.0] * 12, "constant": [],
+              "label_channels": [], "label_entropy": 2.197}
+    for inputs in (None, shares):  # with the label shares' loss known too, it is not called underfitting
+        found = dict(codes(evidence(train, val, start=2.264, summary=finished(0.0649), inputs=inputs)))
+        assert found["labels.unpredictable"] == "warning"
+        assert "baseline.not_beaten" not in found and "underfitting" not in found
 
 
 def test_a_majority_only_model_gets_a_finding_and_a_short_run_is_told_to_train_longer():

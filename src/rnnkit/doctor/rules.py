@@ -356,7 +356,10 @@ def underfitting(ev: Evidence) -> list[Finding]:
                       f"at {half[-1]:.4g}, still {half[-1] / start:.0%} of the loss before training ({start:.4g})")
     prior = ((ev.event("preflight") or {}).get("inputs") or {}).get("label_entropy")
     vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
-    if reason is None and _number(prior) and prior > 0 and vals and min(vals) >= UNDERFIT_START_SHARE * prior:
+    # ...unless the training loss fell while the validation loss only rose: that is the labels, not capacity
+    rose_only = len(vals) >= 3 and vals.index(min(vals)) < 2 and vals[-1] > vals[0] and best < (1 - FELL_SHARE) * start
+    if (reason is None and not rose_only and _number(prior) and prior > 0 and vals
+            and min(vals) >= UNDERFIT_START_SHARE * prior):
         reason = (f"the best validation loss {min(vals):.4g} is still {min(vals) / prior:.0%} of the loss of "
                   f"predicting the label shares ({prior:.4g}): the model has learned almost nothing")
     held_back = _dropout_gap(ev)

@@ -22,6 +22,12 @@ Commands (2 cores shared with other work; one training at a time, OMP_NUM_THREAD
     PYTHONPATH=src python bench/bench_doctor.py --quick --out bench/results/doctor_quick.json
     PYTHONPATH=src python bench/bench_doctor.py --out bench/results/doctor.json
     PYTHONPATH=src python bench/bench_doctor.py --only jv.healthy.s0,jv.lr_high_1 --keep /tmp/doctor-runs
+    PYTHONPATH=src python bench/bench_doctor.py --heldout --out bench/results/doctor_heldout.json
+
+Held-out rows (`--heldout`, never part of the default or --quick run, so those figures stay comparable):
+the same injections on data sets the doctor's rules were never tuned on: two UCR/UEA problems that sktime
+ships as .ts files (BasicMotions: 6 channels, 4 classes, 40 train / 40 test cases of 100 steps; GunPoint:
+univariate, 2 classes, 50 / 150 cases of 150 steps) and the built-in air_passengers forecasting series.
 
 Runtime against the doctor of commit f859bb1 (2 cores shared with two other workers, load average 2.5-3.1):
 the full mode (25 rows) 614 s, `--quick` (12 rows) 169-210 s; results in bench/results/doctor.json and
@@ -323,6 +329,8 @@ class Case:
     quick: bool = False
     seed: int = 0
     comparable: bool = True  # False: another task on other test data (its healthy figure is not comparable)
+    dataset_name: str | None = None  # the data set when not the family's (FAMILIES); held-out rows
+    heldout: bool = False  # a held-out row (data the doctor's rules were not tuned on): only with --heldout
 
 
 def _files(name: str) -> dict[str, Path]:
@@ -343,6 +351,32 @@ def _jv(transform: Callable[[list[TsCase], list[TsCase], random.Random], tuple[l
 
 def _jv_labels(train: list[TsCase]) -> list[str]:
     return list(dict.fromkeys(c.label for c in train))
+
+
+def ucr_files(name: str) -> dict[str, Path]:
+    """The TRAIN/TEST .ts files of a UCR/UEA problem that sktime ships (sktime/datasets/data/NAME/),
+    located without importing sktime."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sktime")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the held-out rows read the .ts files sktime ships; sktime is not installed")
+    base = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+    return {"train": base / f"{name}_TRAIN.ts", "test": base / f"{name}_TEST.ts"}
+
+
+def _ucr(name: str, transform: Callable[[list[TsCase], list[TsCase], random.Random],
+                                        tuple[list[TsCase], list[TsCase]]] | None = None):
+    """A held-out classify data set: sktime's NAME_TRAIN.ts / NAME_TEST.ts as shipped (`transform` None), or
+    its (train, test) cases transformed and written (a data injection)."""
+    def make(work: Path, rng: random.Random) -> list[str]:
+        f = ucr_files(name)
+        if transform is None:
+            return [str(f["train"]), "--test", str(f["test"]), "--task", "classify"]
+        train, test = transform(read_ts(f["train"]), read_ts(f["test"]), rng)
+        return [str(write_ts(work / "train.ts", train)), "--test", str(write_ts(work / "test.ts", test)),
+                "--task", "classify"]
+    return make
 
 
 def _covid(factor: float):
@@ -438,6 +472,52 @@ def build_cases() -> list[Case]:
         Case("g2p.nan_lr", "seq2seq", "LR 1e4, clipping off", "nonfinite", ["optim.lr=1e4", "optim.clip_norm=null"],
              data=_cmudict, repair=True),
     ]
+    return cases + build_heldout_cases()
+
+
+# Held-out rows (run only with --heldout): data sets the doctor's rules were never tuned on, the same
+# injections as the japanese_vowels / sunspots rows above. Classify: two UCR/UEA problems that sktime ships
+# (not the built-in JapaneseVowels); forecast: the built-in air_passengers (pmdarima), not sunspots.
+HELDOUT_CLASSIFY = {"bm": "BasicMotions", "gp": "GunPoint"}  # row prefix -> problem name
+HELDOUT_FORECAST = "air_passengers"
+
+
+def _heldout_classify(pre: str, name: str) -> list[Case]:
+    """The classify rows of one held-out UCR/UEA problem (rows named PRE.*)."""
+    def c(row: str, *a, data=None, **k) -> Case:
+        return Case(f"{pre}.{row}", "classify", *a, data=data or _ucr(name), dataset_name=name, heldout=True, **k)
+
+    def lab(tr: list[TsCase]) -> list[str]:  # the training set's labels, in file order
+        return list(dict.fromkeys(x.label for x in tr))
+
+    return [
+        c("healthy", "none (defaults)", None),
+        c("lr_high_1", "LR 1.0 (clipping on)", "divergence", ["optim.lr=1.0"], repair=True),
+        c("lr_low", "LR 1e-6", "underfitting", ["optim.lr=1e-6", "optim.min_lr=1e-8"]),
+        c("nan_lr", "LR 1e4, clipping off", "nonfinite", ["optim.lr=1e4", "optim.clip_norm=null"], repair=True),
+        c("shuffled_labels", "train labels permuted", "labels.unpredictable",
+          data=_ucr(name, lambda tr, te, rng: (shuffle_labels(tr, rng), te))),
+        c("leak", "extra channel = label index", "labels.leak",
+          data=_ucr(name, lambda tr, te, rng: (leak_label(tr, lab(tr)), leak_label(te, lab(tr))))),
+        c("unscaled", "inputs x1000, data.standardize=false", "inputs.unscaled", ["data.standardize=false"],
+          data=_ucr(name, lambda tr, te, rng: (scale_inputs(tr, 1000), scale_inputs(te, 1000)))),
+        c("constant", "every input value 1.0", "inputs.constant",
+          data=_ucr(name, lambda tr, te, rng: (constant_inputs(tr), constant_inputs(te)))),
+        c("dropout_09", "dropout 0.9 (between layers and recurrent)", "underfitting",
+          ["model.dropout=0.9", "model.recurrent_dropout=0.9", "model.input_dropout=0.9"]),
+        c("batch_2", "batch size 2", "slow.small_batch", ["data.batch_size=2", "train.max_epochs=5"]),
+    ]
+
+
+def build_heldout_cases() -> list[Case]:
+    cases = [row for pre, name in HELDOUT_CLASSIFY.items() for row in _heldout_classify(pre, name)]
+    ap = dict(dataset_name=HELDOUT_FORECAST, heldout=True)
+    cases += [
+        Case("air.healthy", "forecast", "none (defaults)", None, **ap),
+        Case("air.lr_high", "forecast", "LR 1.0 (clipping on)", "divergence", ["optim.lr=1.0"], repair=True, **ap),
+        Case("air.clip_off", "forecast", "100-step windows, clipping off, LR 0.1", "clipping.off",
+             ["forecast.input_length=100", "optim.clip_norm=null", "optim.lr=0.1"], **ap),
+    ]
     return cases
 
 
@@ -486,6 +566,7 @@ def _notes(stderr: str) -> list[str]:
 
 def run_case(case: Case, work: Path, *, repair_rounds: int) -> dict:
     metric_name, dataset = FAMILIES[case.family]
+    dataset = case.dataset_name or dataset
     run = work / "run"
     rng = random.Random(1000 + case.seed)
     t0 = time.perf_counter()
@@ -542,6 +623,8 @@ def _uptime() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the quick subset (about 10 minutes on 2 busy cores)")
+    ap.add_argument("--heldout", action="store_true",
+                    help="only the held-out rows (data sets the rules were not tuned on; never in the default run)")
     ap.add_argument("--only", metavar="NAME,...", help="only these rows (names as in --list)")
     ap.add_argument("--list", action="store_true", help="print the rows and exit")
     ap.add_argument("--keep", metavar="DIR", help="keep the run directories (and corrupted data) under DIR")
@@ -551,8 +634,9 @@ def main(argv: list[str] | None = None) -> int:
     cases = build_cases()
     if args.list:
         for c in cases:
-            print(f"{c.name:<22} {c.family:<9} {'quick ' if c.quick else '      '}{c.expected or '-':<22} "
-                  f"{c.injection}")
+            group = "heldout " if c.heldout else "quick   " if c.quick else "        "
+            print(f"{c.name:<22} {c.family:<9} {group}{c.expected or '-':<22} {c.injection}"
+                  + (f" [{c.dataset_name}]" if c.dataset_name else ""))
         return 0
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -560,8 +644,12 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"unknown rows: {', '.join(unknown)} (see --list)")
         cases = [c for c in cases if c.name in wanted]
+    elif args.heldout:
+        cases = [c for c in cases if c.heldout]
     elif args.quick:
-        cases = [c for c in cases if c.quick]
+        cases = [c for c in cases if c.quick and not c.heldout]
+    else:
+        cases = [c for c in cases if not c.heldout]
     import rnnkit
 
     load_start, t0 = _uptime(), time.perf_counter()
@@ -569,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-doctor-"))
     rows: list[dict] = []
-    healthy: dict[tuple[str, int], float | None] = {}
+    healthy: dict[tuple[str, str, int], float | None] = {}  # (family, data set, seed) -> healthy metric
     try:
         for case in cases:
             work = root / case.name
@@ -577,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
             work.mkdir(parents=True)
             row = run_case(case, work, repair_rounds=args.repair_rounds)
             if case.expected is None:
-                healthy[(case.family, case.seed)] = row["metric"]
+                healthy[(case.family, row["dataset"], case.seed)] = row["metric"]
             rows.append(row)
             print(f"{case.name}: found {row['codes_counted'] or 'none'} "
                   f"(all: {[f['code'] + '/' + f['severity'] for f in row['findings']]}), "
@@ -589,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     for row in rows:
-        h = healthy.get((row["family"], row["seed"]), healthy.get((row["family"], 0)))
+        key = (row["family"], row["dataset"])
+        h = healthy.get((*key, row["seed"]), healthy.get((*key, 0)))
         row["healthy_metric"] = h = h if row["comparable"] else None
         row["within_2_points"] = within_points(row["metric_name"], row["metric"], h)
         if row["repair_planned"]:

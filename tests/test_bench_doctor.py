@@ -129,4 +129,28 @@ def test_cases_are_unique_and_known():
     assert len({c.name for c in cases}) == len(cases)
     assert {c.family for c in cases} == set(bd.FAMILIES)
     assert all(any(c.expected is None for c in cases if c.family == f) for f in bd.FAMILIES)
-    assert any(c.quick for c in cases) and all(c.expected or c.quick or c.family != "classify" for c in cases)
+    assert any(c.quick for c in cases) and all(c.expected or c.quick or c.family != "classify"
+                                               for c in cases if not c.heldout)
+
+
+def test_heldout_rows_are_a_separate_group():
+    """Held-out rows: never quick, on data sets other than the tuned rows' ones, a healthy row per data set."""
+    held = [c for c in bd.build_cases() if c.heldout]
+    assert held and not any(c.quick for c in held)
+    tuned = {ds for _, ds in bd.FAMILIES.values()}
+    sets = {c.dataset_name for c in held}
+    assert None not in sets and not sets & tuned
+    assert all(any(c.expected is None and c.dataset_name == ds for c in held) for ds in sets)
+
+
+def test_ucr_files_read(tmp_path):
+    if importlib.util.find_spec("sktime") is None:
+        pytest.skip("sktime (its .ts files) not installed")
+    for name in bd.HELDOUT_CLASSIFY.values():
+        f = bd.ucr_files(name)
+        assert f["train"].is_file() and f["test"].is_file()
+        cases = bd.read_ts(f["train"])
+        assert cases and len({len(c.channels) for c in cases}) == 1
+        args = bd._ucr(name, lambda tr, te, rng: (bd.constant_inputs(tr), te))(tmp_path, random.Random(0))
+        assert args[0] == str(tmp_path / "train.ts") and args[-2:] == ["--task", "classify"]
+        assert [c.label for c in bd.read_ts(tmp_path / "train.ts")] == [c.label for c in cases]

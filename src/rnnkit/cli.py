@@ -259,12 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check a run against the guide's debugging checklist and troubleshooting list; "
                        "writes DIR/findings.json and DIR/checklist.json. Exit 1 when a finding is an error.",
                        epilog="examples:\n  rnnkit diagnose runs/b\n  rnnkit diagnose runs/b --json > doctor.json\n"
-                       "  rnnkit diagnose runs/b --repair     (a NaN stop: continue with a 10x lower LR)",
+                       "  rnnkit diagnose runs/b --repair     (a NaN or a diverging loss: train on at a lower LR)",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("run_dir", metavar="DIR")
     g.add_argument("--json", action="store_true", help="machine-readable output")
     g.add_argument("--repair", action="store_true",
-                   help="apply the safe repairs (continue the run from its last valid checkpoint with the fix)")
+                   help="apply the first safe repair: continue from the last valid checkpoint with the fix, or train "
+                        "again from the start when the weights had diverged")
     g.set_defaults(func=_diagnose)
 
     r = sub.add_parser("report", help="write DIR/report.html: metrics, training curves and the doctor's verdict",

@@ -44,6 +44,12 @@ class Evidence:
     def finished(self) -> bool:
         return "metrics" in self.summary
 
+    @property
+    def inputs(self) -> dict:
+        """The preflight's statistics of what the network is fed (`doctor.preflight.input_statistics`; {} when
+        the run has none: token inputs, or a run from before them)."""
+        return (self.event("preflight") or {}).get("inputs") or {}
+
     def start_loss(self) -> float | None:
         """The training loss before any step (the preflight batch): the yardstick for "learned nothing" and
         for "rose above where it started"."""

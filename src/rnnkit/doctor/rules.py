@@ -101,6 +101,11 @@ def _has_checkpoint(ev: Evidence) -> bool:
     return bool(ckpt.step_checkpoints(ev.run_dir / "checkpoints"))
 
 
+def _more_dropout(dropout: float) -> float:
+    """One notch more dropout, inside the guide's 0.3 to 0.5."""
+    return max(0.3, min(0.5, dropout + 0.2))
+
+
 def effective_lr(cfg) -> float:
     """The base learning rate that runs: the schedule never goes below optim.min_lr (`lr_at`)."""
     return max(cfg.optim.lr, cfg.optim.min_lr)
@@ -254,7 +259,7 @@ def _oversized(ev: Evidence) -> Finding | None:
     advice = [f"a smaller model: --set model.hidden_size={max(16, m.hidden_size // 4)}"
               + (" --set model.num_layers=1" if m.num_layers > 1 else "")]
     if m.dropout < 0.5:
-        advice.append(f"more dropout: --set model.dropout={max(0.3, min(0.5, m.dropout + 0.2)):.1f} "
+        advice.append(f"more dropout: --set model.dropout={_more_dropout(m.dropout):.1f} "
                       "(the guide: 0.3 to 0.5)")
     if ev.cfg.optim.weight_decay < 1e-2:
         advice.append("weight decay: --set optim.weight_decay=0.01")
@@ -296,7 +301,7 @@ def _overfitting_curve(ev: Evidence) -> list[Finding]:
     m = ev.cfg.model
     advice = []
     if m.dropout < 0.5:  # into the guide's range, at least one notch up
-        advice.append(f"more dropout: --set model.dropout={max(0.3, min(0.5, m.dropout + 0.2)):.1f} "
+        advice.append(f"more dropout: --set model.dropout={_more_dropout(m.dropout):.1f} "
                       "(the guide: 0.3 to 0.5)")
     advice.append(f"more weight decay: --set optim.weight_decay={max(ev.cfg.optim.weight_decay * 10, 1e-2):g} "
                   f"(now {ev.cfg.optim.weight_decay:g})")
@@ -354,7 +359,7 @@ def underfitting(ev: Evidence) -> list[Finding]:
         if change < PLATEAU_CHANGE and half[-1] > PLATEAU_START_SHARE * start:
             reason = (f"the training loss stopped falling (it changed {change:.1%} over the last {len(half)} epochs) "
                       f"at {half[-1]:.4g}, still {half[-1] / start:.0%} of the loss before training ({start:.4g})")
-    prior = ((ev.event("preflight") or {}).get("inputs") or {}).get("label_entropy")
+    prior = ev.inputs.get("label_entropy")
     vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
     # ...unless the training loss fell while the validation loss only rose: that is the labels, not capacity
     rose_only = len(vals) >= 3 and vals.index(min(vals)) < 2 and vals[-1] > vals[0] and best < (1 - FELL_SHARE) * start
@@ -378,7 +383,7 @@ def underfitting(ev: Evidence) -> list[Finding]:
         else:
             severity = "info"  # a healthy run that could have gone on: nothing is wrong, it is not underfitting
     advice = []
-    constant = ((ev.event("preflight") or {}).get("inputs") or {}).get("constant") or []
+    constant = ev.inputs.get("constant") or []
     if constant:
         advice.append(f"input channel(s) {constant} are constant: nothing can be learned from them; check how the "
                       "columns were read")
@@ -527,7 +532,7 @@ def baseline(ev: Evidence) -> list[Finding]:
     start, train = ev.start_loss(), _train_losses(ev)
     # what "learned the training labels" is measured against: the loss of predicting the label shares when the
     # preflight knows them (a majority-only model on imbalanced data gets there from the input alone), else the start
-    prior = ((ev.event("preflight") or {}).get("inputs") or {}).get("label_entropy")
+    prior = ev.inputs.get("label_entropy")
     start = prior if _number(prior) and prior > 0 else start
     vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
     # the training loss fell by half, or by a fifth while the validation loss only rose from its first epochs
@@ -564,7 +569,7 @@ def baseline(ev: Evidence) -> list[Finding]:
 def inputs(ev: Evidence) -> list[Finding]:
     """What the network was fed (the preflight's input statistics): constant channels, channels far from
     mean 0 / spread 1, and a channel that alone gives the label away."""
-    stats = (ev.event("preflight") or {}).get("inputs")
+    stats = ev.inputs
     if not stats:
         return []
     out = []

@@ -316,3 +316,41 @@ def test_tags_hardly_better_than_the_baseline_after_memorising_are_unpredictable
     healthy = {**summary, "metrics": {"test": {"accuracy": 0.888, "baselines": {"most_frequent_tag":
                                                                               {"accuracy": 0.85}}}}}
     assert "labels.unpredictable" not in dict(codes(evidence(train, val, start=2.574, cfg=cfg, summary=healthy)))
+
+
+def test_the_leak_check_names_a_label_channel_but_not_a_chance_sorting():
+    """input_statistics: a channel equal to the class index is named with 4 classes of 9 sequences (held-out
+    BasicMotions had 9 per class, under the former 10-per-class minimum); 2 sequences of a class that one
+    extreme value sorts apart from 30 others (chance: 1 in 248, over 3 channels) are not a leak."""
+    import torch
+
+    from rnnkit.data.collate import Example, SequenceDataset
+    from rnnkit.doctor.preflight import input_statistics
+
+    g = torch.Generator().manual_seed(0)
+
+    def dataset(labels, leak):
+        out = []
+        for i, y in enumerate(labels):
+            x = torch.randn(12, 3, generator=g)
+            if leak:
+                x[:, 2] = float(y)
+            out.append(Example(id=str(i), inputs=x, target=torch.tensor(y)))
+        return SequenceDataset(out)
+
+    four = [k % 4 for k in range(36)]
+    assert input_statistics(dataset(four, leak=True))["label_channels"] == [2]
+    assert input_statistics(dataset(four, leak=False))["label_channels"] == []
+    skewed = [0] * 30 + [1] * 2
+    stats = input_statistics(dataset(skewed, leak=True))  # channel 2 does sort them: but chance would too
+    assert stats["label_channels"] == [] and stats["label_entropy"] == pytest.approx(0.2338, abs=1e-3)
+
+
+def test_a_divergence_under_heavy_dropout_also_advises_less_dropout():
+    """Held-out GunPoint with dropout 0.9 everywhere exploded (median pre-clip norm 2.4e10): the lower learning
+    rate alone would not address the dropout."""
+    cfg = C.resolve(None, ["model.dropout=0.9", "model.recurrent_dropout=0.9"])
+    (f,) = R.divergence(evidence([0.98, 1.72, 1.5], start=0.89, cfg=cfg))
+    assert f.advice[-1].startswith("less dropout: --set model.dropout=0.3 --set model.recurrent_dropout=0.2")
+    (plain,) = R.divergence(evidence([0.98, 1.72, 1.5], start=0.89))
+    assert not any(a.startswith("less dropout") for a in plain.advice)

@@ -45,7 +45,18 @@ def _first_tensor(out) -> torch.Tensor | None:
 INPUT_EXAMPLES = 5000  # the input statistics read at most this many training sequences (evenly spread)
 CONSTANT_SPREAD = 1e-6  # a channel whose spread is below this (relative to max(1, |mean|)) is constant
 LEAK_MIN_EXAMPLES = 20  # the per-channel label check needs this many labelled sequences...
-LEAK_MIN_PER_CLASS = 10  # ...and this many of every class (with 2 of a class, one extreme value sorts them apart)
+# ...and a class-by-class sorting that chance alone would give less often than this, summed over the channels
+# tested: with 30 sequences of one class and 2 of another, 2 extreme values sort them apart by chance once in
+# 248 orders, which 12 channels make likely; with 4 classes of 9, never
+LEAK_CHANCE = 1e-3
+
+
+def _sorted_by_chance(counts: list[int]) -> float:
+    """The chance that a random order of labels with these class counts has each class in one run:
+    k! orders of the k runs, out of n! / prod(n_i!) distinct orders."""
+    n = sum(counts)
+    log_p = math.lgamma(len(counts) + 1) + sum(math.lgamma(c + 1) for c in counts) - math.lgamma(n + 1)
+    return math.exp(log_p)
 
 
 def input_statistics(train_set) -> dict | None:
@@ -75,7 +86,7 @@ def input_statistics(train_set) -> dict | None:
         classes = int(counts.numel())
         share = counts.double() / counts.sum()
         out["label_entropy"] = float(-(share * share.log()).sum())  # the loss of predicting the label shares
-        if classes >= 2 and int(counts.min()) >= LEAK_MIN_PER_CLASS:
+        if classes >= 2 and _sorted_by_chance(counts.tolist()) * len(mean) < LEAK_CHANCE:
             feature = torch.stack([x.double().mean(0) for x in xs])  # (n, C): each sequence's channel means
             for c in range(feature.shape[1]):
                 if c in constant:

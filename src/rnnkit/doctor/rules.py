@@ -101,6 +101,16 @@ def _has_checkpoint(ev: Evidence) -> bool:
     return bool(ckpt.step_checkpoints(ev.run_dir / "checkpoints"))
 
 
+def _heavy_dropout(cfg) -> list[str]:
+    """The model's dropout settings above the guide's 0.5."""
+    return [k for k in ("dropout", "recurrent_dropout", "input_dropout") if getattr(cfg.model, k) > 0.5]
+
+
+def _less_dropout(keys: list[str]) -> str:
+    return "less dropout: " + " ".join(f"--set model.{k}={0.3 if k == 'dropout' else 0.2}" for k in keys) + \
+        " (the guide: 0.3 to 0.5)"
+
+
 def _more_dropout(dropout: float) -> float:
     """One notch more dropout, inside the guide's 0.3 to 0.5."""
     return max(0.3, min(0.5, dropout + 0.2))
@@ -387,10 +397,9 @@ def underfitting(ev: Evidence) -> list[Finding]:
     if constant:
         advice.append(f"input channel(s) {constant} are constant: nothing can be learned from them; check how the "
                       "columns were read")
-    heavy = [k for k in ("dropout", "recurrent_dropout", "input_dropout") if getattr(cfg.model, k) > 0.5]
+    heavy = _heavy_dropout(cfg)
     if held_back is not None or heavy:
-        advice.append("less dropout: " + " ".join(f"--set model.{k}={0.3 if k == 'dropout' else 0.2}"
-                                                  for k in (heavy or ["dropout"])) + " (the guide: 0.3 to 0.5)")
+        advice.append(_less_dropout(heavy or ["dropout"]))
     if lr < GUIDE_LR[1]:
         new = GUIDE_LR[0] if lr < GUIDE_LR[0] else min(lr * 3, GUIDE_LR[1])
         note = (f" (the rate that ran: {lr:.3g}; optim.lr={cfg.optim.lr:.3g} is floored at optim.min_lr)"
@@ -461,6 +470,7 @@ def divergence(ev: Evidence) -> list[Finding]:
                  f"{evidence['median_grad_norm']:.3g} against optim.clip_norm={clip:g})")
     new = lower_lr(cfg.optim.lr)
     sets = lr_sets(cfg, new) + ([] if clip is not None else ["optim.clip_norm=1.0"])
+    heavy = _heavy_dropout(cfg)
     return [Finding(
         code="divergence", severity="error" if train[-1] > start else "warning",
         title="Loss rising: learning rate too high",
@@ -470,7 +480,8 @@ def divergence(ev: Evidence) -> list[Finding]:
                        if cfg.optim.lr > GUIDE_LR[1] else "") + ".",
         advice=["a lower learning rate, from scratch (the weights have diverged): " + " ".join(
                     f"--set {x}" for x in sets),
-                f"a longer warm-up: --set optim.warmup_epochs={max(1, 2 * cfg.optim.warmup_epochs):g}"],
+                f"a longer warm-up: --set optim.warmup_epochs={max(1, 2 * cfg.optim.warmup_epochs):g}",
+                *([_less_dropout(heavy) + ": dropout this heavy makes every step's gradient noisy"] if heavy else [])],
         repair={"mode": "restart", "set": sets})]
 
 

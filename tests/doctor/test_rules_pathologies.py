@@ -354,3 +354,12 @@ def test_a_divergence_under_heavy_dropout_also_advises_less_dropout():
     assert f.advice[-1].startswith("less dropout: --set model.dropout=0.3 --set model.recurrent_dropout=0.2")
     (plain,) = R.divergence(evidence([0.98, 1.72, 1.5], start=0.89))
     assert not any(a.startswith("less dropout") for a in plain.advice)
+
+
+def test_a_validation_loss_of_exactly_zero_does_not_crash_the_doctor():
+    """Held-out ItalyPowerDemand at LR 1.0: a diverged model's huge logits put the validation loss at 0.0 in one
+    epoch; `rnnkit diagnose` raised ZeroDivisionError (a traceback for the user) instead of naming the divergence."""
+    train = [6.39, 27.8, 24.0, 19.0, 34.1, 22.5, 21.3, 23.9, 20.5, 26.1]
+    val = [41.5, 31.4, 9.5, 16.7, 0.0, 19.5, 3.5, 4.4, 0.06, 2.95]
+    found = dict(codes(evidence(train, val, start=0.699, summary=finished(0.68, base=0.4985))))
+    assert found["divergence"] == "error" and "overfitting" not in found  # its curves are the divergence's

@@ -297,7 +297,7 @@ def overfitting(ev: Evidence) -> list[Finding]:
 
 def _overfitting_curve(ev: Evidence) -> list[Finding]:
     epochs = [e for e in ev.epochs if isinstance(e.get("val_loss"), (int, float))]
-    if len(epochs) < OVERFIT_EPOCHS + 1:
+    if len(epochs) < OVERFIT_EPOCHS + 1 or _diverged(ev) is not None:  # a diverging run's curves: `divergence`
         return []
     best = min(range(len(epochs)), key=lambda i: epochs[i]["val_loss"])
     after = epochs[best + 1:]
@@ -318,7 +318,7 @@ def _overfitting_curve(ev: Evidence) -> list[Finding]:
     if m.hidden_size > 32:
         advice.append(f"a smaller model: --set model.hidden_size={m.hidden_size // 2}")
     advice.append("more training data or augmentation")
-    rise = vl / vb - 1
+    rise = vl / vb - 1 if vb > 0 else math.inf  # a validation loss of exactly 0 happens (huge logits)
     stopped = ev.summary.get("stopped")
     held = _metric_held(ev, epochs[best], after[-1])
     # early stopping with the best weights restored has dealt with it, unless the best came in the first epochs

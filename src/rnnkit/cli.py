@@ -156,7 +156,8 @@ def _diagnose(args) -> int:
     print(f"repairing {fix.code}: " + (f"rnnkit train --resume {args.run_dir} {changes}" if fix.repair["mode"] ==
                                        "resume" else f"training {args.run_dir} again from the start with {changes}"))
     summary = api.repair(args.run_dir)
-    print(f"done: stopped: {summary['stopped']}; findings now: {', '.join(summary.get('findings', [])) or 'none'}")
+    doctor = summary.get("doctor") or f"findings now: {', '.join(summary.get('findings', [])) or 'none'}"
+    print(f"done: stopped: {summary['stopped']}; {doctor}")  # the doctor's line marks notes as notes
     return 0
 
 

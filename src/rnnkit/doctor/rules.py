@@ -565,7 +565,10 @@ def baseline(ev: Evidence) -> list[Finding]:
     cfg = ev.cfg
     advice = ["train longer or with a higher learning rate (see underfitting, if found)",
               "for imbalanced classes: look at macro_f1 and the per-class counts; rebalance the training data "
-              "(oversample the rare classes)"]
+              "(oversample the rare classes)",
+              "if nothing helps, check that the inputs can predict the labels at all: labels matched to the "
+              "right rows, the right label column (a model that never learns looks the same as one given "
+              "shuffled labels)"]
     if ev.summary.get("epochs_run", 0) <= 3:
         advice.insert(0, f"train longer: --set train.max_epochs={max(cfg.train.max_epochs * 4, 20)} (only "
                          f"{ev.summary.get('epochs_run')} epoch(s) ran)")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from rnnkit.doctor.advice import GUIDE_LR, effective_lr, lower_lr, lr_sets
 from rnnkit.doctor.evidence import Evidence
 from rnnkit.doctor.finding import Finding
 from rnnkit.doctor.probe_rules import PROBE_RULES
@@ -67,8 +68,6 @@ CPU_BUSY_LOW = 0.5  # ...or, where the kernel gives no schedstat, the process us
 CPU_MIN_WALL = 30.0  # only sessions this long (seconds): a short run's time is not worth a finding
 # Preflight: an initial loss this many times the chance loss means outsized initial outputs.
 INITIAL_LOSS_FACTOR = 3.0
-# The guide's learning-rate range ("start with 0.001-0.01"); advice moves a rate into it.
-GUIDE_LR = (1e-3, 1e-2)
 # Divergence: an epoch's mean training loss above this multiple of the loss before training (a healthy run
 # falls below its start within the first epoch; dropout can lift the first epochs a little, not 1.5x).
 DIVERGE_FACTOR = 1.5
@@ -114,27 +113,6 @@ def _less_dropout(keys: list[str]) -> str:
 def _more_dropout(dropout: float) -> float:
     """One notch more dropout, inside the guide's 0.3 to 0.5."""
     return max(0.3, min(0.5, dropout + 0.2))
-
-
-def effective_lr(cfg) -> float:
-    """The base learning rate that runs: the schedule never goes below optim.min_lr (`lr_at`)."""
-    return max(cfg.optim.lr, cfg.optim.min_lr)
-
-
-def lr_sets(cfg, new_lr: float) -> list[str]:
-    """The `--set` values that make `new_lr` the rate that actually runs: below optim.min_lr, the floor is
-    lowered with it (else the run would be unchanged)."""
-    sets = [f"optim.lr={new_lr:.3g}"]
-    if new_lr < cfg.optim.min_lr:
-        sets.append(f"optim.min_lr={new_lr / 100:.3g}")
-    return sets
-
-
-def lower_lr(lr: float) -> float:
-    """10x lower (the guide), and straight to the bottom of the guide's range when 10x lower is still above it
-    (an absurd rate reaches a sensible one in one repair, not after several)."""
-    new = lr / 10
-    return GUIDE_LR[0] if new > GUIDE_LR[1] else new
 
 
 def merged_sets(*groups: list[str]) -> list[str]:

@@ -144,3 +144,17 @@ def test_a_healthy_run_has_no_probe_findings(tmp_path, with_probe_rules):
     found, probes = _diagnosed(tmp_path, "train.max_epochs=3")
     assert len(probes) >= PR.MIN_PROBES
     assert found & CODES == set()
+
+
+def test_lower_rate_advice_names_a_rate_that_runs_below_the_floor():
+    """At optim.lr = optim.min_lr = 1e-5 a 3x lower rate is floored back to 1e-5 by the schedule: the advice must
+    lower the floor too (the bug issue 10 found in the underfitting advice, here in the probe rules)."""
+    from rnnkit.training.schedules import lr_at
+
+    records = [probe(100 * i, saturation=0.8, total=40.0, ratio=0.2) for i in range(1, 6)]
+    cfg = C.resolve(None, ["optim.lr=1e-5"])
+    for f in (f for rule in PR.PROBE_RULES for f in rule(evidence(records, cfg))):
+        for advice in (a for a in f.advice if a.startswith("a lower learning rate")):
+            sets = [f"{k}={v}" for k, v in re.findall(r"--set (\S+?)=(\S+)", advice)]
+            new = C.resolve(None, sets, base=cfg)
+            assert lr_at(0, base_lr=new.optim.lr, min_lr=new.optim.min_lr) < 1e-5, (f.code, advice)

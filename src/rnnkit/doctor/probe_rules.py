@@ -21,6 +21,7 @@ import math
 import statistics
 from collections.abc import Callable
 
+from rnnkit.doctor.advice import effective_lr, lr_sets
 from rnnkit.doctor.evidence import Evidence
 from rnnkit.doctor.finding import Finding
 
@@ -71,7 +72,8 @@ def _sustained(values: list, holds: Callable[[float], bool]) -> tuple[int, int] 
 
 
 def _lower_lr(ev: Evidence, factor: float) -> str:
-    return f"a lower learning rate: --set optim.lr={ev.cfg.optim.lr / factor:.3g}"
+    """`factor` x below the rate that runs (optim.min_lr floors optim.lr), lowering the floor with it if needed."""
+    return "a lower learning rate: " + " ".join(f"--set {x}" for x in lr_sets(ev.cfg, effective_lr(ev.cfg) / factor))
 
 
 def _scaling_advice(ev: Evidence) -> list[str]:

@@ -121,7 +121,8 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
         if show:
             print_run(cfg, data.report, run_dir, dist)
         return fit_from_config(cfg, data, task, run_dir, callbacks=callbacks,
-                               preflight=functools.partial(preflight, train_set=data.datasets["train"]))
+                               preflight=functools.partial(preflight, train_set=data.datasets["train"],
+                                                           val_set=data.datasets["val"]))
     # A resume must not touch the run's vocabulary, splits or config before `fit` has accepted it (a
     # refused resume with other data would otherwise leave a vocabulary that no longer matches the
     # weights): prepare into a scratch directory, and save the new config once fit starts.

@@ -16,7 +16,7 @@ from rnnkit.training import probes as P
 from rnnkit.training.callbacks import EVENTS, Callback, show_training_loop
 
 SMALL = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=2", "data.batch_size=16",
-         "train.progress=none", "train.log_every=1", "train.threads=1"]
+         "train.progress=none", "train.log_every=1", "train.threads=1", "train.min_probes=0"]
 KEYS = {"kind", "step", "epoch", "lr", "grad_norm", "update_ratio", "recurrent", "grad_norm_total", "clip_norm",
         "clipped_share", "steps_since_probe", "cell", "gate_saturation", "dead_output_share"}
 
@@ -163,6 +163,21 @@ def test_gate_saturation_is_recomputed_from_the_first_layer():
         assert float(saturation) == pytest.approx(expected)
     # with zero weights every output is 0 at every position: all units dead
     assert float(dead) == 1.0
+
+
+def test_a_short_run_probes_often_enough_for_the_doctor(tmp_path, numeric_jsonl):
+    """Issue 10: a small data set's run (12 steps an epoch, 2 epochs) got no probe at the default 100 steps, so
+    the probe rules (which want several) could say nothing. It now probes often enough for train.min_probes."""
+    summary, records = _train(numeric_jsonl, tmp_path / "run", "train.max_epochs=2", "train.min_probes=20")
+    assert summary["steps"] == 24 and C.Config().train.probe_every == 100
+    assert [r["step"] for r in _kind(records, "probe")] == list(range(1, 25))  # 24 // 20 = 1 step apart
+    _, records = _train(numeric_jsonl, tmp_path / "six", "train.max_epochs=2", "train.min_probes=6")
+    assert [r["step"] for r in _kind(records, "probe")] == [4, 8, 12, 16, 20, 24]
+    _, records = _train(numeric_jsonl, tmp_path / "exact", "train.max_epochs=2", "train.min_probes=0")
+    assert _kind(records, "probe") == []  # 0: exactly every probe_every (100) steps
+    from rnnkit.training.setup import probe_interval
+    assert probe_interval(100, 20, 10_000) == 100 and probe_interval(None, 20, 10) is None
+    assert probe_interval(100, 20, 5) == 1
 
 
 def test_probe_every_off_and_range(tmp_path, numeric_jsonl):

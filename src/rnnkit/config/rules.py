@@ -37,6 +37,7 @@ RANGES = {  # hard limits: outside them the value cannot work
     "train.max_epochs": (1, None), "train.patience": (1, None), "train.threads": (1, None),
     "train.log_every": (1, None), "train.checkpoint_every": (1, None), "train.keep_checkpoints": (1, None),
     "train.probe_every": (0, None),  # 0 (or null) turns the live probes off
+    "train.min_probes": (0, None),
 }
 # keys whose lower bound is itself invalid: a learning rate of 0 trains nothing, a plateau factor of 0 sets it to 0
 EXCLUSIVE_LOW = {"optim.lr", "optim.plateau_factor"}

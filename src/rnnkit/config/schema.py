@@ -85,6 +85,8 @@ class TrainConfig:
     log_every: int = 20  # steps between metric lines
     probe_every: int | None = 100  # steps between live probes (per-layer gradient norms, update/weight ratios,
     # gate saturation, dead outputs: "probe" lines in metrics.jsonl, read by the doctor); null or 0 = off
+    min_probes: int = 20  # a run planned for fewer than probe_every x min_probes steps probes more often, so that
+    # the doctor gets this many (0 = exactly every probe_every steps)
     checkpoint_every: int = 500  # steps between mid-epoch checkpoints (one is always written per epoch)
     nonfinite: str = "stop"  # stop: halt on a NaN/Inf loss, keep the last valid checkpoint | repair: then continue
     # from that checkpoint with a 10x lower learning rate (at most twice), as the doctor advises

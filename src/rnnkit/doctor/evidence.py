@@ -50,6 +50,12 @@ class Evidence:
         the run has none: token inputs, or a run from before them)."""
         return (self.event("preflight") or {}).get("inputs") or {}
 
+    @property
+    def signal(self) -> dict:
+        """The preflight's label-permutation test on a nearest-neighbour model (`doctor.signal`; {} when the
+        run has none: labels that are not one class per sequence, or a run from before it)."""
+        return (self.event("preflight") or {}).get("signal") or {}
+
     def start_loss(self) -> float | None:
         """The training loss before any step (the preflight batch): the yardstick for "learned nothing" and
         for "rose above where it started"."""

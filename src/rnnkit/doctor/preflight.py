@@ -24,6 +24,7 @@ import math
 
 import torch
 
+from rnnkit.doctor.signal import MAX_EXAMPLES, neighbour_check
 from rnnkit.errors import TrainingError
 from rnnkit.tasks import Task
 
@@ -98,7 +99,15 @@ def input_statistics(train_set) -> dict | None:
     return out
 
 
-def preflight(model: torch.nn.Module, batch, task: Task, prep, *, train_set=None) -> dict:
+def _signal(train_set, val_set) -> dict | None:
+    if train_set is None:
+        return None
+    sets = [train_set] + ([val_set] if val_set is not None else [])
+    stride = max(1, math.ceil(sum(len(s) for s in sets) / MAX_EXAMPLES))  # evenly spread, never the whole set
+    return neighbour_check([s[i] for s in sets for i in range(0, len(s), stride)])
+
+
+def preflight(model: torch.nn.Module, batch, task: Task, prep, *, train_set=None, val_set=None) -> dict:
     """Run one batch forward and backward; return the evidence (JSON-ready) for metrics.jsonl.
 
     Args:
@@ -107,7 +116,9 @@ def preflight(model: torch.nn.Module, batch, task: Task, prep, *, train_set=None
     Returns:
         {"event": "preflight", "batch_size", "output_shape", "target_shape", "shape_problem" (str or
         None), "initial_loss", "chance_loss" (or None), "no_grad", "zero_grad", "nonfinite_grad" (names),
-        "parameters" (count of tensors), "inputs" (`input_statistics(train_set)`, None without it)}.
+        "parameters" (count of tensors), "inputs" (`input_statistics(train_set)`, None without it), "signal"
+        (`doctor.signal.neighbour_check` on the training and validation sequences, None without them or for
+        labels that are not one class per sequence)}.
     """
     rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -154,7 +165,8 @@ def preflight(model: torch.nn.Module, batch, task: Task, prep, *, train_set=None
                 "chance_loss": float(chance) if chance is not None and math.isfinite(chance) else None,
                 "no_grad": no_grad, "zero_grad": zero_grad, "nonfinite_grad": bad_grad,
                 "parameters": sum(1 for p in model.parameters() if p.requires_grad),
-                "inputs": input_statistics(train_set) if train_set is not None else None}
+                "inputs": input_statistics(train_set) if train_set is not None else None,
+                "signal": _signal(train_set, val_set)}
     finally:
         model.zero_grad(set_to_none=True)
         torch.set_rng_state(rng)

@@ -371,6 +371,10 @@ def underfitting(ev: Evidence) -> list[Finding]:
         else:
             severity = "info"  # a healthy run that could have gone on: nothing is wrong, it is not underfitting
     advice = []
+    if ev.signal.get("verdict") == "none":
+        advice.append("first check the labels: a nearest-neighbour check finds no signal about them in the inputs "
+                      "(see labels.unpredictable); more capacity or epochs will not help if the inputs cannot "
+                      "predict them")
     constant = ev.inputs.get("constant") or []
     if constant:
         advice.append(f"input channel(s) {constant} are constant: nothing can be learned from them; check how the "
@@ -526,15 +530,25 @@ def baseline(ev: Evidence) -> list[Finding]:
     vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
     # the training loss fell by half, or by a fifth while the validation loss only rose from its first epochs
     val_rose = len(vals) >= 3 and vals.index(min(vals)) < 2 and vals[-1] > vals[0]
-    if start is not None and train and (min(train) < MEMORISED_SHARE * start
-                                        or (min(train) < (1 - FELL_SHARE) * start and val_rose)):
+    signal = ev.signal
+    memorised = start is not None and train and (min(train) < MEMORISED_SHARE * start
+                                                 or (min(train) < (1 - FELL_SHARE) * start and val_rose))
+    if memorised or signal.get("verdict") == "none":
+        if memorised:
+            why = (f"{seen}, although the training loss fell to {min(train):.4g} (from {start:.4g}): the model "
+                   "memorised the training labels without learning anything that carries over")
+            evidence = {**evidence, "initial_loss": start, "train_loss_best": min(train)}
+        else:
+            why = f"{seen}, and {_signal_words(signal)} finds no signal either"
+        if signal.get("verdict") == "signal":
+            why += (f" ({_signal_words(signal)} does find signal in the training and validation sequences: if the "
+                    "test labels come from another file, check that they are coded the same way)")
         return [Finding(
             code="labels.unpredictable", severity="warning", title="Inputs do not predict the labels",
-            evidence={**evidence, "initial_loss": start, "train_loss_best": min(train)},
-            explanation=f"{seen}, although the training loss fell to {min(train):.4g} (from {start:.4g}): the model "
-                        "memorised the training labels without learning anything that carries over. The inputs may "
-                        "not predict the labels: labels shuffled or misaligned with their rows (a sort or join gone "
-                        "wrong), labels taken from another column, or validation/test labels coded differently.",
+            evidence={**evidence, "signal": signal or None},
+            explanation=why + ". The inputs may not predict the labels: labels shuffled or misaligned with their "
+                        "rows (a sort or join gone wrong), labels taken from another column, or validation/test "
+                        "labels coded differently.",
             advice=["look at a few rows with their labels; check the label column and the row order of each file",
                     "check it: train on a copy with the labels shuffled; if it does as well, the inputs carry no "
                     "signal about them"])]
@@ -550,12 +564,22 @@ def baseline(ev: Evidence) -> list[Finding]:
     if ev.summary.get("epochs_run", 0) <= 3:
         advice.insert(0, f"train longer: --set train.max_epochs={max(cfg.train.max_epochs * 4, 20)} (only "
                          f"{ev.summary.get('epochs_run')} epoch(s) ran)")
+    explanation = seen + (": the model predicts no better than a rule that ignores the input (for classes: "
+                          "always the most frequent one)")
+    if signal.get("verdict") == "signal":
+        explanation += (f". Yet {_signal_words(signal)} does better than with the labels shuffled: the inputs "
+                        "predict the labels, and this model did not learn how")
+        advice = [a for a in advice if not a.startswith("if nothing helps")]
     return [Finding(
         code="baseline.not_beaten", severity="warning", title="No better than a trivial prediction",
-        evidence=evidence,
-        explanation=seen + ": the model predicts no better than a rule that ignores the input (for classes: "
-                    "always the most frequent one).",
-        advice=advice)]
+        evidence={**evidence, "signal": signal or None}, explanation=explanation + ".", advice=advice)]
+
+
+def _signal_words(signal: dict) -> str:
+    """The nearest-neighbour permutation test (`doctor.signal`) in words."""
+    return (f"a nearest-neighbour check on {signal['examples']} training and validation sequences (leave-one-out "
+            f"accuracy {signal['accuracy']:.3g}, majority share {signal['majority']:.3g}, p = {signal['p_value']:.2g} "
+            "against shuffled labels)")
 
 
 def inputs(ev: Evidence) -> list[Finding]:

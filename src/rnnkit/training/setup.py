@@ -104,6 +104,17 @@ def finished_summary(run_dir: Path, state: LoopState, cfg: C.Config) -> dict | N
     return summary
 
 
+def probe_interval(every: int | None, least: int, total_steps: int) -> int | None:
+    """Steps between live probes: `every`, shortened so that a run planned for `total_steps` logs at least
+    `least` probes (a small data set's run of 60 steps would get none at every 100; the doctor's probe rules
+    need several)."""
+    if not every:
+        return None
+    if least and total_steps // every < least:
+        return max(1, min(every, total_steps // least))
+    return every
+
+
 def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume: bool = False,
                     callbacks=(), preflight=None) -> dict:
     """Train, early-stop, restore the best weights and score every split. Returns summary.json's content.
@@ -219,7 +230,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                precision=precision, device=device, dist=dist, run=run, state=state, callbacks=callbacks,
                checkpoint_extra={"config": cfg.to_dict(), "data_fingerprint": fingerprint},
                find_unused_parameters=bool(unused), summarize=summarize, started=t_start,
-               probe_every=cfg.train.probe_every)
+               probe_every=probe_interval(cfg.train.probe_every, cfg.train.min_probes, schedule["total_steps"]))
 
 
 def _validate(model, *, dataset, task, prep, cfg, device, precision) -> dict:

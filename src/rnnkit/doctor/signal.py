@@ -1,0 +1,93 @@
+"""Do the inputs predict the labels at all? A label-permutation test on a nearest-neighbour model.
+
+A model that learned nothing looks the same from its curves whether it was too weak for the data or was
+given labels that the inputs cannot predict (shuffled, misaligned, from another column). This check tells
+the two apart before training, for sequence-level class labels, at the cost of one distance matrix:
+
+1. each labelled sequence (training and validation splits, never test) becomes a fixed-size vector: numeric
+   sequences resampled to `POINTS` steps per channel (after the family's scaling); token sequences a hashed
+   bag of words, L2-normalised;
+2. leave-one-out 1-nearest-neighbour accuracy on those vectors, with the true labels;
+3. the same accuracy under `PERMUTATIONS` random permutations of the labels (the neighbours stay fixed, so a
+   permutation costs one gather): the p-value is the share of permutations that do as well.
+
+A small p-value says the inputs carry signal about the labels (a model that fails to learn it is too weak or
+badly set up); a large one with enough examples says a simple model finds none (the labels are the suspect
+when the network failed too). It never reads test data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+POINTS = 64  # numeric sequences are resampled to this many steps per channel (or their median length, if less)
+HASH_BUCKETS = 4096  # token sequences: bag-of-words vector size
+MAX_EXAMPLES = 3000  # at most this many labelled sequences (evenly spread) enter the distance matrix
+MIN_EXAMPLES = 20  # fewer than this: no verdict
+PERMUTATIONS = 999
+SIGNAL_P = 0.01  # p at or below this: the inputs predict the labels
+NO_SIGNAL_P = 0.2  # p above this (and accuracy no better than the majority share): no signal found
+
+
+def _vectors(inputs: list[torch.Tensor]) -> torch.Tensor | None:
+    if all(x.is_floating_point() and x.dim() == 2 for x in inputs):
+        lengths = sorted(x.shape[0] for x in inputs)
+        points = max(2, min(POINTS, lengths[len(lengths) // 2]))
+        rows = []
+        for x in inputs:
+            seq = x.double().T.unsqueeze(0)  # (1, C, T)
+            if seq.shape[-1] == 1:
+                seq = seq.expand(-1, -1, 2)
+            rows.append(F.interpolate(seq, size=points, mode="linear", align_corners=True).flatten())
+        return torch.stack(rows)
+    if all(not x.is_floating_point() and x.dim() == 1 for x in inputs):
+        out = torch.zeros(len(inputs), HASH_BUCKETS)
+        for i, x in enumerate(inputs):
+            out[i].index_add_(0, x.long() % HASH_BUCKETS, torch.ones(x.numel()))
+        return F.normalize(out, dim=1)
+    return None
+
+
+def neighbour_check(examples: list, *, seed: int = 0) -> dict | None:
+    """The permutation test above on `examples` (objects with `.inputs` and an integer class `.target`).
+
+    Returns:
+        None when the labels are not one class per sequence or the inputs are neither numeric nor tokens;
+        else {"examples", "accuracy" (leave-one-out 1-NN), "majority" (the largest class share), "p_value",
+        "verdict": "signal" | "none" | "unclear" | "too_few"}.
+    """
+    if not examples or not all(e.target is not None and e.target.dim() == 0 and not e.target.is_floating_point()
+                               for e in examples):
+        return None
+    stride = max(1, math.ceil(len(examples) / MAX_EXAMPLES))
+    examples = examples[::stride]
+    labels = torch.stack([e.target for e in examples]).long()
+    counts = labels.unique(return_counts=True)[1]
+    majority = float(counts.max()) / len(labels)
+    if len(examples) < MIN_EXAMPLES or counts.numel() < 2:
+        return {"examples": len(examples), "accuracy": None, "majority": majority, "p_value": None,
+                "verdict": "too_few"}
+    vectors = _vectors([e.inputs for e in examples])
+    if vectors is None:
+        return None
+    dist = torch.cdist(vectors, vectors)
+    dist.fill_diagonal_(float("inf"))
+    nearest = dist.argmin(1)
+    accuracy = float((labels[nearest] == labels).double().mean())
+    gen = torch.Generator().manual_seed(seed)
+    perms = torch.stack([labels[torch.randperm(len(labels), generator=gen)] for _ in range(PERMUTATIONS)])
+    permuted = (perms[:, nearest] == perms).double().mean(1)
+    p = float((1 + (permuted >= accuracy - 1e-12).sum()) / (PERMUTATIONS + 1))
+    if p <= SIGNAL_P:
+        verdict = "signal"
+    elif p > NO_SIGNAL_P and accuracy <= majority:
+        verdict = "none"
+    else:
+        verdict = "unclear"
+    return {"examples": len(examples), "accuracy": accuracy, "majority": majority, "p_value": p, "verdict": verdict}
+
+
+__all__ = ["neighbour_check"]

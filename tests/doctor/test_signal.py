@@ -1,0 +1,137 @@
+"""Issue 10: shuffled labels on a small univariate set read as `underfitting` (the model never memorised them, so
+its curves look like a model too weak for the data). The nearest-neighbour permutation test in the preflight
+(`rnnkit.doctor.signal`) tells the two apart: no signal in the inputs -> `labels.unpredictable`; signal -> the
+model is the suspect."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from rnnkit import config as C
+from rnnkit.doctor import rules as R
+from rnnkit.doctor.evidence import Evidence
+from rnnkit.doctor.signal import neighbour_check
+
+
+def _curves(n: int, seed: int) -> tuple[list[torch.Tensor], list[int]]:
+    """Two classes of noisy univariate curves of varying length (a bump early or late), like GunPoint's."""
+    gen = torch.Generator().manual_seed(seed)
+    xs, ys = [], []
+    for i in range(n):
+        y = i % 2
+        length = int(torch.randint(80, 120, (1,), generator=gen))
+        t = torch.linspace(0, 1, length)
+        centre = 0.3 if y == 0 else 0.7
+        x = torch.exp(-((t - centre) ** 2) / 0.01) + 0.4 * torch.randn(length, generator=gen)
+        xs.append(x.unsqueeze(1))
+        ys.append(y)
+    return xs, ys
+
+
+def _examples(xs, ys):
+    return [SimpleNamespace(inputs=x, target=torch.tensor(y)) for x, y in zip(xs, ys, strict=True)]
+
+
+def test_curves_carry_signal_and_their_shuffled_labels_do_not():
+    xs, ys = _curves(60, 0)
+    real = neighbour_check(_examples(xs, ys))
+    assert real["verdict"] == "signal" and real["accuracy"] > 0.9 and real["p_value"] <= 0.01
+    shuffled = ys[:]
+    random.Random(1).shuffle(shuffled)
+    fake = neighbour_check(_examples(xs, shuffled))
+    assert fake["verdict"] == "none" and fake["p_value"] > 0.2
+
+
+def test_token_sequences_carry_signal_through_a_bag_of_words():
+    gen = torch.Generator().manual_seed(0)
+    xs, ys = [], []
+    for i in range(80):
+        y = i % 2
+        topic = torch.randint(10, 30, (4,), generator=gen) + 20 * y  # class-specific words...
+        common = torch.randint(100, 400, (12,), generator=gen)  # ...among many shared ones
+        xs.append(torch.cat([topic, common]))
+        ys.append(y)
+    assert neighbour_check(_examples(xs, ys))["verdict"] == "signal"
+    shuffled = ys[:]
+    random.Random(0).shuffle(shuffled)
+    assert neighbour_check(_examples(xs, shuffled))["verdict"] in ("none", "unclear")
+
+
+def test_no_verdict_without_enough_examples_or_for_per_step_labels():
+    xs, ys = _curves(10, 0)
+    assert neighbour_check(_examples(xs, ys))["verdict"] == "too_few"
+    tags = [SimpleNamespace(inputs=torch.tensor([1, 2, 3]), target=torch.tensor([0, 1, 0])) for _ in range(30)]
+    assert neighbour_check(tags) is None
+
+
+def _ev(signal: dict) -> Evidence:
+    """A run that learned nothing (training loss flat at the label shares' loss) and tested at the majority."""
+    epochs = [{"kind": "epoch", "epoch": i + 1, "train_loss": 0.69, "val_loss": 0.70} for i in range(12)]
+    pre = {"event": "preflight", "chance_loss": 0.693, "initial_loss": 0.70, "no_grad": [], "nonfinite_grad": [],
+           "shape_problem": None, "parameters": 4, "batch_size": 8, "output_shape": [8, 2], "target_shape": [8],
+           "inputs": {"label_entropy": 0.693, "mean": [0.0], "std": [1.0], "constant": [], "label_channels": []},
+           "signal": signal}
+    summary = {"metrics": {"test": {"accuracy": 0.49, "baselines": {"majority_class": {"accuracy": 0.5}}}},
+               "stopped": "early_stopping", "epochs_run": 12}
+    return Evidence(Path("run"), C.Config(), summary, epochs, [], [pre])
+
+
+def test_no_signal_makes_a_model_that_learned_nothing_a_label_problem():
+    ev = _ev({"examples": 55, "accuracy": 0.45, "majority": 0.51, "p_value": 0.7, "verdict": "none"})
+    found = {f.code: f for f in R.run_rules(ev)}
+    assert "labels.unpredictable" in found and "baseline.not_beaten" not in found
+    assert "finds no signal" in found["labels.unpredictable"].explanation
+    assert found["underfitting"].advice[0].startswith("first check the labels")
+
+
+def test_signal_makes_a_model_that_learned_nothing_the_suspect():
+    ev = _ev({"examples": 55, "accuracy": 0.91, "majority": 0.51, "p_value": 0.001, "verdict": "signal"})
+    found = {f.code: f for f in R.run_rules(ev)}
+    assert "labels.unpredictable" not in found
+    assert "the inputs predict the labels" in found["baseline.not_beaten"].explanation
+    assert not found["underfitting"].advice[0].startswith("first check the labels")
+
+
+SKTIME = importlib.util.find_spec("sktime")
+GUNPOINT = (Path(SKTIME.submodule_search_locations[0]) / "datasets/data/GunPoint") if SKTIME else None
+
+
+@pytest.mark.skipif(GUNPOINT is None or not GUNPOINT.exists(), reason="sktime's GunPoint files are not installed")
+def test_gunpoint_with_shuffled_training_labels_is_named_a_label_problem(tmp_path, capsys):
+    """Real GunPoint (50 training series of 150 steps), its training labels permuted: a small model cannot
+    memorise them in a few epochs, so only the permutation test can say that the labels are the problem."""
+    from rnnkit.cli import main
+
+    lines = (GUNPOINT / "GunPoint_TRAIN.ts").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().lower() == "@data") + 1
+    values = [line.rsplit(":", 1) for line in lines[at:] if line.strip()]
+    labels = [lab for _, lab in values]
+    random.Random(0).shuffle(labels)
+    shuffled = tmp_path / "train.ts"
+    shuffled.write_text("\n".join(lines[:at] + [f"{v}:{lab}" for (v, _), lab in zip(values, labels, strict=True)]))
+    common = ["--set", "train.max_epochs=4", "--set", "model.hidden_size=16", "--set", "model.num_layers=1",
+              "--set", "train.progress=none"]
+    run = tmp_path / "run"
+    assert main(["train", str(shuffled), "--test", str(GUNPOINT / "GunPoint_TEST.ts"), "--out", str(run),
+                 *common]) == 0
+    pre = next(r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+               if r.get("event") == "preflight")
+    assert pre["signal"]["verdict"] == "none" and pre["signal"]["examples"] == 50
+    capsys.readouterr()
+    main(["diagnose", str(run), "--json"])
+    found = {f["code"]: f for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert found["labels.unpredictable"]["severity"] == "warning"
+
+    real = tmp_path / "real"
+    assert main(["train", str(GUNPOINT / "GunPoint_TRAIN.ts"), "--test", str(GUNPOINT / "GunPoint_TEST.ts"),
+                 "--out", str(real), *common, "--set", "train.max_epochs=1"]) == 0
+    pre = next(r for r in map(json.loads, (real / "metrics.jsonl").read_text().splitlines())
+               if r.get("event") == "preflight")
+    assert pre["signal"]["verdict"] == "signal" and pre["signal"]["accuracy"] > 0.8

@@ -50,6 +50,7 @@ from rnnkit import config as C
 from rnnkit.errors import ConfigError, MissingExtra, TrainingError
 from rnnkit.training.callbacks import Callback
 from rnnkit.training.checkpoint import write_json_atomic
+from rnnkit.training.schedules import LOWER_IS_BETTER
 
 INSTALL_HINT = "pip install 'rnnkit[tune]'"
 TUNE_FILE = "tune.json"
@@ -65,7 +66,6 @@ DEFAULT_SPACE: dict[str, Any] = {
     "model.dropout": {"low": 0.0, "high": 0.5},
     "data.batch_size": [16, 32, 64],
 }
-_LOWER_IS_BETTER = {"loss", "wer", "per", "mse", "mae", "rmse", "mase", "smape"}
 
 
 def _optuna():
@@ -364,7 +364,7 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"--trials {trials!r}: give the number of trials for this worker, 1 or more.")
     space = dict(DEFAULT_SPACE if space is None else space)
-    direction = "minimize" if metric in _LOWER_IS_BETTER else "maximize"
+    direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3) if prune else \
         optuna.pruners.NopPruner()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

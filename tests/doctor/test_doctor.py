@@ -51,7 +51,7 @@ def test_healthy_run_has_no_findings_and_passes_the_checklist(data, tmp_path):
 def test_overfitting_is_found_explained_and_shown_by_the_cli(data, tmp_path, capsys):
     out = tmp_path / "run"
     run(data["noisy"], out, "train.max_epochs=40", "optim.lr=1e-2", "model.dropout=0.0", "model.recurrent_dropout=0.0",
-        "optim.weight_decay=0.0", "train.patience=40", "model.hidden_size=64")
+        "optim.weight_decay=0.0", "train.patience=40", "model.hidden_size=64", "train.monitor=loss")
     (finding,) = [f for f in json.loads((out / "findings.json").read_text()) if f["code"] == "overfitting"]
     ev = finding["evidence"]
     assert finding["severity"] == "warning" and ev["val_loss_last"] > 1.25 * ev["val_loss_best"]

@@ -363,3 +363,24 @@ def test_a_validation_loss_of_exactly_zero_does_not_crash_the_doctor():
     val = [41.5, 31.4, 9.5, 16.7, 0.0, 19.5, 3.5, 4.4, 0.06, 2.95]
     found = dict(codes(evidence(train, val, start=0.699, summary=finished(0.68, base=0.4985))))
     assert found["divergence"] == "error" and "overfitting" not in found  # its curves are the divergence's
+
+
+def test_a_tagger_below_the_baseline_on_entity_f1_is_a_finding_even_when_token_accuracy_is_close():
+    """Issue 11: NER on ~95% O tags, the default tagger predicted O everywhere: entity F1 0.00 against the
+    most-frequent-tag baseline's 0.29; the doctor said only `overfitting` (info). The headline that picked the
+    best epoch (summary "monitor") is compared with the baseline too."""
+    cfg = C.resolve(None, ["task=tag"])
+    test = {"accuracy": 0.946, "entity_f1": 0.0,
+            "baselines": {"most_frequent_tag": {"accuracy": 0.940, "entity_f1": 0.29}}}
+    # the training loss fell from ln(9) to about the loss of predicting the tag shares (0.25 at 95% O): an
+    # all-O model, not memorised labels
+    summary = {"metrics": {"test": test}, "stopped": "early_stopping", "epochs_run": 4, "monitor": "entity_f1"}
+    ev = evidence([0.5, 0.3, 0.24, 0.22], cfg=cfg, summary=summary, inputs={"label_entropy": 0.25})
+    cmp = ev.baseline_comparison()
+    assert (cmp.metric, cmp.model, cmp.base, cmp.better) == ("entity_f1", 0.0, 0.29, False)
+    (f,) = [f for f in R.baseline(ev)]
+    assert f.code == "baseline.not_beaten" and f.severity == "warning"
+    assert "entity_f1 0 is no better than the most frequent tag baseline's 0.29" in f.explanation
+    # without a headline in the summary (a run from before it), the family's metric alone: beaten, no finding
+    ev.summary.pop("monitor")
+    assert ev.baseline_comparison().metric == "accuracy" and R.baseline(ev) == []

@@ -136,7 +136,7 @@ def test_two_processes_finish_and_rank_0_alone_writes_the_run_directory(referenc
     assert [r["step"] for r in steps(run)] == list(range(1, TOTAL_STEPS + 1))
     assert [r["epoch"] for r in recs if r.get("kind") == "epoch"] == [1, 2, 3]
     events = [r["event"] for r in recs if "event" in r]
-    assert events == ["preflight", "distributed", "finished"]
+    assert events == ["preflight", "distributed", "monitor", "finished"]
     assert all(len(r["ids"]) == 24 for r in steps(run))  # 12 records from each rank per step
     assert_each_epoch_sees_every_record_once(run)
     summary = json.loads((run / "summary.json").read_text())

@@ -32,7 +32,7 @@ def test_early_stopping_restores_best_weights(tmp_path):
     noisy = write_numeric_jsonl(tmp_path / "noisy.jsonl", label_noise=0.5)
     cfg = _cfg(noisy, "train.max_epochs=60", "train.patience=3", "optim.lr=0.01",
                "model.hidden_size=64", "model.dropout=0.0", "model.recurrent_dropout=0.0",
-               "optim.weight_decay=0", "data.val_fraction=0.3")
+               "optim.weight_decay=0", "data.val_fraction=0.3", "train.monitor=loss")
     summary = api.train(cfg, tmp_path / "run")
     assert summary["stopped"] == "early_stopping"
     assert summary["epochs_run"] == summary["best_epoch"] + 3

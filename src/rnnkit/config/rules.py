@@ -27,7 +27,8 @@ CHOICES = {  # and "task": one of `task_names()`
 }
 RANGES = {  # hard limits: outside them the value cannot work
     "data.min_freq": (1, None), "data.max_length": (1, None), "data.max_bad_fraction": (0.0, 1.0),
-    "data.val_fraction": (0.0, 0.9), "data.test_fraction": (0.0, 0.9), "data.batch_size": (1, None),
+    "data.val_fraction": (0.0, 0.9), "data.test_fraction": (0.0, 0.9), "data.min_val_rows": (0, None),
+    "data.batch_size": (1, None),
     "data.bucket_chunk": (1, None), "data.max_vocab": (3, None),
     "model.embedding_dim": (1, None), "model.hidden_size": (1, None), "model.num_layers": (1, None),
     "model.dropout": (0.0, 0.99), "model.input_dropout": (0.0, 0.99), "model.recurrent_dropout": (0.0, 0.99),

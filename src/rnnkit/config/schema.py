@@ -36,6 +36,8 @@ class DataConfig:
     bad_rows: str = "error"  # error | skip (skip writes rejects.jsonl)
     max_bad_fraction: float = 0.01  # skip still fails above this share of bad rows
     val_fraction: float = 0.1
+    min_val_rows: int = 20  # a carved validation split that would hold fewer rows takes a larger share of train
+    # (up to 25%), with a warning; 0 = exactly val_fraction
     test_fraction: float = 0.1
     split_seed: int = 0
     standardize: bool = True  # per-channel z-score fitted on train only (numeric input)
@@ -77,7 +79,11 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     max_epochs: int = 100
-    patience: int = 10  # early stopping on val loss; guide: 10-20
+    patience: int = 10  # early stopping: epochs without a better validation figure (train.monitor); guide: 10-20
+    monitor: str = "auto"  # the validation figure that picks the best epoch, stops early and decays the rate on
+    # plateaus, ties going to the lower loss: auto (the family's headline: accuracy, or macro_f1 for imbalanced
+    # classes; entity_f1 for BIO/BIOES tags; wer for seq2seq; the loss for forecast and regress) | loss | a
+    # validation metric's name
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16

@@ -121,11 +121,32 @@ def read_splits(cfg: Config, run_dir: Path | None) -> tuple[dict[str, list[Recor
     return validated.splits, report
 
 
-def missing_split_fractions(cfg: Config, splits: dict) -> dict[str, float]:
-    """The shares of train to carve out for the val/test splits no file gave (a built-in keeps its test)."""
+SMALL_VAL_CAP = 0.25  # a validation share raised for small data (data.min_val_rows) stops at this share of train
+
+
+def val_share(cfg: Config, rows: int) -> float:
+    """data.val_fraction, raised (up to SMALL_VAL_CAP) when it would carve fewer than data.min_val_rows of `rows`:
+    a validation split of 3 rows makes the best epoch, early stopping and plateau decay noise."""
+    f, want = cfg.data.val_fraction, cfg.data.min_val_rows
+    if not want or f <= 0 or rows <= 0 or rows * f >= want:
+        return f
+    room = 0.9 - cfg.data.test_fraction  # with a carved test split too, train keeps at least a tenth
+    return max(f, min(want / rows, SMALL_VAL_CAP, room))
+
+
+def missing_split_fractions(cfg: Config, splits: dict, *, announce: bool = True) -> dict[str, float]:
+    """The shares of train to carve out for the val/test splits no file gave (a built-in keeps its test); a
+    small training file gives validation a larger share (`val_share`), said once in a warning."""
     fractions = {}
     if "val" not in splits and cfg.data.val_fraction > 0:
-        fractions["val"] = cfg.data.val_fraction
+        rows = len(splits.get("train") or [])
+        fractions["val"] = share = val_share(cfg, rows)
+        if announce and share > cfg.data.val_fraction:
+            warnings.warn(f"small data: data.val_fraction={cfg.data.val_fraction:g} of {rows} training rows would "
+                          f"hold out about {rows * cfg.data.val_fraction:.0f} for validation, too few to pick the best "
+                          f"epoch or stop early; validation takes {share:.0%} of them instead (data.min_val_rows="
+                          f"{cfg.data.min_val_rows}; --set data.min_val_rows=0 keeps data.val_fraction, or give --val)",
+                          UserWarning, stacklevel=2)
     if "test" not in splits and cfg.data.test_fraction > 0 and not cfg.data.dataset:
         fractions["test"] = cfg.data.test_fraction
     return fractions
@@ -162,7 +183,7 @@ def check_split_sizes(cfg: Config, splits: dict[str, list[Record]], files: dict)
     """An empty validation split is a DataError (early stopping needs one); an empty test split is left
     out with a warning (no test metrics); a split of fewer than `TINY_SPLIT` rows gets a warning."""
     sizes = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
-    carved = missing_split_fractions(cfg, {k: v for k, v in splits.items() if k in files})
+    carved = missing_split_fractions(cfg, {k: v for k, v in splits.items() if k in files}, announce=False)
     if not splits.get("val"):
         train_file = str(files.get("train", cfg.data.train))
         if "val" in carved:
@@ -279,7 +300,7 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     records, report = read_splits(cfg, run_dir)
     files = report["files"]  # split -> the file it was read from
     check_training_data(cfg, records, files)
-    fractions = missing_split_fractions(cfg, records)
+    fractions = missing_split_fractions(cfg, records, announce=False)  # which splits are carved (split_records says)
     records = split_records(cfg, records, None)  # splits.json is written once every check has passed
     carved = {name: records[name] for name in ("train", *fractions)}
     records = check_split_sizes(cfg, records, files)

@@ -99,6 +99,23 @@ def input_statistics(train_set) -> dict | None:
     return out
 
 
+def label_entropy(train_set) -> float | None:
+    """The entropy of the training labels' shares (one class per sequence, or one tag per token): the loss of a
+    model that predicts the shares and ignores the input. None for other targets."""
+    if train_set is None or len(train_set) == 0:
+        return None
+    stride = max(1, len(train_set) // INPUT_EXAMPLES)
+    targets = [train_set[i].target for i in range(0, len(train_set), stride)]
+    if not all(t is not None and t.dim() <= 1 and not t.is_floating_point() for t in targets):
+        return None
+    labels = torch.cat([t.reshape(-1) for t in targets])
+    labels = labels[labels >= 0]  # padding / ignored positions, if a family marks them negative
+    if labels.numel() == 0:
+        return None
+    share = labels.unique(return_counts=True)[1].double() / labels.numel()
+    return float(-(share * share.log()).sum())
+
+
 def _signal(train_set, val_set) -> dict | None:
     if train_set is None:
         return None
@@ -118,7 +135,7 @@ def preflight(model: torch.nn.Module, batch, task: Task, prep, *, train_set=None
         None), "initial_loss", "chance_loss" (or None), "no_grad", "zero_grad", "nonfinite_grad" (names),
         "parameters" (count of tensors), "inputs" (`input_statistics(train_set)`, None without it), "signal"
         (`doctor.signal.neighbour_check` on the training and validation sequences, None without them or for
-        labels that are not one class per sequence)}.
+        labels that are not one class per sequence), "label_entropy" (`label_entropy(train_set)`)}.
     """
     rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -166,7 +183,7 @@ def preflight(model: torch.nn.Module, batch, task: Task, prep, *, train_set=None
                 "no_grad": no_grad, "zero_grad": zero_grad, "nonfinite_grad": bad_grad,
                 "parameters": sum(1 for p in model.parameters() if p.requires_grad),
                 "inputs": input_statistics(train_set) if train_set is not None else None,
-                "signal": _signal(train_set, val_set)}
+                "signal": _signal(train_set, val_set), "label_entropy": label_entropy(train_set)}
     finally:
         model.zero_grad(set_to_none=True)
         torch.set_rng_state(rng)

@@ -28,6 +28,7 @@ from rnnkit.doctor.evidence import Evidence
 from rnnkit.doctor.finding import Finding
 from rnnkit.doctor.probe_rules import PROBE_RULES
 from rnnkit.tasks import get_task
+from rnnkit.training.schedules import LOWER_IS_BETTER
 
 # Overfitting: validation loss this much above its best, for at least this many epochs after the
 # best, while the training loss kept falling; a warning from OVERFIT_SEVERE up, unless early stopping
@@ -214,7 +215,6 @@ def nonfinite(ev: Evidence) -> list[Finding]:
         repair=repair)]
 
 
-_LOWER_IS_BETTER = {"wer", "per", "mse", "mae", "rmse", "mase", "smape"}
 
 
 def _metric_held(ev: Evidence, best: dict, last: dict) -> tuple[str, float, float] | None:
@@ -229,7 +229,7 @@ def _metric_held(ev: Evidence, best: dict, last: dict) -> tuple[str, float, floa
     b, last_value = best[f"val_{name}"], last.get(f"val_{name}")
     if not isinstance(last_value, (int, float)):
         return None
-    worse = (last_value - b) if name in _LOWER_IS_BETTER else (b - last_value)
+    worse = (last_value - b) if name in LOWER_IS_BETTER else (b - last_value)
     return (name, b, last_value) if worse <= METRIC_HELD * max(abs(b), 1e-12) else None
 
 
@@ -347,7 +347,7 @@ def underfitting(ev: Evidence) -> list[Finding]:
         if change < PLATEAU_CHANGE and half[-1] > PLATEAU_START_SHARE * start:
             reason = (f"the training loss stopped falling (it changed {change:.1%} over the last {len(half)} epochs) "
                       f"at {half[-1]:.4g}, still {half[-1] / start:.0%} of the loss before training ({start:.4g})")
-    prior = ev.inputs.get("label_entropy")
+    prior = ev.label_entropy
     vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
     # ...unless the training loss fell while the validation loss only rose: that is the labels, not capacity
     rose_only = len(vals) >= 3 and vals.index(min(vals)) < 2 and vals[-1] > vals[0] and best < (1 - FELL_SHARE) * start
@@ -525,7 +525,7 @@ def baseline(ev: Evidence) -> list[Finding]:
     start, train = ev.start_loss(), _train_losses(ev)
     # what "learned the training labels" is measured against: the loss of predicting the label shares when the
     # preflight knows them (a majority-only model on imbalanced data gets there from the input alone), else the start
-    prior = ev.inputs.get("label_entropy")
+    prior = ev.label_entropy
     start = prior if _number(prior) and prior > 0 else start
     vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
     # the training loss fell by half, or by a fifth while the validation loss only rose from its first epochs

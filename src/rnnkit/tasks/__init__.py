@@ -69,6 +69,8 @@ class Task:
         metric_notes: notes printed under the report's metrics table (e.g. the loss's units).
         long_sequence_advice: the doctor's advice when training sequences are very long; () for the
             generic advice (truncate with data.max_length).
+        monitor: (cfg, PreparedData) -> (validation metric name, why) that `train.monitor=auto` selects on (the
+            family's headline); or None (the loss).
         estimator: the family's scikit-learn estimator (`tasks._estimating.EstimatorSpec`: its public name and
             the hooks for in-memory X, y), built by `rnnkit.estimator`; or None (`Estimator(task=...)` on files).
     """
@@ -97,6 +99,7 @@ class Task:
     metric_notes: tuple[str, ...] = ()
     long_sequence_advice: tuple[str, ...] = ()
     estimator: object = None
+    monitor: Callable | None = None
 
 
 _REGISTERED: dict[str, Task] = {}  # families added with `register` (not modules of this package)

@@ -200,9 +200,25 @@ ESTIMATOR_DOC = """A scikit-learn classifier that trains an rnnkit classificatio
     """
 
 
+IMBALANCED = 3.0  # largest / smallest training class at or above this: macro-F1 picks the best epoch (auto)
+
+
+def monitor(cfg, data) -> tuple[str, str]:
+    """`train.monitor=auto`: accuracy, or macro-F1 when the training classes are imbalanced (accuracy then
+    rewards predicting the majority class)."""
+    counts = torch.bincount(torch.stack([ex.target for ex in data.datasets["train"].examples]),
+                            minlength=len(data.prep.labels))
+    counts = counts[counts > 0]
+    ratio = float(counts.max() / counts.min()) if counts.numel() else 1.0
+    if ratio >= IMBALANCED:
+        return "macro_f1", f"the training classes are imbalanced, {ratio:.0f}:1 (largest to smallest)"
+    return "accuracy", "the family's headline"
+
+
 TASK = Task(name="classify", prepare=prepare_data, load_prep=Preprocessing.load, build_model=build_model,
             collate=collate, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
             metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss,
             baseline=("accuracy", "majority_class", True), headline_score=accuracy_score,
-            uses_pooling=True, estimator=EstimatorSpec("SequenceClassifier", ClassifierHooks, ESTIMATOR_DOC))
+            uses_pooling=True, estimator=EstimatorSpec("SequenceClassifier", ClassifierHooks, ESTIMATOR_DOC),
+            monitor=monitor)

@@ -518,4 +518,5 @@ def describe_model(cfg) -> str:
 TASK = Task(name="seq2seq", prepare=prepare, load_prep=Seq2SeqPrep.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
             write_predictions=write_predictions, metric_names=("wer", "per"), chance_loss=uniform_token_loss,
-            judge_predictions=judge_predictions, headline_score=sequence_accuracy, describe_model=describe_model)
+            judge_predictions=judge_predictions, headline_score=sequence_accuracy, describe_model=describe_model,
+            monitor=lambda cfg, data: ("wer", "the family's headline"))

@@ -59,7 +59,7 @@ class TagConfig:
     token_column: str = "tokens"  # JSONL: list of tokens
     tag_column: str = "tags"  # JSONL: list of tags, one per token
     conll_column: str = "upos"  # CoNLL-U: upos | xpos | deprel | a 1-based column number
-    crf: bool = False  # CRF output layer with Viterbi decoding
+    crf: bool | None = None  # CRF output layer with Viterbi decoding; null: on for BIO/BIOES entity tags (tag.scheme)
     char_features: bool = True  # character-level word features (unknown words; Turkish UPOS +2 points)
     char_dim: int = 32  # character embedding and char-encoder size
     char_encoder: str = "lstm"  # lstm (a small char BiLSTM) | cnn (char CNN, max-pooled)
@@ -333,7 +333,8 @@ def build_model(cfg: Config, prep: TagPreprocessing) -> TokenTagger:
     m.pop("pooling")  # a per-token head pools nothing
     return TokenTagger(vocab_size=len(prep.vocab), num_tags=len(prep.labels),
                        num_chars=len(prep.chars) if prep.chars is not None else None, char_dim=cfg.tag.char_dim,
-                       char_encoder=cfg.tag.char_encoder, word_dropout=cfg.tag.word_dropout, crf=cfg.tag.crf, **m)
+                       char_encoder=cfg.tag.char_encoder, word_dropout=cfg.tag.word_dropout, crf=use_crf(cfg, prep),
+                       **m)
 
 
 def collate(examples: list[Example]) -> Batch:
@@ -503,7 +504,8 @@ def uniform_class_loss(prep) -> float:
 
 def describe_model(cfg: Config) -> str:
     """The report's words for the tagger's own settings."""
-    return f", CRF {'on' if cfg.tag.crf else 'off'}, char features {'on' if cfg.tag.char_features else 'off'}"
+    crf = {True: "on", False: "off", None: "auto (on for BIO/BIOES tags)"}[cfg.tag.crf]
+    return f", CRF {crf}, char features {'on' if cfg.tag.char_features else 'off'}"
 
 
 def accuracy_score(metrics: dict) -> float:
@@ -593,9 +595,22 @@ ESTIMATOR_DOC = """An rnnkit tagger (task tag) with scikit-learn's interface: on
     """
 
 
+def use_crf(cfg, prep) -> bool:
+    """`tag.crf`, with null resolved: a CRF for entity tags (their B-/I- structure is what it scores)."""
+    return prep.scheme != "none" if cfg.tag.crf is None else bool(cfg.tag.crf)
+
+
+def monitor(cfg, data) -> tuple[str, str]:
+    """`train.monitor=auto`: entity F1 for BIO/BIOES tags (token accuracy rewards tagging everything O), else
+    token accuracy."""
+    if data.prep.scheme != "none":
+        return "entity_f1", f"{data.prep.scheme.upper()} entity tags"
+    return "accuracy", "the family's headline"
+
+
 TASK = Task(name="tag", prepare=prepare, load_prep=TagPreprocessing.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
             write_predictions=write_predictions, baselines=baselines, metric_names=("accuracy", "macro_f1"),
             chance_loss=uniform_class_loss, baseline=("accuracy", "most_frequent_tag", True),
             headline_score=accuracy_score, label_noun="tags", describe_model=describe_model,
-            estimator=EstimatorSpec("SequenceTagger", TaggerHooks, ESTIMATOR_DOC))
+            estimator=EstimatorSpec("SequenceTagger", TaggerHooks, ESTIMATOR_DOC), monitor=monitor)

@@ -44,7 +44,7 @@ from rnnkit.training.callbacks import fire
 from rnnkit.training.precision import Precision, resolve_precision
 from rnnkit.training.probes import Probe
 from rnnkit.training.run import MemoryRun
-from rnnkit.training.schedules import EarlyStopping, PlateauState, lr_at
+from rnnkit.training.schedules import EarlyStopping, Monitor, PlateauState, lr_at
 
 
 class _SignalFlag:
@@ -141,6 +141,7 @@ class _Loop:
     keep_checkpoints: int
     checkpoint_extra: dict  # saved with every checkpoint (the setup puts the config and the data fingerprint)
     started: float  # time.perf_counter() when this session began
+    monitor: Monitor = field(default_factory=Monitor)
     stop_message: str = ""
     interrupted: tuple[int, Any] | None = None
 
@@ -152,7 +153,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
         keep_checkpoints: int = 2, precision: Precision | None = None, device: torch.device | None = None,
         dist: distributed.Dist = distributed.SINGLE, run=None, state: LoopState | None = None, callbacks=(),
         checkpoint_extra: dict | None = None, find_unused_parameters: bool = False, summarize=None,
-        started: float | None = None, probe_every: int | None = None) -> dict:
+        started: float | None = None, probe_every: int | None = None, monitor: Monitor | None = None) -> dict:
     """Train `model` on `train_set` in the batches `sampler` draws, validating on `val_set` after each epoch
     (early stopping on its loss, plateau decay), and restore the best epoch's weights at the end.
 
@@ -170,6 +171,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
             writes a `{"kind": "probe", ...}` record through `run`; None or 0: no probes. It changes nothing
             in training (the same per-step losses with and without it). `rnnkit train` probes every
             `train.probe_every` steps.
+        monitor: the validation figure that picks the best epoch, stops early and decays the rate on plateaus
+            (`schedules.Monitor`: the loss, or a metric with the loss breaking ties); default: the loss.
 
     Returns:
         the summary; `on_fit_end(state, summary)` has fired.
@@ -199,7 +202,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
                callbacks=tuple(callbacks), schedule=schedule, clip_norm=clip_norm, accumulate=accumulate,
                max_epochs=max_epochs, patience=patience, plateau_patience=plateau_patience, log_every=log_every,
                checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
-               checkpoint_extra=dict(checkpoint_extra or {}),
+               checkpoint_extra=dict(checkpoint_extra or {}), monitor=monitor or Monitor(),
                started=time.perf_counter() if started is None else started)
     run.start(max_epochs * steps_per_epoch)
     run.progress.step(state.step, float("nan"), 0.0, 0.0)
@@ -358,8 +361,12 @@ def _end_epoch(lp: _Loop, state: LoopState) -> None:
     train_loss = state.epoch_loss_sum / max(state.epoch_examples, 1)
     pad_share = 1 - state.epoch_real / max(state.epoch_positions, 1)
     lr = lr_at(state.step, reductions=state.plateau.reductions, **lp.schedule)
-    state.plateau = state.plateau.update(val["loss"], patience=lp.plateau_patience)
-    state.early, improved = state.early.update(val["loss"], state.epoch)
+    if lp.monitor.name not in val or not isinstance(val[lp.monitor.name], (int, float)):
+        raise TrainingError(f"train.monitor={lp.monitor.name!r} is not among the validation figures (" + ", ".join(
+            k for k, v in val.items() if isinstance(v, (int, float))) + "): set train.monitor to one of them")
+    value, tie = lp.monitor.value(val), lp.monitor.tie(val)
+    state.plateau = state.plateau.update(value, patience=lp.plateau_patience, tie=tie)
+    state.early, improved = state.early.update(value, state.epoch, tie)
     if improved:
         state.best_step = state.step
     record = {"kind": "epoch", "epoch": state.epoch + 1, "step": state.step, "train_loss": train_loss,
@@ -384,7 +391,8 @@ def _end_epoch(lp: _Loop, state: LoopState) -> None:
     fire(lp.callbacks, "on_epoch_end", state, record)
     path = _save(lp, state, "epoch")
     if improved:
-        lp.run.mark_best(path, step=state.step, epoch=state.epoch, val_loss=val["loss"])
+        lp.run.mark_best(path, step=state.step, epoch=state.epoch, val_loss=val["loss"],
+                         **({} if lp.monitor.name == "loss" else {f"val_{lp.monitor.name}": val[lp.monitor.name]}))
 
 
 def _save(lp: _Loop, state: LoopState, reason: str):

@@ -34,10 +34,17 @@ class PlateauState:
     bad_epochs: int = 0
     reductions: int = 0
 
-    def update(self, val_loss: float, *, patience: int, threshold: float = 1e-4) -> PlateauState:
-        """Return the state after an epoch with `val_loss` (relative improvement threshold, like torch's)."""
-        if val_loss < self.best - threshold * abs(self.best) or not math.isfinite(self.best):
-            return replace(self, best=val_loss, bad_epochs=0)
+    best_tie: float = math.inf  # the validation loss at `best` (a monitored metric's tie-breaker)
+
+    def update(self, val_loss: float, *, patience: int, threshold: float = 1e-4,
+               tie: float | None = None) -> PlateauState:
+        """Return the state after an epoch with `val_loss` (relative improvement threshold, like torch's): the
+        monitored value, lower is better (`Monitor.value`); `tie` (the loss) decides between equal values."""
+        better = val_loss < self.best - threshold * abs(self.best) or not math.isfinite(self.best)
+        if not better and tie is not None and val_loss <= self.best:  # equal: the loss breaks the tie
+            better = tie < self.best_tie - threshold * abs(self.best_tie) or not math.isfinite(self.best_tie)
+        if better:
+            return replace(self, best=val_loss, bad_epochs=0, best_tie=math.inf if tie is None else tie)
         bad = self.bad_epochs + 1
         if bad >= patience:
             return replace(self, bad_epochs=0, reductions=self.reductions + 1)
@@ -54,11 +61,14 @@ class EarlyStopping:
     best: float = math.inf
     best_epoch: int = -1
     bad_epochs: int = 0
+    best_tie: float = math.inf  # the validation loss at `best` (a monitored metric's tie-breaker)
 
-    def update(self, val_loss: float, epoch: int) -> tuple[EarlyStopping, bool]:
-        """Return (new state, improved)."""
-        if val_loss < self.best:
-            return EarlyStopping(best=val_loss, best_epoch=epoch, bad_epochs=0), True
+    def update(self, val_loss: float, epoch: int, tie: float | None = None) -> tuple[EarlyStopping, bool]:
+        """Return (new state, improved). `val_loss`: the monitored value, lower is better (`Monitor.value`);
+        `tie` (the loss, when a metric is monitored) decides between equal values."""
+        if val_loss < self.best or (tie is not None and val_loss == self.best and tie < self.best_tie):
+            return EarlyStopping(best=val_loss, best_epoch=epoch, bad_epochs=0,
+                                 best_tie=math.inf if tie is None else tie), True
         return replace(self, bad_epochs=self.bad_epochs + 1), False
 
     def should_stop(self, patience: int) -> bool:
@@ -66,3 +76,29 @@ class EarlyStopping:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# validation figures where lower is better; every other metric is higher-is-better
+LOWER_IS_BETTER = frozenset({"loss", "wer", "per", "mse", "mae", "rmse", "mase", "smape"})
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """The validation figure that picks the best epoch, stops early and decays the learning rate on plateaus
+    (`train.monitor`): the loss, or a validation metric with the loss breaking ties (a small validation set's
+    accuracy repeats from epoch to epoch)."""
+
+    name: str = "loss"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.name not in LOWER_IS_BETTER
+
+    def value(self, val: dict) -> float:
+        """The monitored figure as lower-is-better (a higher-is-better metric negated)."""
+        v = val[self.name]
+        return -float(v) if self.higher_is_better else float(v)
+
+    def tie(self, val: dict) -> float | None:
+        """The tie-breaker: the validation loss, when a metric is monitored."""
+        return None if self.name == "loss" else float(val["loss"])

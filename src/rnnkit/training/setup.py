@@ -32,6 +32,7 @@ from rnnkit.training.evaluation import evaluate
 from rnnkit.training.loop import LoopState, fit
 from rnnkit.training.precision import resolve_device, resolve_precision
 from rnnkit.training.run import MetricsLog, Run
+from rnnkit.training.schedules import Monitor
 
 if TYPE_CHECKING:
     from rnnkit.tasks import Task
@@ -102,6 +103,15 @@ def finished_summary(run_dir: Path, state: LoopState, cfg: C.Config) -> dict | N
                        f"rnnkit train --resume {run_dir} {' '.join(needed)}")
     summary["already_finished"] = True
     return summary
+
+
+def choose_monitor(cfg: C.Config, data: PreparedData, task: Task) -> tuple[str, str]:
+    """`train.monitor` resolved: (validation figure, why) - the family's headline under auto."""
+    if cfg.train.monitor != "auto":
+        return cfg.train.monitor, "train.monitor"
+    if task.monitor is None:
+        return "loss", "the family's default"
+    return task.monitor(cfg, data)
 
 
 def probe_interval(every: int | None, least: int, total_steps: int) -> int | None:
@@ -221,6 +231,11 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                     factor=cfg.optim.plateau_factor)
     validate = partial(_validate, dataset=data.datasets["val"], task=task, prep=data.prep, cfg=cfg, device=device,
                        precision=precision)
+    monitor, why = choose_monitor(cfg, data, task)
+    if not resume:
+        run.log.write({"event": "monitor", "name": monitor, "why": why})
+        run.progress.line(f"selection: val {monitor} ({why})" + ("" if monitor == "loss" else
+                          "; ties go to the lower val loss"))
     summarize = partial(_summarize, cfg, data, task, precision, device, run, run_dir, t_start, dist)
     return fit(model, optimizer, train_set, data.datasets["val"], task, sampler=sampler, validate=validate,
                schedule=schedule, clip_norm=cfg.optim.clip_norm, accumulate=cfg.optim.accumulate,
@@ -230,7 +245,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                precision=precision, device=device, dist=dist, run=run, state=state, callbacks=callbacks,
                checkpoint_extra={"config": cfg.to_dict(), "data_fingerprint": fingerprint},
                find_unused_parameters=bool(unused), summarize=summarize, started=t_start,
-               probe_every=probe_interval(cfg.train.probe_every, cfg.train.min_probes, schedule["total_steps"]))
+               probe_every=probe_interval(cfg.train.probe_every, cfg.train.min_probes, schedule["total_steps"]),
+               monitor=Monitor(monitor))
 
 
 def _validate(model, *, dataset, task, prep, cfg, device, precision) -> dict:
@@ -270,7 +286,7 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
     summary = {
         "task": cfg.task,
         "metrics": metrics,
-        "best_epoch": state.early.best_epoch + 1,
+        "best_epoch": state.early.best_epoch + 1, "monitor": choose_monitor(cfg, data, task)[0],
         "best_step": state.best_step,
         "epochs_run": state.epoch,
         "steps": state.step,

@@ -1,0 +1,121 @@
+"""Issue 11, item 4: the best epoch, early stopping and plateau decay follow the family's headline validation
+metric (macro-F1 for imbalanced classes, entity F1 for BIO tags, WER for seq2seq) with the loss breaking ties;
+`train.monitor` sets it."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rnnkit import api
+from rnnkit import config as C
+from rnnkit.errors import TrainingError
+from rnnkit.training.schedules import EarlyStopping, Monitor, PlateauState
+
+SMALL = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "data.batch_size=16",
+         "train.progress=none", "train.threads=1"]
+
+
+def _epochs(run):
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"kind": "epoch"' in x]
+
+
+def _event(run, name):
+    return next(r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r.get("event") == name)
+
+
+def _imbalanced(path, n=300, seed=0):
+    """Two classes at 9:1, told apart by a sine's frequency under noise."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as fh:
+        for i in range(n):
+            k = int(i % 10 == 0)
+            t = np.arange(int(rng.integers(8, 30)))
+            x = np.sin((0.4 + 0.5 * k) * t)[:, None] + 0.6 * rng.standard_normal((len(t), 1))
+            fh.write(json.dumps({"sequence": x.round(4).tolist(), "label": "rare" if k else "common"}) + "\n")
+    return path
+
+
+def test_ties_on_the_metric_go_to_the_lower_loss():
+    m = Monitor("accuracy")
+    es = EarlyStopping()
+    es, up = es.update(m.value({"accuracy": 0.8, "loss": 0.5}), 0, m.tie({"accuracy": 0.8, "loss": 0.5}))
+    assert up
+    es, up = es.update(m.value({"accuracy": 0.8, "loss": 0.4}), 1, 0.4)
+    assert up and es.best_epoch == 1  # same accuracy, lower loss
+    es, up = es.update(m.value({"accuracy": 0.8, "loss": 0.45}), 2, 0.45)
+    assert not up and es.bad_epochs == 1
+    es, up = es.update(m.value({"accuracy": 0.9, "loss": 0.9}), 3, 0.9)
+    assert up and es.best == -0.9  # a better accuracy wins even at a higher loss
+    assert Monitor("wer").value({"wer": 0.3}) == 0.3 and Monitor("loss").tie({"loss": 1.0}) is None
+    p = PlateauState()
+    for loss in (0.5, 0.4, 0.3):  # accuracy flat, the loss falling: no plateau
+        p = p.update(-0.8, patience=2, tie=loss)
+    assert p.reductions == 0 and p.bad_epochs == 0
+    p = p.update(-0.8, patience=2, tie=0.35).update(-0.8, patience=2, tie=0.36)
+    assert p.reductions == 1
+    assert math.isinf(EarlyStopping(**{"best": 1.0, "best_epoch": 0, "bad_epochs": 0}).best_tie)  # old checkpoints
+
+
+def test_imbalanced_classes_pick_the_best_epoch_by_macro_f1(tmp_path):
+    run = tmp_path / "run"
+    cfg = C.resolve(None, [f"data.train={_imbalanced(tmp_path / 'd.jsonl')}", *SMALL, "train.max_epochs=8",
+                           "data.val_fraction=0.2"])
+    summary = api.train(cfg, run)
+    assert summary["monitor"] == "macro_f1"
+    assert "imbalanced, 9:1" in _event(run, "monitor")["why"]
+    epochs = _epochs(run)
+    best = max(epochs, key=lambda e: (e["val_macro_f1"], -e["val_loss"]))
+    assert summary["best_epoch"] == best["epoch"]
+    assert summary["metrics"]["val"]["macro_f1"] == pytest.approx(best["val_macro_f1"])
+
+
+def test_balanced_classes_select_on_accuracy_and_the_loss_on_request(tmp_path, numeric_jsonl):
+    run = tmp_path / "acc"
+    summary = api.train(C.resolve(None, [f"data.train={numeric_jsonl}", *SMALL, "train.max_epochs=4"]), run)
+    assert summary["monitor"] == "accuracy"
+    best = max(_epochs(run), key=lambda e: (e["val_accuracy"], -e["val_loss"]))
+    assert summary["best_epoch"] == best["epoch"]
+    run = tmp_path / "loss"
+    summary = api.train(C.resolve(None, [f"data.train={numeric_jsonl}", *SMALL, "train.max_epochs=4",
+                                         "train.monitor=loss"]), run)
+    assert summary["monitor"] == "loss"
+    assert summary["best_epoch"] == min(_epochs(run), key=lambda e: e["val_loss"])["epoch"]
+
+
+def test_a_monitor_that_validation_does_not_report_is_named_with_the_ones_it_does(tmp_path, numeric_jsonl):
+    cfg = C.resolve(None, [f"data.train={numeric_jsonl}", *SMALL, "train.max_epochs=2", "train.monitor=f1"])
+    with pytest.raises(TrainingError, match=r"train.monitor='f1' is not among the validation figures \(loss, "
+                                            r"accuracy, macro_f1\)"):
+        api.train(cfg, tmp_path / "run")
+
+
+def test_bio_tags_select_on_entity_f1(tmp_path):
+    """A tagger on BIO entity tags: selection on entity F1 (token accuracy rewards tagging everything O)."""
+    rng = np.random.default_rng(0)
+    names, words = ["anna", "bob", "cara", "dan", "eve"], ["the", "a", "saw", "met", "with", "today", "went"]
+    lines = []
+    for _ in range(200):
+        toks, tags = [], []
+        for _ in range(int(rng.integers(4, 9))):
+            if rng.random() < 0.15:
+                toks += [str(rng.choice(names)), "smith"]
+                tags += ["B-PER", "I-PER"]
+            else:
+                toks.append(str(rng.choice(words)))
+                tags.append("O")
+        lines += [f"{w}\t{t}" for w, t in zip(toks, tags, strict=True)] + [""]
+    path = tmp_path / "ner.conll"
+    path.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    summary = api.train(C.resolve(None, [f"data.train={path}", "task=tag", *SMALL, "train.max_epochs=3"]), run)
+    assert summary["monitor"] == "entity_f1" and _event(run, "monitor")["why"] == "BIO entity tags"
+    best = max(_epochs(run), key=lambda e: (e["val_entity_f1"], -e["val_loss"]))
+    assert summary["best_epoch"] == best["epoch"]
+    # entity tags get the CRF by default (tag.crf null): 3 tags -> a 3x3 transition matrix and start/end scores
+    plain = api.train(C.resolve(None, [f"data.train={path}", "task=tag", *SMALL, "train.max_epochs=1",
+                                       "tag.crf=false"]), tmp_path / "plain")
+    assert summary["parameters"] - plain["parameters"] >= 9

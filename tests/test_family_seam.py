@@ -112,7 +112,7 @@ def test_a_config_always_has_every_family_section():
     cfg = C.Config()
     for name in C.SECTIONS:
         assert dataclasses.is_dataclass(getattr(cfg, name))
-    assert cfg.tag.crf is False and cfg.forecast.horizon is None and cfg.seq2seq.beam == 5
+    assert cfg.tag.crf is None and cfg.forecast.horizon is None and cfg.seq2seq.beam == 5
     assert C.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
@@ -161,7 +161,7 @@ def test_config_picks_up_a_new_family(dummy):
     assert "dummy" in C.TASKS and "dummy" in C.SECTIONS
     assert before.dummy.knob == 3  # a Config made earlier does not silently lack the section
     cfg = C.resolve(None, ["task=dummy", "dummy.knob=5"])
-    assert cfg.task == "dummy" and cfg.dummy.knob == 5 and cfg.tag.crf is False
+    assert cfg.task == "dummy" and cfg.dummy.knob == 5 and cfg.tag.crf is None
     assert C.from_dict(C.Config().to_dict()).dummy == DummyConfig()
     with pytest.raises(ConfigError, match="unknown key 'dummy.knbo'. Did you mean 'dummy.knob'"):
         C.resolve(None, ["task=dummy", "dummy.knbo=5"])
@@ -243,7 +243,7 @@ def test_the_four_families_keep_their_hooks():
     assert [n for n in T.available() if get(n).uses_pooling] == ["classify", "regress"]  # many-to-one families
     assert get("tag").label_noun == "tags" and get("classify").label_noun == "classes"
     cfg = C.Config()
-    assert get("tag").describe_model(cfg) == ", CRF off, char features on"
+    assert get("tag").describe_model(cfg) == ", CRF auto (on for BIO/BIOES tags), char features on"
     assert get("seq2seq").describe_model(cfg) == "; decoder with additive attention, 1 layer(s), beam 5"
     assert get("forecast").describe_model(cfg) == "; auto head, input length None, horizon None"
     assert "forecast.input_length=512" in get("forecast").long_sequence_advice[0]

@@ -178,6 +178,33 @@ def test_ts_small_file(tmp_path):
     assert (b.line, b.values.shape) == (12, (2, 2))
 
 
+def test_ts_percent_comments_before_data_are_comments(tmp_path):
+    """sktime's own UnitTest_TRAIN.ts starts with `%#` and `%` lines (the archive's comment style): it stopped with
+    "a line before @data must be a header line" and a wrong fix ("add the @data line")."""
+    f = write(tmp_path / "u.ts", "%# a cut down version of ChinaTown\n% more words\n%\n@problemName U\n"
+                                 "@univariate true\n@classLabel true 1 2\n@data\n1,2,3:1\n4,5,6:2\n")
+    assert [r.label for r in read_records(f).records] == ["1", "2"]
+    bad = write(tmp_path / "bad.ts", "@problemName U\nsome stray words\n@data\n1,2:1\n")
+    with pytest.raises(DataError) as err:
+        read_records(bad)
+    text = str(err.value)
+    assert "bad.ts" in text and ":2" in text and "some stray words" in text
+    assert "comment starting with # or %" in text and "each comment with # (or %)" in text
+
+
+def test_unittest_real_file_loads():
+    import importlib.util
+
+    spec = importlib.util.find_spec("sktime")
+    if spec is None:
+        pytest.skip("sktime is not installed")
+    from pathlib import Path
+
+    path = Path(spec.submodule_search_locations[0]) / "datasets/data/UnitTest/UnitTest_TRAIN.ts"
+    res = read_records(path)
+    assert len(res.records) == 20 and not res.problems
+
+
 def test_japanese_vowels_real_file():
     ds = get_builtin("japanese_vowels")
     if not ds.installed():

@@ -1,7 +1,7 @@
 """UEA/UCR ``.ts`` files -> records (always numeric input).
 
 Contract: `read_ts` parses the header up to ``@data`` (keys are case-insensitive; unknown keys are
-ignored), then one case per line: channels separated by ``:``, the values of a channel by ``,``,
+ignored; ``#`` and ``%`` lines are comments), then one case per line: channels separated by ``:``, the values of a channel by ``,``,
 and ``:<label>`` at the end when the header declares labels; ``?`` is a missing value. Blank lines
 and ``#`` comments are not cases. Each case becomes a (T, C) float32 `Record` (the file stores
 channel by channel) or the issues that reject it. A malformed header, no labels where labels are
@@ -68,13 +68,13 @@ def _ts_header(file: str, lines: list[str]) -> _TsHeader:
     equal_length = False
     for number, line in enumerate(lines, start=1):
         s = line.strip()
-        if not s or s.startswith("#"):
+        if not s or s.startswith(("#", "%")):  # the UEA/UCR archive's files use both for comments
             continue
         if not s.startswith("@"):
             fail(
                 file,
-                "a line before @data must be a header line starting with @ or a # comment",
-                "add the @data line before the first case",
+                "a line before @data must be a header line starting with @, or a comment starting with # or %",
+                "start each header line with @ and each comment with # (or %); cases come after an @data line",
                 line=number,
                 value=shorten(s),
             )

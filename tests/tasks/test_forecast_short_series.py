@@ -25,7 +25,7 @@ def test_default_run_on_200_short_yearly_series_trains_and_names_the_series_set_
     out = tmp_path / "run"
     code = main(["train", str(path), "--task", "forecast", "--out", str(out),
                  *_sets(["forecast.time_column=year", "forecast.series_column=series", "forecast.horizon=6",
-                         "forecast.auto=false", *SMALL])])
+                         *SMALL])])
     err = capsys.readouterr().err
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
@@ -48,7 +48,7 @@ def test_short_series_error_policy_names_every_series_and_the_fix(tmp_path, caps
     path, lengths = write_short_yearly_series(tmp_path / "yearly.csv", n_series=30)
     code = main(["train", str(path), "--task", "forecast", "--out", str(tmp_path / "run"),
                  *_sets(["forecast.time_column=year", "forecast.series_column=series", "forecast.horizon=6",
-                         "forecast.short_series=error", "forecast.auto=false", *SMALL])])
+                         "forecast.short_series=error", *SMALL])])
     err = capsys.readouterr().err
     assert code == 2
     assert "some series cannot be split chronologically" in err

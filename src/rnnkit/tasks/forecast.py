@@ -46,7 +46,7 @@ from rnnkit.data.windows import (
     make_windows,
     mase_scale,
     scaled_inputs,
-    split_points,
+    plan_splits,
     window_origins,
 )
 from rnnkit.errors import ConfigError, DataError, Problem
@@ -80,13 +80,18 @@ class ForecastConfig:
     window_norm: bool | None = None  # null: false, or the data set's. Normalise each input window by its own mean and
     # std, forecast in those units and scale back (reversible instance normalisation, Kim et al. 2022): forecasts
     # follow a level or amplitude the training span never reached
+    short_series: str = "set_aside"  # set_aside | error: a series whose training span cannot hold input_length +
+    # horizon steps trains on the longest window it holds; one that cannot hold 1 step + horizon (or one horizon each of
+    # validation and test) is set aside, named with its length in summary.json data.short_series and on stderr
+    # (error: every such series stops the run, listed with the fix)
     task_defaults: bool = True  # the forecasting model defaults (a layer under your own settings)
 
 
 C.register_section(
     "forecast", ForecastConfig, task="forecast",
     choices={"head": ("auto", "direct", "autoregressive"), "loss": ("mse", "mae"),
-             "residual": ("auto", "none", "last", "seasonal"), "transform": ("auto", "none", "sqrt", "log")},
+             "residual": ("auto", "none", "last", "seasonal"), "transform": ("auto", "none", "sqrt", "log"),
+             "short_series": ("set_aside", "error")},
     ranges={"input_length": (1, None), "horizon": (1, None), "stride": (1, None), "seasonality": (1, None),
             "val_size": (1, None), "test_size": (1, None)},
     architecture=("input_length", "horizon", "head", "target_columns", "covariate_columns", "residual",
@@ -154,6 +159,7 @@ class ForecastPrep:
     seasonality: int
     last_times: dict[str, str] = field(default_factory=dict)  # per series: last time seen in training
     transform: str = "none"  # of the targets before the z-score (forecast.transform)
+    min_input_length: int = 1  # the shortest window a short series may use (seasonal residual: one season)
 
     @property
     def num_targets(self) -> int:
@@ -167,7 +173,7 @@ class ForecastPrep:
         d = {"axis": self.axis.to_dict(), "time_column": self.time_column, "target_columns": self.target_columns,
              "covariate_columns": self.covariate_columns, "series_column": self.series_column,
              "reader": self.reader, "seasonality": self.seasonality, "last_times": self.last_times,
-             "transform": self.transform,
+             "transform": self.transform, "min_input_length": self.min_input_length,
              "scalers": {k: v.to_dict() for k, v in self.scalers.items()},
              "scales": {k: list(map(float, v)) for k, v in self.scales.items()}}
         (Path(run_dir) / PREP_FILE).write_text(json.dumps(d, indent=1))
@@ -271,8 +277,13 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     if f.residual == "seasonal" and m > f.input_length:
         raise ConfigError(f"forecast.residual=seasonal needs forecast.input_length ({f.input_length}) >= "
                           f"forecast.seasonality ({m}): the window must hold one season.")
-    spans = split_points(table, input_length=f.input_length, horizon=f.horizon, test_start=f.test_start,
-                         test_end=f.test_end, test_size=f.test_size, val_size=f.val_size)
+    floor = m if f.residual == "seasonal" else 1
+    plan = plan_splits(table, input_length=f.input_length, horizon=f.horizon, test_start=f.test_start,
+                       test_end=f.test_end, test_size=f.test_size, val_size=f.val_size, min_input_length=floor,
+                       short_series=f.short_series)
+    table = dataclasses.replace(table, series=plan.series)
+    spans = plan.spans
+    _print_short(plan, f.input_length, cfg)
     check_transform(table, f.transform)
     scalers = fit_scalers(table, spans, f.transform)
     scales = {s.id: mase_scale(s.values[:sp.val_start], m) for s, sp in zip(table.series, spans, strict=True)}
@@ -280,19 +291,22 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
                         covariate_columns=table.covariate_columns, series_column=table.series_column,
                         reader=reader, scalers=scalers, scales=scales, seasonality=m, transform=f.transform,
                         last_times={s.id: table.axis.format(s.times[sp.end - 1])
-                                    for s, sp in zip(table.series, spans, strict=True)})
+                                    for s, sp in zip(table.series, spans, strict=True)}, min_input_length=floor)
     windows: dict[str, list] = {"train": [], "val": [], "test": []}
     for s, sp in zip(table.series, spans, strict=True):
+        length = sp.input_length or f.input_length
         for split, (a, b) in (("train", (0, sp.val_start)), ("val", (sp.val_start, sp.test_start)),
                               ("test", (sp.test_start, sp.end))):
-            origins = window_origins(a, b, input_length=f.input_length, horizon=f.horizon, stride=f.stride)
-            windows[split] += make_windows(s, scalers[s.id], origins, input_length=f.input_length,
+            origins = window_origins(a, b, input_length=length, horizon=f.horizon, stride=f.stride)
+            windows[split] += make_windows(s, scalers[s.id], origins, input_length=length,
                                            horizon=f.horizon, seasonality=m, scale=scales[s.id],
                                            transform=f.transform)
     empty = [k for k, v in windows.items() if not v]
     if empty:
         raise ConfigError(f"no {'/'.join(empty)} windows with forecast.stride={f.stride}; lower the stride.")
     report = dict(table.report)
+    report["series"] = len(plan.series) + len(plan.set_aside)
+    report["short_series"] = {"policy": f.short_series, "set_aside": plan.set_aside, "shorter_window": plan.shorter}
     report.update(sizes={k: len(v) for k, v in windows.items()}, defaults_applied=applied,
                   seasonality=m, spans=_describe_spans(table, spans),
                   unused_after_test_end=sum(len(s) - sp.end for s, sp in zip(table.series, spans, strict=True)))
@@ -301,6 +315,22 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     if run_dir is not None:
         prep.save(Path(run_dir))
     return PreparedData(datasets={k: SequenceDataset(v) for k, v in windows.items()}, prep=prep, report=report)
+
+
+def _print_short(plan, input_length: int, cfg: C.Config) -> None:
+    """The short series, on stderr before training: those set aside by name, those on shorter windows counted."""
+    if cfg.train.progress == "none" or not (plan.set_aside or plan.shorter):
+        return
+    if plan.shorter:
+        shortest = min(x["input_length"] for x in plan.shorter)
+        print(f"rnnkit: {len(plan.shorter)} series train on windows shorter than forecast.input_length={input_length} "
+              f"(their training spans are short; the shortest window is {shortest} steps)", file=sys.stderr, flush=True)
+    if plan.set_aside:
+        names = ", ".join(f"{x['series']!r} ({x['length']} steps)" for x in plan.set_aside[:20])
+        more = f" and {len(plan.set_aside) - 20} more" if len(plan.set_aside) > 20 else ""
+        print(f"rnnkit: {len(plan.set_aside)} series set aside, too short for one window + validation + test "
+              f"(listed in summary.json data.short_series; forecast.short_series=error stops instead): {names}{more}",
+              file=sys.stderr, flush=True)
 
 
 def _describe_spans(table: SeriesTable, spans) -> dict:
@@ -431,14 +461,16 @@ def load_inference(cfg, prep: ForecastPrep, path, with_targets: bool, run_dir=No
         if s.id not in prep.scalers:
             prep.scalers[s.id] = scaler
         n = len(s)
-        origins = (window_origins(0, n, input_length=f.input_length, horizon=f.horizon, stride=f.stride)
-                   if with_targets else range(n, n + 1) if n >= f.input_length else range(0))
+        # a series shorter than the window is read with all the history it has (at least prep.min_input_length)
+        length = max(min(f.input_length, n - (f.horizon if with_targets else 0)), prep.min_input_length)
+        origins = (window_origins(0, n, input_length=length, horizon=f.horizon, stride=f.stride)
+                   if with_targets else range(n, n + 1) if n >= length else range(0))
         if not origins:
             short.append(Problem(s.file, int(s.lines[0]), table.time_column, prep.axis.format(s.times[0]),
-                                 f"series {s.id!r} has {n} steps, fewer than input_length"
+                                 f"series {s.id!r} has {n} steps, fewer than {length} step(s) of history"
                                  f"{' + horizon' if with_targets else ''}", "give more history", s.id or None))
             continue
-        made = make_windows(s, scaler, origins, input_length=f.input_length, horizon=f.horizon,
+        made = make_windows(s, scaler, origins, input_length=length, horizon=f.horizon,
                             seasonality=prep.seasonality, scale=scale, with_targets=with_targets,
                             transform=prep.transform)
         for ex in made:

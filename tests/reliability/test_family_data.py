@@ -195,7 +195,7 @@ def test_tag_blank_line_runs_and_comment_only_blocks_make_no_empty_sentence(tmp_
 # --------------------------------------------------------------------------- forecast
 
 FORECAST = ["forecast.time_column=t", "forecast.series_column=store", "forecast.input_length=6",
-            "forecast.horizon=2", "forecast.val_size=6", "forecast.test_size=6"]
+            "forecast.horizon=2", "forecast.val_size=6", "forecast.test_size=6", "forecast.auto=false"]
 
 
 def test_forecast_bad_series_under_both_policies(tmp_path, capsys):

@@ -51,6 +51,7 @@ from rnnkit.data.windows import (
 )
 from rnnkit.errors import ConfigError, DataError, Problem
 from rnnkit.tasks import Task
+from rnnkit.tasks import _forecast_auto as auto
 
 PREP_FILE = "forecast.json"
 
@@ -63,7 +64,8 @@ class ForecastConfig:
     target_columns: list[str] | None = None  # default: every numeric column but time/series/covariates
     covariate_columns: list[str] | None = None
     series_column: str | None = None  # many series in long format
-    input_length: int | None = None  # steps of history per window (null: 24, or the built-in data set's)
+    input_length: int | None = None  # steps of history per window (null: chosen by forecast.auto, else 24, or the
+    # built-in data set's)
     horizon: int | None = None  # steps ahead to forecast (null: 1, or the built-in data set's)
     stride: int = 1  # steps between window starts
     head: str = "auto"  # auto (direct, or the data set's) | direct (multi-horizon) | autoregressive (seq2seq)
@@ -80,6 +82,13 @@ class ForecastConfig:
     window_norm: bool | None = None  # null: false, or the data set's. Normalise each input window by its own mean and
     # std, forecast in those units and scale back (reversible instance normalisation, Kim et al. 2022): forecasts
     # follow a level or amplitude the training span never reached
+    auto: bool = True  # choose input_length, transform, window_norm and model.cell (each one that neither you nor
+    # the built-in data set set) by rolling-origin validation at 3 origins inside the training span, never reading the
+    # test span; the choice and the full ranking are in summary.json data.auto. false: 24, none, false, lstm
+    auto_budget: float = 120.0  # seconds forecast.auto may spend: round 1 trains every candidate briefly at the newest
+    # origin, round 2 the best quarter longer at every origin; when it runs out, what was tried is ranked
+    auto_keys: list[str] | None = None  # what forecast.auto chooses (null: the default layer fills in the keys you did
+    # not set); a run's config.yaml saves [] with the chosen values, so a rerun or resume does not search again
     short_series: str = "set_aside"  # set_aside | error: a series whose training span cannot hold input_length +
     # horizon steps trains on the longest window it holds; one that cannot hold 1 step + horizon (or one horizon each of
     # validation and test) is set aside, named with its length in summary.json data.short_series and on stderr
@@ -93,7 +102,7 @@ C.register_section(
              "residual": ("auto", "none", "last", "seasonal"), "transform": ("auto", "none", "sqrt", "log"),
              "short_series": ("set_aside", "error")},
     ranges={"input_length": (1, None), "horizon": (1, None), "stride": (1, None), "seasonality": (1, None),
-            "val_size": (1, None), "test_size": (1, None)},
+            "val_size": (1, None), "test_size": (1, None), "auto_budget": (1.0, None)},
     architecture=("input_length", "horizon", "head", "target_columns", "covariate_columns", "residual",
                   "transform", "window_norm"))
 
@@ -199,6 +208,7 @@ def defaults(dataset: str | None, user: dict) -> dict:
     `FALLBACKS` for what is still unset.
     """
     wanted = dict(TASK_DEFAULTS) if user.get("forecast.task_defaults", True) is not False else {}
+    protocol: dict = {}
     if dataset:
         builtin = get_builtin(dataset)
         if builtin.task == "forecast":
@@ -206,9 +216,23 @@ def defaults(dataset: str | None, user: dict) -> dict:
             if any(k in user for k in _SPLIT_KEYS):
                 protocol = {k: v for k, v in protocol.items() if k not in _SPLIT_KEYS}
             wanted.update(protocol)
+    searched: list[str] = []
+    if user.get("forecast.auto", True) is not False:
+        if "forecast.auto_keys" in user:
+            given = user["forecast.auto_keys"] or []
+            searched = [k.strip() for k in given.split(",")] if isinstance(given, str) else list(given)
+        else:  # what neither the user nor the data set's protocol set
+            searched = [k for k in auto.SEARCHABLE if _full_key(k) not in user and _full_key(k) not in protocol]
+            wanted["forecast.auto_keys"] = searched
     for key, value in FALLBACKS.items():
-        wanted.setdefault(key, value)
+        if key.removeprefix("forecast.") not in searched:  # a searched key stays unset until the search
+            wanted.setdefault(key, value)
     return C.nest(wanted)
+
+
+def _full_key(key: str) -> str:
+    """auto.SEARCHABLE's names as config keys: "input_length" -> "forecast.input_length"."""
+    return key if "." in key else f"forecast.{key}"
 
 
 def fill_unset(cfg: C.Config) -> None:
@@ -226,7 +250,8 @@ def applied_defaults(cfg: C.Config) -> list[str]:
     flat, generic = C.flatten(cfg.to_dict()), C.flatten(C.Config().to_dict())
     layer = C.flatten(defaults(cfg.data.dataset, {}))
     return [f"{k}={v!r}" for k, v in layer.items()
-            if flat.get(k) == v and generic.get(k) != v and FALLBACKS.get(k, object()) != v]
+            if flat.get(k) == v and generic.get(k) != v and FALLBACKS.get(k, object()) != v
+            and k != "forecast.auto_keys"]
 
 
 def _source(cfg: C.Config) -> tuple[Path, dict]:
@@ -265,6 +290,11 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     Raises:
         DataError / ConfigError: before any training step (see `rnnkit.data.timeseries`).
     """
+    searched = auto.searched_keys(cfg)
+    unknown = [k for k in cfg.forecast.auto_keys or [] if k not in auto.SEARCHABLE]
+    if unknown:
+        raise ConfigError(f"forecast.auto_keys: {', '.join(map(repr, unknown))} cannot be searched; it may list "
+                          f"{', '.join(auto.SEARCHABLE)}.")
     fill_unset(cfg)
     applied = applied_defaults(cfg)
     if applied and cfg.train.progress != "none":
@@ -274,10 +304,23 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     path, reader = _source(cfg)
     table = _read(cfg, path, reader, rejects=(Path(run_dir) / "rejects.jsonl") if run_dir else None)
     m = f.seasonality or 1
+    floor = m if f.residual == "seasonal" else 1
+    chosen = None
+    if searched:  # the protocol from the span before the test start (rnnkit.tasks._forecast_auto)
+        base = plan_splits(table, input_length=floor, horizon=f.horizon, test_start=f.test_start,
+                           test_end=f.test_end, test_size=f.test_size, val_size=f.val_size, min_input_length=floor,
+                           short_series="set_aside")
+        kept = dataclasses.replace(table, series=base.series)
+        hooks = auto.Hooks(make_prep=lambda scalers, scales, transform: ForecastPrep(
+            axis=table.axis, time_column=table.time_column, target_columns=table.target_columns,
+            covariate_columns=table.covariate_columns, series_column=table.series_column, reader=reader,
+            scalers=scalers, scales=scales, seasonality=m, transform=transform, min_input_length=floor),
+            build_model=build_model, task=TASK, metrics=forecast_metrics)
+        chosen = auto.choose(cfg, kept, base.spans, searched, hooks, floor=floor,
+                             shortest=f.short_series == "error")
     if f.residual == "seasonal" and m > f.input_length:
         raise ConfigError(f"forecast.residual=seasonal needs forecast.input_length ({f.input_length}) >= "
                           f"forecast.seasonality ({m}): the window must hold one season.")
-    floor = m if f.residual == "seasonal" else 1
     plan = plan_splits(table, input_length=f.input_length, horizon=f.horizon, test_start=f.test_start,
                        test_end=f.test_end, test_size=f.test_size, val_size=f.val_size, min_input_length=floor,
                        short_series=f.short_series)
@@ -310,6 +353,14 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     report.update(sizes={k: len(v) for k, v in windows.items()}, defaults_applied=applied,
                   seasonality=m, spans=_describe_spans(table, spans),
                   unused_after_test_end=sum(len(s) - sp.end for s, sp in zip(table.series, spans, strict=True)))
+    if chosen is not None:
+        report["auto"] = chosen
+        if not chosen["beats_seasonal_naive"]:
+            v = chosen["val"]
+            report.setdefault("notes", []).append(
+                f"forecast.auto: the best protocol did not beat the seasonal naive forecast on validation "
+                f"({chosen['metric']} {v[chosen['metric']]:.4g} vs {v['seasonal_naive'][chosen['metric']]:.4g}); "
+                "compare the test metrics with metrics.test.baselines before using this model")
     if cfg.data.dataset:
         report["reference"] = get_builtin(cfg.data.dataset).reference
     if run_dir is not None:

@@ -23,9 +23,10 @@ def _sets(pairs):
 def test_default_run_on_200_short_yearly_series_trains_and_names_the_series_set_aside(tmp_path, capsys):
     path, lengths = write_short_yearly_series(tmp_path / "yearly.csv")
     out = tmp_path / "run"
+    # the default run: forecast.auto chooses the protocol (within 20 s here; what follows holds for any choice)
     code = main(["train", str(path), "--task", "forecast", "--out", str(out),
                  *_sets(["forecast.time_column=year", "forecast.series_column=series", "forecast.horizon=6",
-                         *SMALL])])
+                         *SMALL, "forecast.auto_budget=20"])])
     err = capsys.readouterr().err
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
@@ -36,8 +37,13 @@ def test_default_run_on_200_short_yearly_series_trains_and_names_the_series_set_
     for a in aside:
         assert a["length"] == lengths[a["series"]] and "too short" in a["why"]
         assert a["series"] in err  # named on stderr too
+    auto = summary["data"]["auto"]  # whether or not the budget ran out, the ranking is whole and finite
+    assert auto["tried"] + auto["not_tried"] == auto["candidates"] and len(auto["ranking"]) == auto["tried"]
+    assert auto["chosen"] == {k: auto["ranking"][0][k] for k in auto["searched"]}
+    assert all(r["val_mase"] == r["val_mase"] and r["val_mase"] > 0 for r in auto["ranking"])
+    window = auto["chosen"]["input_length"]
     shorter = summary["data"]["short_series"]["shorter_window"]
-    assert shorter and all(19 <= lengths[s["series"]] < 24 + 18 for s in shorter)
+    assert sorted(s["series"] for s in shorter) == sorted(s for s, n in lengths.items() if 19 <= n < window + 18)
     assert all(s["input_length"] == lengths[s["series"]] - 18 for s in shorter)
     assert summary["data"]["series"] == len(lengths)
     test = summary["metrics"]["test"]
@@ -48,7 +54,7 @@ def test_short_series_error_policy_names_every_series_and_the_fix(tmp_path, caps
     path, lengths = write_short_yearly_series(tmp_path / "yearly.csv", n_series=30)
     code = main(["train", str(path), "--task", "forecast", "--out", str(tmp_path / "run"),
                  *_sets(["forecast.time_column=year", "forecast.series_column=series", "forecast.horizon=6",
-                         "forecast.short_series=error", *SMALL])])
+                         "forecast.short_series=error", "forecast.input_length=24", *SMALL])])
     err = capsys.readouterr().err
     assert code == 2
     assert "some series cannot be split chronologically" in err

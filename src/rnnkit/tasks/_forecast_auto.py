@@ -154,7 +154,9 @@ def choose(cfg: C.Config, table: SeriesTable, spans: list[Spans], searched: list
     round1 = sorted(scores, key=lambda i: key(scores[i]["folds"]))
     finalists = round1[:max(3, math.ceil(FINALISTS * len(grid)))] if len(folds) > 1 or len(round1) > 1 else round1
     final: dict[int, list] = {i: [] for i in finalists}
-    if not exhausted:
+    if exhausted:  # the budget ran out in round 1: its scores rank what was tried
+        final = {}
+    else:
         for fold in folds:
             for i in finalists:
                 if time.perf_counter() > deadline:

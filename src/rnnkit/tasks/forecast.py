@@ -307,9 +307,10 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     floor = m if f.residual == "seasonal" else 1
     chosen = None
     if searched:  # the protocol from the span before the test start (rnnkit.tasks._forecast_auto)
-        base = plan_splits(table, input_length=floor, horizon=f.horizon, test_start=f.test_start,
+        fixed_length = floor if "input_length" in searched else f.input_length
+        base = plan_splits(table, input_length=fixed_length, horizon=f.horizon, test_start=f.test_start,
                            test_end=f.test_end, test_size=f.test_size, val_size=f.val_size, min_input_length=floor,
-                           short_series="set_aside")
+                           short_series=f.short_series)  # policy error: a series too short stops before the search
         kept = dataclasses.replace(table, series=base.series)
         hooks = auto.Hooks(make_prep=lambda scalers, scales, transform: ForecastPrep(
             axis=table.axis, time_column=table.time_column, target_columns=table.target_columns,

@@ -12,6 +12,7 @@ import numpy as np
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.cli import main
+from rnnkit.report import write_report
 
 SMALL = ["model.hidden_size=8", "model.embedding_dim=8", "data.batch_size=16", "optim.lr=1e-2",
          "train.max_epochs=4", "train.threads=1", "train.progress=none", "forecast.auto_budget=100000"]
@@ -81,6 +82,8 @@ def test_explicit_settings_are_not_searched_and_config_yaml_reproduces_the_choic
     saved = C.from_dict(C.load_yaml(out / "config.yaml"))
     assert saved.forecast.transform == auto["chosen"]["transform"] and saved.forecast.auto_keys == []
     assert saved.forecast.window_norm is auto["chosen"]["window_norm"]
+    page = write_report(out).read_text()  # the report shows the search and its choice
+    assert "Protocol search" in page and f"chose transform={auto['chosen']['transform']}" in page
     # the saved config trains the chosen protocol again, without searching
     again = api.train(C.resolve(out / "config.yaml", ["train.max_epochs=1"]), tmp_path / "again")
     assert "auto" not in again["data"]

@@ -16,6 +16,13 @@ the model part off): a unidirectional encoder (`model.bidirectional=false`: the 
 last step matters most), one layer of 64 units, light dropout (these series are short), patience
 20. Built-in data sets add their own protocol (columns, split, seasonality, window) the same way,
 so the resolved config.yaml shows what was used.
+
+`forecast.auto` (default true, `rnnkit.tasks._forecast_auto`): input_length, transform, window_norm and
+model.cell, each one neither the user nor the built-in data set's protocol set (`forecast.auto_keys`, filled
+by the default layer), are chosen by rolling-origin validation before the test span; summary.json
+data.auto holds the choice, the ranking and `beats_seasonal_naive` (a fact the doctor can read).
+Many series: `windows.plan_splits` gives a short series a shorter window or sets it aside
+(`forecast.short_series`), reported in data.short_series.
 """
 
 from __future__ import annotations

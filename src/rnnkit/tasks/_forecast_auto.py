@@ -40,6 +40,7 @@ from rnnkit.data.collate import SequenceDataset
 from rnnkit.data.sampler import BucketBatchSampler
 from rnnkit.data.timeseries import SeriesTable
 from rnnkit.data.windows import Spans, fit_scalers, make_windows, mase_scale, window_origins
+from rnnkit.training import distributed
 from rnnkit.training.evaluation import evaluate
 from rnnkit.training.loop import fit
 from rnnkit.training.precision import resolve_device, resolve_precision
@@ -180,12 +181,7 @@ def choose(cfg: C.Config, table: SeriesTable, spans: list[Spans], searched: list
             ranking.append(_row(grid[i], scores[i]["folds"], round_=1))
     best = ranking[0]
     chosen = {k: best[k] for k in searched}
-    for k, v in chosen.items():
-        if k == "model.cell":
-            cfg.model.cell = v
-        else:
-            setattr(cfg.forecast, k, v)
-    cfg.forecast.auto_keys = []  # the saved config reproduces the choice without searching again
+    apply(cfg, chosen)
     metric = best["metric"]
     snaive = best["seasonal_naive"]
     beats = best[f"val_{metric}"] < snaive[metric]
@@ -206,6 +202,27 @@ def choose(cfg: C.Config, table: SeriesTable, spans: list[Spans], searched: list
         if not beats:
             print(f"rnnkit: note: forecast.auto: no candidate beat the seasonal naive forecast on validation "
                   f"({metric} {best['val_' + metric]:.4g} vs {snaive[metric]:.4g})", file=sys.stderr, flush=True)
+    return record
+
+
+def apply(cfg: C.Config, chosen: dict) -> None:
+    """Set a choice on `cfg` in place; `forecast.auto_keys = []`, so the saved config reproduces it without a search."""
+    for k, v in chosen.items():
+        if k == "model.cell":
+            cfg.model.cell = v
+        else:
+            setattr(cfg.forecast, k, v)
+    cfg.forecast.auto_keys = []
+
+
+def choose_everywhere(cfg: C.Config, *args, **kwargs) -> dict:
+    """`choose` on rank 0 only under torchrun, its record handed to every rank (the budget is wall-clock time,
+    so ranks searching apart could choose apart); `choose` itself in a single process."""
+    dist = distributed.current()
+    if not dist.enabled:
+        return choose(cfg, *args, **kwargs)
+    record = dist.main_only(choose, cfg, *args, **kwargs)  # an error on rank 0 stops every rank
+    apply(cfg, record["chosen"])
     return record
 
 

@@ -324,7 +324,7 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
             covariate_columns=table.covariate_columns, series_column=table.series_column, reader=reader,
             scalers=scalers, scales=scales, seasonality=m, transform=transform, min_input_length=floor),
             build_model=build_model, task=TASK, metrics=forecast_metrics)
-        chosen = auto.choose(cfg, kept, base.spans, searched, hooks, floor=floor,
+        chosen = auto.choose_everywhere(cfg, kept, base.spans, searched, hooks, floor=floor,
                              shortest=f.short_series == "error")
     if f.residual == "seasonal" and m > f.input_length:
         raise ConfigError(f"forecast.residual=seasonal needs forecast.input_length ({f.input_length}) >= "

@@ -105,6 +105,6 @@ def write_short_yearly_series(path, n_series=200, min_len=15, max_len=60, seed=0
             y = np.exp(log_y)
             sid = f"Y{i + 1:03d}"
             lengths[sid] = n
-            for t, v in zip(range(end - n + 1, end + 1), y):
+            for t, v in zip(range(end - n + 1, end + 1), y, strict=True):
                 w.writerow([t, sid, f"{v:.2f}"])
     return path, lengths

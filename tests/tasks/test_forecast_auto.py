@@ -51,8 +51,8 @@ def test_changing_the_test_span_changes_no_choice(tmp_path):
         runs[name] = api.train(_cfg(path, "forecast.auto_keys=[input_length,transform,model.cell]"), tmp_path / name)
     a, b = runs["a"]["data"]["auto"], runs["b"]["data"]["auto"]
     assert a["chosen"] == b["chosen"] and a["searched"] == ["input_length", "transform", "model.cell"]
-    assert [{k: r[k] for k in ("input_length", "transform", "model.cell", "val_mase", "val_mse")} for r in a["ranking"]] \
-        == [{k: r[k] for k in ("input_length", "transform", "model.cell", "val_mase", "val_mse")} for r in b["ranking"]]
+    keys = ("input_length", "transform", "model.cell", "val_mase", "val_mse")
+    assert [{k: r[k] for k in keys} for r in a["ranking"]] == [{k: r[k] for k in keys} for r in b["ranking"]]
     assert runs["a"]["metrics"]["test"]["mse"] != runs["b"]["metrics"]["test"]["mse"]
     # the origins end where the test span starts (1999-01) and step back one validation span (11 months)
     assert a["origin_times"] == [["1998-02", "1998-12"], ["1997-03", "1998-01"], ["1996-04", "1997-02"]]

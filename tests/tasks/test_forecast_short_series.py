@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from fakedata import write_short_yearly_series
 from rnnkit.cli import main
 

@@ -10,10 +10,11 @@ transform's candidates follow the data's domain (sqrt needs every value >= 0, lo
 property of the data that `forecast.transform` checks on every value anyway, not a score).
 
 Budget (successive halving within `forecast.auto_budget` seconds): round 1 trains every candidate briefly
-(`ROUND1_EPOCHS`, or train.max_epochs when lower) at the newest origin, in a seeded random order; round 2 trains the best quarter (at least
-3) longer (`ROUND2_EPOCHS`) at every origin, origin by origin. When the budget runs out, round 1 ranks
-what it tried (the rest are counted as not tried) and round 2 ranks by the origins every finalist
-completed; `budget_exhausted` says so (the choice then depends on the machine's speed).
+(`ROUND1_EPOCHS`, or train.max_epochs when lower) at the newest origin, in a seeded random order; round 2
+trains the best quarter (at least 3) longer (`ROUND2_EPOCHS`) at every origin, origin by origin. When the
+budget runs out (a candidate cut short by it is not scored), round 1 ranks what it tried (the rest are
+counted as not tried) and round 2 ranks by the origins every finalist completed; `budget_exhausted` says
+so (the choice then depends on the machine's speed).
 
 Ranking: mean validation MASE over the origins (MSE where a series' MASE scale is 0); the seasonal naive
 forecast from the same origins is scored alike, and `beats_seasonal_naive` says whether the winner beat it.
@@ -148,9 +149,12 @@ def choose(cfg: C.Config, table: SeriesTable, spans: list[Spans], searched: list
         if time.perf_counter() > deadline and scores:
             exhausted = True
             break
-        scores[i] = {"folds": [_train_and_score(cfg, table, spans, folds[0], cand, hooks,
-                                                min(ROUND1_EPOCHS, cfg.train.max_epochs), ROUND1_PATIENCE,
-                                                deadline)]}
+        result = _train_and_score(cfg, table, spans, folds[0], cand, hooks, min(ROUND1_EPOCHS, cfg.train.max_epochs),
+                                  ROUND1_PATIENCE, deadline)
+        if result["cut"] and scores:  # stopped by the budget before it finished: not a fair score
+            exhausted = True
+            break
+        scores[i] = {"folds": [result]}
     key = _rank_key()
     round1 = sorted(scores, key=lambda i: key(scores[i]["folds"]))
     finalists = round1[:max(3, math.ceil(FINALISTS * len(grid)))] if len(folds) > 1 or len(round1) > 1 else round1
@@ -163,9 +167,12 @@ def choose(cfg: C.Config, table: SeriesTable, spans: list[Spans], searched: list
                 if time.perf_counter() > deadline:
                     exhausted = True
                     break
-                final[i].append(_train_and_score(cfg, table, spans, fold, grid[i], hooks,
-                                                 min(ROUND2_EPOCHS, cfg.train.max_epochs), ROUND2_PATIENCE,
-                                                 deadline))
+                result = _train_and_score(cfg, table, spans, fold, grid[i], hooks,
+                                          min(ROUND2_EPOCHS, cfg.train.max_epochs), ROUND2_PATIENCE, deadline)
+                if result["cut"]:
+                    exhausted = True
+                    break
+                final[i].append(result)
             if exhausted:
                 break
         done = min(len(v) for v in final.values())
@@ -248,7 +255,8 @@ def _rank_key() -> Callable:
 def _row(cand: dict, folds: list[dict], round_: int) -> dict:
     metric = "mase" if all(np.isfinite(x["mase"]) for x in folds) else "mse"
     return {**cand, "metric": metric, "round": round_,
-            "val_mase": float(np.mean([x["mase"] for x in folds])), "val_mse": float(np.mean([x["mse"] for x in folds])),
+            "val_mase": float(np.mean([x["mase"] for x in folds])),
+            "val_mse": float(np.mean([x["mse"] for x in folds])),
             "folds": [{k: round(v, 6) for k, v in x.items() if k in ("mase", "mse")} for x in folds],
             "epochs": [x["epochs"] for x in folds],
             "seasonal_naive": {k: float(np.mean([x["snaive"][k] for x in folds])) for k in ("mase", "mse")}}
@@ -307,9 +315,10 @@ def _train_and_score(cfg: C.Config, table: SeriesTable, spans: list[Spans], fold
                  clip_norm=cfg.optim.clip_norm, accumulate=cfg.optim.accumulate, max_epochs=epochs,
                  patience=patience, plateau_patience=cfg.optim.plateau_patience, log_every=10 ** 9,
                  checkpoint_every=10 ** 9, precision=precision, device=device, callbacks=(_Deadline(deadline),),
-                 summarize=lambda model, state: {"epochs": state.epoch})
+                 summarize=lambda model, state: {"epochs": state.epoch, "cut": state.stop_reason == "auto_budget"})
     metrics, _ = evaluate(model, val_set, hooks.task, prep, trial, device=device, precision=precision)
     true = np.stack([ex.extra["raw_target"] for ex in val_set.examples])
     scale = np.stack([np.asarray(ex.extra["scale"], dtype=np.float64) for ex in val_set.examples])
     snaive = hooks.metrics(np.stack([ex.extra["snaive"] for ex in val_set.examples]), true, scale)
-    return {"mase": metrics["mase"], "mse": metrics["mse"], "epochs": result["epochs"], "snaive": snaive}
+    return {"mase": metrics["mase"], "mse": metrics["mse"], "epochs": result["epochs"], "snaive": snaive,
+            "cut": result["cut"]}

@@ -52,8 +52,8 @@ from rnnkit.data.windows import (
     fit_scalers,
     make_windows,
     mase_scale,
-    scaled_inputs,
     plan_splits,
+    scaled_inputs,
     window_origins,
 )
 from rnnkit.errors import ConfigError, DataError, Problem

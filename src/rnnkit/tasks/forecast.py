@@ -84,11 +84,12 @@ class ForecastConfig:
     loss: str = "mse"  # mse | mae
     residual: str = "auto"  # auto (none, or the data set's) | none | last | seasonal: forecast the change from the
     # naive / seasonal-naive forecast
-    transform: str = "auto"  # auto (none, or the data set's) | none | sqrt | log: variance-stabilising transform of
-    # the targets before z-scoring, inverted for metrics and output (sqrt needs values >= 0, log values > 0)
-    window_norm: bool | None = None  # null: false, or the data set's. Normalise each input window by its own mean and
-    # std, forecast in those units and scale back (reversible instance normalisation, Kim et al. 2022): forecasts
-    # follow a level or amplitude the training span never reached
+    transform: str = "auto"  # auto (forecast.auto's choice, else none, or the data set's) | none | sqrt | log:
+    # variance-stabilising transform of the targets before z-scoring, inverted for metrics and output (sqrt needs
+    # values >= 0, log values > 0)
+    window_norm: bool | None = None  # null: forecast.auto's choice, else false, or the data set's. Normalise each
+    # input window by its own mean and std, forecast in those units and scale back (reversible instance
+    # normalisation, Kim et al. 2022): forecasts follow a level or amplitude the training span never reached
     auto: bool = True  # choose input_length, transform, window_norm and model.cell (each one that neither you nor
     # the built-in data set set) by rolling-origin validation at 3 origins inside the training span, never reading the
     # test span; the choice and the full ranking are in summary.json data.auto. false: 24, none, false, lstm

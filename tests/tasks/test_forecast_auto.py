@@ -78,7 +78,8 @@ def test_explicit_settings_are_not_searched_and_config_yaml_reproduces_the_choic
     scores = [r["val_mase"] for r in auto["ranking"] if r["round"] == 2]
     assert scores == sorted(scores) and auto["ranking"][0]["round"] == 2
     assert auto["chosen"] == {k: auto["ranking"][0][k] for k in ("transform", "window_norm")}
-    assert "forecast.auto chose transform=" in captured.err
+    assert "forecast.auto chose transform=" in captured.err  # at the start, and again after the done: line
+    assert captured.out.index("note: forecast.auto chose transform=") > captured.out.index("done:")
     saved = C.from_dict(C.load_yaml(out / "config.yaml"))
     assert saved.forecast.transform == auto["chosen"]["transform"] and saved.forecast.auto_keys == []
     assert saved.forecast.window_norm is auto["chosen"]["window_norm"]

@@ -364,9 +364,14 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
                   unused_after_test_end=sum(len(s) - sp.end for s, sp in zip(table.series, spans, strict=True)))
     if chosen is not None:
         report["auto"] = chosen
+        v, metric = chosen["val"], chosen["metric"]
+        picked = ", ".join(f"{k}={str(x).lower() if isinstance(x, bool) else x}" for k, x in chosen["chosen"].items())
+        report.setdefault("notes", []).append(
+            f"forecast.auto chose {picked} (validation {metric} {v[metric]:.4g}, seasonal naive "
+            f"{v['seasonal_naive'][metric]:.4g}; {chosen['tried']} of {chosen['candidates']} candidates"
+            f"{', budget exhausted' if chosen['budget_exhausted'] else ''}; ranking in summary.json data.auto)")
         if not chosen["beats_seasonal_naive"]:
-            v = chosen["val"]
-            report.setdefault("notes", []).append(
+            report["notes"].append(
                 f"forecast.auto: the best protocol did not beat the seasonal naive forecast on validation "
                 f"({chosen['metric']} {v[chosen['metric']]:.4g} vs {v['seasonal_naive'][chosen['metric']]:.4g}); "
                 "compare the test metrics with metrics.test.baselines before using this model")

@@ -83,3 +83,28 @@ def rnnkit_dirs(root) -> list[str]:
     """The rnnkit-* directories in `root`, less the per-user thread registry that outlives calls by design."""
     return sorted(p.name for p in Path(root).iterdir()
                   if p.name.startswith("rnnkit-") and p.name != f"rnnkit-{os.getuid()}")
+
+
+def write_short_yearly_series(path, n_series=200, min_len=15, max_len=60, seed=0):
+    """Many short yearly series in long format (columns year, series, value), shaped like the M4 / tourism
+    yearly sets: each its own level (10^2..10^4), a drifting trend, multiplicative noise and an occasional
+    level shift, each ending in a year between 2010 and 2018, 15 to 60 years long. Returns (path, lengths)."""
+    rng = np.random.default_rng(seed)
+    lengths = {}
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["year", "series", "value"])
+        for i in range(n_series):
+            n = int(rng.integers(min_len, max_len + 1))
+            end = int(rng.integers(2010, 2019))
+            level = 10 ** rng.uniform(2, 4)
+            growth = rng.normal(0.03, 0.04)
+            log_y = np.log(level) + np.cumsum(growth + rng.normal(0, 0.05, n))
+            if rng.random() < 0.3:
+                log_y[int(rng.integers(1, n)):] += rng.normal(0, 0.2)
+            y = np.exp(log_y)
+            sid = f"Y{i + 1:03d}"
+            lengths[sid] = n
+            for t, v in zip(range(end - n + 1, end + 1), y, strict=True):
+                w.writerow([t, sid, f"{v:.2f}"])
+    return path, lengths

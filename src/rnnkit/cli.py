@@ -107,6 +107,8 @@ def _train(args) -> int:
     which = "test" if "test" in summary["metrics"] else "val"
     print(f"done: {which} {shown}; best epoch {summary['best_epoch']}, stopped: {summary['stopped']}, "
           f"{summary['wall_seconds']:.0f} s")
+    for note in (summary.get("data") or {}).get("notes") or []:  # what the family wants said last (e.g. forecast.auto)
+        print(f"note: {note}")
     if summary.get("doctor"):
         print(summary["doctor"])
     return 0

@@ -23,6 +23,7 @@ def write_series(path, times, values, *, header=("time", "value"), series=None):
 
 def cfg_for(path, *sets):
     return C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.input_length=4", "train.max_epochs=1",
+                            "forecast.auto=false",
                             "train.progress=none", *sets])
 
 

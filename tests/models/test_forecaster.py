@@ -94,3 +94,25 @@ def test_window_norm_uses_real_steps_only():
     pad_mask = torch.cat([mask, torch.zeros(2, 5, dtype=torch.bool)], dim=1)
     with torch.no_grad():
         torch.testing.assert_close(model(padded, lengths, pad_mask).prediction, model(x, lengths, mask).prediction)
+
+
+@pytest.mark.parametrize("head, residual, norm", [("direct", "none", False), ("autoregressive", "none", True),
+                                                  ("direct", "seasonal", True), ("autoregressive", "last", False)])
+def test_a_short_window_padded_in_a_batch_forecasts_as_it_does_alone(head, residual, norm):
+    """A short series' window (issue 11 item 2) is padded at the end in a batch of longer ones: the last
+    observed value, the season before and the window statistics come from its real steps only."""
+    model = Forecaster(num_features=2, num_targets=1, horizon=3, head=head, residual=residual, seasonality=3,
+                       window_norm=norm, hidden_size=8, embedding_dim=4).eval()
+    torch.manual_seed(1)
+    short, long = torch.randn(1, 5, 2), torch.randn(1, 9, 2)
+    alone = model(short, torch.tensor([5]), torch.ones(1, 5, dtype=torch.bool)).prediction
+    padded = torch.cat([torch.cat([short, torch.full((1, 4, 2), 99.0)], dim=1), long])
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    mask[0, 5:] = False
+    together = model(padded, torch.tensor([5, 9]), mask).prediction
+    torch.testing.assert_close(together[:1], alone)
+    x = torch.arange(12.0).view(1, 12, 1)
+    m = torch.zeros(1, 12, dtype=torch.bool)
+    m[0, :7] = True  # real steps y = 0..6
+    assert baseline_forecast(x, 1, 3, "last", 1, m).flatten().tolist() == [6, 6, 6]
+    assert baseline_forecast(x, 1, 4, "seasonal", 3, m).flatten().tolist() == [4, 5, 6, 4]

@@ -210,7 +210,7 @@ FAMILIES = {
     "forecast": Family(lambda d: write_stores_csv(d / "stores.csv"),
                        ("task=forecast", "forecast.time_column=t", "forecast.series_column=store",
                         "forecast.input_length=8", "forecast.horizon=2", "forecast.val_size=12",
-                        "forecast.test_size=12"), "prediction"),
+                        "forecast.test_size=12", "forecast.auto=false"), "prediction"),
 }
 
 

@@ -195,7 +195,7 @@ def test_tag_blank_line_runs_and_comment_only_blocks_make_no_empty_sentence(tmp_
 # --------------------------------------------------------------------------- forecast
 
 FORECAST = ["forecast.time_column=t", "forecast.series_column=store", "forecast.input_length=6",
-            "forecast.horizon=2", "forecast.val_size=6", "forecast.test_size=6"]
+            "forecast.horizon=2", "forecast.val_size=6", "forecast.test_size=6", "forecast.auto=false"]
 
 
 def test_forecast_bad_series_under_both_policies(tmp_path, capsys):
@@ -251,19 +251,44 @@ def test_forecast_bad_series_under_both_policies(tmp_path, capsys):
 
 @pytest.mark.parametrize("policy", ["error", "skip"])
 def test_forecast_too_short_series_is_named_under_both_policies(tmp_path, capsys, policy):
-    """A series shorter than its spans need: an error under both policies (no row of it is bad, so skip
-    does not apply), naming its first row, its id, its length and each shortfall, with the fix."""
+    """forecast.short_series=error: a series shorter than its spans need stops the run under both bad-row
+    policies (no row of it is bad, so skip does not apply), naming its first row, its id, its length and each
+    shortfall, with the fix."""
     path = write_stores_csv(tmp_path / "stores.csv", steps=40, stores=("a", "b"))
     path.write_text(path.read_text() + "".join(f"{t},short,1.5\n" for t in range(15)))
     first = 2 + 2 * 40
     assert main(["train", str(path), "--task", "forecast", "--out", str(tmp_path / "run"), "--bad-rows", policy,
-                 *sets([*SMALL, *FORECAST])]) == 2
+                 *sets([*SMALL, *FORECAST, "forecast.short_series=error"])]) == 2
     err = capsys.readouterr().err
     assert "some series cannot be split chronologically" in err
     _assert_listed_once(err, [(str(path), first, "t", "0", "series 'short' (15 steps) is too short for the split: "
                                                           "3 training steps, fewer than input_length + horizon = 8")])
     assert "lower forecast.input_length / horizon / val_size / test_size" in err
+    assert "forecast.short_series=set_aside" in err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_forecast_short_series_by_default_train_on_a_shorter_window_or_are_set_aside(tmp_path, capsys):
+    """The default (forecast.short_series=set_aside): a series whose training span holds fewer than
+    input_length + horizon steps trains on the longest window it holds; one that holds no window, or not a
+    horizon each of validation and test, is set aside and named with its length; the others train as before."""
+    path = write_stores_csv(tmp_path / "stores.csv", steps=40, stores=("a", "b"))
+    path.write_text(path.read_text() + "".join(f"{t},short,{1.5 + t % 3}\n" for t in range(15))
+                    + "".join(f"{t},tiny,2.5\n" for t in range(10)))
+    run = tmp_path / "run"
+    assert main(["train", str(path), "--task", "forecast", "--out", str(run), *sets([*SMALL, *FORECAST])]) == 0
+    err = capsys.readouterr().err
+    assert "1 series set aside" in err and "'tiny' (10 steps)" in err
+    short = json.loads((run / "summary.json").read_text())["data"]["short_series"]
+    assert short["set_aside"] == [{"series": "tiny", "file": str(path), "line": 2 + 2 * 40 + 15, "length": 10,
+                                   "why": "too short: 0 training steps, fewer than the shortest window (1) + "
+                                          "horizon = 3"}]
+    assert short["shorter_window"] == [{"series": "short", "length": 15, "input_length": 1}]
+    data = get_task("forecast").prepare(C.resolve(None, ["task=forecast", f"data.train={path}", *FORECAST]), None)
+    got = [e for e in data.datasets["train"].examples if e.extra["series"] == "short"]
+    assert [e.extra["origin"] for e in got] == [1] and all(e.inputs.shape[0] == 1 for e in got)
+    assert {e.extra["series"] for e in data.datasets["test"].examples} == {"a", "b", "short"}
+    assert all(e.inputs.shape[0] == 6 for e in data.datasets["train"].examples if e.extra["series"] != "short")
 
 
 def test_forecast_long_series_are_windowed_by_stride_and_horizon_never_across_splits(tmp_path):

@@ -13,6 +13,7 @@ from rnnkit.tasks import get_task
 
 SMALL = ["model.hidden_size=16", "model.embedding_dim=8", "data.batch_size=16", "optim.lr=1e-2",
          "train.max_epochs=25", "train.threads=1", "train.progress=none"]
+PINNED = ["forecast.auto=false"]  # tests of one protocol's behaviour: no search (test_forecast_auto.py has it)
 
 
 def write_sine(path, n=240, period=12, noise=0.02, seed=0):
@@ -34,7 +35,7 @@ def test_sine_wave_beats_naive_by_a_clear_margin(tmp_path, head):
     path, y = write_sine(tmp_path / "sine.csv")
     cfg = C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.time_column=month",
                            "forecast.input_length=12", "forecast.horizon=3", "forecast.test_size=24",
-                           f"forecast.head={head}", *SMALL])
+                           f"forecast.head={head}", *SMALL, *PINNED])
     summary = api.train(cfg, tmp_path / "run")
     test = summary["metrics"]["test"]
     naive = test["baselines"]["naive"]
@@ -75,7 +76,7 @@ def test_baselines_and_metrics_by_hand(tmp_path):
     path = write_tiny(tmp_path / "tiny.csv", y)
     cfg = C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.time_column=t", "forecast.input_length=2",
                            "forecast.horizon=2", "forecast.test_size=4", "forecast.val_size=4",
-                           "forecast.seasonality=2", "forecast.task_defaults=false"])
+                           "forecast.seasonality=2", "forecast.task_defaults=false", *PINNED])
     task = get_task("forecast")
     data = task.prepare(cfg, tmp_path)
     got = task.baselines(data, cfg)
@@ -113,7 +114,7 @@ def test_many_series_long_format_each_scaled_on_its_own_training_span(tmp_path):
     cfg = C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.time_column=week",
                            "forecast.series_column=store", "forecast.covariate_columns=promo",
                            "forecast.input_length=5", "forecast.test_size=5", "forecast.val_size=5",
-                           "train.max_epochs=2", *SMALL[:4], "train.progress=none"])
+                           "train.max_epochs=2", *SMALL[:4], "train.progress=none", *PINNED])
     summary = api.train(cfg, tmp_path / "run")
     prep = json.loads((tmp_path / "run" / "forecast.json").read_text())
     assert prep["target_columns"] == ["sales"] and prep["covariate_columns"] == ["promo"]
@@ -153,14 +154,14 @@ def test_sunspots_with_every_default_halves_the_naive_error(tmp_path):
 
 @pytest.mark.skipif(not _installed("air_passengers"), reason="pmdarima data not installed")
 def test_air_passengers_builtin_seasonal_naive_is_the_published_50_7(tmp_path):
-    cfg = C.resolve(None, ["task=forecast", "data.dataset=air_passengers", "train.progress=none"])
+    cfg = C.resolve(None, ["task=forecast", "data.dataset=air_passengers", "train.progress=none", *PINNED])
     data = get_task("forecast").prepare(cfg, tmp_path)
     assert data.report["spans"]["test"] == ["1960-01", "1960-12"] and data.report["sizes"]["test"] == 1
     base = get_task("forecast").baselines(data, cfg)
     assert base["seasonal_naive"]["rmse"] == pytest.approx(50.71, abs=0.01)
     # the user's explicit choice wins over the data set's protocol
     cfg = C.resolve(None, ["task=forecast", "data.dataset=air_passengers", "forecast.residual=none",
-                           "forecast.test_size=24", "train.progress=none"])
+                           "forecast.test_size=24", "train.progress=none", *PINNED])
     data = get_task("forecast").prepare(cfg, tmp_path)
     assert cfg.forecast.residual == "none" and data.report["spans"]["test"] == ["1959-01", "1960-12"]
 
@@ -178,7 +179,7 @@ def test_window_norm_forecasts_cycles_larger_than_any_in_training(tmp_path):
         w.writerow(["t", "y"])
         w.writerows([i, f"{v:.6f}"] for i, v in enumerate(y))
     common = ["task=forecast", f"data.train={path}", "forecast.time_column=t", "forecast.input_length=12",
-              "forecast.test_size=36", "forecast.val_size=24", "train.seed=0", *SMALL]
+              "forecast.test_size=36", "forecast.val_size=24", "train.seed=0", *SMALL, *PINNED]
     scores = {}
     for norm in ("false", "true"):
         summary = api.train(C.resolve(None, [*common, f"forecast.window_norm={norm}"]), tmp_path / f"run-{norm}")

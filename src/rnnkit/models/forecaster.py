@@ -66,22 +66,33 @@ def window_statistics(inputs: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     return loc, (var + WINDOW_NORM_EPS).sqrt()
 
 
-def baseline_forecast(inputs: Tensor, num_targets: int, horizon: int, residual: str, seasonality: int) -> Tensor:
+def last_steps(mask: Tensor) -> Tensor:
+    """(B,) int64 index of each window's last real step (windows are padded at the end)."""
+    return mask.sum(dim=1).long() - 1
+
+
+def baseline_forecast(inputs: Tensor, num_targets: int, horizon: int, residual: str, seasonality: int,
+                      mask: Tensor | None = None) -> Tensor:
     """The naive (``"last"``) or seasonal naive (``"seasonal"``) forecast from the input window.
 
     Args:
-        inputs: (B, L, C) windows whose first K channels are the targets; L >= seasonality for
-            ``"seasonal"``.
+        inputs: (B, L, C) windows whose first K channels are the targets; each window's real
+            length >= seasonality for ``"seasonal"``.
+        mask: (B, L) bool, True on real steps (a short series' window is shorter, padded at the end);
+            None: every step is real.
 
     Returns:
-        (B, H, K): y[L - 1] for every step, or y[L - m + (h mod m)] for step h.
+        (B, H, K): y[n - 1] for every step, or y[n - m + (h mod m)] for step h (n: the window's length).
     """
     y = inputs[:, :, :num_targets]  # (B, L, K)
-    length = y.shape[1]
+    b, length = y.shape[0], y.shape[1]
+    n = (torch.full((b,), length, dtype=torch.long, device=inputs.device) if mask is None
+         else last_steps(mask) + 1)  # (B,)
     if residual == "last":
-        return y[:, -1:, :].expand(-1, horizon, -1)  # (B, H, K)
-    idx = length - seasonality + torch.arange(horizon, device=inputs.device) % seasonality  # (H,)
-    return y[:, idx, :]  # (B, H, K)
+        idx = (n - 1).unsqueeze(1).expand(-1, horizon)  # (B, H)
+    else:
+        idx = n.unsqueeze(1) - seasonality + torch.arange(horizon, device=inputs.device) % seasonality
+    return torch.gather(y, 1, idx.unsqueeze(-1).expand(-1, -1, y.shape[2]))  # (B, H, K)
 
 
 class DirectHead(nn.Module):
@@ -117,7 +128,8 @@ class AutoregressiveHead(nn.Module):
     def forward(self, enc, mask: Tensor, inputs: Tensor, base: Tensor | None) -> Tensor:
         h = torch.tanh(self.init_h(enc.final))  # (B, Hd)
         c = torch.tanh(self.init_c(enc.final)) if self.init_c is not None else None
-        prev = inputs[:, -1, :self.num_targets]  # (B, K) last observed targets
+        rows = torch.arange(inputs.shape[0], device=inputs.device)
+        prev = inputs[rows, last_steps(mask), :self.num_targets]  # (B, K) last observed targets
         steps = []
         for t in range(self.horizon):
             if c is not None:
@@ -197,7 +209,7 @@ class Forecaster(nn.Module):
         enc = self.encoder(x, lengths, mask)
         base = None
         if self.residual != "none":
-            base = baseline_forecast(inputs, self.num_targets, self.horizon, self.residual, self.seasonality)
+            base = baseline_forecast(inputs, self.num_targets, self.horizon, self.residual, self.seasonality, mask)
         prediction = self.head(enc, mask, inputs, base)  # (B, H, K)
         if self.window_norm:
             k = self.num_targets
@@ -218,4 +230,4 @@ def build_forecaster(model_options: dict, *, num_features: int, num_targets: int
 
 
 __all__ = ["HEADS", "RESIDUALS", "WINDOW_NORM_EPS", "AutoregressiveHead", "DirectHead", "ForecastOutput", "Forecaster",
-           "baseline_forecast", "build_forecaster", "window_statistics"]
+           "baseline_forecast", "build_forecaster", "last_steps", "window_statistics"]

@@ -155,6 +155,12 @@ def _header(ev) -> str:
         rows.append(("Throughput", (f"{tps:,.0f} real tokens/s; " if finite(tps) else "")
                      + f"padding {s['padding_share']:.1%} of training positions"
                      + (f"; waiting for data {wait:.1%} of step time" if finite(wait) else "")))
+    search = _search_line((s.get("data") or {}).get("auto"))
+    if search:
+        rows.append(("Protocol search", search))
+    notes = (s.get("data") or {}).get("notes") or []
+    if notes:
+        rows.append(("Notes", "; ".join(map(str, notes))))
     notable = [e for e in ev.events if e.get("event") not in ("preflight", "finished", None)]
     if notable:
         rows.append(("Events", "; ".join(
@@ -165,6 +171,25 @@ def _header(ev) -> str:
     if s.get("error"):
         html_ += f'<div class="box error"><strong>Training stopped with an error.</strong> {_e(s["error"])}</div>'
     return html_
+
+
+def _search_line(auto) -> str:
+    """A family's protocol search (summary.json data.auto: chosen, metric, val, ranking), in one line."""
+    if not isinstance(auto, dict) or not isinstance(auto.get("chosen"), dict):
+        return ""
+    metric = auto.get("metric", "?")
+    val = auto.get("val") or {}
+
+    def words(row: dict) -> str:
+        return ", ".join(f"{k}={row.get(k)}" for k in auto["chosen"])
+
+    top = [f"{words(r)}: {_fmt(r.get('val_' + metric))}" for r in (auto.get("ranking") or [])[:3]]
+    base = (val.get("seasonal_naive") or {}).get(metric)
+    return (f"chose {words(auto['chosen'])} by validation {metric} {_fmt(val.get(metric))} over "
+            f"{auto.get('origins', '?')} origin(s) before the test span (seasonal naive {_fmt(base)}); "
+            f"{auto.get('tried', '?')} of {auto.get('candidates', '?')} candidates tried in "
+            f"{_duration(auto.get('seconds'))}" + ("; budget exhausted" if auto.get("budget_exhausted") else "")
+            + (f"; best three: {'; '.join(top)}" if top else ""))
 
 
 def _metric_columns(ev, metrics: dict) -> list[str]:

@@ -16,6 +16,13 @@ the model part off): a unidirectional encoder (`model.bidirectional=false`: the 
 last step matters most), one layer of 64 units, light dropout (these series are short), patience
 20. Built-in data sets add their own protocol (columns, split, seasonality, window) the same way,
 so the resolved config.yaml shows what was used.
+
+`forecast.auto` (default true, `rnnkit.tasks._forecast_auto`): input_length, transform, window_norm and
+model.cell, each one neither the user nor the built-in data set's protocol set (`forecast.auto_keys`, filled
+by the default layer), are chosen by rolling-origin validation before the test span; summary.json
+data.auto holds the choice, the ranking and `beats_seasonal_naive` (a fact the doctor can read).
+Many series: `windows.plan_splits` gives a short series a shorter window or sets it aside
+(`forecast.short_series`), reported in data.short_series.
 """
 
 from __future__ import annotations
@@ -45,12 +52,13 @@ from rnnkit.data.windows import (
     fit_scalers,
     make_windows,
     mase_scale,
+    plan_splits,
     scaled_inputs,
-    split_points,
     window_origins,
 )
 from rnnkit.errors import ConfigError, DataError, Problem
 from rnnkit.tasks import Task
+from rnnkit.tasks import _forecast_auto as auto
 
 PREP_FILE = "forecast.json"
 
@@ -63,7 +71,8 @@ class ForecastConfig:
     target_columns: list[str] | None = None  # default: every numeric column but time/series/covariates
     covariate_columns: list[str] | None = None
     series_column: str | None = None  # many series in long format
-    input_length: int | None = None  # steps of history per window (null: 24, or the built-in data set's)
+    input_length: int | None = None  # steps of history per window (null: chosen by forecast.auto, else 24, or the
+    # built-in data set's)
     horizon: int | None = None  # steps ahead to forecast (null: 1, or the built-in data set's)
     stride: int = 1  # steps between window starts
     head: str = "auto"  # auto (direct, or the data set's) | direct (multi-horizon) | autoregressive (seq2seq)
@@ -75,20 +84,33 @@ class ForecastConfig:
     loss: str = "mse"  # mse | mae
     residual: str = "auto"  # auto (none, or the data set's) | none | last | seasonal: forecast the change from the
     # naive / seasonal-naive forecast
-    transform: str = "auto"  # auto (none, or the data set's) | none | sqrt | log: variance-stabilising transform of
-    # the targets before z-scoring, inverted for metrics and output (sqrt needs values >= 0, log values > 0)
-    window_norm: bool | None = None  # null: false, or the data set's. Normalise each input window by its own mean and
-    # std, forecast in those units and scale back (reversible instance normalisation, Kim et al. 2022): forecasts
-    # follow a level or amplitude the training span never reached
+    transform: str = "auto"  # auto (forecast.auto's choice, else none, or the data set's) | none | sqrt | log:
+    # variance-stabilising transform of the targets before z-scoring, inverted for metrics and output (sqrt needs
+    # values >= 0, log values > 0)
+    window_norm: bool | None = None  # null: forecast.auto's choice, else false, or the data set's. Normalise each
+    # input window by its own mean and std, forecast in those units and scale back (reversible instance
+    # normalisation, Kim et al. 2022): forecasts follow a level or amplitude the training span never reached
+    auto: bool = True  # choose input_length, transform, window_norm and model.cell (each one that neither you nor
+    # the built-in data set set) by rolling-origin validation at 3 origins inside the training span, never reading the
+    # test span; the choice and the full ranking are in summary.json data.auto. false: 24, none, false, lstm
+    auto_budget: float = 120.0  # seconds forecast.auto may spend: round 1 trains every candidate briefly at the newest
+    # origin, round 2 the best quarter longer at every origin; when it runs out, what was tried is ranked
+    auto_keys: list[str] | None = None  # what forecast.auto chooses (null: the default layer fills in the keys you did
+    # not set); a run's config.yaml saves [] with the chosen values, so a rerun or resume does not search again
+    short_series: str = "set_aside"  # set_aside | error: a series whose training span cannot hold input_length +
+    # horizon steps trains on the longest window it holds; one that cannot hold 1 step + horizon (or one horizon each of
+    # validation and test) is set aside, named with its length in summary.json data.short_series and on stderr
+    # (error: every such series stops the run, listed with the fix)
     task_defaults: bool = True  # the forecasting model defaults (a layer under your own settings)
 
 
 C.register_section(
     "forecast", ForecastConfig, task="forecast",
     choices={"head": ("auto", "direct", "autoregressive"), "loss": ("mse", "mae"),
-             "residual": ("auto", "none", "last", "seasonal"), "transform": ("auto", "none", "sqrt", "log")},
+             "residual": ("auto", "none", "last", "seasonal"), "transform": ("auto", "none", "sqrt", "log"),
+             "short_series": ("set_aside", "error")},
     ranges={"input_length": (1, None), "horizon": (1, None), "stride": (1, None), "seasonality": (1, None),
-            "val_size": (1, None), "test_size": (1, None)},
+            "val_size": (1, None), "test_size": (1, None), "auto_budget": (1.0, None)},
     architecture=("input_length", "horizon", "head", "target_columns", "covariate_columns", "residual",
                   "transform", "window_norm"))
 
@@ -154,6 +176,7 @@ class ForecastPrep:
     seasonality: int
     last_times: dict[str, str] = field(default_factory=dict)  # per series: last time seen in training
     transform: str = "none"  # of the targets before the z-score (forecast.transform)
+    min_input_length: int = 1  # the shortest window a short series may use (seasonal residual: one season)
 
     @property
     def num_targets(self) -> int:
@@ -167,7 +190,7 @@ class ForecastPrep:
         d = {"axis": self.axis.to_dict(), "time_column": self.time_column, "target_columns": self.target_columns,
              "covariate_columns": self.covariate_columns, "series_column": self.series_column,
              "reader": self.reader, "seasonality": self.seasonality, "last_times": self.last_times,
-             "transform": self.transform,
+             "transform": self.transform, "min_input_length": self.min_input_length,
              "scalers": {k: v.to_dict() for k, v in self.scalers.items()},
              "scales": {k: list(map(float, v)) for k, v in self.scales.items()}}
         (Path(run_dir) / PREP_FILE).write_text(json.dumps(d, indent=1))
@@ -193,6 +216,7 @@ def defaults(dataset: str | None, user: dict) -> dict:
     `FALLBACKS` for what is still unset.
     """
     wanted = dict(TASK_DEFAULTS) if user.get("forecast.task_defaults", True) is not False else {}
+    protocol: dict = {}
     if dataset:
         builtin = get_builtin(dataset)
         if builtin.task == "forecast":
@@ -200,9 +224,23 @@ def defaults(dataset: str | None, user: dict) -> dict:
             if any(k in user for k in _SPLIT_KEYS):
                 protocol = {k: v for k, v in protocol.items() if k not in _SPLIT_KEYS}
             wanted.update(protocol)
+    searched: list[str] = []
+    if user.get("forecast.auto", True) is not False:
+        if "forecast.auto_keys" in user:
+            given = user["forecast.auto_keys"] or []
+            searched = [k.strip() for k in given.split(",")] if isinstance(given, str) else list(given)
+        else:  # what neither the user nor the data set's protocol set
+            searched = [k for k in auto.SEARCHABLE if _full_key(k) not in user and _full_key(k) not in protocol]
+            wanted["forecast.auto_keys"] = searched
     for key, value in FALLBACKS.items():
-        wanted.setdefault(key, value)
+        if key.removeprefix("forecast.") not in searched:  # a searched key stays unset until the search
+            wanted.setdefault(key, value)
     return C.nest(wanted)
+
+
+def _full_key(key: str) -> str:
+    """auto.SEARCHABLE's names as config keys: "input_length" -> "forecast.input_length"."""
+    return key if "." in key else f"forecast.{key}"
 
 
 def fill_unset(cfg: C.Config) -> None:
@@ -220,7 +258,8 @@ def applied_defaults(cfg: C.Config) -> list[str]:
     flat, generic = C.flatten(cfg.to_dict()), C.flatten(C.Config().to_dict())
     layer = C.flatten(defaults(cfg.data.dataset, {}))
     return [f"{k}={v!r}" for k, v in layer.items()
-            if flat.get(k) == v and generic.get(k) != v and FALLBACKS.get(k, object()) != v]
+            if flat.get(k) == v and generic.get(k) != v and FALLBACKS.get(k, object()) != v
+            and k != "forecast.auto_keys"]
 
 
 def _source(cfg: C.Config) -> tuple[Path, dict]:
@@ -259,6 +298,11 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     Raises:
         DataError / ConfigError: before any training step (see `rnnkit.data.timeseries`).
     """
+    searched = auto.searched_keys(cfg)
+    unknown = [k for k in cfg.forecast.auto_keys or [] if k not in auto.SEARCHABLE]
+    if unknown:
+        raise ConfigError(f"forecast.auto_keys: {', '.join(map(repr, unknown))} cannot be searched; it may list "
+                          f"{', '.join(auto.SEARCHABLE)}.")
     fill_unset(cfg)
     applied = applied_defaults(cfg)
     if applied and cfg.train.progress != "none":
@@ -268,11 +312,30 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     path, reader = _source(cfg)
     table = _read(cfg, path, reader, rejects=(Path(run_dir) / "rejects.jsonl") if run_dir else None)
     m = f.seasonality or 1
+    floor = m if f.residual == "seasonal" else 1
+    chosen = None
+    if searched:  # the protocol from the span before the test start (rnnkit.tasks._forecast_auto)
+        fixed_length = floor if "input_length" in searched else f.input_length
+        base = plan_splits(table, input_length=fixed_length, horizon=f.horizon, test_start=f.test_start,
+                           test_end=f.test_end, test_size=f.test_size, val_size=f.val_size, min_input_length=floor,
+                           short_series=f.short_series)  # policy error: a series too short stops before the search
+        kept = dataclasses.replace(table, series=base.series)
+        hooks = auto.Hooks(make_prep=lambda scalers, scales, transform: ForecastPrep(
+            axis=table.axis, time_column=table.time_column, target_columns=table.target_columns,
+            covariate_columns=table.covariate_columns, series_column=table.series_column, reader=reader,
+            scalers=scalers, scales=scales, seasonality=m, transform=transform, min_input_length=floor),
+            build_model=build_model, task=TASK, metrics=forecast_metrics)
+        chosen = auto.choose_everywhere(cfg, kept, base.spans, searched, hooks, floor=floor,
+                             shortest=f.short_series == "error")
     if f.residual == "seasonal" and m > f.input_length:
         raise ConfigError(f"forecast.residual=seasonal needs forecast.input_length ({f.input_length}) >= "
                           f"forecast.seasonality ({m}): the window must hold one season.")
-    spans = split_points(table, input_length=f.input_length, horizon=f.horizon, test_start=f.test_start,
-                         test_end=f.test_end, test_size=f.test_size, val_size=f.val_size)
+    plan = plan_splits(table, input_length=f.input_length, horizon=f.horizon, test_start=f.test_start,
+                       test_end=f.test_end, test_size=f.test_size, val_size=f.val_size, min_input_length=floor,
+                       short_series=f.short_series)
+    table = dataclasses.replace(table, series=plan.series)
+    spans = plan.spans
+    _print_short(plan, f.input_length, cfg)
     check_transform(table, f.transform)
     scalers = fit_scalers(table, spans, f.transform)
     scales = {s.id: mase_scale(s.values[:sp.val_start], m) for s, sp in zip(table.series, spans, strict=True)}
@@ -280,27 +343,59 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
                         covariate_columns=table.covariate_columns, series_column=table.series_column,
                         reader=reader, scalers=scalers, scales=scales, seasonality=m, transform=f.transform,
                         last_times={s.id: table.axis.format(s.times[sp.end - 1])
-                                    for s, sp in zip(table.series, spans, strict=True)})
+                                    for s, sp in zip(table.series, spans, strict=True)}, min_input_length=floor)
     windows: dict[str, list] = {"train": [], "val": [], "test": []}
     for s, sp in zip(table.series, spans, strict=True):
+        length = sp.input_length or f.input_length
         for split, (a, b) in (("train", (0, sp.val_start)), ("val", (sp.val_start, sp.test_start)),
                               ("test", (sp.test_start, sp.end))):
-            origins = window_origins(a, b, input_length=f.input_length, horizon=f.horizon, stride=f.stride)
-            windows[split] += make_windows(s, scalers[s.id], origins, input_length=f.input_length,
+            origins = window_origins(a, b, input_length=length, horizon=f.horizon, stride=f.stride)
+            windows[split] += make_windows(s, scalers[s.id], origins, input_length=length,
                                            horizon=f.horizon, seasonality=m, scale=scales[s.id],
                                            transform=f.transform)
     empty = [k for k, v in windows.items() if not v]
     if empty:
         raise ConfigError(f"no {'/'.join(empty)} windows with forecast.stride={f.stride}; lower the stride.")
     report = dict(table.report)
+    report["series"] = len(plan.series) + len(plan.set_aside)
+    report["short_series"] = {"policy": f.short_series, "set_aside": plan.set_aside, "shorter_window": plan.shorter}
     report.update(sizes={k: len(v) for k, v in windows.items()}, defaults_applied=applied,
                   seasonality=m, spans=_describe_spans(table, spans),
                   unused_after_test_end=sum(len(s) - sp.end for s, sp in zip(table.series, spans, strict=True)))
+    if chosen is not None:
+        report["auto"] = chosen
+        v, metric = chosen["val"], chosen["metric"]
+        picked = ", ".join(f"{k}={str(x).lower() if isinstance(x, bool) else x}" for k, x in chosen["chosen"].items())
+        report.setdefault("notes", []).append(
+            f"forecast.auto chose {picked} (validation {metric} {v[metric]:.4g}, seasonal naive "
+            f"{v['seasonal_naive'][metric]:.4g}; {chosen['tried']} of {chosen['candidates']} candidates"
+            f"{', budget exhausted' if chosen['budget_exhausted'] else ''}; ranking in summary.json data.auto)")
+        if not chosen["beats_seasonal_naive"]:
+            report["notes"].append(
+                f"forecast.auto: the best protocol did not beat the seasonal naive forecast on validation "
+                f"({chosen['metric']} {v[chosen['metric']]:.4g} vs {v['seasonal_naive'][chosen['metric']]:.4g}); "
+                "compare the test metrics with metrics.test.baselines before using this model")
     if cfg.data.dataset:
         report["reference"] = get_builtin(cfg.data.dataset).reference
     if run_dir is not None:
         prep.save(Path(run_dir))
     return PreparedData(datasets={k: SequenceDataset(v) for k, v in windows.items()}, prep=prep, report=report)
+
+
+def _print_short(plan, input_length: int, cfg: C.Config) -> None:
+    """The short series, on stderr before training: those set aside by name, those on shorter windows counted."""
+    if cfg.train.progress == "none" or not (plan.set_aside or plan.shorter):
+        return
+    if plan.shorter:
+        shortest = min(x["input_length"] for x in plan.shorter)
+        print(f"rnnkit: {len(plan.shorter)} series train on windows shorter than forecast.input_length={input_length} "
+              f"(their training spans are short; the shortest window is {shortest} steps)", file=sys.stderr, flush=True)
+    if plan.set_aside:
+        names = ", ".join(f"{x['series']!r} ({x['length']} steps)" for x in plan.set_aside[:20])
+        more = f" and {len(plan.set_aside) - 20} more" if len(plan.set_aside) > 20 else ""
+        print(f"rnnkit: {len(plan.set_aside)} series set aside, too short for one window + validation + test "
+              f"(listed in summary.json data.short_series; forecast.short_series=error stops instead): {names}{more}",
+              file=sys.stderr, flush=True)
 
 
 def _describe_spans(table: SeriesTable, spans) -> dict:
@@ -431,14 +526,16 @@ def load_inference(cfg, prep: ForecastPrep, path, with_targets: bool, run_dir=No
         if s.id not in prep.scalers:
             prep.scalers[s.id] = scaler
         n = len(s)
-        origins = (window_origins(0, n, input_length=f.input_length, horizon=f.horizon, stride=f.stride)
-                   if with_targets else range(n, n + 1) if n >= f.input_length else range(0))
+        # a series shorter than the window is read with all the history it has (at least prep.min_input_length)
+        length = max(min(f.input_length, n - (f.horizon if with_targets else 0)), prep.min_input_length)
+        origins = (window_origins(0, n, input_length=length, horizon=f.horizon, stride=f.stride)
+                   if with_targets else range(n, n + 1) if n >= length else range(0))
         if not origins:
             short.append(Problem(s.file, int(s.lines[0]), table.time_column, prep.axis.format(s.times[0]),
-                                 f"series {s.id!r} has {n} steps, fewer than input_length"
+                                 f"series {s.id!r} has {n} steps, fewer than {length} step(s) of history"
                                  f"{' + horizon' if with_targets else ''}", "give more history", s.id or None))
             continue
-        made = make_windows(s, scaler, origins, input_length=f.input_length, horizon=f.horizon,
+        made = make_windows(s, scaler, origins, input_length=length, horizon=f.horizon,
                             seasonality=prep.seasonality, scale=scale, with_targets=with_targets,
                             transform=prep.transform)
         for ex in made:

@@ -1,7 +1,8 @@
 """UEA/UCR ``.ts`` files -> records (always numeric input).
 
 Contract: `read_ts` parses the header up to ``@data`` (keys are case-insensitive; unknown keys are
-ignored; ``#`` and ``%`` lines are comments), then one case per line: channels separated by ``:``, the values of a channel by ``,``,
+ignored; ``#`` and ``%`` lines are comments), then one case per line: channels separated by ``:``,
+the values of a channel by ``,``,
 and ``:<label>`` at the end when the header declares labels; ``?`` is a missing value. Blank lines
 and ``#`` comments are not cases. Each case becomes a (T, C) float32 `Record` (the file stores
 channel by channel) or the issues that reject it. A malformed header, no labels where labels are

@@ -108,3 +108,8 @@ def test_no_candidate_beats_seasonal_naive_is_said_in_the_last_lines_and_summary
     lines = stdout.splitlines()
     done = next(i for i, line in enumerate(lines) if line.startswith("done:"))
     assert any("did not beat the seasonal naive forecast on validation" in line for line in lines[done + 1:])
+    # ...and the doctor makes it a finding, with the family's advice (the run's findings.json)
+    findings = {f["code"]: f for f in json.loads((out / "findings.json").read_text())}
+    f = findings["protocol.not_beaten"]
+    assert f["severity"] == "warning" and "against the seasonal-naive forecast's 0" in f["explanation"]
+    assert any("--set forecast.residual=seasonal" in a for a in f["advice"])

@@ -582,6 +582,32 @@ def _signal_words(signal: dict) -> str:
             "against shuffled labels)")
 
 
+def protocol(ev: Evidence) -> list[Finding]:
+    """The protocol search (summary data.auto, e.g. forecast.auto) ranked every candidate on validation inside
+    the training span, and its best did not beat the seasonal-naive baseline there."""
+    auto = (ev.summary.get("data") or {}).get("auto") or {}
+    if auto.get("beats_seasonal_naive") is not False:
+        return []
+    metric, val = auto.get("metric", "mase"), auto.get("val") or {}
+    mine, naive = val.get(metric), (val.get("seasonal_naive") or {}).get(metric)
+    chosen = ", ".join(f"{k}={v}" for k, v in (auto.get("chosen") or {}).items())
+    seen = (f"the best of the {auto.get('tried', '?')} protocols tried ({chosen}) scored validation {metric} "
+            + (f"{mine:.4g} against the seasonal-naive forecast's {naive:.4g}" if _number(mine) and _number(naive)
+               else "no better than the seasonal-naive forecast"))
+    advice = []
+    if auto.get("budget_exhausted"):
+        advice.append(f"the search ran out of time after {auto.get('tried')} of {auto.get('candidates')} candidates: "
+                      "raise its budget (" + f"{auto.get('seconds', 0):.0f} s were spent)")
+    advice += list(get_task(ev.cfg.task).search_advice)
+    return [Finding(
+        code="protocol.not_beaten", severity="warning", title="No protocol beat the seasonal-naive forecast",
+        evidence={"metric": metric, "best": mine, "seasonal_naive": naive, "chosen": auto.get("chosen"),
+                  "tried": auto.get("tried"), "budget_exhausted": auto.get("budget_exhausted")},
+        explanation=seen + ": on the data before the test span, a rule that repeats the last season forecasts at "
+                    "least as well as the trained model.",
+        advice=advice)]
+
+
 def inputs(ev: Evidence) -> list[Finding]:
     """What the network was fed (the preflight's input statistics): constant channels, channels far from
     mean 0 / spread 1, and a channel that alone gives the label away."""
@@ -782,7 +808,8 @@ def setup(ev: Evidence) -> list[Finding]:
 
 
 RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (
-    setup, inputs, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline, slow, *PROBE_RULES)
+    setup, inputs, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline, protocol, slow,
+    *PROBE_RULES)
 
 
 def run_rules(ev: Evidence) -> list[Finding]:

@@ -71,6 +71,8 @@ class Task:
             generic advice (truncate with data.max_length).
         monitor: (cfg, PreparedData) -> (validation metric name, why) that `train.monitor=auto` selects on (the
             family's headline); or None (the loss).
+        search_advice: the doctor's advice, after a larger budget, when the family's protocol search (summary
+            data.auto) found nothing better than the seasonal-naive baseline on validation; or ().
         estimator: the family's scikit-learn estimator (`tasks._estimating.EstimatorSpec`: its public name and
             the hooks for in-memory X, y), built by `rnnkit.estimator`; or None (`Estimator(task=...)` on files).
     """
@@ -98,6 +100,7 @@ class Task:
     describe_model: Callable | None = None
     metric_notes: tuple[str, ...] = ()
     long_sequence_advice: tuple[str, ...] = ()
+    search_advice: tuple[str, ...] = ()
     estimator: object = None
     monitor: Callable | None = None
 

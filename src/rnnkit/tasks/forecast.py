@@ -593,4 +593,8 @@ TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build
             metric_notes=("loss is in standardized units (the training objective); the other metrics are in the "
                           "data's own units",),
             long_sequence_advice=("a shorter window (the guide: 512-1024 steps at most): --set "
-                                  "forecast.input_length=512",))
+                                  "forecast.input_length=512",),
+            search_advice=("a larger search budget (more candidates, longer runs): --set forecast.auto_budget=600",
+                           "check forecast.seasonality (the season length) and forecast.horizon",
+                           "forecast the change from the seasonal-naive forecast: --set forecast.residual=seasonal",
+                           "if nothing beats it, the seasonal-naive forecast is the one to use for this series"))

@@ -155,19 +155,19 @@ class MaskedBatchNorm1d(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, T, C) float, mask (B, T) bool -> (B, T, C), 0 at pads."""
         m = mask.unsqueeze(-1)  # (B, T, 1)
+        xf = x.float().masked_fill(~m, 0.0)  # statistics in fp32, also under bf16/fp16 autocast
         if self.training:
-            count = mask.sum().clamp(min=1).to(x.dtype)
-            xf = x.masked_fill(~m, 0.0)
+            count = mask.sum().clamp(min=1).float()
             mean = xf.sum(dim=(0, 1)) / count  # (C,)
-            var = ((xf - mean).masked_fill(~m, 0.0) ** 2).sum(dim=(0, 1)) / count  # (C,)
+            var = ((xf - mean).masked_fill(~m, 0.0) ** 2).sum(dim=(0, 1)) / count  # (C,), biased
             with torch.no_grad():
                 unbiased = var * count / (count - 1).clamp(min=1)
-                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
-                self.running_var.lerp_(unbiased.detach().to(self.running_var.dtype), self.momentum)
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(unbiased.detach(), self.momentum)
         else:
-            mean, var = self.running_mean.to(x.dtype), self.running_var.to(x.dtype)
-        y = (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
-        return y.masked_fill(~m, 0.0)
+            mean, var = self.running_mean, self.running_var
+        y = (xf - mean) * torch.rsqrt(var + self.eps) * self.weight.float() + self.bias.float()
+        return y.masked_fill(~m, 0.0).to(x.dtype)
 
 
 class ConvFrontend(nn.Module):

@@ -72,8 +72,7 @@ def run_one(problem: str, variant: str, seed: int, extra: list[str]) -> dict:
                    majority=round(test_m["baselines"]["majority_class"]["accuracy"], 4),
                    epochs=s["epochs_run"], best_epoch=s["best_epoch"],
                    s_per_epoch=round(s["wall_seconds"] / max(s["epochs_run"], 1), 2),
-                   parameters=s["parameters"], frontend=s["data"].get("frontend"),
-                   model_line=next((ln for ln in proc.stderr.splitlines() if ln.startswith("rnnkit: model:")), None))
+                   parameters=s["parameters"], frontend=s["data"].get("frontend"))
         return row
 
 

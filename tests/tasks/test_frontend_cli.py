@@ -64,14 +64,16 @@ def test_short_series_and_text_get_no_front_end(tmp_path, capsys):
     assert code == 2 and "numeric sequences only" in capsys.readouterr().err
 
 
-def test_regression_takes_an_explicit_patch_front_end_and_predicts_with_it(tmp_path, capsys):
-    train, test = _ucr("Covid3Month")  # 84 steps: auto gives none, so ask for patches of 4 steps
+@pytest.mark.parametrize("kind", ["conv", "patch"])
+def test_regression_takes_an_explicit_front_end_and_predicts_with_it(tmp_path, capsys, kind):
+    train, test = _ucr("Covid3Month")  # 84 steps: auto gives none, so ask for a front-end of /4
     run = tmp_path / "run"
-    sets = [*SMALL, "model.frontend=patch", "model.frontend_reduction=4"]
+    sets = [*SMALL, f"model.frontend={kind}", "model.frontend_reduction=4"]
     assert main(["train", str(train), "--test", str(test), "--task", "regress", "--out", str(run), *_sets(sets)]) == 0
-    assert "patch front-end /4 (median 84 -> 21 steps; model.frontend patch)" in capsys.readouterr().err
+    assert f"{kind} front-end /4 (median 84 -> 21 steps; model.frontend {kind})" in capsys.readouterr().err
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["data"]["frontend"]["kind"] == "patch"
+    assert summary["data"]["frontend"]["kind"] == kind
+    assert summary["metrics"]["test"]["rmse"] > 0
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run), "--data", str(test), "--output", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 62

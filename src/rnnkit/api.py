@@ -106,8 +106,13 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
             raise ConfigError(f"{run_dir} already holds a run; continue it with `rnnkit train --resume {run_dir}` "
                               "or choose another --out.")
 
-    dist.main_only(claim)
     task = get_task(cfg.task)
+    if cfg.model.frontend in ("conv", "patch") and not task.uses_pooling:
+        raise ConfigError(f"config key 'model.frontend': {cfg.model.frontend} shortens the sequence before the "
+                          f"recurrent layers, which only families that pool the encoder into one vector per "
+                          f"sequence can use; task {cfg.task} reads the encoder at every "
+                          "step. Use model.frontend auto or none.")
+    dist.main_only(claim)
     show = cfg.train.progress != "none" and dist.is_main
     if resume is None:
         def prepare():

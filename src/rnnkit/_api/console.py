@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rnnkit import config as C
 from rnnkit._api.rundirs import CONFIG_FILE
+from rnnkit.models.frontend import FrontendChoice
 from rnnkit.tasks import get_task
 from rnnkit.training import distributed
 
@@ -32,7 +33,8 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path,
     m, o = cfg.model, cfg.optim
     lines.append(f"model: {m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} "
                  f"hidden {m.hidden_size}, dropout {m.dropout}, recurrent dropout {m.recurrent_dropout}"
-                 + (f", pooling {m.pooling}; " if get_task(cfg.task).uses_pooling else "; ")
+                 + (f", pooling {m.pooling}" if get_task(cfg.task).uses_pooling else "")
+                 + (f", {FrontendChoice(**report['frontend']).describe()}; " if report.get("frontend") else "; ")
                  + f"AdamW lr {o.lr:g}, clip {o.clip_norm}, batch {cfg.data.batch_size}"
                  + (" per process" if dist.enabled else ""))
     if dist.enabled:

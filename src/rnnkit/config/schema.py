@@ -60,6 +60,10 @@ class ModelConfig:
     residual: bool | None = None  # null = on above 2 layers
     pooling: str = "last"  # last | attention | mean
     packing: str = "auto"  # auto (pack on CUDA, pad+mask on CPU) | always | never
+    frontend: str = "auto"  # auto | none | conv | patch: shorten long numeric sequences before the recurrent
+    # layers (classify, regress); auto: conv when the median training length is above 100 steps, else none
+    frontend_reduction: int | None = None  # the front-end's length reduction factor; null = the smallest power
+    # of 2 that brings the median training length to <= 100 steps
 
 
 @dataclass

@@ -49,6 +49,7 @@ class Preprocessing:
     vocab: Vocab | None = None
     standardizer: Standardizer | None = None
     num_features: int | None = None
+    median_length: float | None = None  # of the training split after truncation (the model's front-end rule)
 
     def save(self, run_dir: Path) -> None:
         self.labels.save(run_dir / LABELS_FILE)
@@ -56,13 +57,15 @@ class Preprocessing:
             self.vocab.save(run_dir / VOCAB_FILE)
         if self.standardizer is not None:
             self.standardizer.save(run_dir / STANDARDIZER_FILE)
-        (run_dir / "inputs.json").write_text(json.dumps({"kind": self.kind, "num_features": self.num_features}))
+        (run_dir / "inputs.json").write_text(json.dumps({"kind": self.kind, "num_features": self.num_features,
+                                                              "median_length": self.median_length}))
 
     @classmethod
     def load(cls, run_dir: Path) -> Preprocessing:
         meta = json.loads((run_dir / "inputs.json").read_text())
         return cls(
-            kind=meta["kind"], num_features=meta["num_features"], labels=LabelMap.load(run_dir / LABELS_FILE),
+            kind=meta["kind"], num_features=meta["num_features"], median_length=meta.get("median_length"),
+            labels=LabelMap.load(run_dir / LABELS_FILE),
             vocab=Vocab.load(run_dir / VOCAB_FILE) if (run_dir / VOCAB_FILE).exists() else None,
             standardizer=(Standardizer.load(run_dir / STANDARDIZER_FILE)
                           if (run_dir / STANDARDIZER_FILE).exists() else None))
@@ -294,6 +297,15 @@ def encode_records(records: list[Record], prep: Preprocessing, *, max_length: in
     return truncate_examples(examples, max_length, keep=keep)
 
 
+def median_length(dataset: SequenceDataset) -> float | None:
+    """The median length of a split's sequences (as the model sees them, truncated); None when it is empty."""
+    lengths = sorted(dataset.lengths)
+    if not lengths:
+        return None
+    mid = len(lengths) // 2
+    return float(lengths[mid]) if len(lengths) % 2 else (lengths[mid - 1] + lengths[mid]) / 2
+
+
 def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     """The whole data path for training. Fails with DataError/ConfigError before any training step, and
     then before anything but a rejects file (--bad-rows skip) is written to `run_dir`."""
@@ -311,6 +323,7 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
                                            sequence_column=cfg.data.sequence_column)
         datasets[split] = SequenceDataset(examples)
         truncated[split] = n_trunc
+    prep.median_length = median_length(datasets["train"])
     report["sizes"] = {k: len(v) for k, v in datasets.items()}
     report["truncated"] = truncated
     report["num_classes"] = len(prep.labels)

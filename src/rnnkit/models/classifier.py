@@ -5,7 +5,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from rnnkit.models.encoder import RNNEncoder
-from rnnkit.models.heads import ClassificationHead
+from rnnkit.models.frontend import ConvFrontend, PatchFrontend, choose_frontend
+from rnnkit.models.heads import ClassificationHead, masked_mean
 
 # The model options a config may set, with their defaults (those of ClassifierNet).
 MODEL_OPTION_DEFAULTS: dict[str, object] = {
@@ -21,9 +22,11 @@ MODEL_OPTION_DEFAULTS: dict[str, object] = {
     "residual": None,
     "pooling": "last",
     "packing": "auto",
+    "frontend": "auto",
+    "frontend_reduction": None,
 }
 # Known from the data, not chosen in the model options.
-DATA_DERIVED_KEYS = ("num_classes", "vocab_size", "num_features")
+DATA_DERIVED_KEYS = ("num_classes", "vocab_size", "num_features", "median_length")
 
 
 class ClassifierNet(nn.Module):
@@ -32,7 +35,9 @@ class ClassifierNet(nn.Module):
     ``inputs -> input layer -> RNNEncoder -> ClassificationHead -> logits``. The input layer is
     an ``nn.Embedding(vocab_size, embedding_dim, padding_idx=0)`` for token ids or an
     ``nn.Linear(num_features, embedding_dim)`` projection for float features; both use
-    Xavier-uniform weights (the embedding's pad row is 0, the projection's bias is 0).
+    Xavier-uniform weights (the embedding's pad row is 0, the projection's bias is 0). A front-end
+    (``frontend``, numeric input only) replaces the projection: ``inputs -> front-end (T' = ceil(T / r)
+    steps) -> RNNEncoder -> ClassificationHead``. ``frontend_choice`` says what was built and why.
 
     Args:
         num_classes: K >= 2, number of classes (logits).
@@ -46,6 +51,12 @@ class ClassifierNet(nn.Module):
         residual: residual connections in the encoder; ``None`` means on when
             ``num_layers > 2`` (deep stacks benefit, shallow ones don't need it).
         pooling: ``"last"``, ``"attention"`` or ``"mean"`` (see ``ClassificationHead``).
+        frontend: ``"auto"``, ``"none"``, ``"conv"`` or ``"patch"`` (``rnnkit.models.frontend``): numeric input
+            only; shortens the sequence by ``frontend_reduction`` before the encoder. ``"auto"`` follows
+            ``choose_frontend`` on ``median_length`` (none when it is None or for token input). With a
+            conv front-end the masked mean of its last block is concatenated to the pooled encoder state.
+        frontend_reduction: the front-end's reduction factor r; None: from ``median_length``.
+        median_length: the median training sequence length (data-derived), for ``"auto"``.
 
     Raises:
         ValueError: if not exactly one of ``vocab_size`` / ``num_features`` is given, a size
@@ -70,6 +81,9 @@ class ClassifierNet(nn.Module):
         residual: bool | None = None,
         pooling: str = "last",
         packing: str = "auto",
+        frontend: str = "auto",
+        frontend_reduction: int | None = None,
+        median_length: float | None = None,
     ) -> None:
         super().__init__()
         if (vocab_size is None) == (num_features is None):
@@ -90,10 +104,23 @@ class ClassifierNet(nn.Module):
 
         self.num_classes = num_classes
         self.token_input = vocab_size is not None
+        self.frontend_choice = choose_frontend(frontend, frontend_reduction, token_input=self.token_input,
+                                               median_length=median_length)
+        kind, r = self.frontend_choice.kind, self.frontend_choice.reduction
+        # conv: the FCN-style blocks' global average pooling also goes to the head (extra features)
+        self.frontend: nn.Module | None = None
+        gap = 0
+        if kind == "conv":
+            self.frontend = ConvFrontend(num_features, embedding_dim, r)
+            gap = embedding_dim
+        elif kind == "patch":
+            self.frontend = PatchFrontend(num_features, embedding_dim, r)
         if self.token_input:
-            self.embedding: nn.Module = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+            self.embedding: nn.Module | None = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
             nn.init.xavier_uniform_(self.embedding.weight)
             self.embedding.weight.data[0].zero_()  # pad id must embed to exactly 0
+        elif self.frontend is not None:
+            self.embedding = None  # the front-end projects the features (to embedding_dim channels)
         else:
             self.embedding = nn.Linear(num_features, embedding_dim)
             nn.init.xavier_uniform_(self.embedding.weight)
@@ -114,7 +141,8 @@ class ClassifierNet(nn.Module):
             residual=residual,
             packing=packing,
         )
-        self.head = ClassificationHead(self.encoder.output_size, num_classes, pooling=pooling, dropout=dropout)
+        self.head = ClassificationHead(self.encoder.output_size, num_classes, pooling=pooling, dropout=dropout,
+                                       extra_size=gap)
 
     def forward(self, inputs: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
         """Compute class logits for a padded batch.
@@ -147,7 +175,13 @@ class ClassifierNet(nn.Module):
                     f"(B, T, F), got {inputs.dtype} of shape {tuple(inputs.shape)}"
                 )
             # Zero pads before the projection so NaN/inf garbage cannot produce NaN there.
-            x = self.embedding(inputs.masked_fill(~mask.unsqueeze(-1), 0.0))  # (B, T, E)
+            inputs = inputs.masked_fill(~mask.unsqueeze(-1), 0.0)
+            if self.frontend is not None:
+                # (B, T', E) with T' = ceil(T / r), and the lengths / mask of the shortened sequences
+                h, short_lengths, short_mask = self.frontend(inputs, lengths, mask)
+                extra = masked_mean(h, short_mask) if self.head.extra_size else None  # (B, E) or None
+                return self.head(self.encoder(h, short_lengths, short_mask), short_mask, extra)
+            x = self.embedding(inputs)  # (B, T, E)
         return self.head(self.encoder(x, lengths, mask), mask)
 
 
@@ -157,6 +191,7 @@ def build_classifier(
     num_classes: int,
     vocab_size: int | None = None,
     num_features: int | None = None,
+    median_length: float | None = None,
 ) -> ClassifierNet:
     """Build a ``ClassifierNet`` from the config's model options plus data-derived sizes.
 
@@ -166,6 +201,7 @@ def build_classifier(
         num_classes: number of classes found in the data.
         vocab_size: vocabulary size (with pad id 0) for token input.
         num_features: features per step for numeric input.
+        median_length: the median training sequence length (``model.frontend: auto`` decides with it).
 
     Returns:
         The constructed model (in training mode, on CPU).
@@ -185,7 +221,8 @@ def build_classifier(
     if unknown:
         raise ValueError(f"unknown model option(s) {unknown}; allowed options are {sorted(MODEL_OPTION_DEFAULTS)}")
     return ClassifierNet(
-        num_classes=num_classes, vocab_size=vocab_size, num_features=num_features, **model_options
+        num_classes=num_classes, vocab_size=vocab_size, num_features=num_features, median_length=median_length,
+        **model_options
     )
 
 

@@ -87,12 +87,15 @@ class ClassificationHead(nn.Module):
         pooling: ``"last"`` (``EncoderOutput.final``), ``"attention"`` (``AttentionPooling``)
             or ``"mean"`` (``masked_mean`` over real steps).
         dropout: dropout on the pooled vector before the output layer, in [0, 1).
+        extra_size: width of extra per-sequence features concatenated after the pooled vector (the conv
+            front-end's global average pooling); 0 for none.
 
     Raises:
         ValueError: on an unknown pooling, a non-positive size, or dropout outside [0, 1).
     """
 
-    def __init__(self, input_size: int, num_classes: int, *, pooling: str = "last", dropout: float = 0.0):
+    def __init__(self, input_size: int, num_classes: int, *, pooling: str = "last", dropout: float = 0.0,
+                 extra_size: int = 0):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
@@ -103,8 +106,11 @@ class ClassificationHead(nn.Module):
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
         self.pooling = pooling
         self.attention = AttentionPooling(input_size) if pooling == "attention" else None
+        if isinstance(extra_size, bool) or not isinstance(extra_size, int) or extra_size < 0:
+            raise ValueError(f"extra_size must be an integer >= 0, got {extra_size!r}")
+        self.extra_size = extra_size
         self.dropout = nn.Dropout(float(dropout))
-        self.out = nn.Linear(input_size, num_classes)
+        self.out = nn.Linear(input_size + extra_size, num_classes)
         nn.init.xavier_uniform_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -117,17 +123,25 @@ class ClassificationHead(nn.Module):
         pooled, _ = self.attention(enc.outputs, mask)
         return pooled
 
-    def forward(self, enc: EncoderOutput, mask: Tensor) -> Tensor:
+    def forward(self, enc: EncoderOutput, mask: Tensor, extra: Tensor | None = None) -> Tensor:
         """Compute class logits.
 
         Args:
             enc: encoder output with ``outputs`` (B, T, F) and ``final`` (B, F).
             mask: (B, T) bool, True at real steps.
+            extra: (B, extra_size) features concatenated to the pooled vector; needed when
+                ``extra_size > 0``.
 
         Returns:
             (B, K) unnormalised logits.
         """
-        return self.out(self.dropout(self.pool(enc, mask)))
+        pooled = self.pool(enc, mask)
+        if self.extra_size:
+            if extra is None or extra.shape != (pooled.shape[0], self.extra_size):
+                raise ValueError(f"this head concatenates {self.extra_size} extra features per sequence, got "
+                                 f"{None if extra is None else tuple(extra.shape)}")
+            pooled = torch.cat([pooled, extra], dim=-1)
+        return self.out(self.dropout(pooled))
 
 
 __all__ = ["POOLINGS", "AttentionPooling", "ClassificationHead", "masked_mean"]

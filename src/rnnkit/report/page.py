@@ -4,12 +4,14 @@ messages, the doctor's text) is HTML-escaped (`_e`)."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
 import time
 
 from rnnkit import __version__
+from rnnkit.models.frontend import FrontendChoice
 from rnnkit.report.facts import best_epoch, family, finite, is_number
 
 
@@ -97,6 +99,10 @@ def _model_line(ev) -> str:
     task = family(ev)
     if task is not None and task.uses_pooling:
         line += f", pooling {m.pooling}"
+    frontend = (ev.summary.get("data") or {}).get("frontend")
+    if isinstance(frontend, dict):
+        with contextlib.suppress(TypeError):  # a summary written by another version
+            line += f", {FrontendChoice(**frontend).describe()}"
     if task is not None and task.describe_model is not None:
         line += task.describe_model(cfg)
     if is_number(ev.summary.get("parameters")):

@@ -17,6 +17,7 @@ from rnnkit.data.collate import Batch, collate
 from rnnkit.data.datasets import BuiltinDataset, register
 from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, load_file_for_inference, prepare_data
 from rnnkit.data.vocab import LabelMap
+from rnnkit.errors import ConfigError
 from rnnkit.tasks import Task
 from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, labels_of, prediction_rows
 from rnnkit.training import metrics as M
@@ -43,12 +44,30 @@ register(
 )
 
 
+def prepare(cfg: Config, run_dir: Path | None = None):
+    """`prepare_data`, and what `model.frontend` resolves to on these data (report["frontend"])."""
+    data = prepare_data(cfg, run_dir)
+    data.report["frontend"] = frontend_choice(cfg, data.prep).to_dict()
+    return data
+
+
+def frontend_choice(cfg, prep):
+    """What `model.frontend` means for this preprocessing (its input kind and median training length)."""
+    from rnnkit.models.frontend import choose_frontend
+
+    try:
+        return choose_frontend(cfg.model.frontend, cfg.model.frontend_reduction, token_input=prep.kind == "text",
+                               median_length=getattr(prep, "median_length", None))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def build_model(cfg, prep):
     from rnnkit.models.classifier import build_classifier
 
     return build_classifier(dataclasses.asdict(cfg.model), num_classes=len(prep.labels),
                             vocab_size=len(prep.vocab) if prep.vocab is not None else None,
-                            num_features=prep.num_features)
+                            num_features=prep.num_features, median_length=getattr(prep, "median_length", None))
 
 
 def forward(model, batch: Batch, step=None) -> torch.Tensor:
@@ -215,7 +234,7 @@ def monitor(cfg, data) -> tuple[str, str]:
     return "accuracy", "the family's headline"
 
 
-TASK = Task(name="classify", prepare=prepare_data, load_prep=Preprocessing.load, build_model=build_model,
+TASK = Task(name="classify", prepare=prepare, load_prep=Preprocessing.load, build_model=build_model,
             collate=collate, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
             metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss,

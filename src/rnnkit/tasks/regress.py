@@ -50,6 +50,7 @@ from rnnkit.data.pipeline import (
     encode_records,
     fit_preprocessing,
     input_files,
+    median_length,
     missing_split_fractions,
     reader_options,
 )
@@ -63,6 +64,7 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 from rnnkit.tasks import Task
 from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, prediction_rows, r2
+from rnnkit.tasks.classify import frontend_choice
 
 NAME = "regress"
 PREP_FILE = "regress.json"
@@ -108,6 +110,7 @@ class RegressPrep:
     vocab: Vocab | None = None
     standardizer: Standardizer | None = None
     num_features: int | None = None
+    median_length: float | None = None  # of the training split after truncation (the model's front-end rule)
 
     @property
     def num_targets(self) -> int:
@@ -126,7 +129,8 @@ class RegressPrep:
             self.vocab.save(run_dir / VOCAB_FILE)
         if self.standardizer is not None:
             self.standardizer.save(run_dir / STANDARDIZER_FILE)
-        d = {"kind": self.kind, "num_features": self.num_features, "target_columns": self.target_columns,
+        d = {"kind": self.kind, "num_features": self.num_features, "median_length": self.median_length,
+             "target_columns": self.target_columns,
              "target_mean": [float(v) for v in self.target_mean], "target_std": [float(v) for v in self.target_std]}
         (run_dir / PREP_FILE).write_text(json.dumps(d, indent=1) + "\n")
 
@@ -134,7 +138,8 @@ class RegressPrep:
     def load(cls, run_dir: Path) -> RegressPrep:
         run_dir = Path(run_dir)
         d = json.loads((run_dir / PREP_FILE).read_text())
-        return cls(kind=d["kind"], num_features=d["num_features"], target_columns=list(d["target_columns"]),
+        return cls(kind=d["kind"], num_features=d["num_features"], median_length=d.get("median_length"),
+                   target_columns=list(d["target_columns"]),
                    target_mean=list(d["target_mean"]), target_std=list(d["target_std"]),
                    vocab=Vocab.load(run_dir / VOCAB_FILE) if (run_dir / VOCAB_FILE).exists() else None,
                    standardizer=(Standardizer.load(run_dir / STANDARDIZER_FILE)
@@ -434,8 +439,10 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
         examples, truncated[split] = encode(recs, prep, cfg, with_targets=True,
                                             sequence_column=cfg.data.sequence_column)
         datasets[split] = SequenceDataset(examples)
+    prep.median_length = median_length(datasets["train"])
     report.update(sizes={k: len(v) for k, v in datasets.items()}, truncated=truncated,
-                  target_columns=prep.target_columns, target_mean=mean, target_std=std)
+                  target_columns=prep.target_columns, target_mean=mean, target_std=std,
+                  frontend=frontend_choice(cfg, prep).to_dict())
     if prep.vocab is not None:
         report["vocab_size"] = len(prep.vocab)
     if prep.standardizer is not None:
@@ -458,7 +465,7 @@ def build_model(cfg: Config, prep: RegressPrep) -> nn.Module:
 
     model = build_classifier(dataclasses.asdict(cfg.model), num_classes=2,
                              vocab_size=len(prep.vocab) if prep.vocab is not None else None,
-                             num_features=prep.num_features)
+                             num_features=prep.num_features, median_length=prep.median_length)
     out = nn.Linear(model.head.out.in_features, prep.num_targets)
     nn.init.xavier_uniform_(out.weight)
     nn.init.zeros_(out.bias)  # 0 = the training mean in z-scored units: the untrained model is the baseline

@@ -331,6 +331,7 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
 def build_model(cfg: Config, prep: TagPreprocessing) -> TokenTagger:
     m = dataclasses.asdict(cfg.model)
     m.pop("pooling")  # a per-token head pools nothing
+    m.pop("frontend"), m.pop("frontend_reduction")  # tagging needs one output per input step: never a front-end
     return TokenTagger(vocab_size=len(prep.vocab), num_tags=len(prep.labels),
                        num_chars=len(prep.chars) if prep.chars is not None else None, char_dim=cfg.tag.char_dim,
                        char_encoder=cfg.tag.char_encoder, word_dropout=cfg.tag.word_dropout, crf=use_crf(cfg, prep),

@@ -62,6 +62,21 @@ def test_long_sequences_and_small_batches():
     assert codes == ["slow.long_sequences", "slow.small_batch"]
 
 
+@pytest.mark.parametrize(("front", "first"), [
+    ({"kind": "none", "reduction": 1, "reason": "model.frontend none"}, "--set model.frontend=conv"),
+    ({"kind": "conv", "reduction": 4, "reason": "auto: median length > 100"}, "--set model.frontend_reduction=8"),
+    ({"kind": "none", "reduction": 1, "reason": "auto: token input"}, "--set data.max_length=1024"),
+])
+def test_long_sequences_advice_names_the_front_end_where_it_applies(front, first):
+    """Issue 11/12: the long-sequence advice names the option that would help (a numeric model's front-end)."""
+    summary = {"train_real_tokens": 3000 * 100, "data": {"sizes": {"train": 100}, "frontend": front}, "steps": 5000,
+               "epochs_run": 2}
+    (f,) = [f for f in R.slow(evidence([1.0], [1.0], summary=summary)) if f.code == "slow.long_sequences"]
+    assert first in f.advice[0]
+    for key, value in (a.split("--set ", 1)[1].split()[0].split("=") for a in f.advice if "--set " in a):
+        C.resolve(None, [f"{key}={value}"])  # each advised change is a valid config
+
+
 def test_nonfinite_repair_lowers_the_base_rate_and_turns_clipping_on():
     cfg = C.resolve(None, ["optim.lr=5e-2", "optim.clip_norm=null"])
     event = {"event": "nonfinite", "what": "loss", "step": 7, "lr": 0.05, "ids": ["a:1"], "grad_norm": 3.0}

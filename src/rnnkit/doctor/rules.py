@@ -669,6 +669,18 @@ def inputs(ev: Evidence) -> list[Finding]:
     return out
 
 
+def _frontend_advice(summary: dict) -> list[str]:
+    """For a model that can take a front-end (summary data.frontend, numeric input): shorten the sequence before
+    the recurrent layers, or shorten it more."""
+    front = (summary.get("data") or {}).get("frontend") or {}
+    if front.get("kind") == "none" and "token input" not in str(front.get("reason", "")):
+        return ["shorten the sequence before the recurrent layers with a strided convolutional front-end: --set "
+                "model.frontend=conv (model.frontend_reduction: the factor)"]
+    if front.get("kind") in ("conv", "patch") and isinstance(front.get("reduction"), int):
+        return [f"shorten it more before the recurrent layers: --set model.frontend_reduction={front['reduction'] * 2}"]
+    return []
+
+
 def slow(ev: Evidence) -> list[Finding]:
     """The guide's causes of slow training that the run's own numbers show."""
     s, cfg, out = ev.summary, ev.cfg, []
@@ -698,9 +710,9 @@ def slow(ev: Evidence) -> list[Finding]:
             evidence={"mean_train_length": tokens / n, "max_length": cfg.data.max_length},
             explanation=f"training sequences are {tokens / n:.0f} steps long on average; a recurrent network "
                         "processes them one step after another, so time grows with length.",
-            advice=(list(get_task(cfg.task).long_sequence_advice) or
-                    ["truncate to 512-1024 steps (the guide): --set data.max_length=1024",
-                     "or downsample / summarise long inputs before training"])))
+            advice=_frontend_advice(s) + (list(get_task(cfg.task).long_sequence_advice) or
+                                          ["truncate to 512-1024 steps (the guide): --set data.max_length=1024",
+                                           "or downsample / summarise long inputs before training"])))
     contention = _cpu_contention(ev)
     if contention is not None:
         out.append(contention)

@@ -119,3 +119,37 @@ def test_bio_tags_select_on_entity_f1(tmp_path):
     plain = api.train(C.resolve(None, [f"data.train={path}", "task=tag", *SMALL, "train.max_epochs=1",
                                        "tag.crf=false"]), tmp_path / "plain")
     assert summary["parameters"] - plain["parameters"] >= 9
+
+
+def test_imbalanced_classes_train_on_a_logit_adjusted_loss_and_say_so(tmp_path, capsys):
+    """Issue 11, item 4: what a practitioner tries first on skewed classes, by default: the logit-adjusted loss
+    (logits + log class shares in training; the plain logits predict), stated in the model line."""
+    import torch
+
+    from rnnkit.cli import main
+    from rnnkit.tasks import get_task
+
+    path = _imbalanced(tmp_path / "d.jsonl")
+    cfg = C.resolve(None, [f"data.train={path}", *SMALL])
+    (tmp_path / "prep").mkdir()
+    task = get_task("classify")
+    data = task.prepare(cfg, tmp_path / "prep")
+    assert data.report["class_balance"]["kind"] == "logit_adjust" and data.prep.class_counts[0] > \
+        5 * data.prep.class_counts[1]
+    model = task.build_model(cfg, data.prep).eval()
+    batch = task.collate(data.datasets["train"].examples[:8])
+    shares = torch.tensor(data.prep.class_counts, dtype=torch.float32) / sum(data.prep.class_counts)
+    with torch.no_grad():
+        plain, trained = task.forward(model, batch, None), task.forward(model, batch, 0)
+    torch.testing.assert_close(trained - plain, shares.log().expand_as(plain))
+    assert "class_log_prior" not in model.state_dict()  # the weights a checkpoint keeps are the plain model's
+    # balanced data, or train.class_balance=none: no adjustment
+    balanced = C.resolve(None, [f"data.train={path}", *SMALL, "train.class_balance=none"])
+    assert task.build_model(balanced, data.prep).__dict__["_buffers"].get("class_log_prior") is None
+    run = tmp_path / "run"
+    args = [str(path), "--out", str(run),
+            *[a for s in SMALL + ["train.max_epochs=2", "train.progress=plain"] for a in ("--set", s)]]
+    assert main(["train", *args]) == 0
+    assert "logit-adjusted loss (auto: classes 9:1)" in capsys.readouterr().err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["data"]["class_balance"]["kind"] == "logit_adjust"

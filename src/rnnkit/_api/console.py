@@ -34,7 +34,8 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path,
     lines.append(f"model: {m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} "
                  f"hidden {m.hidden_size}, dropout {m.dropout}, recurrent dropout {m.recurrent_dropout}"
                  + (f", pooling {m.pooling}" if get_task(cfg.task).uses_pooling else "")
-                 + (f", {FrontendChoice(**report['frontend']).describe()}; " if report.get("frontend") else "; ")
+                 + (f", {FrontendChoice(**report['frontend']).describe()}" if report.get("frontend") else "")
+                 + _balance_words(report) + "; "
                  + f"AdamW lr {o.lr:g}, clip {o.clip_norm}, batch {cfg.data.batch_size}"
                  + (" per process" if dist.enabled else ""))
     if dist.enabled:
@@ -45,6 +46,11 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path,
                      + (f" x accumulate {o.accumulate}" if o.accumulate > 1 else "")
                      + "); rank 0 writes the run directory")
     return lines
+
+
+def _balance_words(report: dict) -> str:
+    balance = report.get("class_balance") or {}
+    return f", logit-adjusted loss ({balance.get('reason')})" if balance.get("kind") == "logit_adjust" else ""
 
 
 def print_run(cfg: C.Config, report: dict, run_dir: Path, dist: distributed.Dist = distributed.SINGLE) -> None:

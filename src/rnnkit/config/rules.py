@@ -25,6 +25,7 @@ CHOICES = {  # and "task": one of `task_names()`
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
     "train.nonfinite": ("stop", "repair"),
     "train.progress": ("auto", "bar", "plain", "none"),
+    "train.class_balance": ("auto", "none", "logit_adjust"),
 }
 RANGES = {  # hard limits: outside them the value cannot work
     "data.min_freq": (1, None), "data.max_length": (1, None), "data.max_bad_fraction": (0.0, 1.0),

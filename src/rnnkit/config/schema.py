@@ -84,6 +84,9 @@ class OptimConfig:
 class TrainConfig:
     max_epochs: int = 100
     patience: int = 10  # early stopping: epochs without a better validation figure (train.monitor); guide: 10-20
+    class_balance: str = "auto"  # sequence classes: auto (logit_adjust when the largest training class is 3x the
+    # smallest or more) | none | logit_adjust (train on logits + log class shares, predict on the logits: the
+    # balanced-error loss of Menon et al. 2021; stated in the model line)
     monitor: str = "auto"  # the validation figure that picks the best epoch, stops early and decays the rate on
     # plateaus, ties going to the lower loss: auto (the family's headline: accuracy, or macro_f1 for imbalanced
     # classes; entity_f1 for BIO/BIOES tags; wer for seq2seq; the loss for forecast and regress) | loss | a

@@ -50,6 +50,7 @@ class Preprocessing:
     standardizer: Standardizer | None = None
     num_features: int | None = None
     median_length: float | None = None  # of the training split after truncation (the model's front-end rule)
+    class_counts: list[int] | None = None  # training examples per label id (set for a training run; not saved)
 
     def save(self, run_dir: Path) -> None:
         self.labels.save(run_dir / LABELS_FILE)

@@ -103,6 +103,9 @@ def _model_line(ev) -> str:
     if isinstance(frontend, dict):
         with contextlib.suppress(TypeError):  # a summary written by another version
             line += f", {FrontendChoice(**frontend).describe()}"
+    balance = (ev.summary.get("data") or {}).get("class_balance") or {}
+    if balance.get("kind") == "logit_adjust":
+        line += f", logit-adjusted loss ({balance.get('reason')})"
     if task is not None and task.describe_model is not None:
         line += task.describe_model(cfg)
     if is_number(ev.summary.get("parameters")):

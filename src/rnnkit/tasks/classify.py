@@ -48,7 +48,23 @@ def prepare(cfg: Config, run_dir: Path | None = None):
     """`prepare_data`, and what `model.frontend` resolves to on these data (report["frontend"])."""
     data = prepare_data(cfg, run_dir)
     data.report["frontend"] = frontend_choice(cfg, data.prep).to_dict()
+    targets = torch.stack([ex.target for ex in data.datasets["train"].examples])
+    data.prep.class_counts = torch.bincount(targets, minlength=len(data.prep.labels)).tolist()
+    data.report["class_balance"] = class_balance(cfg, data.prep.class_counts)
     return data
+
+
+def class_balance(cfg, counts: list[int]) -> dict:
+    """What `train.class_balance` resolves to for these training class counts (report["class_balance"])."""
+    seen = [c for c in counts if c > 0]
+    ratio = max(seen) / min(seen) if seen else 1.0
+    kind = cfg.train.class_balance
+    if kind == "auto":
+        kind = "logit_adjust" if ratio >= IMBALANCED else "none"
+        reason = f"auto: classes {ratio:.0f}:1" if kind != "none" else "auto: classes balanced enough"
+    else:
+        reason = f"train.class_balance {kind}"
+    return {"kind": kind, "ratio": ratio, "reason": reason}
 
 
 def frontend_choice(cfg, prep):
@@ -65,13 +81,23 @@ def frontend_choice(cfg, prep):
 def build_model(cfg, prep):
     from rnnkit.models.classifier import build_classifier
 
-    return build_classifier(dataclasses.asdict(cfg.model), num_classes=len(prep.labels),
-                            vocab_size=len(prep.vocab) if prep.vocab is not None else None,
-                            num_features=prep.num_features, median_length=getattr(prep, "median_length", None))
+    model = build_classifier(dataclasses.asdict(cfg.model), num_classes=len(prep.labels),
+                             vocab_size=len(prep.vocab) if prep.vocab is not None else None,
+                             num_features=prep.num_features, median_length=getattr(prep, "median_length", None))
+    counts = getattr(prep, "class_counts", None)
+    if counts and class_balance(cfg, counts)["kind"] == "logit_adjust":
+        share = torch.tensor(counts, dtype=torch.float32).clamp(min=1) / max(sum(counts), 1)
+        # not saved with the weights: predictions use the plain logits, and a resume prepares the counts again
+        model.register_buffer("class_log_prior", share.log(), persistent=False)
+    return model
 
 
 def forward(model, batch: Batch, step=None) -> torch.Tensor:
-    return model(batch.inputs, batch.lengths, batch.mask)  # (B, K)
+    """(B, K) logits; in training (`step` not None) with a logit-adjusted loss, plus the log class shares, so that
+    the plain logits (evaluation, predictions) learn the class-balanced decision."""
+    logits = model(batch.inputs, batch.lengths, batch.mask)
+    prior = getattr(getattr(model, "module", model), "class_log_prior", None)  # under DDP: the wrapped module's
+    return logits if step is None or prior is None else logits + prior.to(logits.dtype)
 
 
 def loss(logits: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, int]:

@@ -259,7 +259,7 @@ def test_item8_delimiter_is_sniffed_when_the_header_has_one_column(tmp_path, cap
     train = _reviews(tmp_path / "reviews.csv", ["pos", "neg"] * 20, delimiter=delimiter)
     run = tmp_path / "run"
     assert main(["train", str(train), "--out", str(run), *sets(SMALL)]) == 0
-    assert "data: train 26, val 10, test 4; 2 classes" in capsys.readouterr().err  # 40 rows; val raised to 25%
+    assert "data: train 32, val 4, test 4; 2 classes" in capsys.readouterr().err
 
 
 def test_item8_wrong_delimiter_names_the_delimiter_problem(tmp_path, capsys):

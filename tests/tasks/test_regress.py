@@ -304,7 +304,7 @@ def test_covid3month_short_run_reports_rmse_and_the_training_mean(tmp_path, caps
     out = capsys.readouterr().out
     assert out.startswith("done: test ") and " rmse " in out and "baseline training_mean: " in out
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["task"] == "regress" and summary["data"]["sizes"] == {"train": 120, "test": 61, "val": 20}
+    assert summary["task"] == "regress" and summary["data"]["sizes"] == {"train": 126, "test": 61, "val": 14}
     test = summary["metrics"]["test"]
     assert math.isfinite(test["rmse"]) and test["rmse"] > 0
     assert test["baselines"]["training_mean"]["rmse"] == pytest.approx(0.0447, abs=5e-4)

@@ -248,16 +248,25 @@ ESTIMATOR_DOC = """A scikit-learn classifier that trains an rnnkit classificatio
 IMBALANCED = 3.0  # largest / smallest training class at or above this: macro-F1 picks the best epoch (auto)
 
 
+RARE_IN_VAL = 10  # macro-F1 picks the best epoch only when validation holds this many of its rarest class
+
+
 def monitor(cfg, data) -> tuple[str, str]:
-    """`train.monitor=auto`: accuracy, or macro-F1 when the training classes are imbalanced (accuracy then
-    rewards predicting the majority class)."""
-    counts = torch.bincount(torch.stack([ex.target for ex in data.datasets["train"].examples]),
-                            minlength=len(data.prep.labels))
-    counts = counts[counts > 0]
-    ratio = float(counts.max() / counts.min()) if counts.numel() else 1.0
-    if ratio >= IMBALANCED:
-        return "macro_f1", f"the training classes are imbalanced, {ratio:.0f}:1 (largest to smallest)"
-    return "accuracy", "the family's headline"
+    """`train.monitor=auto`: macro-F1 when the training classes are imbalanced (the loss and accuracy then reward
+    the majority class) and validation holds enough of the rare classes to measure it; else the loss, a smoother
+    guide than accuracy on a small validation split (measured: BENCHMARKS.md, "Model selection")."""
+    train = torch.bincount(torch.stack([ex.target for ex in data.datasets["train"].examples]),
+                           minlength=len(data.prep.labels))
+    seen = train[train > 0]
+    ratio = float(seen.max() / seen.min()) if seen.numel() else 1.0
+    if ratio < IMBALANCED:
+        return "loss", "balanced classes: the loss, smoother than accuracy"
+    val = [ex.target for ex in data.datasets["val"].examples]
+    rare = int(torch.bincount(torch.stack(val), minlength=len(data.prep.labels))[train > 0].min()) if val else 0
+    if rare < RARE_IN_VAL:
+        return "loss", (f"classes imbalanced {ratio:.0f}:1, but validation holds only {rare} of the rarest class, "
+                        f"too few for macro-F1 (>= {RARE_IN_VAL})")
+    return "macro_f1", f"the training classes are imbalanced, {ratio:.0f}:1 (largest to smallest)"
 
 
 TASK = Task(name="classify", prepare=prepare, load_prep=Preprocessing.load, build_model=build_model,

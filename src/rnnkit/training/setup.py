@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import time
 import warnings
 from functools import partial
@@ -234,8 +235,9 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     monitor, why = choose_monitor(cfg, data, task)
     if not resume:
         run.log.write({"event": "monitor", "name": monitor, "why": why})
-        run.progress.line(f"selection: val {monitor} ({why})" + ("" if monitor == "loss" else
-                          "; ties go to the lower val loss"))
+        if cfg.train.progress != "none" and dist.is_main:  # beside the data and model lines printed before
+            print(f"rnnkit: selection: val {monitor} picks the best epoch and stops early ({why})"
+                  + ("" if monitor == "loss" else "; ties go to the lower val loss"), file=sys.stderr, flush=True)
     summarize = partial(_summarize, cfg, data, task, precision, device, run, run_dir, t_start, dist)
     return fit(model, optimizer, train_set, data.datasets["val"], task, sampler=sampler, validate=validate,
                schedule=schedule, clip_norm=cfg.optim.clip_norm, accumulate=cfg.optim.accumulate,

@@ -53,6 +53,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _common import uptime  # noqa: E402  (this folder, put on sys.path above)
 from bench_doctor import cmudict_subset, read_ts  # noqa: E402  (same .ts / cmudict readers)
 
 TRAIN_TIMEOUT = 1800  # seconds for one training process
@@ -414,13 +415,6 @@ def train_row(family: str, dataset: str, seed: int, data_args: list[str], extra:
     return row
 
 
-def _uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
-
-
 class Results:
     """The JSON file, rewritten after every row (a killed run keeps its rows)."""
 
@@ -584,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = [p for p in plan if p[1] in only]
     import rnnkit
 
-    meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "uptime_start": _uptime(), "seeds": seeds,
+    meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "uptime_start": uptime(), "seeds": seeds,
             "quick": args.quick, "rnnkit": rnnkit.__version__, "rnnkit_file": rnnkit.__file__,
             "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
             "python": sys.version.split()[0]}
@@ -658,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"wall {row.get('wall_seconds') or 0:.0f} s" + (f" ERROR {row['error'][-1]}" if row.get("error")
                                                                   else ""), file=sys.stderr, flush=True)
     res.data.setdefault("runs", [])
-    res.data["meta"]["uptime_end"] = _uptime()
+    res.data["meta"]["uptime_end"] = uptime()
     res.data["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     res.save()
     print(tables(res.data))

@@ -52,6 +52,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded by path (tests/test_bench_doctor.py)
+from _common import uptime  # noqa: E402
+
 COUNTED = ("warning", "error")  # severities that count as a detection (and as a false warning when healthy)
 POINTS = 0.02  # "within 2 points": absolute for fractions (accuracy, WER), relative for unbounded errors
 FRACTION_METRICS = {"accuracy", "macro_f1", "wer", "per", "greedy_wer"}
@@ -625,13 +628,6 @@ def run_case(case: Case, work: Path, *, repair_rounds: int) -> dict:
     return row
 
 
-def _uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the quick subset (about 10 minutes on 2 busy cores)")
@@ -667,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in cases if not c.heldout]
     import rnnkit
 
-    load_start, t0 = _uptime(), time.perf_counter()
+    load_start, t0 = uptime(), time.perf_counter()
     print(f"rnnkit {rnnkit.__version__} from {rnnkit.__file__}; {len(cases)} rows; uptime: {load_start}",
           file=sys.stderr)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-doctor-"))
@@ -705,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
             row["repaired_within_2_points"] = within_points(row["metric_name"], row.get("repaired_metric"), h)
     h = headline(rows)
     result = {"command": "python bench/bench_doctor.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "rnnkit": rnnkit.__file__, "uptime_start": load_start, "uptime_end": _uptime(),
+              "rnnkit": rnnkit.__file__, "uptime_start": load_start, "uptime_end": uptime(),
               "wall_seconds": time.perf_counter() - t0, "headline": h, "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -12,7 +12,7 @@ import pytest
 
 from rnnkit import api
 from rnnkit import config as C
-from rnnkit.errors import TrainingError
+from rnnkit.errors import ConfigError
 from rnnkit.training.schedules import EarlyStopping, Monitor, PlateauState
 
 SMALL = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "data.batch_size=16",
@@ -93,10 +93,13 @@ def test_balanced_classes_select_on_the_loss_and_accuracy_on_request(tmp_path, n
 
 
 def test_a_monitor_that_validation_does_not_report_is_named_with_the_ones_it_does(tmp_path, numeric_jsonl):
+    """Checked before the first step (it used to surface after the first epoch, as a TrainingError)."""
     cfg = C.resolve(None, [f"data.train={numeric_jsonl}", *SMALL, "train.max_epochs=2", "train.monitor=f1"])
-    with pytest.raises(TrainingError, match=r"train.monitor='f1' is not among the validation figures \(loss, "
-                                            r"accuracy, macro_f1\)"):
+    with pytest.raises(ConfigError, match=r"'train.monitor': 'f1' is not among the validation figures \(loss, "
+                                          r"accuracy, macro_f1\); set it to one of them, or auto"):
         api.train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.jsonl").exists() or '"kind": "step"' not in \
+        (tmp_path / "run" / "metrics.jsonl").read_text()
 
 
 def test_bio_tags_select_on_entity_f1(tmp_path):

@@ -26,7 +26,7 @@ from rnnkit import config as C
 from rnnkit.data.collate import SequenceDataset
 from rnnkit.data.pipeline import PreparedData
 from rnnkit.data.sampler import BucketBatchSampler, padding_share
-from rnnkit.errors import CheckpointError
+from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import distributed
 from rnnkit.training.evaluation import evaluate
@@ -115,6 +115,23 @@ def choose_monitor(cfg: C.Config, data: PreparedData, task: Task) -> tuple[str, 
     return task.monitor(cfg, data)
 
 
+def _check_monitor(cfg: C.Config, model, data: PreparedData, task: Task, device, precision) -> None:
+    """An explicit `train.monitor` must be a figure validation reports: checked on one batch of validation data
+    with the untrained model, before anything is written (the RNG is left as it was)."""
+    if cfg.train.monitor in ("auto", "loss") or not len(data.datasets["val"]):
+        return
+    rng = torch.get_rng_state()
+    try:
+        few = SequenceDataset(data.datasets["val"].examples[:cfg.data.batch_size])
+        figures = evaluate(model, few, task, data.prep, cfg, device=device, precision=precision)[0]
+    finally:
+        torch.set_rng_state(rng)
+    names = [k for k, v in figures.items() if isinstance(v, (int, float))]
+    if cfg.train.monitor not in names:
+        raise ConfigError(f"config key 'train.monitor': {cfg.train.monitor!r} is not among the validation figures "
+                          f"({', '.join(names)}); set it to one of them, or auto.")
+
+
 def probe_interval(every: int | None, least: int, total_steps: int) -> int | None:
     """Steps between live probes: `every`, shortened so that a run planned for `total_steps` logs at least
     `least` probes (a small data set's run of 60 steps would get none at every 100; the doctor's probe rules
@@ -156,6 +173,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     precision = resolve_precision(cfg.train.precision, device)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg, data.prep).to(device)
+    _check_monitor(cfg, model, data, task, device, precision)
     optimizer = make_optimizer(model, cfg)
     if dist.rank > 0:  # same initial weights on every rank (built above), then its own dropout masks
         torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank))

@@ -24,8 +24,10 @@ from rnnkit.doctor import diagnose
 from rnnkit.errors import TrainingError
 from rnnkit.report import INSTALL_HINT, REPORT_FILE, write_report
 
+# one pass an epoch (train.min_epoch_steps=1): these tests count the steps of an epoch
 SMALL = ["train.progress=none", "train.threads=1", "model.hidden_size=16", "model.embedding_dim=8",
-         "model.num_layers=1", "train.log_every=2"]
+         "model.num_layers=1", "train.log_every=2",
+         "train.min_epoch_steps=1"]
 HOSTILE_LABEL = '<script>alert("label")</script>'
 HOSTILE_FILE = "<img src=x onerror=alert(1)>.jsonl"  # a legal file name on Linux
 PLOTS = 5  # loss, headline validation metric, learning rate, gradient norm, padding share

@@ -13,7 +13,9 @@ from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.doctor import diagnose
 
-SMALL = ["train.progress=none", "train.threads=1", "model.hidden_size=16", "model.embedding_dim=8"]
+# one pass an epoch (train.min_epoch_steps=1): these tests count the steps of an epoch
+SMALL = ["train.progress=none", "train.threads=1", "model.hidden_size=16", "model.embedding_dim=8",
+         "train.min_epoch_steps=1"]
 
 
 @pytest.fixture(scope="module")

@@ -116,7 +116,7 @@ def test_signal_writes_a_checkpoint_exits_cleanly_and_resume_continues(series, r
 def test_crash_and_resume_with_gradient_accumulation(series, tmp_path):
     """Two batches per optimizer step: the logged ids of a step are both batches, and a resume after a
     crash between checkpoints repeats the uninterrupted run (4 steps per epoch, checkpoint every 3)."""
-    overrides = [f"data.train={series}", *BASE, "optim.accumulate=2"]
+    overrides = [f"data.train={series}", *BASE, "optim.accumulate=2", "train.min_epoch_steps=1"]  # one pass an epoch
 
     class Crash(Callback):
         def on_step_end(self, state, record):

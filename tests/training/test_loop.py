@@ -14,8 +14,10 @@ from rnnkit.errors import TrainingError
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training.callbacks import Callback
 
+# one pass an epoch (train.min_epoch_steps=1): these tests count the steps of an epoch
 SMALL = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "data.batch_size=16",
-         "train.progress=none", "train.log_every=1"]
+         "train.progress=none", "train.log_every=1",
+         "train.min_epoch_steps=1"]
 
 
 def _cfg(path, *extra):

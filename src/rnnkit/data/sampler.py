@@ -22,7 +22,7 @@ import torch
 
 # Settings that decide the global batch order. A state saved under other values would make
 # `start` point into a different batch list, so load_state_dict refuses a mismatch.
-_ORDER_KEYS = ("bucketing", "chunk_batches", "shuffle", "drop_last")
+_ORDER_KEYS = ("bucketing", "chunk_batches", "shuffle", "drop_last", "passes")
 
 
 def _lengths_crc(lengths: np.ndarray) -> int:
@@ -72,6 +72,12 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     < ``num_replicas`` padding batches, which are repeats of the first batches of the epoch.
     With ``drop_last=True`` the trailing batches that do not fill a round are dropped instead
     of padding.
+
+    Several passes per epoch (``passes=k > 1``, a training set too small to make an epoch of a
+    useful number of steps): the epoch's batch list is the k pass lists one after another, pass 0
+    ordered as above and pass p > 0 with ``default_rng([seed, epoch, p])``; every index then appears
+    in exactly k batches of the epoch (invariant 1 per pass), and ``passes=1`` is the order above
+    bit for bit.
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         drop_last: bool = False,
         num_replicas: int = 1,
         rank: int = 0,
+        passes: int = 1,
     ) -> None:
         """Args:
             lengths: length (number of steps) of every example, in dataset order.
@@ -97,6 +104,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
             drop_last: drop the short batch (and, with DDP, the batches of an incomplete round).
             num_replicas: number of DDP ranks.
             rank: this process's rank in ``[0, num_replicas)``.
+            passes: passes over the data per epoch (>= 1; see the class docstring).
 
         Raises:
             ValueError: empty or negative lengths, or an out-of-range setting.
@@ -113,7 +121,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
             bad = int(np.flatnonzero(lens < 0)[0])
             raise ValueError(f"lengths must be >= 0, found {int(lens[bad])} at index {bad}")
         for name, value, low in (("batch_size", batch_size, 1), ("chunk_batches", chunk_batches, 1),
-                                 ("num_replicas", num_replicas, 1), ("seed", seed, 0)):
+                                 ("num_replicas", num_replicas, 1), ("seed", seed, 0), ("passes", passes, 1)):
             if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if not 0 <= rank < num_replicas:
@@ -128,16 +136,23 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.drop_last = bool(drop_last)
         self.num_replicas = int(num_replicas)
         self.rank = int(rank)
+        self.passes = int(passes)
         self.epoch = 0
         self.start = 0
 
     # ------------------------------------------------------------------ ordering
     def _global_batches(self, epoch: int) -> list[np.ndarray]:
-        """All batches of the epoch before the DDP split (same list on every rank)."""
+        """All batches of the epoch before the DDP split (same list on every rank): its passes in turn."""
+        if not self.shuffle:
+            return self._pass_batches(None)
+        # SeedSequence over (seed, epoch[, pass]): independent streams per epoch and pass, reproducible.
+        return [b for p in range(self.passes)
+                for b in self._pass_batches(np.random.default_rng([self.seed, epoch] + ([p] if p else [])))]
+
+    def _pass_batches(self, rng: np.random.Generator | None) -> list[np.ndarray]:
+        """One pass over the data: shuffled with `rng`, or the fixed evaluation order when None."""
         n, bs = len(self.lengths), self.batch_size
-        if self.shuffle:
-            # SeedSequence over (seed, epoch): independent streams per epoch, reproducible.
-            rng = np.random.default_rng([self.seed, epoch])
+        if rng is not None:
             order = rng.permutation(n)
             if self.bucketing:
                 chunk = self.chunk_batches * bs  # a whole number of batches per chunk
@@ -160,7 +175,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         batches = [order[lo : lo + bs] for lo in range(0, n, bs)]
         if self.drop_last and len(batches[-1]) < bs:
             batches.pop()  # the only short batch is the last one (invariant 2)
-        if self.shuffle and self.bucketing and len(batches) > 1:
+        if rng is not None and self.bucketing and len(batches) > 1:
             # Without this the epoch would walk chunk by chunk from short to long sequences.
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
@@ -221,7 +236,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def __len__(self) -> int:
         n, bs, r = len(self.lengths), self.batch_size, self.num_replicas
-        total = n // bs if self.drop_last else -(-n // bs)
+        total = (n // bs if self.drop_last else -(-n // bs)) * (self.passes if self.shuffle else 1)
         if r == 1:
             return total
         return total // r if self.drop_last else -(-total // r)
@@ -241,6 +256,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
             "drop_last": self.drop_last,
             "num_replicas": self.num_replicas,
             "rank": self.rank,
+            "passes": self.passes,
             "lengths_crc32": _lengths_crc(self.lengths),
         }
 

@@ -132,6 +132,12 @@ def _check_monitor(cfg: C.Config, model, data: PreparedData, task: Task, device,
                           f"({', '.join(names)}); set it to one of them, or auto.")
 
 
+def passes_per_epoch(batches_per_pass: int, accumulate: int, min_steps: int) -> int:
+    """Whole passes over the training data that make an epoch of at least `min_steps` optimizer steps
+    (`train.min_epoch_steps`); 1 when one pass already does."""
+    return max(1, math.ceil(min_steps * accumulate / max(batches_per_pass, 1)))
+
+
 def probe_interval(every: int | None, least: int, total_steps: int) -> int | None:
     """Steps between live probes: `every`, shortened so that a run planned for `total_steps` logs at least
     `least` probes (a small data set's run of 60 steps would get none at every 100; the doctor's probe rules
@@ -181,6 +187,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                  chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed,
                                  num_replicas=dist.world, rank=dist.rank)
+    sampler.passes = passes_per_epoch(len(sampler), cfg.optim.accumulate, cfg.train.min_epoch_steps)
     fingerprint = data_fingerprint(data.datasets)
     state = LoopState()
     run = None
@@ -201,6 +208,13 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                     f"{saved_world} in the middle of epoch {loaded.state['loop']['epoch'] + 1}, and its position "
                     f"counts per-process batches. Resume with {saved_world} process(es) (torchrun "
                     "--nproc_per_node), or from a checkpoint written at an epoch end.")
+            saved_passes = int(loaded.state["sampler"].get("passes", 1))
+            if saved_passes != sampler.passes and loaded.state["loop"]["batch_in_epoch"]:
+                raise CheckpointError(
+                    f"cannot resume from {loaded.path}: it was written in the middle of epoch "
+                    f"{loaded.state['loop']['epoch'] + 1} of {saved_passes} pass(es) over the training data, and "
+                    f"the config now makes an epoch {sampler.passes} (train.min_epoch_steps, data.batch_size). "
+                    "Resume with the run's settings, or from a checkpoint written at an epoch end.")
             finished = finished_summary(run_dir, LoopState.from_dict(loaded.state["loop"]), cfg)
             if finished is not None:  # every rank read the same checkpoint, so every rank returns here
                 return finished
@@ -253,6 +267,13 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     monitor, why = choose_monitor(cfg, data, task)
     if not resume:
         run.log.write({"event": "monitor", "name": monitor, "why": why})
+        if sampler.passes > 1:
+            run.log.write({"event": "epoch_passes", "passes": sampler.passes, "steps_per_epoch": steps_per_epoch,
+                           "train_rows": len(train_set), "min_epoch_steps": cfg.train.min_epoch_steps})
+            if cfg.train.progress != "none" and dist.is_main:
+                print(f"rnnkit: small data: an epoch is {sampler.passes} passes over the {len(train_set)} training "
+                      f"rows ({steps_per_epoch} steps between validations; train.min_epoch_steps="
+                      f"{cfg.train.min_epoch_steps}, 1 = one pass)", file=sys.stderr, flush=True)
         if cfg.train.progress != "none" and dist.is_main:  # beside the data and model lines printed before
             print(f"rnnkit: selection: val {monitor} picks the best epoch and stops early ({why})"
                   + ("" if monitor == "loss" else "; ties go to the lower val loss"), file=sys.stderr, flush=True)
@@ -310,6 +331,8 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
         "best_step": state.best_step,
         "epochs_run": state.epoch,
         "steps": state.step,
+        "passes_per_epoch": passes_per_epoch(-(-len(sampler) // dist.world), cfg.optim.accumulate,
+                                             cfg.train.min_epoch_steps),  # per-rank batches, as in training
         "stopped": state.stop_reason,
         "padding_share": padding_share(data.datasets["train"].lengths, sampler.epoch_batches(0)),
         "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),

@@ -287,20 +287,22 @@ def naive_forecasts(values: np.ndarray, origin: int, horizon: int, seasonality: 
 
 
 def make_windows(s: Series, scaler: Standardizer, origins, *, input_length: int, horizon: int, seasonality: int,
-                 scale: np.ndarray, with_targets: bool = True, transform: str = "none") -> list[Example]:
+                 scale: np.ndarray, with_targets: bool = True, transform: str = "none",
+                 series_index: int = 0) -> list[Example]:
     """Examples for one series: inputs (L, K + Q) float32 z-scored history [o - L, o) of targets
     then covariates; target (H, K) float32 z-scored targets [o, o + H) (None without targets);
     targets are transformed (`transform_targets`) before the z-score.
 
     `extra` keeps what scoring needs in original units: series id, origin, raw targets, the naive
-    and seasonal naive forecasts from the same origin, and the series' MASE scale (K,)."""
+    and seasonal naive forecasts from the same origin, and the series' MASE scale (K,); and
+    `series_index`, the series' index for a series embedding (0: a series the model never saw)."""
     name = Path(s.file).name
     data = scaler.transform(scaled_inputs(s, transform))  # (N, K + Q) float32
     k = s.values.shape[1]
     out = []
     for o in origins:
         inputs = torch.from_numpy(np.ascontiguousarray(data[o - input_length:o]))  # (L, K + Q)
-        extra = {"series": s.id, "origin": int(o), "scale": scale}
+        extra = {"series": s.id, "series_index": int(series_index), "origin": int(o), "scale": scale}
         target = None
         if with_targets:
             target = torch.from_numpy(np.ascontiguousarray(data[o:o + horizon, :k]))  # (H, K)

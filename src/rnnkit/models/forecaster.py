@@ -19,6 +19,11 @@ deviation over the real steps, and maps the forecast back with the target channe
 (reversible instance normalisation without the affine part, Kim et al., ICLR 2022). The network
 then models the *shape* of what follows a window, and its forecasts scale with the window's level
 and amplitude, also beyond the range seen in training, where a tanh network would saturate.
+
+``num_series > 0`` adds a series embedding: one learned vector per training series (index 1..N; index 0,
+a series the model never saw, is the zero vector and is never trained), added to every real step of the
+projected input before the encoder. One global model then tells apart series whose windows look alike
+(after the per-series z-score) but whose futures differ by series.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class ForecastOutput(NamedTuple):
     loss: str
 
 
+SERIES_EMBEDDING_INIT_STD = 0.01  # initial scale of the series vectors (the projected inputs are of order 0.1..1)
 WINDOW_NORM_EPS = 1e-2  # added to each window's variance (in the series' z-scored units): a flat window stays finite
 
 
@@ -156,6 +162,7 @@ class Forecaster(nn.Module):
         window_norm: normalise each window by its own statistics (see the module docstring).
         seasonality: m for ``residual="seasonal"``; must not exceed the input length.
         loss: "mse" or "mae" (carried in the output for the task's loss function).
+        num_series: N > 0 adds a series embedding of N + 1 rows (see the module docstring); 0: none.
         embedding_dim ... packing: the encoder options of the config's model section
             (``pooling`` applies to the direct head).
 
@@ -168,7 +175,7 @@ class Forecaster(nn.Module):
                  hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False,
                  dropout: float = 0.0, input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  layer_norm: bool = False, residual_layers: bool | None = None, pooling: str = "last",
-                 packing: str = "auto", window_norm: bool = False):
+                 packing: str = "auto", window_norm: bool = False, num_series: int = 0):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
@@ -178,6 +185,8 @@ class Forecaster(nn.Module):
                             ("seasonality", seasonality)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(num_series, bool) or not isinstance(num_series, int) or num_series < 0:
+            raise ValueError(f"num_series must be an integer >= 0, got {num_series!r}")
         if num_targets > num_features:
             raise ValueError(f"num_targets ({num_targets}) cannot exceed num_features ({num_features})")
         self.num_targets, self.horizon, self.residual, self.seasonality, self.loss = (
@@ -186,6 +195,14 @@ class Forecaster(nn.Module):
         self.embedding = nn.Linear(num_features, embedding_dim)
         nn.init.xavier_uniform_(self.embedding.weight)
         nn.init.zeros_(self.embedding.bias)
+        self.num_series = num_series
+        self.series_embedding: nn.Embedding | None = None
+        if num_series > 0:
+            self.series_embedding = nn.Embedding(num_series + 1, embedding_dim, padding_idx=0)
+            # small next to the projected inputs: training starts close to the model without it
+            nn.init.normal_(self.series_embedding.weight, std=SERIES_EMBEDDING_INIT_STD)
+            with torch.no_grad():
+                self.series_embedding.weight[0].zero_()  # the unseen series: no offset
         self.encoder = RNNEncoder(embedding_dim, hidden_size, num_layers=num_layers, cell=cell,
                                   bidirectional=bidirectional, dropout=dropout, input_dropout=input_dropout,
                                   recurrent_dropout=recurrent_dropout, layer_norm=layer_norm,
@@ -197,8 +214,10 @@ class Forecaster(nn.Module):
         else:
             self.head = AutoregressiveHead(size, hidden_size, horizon, num_targets, cell=cell, dropout=dropout)
 
-    def forward(self, inputs: Tensor, lengths: Tensor, mask: Tensor) -> ForecastOutput:
-        """Args: inputs (B, L, C) float; lengths (B,) on CPU; mask (B, L) bool.
+    def forward(self, inputs: Tensor, lengths: Tensor, mask: Tensor,
+                series_index: Tensor | None = None) -> ForecastOutput:
+        """Args: inputs (B, L, C) float; lengths (B,) on CPU; mask (B, L) bool; series_index (B,) int64 in
+        0..num_series, read only with a series embedding (None there: every window is an unseen series, 0).
         Returns: ``ForecastOutput`` with prediction (B, H, K)."""
         if inputs.dim() != 3 or not inputs.is_floating_point():
             raise ValueError(f"inputs must be a float tensor (B, L, C), got {inputs.dtype} {tuple(inputs.shape)}")
@@ -206,6 +225,9 @@ class Forecaster(nn.Module):
             loc, scale = window_statistics(inputs, mask)  # (B, 1, C) each
             inputs = (inputs - loc) / scale
         x = self.embedding(inputs.masked_fill(~mask.unsqueeze(-1), 0.0))  # (B, L, E)
+        if self.series_embedding is not None and series_index is not None:
+            offset = self.series_embedding(series_index.to(x.device, torch.long))  # (B, E)
+            x = x + (offset.unsqueeze(1) * mask.unsqueeze(-1)).to(x.dtype)  # real steps only
         enc = self.encoder(x, lengths, mask)
         base = None
         if self.residual != "none":
@@ -218,7 +240,8 @@ class Forecaster(nn.Module):
 
 
 def build_forecaster(model_options: dict, *, num_features: int, num_targets: int, horizon: int, head: str,
-                     residual: str, seasonality: int, loss: str, window_norm: bool = False) -> Forecaster:
+                     residual: str, seasonality: int, loss: str, window_norm: bool = False,
+                     num_series: int = 0) -> Forecaster:
     """A ``Forecaster`` from the config's model section plus the forecast settings.
 
     The model section's ``residual`` (residual connections between encoder layers) is passed as
@@ -226,8 +249,9 @@ def build_forecaster(model_options: dict, *, num_features: int, num_targets: int
     options = dict(model_options)
     options["residual_layers"] = options.pop("residual", None)
     return Forecaster(num_features=num_features, num_targets=num_targets, horizon=horizon, head=head,
-                      residual=residual, seasonality=seasonality, loss=loss, window_norm=window_norm, **options)
+                      residual=residual, seasonality=seasonality, loss=loss, window_norm=window_norm,
+                      num_series=num_series, **options)
 
 
-__all__ = ["HEADS", "RESIDUALS", "WINDOW_NORM_EPS", "AutoregressiveHead", "DirectHead", "ForecastOutput", "Forecaster",
-           "baseline_forecast", "build_forecaster", "last_steps", "window_statistics"]
+__all__ = ["HEADS", "RESIDUALS", "SERIES_EMBEDDING_INIT_STD", "WINDOW_NORM_EPS", "AutoregressiveHead", "DirectHead",
+           "ForecastOutput", "Forecaster", "baseline_forecast", "build_forecaster", "last_steps", "window_statistics"]

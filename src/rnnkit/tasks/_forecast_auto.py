@@ -56,7 +56,8 @@ FINALISTS = 0.25  # share of round 1's candidates that round 2 trains again (at 
 @dataclass
 class Hooks:
     """What the search needs from the forecasting family: a prep for one candidate and fold
-    (`make_prep(scalers, scales, transform)`), `build_model(cfg, prep)`, the family's `Task`, and
+    (`make_prep(scalers, scales, transform)`, whose series_ids are the searched table's series in order: the
+    windows carry series index i + 1 for `table.series[i]`), `build_model(cfg, prep)`, the family's `Task`, and
     `metrics(pred, true, scale)` (forecast_metrics)."""
 
     make_prep: Callable
@@ -278,19 +279,20 @@ def _train_and_score(cfg: C.Config, table: SeriesTable, spans: list[Spans], fold
     """Train one candidate on what precedes one origin's validation span; its metrics there (original units)."""
     f, m = cfg.forecast, cfg.forecast.seasonality or 1
     length, transform = int(cand["input_length"]), cand["transform"]
-    parts = [(table.series[i], Spans(train_end, val_end, val_end)) for x in fold if x is not None
-             for train_end, val_end, i in [x]]
-    sub = dataclasses.replace(table, series=[s for s, _ in parts])
-    fold_spans = [sp for _, sp in parts]
+    parts = [(table.series[i], Spans(train_end, val_end, val_end), i + 1) for x in fold if x is not None
+             for train_end, val_end, i in [x]]  # i + 1: the series' index in the prep's series_ids (see Hooks)
+    sub = dataclasses.replace(table, series=[s for s, _, _ in parts])
+    fold_spans = [sp for _, sp, _ in parts]
     scalers = fit_scalers(sub, fold_spans, transform)
-    scales = {s.id: mase_scale(s.values[:sp.val_start], m) for s, sp in parts}
+    scales = {s.id: mase_scale(s.values[:sp.val_start], m) for s, sp, _ in parts}
     windows: dict[str, list] = {"train": [], "val": []}
-    for s, sp in parts:
+    for s, sp, index in parts:
         own = min(length, sp.val_start - f.horizon)
         for split, (a, b) in (("train", (0, sp.val_start)), ("val", (sp.val_start, sp.test_start))):
             origins = window_origins(a, b, input_length=own, horizon=f.horizon, stride=f.stride)
             windows[split] += make_windows(s, scalers[s.id], origins, input_length=own, horizon=f.horizon,
-                                           seasonality=m, scale=scales[s.id], transform=transform)
+                                           seasonality=m, scale=scales[s.id], transform=transform,
+                                           series_index=index)
     prep = hooks.make_prep(scalers, scales, transform)
     trial = C.from_dict(cfg.to_dict())
     trial.forecast.input_length, trial.forecast.transform = length, transform

@@ -22,7 +22,10 @@ model.cell, each one neither the user nor the built-in data set's protocol set (
 by the default layer), are chosen by rolling-origin validation before the test span; summary.json
 data.auto holds the choice, the ranking and `beats_seasonal_naive` (a fact the doctor can read).
 Many series: `windows.plan_splits` gives a short series a shorter window or sets it aside
-(`forecast.short_series`), reported in data.short_series.
+(`forecast.short_series`), reported in data.short_series. `forecast.series_embedding` adds one learned vector
+per training series to the model's input (`ForecastPrep.series_ids` fixes their order; a window's
+`extra["series_index"]` reaches the model through `collate_windows`; an unseen series takes index 0, the zero
+vector), reported in data.series_embedding.
 """
 
 from __future__ import annotations
@@ -101,6 +104,10 @@ class ForecastConfig:
     # horizon steps trains on the longest window it holds; one that cannot hold 1 step + horizon (or one horizon each of
     # validation and test) is set aside, named with its length in summary.json data.short_series and on stderr
     # (error: every such series stops the run, listed with the fix)
+    series_embedding: bool = False  # many series (needs forecast.series_column): one learned vector per training
+    # series, added to every input step of its windows, so the global model tells apart series whose windows look
+    # alike after the per-series z-score but go on differently (e.g. each its own cycle length, a short window).
+    # A series not in training gets the zero vector (no learned offset) at predict/evaluate time
     task_defaults: bool = True  # the forecasting model defaults (a layer under your own settings)
 
 
@@ -112,7 +119,7 @@ C.register_section(
     ranges={"input_length": (1, None), "horizon": (1, None), "stride": (1, None), "seasonality": (1, None),
             "val_size": (1, None), "test_size": (1, None), "auto_budget": (1.0, None)},
     architecture=("input_length", "horizon", "head", "target_columns", "covariate_columns", "residual",
-                  "transform", "window_norm"))
+                  "transform", "window_norm", "series_embedding"))
 
 
 # Forecasting defaults for keys left at their generic (classification-minded) defaults.
@@ -177,6 +184,13 @@ class ForecastPrep:
     last_times: dict[str, str] = field(default_factory=dict)  # per series: last time seen in training
     transform: str = "none"  # of the targets before the z-score (forecast.transform)
     min_input_length: int = 1  # the shortest window a short series may use (seasonal residual: one season)
+    series_ids: list[str] = field(default_factory=list)  # the training series in a fixed order: series_ids[i] has
+    # series index i + 1 (forecast.series_embedding); index 0 is a series the model never saw
+
+    def series_indices(self) -> dict[str, int]:
+        """Series id -> its index for the series embedding (1 + its place in `series_ids`); a series not in it
+        (one the model never saw) takes index 0."""
+        return {sid: i + 1 for i, sid in enumerate(self.series_ids)}
 
     @property
     def num_targets(self) -> int:
@@ -191,6 +205,7 @@ class ForecastPrep:
              "covariate_columns": self.covariate_columns, "series_column": self.series_column,
              "reader": self.reader, "seasonality": self.seasonality, "last_times": self.last_times,
              "transform": self.transform, "min_input_length": self.min_input_length,
+             "series_ids": self.series_ids,
              "scalers": {k: v.to_dict() for k, v in self.scalers.items()},
              "scales": {k: list(map(float, v)) for k, v in self.scales.items()}}
         (Path(run_dir) / PREP_FILE).write_text(json.dumps(d, indent=1))
@@ -298,6 +313,7 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     Raises:
         DataError / ConfigError: before any training step (see `rnnkit.data.timeseries`).
     """
+    check_series_embedding(cfg)
     searched = auto.searched_keys(cfg)
     unknown = [k for k in cfg.forecast.auto_keys or [] if k not in auto.SEARCHABLE]
     if unknown:
@@ -323,7 +339,8 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
         hooks = auto.Hooks(make_prep=lambda scalers, scales, transform: ForecastPrep(
             axis=table.axis, time_column=table.time_column, target_columns=table.target_columns,
             covariate_columns=table.covariate_columns, series_column=table.series_column, reader=reader,
-            scalers=scalers, scales=scales, seasonality=m, transform=transform, min_input_length=floor),
+            scalers=scalers, scales=scales, seasonality=m, transform=transform, min_input_length=floor,
+            series_ids=[s.id for s in kept.series]),
             build_model=build_model, task=TASK, metrics=forecast_metrics)
         chosen = auto.choose_everywhere(cfg, kept, base.spans, searched, hooks, floor=floor,
                              shortest=f.short_series == "error")
@@ -343,16 +360,17 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
                         covariate_columns=table.covariate_columns, series_column=table.series_column,
                         reader=reader, scalers=scalers, scales=scales, seasonality=m, transform=f.transform,
                         last_times={s.id: table.axis.format(s.times[sp.end - 1])
-                                    for s, sp in zip(table.series, spans, strict=True)}, min_input_length=floor)
+                                    for s, sp in zip(table.series, spans, strict=True)}, min_input_length=floor,
+                        series_ids=[s.id for s in table.series])
     windows: dict[str, list] = {"train": [], "val": [], "test": []}
-    for s, sp in zip(table.series, spans, strict=True):
+    for index, (s, sp) in enumerate(zip(table.series, spans, strict=True), start=1):
         length = sp.input_length or f.input_length
         for split, (a, b) in (("train", (0, sp.val_start)), ("val", (sp.val_start, sp.test_start)),
                               ("test", (sp.test_start, sp.end))):
             origins = window_origins(a, b, input_length=length, horizon=f.horizon, stride=f.stride)
             windows[split] += make_windows(s, scalers[s.id], origins, input_length=length,
                                            horizon=f.horizon, seasonality=m, scale=scales[s.id],
-                                           transform=f.transform)
+                                           transform=f.transform, series_index=index)
     empty = [k for k, v in windows.items() if not v]
     if empty:
         raise ConfigError(f"no {'/'.join(empty)} windows with forecast.stride={f.stride}; lower the stride.")
@@ -362,6 +380,13 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     report.update(sizes={k: len(v) for k, v in windows.items()}, defaults_applied=applied,
                   seasonality=m, spans=_describe_spans(table, spans),
                   unused_after_test_end=sum(len(s) - sp.end for s, sp in zip(table.series, spans, strict=True)))
+    if f.series_embedding:
+        report["series_embedding"] = {"series": len(prep.series_ids), "dim": cfg.model.embedding_dim,
+                                      "unseen_series": "index 0, the zero vector"}
+        if cfg.train.progress != "none":
+            print(f"rnnkit: forecast.series_embedding: one learned {cfg.model.embedding_dim}-value vector per "
+                  f"training series ({len(prep.series_ids)} series), added to each input step; a series not in "
+                  "training gets the zero vector", file=sys.stderr, flush=True)
     if chosen is not None:
         report["auto"] = chosen
         v, metric = chosen["val"], chosen["metric"]
@@ -380,6 +405,20 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     if run_dir is not None:
         prep.save(Path(run_dir))
     return PreparedData(datasets={k: SequenceDataset(v) for k, v in windows.items()}, prep=prep, report=report)
+
+
+def check_series_embedding(cfg: C.Config) -> None:
+    """forecast.series_embedding needs a series column (before any data is read).
+
+    Raises:
+        ConfigError: series_embedding=true without forecast.series_column, naming both keys and the fix.
+    """
+    f = cfg.forecast
+    if f.series_embedding and not f.series_column:
+        raise ConfigError("forecast.series_embedding=true needs forecast.series_column (the column naming each "
+                          "series in long format): one vector is learned per series. Set "
+                          "forecast.series_column=COLUMN, or forecast.series_embedding=false for a file with one "
+                          "series.")
 
 
 def _print_short(plan, input_length: int, cfg: C.Config) -> None:
@@ -419,13 +458,29 @@ def build_model(cfg: C.Config, prep: ForecastPrep):
     known = set(inspect.signature(Forecaster).parameters) | {"residual"}
     options = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k in known}
     f = cfg.forecast
+    check_series_embedding(cfg)
+    if f.series_embedding and not prep.series_ids:
+        raise ConfigError("forecast.series_embedding=true but this run's forecast.json lists no training series "
+                          "(series_ids: written by an rnnkit without series embeddings?); train a new run, or set "
+                          "forecast.series_embedding=false.")
     return build_forecaster(options, num_features=prep.num_features, num_targets=prep.num_targets,
                             horizon=f.horizon, head=f.head, residual=f.residual, seasonality=prep.seasonality,
-                            loss=f.loss, window_norm=bool(f.window_norm))
+                            loss=f.loss, window_norm=bool(f.window_norm),
+                            num_series=len(prep.series_ids) if f.series_embedding else 0)
+
+
+def collate_windows(examples, pad_value: float = 0.0):
+    """`rnnkit.data.collate.collate`, plus batch.extra["series_index"]: (B,) int64, each window's series index
+    (`ForecastPrep.series_ids`; 0, the unseen series, for an example that carries none)."""
+    batch = collate(examples, pad_value=pad_value)
+    batch.extra["series_index"] = torch.tensor([int(ex.extra.get("series_index", 0)) for ex in examples],
+                                               dtype=torch.int64)
+    return batch
 
 
 def forward(model, batch, step=None):
-    return model(batch.inputs, batch.lengths, batch.mask)  # ForecastOutput, prediction (B, H, K)
+    # ForecastOutput, prediction (B, H, K); the series index is read only by a model with a series embedding
+    return model(batch.inputs, batch.lengths, batch.mask, batch.extra.get("series_index"))
 
 
 def loss(out, batch) -> tuple[torch.Tensor, int]:
@@ -500,12 +555,13 @@ class ForecastRecord:
     line: int
 
 
-def _inference_scaler(prep: ForecastPrep, s: Series) -> tuple[Standardizer, np.ndarray]:
+def _inference_scaler(prep: ForecastPrep, s: Series, embedding: bool) -> tuple[Standardizer, np.ndarray]:
     if s.id in prep.scalers:
         return prep.scalers[s.id], np.asarray(prep.scales[s.id])
     # A series the model never saw: scaled by its own history in this file (the model is global).
     warnings.warn(f"series {s.id!r} was not in the training data: it is z-scored with its own history in "
-                  f"{s.file}", stacklevel=3)
+                  f"{s.file}" + ("; its series embedding is the neutral zero vector (forecast.series_embedding: "
+                                 "no learned offset)" if embedding else ""), stacklevel=3)
     scaler = Standardizer().fit([scaled_inputs(s, prep.transform)])
     return scaler, mase_scale(s.values, prep.seasonality)
 
@@ -521,8 +577,9 @@ def load_inference(cfg, prep: ForecastPrep, path, with_targets: bool, run_dir=No
     table = _read(cfg, Path(path), prep.reader, rejects=None, axis=prep.axis, columns=prep)
     check_transform(table, prep.transform)
     examples, records, short = [], [], []
+    indices = prep.series_indices()  # a series not in training: 0
     for s in table.series:
-        scaler, scale = _inference_scaler(prep, s)
+        scaler, scale = _inference_scaler(prep, s, bool(f.series_embedding))
         if s.id not in prep.scalers:
             prep.scalers[s.id] = scaler
         n = len(s)
@@ -537,7 +594,7 @@ def load_inference(cfg, prep: ForecastPrep, path, with_targets: bool, run_dir=No
             continue
         made = make_windows(s, scaler, origins, input_length=length, horizon=f.horizon,
                             seasonality=prep.seasonality, scale=scale, with_targets=with_targets,
-                            transform=prep.transform)
+                            transform=prep.transform, series_index=indices.get(s.id, 0))
         for ex in made:
             o = ex.extra["origin"]
             times = [prep.axis.format(s.times[0] + (o + h) * prep.axis.step) for h in range(f.horizon)]
@@ -582,11 +639,12 @@ def negative_mse(metrics: dict) -> float:
 def describe_model(cfg: C.Config) -> str:
     """The report's words for the forecasting head and window."""
     f = cfg.forecast
-    return f"; {f.head} head, input length {f.input_length}, horizon {f.horizon}"
+    return (f"; {f.head} head, input length {f.input_length}, horizon {f.horizon}"
+            + (", series embedding (one learned vector per training series)" if f.series_embedding else ""))
 
 
 TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build_model=build_model,
-            collate=collate, forward=forward, loss=loss, predict=predict, score=score,
+            collate=collate_windows, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
             metric_names=("mse", "rmse", "mae", "mase", "smape"), defaults=defaults, chance_loss=zero_forecast_loss,
             baseline=("mse", "naive", False), headline_score=negative_mse, describe_model=describe_model,

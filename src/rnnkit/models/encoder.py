@@ -335,6 +335,8 @@ class RNNEncoder(nn.Module):
             )
         if batch == 0:
             raise ValueError("RNNEncoder got an empty batch (B = 0)")
+        if torch.jit.is_tracing() or torch.compiler.is_exporting():
+            return  # an exported graph (rnnkit export) cannot hold data-dependent checks; the runtime gets real masks
         # lengths are CPU int64 by contract, so these checks do not synchronise a GPU.
         low, high = int(lengths.min()), int(lengths.max())
         if low < 1 or high > steps:

@@ -414,3 +414,37 @@ def test_forward_rejects_bad_lengths_and_shapes():
         enc(x[..., :2], lengths, mask)
     with pytest.raises(ValueError, match="mask"):
         enc(x, lengths, mask.float())
+
+
+def test_a_full_batch_reverses_by_flip_exactly_as_by_the_index(monkeypatch):
+    """Rows that all fill the batch take the flip (its backward is a flip, not a scatter-add): the same outputs and
+    gradients, bit for bit, as the per-row index the general path uses."""
+    import rnnkit.models.encoder as E
+
+    torch.manual_seed(0)
+    enc = RNNEncoder(5, 7, num_layers=2, bidirectional=True)
+    x = torch.randn(4, 9, 5)
+    lengths = torch.full((4,), 9, dtype=torch.long)
+    mask = torch.ones(4, 9, dtype=torch.bool)
+    calls = []
+    real = E._reverse
+
+    def spy(t, index):
+        calls.append(index is None)
+        return real(t, index)
+
+    monkeypatch.setattr(E, "_reverse", spy)
+    x1 = x.clone().requires_grad_()
+    out1 = enc(x1, lengths, mask)
+    (out1.outputs.sum() + out1.final.pow(2).sum()).backward()
+    grads1 = [p.grad.clone() for p in enc.parameters()]
+    assert calls and all(calls)  # the flip on every reversal
+    enc.zero_grad()
+    calls.clear()
+    monkeypatch.setattr(E, "_reverse", lambda t, index: real(t, E._reverse_index(lengths, t.shape[1], t.device)))
+    x2 = x.clone().requires_grad_()
+    out2 = enc(x2, lengths, mask)
+    (out2.outputs.sum() + out2.final.pow(2).sum()).backward()
+    assert torch.equal(out1.outputs, out2.outputs) and torch.equal(out1.final, out2.final)
+    assert torch.equal(x1.grad, x2.grad)
+    assert all(torch.equal(a, p.grad) for a, p in zip(grads1, enc.parameters(), strict=True))

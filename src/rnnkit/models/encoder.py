@@ -75,6 +75,12 @@ def _gather_time(x: Tensor, index: Tensor) -> Tensor:
     return x.gather(1, index.unsqueeze(-1).expand_as(x))  # (B, T, F)
 
 
+def _reverse(x: Tensor, index: Tensor | None) -> Tensor:
+    """Reverse every row of (B, T, F) within its length: by `index` (`_reverse_index`), or a flip when None (every
+    row fills the batch)."""
+    return x.flip(1) if index is None else _gather_time(x, index)
+
+
 def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
     """Reverse every sequence of a padded batch within its own length.
 
@@ -323,6 +329,11 @@ class RNNEncoder(nn.Module):
             return x.is_cuda
         return self.packing == "always"
 
+    @staticmethod
+    def _exporting() -> bool:
+        """Traced or exported (rnnkit export): no branch on the data's values may enter the graph."""
+        return torch.jit.is_tracing() or torch.compiler.is_exporting()
+
     def _check_inputs(self, x: Tensor, lengths: Tensor, mask: Tensor) -> None:
         if x.dim() != 3 or x.shape[2] != self.input_size:
             raise ValueError(f"RNNEncoder expects x of shape (B, T, {self.input_size}), got {tuple(x.shape)}")
@@ -335,7 +346,7 @@ class RNNEncoder(nn.Module):
             )
         if batch == 0:
             raise ValueError("RNNEncoder got an empty batch (B = 0)")
-        if torch.jit.is_tracing() or torch.compiler.is_exporting():
+        if self._exporting():
             return  # an exported graph (rnnkit export) cannot hold data-dependent checks; the runtime gets real masks
         # lengths are CPU int64 by contract, so these checks do not synchronise a GPU.
         low, high = int(lengths.min()), int(lengths.max())
@@ -375,8 +386,11 @@ class RNNEncoder(nn.Module):
         pad = ~mask.unsqueeze(-1)  # (B, T, 1), True at pad positions
         packed = self._use_packing(x)
         hidden = self.hidden_size
-        # Reverse indices are the same for every layer: build them once.
-        rev_index = _reverse_index(lengths, x.shape[1], x.device) if self.bidirectional else None
+        # Reverse indices are the same for every layer: build them once. A batch whose rows all fill it (equal-length
+        # data, or a tight bucket) reverses with a flip, whose backward is a flip too (a gather's is a scatter-add).
+        rev_index = None
+        if self.bidirectional and not (self._exporting() or bool((lengths == x.shape[1]).all())):
+            rev_index = _reverse_index(lengths, x.shape[1], x.device)
 
         # masked_fill rather than multiply: garbage such as NaN/inf at pads must not survive
         # (NaN * 0 is NaN), and clean zeros keep residual sums and LayerNorm finite.
@@ -386,13 +400,13 @@ class RNNEncoder(nn.Module):
             h = self.input_dropout(h) if layer == 0 else self.dropout(h)
             outs = []
             for direction, rnn in enumerate(directions):
-                inp = h if direction == 0 else _gather_time(h, rev_index)  # (B, T, F_in)
+                inp = h if direction == 0 else _reverse(h, rev_index)  # (B, T, F_in)
                 if packed:
                     out = self._run_packed(rnn, inp, lengths)  # (B, T, H)
                 else:
                     out = self._run_padded(rnn, inp)  # (B, T, H)
                 if direction == 1:
-                    out = _gather_time(out, rev_index)  # (B, T, H) back to forward time order
+                    out = _reverse(out, rev_index)  # (B, T, H) back to forward time order
                 outs.append(out)
             out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # (B, T, D*H)
             if self._residual_layers[layer]:

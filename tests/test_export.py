@@ -203,3 +203,76 @@ def test_seq2seq_is_refused_with_the_reason_and_a_missing_onnx_names_the_extra(t
     with pytest.raises(MissingExtra, match=r"pip install 'rnnkit\[export\]'"):
         export_onnx(run)
     assert not (run / "model.onnx").exists()
+
+
+NO_TORCH = """
+import sys
+sys.modules["torch"] = None  # any `import torch` in this process raises ImportError
+from rnnkit.cli import main
+code = main({argv!r})
+assert "torch" not in sys.modules or sys.modules["torch"] is None
+sys.exit(code)
+"""
+
+
+def _predict_without_torch(args):
+    return subprocess.run([sys.executable, "-c", NO_TORCH.format(argv=["predict", *args, "--backend", "onnx"])],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("kind", ["text", "numeric", "regress"])
+def test_onnx_predictions_equal_the_torch_path_in_a_process_without_torch(tmp_path, kind):
+    if kind == "text":
+        data = write_text_csv(tmp_path / "t.csv", n=150)
+        run = _train(tmp_path, "r", f"data.train={data}", "data.text_column=review", "data.label_column=stars",
+                     "data.max_length=12")  # rows up to 20 tokens: truncation applies on both paths
+    elif kind == "numeric":
+        data = write_numeric_jsonl(tmp_path / "d.jsonl", n=120)
+        run = _train(tmp_path, "r", f"data.train={data}", "data.truncate_keep=tail", "data.max_length=20")
+    else:
+        rng = np.random.default_rng(1)
+        data = tmp_path / "r.jsonl"
+        with open(data, "w") as fh:
+            for _ in range(100):
+                x = rng.standard_normal(int(rng.integers(5, 30)))
+                fh.write(json.dumps({"sequence": x.round(3).tolist(), "amp": float(x.std())}) + "\n")
+        run = _train(tmp_path, "r", "task=regress", f"data.train={data}", "data.label_column=amp")
+    export_onnx(run)
+    torch_out, onnx_out = tmp_path / "torch.csv", tmp_path / "onnx.csv"
+    api.predict(run, data, torch_out)
+    proc = _predict_without_torch([str(run), "--data", str(data), "--output", str(onnx_out)])
+    assert proc.returncode == 0, proc.stderr
+    assert "(onnxruntime)" in proc.stdout
+    import csv
+
+    a = list(csv.reader(torch_out.read_text().splitlines()))
+    b = list(csv.reader(onnx_out.read_text().splitlines()))
+    assert a[0] == b[0] and len(a) == len(b) > 50
+    numeric = [i for i, name in enumerate(a[0])
+               if name.startswith(("prediction",) if kind == "regress" else ("p_", "probability"))]
+    assert numeric
+    for ra, rb in zip(a[1:], b[1:], strict=True):
+        assert ra[:3] == rb[:3]  # id, file, line: the same rows in the same order
+        if kind != "regress":
+            assert ra[3] == rb[3]  # the predicted label
+        assert max(abs(float(ra[i]) - float(rb[i])) for i in numeric) < 1e-4
+
+
+def test_the_onnx_backend_takes_the_onnx_file_and_refuses_a_changed_one(tmp_path):
+    data = write_numeric_jsonl(tmp_path / "d.jsonl", n=80)
+    run = _train(tmp_path, "r", f"data.train={data}")
+    export_onnx(run, tmp_path / "ship" / "m.onnx")
+    proc = _predict_without_torch([str(tmp_path / "ship" / "m.onnx"), "--data", str(data), "--output",
+                                   str(tmp_path / "p.jsonl")])
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(rows) == 80 and set(rows[0]) == {"id", "file", "line", "prediction", "probability", "probabilities"}
+    proc = _predict_without_torch([str(run), "--data", str(data), "--output", str(tmp_path / "q.csv")])
+    assert proc.returncode == 3 and "no exported model" in proc.stderr and "rnnkit export" in proc.stderr
+    with open(tmp_path / "ship" / "m.onnx", "ab") as fh:
+        fh.write(b"\0")
+    proc = _predict_without_torch([str(tmp_path / "ship" / "m.onnx"), "--data", str(data), "--output",
+                                   str(tmp_path / "q.csv")])
+    assert proc.returncode == 3 and "sha256 differs" in proc.stderr
+    proc = _predict_without_torch([str(run), "--data", str(data), "--output", str(tmp_path / "q.csv"), "--beam", "3"])
+    assert proc.returncode == 2 and "--backend onnx takes no inference options" in proc.stderr

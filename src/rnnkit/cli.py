@@ -33,7 +33,8 @@ EPILOG_PREDICT = """examples:
   rnnkit predict runs/b --data new.csv --output predictions.csv        (classify: label and p_<class> columns)
   rnnkit predict runs/tb --data sentences.conll --output tagged.conll
   rnnkit predict runs/g2p --data words.txt --output phones.tsv --beam 5   (or --sample --temperature 0.8)
-  rnnkit predict runs/sun --data sunspots.csv --output forecast.csv     (series, time, step, forecast)"""
+  rnnkit predict runs/sun --data sunspots.csv --output forecast.csv     (series, time, step, forecast)
+  rnnkit predict runs/b --data new.csv --output p.csv --backend onnx   (after `rnnkit export runs/b`; no torch)"""
 
 
 def _data_overrides(args) -> list[str]:
@@ -122,6 +123,18 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    if args.backend == "onnx":  # onnxruntime alone: this path never imports torch
+        from rnnkit.errors import ConfigError
+        from rnnkit.serve import predict as onnx_predict
+
+        given = [f for f in ("beam", "temperature", "top_k") if getattr(args, f) is not None] + (
+            ["sample"] if args.sample else []) + (["set"] if args.set else [])
+        if given:
+            raise ConfigError(f"--backend onnx takes no inference options (got --{', --'.join(given)}): the exported "
+                              "model's settings are fixed at export")
+        n = onnx_predict(args.run_dir, args.data, args.output)
+        print(f"wrote {n} predictions to {args.output} (onnxruntime)")
+        return 0
     from rnnkit import api
 
     options = list(args.set or [])
@@ -268,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--temperature", type=float, help="seq2seq sampling temperature")
     pr.add_argument("--top-k", type=int, help="seq2seq sampling: keep the k most likely tokens (0 = all)")
     pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="inference option override")
+    pr.add_argument("--backend", default="torch", choices=("torch", "onnx"),
+                    help="torch (default) or onnx: the model `rnnkit export` wrote (DIR/model.onnx, or DIR given as "
+                    "the .onnx file), run by onnxruntime without torch (classify, regress)")
     pr.set_defaults(func=_predict)
 
     x = sub.add_parser("export", help="write the run's model as ONNX (dynamic batch and time) with a sidecar JSON",

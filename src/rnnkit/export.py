@@ -179,6 +179,7 @@ def _sidecar(task: str, cfg, prep, sig: Signature, exporter: str, model: nn.Modu
                  "lowercase": d.lowercase, "delimiter": d.delimiter, "max_length": d.max_length,
                  "truncate_keep": d.truncate_keep, "batch_size": d.batch_size, "dataset": d.dataset,
                  "bad_rows": d.bad_rows, "max_bad_fraction": d.max_bad_fraction},
+        "reader": _reader_options(task, cfg, prep),
         "config": cfg.to_dict(),
     }
     if task in ("classify", "regress"):
@@ -207,6 +208,20 @@ def _sidecar(task: str, cfg, prep, sig: Signature, exporter: str, model: nn.Modu
                             "series_ids": list(getattr(prep, "series_ids", [])),
                             "scalers": {k: v.to_dict() for k, v in prep.scalers.items()}}
     return side
+
+
+def _reader_options(task: str, cfg, prep) -> dict:
+    """The options `rnnkit predict` reads a file with (a built-in data set's own included): what the ONNX runtime
+    (`rnnkit.serve`) passes to `read_records`."""
+    from rnnkit.data.datasets import get_builtin
+    from rnnkit.data.pipeline import reader_options
+
+    options = reader_options(cfg)
+    if cfg.data.dataset:
+        options.update(get_builtin(cfg.data.dataset).reader_options)
+    if task == "regress":
+        options["label_column"] = prep.target_columns[0]
+    return options
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from rnnkit.data.standardize import Standardizer
 
@@ -103,30 +102,15 @@ def test_save_load_round_trip(tmp_path):
     assert not (tmp_path / "standardizer.json.tmp").exists()
 
 
-def test_transform_tensor_matches_numpy():
-    arrays = _arrays(seed=7)
-    s = Standardizer().fit(arrays)
-    x = torch.from_numpy(np.stack([a[:1] for a in arrays]))  # (B, 1, C)
-    out = s.transform_tensor(x)
-    assert out.dtype == torch.float32 and out.shape == x.shape
-    np.testing.assert_allclose(out.numpy(), s.transform(x.numpy()), rtol=1e-5, atol=1e-6)
-    assert s.transform_tensor(x.double()).dtype == torch.float64
-    assert s.transform_tensor(torch.ones(2, 4, dtype=torch.int64)).dtype == torch.float32
-
-
 def test_channel_mismatch_names_expected_and_found():
     s = Standardizer().fit(_arrays(channels=3))
     with pytest.raises(ValueError, match="fitted on 3 channels, found 5"):
         s.transform(np.zeros((4, 5), dtype=np.float32))
-    with pytest.raises(ValueError, match="fitted on 3 channels, found 2"):
-        s.transform_tensor(torch.zeros(2, 4, 2))
 
 
 def test_use_before_fit_raises():
     with pytest.raises(ValueError, match="before fit"):
         Standardizer().transform(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="before fit"):
-        Standardizer().transform_tensor(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="before fit"):
         Standardizer().to_dict()
 

@@ -26,6 +26,7 @@ from rnnkit.data.splits import save_split, stratified_split
 from rnnkit.data.standardize import Standardizer
 from rnnkit.data.validate import (
     UNSEEN_LABEL_RULE,
+    input_problems,
     label_number,
     reconcile_labels,
     too_few_classes,
@@ -246,33 +247,6 @@ def fit_preprocessing(cfg: Config, train: list[Record]) -> Preprocessing:
     standardizer = Standardizer().fit([r.values for r in train]) if cfg.data.standardize else None
     return Preprocessing(kind="numeric", labels=labels, standardizer=standardizer,
                          num_features=next(iter(widths)))
-
-
-def input_problems(records: list[Record], prep: Preprocessing, *, sequence_column: str | None = None) -> list[Problem]:
-    """Rows whose input the model cannot take: text for a numeric model, numbers for a text model, or
-    another channel count than the model was trained on. `sequence_column` names the column of a
-    numeric row (long-format and .ts records have none)."""
-    problems = []
-    for r in records:
-        column = (sequence_column if "sequence_id" not in r.extra and not r.file.lower().endswith(".ts")
-                  else None)
-        if prep.kind == "text" and r.tokens is None:
-            problems.append(Problem(r.file, r.line, None, f"{r.values.shape[1]} channels",
-                                    "a numeric row, and the model was trained on text",
-                                    "give the rows as text (data.text_column), as in the training data", r.id))
-        elif prep.kind != "text" and r.values is None:
-            problems.append(Problem(r.file, r.line, None, shorten(" ".join(r.tokens or [])),
-                                    "a text row, and the model was trained on numeric sequences",
-                                    "give the rows as numeric sequences (data.sequence_column), as in the "
-                                    "training data", r.id))
-        elif prep.kind != "text" and r.values.shape[1] != prep.num_features:
-            found = r.values.shape[1]
-            problems.append(Problem(r.file, r.line, column, str(found),
-                                    f"{found} channel{'s' if found != 1 else ''}, the model was trained on "
-                                    f"{prep.num_features}",
-                                    f"give every sequence the {prep.num_features} channels of the training data, "
-                                    "in the same order", r.id))
-    return problems
 
 
 def encode_records(records: list[Record], prep: Preprocessing, *, max_length: int, keep: str = "head",

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 CONSTANT_STD = 1e-8  # a channel with std below this carries no information: divide by 1 instead
 _FORMAT_VERSION = 1
@@ -140,23 +139,6 @@ class Standardizer:
         seqs = [np.asarray(a) for a in arrays]
         self.fit(seqs)
         return [self.transform(s) for s in seqs]
-
-    def transform_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """Torch version of `transform` for (..., C) tensors, on the tensor's device.
-
-        Floating tensors keep their dtype; integer tensors become float32. Pad positions of a
-        padded batch are transformed too - harmless, since they are masked downstream.
-
-        Raises:
-            ValueError: not fitted, or the last dimension is not the fitted channel count.
-        """
-        if x.ndim == 0:
-            raise ValueError("transform_tensor needs a tensor of shape (..., C), got a scalar")
-        self._check(x.shape[-1], tuple(x.shape))
-        dtype = x.dtype if x.is_floating_point() else torch.float32
-        mean = torch.as_tensor(self.mean, dtype=dtype, device=x.device)  # (C,) broadcasts over (..., C)
-        std = torch.as_tensor(self.std, dtype=dtype, device=x.device)
-        return (x.to(dtype) - mean) / std
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:

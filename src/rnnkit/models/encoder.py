@@ -389,7 +389,8 @@ class RNNEncoder(nn.Module):
         # Reverse indices are the same for every layer: build them once. A batch whose rows all fill it (equal-length
         # data, or a tight bucket) reverses with a flip, whose backward is a flip too (a gather's is a scatter-add).
         rev_index = None
-        if self.bidirectional and not (self._exporting() or bool((lengths == x.shape[1]).all())):
+        full = not self._exporting() and bool((lengths == x.shape[1]).all())  # an exported graph takes any lengths
+        if self.bidirectional and not full:
             rev_index = _reverse_index(lengths, x.shape[1], x.device)
 
         # masked_fill rather than multiply: garbage such as NaN/inf at pads must not survive

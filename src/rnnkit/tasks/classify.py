@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import math
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import torch.nn.functional as F
 from rnnkit.config import Config
 from rnnkit.data.collate import Batch, collate
 from rnnkit.data.datasets import BuiltinDataset, register
+from rnnkit.data.outputs import write_class_predictions
 from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, load_file_for_inference, prepare_data
 from rnnkit.data.vocab import LabelMap
 from rnnkit.errors import ConfigError
@@ -135,23 +134,7 @@ def load_inference(cfg, prep, path, with_targets: bool, run_dir=None):
 
 def write_predictions(output: Path, records, preds: list[torch.Tensor], prep, cfg) -> int:
     """CSV (default) or JSONL: id, file, line, prediction, probability, one p_<label> per class."""
-    labels = prep.labels.labels
-    output = Path(output)
-    if output.suffix == ".jsonl":
-        with open(output, "w") as fh:
-            for rec, p in zip(records, preds, strict=True):
-                k = int(p.argmax())
-                fh.write(json.dumps({"id": rec.id, "file": rec.file, "line": rec.line, "prediction": labels[k],
-                                     "probability": float(p[k]),
-                                     "probabilities": dict(zip(labels, map(float, p), strict=True))}) + "\n")
-        return len(preds)
-    with open(output, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "file", "line", "prediction", "probability", *[f"p_{lab}" for lab in labels]])
-        for rec, p in zip(records, preds, strict=True):
-            k = int(p.argmax())
-            w.writerow([rec.id, rec.file, rec.line, labels[k], f"{float(p[k]):.6f}", *[f"{float(v):.6f}" for v in p]])
-    return len(preds)
+    return write_class_predictions(output, records, [p.numpy() for p in preds], prep.labels.labels)
 
 
 def uniform_class_loss(prep) -> float:

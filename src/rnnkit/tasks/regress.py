@@ -23,7 +23,6 @@ per target; its bias starts at 0, the training mean in z-scored units, i.e. at t
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -41,6 +40,7 @@ from rnnkit.config import Config, register_section
 from rnnkit.data.cells import MISSING, is_blank
 from rnnkit.data.collate import Batch, SequenceDataset, collate
 from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
+from rnnkit.data.outputs import write_value_predictions
 from rnnkit.data.pipeline import (
     SPLITS_FILE,
     STANDARDIZER_FILE,
@@ -555,21 +555,8 @@ def prediction_columns(targets: list[str]) -> list[str]:
 
 def write_predictions(output: Path, records, preds: list[torch.Tensor], prep: RegressPrep, cfg) -> int:
     """CSV (default) or JSONL (by the extension): id, file, line, then the prediction(s) in the targets' units."""
-    output = Path(output)
-    columns = prediction_columns(prep.target_columns)
     values = prep.to_units(torch.stack(preds).double().numpy()) if preds else np.zeros((0, prep.num_targets))
-    if output.suffix == ".jsonl":
-        with open(output, "w") as fh:
-            for rec, row in zip(records, values, strict=True):
-                fh.write(json.dumps({"id": rec.id, "file": rec.file, "line": rec.line,
-                                     **{c: float(v) for c, v in zip(columns, row, strict=True)}}) + "\n")
-        return len(records)
-    with open(output, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "file", "line", *columns])
-        for rec, row in zip(records, values, strict=True):
-            w.writerow([rec.id, rec.file, rec.line, *[f"{float(v):.8g}" for v in row]])
-    return len(records)
+    return write_value_predictions(output, records, values, prediction_columns(prep.target_columns))
 
 
 # --------------------------------------------------------------------------- hooks for the doctor, report, estimator

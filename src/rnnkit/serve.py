@@ -1,0 +1,139 @@
+"""Predictions from an exported model with onnxruntime alone: `rnnkit predict DIR --backend onnx`, no torch.
+
+This module and everything it imports (`rnnkit.data.readers`, `validate`, `vocab`, `standardize`, `outputs`)
+never import torch, so a serving process needs numpy and onnxruntime only. It reads the ONNX file that `rnnkit
+export` wrote and its sidecar JSON, reads the input file with the run's reader options, checks the rows as
+`rnnkit predict` does, encodes them with the sidecar's vocabulary or standardizer, truncates them as training
+did, runs length-sorted batches, and writes the same prediction file as the PyTorch path (`rnnkit.data.outputs`).
+
+Families: classify and regress (their rows are one sequence each). forecast and tag export too (`rnnkit export`),
+but their files are read by torch-side code (windows, CoNLL), so they predict through the PyTorch path for now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.data.outputs import write_class_predictions, write_value_predictions
+from rnnkit.data.readers import read_records
+from rnnkit.data.standardize import Standardizer
+from rnnkit.data.validate import input_problems, validate_splits
+from rnnkit.data.vocab import Vocab
+from rnnkit.errors import CheckpointError, DataError, MissingExtra
+
+SERVED = ("classify", "regress")
+SIDECAR_FORMAT = "rnnkit-onnx/1"
+
+
+class OnnxModel:
+    """An exported model and its sidecar, ready to predict files.
+
+    Args:
+        path: the .onnx file, or a run directory holding `model.onnx` (as `rnnkit export` writes it).
+
+    Raises:
+        CheckpointError: no ONNX file or sidecar, a sidecar of another format, or an ONNX file whose sha256 is
+            not the one the sidecar recorded (a file changed after export).
+        MissingExtra: onnxruntime is not installed.
+    """
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        onnx_file = path / "model.onnx" if path.is_dir() else path
+        side_file = onnx_file.with_name(onnx_file.name + ".json")
+        if not onnx_file.exists() or not side_file.exists():
+            raise CheckpointError(f"{path}: no exported model ({onnx_file.name} and {side_file.name} expected); "
+                                  f"write them with `rnnkit export {path if path.is_dir() else 'DIR'}`.")
+        self.side = json.loads(side_file.read_text())
+        if self.side.get("format") != SIDECAR_FORMAT:
+            raise CheckpointError(f"{side_file}: not an rnnkit ONNX sidecar (format {self.side.get('format')!r}, "
+                                  f"expected {SIDECAR_FORMAT!r}); export the run again with `rnnkit export`.")
+        data = onnx_file.read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.side["onnx_sha256"]:
+            raise CheckpointError(f"{onnx_file}: its sha256 differs from the one {side_file.name} recorded at "
+                                  "export; the file changed since. Export the run again with `rnnkit export`.")
+        self.task = self.side["task"]
+        if self.task not in SERVED:
+            raise CheckpointError(f"{onnx_file}: a {self.task} model; `--backend onnx` predicts {', '.join(SERVED)} "
+                                  "for now (use the default torch backend for this run directory).")
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise MissingExtra("--backend onnx needs onnxruntime: pip install 'rnnkit[export]'") from exc
+        self.session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        self.vocab = Vocab.from_dict(self.side["vocab"]) if self.side.get("vocab") else None
+        self.standardizer = Standardizer.from_dict(self.side["standardizer"]) if self.side.get("standardizer") else None
+        self.kind = self.side["kind"]
+        self.num_features = self.side.get("num_features")
+
+    def read(self, path: Path):
+        """The file's records, checked as `rnnkit predict` checks them (bad rows by the run's policy)."""
+        d = self.side["data"]
+        options = dict(self.side["reader"])
+        result = read_records(path, **options, require_label=False)
+        validated = validate_splits({"data": result}, policy=d["bad_rows"], max_bad_fraction=d["max_bad_fraction"],
+                                    rejects_path=None, check_labels=self.task == "classify")
+        records = validated.splits["data"]
+        problems = input_problems(records, self, sequence_column=options["sequence_column"])
+        if problems:
+            raise DataError(problems, header=f"{len(problems)} row(s) do not fit the model's input")
+        return records
+
+    def encode(self, record) -> np.ndarray:
+        """One record -> (T,) int64 token ids or (T, C) float32 standardized values, truncated as in training."""
+        if self.kind == "text":
+            x = np.asarray(self.vocab.encode(record.tokens), dtype=np.int64)
+        else:
+            x = record.values if self.standardizer is None else self.standardizer.transform(record.values)
+            x = np.ascontiguousarray(x, dtype=np.float32)
+        d = self.side["data"]
+        limit = int(d["max_length"])
+        if len(x) > limit:
+            x = x[:limit] if d["truncate_keep"] == "head" else x[len(x) - limit:]
+        return x
+
+    def outputs(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """The graph's output for every sequence, in input order: batches of `data.batch_size` sorted by length."""
+        order = sorted(range(len(arrays)), key=lambda i: len(arrays[i]))
+        size = int(self.side["data"]["batch_size"])
+        out: list[np.ndarray | None] = [None] * len(arrays)
+        for lo in range(0, len(order), size):
+            rows = order[lo:lo + size]
+            longest = max(len(arrays[i]) for i in rows)
+            first = arrays[rows[0]]
+            batch = np.zeros((len(rows), longest, *first.shape[1:]), dtype=first.dtype)
+            mask = np.zeros((len(rows), longest), dtype=bool)
+            for b, i in enumerate(rows):
+                batch[b, :len(arrays[i])] = arrays[i]
+                mask[b, :len(arrays[i])] = True
+            got = self.session.run([self.side["output"]], {"inputs": batch, "mask": mask})[0]
+            for b, i in enumerate(rows):
+                out[i] = got[b]
+        return np.stack(out) if out else np.zeros((0, 0))
+
+    def predict_file(self, data: str | Path, output: str | Path) -> int:
+        """Write one prediction per input record to `output` (the PyTorch path's format); returns the count."""
+        records = self.read(Path(data))
+        values = self.outputs([self.encode(r) for r in records])
+        out = Path(output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if self.task == "classify":
+            z = values - values.max(axis=1, keepdims=True)
+            probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+            return write_class_predictions(out, records, list(probs), self.side["labels"])
+        units = values * np.asarray(self.side["target_std"]) + np.asarray(self.side["target_mean"])
+        columns = (["prediction"] if len(self.side["target_columns"]) == 1
+                   else [f"prediction_{t}" for t in self.side["target_columns"]])
+        return write_value_predictions(out, records, units, columns)
+
+
+def predict(path: str | Path, data: str | Path, output: str | Path) -> int:
+    """`rnnkit predict PATH --backend onnx`: PATH is the .onnx file or the run directory that holds model.onnx."""
+    return OnnxModel(path).predict_file(data, output)
+
+
+__all__ = ["SERVED", "OnnxModel", "predict"]

@@ -15,7 +15,7 @@ from typing import Any
 class DataConfig:
     train: str | None = None  # training file (CSV, TSV, JSONL, Parquet or .ts)
     val: str | None = None  # validation file; when absent, a seeded stratified share of train
-    test: str | None = None  # test file; when absent and no dataset, a seeded share of train
+    test: str | None = None  # test file; when absent (and no dataset's own test split), a seeded share of train
     dataset: str | None = None  # built-in real data set (see `rnnkit datasets`)
     format: str = "auto"  # auto | csv | tsv | jsonl | parquet | ts
     delimiter: str = "auto"  # CSV/TSV field delimiter: auto (, for .csv, tab for .tsv; sniffed among , ; tab |

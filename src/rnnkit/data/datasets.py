@@ -6,7 +6,9 @@ for instance, would pull in its heavy dependencies).
 
 A task family registers its data sets in its own module (`register(BuiltinDataset(...))` at import);
 files that are not found relative to a package directory: `DistributionDataset`, or a subclass of
-`BuiltinDataset` that overrides `files`.
+`BuiltinDataset` that overrides `files`; files inside an npm package (node_modules): `NpmDataset`.
+A data set that must be converted before rnnkit's readers can take it keeps the converted file under
+`cache_dir()`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from __future__ import annotations
 import difflib
 import importlib.metadata
 import importlib.util
+import json
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +126,128 @@ class DistributionDataset(BuiltinDataset):
                               f" of the distribution {self.distribution!r}, which are not installed; install them "
                               f"with: {self.install}")
         return found
+
+
+CACHE_ENV = "RNNKIT_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Where rnnkit keeps files it derives from installed data (never downloads): $RNNKIT_CACHE_DIR, else
+    $XDG_CACHE_HOME/rnnkit, else ~/.cache/rnnkit. Not created here."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "rnnkit"
+
+
+REPO_NPM_PREFIX = ".npm-data"  # `npm install --prefix .npm-data ...` in the rnnkit checkout (README set-up)
+
+
+def npm_roots(*, ask_npm: bool = True) -> list[Path]:
+    """node_modules folders an npm package may be installed in, most local first: ./.npm-data/node_modules and
+    ./node_modules (the working directory), the same two in the rnnkit checkout this module runs from, each
+    $NODE_PATH entry, the global folders ($NPM_CONFIG_PREFIX, ~/.npm-global, /usr/local, /usr, Homebrew,
+    %APPDATA%/npm), and, with `ask_npm`, what `npm root -g` prints when npm is on PATH. Only folders that exist."""
+    here = Path.cwd()
+    checkout = Path(__file__).resolve().parents[3]  # <checkout>/src/rnnkit/data/datasets.py
+    roots = [here / REPO_NPM_PREFIX / "node_modules", here / "node_modules",
+             checkout / REPO_NPM_PREFIX / "node_modules", checkout / "node_modules"]
+    roots += [Path(p) for p in os.environ.get("NODE_PATH", "").split(os.pathsep) if p]
+    prefix = os.environ.get("NPM_CONFIG_PREFIX")
+    if prefix:
+        roots.append(Path(prefix) / "lib" / "node_modules")
+    roots += [Path.home() / ".npm-global" / "lib" / "node_modules", Path("/usr/local/lib/node_modules"),
+              Path("/usr/lib/node_modules"), Path("/opt/homebrew/lib/node_modules")]
+    if os.environ.get("APPDATA"):
+        roots.append(Path(os.environ["APPDATA"]) / "npm" / "node_modules")
+    npm = shutil.which("npm") if ask_npm else None
+    if npm:
+        try:
+            out = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, timeout=10, check=True)
+            if out.stdout.strip():
+                roots.append(Path(out.stdout.strip()))
+        except (OSError, subprocess.SubprocessError):
+            pass  # a broken npm: the fixed places above still count
+    seen, found = set(), []
+    for root in roots:
+        key = os.path.normcase(os.path.abspath(root))
+        if key not in seen and root.is_dir():
+            seen.add(key)
+            found.append(root)
+    return found
+
+
+@dataclass(frozen=True)
+class NpmDataset(BuiltinDataset):
+    """A data set shipped inside an npm package (`package` is its npm name, e.g. "@scope/name").
+
+    Found through `env_var` when that is set (the package's own folder, or an npm prefix or node_modules folder
+    that holds it: nothing else is then searched), else in the folders of `npm_roots`. rnnkit needs npm only to
+    install the package; it never runs node. `data_files` are paths relative to the package folder.
+    """
+
+    env_var: str = ""
+
+    def _from_env(self) -> list[Path]:
+        """The package folders the env var may mean ([] when it is unset)."""
+        value = os.environ.get(self.env_var, "") if self.env_var else ""
+        if not value:
+            return []
+        given = Path(value).expanduser()
+        return [given, given / "node_modules" / self.package, given / self.package]
+
+    def package_dirs(self) -> list[Path]:
+        """Folders that hold a package.json of this npm package ([] when it is not installed)."""
+        env = self._from_env()
+        if env:
+            return [d for d in env if (d / "package.json").is_file()]
+        for ask_npm in (False, True):  # `npm root -g` (a subprocess) only when no fixed place holds the package
+            found = [d for d in (root / self.package for root in npm_roots(ask_npm=ask_npm))
+                     if (d / "package.json").is_file()]
+            if found:
+                return found
+        return []
+
+    def version(self, package_dir: Path) -> str:
+        """The package's version (its package.json), "unknown" when unreadable."""
+        try:
+            return str(json.loads((package_dir / "package.json").read_text(encoding="utf-8")).get("version"))
+        except (OSError, ValueError, AttributeError):
+            return "unknown"
+
+    def package_dir(self) -> Path:
+        """The folder of the installed package that holds every data file.
+
+        Raises:
+            RnnkitError: not found (the message names the places searched and the install command), or found
+                without some data file (reinstall).
+        """
+        dirs = self.package_dirs()
+        for root in dirs:
+            if all((root / rel).is_file() for rel in self.data_files.values()):
+                return root
+        if dirs:
+            missing = [str(dirs[0] / rel) for rel in self.data_files.values() if not (dirs[0] / rel).is_file()]
+            raise RnnkitError(f"built-in data set {self.name!r}: the npm package {self.package!r} at {dirs[0]} lacks "
+                              f"{', '.join(missing)}; reinstall it with: {self.install}")
+        env = os.environ.get(self.env_var, "") if self.env_var else ""
+        if env:
+            raise RnnkitError(f"built-in data set {self.name!r}: {self.env_var}={env!r} holds no npm package "
+                              f"{self.package!r} (no package.json there, nor in node_modules/{self.package} or "
+                              f"{self.package} inside it); point {self.env_var} at the package's folder, or unset it "
+                              f"and install the package in the rnnkit checkout or the working directory with: "
+                              f"{self.install}")
+        existing = ", ".join(str(r) for r in npm_roots())
+        raise RnnkitError(f"built-in data set {self.name!r} needs the npm package {self.package!r}, which is not "
+                          f"installed (searched ./{REPO_NPM_PREFIX}/node_modules and ./node_modules here and in the "
+                          f"rnnkit checkout, $NODE_PATH and the global node_modules folders"
+                          + (f"; of these, {existing} exist" if existing else ", none of which exists")
+                          + f"); install it in the rnnkit checkout or the working directory with: {self.install}"
+                          + (f" (or set {self.env_var} to the package's folder)" if self.env_var else ""))
+
+    def files(self) -> dict[str, Path]:
+        root = self.package_dir()
+        return {key: root / rel for key, rel in self.data_files.items()}
 
 
 BUILTIN: dict[str, BuiltinDataset] = {}

@@ -140,8 +140,9 @@ def val_share(cfg: Config, rows: int) -> float:
 
 
 def missing_split_fractions(cfg: Config, splits: dict, *, announce: bool = True) -> dict[str, float]:
-    """The shares of train to carve out for the val/test splits no file gave (a built-in keeps its test); a
-    small training file gives validation a larger share (`val_share`), said once in a warning."""
+    """The shares of train to carve out for the val/test splits no file gave (a built-in with a test split of
+    its own keeps it; one without, such as spamassassin, is split like a user's file); a small training file
+    gives validation a larger share (`val_share`), said once in a warning."""
     fractions = {}
     if "val" not in splits and cfg.data.val_fraction > 0:
         rows = len(splits.get("train") or [])
@@ -152,7 +153,7 @@ def missing_split_fractions(cfg: Config, splits: dict, *, announce: bool = True)
                           f"epoch or stop early; validation takes {share:.0%} of them instead (data.min_val_rows="
                           f"{cfg.data.min_val_rows}; --set data.min_val_rows=0 keeps data.val_fraction, or give --val)",
                           UserWarning, stacklevel=2)
-    if "test" not in splits and cfg.data.test_fraction > 0 and not cfg.data.dataset:
+    if "test" not in splits and cfg.data.test_fraction > 0:
         fractions["test"] = cfg.data.test_fraction
     return fractions
 
@@ -303,6 +304,8 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     report["sizes"] = {k: len(v) for k, v in datasets.items()}
     report["truncated"] = truncated
     report["num_classes"] = len(prep.labels)
+    if fractions:  # the carved splits, as splits.json records them (which rows: splits.json)
+        report["split"] = {"seed": cfg.data.split_seed, "fractions": fractions, "by": "label (stratified)"}
     if prep.vocab is not None:
         report["vocab_size"] = len(prep.vocab)
     if prep.standardizer is not None:

@@ -276,3 +276,37 @@ def test_the_onnx_backend_takes_the_onnx_file_and_refuses_a_changed_one(tmp_path
     assert proc.returncode == 3 and "sha256 differs" in proc.stderr
     proc = _predict_without_torch([str(run), "--data", str(data), "--output", str(tmp_path / "q.csv"), "--beam", "3"])
     assert proc.returncode == 2 and "--backend onnx takes no inference options" in proc.stderr
+
+
+def test_export_and_report_write_a_model_card_in_the_hub_layout(tmp_path):
+    import hashlib
+
+    import yaml
+
+    from rnnkit.cli import main
+
+    data = write_numeric_jsonl(tmp_path / "d.jsonl", n=120, classes=3)
+    run = _train(tmp_path, "card", f"data.train={data}")
+    assert main(["export", str(run)]) == 0
+    card = (run / "MODEL_CARD.md").read_text()
+    head, body = card.split("---\n")[1], card.split("---\n", 2)[2]
+    meta = yaml.safe_load(head)
+    summary = json.loads((run / "summary.json").read_text())
+    assert meta["library_name"] == "rnnkit" and "pipeline_tag" not in meta  # numeric input: no text pipeline
+    (result,) = meta["model-index"][0]["results"]
+    assert result["task"]["type"] == "time-series-classification"
+    shown = {m["type"]: m["value"] for m in result["metrics"]}
+    assert shown == {k: v for k, v in summary["metrics"]["test"].items() if k in ("accuracy", "macro_f1")}
+    for section in ("## Model Details", "## Uses", "### Out-of-Scope Use", "## Bias, Risks, and Limitations",
+                    "## How to Get Started with the Model", "## Training Details", "### Training Data",
+                    "## Evaluation", "### Results", "## Technical Specifications"):
+        assert section in body, section
+    assert hashlib.sha256(data.read_bytes()).hexdigest() in body
+    lengths = summary["data"]["lengths"]["train"]
+    assert f"- Lengths (train): min {lengths['min']}" in body and lengths["min"] >= 1
+    counts = summary["data"]["label_counts"]["train"]
+    assert sum(counts.values()) == summary["data"]["sizes"]["train"] and len(counts) == 3
+    assert "- Labels (train): " in body and "- majority class: " in body  # the baseline beside the test metrics
+    assert "1-layer" not in body and "2-layer bidirectional LSTM, hidden 16" in body
+    (run / "MODEL_CARD.md").unlink()
+    assert main(["report", str(run)]) == 0 and (run / "MODEL_CARD.md").exists()

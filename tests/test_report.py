@@ -101,7 +101,8 @@ def copy_run(src, dst):
 def test_classify_report_shows_metrics_plots_checklist_and_findings(classify_run, capsys):
     run, summary = classify_run
     assert main(["report", str(run)]) == 0
-    assert capsys.readouterr().out.strip() == f"wrote {run / REPORT_FILE}"
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [f"wrote {run / REPORT_FILE}", f"wrote {run / 'MODEL_CARD.md'}"]
     text, page = check_document(run / REPORT_FILE)
     assert len(page.images()) == PLOTS
     test = summary["metrics"]["test"]

@@ -153,6 +153,7 @@ def _predict(args) -> int:
 
 def _export(args) -> int:
     from rnnkit.export import export_onnx
+    from rnnkit.report.card import write_model_card
 
     side = export_onnx(args.run_dir, args.output, exporter=args.exporter)
     out = Path(args.output) if args.output else Path(args.run_dir) / "model.onnx"
@@ -160,6 +161,7 @@ def _export(args) -> int:
     print(f"wrote {out} and {out.name}.json ({side['task']}, {args.exporter} exporter, opset {side['opset']}); "
           f"checked with {check['runtime']} on {len(check['batches'])} mixed-length batches: largest difference "
           f"from PyTorch {check['max_abs_diff']:.2g} (tolerance {check['tolerance']:g})")
+    print(f"wrote {write_model_card(args.run_dir)}")
     return 0
 
 
@@ -190,8 +192,10 @@ def _diagnose(args) -> int:
 
 def _report(args) -> int:
     from rnnkit.report import write_report
+    from rnnkit.report.card import write_model_card
 
     print(f"wrote {write_report(args.run_dir)}")
+    print(f"wrote {write_model_card(args.run_dir)}")
     return 0
 
 
@@ -315,10 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "again from the start when the weights had diverged")
     g.set_defaults(func=_diagnose)
 
-    r = sub.add_parser("report", help="write DIR/report.html: metrics, training curves and the doctor's verdict",
+    r = sub.add_parser("report", help="write DIR/report.html (metrics, curves, doctor) and DIR/MODEL_CARD.md",
                        description="Write DIR/report.html, one self-contained HTML file: the run, its metrics "
                        "against the baselines, plots of loss, the headline metric, learning rate, gradient norm and "
-                       "padding, and the doctor's checklist and findings. Needs matplotlib: "
+                       "padding, and the doctor's checklist and findings; and DIR/MODEL_CARD.md, a model card in the "
+                       "Hugging Face Hub's layout. Needs matplotlib: "
                        "pip install 'rnnkit[report]'.",
                        epilog="example:\n  rnnkit report runs/b     (then open runs/b/report.html)",
                        formatter_class=argparse.RawDescriptionHelpFormatter)

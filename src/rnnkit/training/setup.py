@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from rnnkit import config as C
@@ -300,6 +301,32 @@ def _summarize(cfg, data, task, precision, device, run, run_dir, t_start, dist, 
     return dist.main_only(_finish, cfg, model, data, task, state, precision, device, run.log, run_dir, t_start, dist)
 
 
+def split_lengths(datasets: dict) -> dict:
+    """Per split: min, median, 90th percentile and max of the sequence lengths the model saw (after truncation)."""
+    out = {}
+    for split, ds in datasets.items():
+        lengths = np.asarray(ds.lengths) if len(ds) else np.zeros(0)
+        if lengths.size:
+            out[split] = {"min": int(lengths.min()), "median": float(np.median(lengths)),
+                          "p90": float(np.percentile(lengths, 90)), "max": int(lengths.max())}
+    return out
+
+
+def label_counts(data: PreparedData) -> dict:
+    """`{"label_counts": {split: {label: rows}}}` for one label per sequence (classify); {} for other targets."""
+    labels = getattr(getattr(data.prep, "labels", None), "labels", None)
+    if not labels:
+        return {}
+    counts: dict = {}
+    for split, ds in data.datasets.items():
+        targets = [ex.target for ex in ds.examples if ex.target is not None]
+        if not targets or targets[0].dim() != 0:
+            return {}  # one tag per token (tag), or no targets
+        ids = np.bincount(np.asarray([int(t) for t in targets]), minlength=len(labels))
+        counts[split] = {lab: int(n) for lab, n in zip(labels, ids, strict=False)}
+    return {"label_counts": counts}
+
+
 def _restore_rank_rng(rng: dict, dist: distributed.Dist, device, seed: int, step: int) -> None:
     """Each rank continues its own random stream from the checkpoint; a rank the checkpoint has no
     stream for (more processes than the run had) starts a fresh one from (seed, rank, step)."""
@@ -341,7 +368,7 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
         "device": str(device),
         "precision": precision.name,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "data": data.report,
+        "data": {**data.report, "lengths": split_lengths(data.datasets), **label_counts(data)},
         "config_warnings": C.guide_warnings(cfg),
     }
     from rnnkit import threads as thread_policy

@@ -109,6 +109,8 @@ class TrainConfig:
     # from that checkpoint with a 10x lower learning rate (at most twice), as the doctor advises
     keep_checkpoints: int = 2  # step checkpoints kept (besides the best)
     progress: str = "auto"  # auto (bar on a terminal) | bar | plain | none
+    tensorboard: bool = False  # also write every metrics.jsonl number as TensorBoard scalars in DIR/tensorboard/
+    # (`tensorboard --logdir DIR/tensorboard`; needs pip install 'rnnkit[tensorboard]'); metrics.jsonl stays the record
 
 
 CORE_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}

@@ -41,6 +41,54 @@ class MetricsLog:
             fh.write(json.dumps(record) + "\n")
 
 
+class TensorBoardLog:
+    """metrics.jsonl with a TensorBoard mirror (`train.tensorboard`): every record is written to the file first
+    (the source of truth), then each of its numbers becomes a scalar `KIND/NAME` (step, epoch, probe; an event's
+    numbers under `event/NAME`) at the record's step, in DIR/tensorboard/. A resume purges the events after the
+    checkpoint's step, as metrics.jsonl drops its lines.
+
+    Raises:
+        MissingExtra: the tensorboard package is not installed (before the first step).
+    """
+
+    def __init__(self, inner: MetricsLog, log_dir: Path, resume_step: int | None = None):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            from rnnkit.errors import MissingExtra
+
+            raise MissingExtra("train.tensorboard=true needs the tensorboard package: pip install "
+                               "'rnnkit[tensorboard]' (or set train.tensorboard=false)") from exc
+        self.inner, self.path = inner, inner.path
+        self.writer = SummaryWriter(str(log_dir), purge_step=resume_step + 1 if resume_step is not None else None)
+
+    def write(self, record: dict) -> None:
+        self.inner.write(record)
+        kind = record.get("kind") or ("event" if "event" in record else None)
+        step = record.get("step")
+        if kind is None or not isinstance(step, int):
+            return
+        for name, value in _scalars(record):
+            self.writer.add_scalar(f"{kind}/{name}", value, global_step=step)
+        if kind == "epoch":
+            self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _scalars(record: dict, prefix: str = ""):
+    """(name, number) for every number in a record, nested dicts flattened with dots (probes hold per-layer dicts)."""
+    for key, value in record.items():
+        if key in ("kind", "step", "event") and not prefix:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, (int, float)):  # bool included (e.g. "improved": 0 or 1)
+            yield name, float(value)
+        elif isinstance(value, dict):
+            yield from _scalars(value, name + ".")
+
+
 class _NoLog:
     """metrics.jsonl on ranks other than 0: they never write the run directory."""
 
@@ -90,14 +138,16 @@ class Run:
     """
 
     def __init__(self, run_dir: Path, *, resume_step: int | None = None, progress: str = "auto",
-                 dist: distributed.Dist = distributed.SINGLE):
+                 dist: distributed.Dist = distributed.SINGLE, tensorboard: bool = False):
         self.dir, self.dist = Path(run_dir), dist
         self.ckpt_dir = self.dir / "checkpoints"
-        self.log: MetricsLog | _NoLog = _NoLog()
+        self.log: MetricsLog | TensorBoardLog | _NoLog = _NoLog()
         if dist.is_main:
             self.log = MetricsLog(self.dir / "metrics.jsonl", resume_step=resume_step)
             if resume_step is None:
                 self.log.path.write_text("")
+            if tensorboard:
+                self.log = TensorBoardLog(self.log, self.dir / "tensorboard", resume_step)
         self.progress_mode = progress if dist.is_main else "none"
         self.progress = Progress("none", 0)
 
@@ -106,6 +156,8 @@ class Run:
 
     def close(self) -> None:
         self.progress.close()
+        if isinstance(self.log, TensorBoardLog):
+            self.log.close()  # a later record (the "finished" event) opens a new event file
 
     def save(self, model, payload: dict, step: int, epoch: int) -> Path:
         """Checkpoint `step-NNNNNNNN` with the unwrapped model's weights (no DDP prefix, so it loads with any

@@ -219,7 +219,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
             finished = finished_summary(run_dir, LoopState.from_dict(loaded.state["loop"]), cfg)
             if finished is not None:  # every rank read the same checkpoint, so every rank returns here
                 return finished
-            run = Run(run_dir, resume_step=loaded.state["loop"]["step"], progress=cfg.train.progress, dist=dist)
+            run = Run(run_dir, resume_step=loaded.state["loop"]["step"], progress=cfg.train.progress, dist=dist,
+                      tensorboard=cfg.train.tensorboard)
             _check_resume_config(saved_cfg, cfg, run.log if dist.is_main else None)
             if saved_world != dist.world:
                 if dist.is_main:
@@ -243,7 +244,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                 _restore_rank_rng(loaded.state["rng"], dist, device, cfg.train.seed, state.step)
             run.log.write({"event": "resume", "step": state.step, "epoch": state.epoch, "from": loaded.path.name})
         else:
-            run = Run(run_dir, progress=cfg.train.progress, dist=dist)
+            run = Run(run_dir, progress=cfg.train.progress, dist=dist, tensorboard=cfg.train.tensorboard)
         if preflight is not None and (not resume or dist.enabled):
             first = task.collate([train_set[i] for i in sampler.epoch_batches(0)[0]]).to(device)  # step 1's batch
             with precision.autocast():

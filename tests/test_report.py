@@ -261,3 +261,32 @@ def test_item13_gradient_norm_axis_labels_do_not_overlap_and_the_top_is_labelled
     assert any(abs(loc - high) <= 1e-9 * high for loc, _ in shown), (high, [loc for loc, _ in shown])
     assert any(abs(loc - low) <= 1e-9 * low for loc, _ in shown)
     assert low <= min(values) and high >= max(values)
+
+
+def test_the_report_shows_each_class_and_the_confusion_matrix_of_the_test_split(classify_run):
+    run, summary = classify_run
+    test = summary["metrics"]["test"]
+    text, page = check_document(write_report(run))
+    matrix = test["confusion"]
+    assert sum(map(sum, matrix["counts"])) == summary["data"]["sizes"]["test"]
+    for label, row in zip(matrix["labels"], matrix["counts"], strict=True):
+        assert test["per_class"][label]["support"] == sum(row)
+        assert row[matrix["labels"].index(label)] == round(test["per_class"][label]["recall"] * sum(row))
+    assert '<h2 id="per-class">Per class, test split</h2>' in text and 'aria-label="confusion matrix' in text
+    for label, v in test["per_class"].items():
+        assert f"<td>{html.escape(label)}</td><td class=\"num\">{v['precision']:.4g}</td>" in text
+    assert "per_class" not in text.split('<h2 id="per-class">')[0]  # no raw dict dumped into the metric notes
+
+
+def test_a_tagger_report_shows_each_tag_and_the_confused_pairs(tmp_path):
+    data = write_names(tmp_path / "names.jsonl")
+    summary = train(tmp_path / "run", "task=tag", f"data.train={data}", "train.max_epochs=2", "tag.char_dim=8",
+                    "data.batch_size=16")
+    text, _ = check_document(write_report(tmp_path / "run"))
+    test = summary["metrics"]["test"]
+    assert '<h2 id="per-class">Per tag (over tokens), test split</h2>' in text
+    assert set(test["per_class"]) <= {"O", "B-PER", "I-PER"} and test["per_class"]
+    tokens = sum(v["support"] for v in test["per_class"].values())
+    assert tokens == sum(map(sum, test["confusion"]["counts"]))
+    for true, predicted, n in test["confused"]:
+        assert f"{true} &rarr; {predicted} ({n})" in text

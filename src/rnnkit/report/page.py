@@ -13,6 +13,7 @@ import time
 from rnnkit import __version__
 from rnnkit.models.frontend import FrontendChoice
 from rnnkit.report.facts import best_epoch, family, finite, is_number
+from rnnkit.training.metrics import DETAIL_KEYS
 
 
 def _e(value) -> str:
@@ -235,14 +236,14 @@ def _metrics(ev) -> str:
     for split in order:
         values = metrics[split] or {}
         rows.append(row(split, values))
-        extra = {k: v for k, v in values.items() if k not in cols and k != "baselines"}
+        extra = {k: v for k, v in values.items() if k not in cols and k != "baselines" and k not in DETAIL_KEYS}
         if extra:
             notes.append(f"{split}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in extra.items()))
         for name, base in (values.get("baselines") or {}).items():
             if not isinstance(base, dict):
                 continue
             rows.append(row(f"{split} baseline: {name}", base, "baseline"))
-            extra = {k: v for k, v in base.items() if k not in cols}
+            extra = {k: v for k, v in base.items() if k not in cols and k not in DETAIL_KEYS}
             if extra:
                 notes.append(f"baseline {name}: " + "; ".join(f"{k} {_fmt(v)}" for k, v in extra.items()))
     task = family(ev)
@@ -251,6 +252,39 @@ def _metrics(ev) -> str:
     if notes:
         text += "<ul class=\"evidence\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"
     return text
+
+
+def _per_class(ev) -> str:
+    """The test split per class (classify) or per tag (tag): precision, recall, F1, support; the most frequent
+    confusions; the confusion matrix as a shaded table. Empty for families without classes."""
+    test = (ev.summary.get("metrics") or {}).get("test") or {}
+    per = test.get("per_class")
+    if not isinstance(per, dict) or not per:
+        return ""
+    unit = "tag (over tokens)" if ev.cfg.task == "tag" else "class"
+    rows = "".join(f'<tr><td>{_e(name)}</td><td class="num">{_fmt(v["precision"])}</td><td class="num">'
+                   f'{_fmt(v["recall"])}</td><td class="num">{_fmt(v["f1"])}</td><td class="num">{v["support"]}</td>'
+                   "</tr>" for name, v in sorted(per.items(), key=lambda kv: kv[1]["f1"]))
+    parts = [f'<h2 id="per-class">Per {_e(unit)}, test split</h2>',
+             "<p>Sorted by F1, the weakest first.</p>",
+             f"<table><tr><th>{_e(unit.split()[0])}</th><th>precision</th><th>recall</th><th>F1</th><th>support</th>"
+             f"</tr>{rows}</table>"]
+    confused = test.get("confused") or []
+    if confused:
+        parts.append("<p>Most frequent confusions (true &rarr; predicted): " + ", ".join(
+            f"{_e(t)} &rarr; {_e(p)} ({n})" for t, p, n in confused) + ".</p>")
+    matrix = test.get("confusion")
+    if isinstance(matrix, dict) and matrix.get("counts"):
+        labels, counts = matrix["labels"], matrix["counts"]
+        keep = [i for i, lab in enumerate(labels) if lab in per]  # classes seen in test or predicted
+        peak = max((counts[i][j] for i in keep for j in keep), default=1) or 1
+        head = r"<tr><th>true \ predicted</th>" + "".join(f"<th>{_e(labels[j])}</th>" for j in keep) + "</tr>"
+        body = "".join(
+            f"<tr><th>{_e(labels[i])}</th>" + "".join(
+                f'<td class="num cm" style="background: rgba(31, 119, 180, {counts[i][j] / peak:.2f})">'
+                f"{counts[i][j]}</td>" for j in keep) + "</tr>" for i in keep)
+        parts.append(f'<table class="confusion" aria-label="confusion matrix, test split">{head}{body}</table>')
+    return "".join(parts)
 
 
 def _figures(plots: list[dict]) -> str:
@@ -323,7 +357,7 @@ def render_page(ev, diag, plots: list[dict]) -> str:
         f'<p class="sub">{_e(ev.run_dir.resolve())}</p>',
         _verdict_box(diag),
         '<h2 id="run">Run</h2>', _header(ev),
-        '<h2 id="metrics">Metrics</h2>', _metrics(ev),
+        '<h2 id="metrics">Metrics</h2>', _metrics(ev), _per_class(ev),
         '<h2 id="plots">Training curves</h2>', _figures(plots),
         '<h2 id="checklist">Debugging checklist</h2>', _checklist(diag),
         '<h2 id="findings">Findings</h2>', _findings(diag),

@@ -138,7 +138,8 @@ def predict(model, batch: Batch, logits: torch.Tensor, cfg) -> list[torch.Tensor
 def score(preds: list[torch.Tensor], examples, prep, cfg) -> dict:
     pred = torch.stack([p.argmax() for p in preds])
     target = torch.stack([ex.target for ex in examples])
-    return {"accuracy": M.accuracy(pred, target), "macro_f1": M.macro_f1(pred, target, len(prep.labels))}
+    return {"accuracy": M.accuracy(pred, target), "macro_f1": M.macro_f1(pred, target, len(prep.labels)),
+            **M.class_report(pred, target, prep.labels.labels)}
 
 
 def baselines(data, cfg) -> dict:

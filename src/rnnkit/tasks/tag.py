@@ -430,7 +430,8 @@ def entity_scores(pred: list[list[str]], gold: list[list[str]]) -> dict[str, flo
 def tag_scores(preds: list[torch.Tensor], examples: list[Example], prep: TagPreprocessing) -> dict:
     pred = torch.cat([p.long() for p in preds])
     target = torch.cat([e.target for e in examples])
-    out = {"accuracy": M.accuracy(pred, target), "macro_f1": M.macro_f1(pred, target, len(prep.labels))}
+    out = {"accuracy": M.accuracy(pred, target), "macro_f1": M.macro_f1(pred, target, len(prep.labels)),
+           **M.class_report(pred, target, prep.labels.labels)}  # per tag, over tokens
     unknown = torch.cat([e.inputs == Vocab.UNK for e in examples])
     if unknown.any():
         out["oov_accuracy"] = M.accuracy(pred[unknown], target[unknown])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +19,7 @@ EPILOG_TRAIN = """examples:
   rnnkit train data.csv --val val.csv --test test.csv --set model.cell=gru --set optim.lr=3e-3
   rnnkit train --config my.yaml --set train.max_epochs=20 --out runs/b
   rnnkit train --resume runs/b            (continue from the latest valid checkpoint)
+  rnnkit train data.csv --out runs/b --resume auto   (continue runs/b if it holds this run, else start it)
 output: results (the `done:` line with the test metrics, the doctor's verdict) on stdout; progress, notes,
         warnings and errors on stderr (`rnnkit train ... > result.txt` keeps only the results).
 exit status: 0 done, 2 bad data or config, 3 checkpoint problem, 4 training stopped (e.g. NaN loss),
@@ -77,11 +79,45 @@ def _tune(args) -> int:
     return 0
 
 
+def _auto_resume(args, given: list[str], restarted: bool) -> str | None:
+    """`--resume auto` (and every torchrun restart, TORCHELASTIC_RESTART_COUNT > 0, of a command with --out): the
+    run directory to continue when --out holds this run, None to start afresh when it holds none.
+
+    "This run": the command's data (file, --val/--test, --dataset) is the run's own; its --set overrides then
+    apply as with `--resume DIR --set ...` (architecture changes are refused there). The data arguments are
+    dropped from `args`, since the resumed run reads its saved config."""
+    from rnnkit._api.rundirs import holds_run, with_absolute_paths
+
+    if not args.out:
+        raise C.ConfigError("--resume auto needs --out DIR: the run directory to continue, or to start when empty")
+    out = Path(args.out)
+    if not holds_run(out) or not (out / "config.yaml").exists():
+        if args.resume == "auto" and not (args.train_file or args.dataset or args.config):
+            raise C.ConfigError(f"--resume auto: {out} holds no run yet, and the command names no data to start one "
+                                "with; give the TRAIN_FILE (or --dataset) as for a new run")
+        return None
+    saved = C.from_dict(C.load_yaml(out / "config.yaml"))
+    new = with_absolute_paths(C.resolve(args.config, given))
+    differ = [f"data.{k}: {getattr(saved.data, k)!r} in the run, {getattr(new.data, k)!r} now"
+              for k in ("train", "val", "test", "dataset") if getattr(new.data, k) != getattr(saved.data, k)]
+    if differ:
+        raise C.ConfigError(f"--resume auto: {out} holds another run (" + "; ".join(differ) + "). Choose another "
+                            f"--out, or continue that run with `rnnkit train --resume {out}`.")
+    why = f"torchrun restart {os.environ.get('TORCHELASTIC_RESTART_COUNT')}" if restarted else "--resume auto"
+    print(f"rnnkit: {why}: {out} holds this run; continuing it from its latest valid checkpoint", file=sys.stderr)
+    args.train_file = args.dataset = args.config = args.val = args.test = None
+    return str(out)
+
+
 def _train(args) -> int:
     from rnnkit import api
 
     overrides = list(args.set or [])
     pre = _data_overrides(args)
+    restarted = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") not in ("", "0")
+    if args.resume == "auto" or (restarted and not args.resume and args.out):
+        args.resume = _auto_resume(args, pre + overrides, restarted)
+        pre = _data_overrides(args)  # a continued run reads its data from its saved config
     if args.resume:
         if args.train_file or args.dataset or args.config:
             raise C.ConfigError(f"--resume {args.resume} continues that run with its saved config "
@@ -232,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_arguments(t)
     t.add_argument("--out", metavar="DIR", help="run directory (default runs/<data>-<time>)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest valid checkpoint")
+    t.add_argument("--resume", metavar="DIR|auto", help="continue the run in DIR from its latest valid checkpoint; "
+                   "auto: continue the run in --out if it holds this run, else start it (torchrun restarts do this "
+                   "by themselves)")
     t.set_defaults(func=_train)
 
     u = sub.add_parser("tune", help="search hyperparameters with Optuna (several machines: share --storage)",

@@ -2,6 +2,9 @@
 (nothing else changes):
 
     torchrun ... ddpchild.py nan R K -- train ...   rank R's loss is NaN at the forward of step K + 1
+    torchrun ... ddpchild.py die R K [always] -- train ...
+                                                    rank R kills itself (SIGKILL) after optimizer step K, on
+                                                    torchrun's first attempt only (`always`: on every attempt)
     torchrun ... ddpchild.py pause K GO -- train ...
                                                     every rank pauses after optimizer step K, prints
                                                     "PAUSED rank=R pid=P", and waits until its parent (the
@@ -54,6 +57,21 @@ def _child(mode: str, args: list[str], argv: list[str]) -> int:
 
         def fit(*a, callbacks=(), **k):
             return real_fit(*a, callbacks=[*callbacks, Pause()], **k)
+
+        api.fit_from_config = fit
+    elif mode == "die":
+        dead_rank, at = int(args[0]), int(args[1])
+
+        class Die(Callback):
+            def on_step_end(self, state, record):
+                first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+                if rank == dead_rank and state.step == at and (first_attempt or len(args) > 2):
+                    os.kill(os.getpid(), 9)  # SIGKILL: no handler, no checkpoint, as an out-of-memory kill
+
+        real_fit = api.fit_from_config
+
+        def fit(*a, callbacks=(), **k):
+            return real_fit(*a, callbacks=[*callbacks, Die()], **k)
 
         api.fit_from_config = fit
     else:

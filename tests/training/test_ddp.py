@@ -368,3 +368,48 @@ def test_nan_on_one_rank_is_repaired_on_every_rank(series, tmp_path):
     assert [r["step"] for r in steps(run)] == list(range(1, TOTAL_STEPS + 1))  # steps 4-5 dropped, redone once
     assert json.loads((run / "summary.json").read_text())["stopped"] == "max_epochs"
     assert C.from_dict(C.load_yaml(run / "config.yaml")).optim.lr == pytest.approx(1e-4)
+
+
+def test_a_torchrun_restart_resumes_by_itself_and_ends_bit_identical(reference, series, tmp_path):
+    """`torchrun --max-restarts 1`: rank 1 is killed (SIGKILL) after step 11 of 24; torchrun restarts both workers
+    with the same fresh-run command, which sees TORCHELASTIC_RESTART_COUNT=1 and a run directory holding this run,
+    and continues it from its latest valid checkpoint (step 9): the job finishes, bit for bit the uninterrupted
+    run, every step once."""
+    ref, _ = reference
+    run = tmp_path / "run"
+    cmd = torchrun(*train_args(series, run), child=["die", "1", "11"])
+    done = subprocess.run([cmd[0], cmd[1], cmd[2], "--max-restarts=1", *cmd[3:]], capture_output=True, text=True,
+                          timeout=240, env=_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "torchrun restart 1: " in done.stderr and "holds this run; continuing it" in done.stderr
+    resumes = [r for r in records(run) if r.get("event") == "resume"]
+    assert [r["step"] for r in resumes] == [9]
+    assert_same_run(run, ref)
+    assert_each_epoch_sees_every_record_once(run)
+
+
+def test_with_no_restarts_left_torchrun_exits_non_zero_without_hanging(series, tmp_path):
+    run = tmp_path / "run"
+    cmd = torchrun(*train_args(series, run), child=["die", "1", "5", "always"])
+    t0 = time.monotonic()
+    done = subprocess.run([cmd[0], cmd[1], cmd[2], "--max-restarts=1", *cmd[3:]], capture_output=True, text=True,
+                          timeout=240, env=_env())
+    assert done.returncode != 0
+    assert time.monotonic() - t0 < 200  # two attempts, each stopped by the dead rank, not by a timeout
+    assert "holds this run; continuing it" in done.stderr  # the second attempt resumed before it died too
+
+
+def test_resume_auto_starts_an_empty_directory_and_continues_this_run(series, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", str(series), "--out", str(run), "--resume", "auto",
+            *[x for s in [*TINY, "train.max_epochs=1", "train.progress=none"] for x in ("--set", s)]]
+    assert main(args) == 0
+    first = json.loads((run / "summary.json").read_text())
+    assert first["epochs_run"] == 1 and "continuing" not in capsys.readouterr().err
+    assert main([*args, "--set", "train.max_epochs=2"]) == 0
+    assert "--resume auto: " in capsys.readouterr().err
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == 2
+    other = tmp_path / "other.jsonl"
+    write_numeric_jsonl(other, n=100, seed=3)
+    assert main(["train", str(other), "--out", str(run), "--resume", "auto"]) == 2
+    assert "holds another run (data.train:" in capsys.readouterr().err

@@ -44,7 +44,6 @@ from rnnkit.api import load_run
 from rnnkit.errors import ConfigError, MissingExtra, RnnkitError
 
 EXPORTERS = ("torchscript", "dynamo")
-FAMILIES = ("classify", "regress", "forecast", "tag")
 TOLERANCE = 1e-4  # largest |onnxruntime - torch| the self-check accepts
 OPSET = 17
 SIDECAR_FORMAT = "rnnkit-onnx/1"
@@ -68,52 +67,23 @@ def _require_onnx():
 
 
 class _Graph(nn.Module):
-    """What the ONNX graph computes: the family's forward with the lengths taken from the mask."""
+    """What the ONNX graph computes: the family's forward (`OnnxSpec.forward`) with the lengths taken from the mask."""
 
-    def __init__(self, model: nn.Module, task: str, extra: tuple[str, ...]):
+    def __init__(self, model: nn.Module, spec, extra: tuple[str, ...]):
         super().__init__()
-        self.model, self.task, self.extra = model, task, extra
+        self.model, self.spec, self.extra = model, spec, extra
 
     def forward(self, inputs, mask, *extra):
-        lengths = mask.sum(dim=1)
-        named = dict(zip(self.extra, extra, strict=True))
-        if self.task == "forecast":
-            return self.model(inputs, lengths, mask, named.get("series_index")).prediction
-        if self.task == "tag":
-            return self.model(inputs, lengths, mask, named.get("chars"), named.get("char_lengths"))
-        return self.model(inputs, lengths, mask)
+        return self.spec.forward(self.model, inputs, mask.sum(dim=1), mask, dict(zip(self.extra, extra, strict=True)))
 
 
 @dataclasses.dataclass
 class Signature:
-    """The graph's inputs (name -> dtype, axes) and output, and how to make a batch of them for the self-check."""
+    """The graph's inputs (name -> dtype, axes) and output."""
 
     inputs: dict[str, dict]
     output: str
     output_axes: dict[int, str]
-
-
-def _signature(task: str, model: nn.Module, prep) -> Signature:
-    def tokens():
-        return {"dtype": "int64", "axes": {0: "batch", 1: "time"}}
-
-    def floats():
-        return {"dtype": "float32", "axes": {0: "batch", 1: "time", 2: "channels"}}
-
-    mask = {"dtype": "bool", "axes": {0: "batch", 1: "time"}}
-    if task in ("classify", "regress"):
-        inputs = {"inputs": tokens() if prep.kind == "text" else floats(), "mask": mask}
-        return Signature(inputs, "logits" if task == "classify" else "prediction", {0: "batch"})
-    if task == "forecast":
-        inputs = {"inputs": floats(), "mask": mask}
-        if getattr(model, "series_embedding", None) is not None:
-            inputs["series_index"] = {"dtype": "int64", "axes": {0: "batch"}}
-        return Signature(inputs, "prediction", {0: "batch"})
-    inputs = {"inputs": tokens(), "mask": mask}
-    if model.chars is not None:
-        inputs["chars"] = {"dtype": "int64", "axes": {0: "batch", 1: "time", 2: "word_chars"}}
-        inputs["char_lengths"] = {"dtype": "int64", "axes": {0: "batch", 1: "time"}}
-    return Signature(inputs, "emissions", {0: "batch", 1: "time"})
 
 
 def example_batch(sig: Signature, lengths: list[int], *, vocab_size: int, channels: int, num_series: int = 0,
@@ -137,80 +107,32 @@ def example_batch(sig: Signature, lengths: list[int], *, vocab_size: int, channe
     return batch
 
 
-def _sizes(task: str, model: nn.Module, prep, cfg) -> dict:
-    if task == "tag":
-        return {"vocab_size": len(prep.vocab), "channels": 0,
-                "num_chars": len(prep.chars) if prep.chars is not None else 0}
-    if task == "forecast":
-        return {"vocab_size": 0, "channels": prep.num_features, "num_series": len(getattr(prep, "series_ids", []))}
-    return {"vocab_size": len(prep.vocab) if prep.vocab is not None else 0, "channels": prep.num_features or 0}
-
-
-def _check_lengths(task: str, prep, cfg, run_dir: Path) -> list[int]:
-    """Three maximum lengths for the self-check, the last longer than any training sequence."""
-    if task == "forecast":
-        length = int(cfg.forecast.input_length)
-        return [max(1, length // 2), length, length * 2]
-    longest = int(cfg.data.max_length)
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-        longest = int(summary["data"].get("max_length_seen") or longest)
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return [3, 17, longest + 9]
-
-
 def _torch_outputs(graph: _Graph, batch: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
     args = [torch.from_numpy(batch[n]) for n in names]
     with torch.inference_mode():
         return graph(*args).float().numpy()
 
 
-def _sidecar(task: str, cfg, prep, sig: Signature, exporter: str, model: nn.Module) -> dict:
+def _sidecar(task, cfg, prep, sig: Signature, exporter: str, model: nn.Module) -> dict:
     d = cfg.data
-    side: dict = {
-        "format": SIDECAR_FORMAT, "rnnkit": __version__, "task": task, "exporter": exporter, "opset": OPSET,
+    return {
+        "format": SIDECAR_FORMAT, "rnnkit": __version__, "task": task.name, "exporter": exporter, "opset": OPSET,
         "inputs": {k: {"dtype": v["dtype"], "axes": {str(a): n for a, n in v["axes"].items()}}
                    for k, v in sig.inputs.items()},
-        "output": sig.output,
+        "output": sig.output, "serve": task.onnx.serve,
         "data": {"format": d.format, "input": d.input, "text_column": d.text_column,
                  "sequence_column": d.sequence_column, "label_column": d.label_column, "id_column": d.id_column,
                  "time_column": d.time_column, "feature_columns": d.feature_columns, "tokenize": d.tokenize,
                  "lowercase": d.lowercase, "delimiter": d.delimiter, "max_length": d.max_length,
                  "truncate_keep": d.truncate_keep, "batch_size": d.batch_size, "dataset": d.dataset,
                  "bad_rows": d.bad_rows, "max_bad_fraction": d.max_bad_fraction},
-        "reader": _reader_options(task, cfg, prep),
+        "reader": _reader_options(cfg, prep),
         "config": cfg.to_dict(),
+        **task.onnx.sidecar(cfg, prep, model),
     }
-    if task in ("classify", "regress"):
-        side["kind"] = prep.kind
-        side["num_features"] = prep.num_features
-        side["vocab"] = prep.vocab.to_dict() if prep.vocab is not None else None
-        side["standardizer"] = prep.standardizer.to_dict() if prep.standardizer is not None else None
-        if task == "classify":
-            side["labels"] = list(prep.labels.labels)
-        else:
-            side.update(target_columns=prep.target_columns, target_mean=[float(v) for v in prep.target_mean],
-                        target_std=[float(v) for v in prep.target_std])
-    elif task == "tag":
-        side["vocab"] = prep.vocab.to_dict()
-        side["chars"] = prep.chars.to_dict() if prep.chars is not None else None
-        side["tags"] = list(prep.labels.labels)
-        side.update(scheme=prep.scheme, lowercase=prep.lowercase, max_word_chars=prep.max_word_chars)
-        if model.crf is not None:
-            side["crf"] = {"start": model.crf.start.detach().tolist(), "end": model.crf.end.detach().tolist(),
-                           "transitions": model.crf.transitions.detach().tolist()}
-    else:
-        f = cfg.forecast
-        side["forecast"] = {"input_length": f.input_length, "horizon": f.horizon, "transform": prep.transform,
-                            "seasonality": prep.seasonality, "target_columns": prep.target_columns,
-                            "covariate_columns": prep.covariate_columns, "series_column": prep.series_column,
-                            "series_ids": list(getattr(prep, "series_ids", [])),
-                            "scalers": {k: v.to_dict() for k, v in prep.scalers.items()}}
-    return side
 
 
-def _reader_options(task: str, cfg, prep) -> dict:
+def _reader_options(cfg, prep) -> dict:
     """The options `rnnkit predict` reads a file with (a built-in data set's own included): what the ONNX runtime
     (`rnnkit.serve`) passes to `read_records`."""
     from rnnkit.data.datasets import get_builtin
@@ -219,8 +141,9 @@ def _reader_options(task: str, cfg, prep) -> dict:
     options = reader_options(cfg)
     if cfg.data.dataset:
         options.update(get_builtin(cfg.data.dataset).reader_options)
-    if task == "regress":
-        options["label_column"] = prep.target_columns[0]
+    targets = getattr(prep, "target_columns", None)
+    if targets and options.get("label_column") not in targets:  # numeric targets: the first names the label
+        options["label_column"] = targets[0]
     return options
 
 
@@ -255,19 +178,21 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, export
     ort = _require_onnx()
     run_dir = Path(run_dir)
     cfg, prep, task, model, _ = load_run(run_dir, device="cpu")
-    if task.name not in FAMILIES:
-        raise ExportError(f"{run_dir}: task {task.name!r} cannot be exported yet: ONNX export covers "
-                          f"{', '.join(FAMILIES)} (seq2seq needs the encoder and a decoder step, not built yet).")
+    if task.onnx is None:
+        raise ExportError(f"{run_dir}: task {task.name!r} cannot be exported yet: ONNX export covers the families "
+                          "with one forward pass (a sequence-to-sequence model needs its encoder and a decoder step, "
+                          "not built yet).")
     out = Path(output) if output is not None else run_dir / "model.onnx"
     if out.suffix != ".onnx":
         raise ConfigError(f"--output {out}: the file name must end in .onnx (the sidecar is written beside it as "
                           f"{out.name}.json)")
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.float().eval()
-    sig = _signature(task.name, model, prep)
+    spec = task.onnx
+    sig = Signature(spec.inputs(model, prep), spec.output, spec.output_axes)
     names = list(sig.inputs)
-    graph = _Graph(model, task.name, tuple(names[2:])).eval()
-    sizes = _sizes(task.name, model, prep, cfg)
+    graph = _Graph(model, spec, tuple(names[2:])).eval()
+    sizes = spec.sizes(prep)
     example = example_batch(sig, [5, 8], **sizes)
     args = tuple(torch.from_numpy(example[n]) for n in names)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -290,8 +215,9 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, export
                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    check = _self_check(ort, data, graph, sig, names, sizes, _check_lengths(task.name, prep, cfg, run_dir), exporter)
-    side = _sidecar(task.name, cfg, prep, sig, exporter, model)
+    check = _self_check(ort, data, graph, sig, names, sizes, spec.check_lengths(cfg), exporter,
+                        real_steps=spec.compare_real_steps)
+    side = _sidecar(task, cfg, prep, sig, exporter, model)
     side["check"] = check
     side["onnx_sha256"] = hashlib.sha256(data).hexdigest()
     side["onnx_file"] = out.name
@@ -301,7 +227,7 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, export
 
 
 def _self_check(ort, data: bytes, graph: _Graph, sig: Signature, names: list[str], sizes: dict, lengths: list[int],
-                exporter: str) -> dict:
+                exporter: str, *, real_steps: bool = False) -> dict:
     """Run the graph in onnxruntime on mixed-length batches and compare with PyTorch; raise when it differs."""
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     worst, tried = 0.0, []
@@ -316,7 +242,7 @@ def _self_check(ort, data: bytes, graph: _Graph, sig: Signature, names: list[str
                               + (" (try --exporter torchscript)" if exporter == "dynamo" else "")) from exc
         ref = _torch_outputs(graph, batch, names)
         diff = float(np.max(np.abs(got - ref))) if ref.size else 0.0
-        if sig.output == "emissions":  # pads are not defined outputs; compare the real steps only
+        if real_steps:  # an output per step: pads are not defined outputs, compare the real steps only
             diff = float(np.max(np.abs((got - ref)[batch["mask"]]))) if batch["mask"].any() else 0.0
         worst = max(worst, diff)
         tried.append({"lengths": rows, "max_abs_diff": diff})
@@ -328,4 +254,4 @@ def _self_check(ort, data: bytes, graph: _Graph, sig: Signature, names: list[str
             "runtime": f"onnxruntime {ort.__version__}"}
 
 
-__all__ = ["EXPORTERS", "FAMILIES", "TOLERANCE", "ExportError", "example_batch", "export_onnx"]
+__all__ = ["EXPORTERS", "TOLERANCE", "ExportError", "example_batch", "export_onnx"]

@@ -6,8 +6,9 @@ export` wrote and its sidecar JSON, reads the input file with the run's reader o
 `rnnkit predict` does, encodes them with the sidecar's vocabulary or standardizer, truncates them as training
 did, runs length-sorted batches, and writes the same prediction file as the PyTorch path (`rnnkit.data.outputs`).
 
-Families: classify and regress (their rows are one sequence each). forecast and tag export too (`rnnkit export`),
-but their files are read by torch-side code (windows, CoNLL), so they predict through the PyTorch path for now.
+Served: the families whose rows are one sequence with one label or value (the sidecar's "serve" says how the
+output becomes a prediction). Families read from other files (windows of series, CoNLL) export too, but predict
+through the PyTorch path for now.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from rnnkit.data.validate import input_problems, validate_splits
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import CheckpointError, DataError, MissingExtra
 
-SERVED = ("classify", "regress")
+SERVED = ("probabilities", "units")  # the sidecar's "serve": what the graph's output becomes
 SIDECAR_FORMAT = "rnnkit-onnx/1"
 
 
@@ -56,10 +57,10 @@ class OnnxModel:
         if hashlib.sha256(data).hexdigest() != self.side["onnx_sha256"]:
             raise CheckpointError(f"{onnx_file}: its sha256 differs from the one {side_file.name} recorded at "
                                   "export; the file changed since. Export the run again with `rnnkit export`.")
-        self.task = self.side["task"]
-        if self.task not in SERVED:
-            raise CheckpointError(f"{onnx_file}: a {self.task} model; `--backend onnx` predicts {', '.join(SERVED)} "
-                                  "for now (use the default torch backend for this run directory).")
+        self.task, self.serve = self.side["task"], self.side.get("serve")
+        if self.serve not in SERVED:
+            raise CheckpointError(f"{onnx_file}: a {self.task} model, whose files `--backend onnx` cannot read yet "
+                                  "(it predicts one label or value per sequence); use the default torch backend.")
         try:
             import onnxruntime
         except ImportError as exc:
@@ -76,7 +77,7 @@ class OnnxModel:
         options = dict(self.side["reader"])
         result = read_records(path, **options, require_label=False)
         validated = validate_splits({"data": result}, policy=d["bad_rows"], max_bad_fraction=d["max_bad_fraction"],
-                                    rejects_path=None, check_labels=self.task == "classify")
+                                    rejects_path=None, check_labels=self.serve == "probabilities")
         records = validated.splits["data"]
         problems = input_problems(records, self, sequence_column=options["sequence_column"])
         if problems:
@@ -121,14 +122,12 @@ class OnnxModel:
         values = self.outputs([self.encode(r) for r in records])
         out = Path(output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        if self.task == "classify":
+        if self.serve == "probabilities":
             z = values - values.max(axis=1, keepdims=True)
             probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
             return write_class_predictions(out, records, list(probs), self.side["labels"])
         units = values * np.asarray(self.side["target_std"]) + np.asarray(self.side["target_mean"])
-        columns = (["prediction"] if len(self.side["target_columns"]) == 1
-                   else [f"prediction_{t}" for t in self.side["target_columns"]])
-        return write_value_predictions(out, records, units, columns)
+        return write_value_predictions(out, records, units, self.side["prediction_columns"])
 
 
 def predict(path: str | Path, data: str | Path, output: str | Path) -> int:

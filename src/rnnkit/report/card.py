@@ -20,12 +20,6 @@ from rnnkit import __version__
 from rnnkit.errors import ConfigError
 
 CARD_FILE = "MODEL_CARD.md"
-PIPELINE = {"classify": "sequence classification", "regress": "sequence regression", "tag": "token classification",
-            "seq2seq": "sequence-to-sequence generation", "forecast": "time-series forecasting"}
-HUB_TASK = {"classify": "text-classification", "tag": "token-classification", "seq2seq": "text2text-generation",
-            "forecast": "time-series-forecasting", "regress": "tabular-regression"}
-
-
 def _sha256(path: Path) -> str | None:
     try:
         h = hashlib.sha256()
@@ -67,6 +61,22 @@ def _baselines(test: dict) -> list[str]:
     return lines
 
 
+def family_of(cfg):
+    """The run's task family, or None when it is not installed here."""
+    from rnnkit.errors import RnnkitError
+    from rnnkit.tasks import get_task
+
+    try:
+        return get_task(cfg.task)
+    except RnnkitError:
+        return None
+
+
+def _title(cfg) -> str:
+    task = family_of(cfg)
+    return (task.title if task is not None and task.title else f"{cfg.task} model")
+
+
 def _input_kind(run_dir: Path) -> str | None:
     """"text" or "numeric" (inputs.json of classify/regress runs), else None."""
     import json
@@ -85,16 +95,17 @@ def _front_matter(run_dir: Path, cfg, summary: dict) -> str:
     numbers = {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                and k != "loss"}
     data = cfg.data.dataset or ", ".join(Path(p).name for p in (summary.get("data", {}).get("files") or {}).values())
+    task = family_of(cfg)
     numeric = _input_kind(run_dir) == "numeric"
-    hub_task = ({"classify": "time-series-classification", "regress": "time-series-regression"}.get(cfg.task)
-                if numeric else None) or HUB_TASK.get(cfg.task, cfg.task)
+    hub_task = task.hub_tasks[1 if numeric else 0] if task is not None else None
+    title = _title(cfg)
     meta = {
         "library_name": "rnnkit",
-        "tags": ["rnnkit", "pytorch", cfg.model.cell, PIPELINE.get(cfg.task, cfg.task).replace(" ", "-")],
-        **({} if numeric else {"pipeline_tag": HUB_TASK.get(cfg.task)}),
+        "tags": ["rnnkit", "pytorch", cfg.model.cell, title.replace(" ", "-")],
+        **({"pipeline_tag": hub_task} if hub_task and not numeric else {}),
         "metrics": sorted(numbers),
         "model-index": [{"name": run_dir.name, "results": [{
-            "task": {"type": hub_task, "name": PIPELINE.get(cfg.task, cfg.task)},
+            "task": {"type": hub_task or title.replace(" ", "-"), "name": title},
             "dataset": {"name": data or "user data", "type": cfg.data.dataset or "local files", "split": "test"},
             "metrics": [{"type": k, "value": float(v), "name": f"test {k}"} for k, v in sorted(numbers.items())],
         }]}] if numbers else [],
@@ -106,7 +117,7 @@ def render_model_card(run_dir: Path, ev, diag) -> str:
     """The card's Markdown for a run's evidence (`rnnkit.doctor.load_evidence`) and the doctor's verdict."""
     cfg, summary = ev.cfg, ev.summary
     data = summary.get("data") or {}
-    task = PIPELINE.get(cfg.task, cfg.task)
+    task = _title(cfg)
     m = cfg.model
     model_line = (f"{m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()}, hidden "
                   f"{m.hidden_size}, embedding {m.embedding_dim}, dropout {m.dropout}, recurrent dropout "

@@ -261,7 +261,9 @@ def _per_class(ev) -> str:
     per = test.get("per_class")
     if not isinstance(per, dict) or not per:
         return ""
-    unit = "tag (over tokens)" if ev.cfg.task == "tag" else "class"
+    fam = family(ev)
+    noun = fam.label_noun if fam is not None else "classes"
+    unit = noun[:-2] if noun.endswith("sses") else noun[:-1] if noun.endswith("s") else noun  # classes -> class
     rows = "".join(f'<tr><td>{_e(name)}</td><td class="num">{_fmt(v["precision"])}</td><td class="num">'
                    f'{_fmt(v["recall"])}</td><td class="num">{_fmt(v["f1"])}</td><td class="num">{v["support"]}</td>'
                    "</tr>" for name, v in sorted(per.items(), key=lambda kv: kv[1]["f1"]))

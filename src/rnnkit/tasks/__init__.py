@@ -75,6 +75,9 @@ class Task:
             data.auto) found nothing better than the seasonal-naive baseline on validation; or ().
         estimator: the family's scikit-learn estimator (`tasks._estimating.EstimatorSpec`: its public name and
             the hooks for in-memory X, y), built by `rnnkit.estimator`; or None (`Estimator(task=...)` on files).
+        onnx: the family's ONNX export (`tasks._onnx.OnnxSpec`), read by `rnnkit export`; or None (not exported).
+        title: what the family does, in words, for the model card ("sequence classification").
+        hub_tasks: the Hugging Face Hub task names of the model card for (text, numeric) input; None: none fits.
     """
 
     name: str
@@ -103,6 +106,9 @@ class Task:
     search_advice: tuple[str, ...] = ()
     estimator: object = None
     monitor: Callable | None = None
+    onnx: object = None
+    title: str = ""
+    hub_tasks: tuple[str | None, str | None] = (None, None)
 
 
 _REGISTERED: dict[str, Task] = {}  # families added with `register` (not modules of this package)

@@ -20,6 +20,14 @@ from rnnkit.data.vocab import LabelMap
 from rnnkit.errors import ConfigError
 from rnnkit.tasks import Task
 from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, labels_of, prediction_rows
+from rnnkit.tasks._onnx import (
+    OnnxSpec,
+    plain_forward,
+    sequence_inputs,
+    sequence_lengths,
+    sequence_sidecar,
+    sequence_sizes,
+)
 from rnnkit.training import metrics as M
 
 register(
@@ -280,10 +288,15 @@ def monitor(cfg, data) -> tuple[str, str]:
     return "macro_f1", f"the training classes are imbalanced, {ratio:.0f}:1 (largest to smallest)"
 
 
+ONNX = OnnxSpec(inputs=sequence_inputs, output="logits", output_axes={0: "batch"}, forward=plain_forward,
+                sizes=sequence_sizes, check_lengths=sequence_lengths, serve="probabilities",
+                sidecar=lambda cfg, prep, model: {**sequence_sidecar(prep), "labels": list(prep.labels.labels)})
+
 TASK = Task(name="classify", prepare=prepare, load_prep=Preprocessing.load, build_model=build_model,
             collate=collate, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
             metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss,
             baseline=("accuracy", "majority_class", True), headline_score=accuracy_score,
             uses_pooling=True, estimator=EstimatorSpec("SequenceClassifier", ClassifierHooks, ESTIMATOR_DOC),
-            monitor=monitor)
+            monitor=monitor, onnx=ONNX, title="sequence classification",
+            hub_tasks=("text-classification", "time-series-classification"))

@@ -62,6 +62,7 @@ from rnnkit.data.windows import (
 from rnnkit.errors import ConfigError, DataError, Problem
 from rnnkit.tasks import Task
 from rnnkit.tasks import _forecast_auto as auto
+from rnnkit.tasks._onnx import FEATURES, MASK, OnnxSpec
 
 PREP_FILE = "forecast.json"
 
@@ -479,7 +480,10 @@ def collate_windows(examples, pad_value: float = 0.0):
 
 
 def forward(model, batch, step=None):
-    # ForecastOutput, prediction (B, H, K); the series index is read only by a model with a series embedding
+    """ForecastOutput, prediction (B, H, K); the series index goes to a model with a series embedding only (any
+    other forecaster keeps the (inputs, lengths, mask) signature)."""
+    if getattr(getattr(model, "module", model), "series_embedding", None) is None:
+        return model(batch.inputs, batch.lengths, batch.mask)
     return model(batch.inputs, batch.lengths, batch.mask, batch.extra.get("series_index"))
 
 
@@ -643,6 +647,30 @@ def describe_model(cfg: C.Config) -> str:
             + (", series embedding (one learned vector per training series)" if f.series_embedding else ""))
 
 
+def _onnx_inputs(model, prep) -> dict:
+    inputs = {"inputs": FEATURES, "mask": MASK}
+    if getattr(model, "series_embedding", None) is not None:
+        inputs["series_index"] = {"dtype": "int64", "axes": {0: "batch"}}
+    return inputs
+
+
+def _onnx_sidecar(cfg, prep, model) -> dict:
+    f = cfg.forecast
+    return {"forecast": {"input_length": f.input_length, "horizon": f.horizon, "transform": prep.transform,
+                         "seasonality": prep.seasonality, "target_columns": prep.target_columns,
+                         "covariate_columns": prep.covariate_columns, "series_column": prep.series_column,
+                         "series_ids": list(prep.series_ids),
+                         "scalers": {k: v.to_dict() for k, v in prep.scalers.items()}}}
+
+
+ONNX = OnnxSpec(inputs=_onnx_inputs, output="prediction", output_axes={0: "batch"},
+                forward=lambda model, inputs, lengths, mask, extra: model(inputs, lengths, mask,
+                                                                          extra.get("series_index")).prediction,
+                sizes=lambda prep: {"vocab_size": 0, "channels": prep.num_features, "num_series": len(prep.series_ids)},
+                check_lengths=lambda cfg: [max(1, int(cfg.forecast.input_length) // 2), int(cfg.forecast.input_length),
+                                           2 * int(cfg.forecast.input_length)],
+                sidecar=_onnx_sidecar)
+
 TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build_model=build_model,
             collate=collate_windows, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
@@ -655,4 +683,5 @@ TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build
             search_advice=("a larger search budget (more candidates, longer runs): --set forecast.auto_budget=600",
                            "check forecast.seasonality (the season length) and forecast.horizon",
                            "forecast the change from the seasonal-naive forecast: --set forecast.residual=seasonal",
-                           "if nothing beats it, the seasonal-naive forecast is the one to use for this series"))
+                           "if nothing beats it, the seasonal-naive forecast is the one to use for this series"),
+            onnx=ONNX, title="time-series forecasting", hub_tasks=(None, "time-series-forecasting"))

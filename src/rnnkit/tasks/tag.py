@@ -42,6 +42,7 @@ from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.tagger import IGNORE_INDEX, TokenTagger
 from rnnkit.tasks import Task
 from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, as_list
+from rnnkit.tasks._onnx import MASK, TOKENS, OnnxSpec
 from rnnkit.training import metrics as M
 
 VOCAB_FILE, TAGS_FILE, CHARS_FILE, META_FILE, SPLITS_FILE = (
@@ -610,9 +611,37 @@ def monitor(cfg, data) -> tuple[str, str]:
     return "accuracy", "the family's headline"
 
 
+def _onnx_inputs(model, prep) -> dict:
+    inputs = {"inputs": TOKENS, "mask": MASK}
+    if model.chars is not None:
+        inputs["chars"] = {"dtype": "int64", "axes": {0: "batch", 1: "time", 2: "word_chars"}}
+        inputs["char_lengths"] = {"dtype": "int64", "axes": {0: "batch", 1: "time"}}
+    return inputs
+
+
+def _onnx_sidecar(cfg, prep, model) -> dict:
+    """Vocabularies, tags and, with a CRF, its scores: a runtime decodes the emissions with Viterbi."""
+    side = {"vocab": prep.vocab.to_dict(), "chars": prep.chars.to_dict() if prep.chars is not None else None,
+            "tags": list(prep.labels.labels), "scheme": prep.scheme, "lowercase": prep.lowercase,
+            "max_word_chars": prep.max_word_chars}
+    if model.crf is not None:
+        side["crf"] = {"start": model.crf.start.detach().tolist(), "end": model.crf.end.detach().tolist(),
+                       "transitions": model.crf.transitions.detach().tolist()}
+    return side
+
+
+ONNX = OnnxSpec(inputs=_onnx_inputs, output="emissions", output_axes={0: "batch", 1: "time"},
+                forward=lambda model, inputs, lengths, mask, extra: model(inputs, lengths, mask, extra.get("chars"),
+                                                                          extra.get("char_lengths")),
+                sizes=lambda prep: {"vocab_size": len(prep.vocab), "channels": 0,
+                                    "num_chars": len(prep.chars) if prep.chars is not None else 0},
+                check_lengths=lambda cfg: [3, 17, int(cfg.data.max_length) + 9], sidecar=_onnx_sidecar,
+                compare_real_steps=True)
+
 TASK = Task(name="tag", prepare=prepare, load_prep=TagPreprocessing.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
             write_predictions=write_predictions, baselines=baselines, metric_names=("accuracy", "macro_f1"),
             chance_loss=uniform_class_loss, baseline=("accuracy", "most_frequent_tag", True),
             headline_score=accuracy_score, label_noun="tags", describe_model=describe_model,
-            estimator=EstimatorSpec("SequenceTagger", TaggerHooks, ESTIMATOR_DOC), monitor=monitor)
+            estimator=EstimatorSpec("SequenceTagger", TaggerHooks, ESTIMATOR_DOC), monitor=monitor, onnx=ONNX,
+            title="token classification", hub_tasks=("token-classification", None))

@@ -1,12 +1,12 @@
 """Issue 11, item 3: a training set too small to fill an epoch of useful length (18 rows at batch 32 is one
-optimizer step) makes each epoch several whole passes over it (`train.min_epoch_steps`), so that warm-up,
-plateau decay and early stopping, which count epochs, do not act on one step each."""
+optimizer step) has the settings that count epochs (warm-up, plateau decay, early stopping, max_epochs) count
+`scale` passes as one epoch (`train.min_epoch_steps`), so that they do not act on one step each; every pass is still
+validated. The sampler's own `passes` (several shuffled passes in one epoch) is tested here too."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 
@@ -17,8 +17,7 @@ from fakedata import write_numeric_jsonl
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.data.sampler import BucketBatchSampler
-from rnnkit.errors import CheckpointError
-from rnnkit.training.setup import passes_per_epoch
+from rnnkit.training.setup import epoch_scale
 
 SMALL = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "train.progress=none",
          "train.threads=1"]
@@ -53,58 +52,56 @@ def test_passes_repeat_every_index_once_per_pass_in_fresh_orders():
         BucketBatchSampler(lengths, 16, passes=0)
 
 
-def test_passes_per_epoch_fills_the_minimum_number_of_steps():
-    assert passes_per_epoch(1, 1, 8) == 8  # 18 rows at batch 32
-    assert passes_per_epoch(3, 1, 8) == 3  # 9 batches
-    assert passes_per_epoch(8, 1, 8) == 1 and passes_per_epoch(100, 1, 8) == 1
-    assert passes_per_epoch(12, 5, 8) == 4  # accumulate 5: 48 batches make 10 steps
-    assert passes_per_epoch(1, 1, 1) == 1
+def test_the_epoch_scale_fills_the_minimum_number_of_steps():
+    assert epoch_scale(1, 1, 8) == 8  # 18 rows at batch 32
+    assert epoch_scale(3, 1, 8) == 3  # 9 batches
+    assert epoch_scale(8, 1, 8) == 1 and epoch_scale(100, 1, 8) == 1
+    assert epoch_scale(12, 5, 8) == 4  # accumulate 5: 48 batches make 10 steps
+    assert epoch_scale(1, 1, 1) == 1
 
 
-def test_a_tiny_training_set_gets_epochs_of_several_passes(tmp_path):
+def test_a_tiny_training_set_counts_eight_passes_as_one_epoch(tmp_path):
     train = write_numeric_jsonl(tmp_path / "d.jsonl", n=24)
-    cfg = C.resolve(None, [f"data.train={train}", *SMALL, "train.max_epochs=3"])
+    cfg = C.resolve(None, [f"data.train={train}", *SMALL, "train.max_epochs=3", "train.patience=2"])
     summary = api.train(cfg, tmp_path / "run")
     rows = summary["data"]["sizes"]["train"]
-    assert rows < 32  # one batch of 32 a pass -> 8 passes of one step each
-    assert summary["passes_per_epoch"] == 8
-    assert summary["steps"] == 3 * 8 and summary["epochs_run"] == 3
-    event = next(r for r in _records(tmp_path / "run") if r.get("event") == "epoch_passes")
-    assert event == {"event": "epoch_passes", "passes": 8, "steps_per_epoch": 8, "train_rows": rows,
-                     "min_epoch_steps": 8}
+    assert rows < 32  # one batch of 32 a pass: 8 passes make one counted epoch
+    assert summary["epoch_scale"] == 8
+    records = _records(tmp_path / "run")
+    event = next(r for r in records if r.get("event") == "epoch_scale")
+    assert event == {"event": "epoch_scale", "scale": 8, "steps_per_pass": 1, "train_rows": rows,
+                     "min_epoch_steps": 8, "max_passes": 24, "patience_passes": 16}
+    epochs = [r for r in records if r.get("kind") == "epoch"]
+    assert len(epochs) == summary["epochs_run"] == summary["steps"]  # each one-step pass is validated
+    assert 16 < summary["epochs_run"] <= 24  # not stopped by 2 passes without improvement
+    rates = [e["lr"] for e in epochs[:8]]
+    assert rates[0] < 0.3e-3 and rates == sorted(rates) and rates[7] == pytest.approx(1e-3)  # warm-up: 8 steps
+    saved = C.load_yaml(tmp_path / "run" / "config.yaml")
+    assert saved["train"]["max_epochs"] == 3 and saved["train"]["patience"] == 2  # the user's, unscaled
     one = api.train(C.resolve(None, [f"data.train={train}", *SMALL, "train.max_epochs=3", "train.min_epoch_steps=1"]),
                     tmp_path / "one")
-    assert one["passes_per_epoch"] == 1 and one["steps"] == 3
-    assert not any(r.get("event") == "epoch_passes" for r in _records(tmp_path / "one"))
+    assert one["epoch_scale"] == 1 and one["steps"] == 3
+    assert not any(r.get("event") == "epoch_scale" for r in _records(tmp_path / "one"))
 
 
-def test_the_cli_says_an_epoch_is_several_passes(tmp_path):
+def test_the_cli_says_how_passes_are_counted(tmp_path):
     train = write_numeric_jsonl(tmp_path / "d.jsonl", n=24)
     proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", "train", str(train), "--out", str(tmp_path / "r"),
                            "--set", "train.max_epochs=1", "--set", "train.progress=plain", "--set", "train.threads=1",
                            "--set", "model.hidden_size=16", "--set", "model.num_layers=1"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"small data: an epoch is 8 passes over the \d+ training rows \(8 steps between validations; "
-                     r"train.min_epoch_steps=8, 1 = one pass\)", proc.stderr), proc.stderr
+    assert re.search(r"small data: a pass over the \d+ training rows is 1 step\(s\); warm-up, plateau decay, early "
+                     r"stopping and train.max_epochs count 8 passes as one epoch \(at most 8 passes, each validated; "
+                     r"train.min_epoch_steps=8, 1 = off\)", proc.stderr), proc.stderr
 
 
-def test_a_mid_epoch_resume_with_another_number_of_passes_is_refused(tmp_path):
+def test_a_resumed_small_run_keeps_counting_in_passes(tmp_path):
     train = write_numeric_jsonl(tmp_path / "d.jsonl", n=24)
     run = tmp_path / "run"
-    cfg = C.resolve(None, [f"data.train={train}", *SMALL, "train.max_epochs=2", "train.checkpoint_every=3",
-                           "train.keep_checkpoints=100"])
-    api.train(cfg, run)
-    # keep the checkpoints up to the mid-epoch one of step 3 (epoch 1 of 8 steps), as a kill there would leave them
-    ckpts = run / "checkpoints"
-    later = [p for p in ckpts.glob("step-*") if int(p.name.split("-")[1]) > 3]
-    assert later and (ckpts / "step-00000003").is_dir(), sorted(x.name for x in ckpts.iterdir())
-    for p in later:
-        shutil.rmtree(p)
-    for f in ("last.json", "best.json"):
-        (ckpts / f).unlink()
-    (run / "summary.json").unlink()
-    with pytest.raises(CheckpointError, match=r"middle of epoch 1 of 8 pass\(es\).*now makes an epoch 2"):
-        api.train(resume=run, overrides=["train.min_epoch_steps=2"])
-    summary = api.train(resume=run)  # the run's own settings resume
-    assert summary["steps"] == 16
+    first = api.train(C.resolve(None, [f"data.train={train}", *SMALL, "train.max_epochs=1", "train.patience=50"]), run)
+    assert first["epochs_run"] == 8 and first["stopped"] == "max_epochs"
+    again = api.train(resume=run, overrides=["train.max_epochs=2"])
+    assert again["epochs_run"] == 16 and again["steps"] == 16
+    done = api.train(resume=run, overrides=["train.max_epochs=2"])
+    assert done.get("already_finished") and "--set train.max_epochs=N (N > 2)" in done["note"]

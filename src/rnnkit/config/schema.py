@@ -85,9 +85,9 @@ class OptimConfig:
 class TrainConfig:
     max_epochs: int = 100
     patience: int = 10  # early stopping: epochs without a better validation figure (train.monitor); guide: 10-20
-    min_epoch_steps: int = 8  # a training set that fills fewer optimizer steps makes each epoch several whole passes
-    # over it (shuffled anew each pass), so that warm-up, plateau decay and early stopping, which count epochs, see
-    # this many steps an epoch: 18 rows at batch 32 train 8 steps between validations, not 1 (1 = one pass)
+    min_epoch_steps: int = 8  # a pass over a training set that fills fewer optimizer steps counts as a fraction of
+    # an epoch for the settings that count epochs (warm-up, plateau decay, early stopping, max_epochs): 18 rows at
+    # batch 32 (1 step a pass) count 8 passes as one epoch, each pass validated (1 = off)
     class_balance: str = "auto"  # sequence classes: auto (logit_adjust when the largest training class is 3x the
     # smallest or more) | none | logit_adjust (train on logits + log class shares, predict on the logits: the
     # balanced-error loss of Menon et al. 2021; stated in the model line)

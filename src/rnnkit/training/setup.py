@@ -81,11 +81,12 @@ def _check_resume_config(saved: C.Config, new: C.Config, log: MetricsLog | None)
         log.write({"event": "config_changed_on_resume", "changes": [[k, a, b] for k, a, b in soft]})
 
 
-def finished_summary(run_dir: Path, state: LoopState, cfg: C.Config) -> dict | None:
+def finished_summary(run_dir: Path, state: LoopState, cfg: C.Config, scale: int = 1) -> dict | None:
     """On resume from a checkpoint that ended the run (early stopping, or max_epochs reached) and with a
     config that would not train further: the run's summary with a `note` on how to go on, and nothing
     touched. None when `cfg` lets it continue (train.max_epochs raised past the epochs run; after early
-    stopping, train.patience raised past the epochs since the best one) or no summary was written."""
+    stopping, train.patience raised past the epochs since the best one) or no summary was written. `cfg` counts
+    passes (`scaled_config`); the advice counts the user's epochs (`scale` passes each)."""
     stopped = state.stop_reason or ("max_epochs" if state.epoch >= cfg.train.max_epochs else None)
     if stopped not in ("early_stopping", "max_epochs"):
         return None
@@ -95,9 +96,9 @@ def finished_summary(run_dir: Path, state: LoopState, cfg: C.Config) -> dict | N
         return None  # killed between the last checkpoint and the summary: finishing writes it
     needed = []
     if stopped == "early_stopping" and state.early.should_stop(cfg.train.patience):
-        needed.append(f"--set train.patience=N (N > {state.early.bad_epochs}, the epochs since the best)")
+        needed.append(f"--set train.patience=N (N > {state.early.bad_epochs // scale}, the epochs since the best)")
     if state.epoch >= cfg.train.max_epochs:
-        needed.append(f"--set train.max_epochs=N (N > {state.epoch})")
+        needed.append(f"--set train.max_epochs=N (N > {state.epoch // scale})")
     if not needed:
         return None
     summary["note"] = (f"{run_dir} finished already (stopped: {stopped} after {state.epoch} epochs, best epoch "
@@ -133,10 +134,24 @@ def _check_monitor(cfg: C.Config, model, data: PreparedData, task: Task, device,
                           f"({', '.join(names)}); set it to one of them, or auto.")
 
 
-def passes_per_epoch(batches_per_pass: int, accumulate: int, min_steps: int) -> int:
-    """Whole passes over the training data that make an epoch of at least `min_steps` optimizer steps
-    (`train.min_epoch_steps`); 1 when one pass already does."""
+def epoch_scale(batches_per_pass: int, accumulate: int, min_steps: int) -> int:
+    """How many passes over the training data make one "epoch" of at least `min_steps` optimizer steps
+    (`train.min_epoch_steps`) for the settings that count epochs; 1 when one pass already does."""
     return max(1, math.ceil(min_steps * accumulate / max(batches_per_pass, 1)))
+
+
+def scaled_config(cfg: C.Config, scale: int) -> C.Config:
+    """`cfg` with the settings that count epochs (train.max_epochs, train.patience, optim.plateau_patience,
+    optim.warmup_epochs, optim.cooldown_epochs) counted in passes: `scale` passes make one of their epochs."""
+    if scale == 1:
+        return cfg
+    new = C.from_dict(cfg.to_dict())
+    new.train.max_epochs *= scale
+    new.train.patience *= scale
+    new.optim.plateau_patience *= scale
+    new.optim.warmup_epochs *= scale
+    new.optim.cooldown_epochs *= scale
+    return new
 
 
 def probe_interval(every: int | None, least: int, total_steps: int) -> int | None:
@@ -188,7 +203,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                  chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed,
                                  num_replicas=dist.world, rank=dist.rank)
-    sampler.passes = passes_per_epoch(len(sampler), cfg.optim.accumulate, cfg.train.min_epoch_steps)
+    scale = epoch_scale(len(sampler), cfg.optim.accumulate, cfg.train.min_epoch_steps)
+    user_cfg, cfg = cfg, scaled_config(cfg, scale)  # the loop counts passes; checkpoints keep the user's config
     fingerprint = data_fingerprint(data.datasets)
     state = LoopState()
     run = None
@@ -198,7 +214,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
             loaded = ckpt.load_latest_valid(ckpt_dir, map_location="cpu")
             saved_cfg = C.from_dict(loaded.state["config"])
             # every refusal comes before metrics.jsonl is touched: a refused resume changes nothing in the run
-            _check_resume_config(saved_cfg, cfg, None)
+            _check_resume_config(saved_cfg, user_cfg, None)
             if loaded.state["data_fingerprint"] != fingerprint:
                 raise CheckpointError(f"cannot resume from {loaded.path}: the training data differ from the data the "
                                       "run started with (ids, lengths or values changed). Start a new run.")
@@ -209,19 +225,12 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                     f"{saved_world} in the middle of epoch {loaded.state['loop']['epoch'] + 1}, and its position "
                     f"counts per-process batches. Resume with {saved_world} process(es) (torchrun "
                     "--nproc_per_node), or from a checkpoint written at an epoch end.")
-            saved_passes = int(loaded.state["sampler"].get("passes", 1))
-            if saved_passes != sampler.passes and loaded.state["loop"]["batch_in_epoch"]:
-                raise CheckpointError(
-                    f"cannot resume from {loaded.path}: it was written in the middle of epoch "
-                    f"{loaded.state['loop']['epoch'] + 1} of {saved_passes} pass(es) over the training data, and "
-                    f"the config now makes an epoch {sampler.passes} (train.min_epoch_steps, data.batch_size). "
-                    "Resume with the run's settings, or from a checkpoint written at an epoch end.")
-            finished = finished_summary(run_dir, LoopState.from_dict(loaded.state["loop"]), cfg)
+            finished = finished_summary(run_dir, LoopState.from_dict(loaded.state["loop"]), cfg, scale)
             if finished is not None:  # every rank read the same checkpoint, so every rank returns here
                 return finished
             run = Run(run_dir, resume_step=loaded.state["loop"]["step"], progress=cfg.train.progress, dist=dist,
                       tensorboard=cfg.train.tensorboard)
-            _check_resume_config(saved_cfg, cfg, run.log if dist.is_main else None)
+            _check_resume_config(saved_cfg, user_cfg, run.log if dist.is_main else None)
             if saved_world != dist.world:
                 if dist.is_main:
                     warnings.warn(f"resuming a run of {saved_world} process(es) with {dist.world}: each optimizer "
@@ -269,24 +278,26 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     monitor, why = choose_monitor(cfg, data, task)
     if not resume:
         run.log.write({"event": "monitor", "name": monitor, "why": why})
-        if sampler.passes > 1:
-            run.log.write({"event": "epoch_passes", "passes": sampler.passes, "steps_per_epoch": steps_per_epoch,
-                           "train_rows": len(train_set), "min_epoch_steps": cfg.train.min_epoch_steps})
+        if scale > 1:
+            run.log.write({"event": "epoch_scale", "scale": scale, "steps_per_pass": steps_per_epoch,
+                           "train_rows": len(train_set), "min_epoch_steps": cfg.train.min_epoch_steps,
+                           "max_passes": cfg.train.max_epochs, "patience_passes": cfg.train.patience})
             if cfg.train.progress != "none" and dist.is_main:
-                print(f"rnnkit: small data: an epoch is {sampler.passes} passes over the {len(train_set)} training "
-                      f"rows ({steps_per_epoch} steps between validations; train.min_epoch_steps="
-                      f"{cfg.train.min_epoch_steps}, 1 = one pass)", file=sys.stderr, flush=True)
+                print(f"rnnkit: small data: a pass over the {len(train_set)} training rows is {steps_per_epoch} "
+                      f"step(s); warm-up, plateau decay, early stopping and train.max_epochs count {scale} passes as "
+                      f"one epoch (at most {cfg.train.max_epochs} passes, each validated; train.min_epoch_steps="
+                      f"{cfg.train.min_epoch_steps}, 1 = off)", file=sys.stderr, flush=True)
         if cfg.train.progress != "none" and dist.is_main:  # beside the data and model lines printed before
             print(f"rnnkit: selection: val {monitor} picks the best epoch and stops early ({why})"
                   + ("" if monitor == "loss" else "; ties go to the lower val loss"), file=sys.stderr, flush=True)
-    summarize = partial(_summarize, cfg, data, task, precision, device, run, run_dir, t_start, dist)
+    summarize = partial(_summarize, user_cfg, data, task, precision, device, run, run_dir, t_start, dist)
     return fit(model, optimizer, train_set, data.datasets["val"], task, sampler=sampler, validate=validate,
                schedule=schedule, clip_norm=cfg.optim.clip_norm, accumulate=cfg.optim.accumulate,
                max_epochs=cfg.train.max_epochs, patience=cfg.train.patience,
                plateau_patience=cfg.optim.plateau_patience, log_every=cfg.train.log_every,
                checkpoint_every=cfg.train.checkpoint_every, keep_checkpoints=cfg.train.keep_checkpoints,
                precision=precision, device=device, dist=dist, run=run, state=state, callbacks=callbacks,
-               checkpoint_extra={"config": cfg.to_dict(), "data_fingerprint": fingerprint},
+               checkpoint_extra={"config": user_cfg.to_dict(), "data_fingerprint": fingerprint},
                find_unused_parameters=bool(unused), summarize=summarize, started=t_start,
                probe_every=probe_interval(cfg.train.probe_every, cfg.train.min_probes, schedule["total_steps"]),
                monitor=Monitor(monitor))
@@ -359,8 +370,8 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
         "best_step": state.best_step,
         "epochs_run": state.epoch,
         "steps": state.step,
-        "passes_per_epoch": passes_per_epoch(-(-len(sampler) // dist.world), cfg.optim.accumulate,
-                                             cfg.train.min_epoch_steps),  # per-rank batches, as in training
+        "epoch_scale": epoch_scale(-(-len(sampler) // dist.world), cfg.optim.accumulate,
+                                   cfg.train.min_epoch_steps),  # passes per counted epoch (per-rank batches)
         "stopped": state.stop_reason,
         "padding_share": padding_share(data.datasets["train"].lengths, sampler.epoch_batches(0)),
         "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),

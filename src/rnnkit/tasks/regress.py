@@ -53,7 +53,9 @@ from rnnkit.data.pipeline import (
     median_length,
     missing_split_fractions,
     reader_options,
+    truncation_for,
 )
+from rnnkit.data.longseq import cut_counts
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import RAW_LIMIT, ReadResult, Record
 from rnnkit.data.splits import Splits, save_split
@@ -407,8 +409,8 @@ def encode(records: list[Record], prep: RegressPrep, cfg: Config, *, with_target
            sequence_column: str | None) -> tuple[list, int]:
     """Records -> examples: inputs as for classification; target (K,) float32 z-scored, and the target in its
     own units in `extra["y"]` (float64, for the metrics)."""
-    examples, truncated = encode_records(records, prep, max_length=cfg.data.max_length, keep=cfg.data.truncate_keep,
-                                         with_targets=False, sequence_column=sequence_column)
+    examples, truncated = encode_records(records, prep, truncation=truncation_for(cfg), with_targets=False,
+                                         sequence_column=sequence_column)
     if with_targets:
         for ex, rec in zip(examples, records, strict=True):
             y = rec.extra["targets"]
@@ -440,6 +442,9 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
                                             sequence_column=cfg.data.sequence_column)
         datasets[split] = SequenceDataset(examples)
     prep.median_length = median_length(datasets["train"])
+    cut = truncation_for(cfg)
+    report["truncation"] = {**cut.to_dict(), "splits": {k: cut_counts([len(r) for r in recs], cut.limit)
+                                                        for k, recs in records.items()}}
     report.update(sizes={k: len(v) for k, v in datasets.items()}, truncated=truncated,
                   target_columns=prep.target_columns, target_mean=mean, target_std=std,
                   frontend=frontend_choice(cfg, prep).to_dict())

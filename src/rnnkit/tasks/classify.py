@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from rnnkit.config import Config
 from rnnkit.data.collate import Batch, collate
 from rnnkit.data.datasets import BuiltinDataset, register
-from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, load_file_for_inference, prepare_data
+from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, load_file_for_inference, prepare_data, windows_for
 from rnnkit.data.vocab import LabelMap
 from rnnkit.errors import ConfigError
 from rnnkit.tasks import Task
@@ -79,11 +79,16 @@ def frontend_choice(cfg, prep):
 
 
 def build_model(cfg, prep):
+    """The classifier; it reads documents in windows when data.long_sequences resolved to window for this run
+    (saved with the preprocessing, so `predict` / `evaluate` rebuild the same model)."""
     from rnnkit.models.classifier import build_classifier
 
+    windows = windows_for(cfg) if getattr(prep, "long_sequences", "truncate") == "window" else None
     model = build_classifier(dataclasses.asdict(cfg.model), num_classes=len(prep.labels),
                              vocab_size=len(prep.vocab) if prep.vocab is not None else None,
-                             num_features=prep.num_features, median_length=getattr(prep, "median_length", None))
+                             num_features=prep.num_features, median_length=getattr(prep, "median_length", None),
+                             **({"window_length": windows.length, "window_stride": windows.stride,
+                                 "window_combine": windows.combine} if windows is not None else {}))
     counts = getattr(prep, "class_counts", None)
     if counts and class_balance(cfg, counts)["kind"] == "logit_adjust":
         share = torch.tensor(counts, dtype=torch.float32).clamp(min=1) / max(sum(counts), 1)
@@ -275,4 +280,4 @@ TASK = Task(name="classify", prepare=prepare, load_prep=Preprocessing.load, buil
             metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss,
             baseline=("accuracy", "majority_class", True), headline_score=accuracy_score,
             uses_pooling=True, estimator=EstimatorSpec("SequenceClassifier", ClassifierHooks, ESTIMATOR_DOC),
-            monitor=monitor)
+            monitor=monitor, long_sequences=("truncate", "window"))

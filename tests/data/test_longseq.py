@@ -23,6 +23,7 @@ from rnnkit.data.longseq import (
     kept_slices,
 )
 from rnnkit.data.pipeline import Preprocessing, load_file_for_inference, prepare_data
+from rnnkit.data.sampler import BucketBatchSampler
 from rnnkit.errors import ConfigError
 from rnnkit.models.windows import window_layout
 
@@ -85,6 +86,23 @@ def test_windows_of_the_data_path_are_the_windows_the_model_cuts():
     assert Windows(512, 512, 8).span == 4096 and Windows(512, 256, 8).span == 2304
     with pytest.raises(ValueError, match="skip steps"):
         Windows(4, 5, 2)
+
+
+def test_the_bucketing_sampler_batches_documents_of_similar_window_counts():
+    """The window count never falls as a document grows, so the sampler's sort by length is a sort by window count
+    (and, within one count, by the length of the last window): bucketed batches hold documents of one or two
+    window counts, random ones of many."""
+    win = Windows(64, 48, 8)
+    counts = [win.count(n) for n in range(1, win.span + 1)]
+    assert counts == sorted(counts) and counts[-1] == 8
+    lengths = np.random.default_rng(0).integers(20, win.span + 1, size=3200).tolist()
+
+    def spread(bucketing: bool) -> list[int]:
+        sampler = BucketBatchSampler(lengths, 32, bucketing=bucketing, chunk_batches=100, seed=0)
+        return [max(win.count(lengths[i]) for i in b) - min(win.count(lengths[i]) for i in b)
+                for b in sampler.epoch_batches(0)]
+
+    assert max(spread(True)) <= 1 and min(spread(False)) >= 4
 
 
 def test_cut_counts_rows_and_positions():
@@ -181,7 +199,7 @@ def test_windowed_numeric_documents_are_capped_by_max_windows_and_predicted_with
     assert sum(c["cut_rows"] for c in counts.values()) == sum(n > span for n in lengths)
     assert sum(c["dropped_positions"] for c in counts.values()) == sum(n - span for n in lengths if n > span)
     windows = data.report["long_sequences"]["splits"]["train"]
-    assert windows["max_windows"] == 2 and windows["capped"] == counts["train"]["cut_rows"]
+    assert windows["max_windows"] == 2 and windows["documents"] == counts["train"]["rows"]
     # the median that model.frontend auto reads is the training windows' (each at most 16 steps)
     assert data.prep.median_length <= 16
     # inference cuts the same way (the mode is saved with the preprocessing)

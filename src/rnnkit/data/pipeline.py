@@ -360,10 +360,10 @@ def median_length(dataset: SequenceDataset) -> float | None:
     return _median(list(dataset.lengths))
 
 
-def long_sequence_report(cfg: Config, records: dict[str, list[Record]], datasets: dict[str, SequenceDataset],
-                         mode: str, why: str, truncation: Truncation) -> dict:
+def long_sequence_report(cfg: Config, datasets: dict[str, SequenceDataset], mode: str, why: str) -> dict:
     """summary.json's data.long_sequences: the mode and why; with windows, their settings and per split the
-    documents, windows (in all, mean and most per document) and the documents the cap cut."""
+    documents and their windows (in all, mean and most per document; the documents the cap cut are counted in
+    data.truncation)."""
     out = {"mode": mode, "reason": why}
     if mode == "window":
         win = windows_for(cfg)
@@ -372,19 +372,17 @@ def long_sequence_report(cfg: Config, records: dict[str, list[Record]], datasets
             counts = [win.count(n) for n in ds.lengths]
             out["splits"][split] = {"documents": len(counts), "windows": sum(counts),
                                     "mean_windows": sum(counts) / len(counts) if counts else 0.0,
-                                    "max_windows": max(counts, default=0),
-                                    "capped": sum(1 for r in records[split] if len(r) > truncation.limit)}
+                                    "max_windows": max(counts, default=0)}
     return out
 
 
-def prepare_data(cfg: Config, run_dir: Path | None = None, *,
-                 supported: tuple[str, ...] = ("truncate", "window")) -> PreparedData:
-    """The whole data path for training. Fails with DataError/ConfigError before any training step, and
-    then before anything but a rejects file (--bad-rows skip) is written to `run_dir`.
+# The data path of sequence classification, whose model (many-to-one) can also read a document in windows.
+LONG_SEQUENCE_MODES = ("truncate", "window")
 
-    `supported`: the long-sequence modes the model can take (`rnnkit.data.longseq.choose_long_sequences`);
-    a many-to-one classifier reads windows, so both by default.
-    """
+
+def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
+    """The whole data path for training. Fails with DataError/ConfigError before any training step, and
+    then before anything but a rejects file (--bad-rows skip) is written to `run_dir`."""
     records, report = read_splits(cfg, run_dir)
     files = report["files"]  # split -> the file it was read from
     check_training_data(cfg, records, files)
@@ -394,7 +392,7 @@ def prepare_data(cfg: Config, run_dir: Path | None = None, *,
     records = check_split_sizes(cfg, records, files)
     try:
         mode, why = choose_long_sequences(cfg.data.long_sequences, [len(r) for r in records["train"]],
-                                          cfg.data.max_length, supported=supported)
+                                          cfg.data.max_length, supported=LONG_SEQUENCE_MODES)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     truncation = truncation_for(cfg, mode)
@@ -414,7 +412,7 @@ def prepare_data(cfg: Config, run_dir: Path | None = None, *,
     report["sizes"] = {k: len(v) for k, v in datasets.items()}
     report["truncated"] = truncated
     report["truncation"] = {**truncation.to_dict(), "splits": counts}
-    report["long_sequences"] = long_sequence_report(cfg, records, datasets, mode, why, truncation)
+    report["long_sequences"] = long_sequence_report(cfg, datasets, mode, why)
     report["num_classes"] = len(prep.labels)
     if prep.vocab is not None:
         report["vocab_size"] = len(prep.vocab)

@@ -34,7 +34,7 @@ def test_truncated_fires_above_a_tenth_of_the_training_rows(cut, fires):
         (f,) = found
         assert f.severity == "warning" and f.evidence["cut_rows"] == cut
         assert f"data.max_length=512 cut {cut} of the 100 training rows ({cut}%) to the head" in f.explanation
-        assert f"dropping {cut * 300:,} of their 60,000 positions" in f.explanation
+        assert f"dropping {cut * 300:,} of the 60,000 training positions ({cut * 300 / 60_000:.0%})" in f.explanation
 
 
 def test_the_advice_names_windows_first_for_a_classifier_then_head_tail_then_a_longer_limit():

@@ -736,8 +736,8 @@ def truncation(ev: Evidence) -> list[Finding]:
         kept = f"the first {info['head']} and the last {info['tail']} steps"
     else:
         kept = f"the {kept}"
-    dropped = (f", dropping {train['dropped_positions']:,} of their {train['positions']:,} positions "
-               f"({train['dropped_share']:.0%} of the training data)" if "dropped_positions" in train else "")
+    dropped = (f", dropping {train['dropped_positions']:,} of the {train['positions']:,} training positions "
+               f"({train['dropped_share']:.0%})" if "dropped_positions" in train else "")
     what = f"{by}={ev.cfg.data.max_windows} windows ({limit} steps)" if by == "data.max_windows" else f"{by}={limit}"
     return [Finding(
         code="inputs.truncated", severity="warning", title="Long sequences cut",

@@ -65,11 +65,10 @@ def test_long_sequences_and_small_batches():
 @pytest.mark.parametrize(("front", "first"), [
     ({"kind": "none", "reduction": 1, "reason": "model.frontend none"}, "--set model.frontend=conv"),
     ({"kind": "conv", "reduction": 4, "reason": "auto: median length > 100"}, "--set model.frontend_reduction=8"),
-    ({"kind": "none", "reduction": 1, "reason": "auto: token input"}, "--set data.long_sequences=window"),
+    ({"kind": "none", "reduction": 1, "reason": "auto: token input"}, "--set data.max_length=1024"),
 ])
 def test_long_sequences_advice_names_the_front_end_where_it_applies(front, first):
-    """Issue 11/12: the long-sequence advice names the option that would help (a numeric model's front-end; for
-    text, the classifier's windows: recurrences one window long)."""
+    """Issue 11/12: the long-sequence advice names the option that would help (a numeric model's front-end)."""
     summary = {"train_real_tokens": 3000 * 100, "data": {"sizes": {"train": 100}, "frontend": front}, "steps": 5000,
                "epochs_run": 2}
     (f,) = [f for f in R.slow(evidence([1.0], [1.0], summary=summary)) if f.code == "slow.long_sequences"]

@@ -694,9 +694,9 @@ def _window_advice(ev: Evidence) -> list[str]:
     """For a family that reads documents in windows and a run that truncated: read them in windows instead."""
     if "window" not in get_task(ev.cfg.task).long_sequences or _long_mode(ev.summary) == "window":
         return []
-    return ["read each document whole in windows: --set data.long_sequences=window (windows of data.window_length "
-            "steps run side by side as one batch, so a recurrence is one window long; at most data.max_windows "
-            "windows per document)"]
+    return ["read each document whole in windows: --set data.long_sequences=window (each window of "
+            "data.window_length steps is encoded alone and the document's prediction combines them; at most "
+            "data.max_windows windows per document)"]
 
 
 def truncation_advice(ev: Evidence) -> list[str]:
@@ -776,10 +776,10 @@ def slow(ev: Evidence) -> list[Finding]:
             evidence={"mean_train_length": tokens / n, "max_length": cfg.data.max_length},
             explanation=f"training sequences are {tokens / n:.0f} steps long on average; a recurrent network "
                         "processes them one step after another, so time grows with length.",
-            advice=_frontend_advice(s) + _long_window_advice(ev) + (
-                list(get_task(cfg.task).long_sequence_advice) or
-                ["truncate to 512-1024 steps (the guide): --set data.max_length=1024",
-                 "or downsample / summarise long inputs before training"])))
+            advice=_frontend_advice(s) + (_long_window_advice(ev) or list(get_task(cfg.task).long_sequence_advice) or
+                                          ["truncate to 512-1024 steps (the guide): --set data.max_length=1024",
+                                           *_head_tail_advice(ev),
+                                           "or downsample / summarise long inputs before training"])))
     contention = _cpu_contention(ev)
     if contention is not None:
         out.append(contention)
@@ -796,13 +796,20 @@ def slow(ev: Evidence) -> list[Finding]:
 
 
 def _long_window_advice(ev: Evidence) -> list[str]:
-    """Windows for a long-sequence run of a family that has them: read in windows, or in shorter ones."""
-    if "window" not in get_task(ev.cfg.task).long_sequences:
-        return []
+    """slow.long_sequences for a run that read its documents in windows: the time grows with the steps read,
+    windowed or not (on CPU, measured: BENCHMARKS.md), so read fewer."""
     if _long_mode(ev.summary) != "window":
-        return _window_advice(ev)
-    length = ((ev.summary.get("data") or {}).get("long_sequences") or {}).get("window_length") or ev.cfg.data.max_length
-    return [f"shorter windows (more of them run side by side): --set data.window_length={max(1, length // 2)}"]
+        return []
+    n = ev.cfg.data.max_windows
+    return [f"cut each document to fewer windows: --set data.max_windows={max(1, n // 2)} (an epoch's time grows "
+            "with the steps read, in windows or not)",
+            "or truncate instead, keeping both ends: --set data.long_sequences=truncate --set "
+            "data.truncate_keep=head_tail"]
+
+
+def _head_tail_advice(ev: Evidence) -> list[str]:
+    keep = ((ev.summary.get("data") or {}).get("truncation") or {}).get("keep", ev.cfg.data.truncate_keep)
+    return [] if keep == "head_tail" else ["keeping both ends of each row: --set data.truncate_keep=head_tail"]
 
 
 def _number(x) -> bool:

@@ -9,9 +9,10 @@ epoch and real tokens per second, with `uptime`'s load.
         --out bench/results/longseq.json
     PYTHONPATH=src:tests OMP_NUM_THREADS=1 python bench/bench_longseq.py --speed --out bench/results/longseq_speed.json
 
-`--speed`: 1,000-1,500-word documents read whole, once as one recurrence per document (data.max_length=2048,
-truncate) and once in windows of 256 (data.max_length=256, window), 2 epochs each: the windows of a document run
-side by side as one batch.
+`--speed`: 160 documents of 1,000-1,500 words read whole with the default model (2-layer bidirectional LSTM,
+hidden 128), once as one recurrence per document (data.max_length=2048, truncate) and once in windows of 256
+(data.max_length=256, window), one epoch each, the first repeated last: the windows of a document run side by side
+in one batch, so the recurrence is 256 steps long instead of the document's; the tokens read are the same.
 """
 
 from __future__ import annotations
@@ -64,11 +65,12 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         if args.speed:
-            data, _ = write_long_documents_csv(Path(tmp) / "docs.csv", n=320, min_len=1000, max_len=1500)
-            variants = {"whole_2048": ["data.max_length=2048", "data.long_sequences=truncate"],
-                        "windows_256": ["data.max_length=256", "data.long_sequences=window"]}
-            for name, sets in variants.items():
-                rows.append({"variant": name, **run(data, [*SMALL, "train.max_epochs=2", *sets])})
+            data, _ = write_long_documents_csv(Path(tmp) / "docs.csv", n=160, min_len=1000, max_len=1500)
+            whole = ["data.max_length=2048", "data.long_sequences=truncate"]
+            variants = [("whole_2048", whole), ("windows_256", ["data.max_length=256", "data.long_sequences=window"]),
+                        ("whole_2048", whole)]
+            for name, sets in variants:
+                rows.append({"variant": name, **run(data, [*SMALL[:2], *SMALL[6:], "train.max_epochs=1", *sets])})
                 print(json.dumps(rows[-1]), flush=True)
         else:
             data, _ = write_long_documents_csv(Path(tmp) / "docs.csv", n=400)

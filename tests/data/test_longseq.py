@@ -152,7 +152,8 @@ def test_head_tail_prepares_exactly_the_kept_tokens_counts_them_and_builds_the_v
     words = data.prep.vocab.decode(doc.inputs.tolist())
     assert words == ["head0", "head1", "head2", "head3", "tail0", "tail1", "tail2", "tail3", "tail4", "tail5"]
     # the vocabulary holds exactly the tokens the model sees (min_freq 1): the kept ends, no middle
-    seen = {t for ds in data.datasets.values() for ex in ds.examples for t in data.prep.vocab.decode(ex.inputs.tolist())}
+    seen = {t for ds in data.datasets.values() for ex in ds.examples
+            for t in data.prep.vocab.decode(ex.inputs.tolist())}
     specials = set(data.prep.vocab.tokens[:2])  # pad, unk
     assert set(data.prep.vocab.tokens) - specials == seen - specials and "<unk>" not in seen
     assert "head4" not in data.prep.vocab and "mid0" not in data.prep.vocab and "tail0" in data.prep.vocab

@@ -53,7 +53,7 @@ def head_steps(limit: int, head: float) -> int:
     """
     if limit < 2:
         raise ValueError(f"head+tail truncation keeps both ends, so it needs a limit of at least 2 steps, got {limit}")
-    if not 0 < head:
+    if head <= 0:
         raise ValueError(f"the head must be a share in (0, 1) or a count >= 1, got {head!r}")
     if head < 1:
         return min(max(1, round(head * limit)), limit - 1)

@@ -703,7 +703,8 @@ def truncation_advice(ev: Evidence) -> list[str]:
     """The options that keep more of what truncation (or the windows' cap) cuts, most helpful first."""
     cfg, data = ev.cfg, ev.summary.get("data") or {}
     if _long_mode(ev.summary) == "window":
-        return [f"more windows per document (memory grows with them): --set data.max_windows={cfg.data.max_windows * 2}"]
+        return ["more windows per document (memory grows with them): --set "
+                f"data.max_windows={cfg.data.max_windows * 2}"]
     advice = _window_advice(ev)
     keep = (data.get("truncation") or {}).get("keep", cfg.data.truncate_keep)
     if keep != "head_tail":
@@ -916,5 +917,5 @@ def run_rules(ev: Evidence) -> list[Finding]:
 
 
 __all__ = ["RULES", "Finding", "baseline", "clipping_off", "divergence", "effective_lr", "inputs", "lower_lr",
-           "lr_sets", "merged_sets", "nonfinite", "overfitting", "run_rules", "setup", "slow", "truncation", "truncation_advice",
-           "underfitting"]
+           "lr_sets", "merged_sets", "nonfinite", "overfitting", "run_rules", "setup", "slow", "truncation",
+           "truncation_advice", "underfitting"]

@@ -109,7 +109,8 @@ def _long_sequences(ev) -> str | None:
     cut = data.get("truncation") or {}
     train = (cut.get("splits") or {}).get("train") or {}
     if train.get("cut_rows"):
-        line += (f"; {cut.get('by')}={cut.get('limit') if cut.get('by') == 'data.max_length' else ev.cfg.data.max_windows}"
+        limit = cut.get("limit") if cut.get("by") == "data.max_length" else ev.cfg.data.max_windows
+        line += (f"; {cut.get('by')}={limit}"
                  f" cut {train['cut_rows']} of {train['rows']} training rows ({train['cut_rows_share']:.0%}; "
                  f"{train['dropped_share']:.1%} of the training positions dropped), keeping the {cut.get('keep')}")
     return line

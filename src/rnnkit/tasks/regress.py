@@ -41,6 +41,7 @@ from rnnkit.config import Config, register_section
 from rnnkit.data.cells import MISSING, is_blank
 from rnnkit.data.collate import Batch, SequenceDataset, collate
 from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
+from rnnkit.data.longseq import cut_counts
 from rnnkit.data.pipeline import (
     SPLITS_FILE,
     STANDARDIZER_FILE,
@@ -55,7 +56,6 @@ from rnnkit.data.pipeline import (
     reader_options,
     truncation_for,
 )
-from rnnkit.data.longseq import cut_counts
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import RAW_LIMIT, ReadResult, Record
 from rnnkit.data.splits import Splits, save_split

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from rnnkit.config import Config
 from rnnkit.data.collate import Batch, collate
 from rnnkit.data.datasets import BuiltinDataset, register
-from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, load_file_for_inference, prepare_data, windows_for
+from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, load_file_for_inference, prepare_data
 from rnnkit.data.vocab import LabelMap
 from rnnkit.errors import ConfigError
 from rnnkit.tasks import Task
@@ -81,6 +81,7 @@ def frontend_choice(cfg, prep):
 def build_model(cfg, prep):
     """The classifier; it reads documents in windows when data.long_sequences resolved to window for this run
     (saved with the preprocessing, so `predict` / `evaluate` rebuild the same model)."""
+    from rnnkit.data.pipeline import windows_for
     from rnnkit.models.classifier import build_classifier
 
     windows = windows_for(cfg) if getattr(prep, "long_sequences", "truncate") == "window" else None

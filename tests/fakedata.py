@@ -108,3 +108,37 @@ def write_short_yearly_series(path, n_series=200, min_len=15, max_len=60, seed=0
             for t, v in zip(range(end - n + 1, end + 1), y, strict=True):
                 w.writerow([t, sid, f"{v:.2f}"])
     return path, lengths
+
+
+def write_long_documents_csv(path, n=400, min_len=150, max_len=300, cue_within=16, seed=0, numeric=False):
+    """Long documents whose label is decided only near their end: filler words throughout, and one sentiment
+    word (positive or negative, the label) somewhere in the last `cue_within` words. Truncation to fewer than
+    min_len - cue_within words from the head never sees it; the tail, head+tail and windows do.
+
+    numeric=True writes JSONL numeric sequences instead (one channel of noise, with a +3 / -3 pulse of 3 steps
+    in the last `cue_within` steps giving the label). Returns (path, lengths)."""
+    rng = np.random.default_rng(seed)
+    lengths = []
+    rows = []
+    for _ in range(n):
+        label = int(rng.integers(0, 2))
+        length = int(rng.integers(min_len, max_len + 1))
+        at = length - int(rng.integers(3, cue_within + 1))
+        lengths.append(length)
+        if numeric:
+            x = rng.standard_normal(length).round(3)
+            x[at:at + 3] += 3.0 if label else -3.0
+            rows.append({"sequence": [[float(v)] for v in x], "label": "pos" if label else "neg"})
+        else:
+            words = [str(w) for w in rng.choice(FILLER, size=length)]
+            words[at] = str(rng.choice(POSITIVE if label else NEGATIVE))
+            rows.append([" ".join(words), "pos" if label else "neg"])
+    if numeric:
+        with open(path, "w") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in rows)
+    else:
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["review", "stars"])
+            w.writerows(rows)
+    return path, lengths

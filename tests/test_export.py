@@ -225,10 +225,11 @@ def test_onnx_predictions_equal_the_torch_path_in_a_process_without_torch(tmp_pa
     if kind == "text":
         data = write_text_csv(tmp_path / "t.csv", n=150)
         run = _train(tmp_path, "r", f"data.train={data}", "data.text_column=review", "data.label_column=stars",
-                     "data.max_length=12")  # rows up to 20 tokens: truncation applies on both paths
+                     "data.max_length=12", "data.long_sequences=truncate")  # rows up to 20 tokens: cut on both paths
     elif kind == "numeric":
         data = write_numeric_jsonl(tmp_path / "d.jsonl", n=120)
-        run = _train(tmp_path, "r", f"data.train={data}", "data.truncate_keep=tail", "data.max_length=20")
+        run = _train(tmp_path, "r", f"data.train={data}", "data.truncate_keep=head_tail", "data.max_length=20",
+                     "data.long_sequences=truncate")  # rows of 5-30 steps: both ends of the long ones kept
     else:
         rng = np.random.default_rng(1)
         data = tmp_path / "r.jsonl"
@@ -260,6 +261,10 @@ def test_onnx_predictions_equal_the_torch_path_in_a_process_without_torch(tmp_pa
 
 def test_the_onnx_backend_takes_the_onnx_file_and_refuses_a_changed_one(tmp_path):
     data = write_numeric_jsonl(tmp_path / "d.jsonl", n=80)
+    windowed = _train(tmp_path, "w", f"data.train={data}", "data.max_length=12")  # windows: rows over 12 steps
+    assert json.loads((windowed / "summary.json").read_text())["data"]["long_sequences"]["mode"] == "window"
+    with pytest.raises(ExportError, match="reads documents in windows .* --set data.long_sequences=truncate"):
+        export_onnx(windowed)
     run = _train(tmp_path, "r", f"data.train={data}")
     export_onnx(run, tmp_path / "ship" / "m.onnx")
     proc = _predict_without_torch([str(tmp_path / "ship" / "m.onnx"), "--data", str(data), "--output",

@@ -112,6 +112,10 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
                           f"recurrent layers, which only families that pool the encoder into one vector per "
                           f"sequence can use; task {cfg.task} reads the encoder at every "
                           "step. Use model.frontend auto or none.")
+    if cfg.data.long_sequences not in ("auto", *task.long_sequences):
+        raise ConfigError(f"config key 'data.long_sequences': {cfg.data.long_sequences} is not available for task "
+                          f"{cfg.task}, which takes {', '.join(('auto', *task.long_sequences))}; use "
+                          "data.long_sequences auto or truncate.")
     dist.main_only(claim)
     show = cfg.train.progress != "none" and dist.is_main
     if resume is None:

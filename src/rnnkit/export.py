@@ -127,9 +127,18 @@ def _sidecar(task, cfg, prep, sig: Signature, exporter: str, model: nn.Module) -
                  "truncate_keep": d.truncate_keep, "batch_size": d.batch_size, "dataset": d.dataset,
                  "bad_rows": d.bad_rows, "max_bad_fraction": d.max_bad_fraction},
         "reader": _reader_options(cfg, prep),
+        "truncation": _truncation(cfg, prep),
         "config": cfg.to_dict(),
         **task.onnx.sidecar(cfg, prep, model),
     }
+
+
+def _truncation(cfg, prep) -> dict:
+    """How inference cuts an over-long row, as training did: limit, what is kept, the head+tail head."""
+    from rnnkit.data.pipeline import truncation_for
+
+    cut = truncation_for(cfg, getattr(prep, "long_sequences", "truncate"))
+    return {"limit": cut.limit, "keep": cut.keep, "head": cut.head, "by": cut.by}
 
 
 def _reader_options(cfg, prep) -> dict:
@@ -182,6 +191,10 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, export
         raise ExportError(f"{run_dir}: task {task.name!r} cannot be exported yet: ONNX export covers the families "
                           "with one forward pass (a sequence-to-sequence model needs its encoder and a decoder step, "
                           "not built yet).")
+    if getattr(prep, "long_sequences", "truncate") == "window":
+        raise ExportError(f"{run_dir}: this model reads documents in windows (data.long_sequences=window), which does "
+                          "not export to ONNX yet (the window count per document is data-dependent: bincount); "
+                          "train with --set data.long_sequences=truncate to export.")
     out = Path(output) if output is not None else run_dir / "model.onnx"
     if out.suffix != ".onnx":
         raise ConfigError(f"--output {out}: the file name must end in .onnx (the sidecar is written beside it as "

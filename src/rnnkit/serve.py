@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.longseq import kept_slices
 from rnnkit.data.outputs import write_class_predictions, write_value_predictions
 from rnnkit.data.readers import read_records
 from rnnkit.data.standardize import Standardizer
@@ -91,11 +92,9 @@ class OnnxModel:
         else:
             x = record.values if self.standardizer is None else self.standardizer.transform(record.values)
             x = np.ascontiguousarray(x, dtype=np.float32)
-        d = self.side["data"]
-        limit = int(d["max_length"])
-        if len(x) > limit:
-            x = x[:limit] if d["truncate_keep"] == "head" else x[len(x) - limit:]
-        return x
+        t = self.side["truncation"]
+        parts = kept_slices(len(x), int(t["limit"]), t["keep"], float(t["head"]))
+        return x if len(parts) == 1 and parts[0] == slice(0, len(x)) else np.concatenate([x[p] for p in parts])
 
     def outputs(self, arrays: list[np.ndarray]) -> np.ndarray:
         """The graph's output for every sequence, in input order: batches of `data.batch_size` sorted by length."""

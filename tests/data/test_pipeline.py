@@ -55,7 +55,8 @@ def test_vocab_from_train_only_and_truncation_counted(tmp_path):
     val = tmp_path / "val.csv"
     val.write_text("review,stars\nzebra " * 1 + "great " * 30 + ",pos\nawful movie,neg\n")
     cfg = C.resolve(None, [f"data.train={train}", f"data.val={val}", "data.text_column=review",
-                           "data.label_column=stars", "data.max_length=8", "data.test_fraction=0"])
+                           "data.label_column=stars", "data.max_length=8", "data.test_fraction=0",
+                           "data.long_sequences=truncate"])  # most rows are longer than 8: auto would read windows
     data = prepare_data(cfg, tmp_path / "run")
     assert "zebra" not in data.prep.vocab
     assert data.report["truncated"]["val"] == 1

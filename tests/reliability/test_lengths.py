@@ -1,5 +1,5 @@
 """Item 7: sequence length edges. Length 0 never gets past the reader (training or prediction), length 1
-trains and predicts, over-long rows are cut as configured (head or tail, counted and reported), and the
+trains and predicts, over-long rows are cut as configured (head, tail or both ends, counted and reported), and the
 packed and padded encoder paths give the same outputs on real positions of a trained model."""
 
 from __future__ import annotations
@@ -67,12 +67,22 @@ def test_length_one_sequences_train_and_predict(tmp_path):
     assert api.predict(tmp_path / "run", data, out) == 240
 
 
-@pytest.mark.parametrize("keep", ["head", "tail"])
+def _kept(sequence: list, keep: str, limit: int) -> list:
+    """The steps truncation keeps, written out by hand (head_tail: the default head of 0.25 of the limit)."""
+    if keep == "head":
+        return sequence[:limit]
+    if keep == "tail":
+        return sequence[-limit:]
+    return sequence[:limit // 4] + sequence[-(limit - limit // 4):]
+
+
+@pytest.mark.parametrize("keep", ["head", "tail", "head_tail"])
 def test_over_long_rows_are_truncated_as_configured(series, tmp_path, capsys, keep):
     run = tmp_path / "run"
     limit = 8
     assert main(["train", str(series), "--out", str(run),
-                 *sets([*TINY, "train.max_epochs=1", f"data.max_length={limit}", f"data.truncate_keep={keep}"])]) == 0
+                 *sets([*TINY, "train.max_epochs=1", f"data.max_length={limit}", f"data.truncate_keep={keep}",
+                        "data.long_sequences=truncate"])]) == 0  # most rows are longer: auto would read windows
     err = capsys.readouterr().err
     rows = [json.loads(x) for x in series.read_text().splitlines()]
     splits = json.loads((run / "splits.json").read_text())["splits"]
@@ -80,17 +90,18 @@ def test_over_long_rows_are_truncated_as_configured(series, tmp_path, capsys, ke
     expected = {name: len(long_ids & set(ids)) for name, ids in splits.items()}
     assert expected["train"] > 0
     assert json.loads((run / "summary.json").read_text())["data"]["truncated"] == expected
-    assert f"truncated to data.max_length={limit} ({keep} kept): {expected['train']} train rows" in err
+    kept = "head 2 + tail 6 kept" if keep == "head_tail" else f"{keep} kept"
+    assert f"truncated to data.max_length={limit} ({kept}): {expected['train']} train rows" in err
 
     # the model sees exactly the kept end: predictions for the long rows equal those for the rows cut by hand
     long_rows = [r for r in rows if len(r["sequence"]) > limit][:20]
-    cut = [{**r, "sequence": r["sequence"][:limit] if keep == "head" else r["sequence"][-limit:]} for r in long_rows]
+    cut = [{**r, "sequence": _kept(r["sequence"], keep, limit)} for r in long_rows]
     for name, rs in (("long", long_rows), ("cut", cut)):
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rs))
         assert main(["predict", str(run), "--data", str(tmp_path / f"{name}.jsonl"),
                      "--output", str(tmp_path / f"{name}.csv")]) == 0
     assert _predictions(tmp_path / "long.csv") == _predictions(tmp_path / "cut.csv")
-    other = [{**r, "sequence": r["sequence"][-limit:] if keep == "head" else r["sequence"][:limit]} for r in long_rows]
+    other = [{**r, "sequence": _kept(r["sequence"], "tail" if keep == "head" else "head", limit)} for r in long_rows]
     (tmp_path / "other.jsonl").write_text("".join(json.dumps(r) + "\n" for r in other))
     assert main(["predict", str(run), "--data", str(tmp_path / "other.jsonl"), "--output",
                  str(tmp_path / "other.csv")]) == 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rnnkit import config as C
 from rnnkit._api.rundirs import CONFIG_FILE
+from rnnkit.data.longseq import Truncation, Windows
 from rnnkit.models.frontend import FrontendChoice
 from rnnkit.tasks import get_task
 from rnnkit.training import distributed
@@ -24,10 +25,12 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path,
     if report.get("rejected"):
         lines.append(f"skipped {report['rejected']} bad rows (--bad-rows skip); each is listed with its problems "
                      f"in {report.get('rejects_file')}")
+    long = report.get("long_sequences")
+    if long:
+        lines.append(long_sequences_line(long))
     truncated = {k: v for k, v in report.get("truncated", {}).items() if v}
     if truncated:
-        lines.append(f"truncated to data.max_length={cfg.data.max_length} ({cfg.data.truncate_keep} kept): "
-                     + ", ".join(f"{v} {k} rows" for k, v in truncated.items()))
+        lines.append(truncation_line(cfg, report.get("truncation"), truncated))
     if report.get("constant_channels"):
         lines.append(f"constant input channels {report['constant_channels']} carry no information")
     m, o = cfg.model, cfg.optim
@@ -46,6 +49,39 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path,
                      + (f" x accumulate {o.accumulate}" if o.accumulate > 1 else "")
                      + "); rank 0 writes the run directory")
     return lines
+
+
+def long_sequences_line(long: dict) -> str:
+    """E.g. "long sequences: window (auto: 23% of the training rows ... >= 10%); windows of 512 steps, ...;
+    train 2,345 windows for 900 documents (mean 2.6, most 8)"."""
+    line = f"long sequences: {long['mode']} ({long.get('reason')})"
+    if long["mode"] == "window":
+        win = Windows(long["window_length"], long["window_stride"], long["max_windows"], long["combine"])
+        train = (long.get("splits") or {}).get("train")
+        line += f"; {win.describe()}" + (
+            f"; train {train['windows']:,} windows for {train['documents']:,} documents (mean "
+            f"{train['mean_windows']:.1f}, most {train['max_windows']})" if train else "")
+    return line
+
+
+def truncation_line(cfg: C.Config, truncation: dict | None, truncated: dict[str, int]) -> str:
+    """E.g. "truncated to data.max_length=512 (head 128 + tail 384 kept): 120 train rows (13%; 50,000 of 600,000
+    positions, 8.3%, dropped), 4 val rows (...)": rows cut and positions dropped per split."""
+    if not truncation:  # a family that counts rows only
+        return (f"truncated to data.max_length={cfg.data.max_length} ({cfg.data.truncate_keep} kept): "
+                + ", ".join(f"{v} {k} rows" for k, v in truncated.items()))
+    cut = Truncation(truncation["limit"], truncation["keep"], truncation.get("head", cfg.data.truncate_head),
+                     by=truncation["by"])
+    where = (f"data.max_length={cut.limit}" if cut.by == "data.max_length" else
+             f"the {cut.limit} steps of data.max_windows={cfg.data.max_windows} windows")
+    splits = truncation.get("splits") or {}
+    parts = []
+    for split, rows in truncated.items():
+        c = splits.get(split)
+        parts.append(f"{rows} {split} rows" + (
+            f" ({c['cut_rows_share']:.0%}; {c['dropped_positions']:,} of {c['positions']:,} positions, "
+            f"{c['dropped_share']:.1%}, dropped)" if c else ""))
+    return f"truncated to {where} ({cut.describe()}): " + ", ".join(parts)
 
 
 def _balance_words(report: dict) -> str:

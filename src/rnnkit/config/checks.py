@@ -86,6 +86,14 @@ def check(cfg: Config) -> None:
             raise ConfigError(f"config key {key!r}: {shorten(repr(value))} is out of range; it must be {bound}"
                               f"{hint}.")
     d = cfg.data
+    window = d.window_length or d.max_length
+    if d.window_stride is not None and d.window_stride > window:
+        raise ConfigError(f"config key 'data.window_stride': {d.window_stride} is longer than the window, "
+                          f"{window} steps (data.window_length, null: data.max_length), so the windows would skip the "
+                          "steps between them; give a stride of at most the window length (null: no overlap).")
+    if d.truncate_head >= 1 and d.truncate_head != int(d.truncate_head):
+        raise ConfigError(f"config key 'data.truncate_head': {d.truncate_head:g} is neither a share (below 1) nor a "
+                          "whole count of steps (1 or more); give e.g. 0.25 or 128.")
     if d.val_fraction + d.test_fraction >= 0.95:
         raise ConfigError("config keys 'data.val_fraction' + 'data.test_fraction' must leave data for training "
                           f"(sum {d.val_fraction + d.test_fraction:.2f} >= 0.95).")

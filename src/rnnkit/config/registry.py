@@ -30,8 +30,12 @@ from rnnkit.errors import ConfigError
 SECTIONS: dict[str, type] = dict(CORE_SECTIONS)
 _OWNERS: dict[str, str | None] = {}  # family section -> the task that owns it (None: shown for every task)
 # Changing these on resume would change what the weights mean: refused with a diff.
+# data.long_sequences and the window keys decide whether the model reads a document in windows and how it
+# combines them; data.max_length too, since auto chooses between truncation and windows by it.
 ARCHITECTURE_KEYS: tuple[str, ...] = ("task", "model", "data.input", "data.tokenize", "data.lowercase",
-                                      "data.min_freq", "data.max_vocab", "data.standardize")
+                                      "data.min_freq", "data.max_vocab", "data.standardize", "data.max_length",
+                                      "data.long_sequences", "data.window_length", "data.window_stride",
+                                      "data.window_combine")
 
 
 _families_lock = threading.RLock()

@@ -16,7 +16,9 @@ CHOICES = {  # and "task": one of `task_names()`
     "data.format": ("auto", "csv", "tsv", "jsonl", "parquet", "ts"),
     "data.input": ("auto", "text", "numeric", "long"),
     "data.tokenize": ("whitespace", "char"),
-    "data.truncate_keep": ("head", "tail"),
+    "data.truncate_keep": ("head", "tail", "head_tail"),
+    "data.long_sequences": ("auto", "truncate", "window"),
+    "data.window_combine": ("mean", "attention"),
     "data.bad_rows": ("error", "skip"),
     "model.cell": ("lstm", "gru"),
     "model.pooling": ("last", "attention", "mean"),
@@ -30,7 +32,8 @@ CHOICES = {  # and "task": one of `task_names()`
 RANGES = {  # hard limits: outside them the value cannot work
     "data.min_freq": (1, None), "data.max_length": (1, None), "data.max_bad_fraction": (0.0, 1.0),
     "data.val_fraction": (0.0, 0.9), "data.test_fraction": (0.0, 0.9), "data.min_val_rows": (0, None),
-    "data.batch_size": (1, None),
+    "data.batch_size": (1, None), "data.truncate_head": (0.0, None), "data.window_length": (1, None),
+    "data.window_stride": (1, None), "data.max_windows": (1, None),
     "data.bucket_chunk": (1, None), "data.max_vocab": (3, None),
     "model.embedding_dim": (1, None), "model.hidden_size": (1, None), "model.num_layers": (1, None),
     "model.dropout": (0.0, 0.99), "model.input_dropout": (0.0, 0.99), "model.recurrent_dropout": (0.0, 0.99),
@@ -45,7 +48,7 @@ RANGES = {  # hard limits: outside them the value cannot work
     "train.min_probes": (0, None),
 }
 # keys whose lower bound is itself invalid: a learning rate of 0 trains nothing, a plateau factor of 0 sets it to 0
-EXCLUSIVE_LOW = {"optim.lr", "optim.plateau_factor"}
+EXCLUSIVE_LOW = {"optim.lr", "optim.plateau_factor", "data.truncate_head"}
 # The guide's recommended ranges: outside them is allowed, with a warning that says why.
 GUIDE_RANGES = {
     "optim.lr": (1e-4, 1e-2, "the guide starts at 1e-3 to 1e-2"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from rnnkit.data.longseq import Truncation
 from rnnkit.data.sampler import BucketBatchSampler
 
 TOKEN_PAD_ID = 0  # token id 0 is reserved for padding by the vocabulary
@@ -184,7 +185,7 @@ def collate(examples: list[Example], pad_value: float = 0.0) -> Batch:
 
 
 def truncate_examples(
-    examples: Sequence[Example], max_length: int, *, keep: str = "head"
+    examples: Sequence[Example], max_length: int, *, keep: str = "head", head: float = 0.25
 ) -> tuple[list[Example], int]:
     """Cut every example longer than `max_length` steps.
 
@@ -192,7 +193,9 @@ def truncate_examples(
         examples: examples to cut (not modified).
         max_length: maximum number of steps to keep, >= 1.
         keep: "head" keeps the first `max_length` steps, "tail" keeps the last ones
-            (e.g. when the recent end of a series predicts the label).
+            (e.g. when the recent end of a series predicts the label), "head_tail" keeps the first k and
+            the last max_length - k (`rnnkit.data.longseq.kept_slices`).
+        head: for "head_tail", k as a share of `max_length` (< 1) or a count of steps (>= 1).
 
     Returns:
         (new list of examples, number of examples that were truncated). Truncated examples are
@@ -200,20 +203,18 @@ def truncate_examples(
         the same objects as in `examples`. Targets are kept unchanged.
 
     Raises:
-        ValueError: max_length < 1 or keep not in {"head", "tail"}.
+        ValueError: max_length < 1, keep not in {"head", "tail", "head_tail"}, or a head that leaves
+            no tail.
     """
-    if max_length < 1:
-        raise ValueError(f"max_length must be >= 1, got {max_length}")
-    if keep not in ("head", "tail"):
-        raise ValueError(f"keep must be 'head' or 'tail', got {keep!r}")
+    cut_to = Truncation(max_length, keep, head)
+    cut_to.slices(max_length + 1)  # the arguments' errors, before any example
     out: list[Example] = []
     cut = 0
     for e in examples:
         if e.inputs.shape[0] <= max_length:
             out.append(e)
             continue
-        part = e.inputs[:max_length] if keep == "head" else e.inputs[-max_length:]
-        out.append(replace(e, inputs=part.clone()))
+        out.append(replace(e, inputs=cut_to.cut(e.inputs)))
         cut += 1
     return out, cut
 

@@ -4,6 +4,12 @@ Each step is one function that a test can call alone:
 `read_splits` (readers + validation), `split_records` (seeded stratified splits),
 `fit_preprocessing` (vocabulary, label map, standardizer: fitted on train only),
 `encode_records` (records -> tensors, with truncation counted).
+
+Long sequences (`rnnkit.data.longseq`): `data.long_sequences` decides, from the training lengths, whether an
+over-long row is truncated to data.max_length (head, tail or head_tail: `data.truncate_keep`) or read whole
+in windows by the model (`window`: the row is kept up to the span of data.max_windows windows and the model
+cuts it into windows). The choice is made once, on the training split (`prepare_data`), saved with the
+preprocessing (inputs.json) and applied alike to every split and to `evaluate` / `predict`.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import torch
 from rnnkit.config import Config
 from rnnkit.data.collate import Example, SequenceDataset, truncate_examples
 from rnnkit.data.datasets import get_builtin
+from rnnkit.data.longseq import Truncation, Windows, choose_long_sequences, cut_counts
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import ReadResult, Record
 from rnnkit.data.splits import save_split, stratified_split
@@ -50,8 +57,10 @@ class Preprocessing:
     vocab: Vocab | None = None
     standardizer: Standardizer | None = None
     num_features: int | None = None
-    median_length: float | None = None  # of the training split after truncation (the model's front-end rule)
+    median_length: float | None = None  # of the training split after truncation (the model's front-end rule);
+    # with windows, of the training windows
     class_counts: list[int] | None = None  # training examples per label id (set for a training run; not saved)
+    long_sequences: str = "truncate"  # what data.long_sequences resolved to: truncate | window
 
     def save(self, run_dir: Path) -> None:
         self.labels.save(run_dir / LABELS_FILE)
@@ -60,13 +69,15 @@ class Preprocessing:
         if self.standardizer is not None:
             self.standardizer.save(run_dir / STANDARDIZER_FILE)
         (run_dir / "inputs.json").write_text(json.dumps({"kind": self.kind, "num_features": self.num_features,
-                                                              "median_length": self.median_length}))
+                                                              "median_length": self.median_length,
+                                                              "long_sequences": self.long_sequences}))
 
     @classmethod
     def load(cls, run_dir: Path) -> Preprocessing:
         meta = json.loads((run_dir / "inputs.json").read_text())
         return cls(
             kind=meta["kind"], num_features=meta["num_features"], median_length=meta.get("median_length"),
+            long_sequences=meta.get("long_sequences", "truncate"),  # runs from before windows: truncated
             labels=LabelMap.load(run_dir / LABELS_FILE),
             vocab=Vocab.load(run_dir / VOCAB_FILE) if (run_dir / VOCAB_FILE).exists() else None,
             standardizer=(Standardizer.load(run_dir / STANDARDIZER_FILE)
@@ -219,22 +230,56 @@ def check_split_sizes(cfg: Config, splits: dict[str, list[Record]], files: dict)
     return out
 
 
-def _seen(tokens: list[str], max_length: int, keep: str) -> list[str]:
-    """The tokens the model sees after truncation to `max_length` (head or tail kept)."""
-    if len(tokens) <= max_length:
-        return tokens
-    return tokens[:max_length] if keep == "head" else tokens[len(tokens) - max_length:]
+def windows_for(cfg: Config) -> Windows:
+    """The document windows the config asks for (data.window_length, null: data.max_length; data.window_stride,
+    null: the window length; data.max_windows; data.window_combine).
+
+    Raises:
+        ConfigError: a stride longer than the window (naming both keys).
+    """
+    d = cfg.data
+    length = d.window_length or d.max_length
+    try:
+        return Windows(length, d.window_stride or length, d.max_windows, d.window_combine)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'data.window_stride': {exc}; give a stride of at most the window length "
+                          f"{length} (data.window_length, null: data.max_length)") from None
 
 
-def fit_preprocessing(cfg: Config, train: list[Record]) -> Preprocessing:
+def truncation_for(cfg: Config, long_sequences: str = "truncate") -> Truncation:
+    """How over-long rows are cut: to data.max_length (truncate), or to the span of data.max_windows windows
+    (window), keeping data.truncate_keep (head_tail: data.truncate_head).
+
+    Raises:
+        ConfigError: a head+tail cut that cannot keep both ends (naming data.truncate_head and the limit).
+    """
+    d = cfg.data
+    cut = (Truncation(windows_for(cfg).span, d.truncate_keep, d.truncate_head, by="data.max_windows")
+           if long_sequences == "window" else Truncation(d.max_length, d.truncate_keep, d.truncate_head))
+    try:
+        cut.slices(cut.limit + 1)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'data.truncate_head': {d.truncate_head:g} with data.truncate_keep=head_tail "
+                          f"and {cut.by}: {exc}. The default 0.25 keeps the first quarter and the last three "
+                          "quarters") from None
+    return cut
+
+
+def _seen(tokens: list[str], truncation: Truncation) -> list[str]:
+    """The tokens the model sees after truncation (the same steps `encode_records` keeps)."""
+    return truncation.cut(tokens)
+
+
+def fit_preprocessing(cfg: Config, train: list[Record], truncation: Truncation | None = None) -> Preprocessing:
     """Vocabulary, label map and standardizer, fitted on the training split only.
 
     The vocabulary counts the tokens the model sees: an over-long row counts only the part that
-    truncation to data.max_length keeps (data.truncate_keep).
+    `truncation` keeps (default: data.max_length with data.truncate_keep).
     """
+    truncation = truncation or truncation_for(cfg)
     labels = LabelMap.build([r.label for r in train])
     if train[0].tokens is not None:
-        vocab = Vocab.build([_seen(r.tokens, cfg.data.max_length, cfg.data.truncate_keep) for r in train],
+        vocab = Vocab.build([_seen(r.tokens, truncation) for r in train],
                             min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
         return Preprocessing(kind="text", labels=labels, vocab=vocab)
     widths = Counter(r.values.shape[1] for r in train)
@@ -250,9 +295,12 @@ def fit_preprocessing(cfg: Config, train: list[Record]) -> Preprocessing:
                          num_features=next(iter(widths)))
 
 
-def encode_records(records: list[Record], prep: Preprocessing, *, max_length: int, keep: str = "head",
-                   with_targets: bool = True, sequence_column: str | None = None) -> tuple[list[Example], int]:
-    """Records -> examples (token ids or standardized float32 features), truncated to max_length.
+def encode_records(records: list[Record], prep: Preprocessing, *, truncation: Truncation, with_targets: bool = True,
+                   sequence_column: str | None = None) -> tuple[list[Example], int]:
+    """Records -> examples (token ids or standardized float32 features), cut by `truncation`.
+
+    Returns:
+        (examples in record order, number of examples that were cut).
 
     Raises:
         DataError: rows the model cannot take (`input_problems`), every one listed.
@@ -271,16 +319,40 @@ def encode_records(records: list[Record], prep: Preprocessing, *, max_length: in
         if with_targets and r.label is not None:
             target = torch.tensor(prep.labels.encode(r.label), dtype=torch.long)
         examples.append(Example(id=r.id, inputs=inputs, target=target))
-    return truncate_examples(examples, max_length, keep=keep)
+    return truncate_examples(examples, truncation.limit, keep=truncation.keep, head=truncation.head)
+
+
+def _median(values: list[int]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    mid = len(values) // 2
+    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def median_length(dataset: SequenceDataset) -> float | None:
     """The median length of a split's sequences (as the model sees them, truncated); None when it is empty."""
-    lengths = sorted(dataset.lengths)
-    if not lengths:
-        return None
-    mid = len(lengths) // 2
-    return float(lengths[mid]) if len(lengths) % 2 else (lengths[mid - 1] + lengths[mid]) / 2
+    return _median(list(dataset.lengths))
+
+
+def long_sequence_report(cfg: Config, datasets: dict[str, SequenceDataset], mode: str, why: str) -> dict:
+    """summary.json's data.long_sequences: the mode and why; with windows, their settings and per split the
+    documents and their windows (in all, mean and most per document; the documents the cap cut are counted in
+    data.truncation)."""
+    out = {"mode": mode, "reason": why}
+    if mode == "window":
+        win = windows_for(cfg)
+        out.update(win.to_dict(), span=win.span, splits={})
+        for split, ds in datasets.items():
+            counts = [win.count(n) for n in ds.lengths]
+            out["splits"][split] = {"documents": len(counts), "windows": sum(counts),
+                                    "mean_windows": sum(counts) / len(counts) if counts else 0.0,
+                                    "max_windows": max(counts, default=0)}
+    return out
+
+
+# The data path of sequence classification, whose model (many-to-one) can also read a document in windows.
+LONG_SEQUENCE_MODES = ("truncate", "window")
 
 
 def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
@@ -293,16 +365,29 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     records = split_records(cfg, records, None)  # splits.json is written once every check has passed
     carved = {name: records[name] for name in ("train", *fractions)}
     records = check_split_sizes(cfg, records, files)
-    prep = fit_preprocessing(cfg, records["train"])
-    datasets, truncated = {}, {}
+    try:
+        mode, why = choose_long_sequences(cfg.data.long_sequences, [len(r) for r in records["train"]],
+                                          cfg.data.max_length, supported=LONG_SEQUENCE_MODES)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    truncation = truncation_for(cfg, mode)
+    prep = fit_preprocessing(cfg, records["train"], truncation)
+    prep.long_sequences = mode
+    datasets, truncated, counts = {}, {}, {}
     for split, recs in records.items():
-        examples, n_trunc = encode_records(recs, prep, max_length=cfg.data.max_length, keep=cfg.data.truncate_keep,
-                                           sequence_column=cfg.data.sequence_column)
+        examples, n_trunc = encode_records(recs, prep, truncation=truncation, sequence_column=cfg.data.sequence_column)
         datasets[split] = SequenceDataset(examples)
         truncated[split] = n_trunc
-    prep.median_length = median_length(datasets["train"])
+        counts[split] = cut_counts([len(r) for r in recs], truncation.limit)
+    if mode == "window":  # the front-end (model.frontend auto) reads one window at a time
+        win = windows_for(cfg)
+        prep.median_length = _median([n for length in datasets["train"].lengths for n in win.window_lengths(length)])
+    else:
+        prep.median_length = median_length(datasets["train"])
     report["sizes"] = {k: len(v) for k, v in datasets.items()}
     report["truncated"] = truncated
+    report["truncation"] = {**truncation.to_dict(), "splits": counts}
+    report["long_sequences"] = long_sequence_report(cfg, datasets, mode, why)
     report["num_classes"] = len(prep.labels)
     if fractions:  # the carved splits, as splits.json records them (which rows: splits.json)
         report["split"] = {"seed": cfg.data.split_seed, "fractions": fractions, "by": "label (stratified)"}
@@ -359,6 +444,7 @@ def load_file_for_inference(cfg: Config, prep: Preprocessing, path: Path, *, wit
             for r in records if r.label is not None and r.label not in known]
         if problems:
             raise DataError(problems, header=f"{len(problems)} row(s) of {path} have labels the model never saw")
-    examples, n_trunc = encode_records(records, prep, max_length=cfg.data.max_length, keep=cfg.data.truncate_keep,
-                                       with_targets=with_targets, sequence_column=options["sequence_column"])
+    truncation = truncation_for(cfg, getattr(prep, "long_sequences", "truncate"))  # as in training
+    examples, n_trunc = encode_records(records, prep, truncation=truncation, with_targets=with_targets,
+                                       sequence_column=options["sequence_column"])
     return SequenceDataset(examples), records, n_trunc

@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rnnkit.doctor.evidence import Evidence
-from rnnkit.doctor.rules import INITIAL_LOSS_FACTOR, Finding
+from rnnkit.doctor.rules import INITIAL_LOSS_FACTOR, TRUNCATED_ROWS, Finding, truncation_advice
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks import get_task
 
 IMPROVEMENT = 0.01  # the validation loss must end at least 1% below its first value
-TRUNCATED_SHARE = 0.10  # more of a split's rows cut by data.max_length than this fails the data check
+TRUNCATED_SHARE = TRUNCATED_ROWS  # more of a split's rows cut (data.max_length, data.max_windows) fails the data check
 
 
 @dataclass
@@ -45,10 +45,11 @@ def _data(ev: Evidence) -> Check:
     cut = {k: v / sizes[k] for k, v in (data.get("truncated") or {}).items() if sizes.get(k) and v}
     heavy = {k: share for k, share in cut.items() if share > TRUNCATED_SHARE}
     if heavy:
-        return Check(item, "fail", "data.max_length cuts " + ", ".join(f"{share:.0%} of the {k} rows" for k, share
-                                                                      in heavy.items())
-                     + f" (limit {TRUNCATED_SHARE:.0%}): the model never sees their ends; raise data.max_length",
-                     evidence)
+        by = (data.get("truncation") or {}).get("by", "data.max_length")
+        fix = (truncation_advice(ev) or ["raise data.max_length"])[0]
+        return Check(item, "fail", f"{by} cuts " + ", ".join(f"{share:.0%} of the {k} rows" for k, share
+                                                            in heavy.items())
+                     + f" (limit {TRUNCATED_SHARE:.0%}): the model never sees what was cut; {fix}", evidence)
     if data.get("constant_channels"):
         evidence["constant_channels"] = data["constant_channels"]
         return Check(item, "fail", f"input channels {data['constant_channels']} are constant in the training data: "

@@ -10,7 +10,8 @@ Guide entry -> codes:
   "Training loss decreases but validation loss increases" -> overfitting
   "Training loss plateaus early"                          -> underfitting
   "Check if data is preprocessed correctly"               -> baseline.not_beaten, labels.unpredictable,
-                                                             labels.leak, inputs.unscaled, inputs.constant
+                                                             labels.leak, inputs.unscaled, inputs.constant,
+                                                             inputs.truncated
   "Very slow training"                                    -> slow.padding, slow.data_wait,
                                                              slow.long_sequences, slow.small_batch,
                                                              slow.threads
@@ -55,6 +56,9 @@ PLATEAU_MIN_EPOCHS = 4
 PADDING_SHARE = 0.30  # share of padded positions in the training batches
 DATA_WAIT_SHARE = 0.30  # share of step time spent waiting for batches
 LONG_SEQUENCE = 1024  # mean training length above which the guide advises truncation (512-1024)
+# Truncation (data.max_length, or the cap on windows) cutting more than this share of the training rows: a warning
+# naming the option that keeps more (the checklist's data item fails above the same share)
+TRUNCATED_ROWS = 0.10
 SMALL_BATCH = 16  # below the guide's range for small data sets
 SMALL_BATCH_STEPS = 200  # ...and only when an epoch has this many steps (tiny data sets need small batches)
 TINY_BATCH = 4  # a batch this small is below any range the guide gives: a warning whatever the data set's size
@@ -681,6 +685,69 @@ def _frontend_advice(summary: dict) -> list[str]:
     return []
 
 
+def _long_mode(summary: dict) -> str:
+    """What data.long_sequences resolved to for the run ("truncate" for a run from before windows)."""
+    return ((summary.get("data") or {}).get("long_sequences") or {}).get("mode") or "truncate"
+
+
+def _window_advice(ev: Evidence) -> list[str]:
+    """For a family that reads documents in windows and a run that truncated: read them in windows instead."""
+    if "window" not in get_task(ev.cfg.task).long_sequences or _long_mode(ev.summary) == "window":
+        return []
+    return ["read each document whole in windows: --set data.long_sequences=window (each window of "
+            "data.window_length steps is encoded alone and the document's prediction combines them; at most "
+            "data.max_windows windows per document)"]
+
+
+def truncation_advice(ev: Evidence) -> list[str]:
+    """The options that keep more of what truncation (or the windows' cap) cuts, most helpful first."""
+    cfg, data = ev.cfg, ev.summary.get("data") or {}
+    if _long_mode(ev.summary) == "window":
+        return ["more windows per document (memory grows with them): --set "
+                f"data.max_windows={cfg.data.max_windows * 2}"]
+    advice = _window_advice(ev)
+    keep = (data.get("truncation") or {}).get("keep", cfg.data.truncate_keep)
+    if keep != "head_tail":
+        advice.append("keep both ends of each long row: --set data.truncate_keep=head_tail (the first quarter and "
+                      "the last three quarters of data.max_length by default, data.truncate_head; Sun et al. 2019 "
+                      "found head+tail the best cut of long reviews)")
+    if cfg.data.max_length < 1024:
+        advice.append(f"or keep more of every row (slower): --set data.max_length={min(1024, cfg.data.max_length * 2)}")
+    return advice
+
+
+def truncation(ev: Evidence) -> list[Finding]:
+    """inputs.truncated: truncation (data.max_length), or the cap on windows (data.max_windows), cut a large share
+    of the training rows: the model never sees what they held past the cut."""
+    data = ev.summary.get("data") or {}
+    info = data.get("truncation") or {}
+    train = (info.get("splits") or {}).get("train")
+    if not train:  # a run from before the counts: the rows cut, without positions
+        rows, cut = (data.get("sizes") or {}).get("train"), (data.get("truncated") or {}).get("train")
+        if not rows or not cut:
+            return []
+        train = {"rows": rows, "cut_rows": cut, "cut_rows_share": cut / rows}
+    share = train.get("cut_rows_share") or 0.0
+    if share <= TRUNCATED_ROWS:
+        return []
+    by = info.get("by", "data.max_length")
+    limit = info.get("limit", ev.cfg.data.max_length)
+    kept = info.get("keep", ev.cfg.data.truncate_keep)
+    if kept == "head_tail" and "head" in info:
+        kept = f"the first {info['head']} and the last {info['tail']} steps"
+    else:
+        kept = f"the {kept}"
+    dropped = (f", dropping {train['dropped_positions']:,} of the {train['positions']:,} training positions "
+               f"({train['dropped_share']:.0%})" if "dropped_positions" in train else "")
+    what = f"{by}={ev.cfg.data.max_windows} windows ({limit} steps)" if by == "data.max_windows" else f"{by}={limit}"
+    return [Finding(
+        code="inputs.truncated", severity="warning", title="Long sequences cut",
+        evidence={"by": by, "limit": limit, "keep": info.get("keep", ev.cfg.data.truncate_keep), **train},
+        explanation=f"{what} cut {train['cut_rows']} of the {train['rows']} training rows ({share:.0%}) to {kept}"
+                    f"{dropped}: the model never sees the rest, and it cannot learn from what is only there.",
+        advice=truncation_advice(ev))]
+
+
 def slow(ev: Evidence) -> list[Finding]:
     """The guide's causes of slow training that the run's own numbers show."""
     s, cfg, out = ev.summary, ev.cfg, []
@@ -710,8 +777,9 @@ def slow(ev: Evidence) -> list[Finding]:
             evidence={"mean_train_length": tokens / n, "max_length": cfg.data.max_length},
             explanation=f"training sequences are {tokens / n:.0f} steps long on average; a recurrent network "
                         "processes them one step after another, so time grows with length.",
-            advice=_frontend_advice(s) + (list(get_task(cfg.task).long_sequence_advice) or
+            advice=_frontend_advice(s) + (_long_window_advice(ev) or list(get_task(cfg.task).long_sequence_advice) or
                                           ["truncate to 512-1024 steps (the guide): --set data.max_length=1024",
+                                           *_head_tail_advice(ev),
                                            "or downsample / summarise long inputs before training"])))
     contention = _cpu_contention(ev)
     if contention is not None:
@@ -726,6 +794,23 @@ def slow(ev: Evidence) -> list[Finding]:
                         "step has a fixed cost the hardware cannot spread over more examples.",
             advice=["--set data.batch_size=32 (the guide: 32-128), with optim.lr scaled up a little"]))
     return out
+
+
+def _long_window_advice(ev: Evidence) -> list[str]:
+    """slow.long_sequences for a run that read its documents in windows: the time grows with the steps read,
+    windowed or not (on CPU, measured: BENCHMARKS.md), so read fewer."""
+    if _long_mode(ev.summary) != "window":
+        return []
+    n = ev.cfg.data.max_windows
+    return [f"cut each document to fewer windows: --set data.max_windows={max(1, n // 2)} (an epoch's time grows "
+            "with the steps read, in windows or not)",
+            "or truncate instead, keeping both ends: --set data.long_sequences=truncate --set "
+            "data.truncate_keep=head_tail"]
+
+
+def _head_tail_advice(ev: Evidence) -> list[str]:
+    keep = ((ev.summary.get("data") or {}).get("truncation") or {}).get("keep", ev.cfg.data.truncate_keep)
+    return [] if keep == "head_tail" else ["keeping both ends of each row: --set data.truncate_keep=head_tail"]
 
 
 def _number(x) -> bool:
@@ -820,7 +905,7 @@ def setup(ev: Evidence) -> list[Finding]:
 
 
 RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (
-    setup, inputs, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline, protocol, slow,
+    setup, inputs, truncation, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline, protocol, slow,
     *PROBE_RULES)
 
 
@@ -832,4 +917,5 @@ def run_rules(ev: Evidence) -> list[Finding]:
 
 
 __all__ = ["RULES", "Finding", "baseline", "clipping_off", "divergence", "effective_lr", "inputs", "lower_lr",
-           "lr_sets", "merged_sets", "nonfinite", "overfitting", "run_rules", "setup", "slow", "underfitting"]
+           "lr_sets", "merged_sets", "nonfinite", "overfitting", "run_rules", "setup", "slow", "truncation",
+           "truncation_advice", "underfitting"]

@@ -1,4 +1,5 @@
-"""Sequence classifier: input layer + ``RNNEncoder`` + ``ClassificationHead``, by composition."""
+"""Sequence classifier: input layer + ``RNNEncoder`` + ``ClassificationHead``, by composition; optionally read
+in sliding windows (``rnnkit.models.windows``) for documents longer than one recurrence should run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from torch import Tensor, nn
 from rnnkit.models.encoder import RNNEncoder
 from rnnkit.models.frontend import ConvFrontend, PatchFrontend, choose_frontend
 from rnnkit.models.heads import ClassificationHead, masked_mean
+from rnnkit.models.windows import WindowCombiner, cut_windows, window_layout
 
 # The model options a config may set, with their defaults (those of ClassifierNet).
 MODEL_OPTION_DEFAULTS: dict[str, object] = {
@@ -26,7 +28,8 @@ MODEL_OPTION_DEFAULTS: dict[str, object] = {
     "frontend_reduction": None,
 }
 # Known from the data, not chosen in the model options.
-DATA_DERIVED_KEYS = ("num_classes", "vocab_size", "num_features", "median_length")
+DATA_DERIVED_KEYS = ("num_classes", "vocab_size", "num_features", "median_length", "window_length", "window_stride",
+                     "window_combine")
 
 
 class ClassifierNet(nn.Module):
@@ -38,6 +41,13 @@ class ClassifierNet(nn.Module):
     Xavier-uniform weights (the embedding's pad row is 0, the projection's bias is 0). A front-end
     (``frontend``, numeric input only) replaces the projection: ``inputs -> front-end (T' = ceil(T / r)
     steps) -> RNNEncoder -> ClassificationHead``. ``frontend_choice`` says what was built and why.
+
+    Windows (``window_length`` set): each document is cut into windows of ``window_length`` steps every
+    ``window_stride`` steps (``rnnkit.models.windows``), each window goes the usual way (input layer or front-end
+    -> RNNEncoder -> pooling, as if it were a sequence of its own), and ``WindowCombiner`` makes one output per
+    document from its windows' vectors: the mean of their logits (``window_combine="mean"``) or attention over
+    them, then the output layer (``"attention"``). A document no longer than one window is read exactly as
+    without windows.
 
     Args:
         num_classes: K >= 2, number of classes (logits).
@@ -57,6 +67,9 @@ class ClassifierNet(nn.Module):
             conv front-end the masked mean of its last block is concatenated to the pooled encoder state.
         frontend_reduction: the front-end's reduction factor r; None: from ``median_length``.
         median_length: the median training sequence length (data-derived), for ``"auto"``.
+        window_length: steps per window; None reads every sequence whole (no windows).
+        window_stride: steps between window starts, in [1, window_length]; None: ``window_length``.
+        window_combine: ``"mean"`` or ``"attention"`` (see above).
 
     Raises:
         ValueError: if not exactly one of ``vocab_size`` / ``num_features`` is given, a size
@@ -84,6 +97,9 @@ class ClassifierNet(nn.Module):
         frontend: str = "auto",
         frontend_reduction: int | None = None,
         median_length: float | None = None,
+        window_length: int | None = None,
+        window_stride: int | None = None,
+        window_combine: str = "mean",
     ) -> None:
         super().__init__()
         if (vocab_size is None) == (num_features is None):
@@ -143,6 +159,17 @@ class ClassifierNet(nn.Module):
         )
         self.head = ClassificationHead(self.encoder.output_size, num_classes, pooling=pooling, dropout=dropout,
                                        extra_size=gap)
+        self.window_length = self.window_stride = None
+        self.windows: WindowCombiner | None = None
+        if window_length is not None:
+            stride = window_length if window_stride is None else window_stride
+            for name, value in (("window_length", window_length), ("window_stride", stride)):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            if stride > window_length:
+                raise ValueError(f"window_stride {stride} > window_length {window_length} would skip steps")
+            self.window_length, self.window_stride = window_length, stride
+            self.windows = WindowCombiner(self.encoder.output_size + gap, window_combine)
 
     def forward(self, inputs: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
         """Compute class logits for a padded batch.
@@ -154,35 +181,56 @@ class ClassifierNet(nn.Module):
             mask: (B, T) bool, True at real steps.
 
         Returns:
-            (B, K) unnormalised logits.
+            (B, K) unnormalised logits, one row per sequence (per document, with windows).
 
         Raises:
             ValueError: if ``inputs`` has the wrong rank or dtype for this model's input kind,
                 or the encoder rejects the shapes.
         """
+        self._check_inputs(inputs)
+        if self.windows is None:
+            return self.head.logits(self.features(inputs, lengths, mask))
+        doc, start, size = window_layout(lengths, self.window_length, self.window_stride)  # (N,) each
+        windows, window_lengths, window_mask = cut_windows(inputs, doc, start, size)  # (N, L'[, F]), (N,), (N, L')
+        vectors = self.features(windows, window_lengths, window_mask)  # (N, D)
+        return self.windows(vectors, doc, inputs.shape[0], self.head.logits)  # (B, K)
+
+    def _check_inputs(self, inputs: Tensor) -> None:
         if self.token_input:
             if inputs.dim() != 2 or inputs.is_floating_point() or inputs.is_complex():
                 raise ValueError(
                     "this classifier takes token ids: inputs must be an integer tensor of shape (B, T), "
                     f"got {inputs.dtype} of shape {tuple(inputs.shape)}"
                 )
+        elif inputs.dim() != 3 or not inputs.is_floating_point():
+            raise ValueError(
+                "this classifier takes numeric features: inputs must be a float tensor of shape "
+                f"(B, T, F), got {inputs.dtype} of shape {tuple(inputs.shape)}"
+            )
+
+    def features(self, inputs: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
+        """The vector per sequence that the output layer reads (before its dropout): input layer or front-end ->
+        encoder -> pooling (and the conv front-end's mean of its last block).
+
+        Args:
+            inputs: (B, T) token ids or (B, T, F) features; lengths (B,) on CPU; mask (B, T), as in ``forward``.
+
+        Returns:
+            (B, D) with D = ``encoder.output_size + head.extra_size``.
+        """
+        if self.token_input:
             # Pads may hold any id (even out of range): map them to the pad id before lookup.
             x = self.embedding(inputs.masked_fill(~mask, 0))  # (B, T, E)
         else:
-            if inputs.dim() != 3 or not inputs.is_floating_point():
-                raise ValueError(
-                    "this classifier takes numeric features: inputs must be a float tensor of shape "
-                    f"(B, T, F), got {inputs.dtype} of shape {tuple(inputs.shape)}"
-                )
             # Zero pads before the projection so NaN/inf garbage cannot produce NaN there.
             inputs = inputs.masked_fill(~mask.unsqueeze(-1), 0.0)
             if self.frontend is not None:
                 # (B, T', E) with T' = ceil(T / r), and the lengths / mask of the shortened sequences
                 h, short_lengths, short_mask = self.frontend(inputs, lengths, mask)
                 extra = masked_mean(h, short_mask) if self.head.extra_size else None  # (B, E) or None
-                return self.head(self.encoder(h, short_lengths, short_mask), short_mask, extra)
+                return self.head.features(self.encoder(h, short_lengths, short_mask), short_mask, extra)
             x = self.embedding(inputs)  # (B, T, E)
-        return self.head(self.encoder(x, lengths, mask), mask)
+        return self.head.features(self.encoder(x, lengths, mask), mask)
 
 
 def build_classifier(
@@ -192,6 +240,9 @@ def build_classifier(
     vocab_size: int | None = None,
     num_features: int | None = None,
     median_length: float | None = None,
+    window_length: int | None = None,
+    window_stride: int | None = None,
+    window_combine: str = "mean",
 ) -> ClassifierNet:
     """Build a ``ClassifierNet`` from the config's model options plus data-derived sizes.
 
@@ -202,6 +253,7 @@ def build_classifier(
         vocab_size: vocabulary size (with pad id 0) for token input.
         num_features: features per step for numeric input.
         median_length: the median training sequence length (``model.frontend: auto`` decides with it).
+        window_length, window_stride, window_combine: read documents in windows (``ClassifierNet``); None: whole.
 
     Returns:
         The constructed model (in training mode, on CPU).
@@ -222,7 +274,7 @@ def build_classifier(
         raise ValueError(f"unknown model option(s) {unknown}; allowed options are {sorted(MODEL_OPTION_DEFAULTS)}")
     return ClassifierNet(
         num_classes=num_classes, vocab_size=vocab_size, num_features=num_features, median_length=median_length,
-        **model_options
+        window_length=window_length, window_stride=window_stride, window_combine=window_combine, **model_options
     )
 
 

@@ -123,8 +123,30 @@ class ClassificationHead(nn.Module):
         pooled, _ = self.attention(enc.outputs, mask)
         return pooled
 
+    def features(self, enc: EncoderOutput, mask: Tensor, extra: Tensor | None = None) -> Tensor:
+        """The (B, input_size + extra_size) vector the output layer reads: the pooled encoder state, and the
+        extra features after it.
+
+        Args:
+            enc: encoder output with ``outputs`` (B, T, F) and ``final`` (B, F).
+            mask: (B, T) bool, True at real steps.
+            extra: (B, extra_size) features concatenated to the pooled vector; needed when
+                ``extra_size > 0``.
+        """
+        pooled = self.pool(enc, mask)
+        if self.extra_size:
+            if extra is None or extra.shape != (pooled.shape[0], self.extra_size):
+                raise ValueError(f"this head concatenates {self.extra_size} extra features per sequence, got "
+                                 f"{None if extra is None else tuple(extra.shape)}")
+            pooled = torch.cat([pooled, extra], dim=-1)
+        return pooled
+
+    def logits(self, features: Tensor) -> Tensor:
+        """(M, input_size + extra_size) vectors -> (M, K) logits: dropout, then the output layer."""
+        return self.out(self.dropout(features))
+
     def forward(self, enc: EncoderOutput, mask: Tensor, extra: Tensor | None = None) -> Tensor:
-        """Compute class logits.
+        """Compute class logits: ``logits(features(enc, mask, extra))``.
 
         Args:
             enc: encoder output with ``outputs`` (B, T, F) and ``final`` (B, F).
@@ -135,13 +157,7 @@ class ClassificationHead(nn.Module):
         Returns:
             (B, K) unnormalised logits.
         """
-        pooled = self.pool(enc, mask)
-        if self.extra_size:
-            if extra is None or extra.shape != (pooled.shape[0], self.extra_size):
-                raise ValueError(f"this head concatenates {self.extra_size} extra features per sequence, got "
-                                 f"{None if extra is None else tuple(extra.shape)}")
-            pooled = torch.cat([pooled, extra], dim=-1)
-        return self.out(self.dropout(pooled))
+        return self.logits(self.features(enc, mask, extra))
 
 
 __all__ = ["POOLINGS", "AttentionPooling", "ClassificationHead", "masked_mean"]

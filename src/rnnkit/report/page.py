@@ -11,6 +11,7 @@ import math
 import time
 
 from rnnkit import __version__
+from rnnkit.data.longseq import Windows
 from rnnkit.models.frontend import FrontendChoice
 from rnnkit.report.facts import best_epoch, family, finite, is_number
 from rnnkit.training.metrics import DETAIL_KEYS
@@ -87,8 +88,33 @@ def _sizes(ev) -> str:
         extras.append(f"{data['rejected']} bad rows skipped (listed in {data.get('rejects_file')})")
     truncated = {k: v for k, v in (data.get("truncated") or {}).items() if v}
     if truncated:
-        extras.append("truncated: " + ", ".join(f"{v} {k} rows" for k, v in truncated.items()))
+        counts = (data.get("truncation") or {}).get("splits") or {}
+        extras.append("truncated: " + ", ".join(
+            f"{v} {k} rows" + (f" ({counts[k]['dropped_share']:.1%} of the positions dropped)"
+                               if is_number((counts.get(k) or {}).get("dropped_share")) else "")
+            for k, v in truncated.items()))
     return text + ("; " + "; ".join(extras) if extras else "")
+
+
+def _long_sequences(ev) -> str | None:
+    """The report's "Long sequences" row: what data.long_sequences resolved to and why, the windows, the cut."""
+    data = ev.summary.get("data") or {}
+    long = data.get("long_sequences")
+    if not isinstance(long, dict) or not long.get("mode"):
+        return None
+    line = f"{long['mode']} ({long.get('reason')})"
+    if long["mode"] == "window":
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # a summary written by another version
+            line += "; " + Windows(long["window_length"], long["window_stride"], long["max_windows"],
+                                   long["combine"]).describe()
+    cut = data.get("truncation") or {}
+    train = (cut.get("splits") or {}).get("train") or {}
+    if train.get("cut_rows"):
+        limit = cut.get("limit") if cut.get("by") == "data.max_length" else ev.cfg.data.max_windows
+        line += (f"; {cut.get('by')}={limit}"
+                 f" cut {train['cut_rows']} of {train['rows']} training rows ({train['cut_rows_share']:.0%}; "
+                 f"{train['dropped_share']:.1%} of the training positions dropped), keeping the {cut.get('keep')}")
+    return line
 
 
 def _model_line(ev) -> str:
@@ -153,6 +179,7 @@ def _header(ev) -> str:
         ("Data", _data_source(ev)),
         ("Sizes", _sizes(ev)),
         ("Model", _model_line(ev)),
+        *([("Long sequences", _long_sequences(ev))] if _long_sequences(ev) else []),
         ("Device", f"{s['device']}, {s.get('precision', '?')}" if s.get("device") else
          f"not recorded (configured: train.device={cfg.train.device})"),
         ("Wall time", _duration(s.get("wall_seconds"))),

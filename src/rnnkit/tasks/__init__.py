@@ -69,6 +69,9 @@ class Task:
         metric_notes: notes printed under the report's metrics table (e.g. the loss's units).
         long_sequence_advice: the doctor's advice when training sequences are very long; () for the
             generic advice (truncate with data.max_length).
+        long_sequences: the `data.long_sequences` modes the family trains: ("truncate",), or ("truncate",
+            "window") for a many-to-one family whose model reads a document in windows (`auto` may pick either;
+            `rnnkit.data.longseq.choose_long_sequences`). Another forced mode is a config error at start.
         monitor: (cfg, PreparedData) -> (validation metric name, why) that `train.monitor=auto` selects on (the
             family's headline); or None (the loss).
         search_advice: the doctor's advice, after a larger budget, when the family's protocol search (summary
@@ -103,6 +106,7 @@ class Task:
     describe_model: Callable | None = None
     metric_notes: tuple[str, ...] = ()
     long_sequence_advice: tuple[str, ...] = ()
+    long_sequences: tuple[str, ...] = ("truncate",)
     search_advice: tuple[str, ...] = ()
     estimator: object = None
     monitor: Callable | None = None

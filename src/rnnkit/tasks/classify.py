@@ -113,11 +113,17 @@ def frontend_choice(cfg, prep):
 
 
 def build_model(cfg, prep):
+    """The classifier; it reads documents in windows when data.long_sequences resolved to window for this run
+    (saved with the preprocessing, so `predict` / `evaluate` rebuild the same model)."""
+    from rnnkit.data.pipeline import windows_for
     from rnnkit.models.classifier import build_classifier
 
+    windows = windows_for(cfg) if getattr(prep, "long_sequences", "truncate") == "window" else None
     model = build_classifier(dataclasses.asdict(cfg.model), num_classes=len(prep.labels),
                              vocab_size=len(prep.vocab) if prep.vocab is not None else None,
-                             num_features=prep.num_features, median_length=getattr(prep, "median_length", None))
+                             num_features=prep.num_features, median_length=getattr(prep, "median_length", None),
+                             **({"window_length": windows.length, "window_stride": windows.stride,
+                                 "window_combine": windows.combine} if windows is not None else {}))
     counts = getattr(prep, "class_counts", None)
     if counts and class_balance(cfg, counts)["kind"] == "logit_adjust":
         share = torch.tensor(counts, dtype=torch.float32).clamp(min=1) / max(sum(counts), 1)
@@ -298,5 +304,5 @@ TASK = Task(name="classify", prepare=prepare, load_prep=Preprocessing.load, buil
             metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss,
             baseline=("accuracy", "majority_class", True), headline_score=accuracy_score,
             uses_pooling=True, estimator=EstimatorSpec("SequenceClassifier", ClassifierHooks, ESTIMATOR_DOC),
-            monitor=monitor, onnx=ONNX, title="sequence classification",
+            monitor=monitor, long_sequences=("truncate", "window"), onnx=ONNX, title="sequence classification",
             hub_tasks=("text-classification", "time-series-classification"))

@@ -40,6 +40,7 @@ from rnnkit.config import Config, register_section
 from rnnkit.data.cells import MISSING, is_blank
 from rnnkit.data.collate import Batch, SequenceDataset, collate
 from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
+from rnnkit.data.longseq import cut_counts
 from rnnkit.data.outputs import write_value_predictions
 from rnnkit.data.pipeline import (
     SPLITS_FILE,
@@ -53,6 +54,7 @@ from rnnkit.data.pipeline import (
     median_length,
     missing_split_fractions,
     reader_options,
+    truncation_for,
 )
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import RAW_LIMIT, ReadResult, Record
@@ -415,8 +417,8 @@ def encode(records: list[Record], prep: RegressPrep, cfg: Config, *, with_target
            sequence_column: str | None) -> tuple[list, int]:
     """Records -> examples: inputs as for classification; target (K,) float32 z-scored, and the target in its
     own units in `extra["y"]` (float64, for the metrics)."""
-    examples, truncated = encode_records(records, prep, max_length=cfg.data.max_length, keep=cfg.data.truncate_keep,
-                                         with_targets=False, sequence_column=sequence_column)
+    examples, truncated = encode_records(records, prep, truncation=truncation_for(cfg), with_targets=False,
+                                         sequence_column=sequence_column)
     if with_targets:
         for ex, rec in zip(examples, records, strict=True):
             y = rec.extra["targets"]
@@ -448,6 +450,9 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
                                             sequence_column=cfg.data.sequence_column)
         datasets[split] = SequenceDataset(examples)
     prep.median_length = median_length(datasets["train"])
+    cut = truncation_for(cfg)
+    report["truncation"] = {**cut.to_dict(), "splits": {k: cut_counts([len(r) for r in recs], cut.limit)
+                                                        for k, recs in records.items()}}
     report.update(sizes={k: len(v) for k, v in datasets.items()}, truncated=truncated,
                   target_columns=prep.target_columns, target_mean=mean, target_std=std,
                   frontend=frontend_choice(cfg, prep).to_dict())

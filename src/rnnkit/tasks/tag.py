@@ -33,7 +33,8 @@ from rnnkit.config import Config, register_section
 from rnnkit.data.collate import Batch, Example, SequenceDataset
 from rnnkit.data.conll import read_tagged, reject_unseen_tags
 from rnnkit.data.datasets import DistributionDataset, get_builtin, register
-from rnnkit.data.pipeline import PreparedData, missing_split_fractions
+from rnnkit.data.longseq import Truncation
+from rnnkit.data.pipeline import PreparedData, missing_split_fractions, truncation_for
 from rnnkit.data.records import Record
 from rnnkit.data.splits import save_split, stratified_split
 from rnnkit.data.validate import too_few_classes, validate_splits
@@ -268,8 +269,9 @@ def fit_preprocessing(cfg: Config, train: list[Record]) -> TagPreprocessing:
 
 
 def encode(records: list[Record], prep: TagPreprocessing, *, with_targets: bool = True,
-           max_length: int | None = None, keep: str = "head") -> tuple[list[Example], int]:
-    """Records -> examples; sentences longer than `max_length` (if given) are cut. Returns (examples, cut)."""
+           max_length: int | None = None, keep: str = "head", head: float = 0.25) -> tuple[list[Example], int]:
+    """Records -> examples; sentences longer than `max_length` (if given) are cut, keeping `keep` (head | tail |
+    head_tail, `head` the head's share or count: `rnnkit.data.longseq.kept_slices`). Returns (examples, cut)."""
     examples, cut = [], 0
     for r in records:
         words = [t.lower() for t in r.tokens] if prep.lowercase else r.tokens
@@ -284,10 +286,10 @@ def encode(records: list[Record], prep: TagPreprocessing, *, with_targets: bool 
             extra["chars"] = torch.tensor([c + [0] * (width - len(c)) for c in ids], dtype=torch.long)  # (T, C)
             extra["char_lengths"] = torch.tensor([len(c) for c in ids], dtype=torch.long)  # (T,)
         if max_length is not None and len(inputs) > max_length:
-            part = slice(0, max_length) if keep == "head" else slice(len(inputs) - max_length, None)
-            inputs = inputs[part].clone()
-            target = None if target is None else target[part].clone()
-            extra = {k: v[part].clone() for k, v in extra.items()}
+            kept = Truncation(max_length, keep, head)  # the same steps of words, tags and characters
+            inputs = kept.cut(inputs)
+            target = None if target is None else kept.cut(target)
+            extra = {k: kept.cut(v) for k, v in extra.items()}
             cut += 1
         examples.append(Example(id=r.id, inputs=inputs, target=target, extra=extra))
     return examples, cut
@@ -305,10 +307,12 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
         raise DataError(one_tag, header="the training data cannot train a tagger")
     records = _carve(cfg, records, run_dir)
     prep = fit_preprocessing(cfg, records["train"])
+    truncation_for(cfg)  # a head+tail cut that cannot keep both ends is a ConfigError naming the key
     datasets, truncated, tokens, oov = {}, {}, {}, {}
     for split, recs in records.items():
         limit = cfg.data.max_length if split == "train" else None  # score and tag every evaluation token
-        examples, truncated[split] = encode(recs, prep, max_length=limit, keep=cfg.data.truncate_keep)
+        examples, truncated[split] = encode(recs, prep, max_length=limit, keep=cfg.data.truncate_keep,
+                                            head=cfg.data.truncate_head)
         datasets[split] = SequenceDataset(examples)
         n = sum(len(e) for e in examples)
         tokens[split] = n

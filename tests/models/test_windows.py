@@ -1,0 +1,97 @@
+"""Issue 12, item 2 (model side): a classifier that reads documents in sliding windows. One output per document;
+neither padded windows nor the pad steps inside a document's last window change it (a document gives the same
+logits alone and in a batch with longer documents); a document no longer than one window is read exactly as
+without windows; gradients reach every window."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnkit.data.collate import Example, collate
+from rnnkit.models.classifier import build_classifier
+from rnnkit.models.windows import cut_windows, to_grid, window_layout
+
+SMALL = {"hidden_size": 12, "embedding_dim": 8, "num_layers": 2, "dropout": 0.1, "recurrent_dropout": 0.1}
+
+
+def _logits(model, docs, pad_value=0.0):
+    batch = collate([Example(str(i), d) for i, d in enumerate(docs)], pad_value=pad_value)
+    with torch.no_grad():
+        return model(batch.inputs, batch.lengths, batch.mask)
+
+
+def test_layout_cut_and_grid_on_a_known_batch():
+    lengths = torch.tensor([3, 10, 1])
+    doc, start, size = window_layout(lengths, 4, 3)  # windows start at 0, 3, 6, ... until one reaches the end
+    assert doc.tolist() == [0, 1, 1, 1, 2] and start.tolist() == [0, 0, 3, 6, 0] and size.tolist() == [3, 4, 4, 4, 1]
+    inputs = torch.tensor([[1, 2, 3, 0, 0, 0, 0, 0, 0, 0], list(range(10, 20)), [7] + [0] * 9])
+    windows, lengths_w, mask = cut_windows(inputs, doc, start, size)
+    assert lengths_w.tolist() == [3, 4, 4, 4, 1] and lengths_w.device.type == "cpu"
+    assert windows[mask].tolist() == [1, 2, 3, 10, 11, 12, 13, 13, 14, 15, 16, 16, 17, 18, 19, 7]
+    grid, grid_mask = to_grid(torch.arange(5.0).unsqueeze(1), doc, 3)
+    assert grid.squeeze(-1).tolist() == [[0, 0, 0], [1, 2, 3], [4, 0, 0]]
+    assert grid_mask.tolist() == [[True, False, False], [True, True, True], [True, False, False]]
+
+
+@pytest.mark.parametrize("combine", ["mean", "attention"])
+@pytest.mark.parametrize("kind", ["tokens", "numeric", "numeric_conv"])
+def test_a_document_gets_the_same_logits_alone_and_in_a_batch_of_longer_ones(combine, kind):
+    torch.manual_seed(0)
+    options = dict(SMALL, frontend="conv" if kind == "numeric_conv" else "none",
+                   **({"frontend_reduction": 2} if kind == "numeric_conv" else {}))
+    model = build_classifier(options, num_classes=3, window_length=16, window_stride=10, window_combine=combine,
+                             **({"vocab_size": 40} if kind == "tokens" else {"num_features": 2})).eval()
+    sizes = (5, 16, 17, 26, 61, 130)  # one window, exactly one, just over, two strides, many
+    docs = [torch.randint(1, 40, (n,)) if kind == "tokens" else torch.randn(n, 2) for n in sizes]
+    together = _logits(model, docs)  # (6, 3): padded to 130 steps, 13 windows for the longest
+    assert together.shape == (len(docs), 3)
+    for i, d in enumerate(docs):
+        alone = _logits(model, [d])[0]
+        assert torch.allclose(alone, together[i], atol=1e-6, rtol=0), (sizes[i], (alone - together[i]).abs().max())
+    if kind != "tokens":  # garbage in the pad positions changes nothing
+        assert torch.allclose(_logits(model, docs, pad_value=float("nan")), together, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("combine", ["mean", "attention"])
+def test_a_document_within_one_window_is_read_as_without_windows(combine):
+    torch.manual_seed(1)
+    plain = build_classifier(dict(SMALL), num_classes=2, vocab_size=30).eval()
+    windowed = build_classifier(dict(SMALL), num_classes=2, vocab_size=30, window_length=20,
+                                window_combine=combine).eval()
+    windowed.load_state_dict(plain.state_dict(), strict=combine == "mean")  # attention adds its own weights
+    docs = [torch.randint(1, 30, (n,)) for n in (3, 20, 11)]
+    assert torch.allclose(_logits(windowed, docs), _logits(plain, docs), atol=1e-6, rtol=0)
+    long = [torch.randint(1, 30, (45,))]
+    assert not torch.allclose(_logits(windowed, long), _logits(plain, long))  # 3 windows are not one pass
+
+
+def test_mean_combine_is_the_mean_of_each_windows_own_logits():
+    torch.manual_seed(2)
+    model = build_classifier(dict(SMALL), num_classes=2, vocab_size=30, window_length=8, window_stride=8).eval()
+    plain = build_classifier(dict(SMALL), num_classes=2, vocab_size=30).eval()
+    plain.load_state_dict(model.state_dict())
+    doc = torch.randint(1, 30, (21,))  # windows 0-8, 8-16, 16-21
+    by_hand = torch.stack([_logits(plain, [doc[s:s + 8]])[0] for s in (0, 8, 16)]).mean(0)
+    assert torch.allclose(_logits(model, [doc])[0], by_hand, atol=1e-6, rtol=0)
+
+
+def test_gradients_reach_every_window_and_the_attention():
+    torch.manual_seed(3)
+    model = build_classifier(dict(SMALL), num_classes=2, vocab_size=30, window_length=6, window_combine="attention")
+    docs = [torch.randint(1, 30, (n,)) for n in (20, 7)]
+    batch = collate([Example(str(i), d, torch.tensor(i)) for i, d in enumerate(docs)])
+    loss = torch.nn.functional.cross_entropy(model(batch.inputs, batch.lengths, batch.mask), batch.targets)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    used = model.embedding.weight.grad.abs().sum(1) > 0
+    assert used[docs[0][-1]] and used[docs[0][0]] and used[docs[1]].all()  # first and last window alike
+
+
+def test_window_settings_are_checked():
+    with pytest.raises(ValueError, match="skip steps"):
+        build_classifier({}, num_classes=2, vocab_size=5, window_length=4, window_stride=5)
+    with pytest.raises(ValueError, match="window combine"):
+        build_classifier({}, num_classes=2, vocab_size=5, window_length=4, window_combine="max")
+    with pytest.raises(ValueError, match="must not set"):
+        build_classifier({"window_length": 4}, num_classes=2, vocab_size=5)

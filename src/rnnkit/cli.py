@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "axes, and write FILE.json beside it with what inference needs (task, input names, vocabulary, "
                        "labels, standardizer, truncation, reader options). The export checks itself: onnxruntime "
                        "must reproduce PyTorch within 1e-4 on mixed-length batches, or nothing is written. Families: "
-                       "classify, regress, forecast, tag. Needs onnx and onnxruntime: pip install 'rnnkit[export]'.",
+                       "classify, regress, forecast, tag. Also writes DIR/MODEL_CARD.md (as `rnnkit report` does). "
+                       "Needs onnx and onnxruntime: pip install 'rnnkit[export]'.",
                        epilog="examples:\n  rnnkit export runs/b                       (runs/b/model.onnx)\n"
                        "  rnnkit export runs/b --output deploy/spam.onnx",
                        formatter_class=argparse.RawDescriptionHelpFormatter)

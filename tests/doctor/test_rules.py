@@ -222,3 +222,16 @@ def test_item10_slow_threads_fires_on_an_oversubscribed_run_and_not_on_a_healthy
     assert issue.advice[0].startswith("one thread per training on a busy machine: --set train.threads=1")
     assert "waited for a CPU 76% of the time" in issue.explanation and "oversubscribed" in issue.explanation
     assert issue.evidence["cpu_wait_share"] == pytest.approx(540 / 713)
+
+
+def test_one_noisy_pass_on_small_data_is_not_a_divergence():
+    """Small data counts 8 one-step passes as an epoch (summary epoch_scale): the doctor reads the training loss
+    per counted epoch, so one batch's spike (2.3x the start) is not called a divergence, while a real rise is."""
+    train = [0.7, 0.6, 0.5] * 16
+    train[20] = 1.6  # one pass of one batch
+    flat = [0.6] * len(train)
+    assert R.divergence(evidence(train, flat, chance=0.69)) != []  # read pass by pass: a "divergence"
+    assert R.divergence(evidence(train, flat, chance=0.69, summary={"epoch_scale": 8})) == []
+    rising = [0.7 + 0.03 * i for i in range(48)]  # 0.7 -> 2.1 over 48 passes
+    (found,) = R.divergence(evidence(rising, flat, chance=0.69, summary={"epoch_scale": 8}))
+    assert found.evidence["peak_epoch"] == 6  # counted in the user's epochs

@@ -130,7 +130,13 @@ def merged_sets(*groups: list[str]) -> list[str]:
 
 
 def _train_losses(ev: Evidence) -> list[float]:
-    return [e["train_loss"] for e in ev.epochs if _number(e.get("train_loss"))]
+    """The training loss per epoch as the user counts epochs: on small data (summary `epoch_scale` k > 1, each
+    logged epoch one pass of a step or few) the mean of each k passes, so one noisy batch is not a trend."""
+    losses = [e["train_loss"] for e in ev.epochs if _number(e.get("train_loss"))]
+    k = ev.summary.get("epoch_scale")
+    if not isinstance(k, int) or isinstance(k, bool) or k <= 1:
+        return losses
+    return [sum(losses[i:i + k]) / len(losses[i:i + k]) for i in range(0, len(losses), k)]
 
 
 def _diverged(ev: Evidence) -> tuple[float, float, int] | None:

@@ -33,6 +33,16 @@ def _train(tmp_path, name, *overrides):
     return out
 
 
+def _spread_rows(path, n: int, target: str):
+    """Regression rows: noise of 5-30 steps, the target its standard deviation (seeded)."""
+    rng = np.random.default_rng(1)
+    with open(path, "w") as fh:
+        for _ in range(n):
+            x = rng.standard_normal(int(rng.integers(5, 30)))
+            fh.write(json.dumps({"sequence": x.round(3).tolist(), target: float(x.std())}) + "\n")
+    return path
+
+
 def _stretched(ex: Example, length: int) -> Example:
     """`ex` repeated (or cut) to its last `length` steps: longer than any training sequence, or shorter."""
     reps = -(-length // ex.inputs.shape[0])
@@ -128,12 +138,7 @@ def test_long_numeric_series_export_through_the_conv_front_end(tmp_path):
 
 
 def test_regressor_exports(tmp_path):
-    rng = np.random.default_rng(1)
-    path = tmp_path / "r.jsonl"
-    with open(path, "w") as fh:
-        for _ in range(120):
-            x = rng.standard_normal(int(rng.integers(5, 30)))
-            fh.write(json.dumps({"sequence": x.round(3).tolist(), "label": float(x.std())}) + "\n")
+    path = _spread_rows(tmp_path / "r.jsonl", 120, "label")
     run = _train(tmp_path, "reg", "task=regress", f"data.train={path}")
     side = export_onnx(run)
     assert side["output"] == "prediction" and len(side["target_mean"]) == 1
@@ -231,12 +236,7 @@ def test_onnx_predictions_equal_the_torch_path_in_a_process_without_torch(tmp_pa
         run = _train(tmp_path, "r", f"data.train={data}", "data.truncate_keep=head_tail", "data.max_length=20",
                      "data.long_sequences=truncate")  # rows of 5-30 steps: both ends of the long ones kept
     else:
-        rng = np.random.default_rng(1)
-        data = tmp_path / "r.jsonl"
-        with open(data, "w") as fh:
-            for _ in range(100):
-                x = rng.standard_normal(int(rng.integers(5, 30)))
-                fh.write(json.dumps({"sequence": x.round(3).tolist(), "amp": float(x.std())}) + "\n")
+        data = _spread_rows(tmp_path / "r.jsonl", 100, "amp")
         run = _train(tmp_path, "r", "task=regress", f"data.train={data}", "data.label_column=amp")
     export_onnx(run)
     torch_out, onnx_out = tmp_path / "torch.csv", tmp_path / "onnx.csv"

@@ -68,5 +68,13 @@ def plain_forward(model, inputs, lengths, mask, extra):
     return model(inputs, lengths, mask)
 
 
+def sequence_spec(output: str, serve: str, extra: Callable) -> OnnxSpec:
+    """The export of a one-sequence-per-row family (classify, regress): `output` of shape (B, K), served as
+    `serve`, its sidecar the input encoding plus `extra(prep)` (labels, or target scaling)."""
+    return OnnxSpec(inputs=sequence_inputs, output=output, output_axes={0: "batch"}, forward=plain_forward,
+                    sizes=sequence_sizes, check_lengths=sequence_lengths, serve=serve,
+                    sidecar=lambda cfg, prep, model: {**sequence_sidecar(prep), **extra(prep)})
+
+
 __all__ = ["FEATURES", "MASK", "TOKENS", "OnnxSpec", "plain_forward", "sequence_inputs", "sequence_lengths",
-           "sequence_sidecar", "sequence_sizes"]
+           "sequence_sidecar", "sequence_sizes", "sequence_spec"]

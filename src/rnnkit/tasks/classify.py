@@ -20,14 +20,7 @@ from rnnkit.data.vocab import LabelMap
 from rnnkit.errors import ConfigError
 from rnnkit.tasks import Task
 from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, labels_of, prediction_rows
-from rnnkit.tasks._onnx import (
-    OnnxSpec,
-    plain_forward,
-    sequence_inputs,
-    sequence_lengths,
-    sequence_sidecar,
-    sequence_sizes,
-)
+from rnnkit.tasks._onnx import sequence_spec
 from rnnkit.training import metrics as M
 
 register(
@@ -294,9 +287,7 @@ def monitor(cfg, data) -> tuple[str, str]:
     return "macro_f1", f"the training classes are imbalanced, {ratio:.0f}:1 (largest to smallest)"
 
 
-ONNX = OnnxSpec(inputs=sequence_inputs, output="logits", output_axes={0: "batch"}, forward=plain_forward,
-                sizes=sequence_sizes, check_lengths=sequence_lengths, serve="probabilities",
-                sidecar=lambda cfg, prep, model: {**sequence_sidecar(prep), "labels": list(prep.labels.labels)})
+ONNX = sequence_spec("logits", "probabilities", lambda prep: {"labels": list(prep.labels.labels)})
 
 TASK = Task(name="classify", prepare=prepare, load_prep=Preprocessing.load, build_model=build_model,
             collate=collate, forward=forward, loss=loss, predict=predict, score=score,

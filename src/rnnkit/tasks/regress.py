@@ -66,14 +66,7 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 from rnnkit.tasks import Task
 from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, prediction_rows, r2
-from rnnkit.tasks._onnx import (
-    OnnxSpec,
-    plain_forward,
-    sequence_inputs,
-    sequence_lengths,
-    sequence_sidecar,
-    sequence_sizes,
-)
+from rnnkit.tasks._onnx import sequence_spec
 from rnnkit.tasks.classify import frontend_choice
 
 NAME = "regress"
@@ -660,13 +653,9 @@ ESTIMATOR_DOC = """A scikit-learn regressor that trains an rnnkit regression mod
     """
 
 
-ONNX = OnnxSpec(inputs=sequence_inputs, output="prediction", output_axes={0: "batch"}, forward=plain_forward,
-                sizes=sequence_sizes, check_lengths=sequence_lengths, serve="units",
-                sidecar=lambda cfg, prep, model: {
-                    **sequence_sidecar(prep), "target_columns": prep.target_columns,
-                    "prediction_columns": prediction_columns(prep.target_columns),
-                    "target_mean": [float(v) for v in prep.target_mean],
-                    "target_std": [float(v) for v in prep.target_std]})
+ONNX = sequence_spec("prediction", "units", lambda prep: {
+    "target_columns": prep.target_columns, "prediction_columns": prediction_columns(prep.target_columns),
+    "target_mean": [float(v) for v in prep.target_mean], "target_std": [float(v) for v in prep.target_std]})
 
 TASK = Task(name=NAME, prepare=prepare, load_prep=RegressPrep.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,

@@ -142,3 +142,27 @@ def write_long_documents_csv(path, n=400, min_len=150, max_len=300, cue_within=1
             w.writerow(["review", "stars"])
             w.writerows(rows)
     return path, lengths
+
+
+def write_ordered_cue_documents_csv(path, n=400, min_len=224, max_len=300, seed=0):
+    """Long documents whose label is in the ORDER of their parts: filler words, one sentiment word in steps
+    64-95 and one of the opposite sentiment in the 64-95 steps before the last 64; the label is the sentiment
+    of the earlier one ("pos" / "neg"). Truncation to 64 steps (head, tail, or 16 + 48) sees neither; windows of 64
+    see the two in different windows, and every document holds one positive and one negative word, so combining
+    the windows without their order (the mean of their logits, attention) cannot tell the label; a document-level
+    RNN over the windows in order (hierarchical) can. Returns (path, lengths)."""
+    rng = np.random.default_rng(seed)
+    lengths, rows = [], []
+    for _ in range(n):
+        length = int(rng.integers(min_len, max_len + 1))
+        label = bool(rng.integers(0, 2))
+        words = [str(w) for w in rng.choice(FILLER, size=length)]
+        words[int(rng.integers(64, 96))] = str(rng.choice(POSITIVE if label else NEGATIVE))
+        words[length - 1 - int(rng.integers(64, 96))] = str(rng.choice(NEGATIVE if label else POSITIVE))
+        lengths.append(length)
+        rows.append([" ".join(words), "pos" if label else "neg"])
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["review", "stars"])
+        w.writerows(rows)
+    return path, lengths

@@ -261,10 +261,12 @@ def test_onnx_predictions_equal_the_torch_path_in_a_process_without_torch(tmp_pa
 
 def test_the_onnx_backend_takes_the_onnx_file_and_refuses_a_changed_one(tmp_path):
     data = write_numeric_jsonl(tmp_path / "d.jsonl", n=80)
-    windowed = _train(tmp_path, "w", f"data.train={data}", "data.max_length=12")  # windows: rows over 12 steps
-    assert json.loads((windowed / "summary.json").read_text())["data"]["long_sequences"]["mode"] == "window"
-    with pytest.raises(ExportError, match="reads documents in windows .* --set data.long_sequences=truncate"):
-        export_onnx(windowed)
+    for mode in ("window", "hierarchical"):
+        windowed = _train(tmp_path, mode, f"data.train={data}", "data.max_length=12", f"data.long_sequences={mode}")
+        assert json.loads((windowed / "summary.json").read_text())["data"]["long_sequences"]["mode"] == mode
+        with pytest.raises(ExportError, match=f"reads documents in windows .*{mode}.* --set data.long_sequences="
+                                              "truncate"):
+            export_onnx(windowed)
     run = _train(tmp_path, "r", f"data.train={data}")
     export_onnx(run, tmp_path / "ship" / "m.onnx")
     proc = _predict_without_torch([str(tmp_path / "ship" / "m.onnx"), "--data", str(data), "--output",

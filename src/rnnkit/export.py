@@ -191,8 +191,9 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, export
         raise ExportError(f"{run_dir}: task {task.name!r} cannot be exported yet: ONNX export covers the families "
                           "with one forward pass (a sequence-to-sequence model needs its encoder and a decoder step, "
                           "not built yet).")
-    if getattr(prep, "long_sequences", "truncate") == "window":
-        raise ExportError(f"{run_dir}: this model reads documents in windows (data.long_sequences=window), which does "
+    if getattr(prep, "long_sequences", "truncate") in ("window", "hierarchical"):
+        raise ExportError(f"{run_dir}: this model reads documents in windows (data.long_sequences="
+                          f"{prep.long_sequences}), which does "
                           "not export to ONNX yet (the window count per document is data-dependent: bincount); "
                           "train with --set data.long_sequences=truncate to export.")
     out = Path(output) if output is not None else run_dir / "model.onnx"

@@ -14,6 +14,7 @@ import torch
 from rnnkit import config as C
 from rnnkit.data.collate import Example, truncate_examples
 from rnnkit.data.longseq import (
+    AUTO_HIERARCHICAL_FACTOR,
     AUTO_WINDOW_SHARE,
     Truncation,
     Windows,
@@ -128,6 +129,22 @@ def test_auto_rule_reads_windows_from_a_tenth_of_long_rows_and_says_why():
         choose_long_sequences("window", ten, 512)
 
 
+def test_auto_rule_reads_documents_of_several_windows_hierarchically():
+    both = ("truncate", "window", "hierarchical")
+    assert AUTO_HIERARCHICAL_FACTOR == 4
+    nine = [100] * 80 + [600] * 11 + [2049] * 9  # 20% longer than 512, 9% longer than 4 x 512
+    ten = [100] * 80 + [600] * 10 + [2049] * 10
+    assert choose_long_sequences("auto", nine, 512, supported=both)[0] == "window"
+    mode, why = choose_long_sequences("auto", ten, 512, supported=both)
+    assert mode == "hierarchical" and why == ("auto: 10% of the training rows (10 of 100) are longer than 4 x "
+                                              "data.max_length=512 (2048 steps), >= 10%: several windows each, "
+                                              "read in order")
+    assert choose_long_sequences("auto", ten, 512, supported=("truncate", "window"))[0] == "window"
+    assert choose_long_sequences("auto", [2048] * 10, 512, supported=both)[0] == "window"  # 4 x exactly: not over
+    assert choose_long_sequences("hierarchical", nine, 512, supported=both) == (
+        "hierarchical", "data.long_sequences hierarchical")
+
+
 def _reviews(path, docs):
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -192,7 +209,7 @@ def test_windowed_numeric_documents_are_capped_by_max_windows_and_predicted_with
     cfg = C.resolve(None, [f"data.train={path}", "data.max_length=16", "data.max_windows=2", "data.window_stride=8",
                            "data.truncate_keep=tail", "data.val_fraction=0.2", "data.test_fraction=0"])
     data = prepare_data(cfg, tmp_path / "run")
-    assert data.prep.long_sequences == "window"  # most series are longer than 16 steps
+    assert data.prep.long_sequences == "window"  # most series are longer than 16 steps, none than 4 x 16
     span = 8 + 16  # two windows of 16, 8 apart
     assert max(max(ds.lengths) for ds in data.datasets.values()) == span
     assert data.report["truncation"]["by"] == "data.max_windows" and data.report["truncation"]["limit"] == span

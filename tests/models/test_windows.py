@@ -34,7 +34,7 @@ def test_layout_cut_and_grid_on_a_known_batch():
     assert grid_mask.tolist() == [[True, False, False], [True, True, True], [True, False, False]]
 
 
-@pytest.mark.parametrize("combine", ["mean", "attention"])
+@pytest.mark.parametrize("combine", ["mean", "attention", "rnn"])
 @pytest.mark.parametrize("kind", ["tokens", "numeric", "numeric_conv"])
 def test_a_document_gets_the_same_logits_alone_and_in_a_batch_of_longer_ones(combine, kind):
     torch.manual_seed(0)
@@ -86,6 +86,42 @@ def test_gradients_reach_every_window_and_the_attention():
     assert all(p.grad is not None for p in model.parameters())
     used = model.embedding.weight.grad.abs().sum(1) > 0
     assert used[docs[0][-1]] and used[docs[0][0]] and used[docs[1]].all()  # first and last window alike
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_hierarchical_padded_equals_packed_on_valid_positions_and_pads_change_nothing(cell):
+    """The hierarchical encoder (combine "rnn"): packed at both levels (as on CUDA) and padded (CPU) give the same
+    document logits; garbage in the padded steps (and so in the padded windows' places) changes nothing."""
+    torch.manual_seed(4)
+    options = dict(SMALL, cell=cell, frontend="none")
+    padded = build_classifier(dict(options, packing="never"), num_classes=3, num_features=2, window_length=8,
+                              window_combine="rnn").eval()
+    packed = build_classifier(dict(options, packing="always"), num_classes=3, num_features=2, window_length=8,
+                              window_combine="rnn").eval()
+    packed.load_state_dict(padded.state_dict())
+    assert packed.windows.document.packing == "always"
+    docs = [torch.randn(n, 2) for n in (3, 8, 9, 40, 17)]  # 1, 1, 2, 5 and 3 blocks
+    ref = _logits(padded, docs)
+    assert torch.allclose(_logits(packed, docs), ref, atol=1e-6, rtol=0)
+    assert torch.allclose(_logits(padded, docs, pad_value=float("nan")), ref, atol=1e-6, rtol=0)
+    assert torch.allclose(_logits(packed, docs, pad_value=1e6), ref, atol=1e-6, rtol=0)
+
+
+def test_hierarchical_reads_the_blocks_in_order_the_mean_does_not():
+    torch.manual_seed(5)
+    blocks = [torch.randint(1, 30, (8,)) for _ in range(3)]
+    doc, swapped = torch.cat(blocks), torch.cat([blocks[2], blocks[1], blocks[0]])
+    for combine, order_matters in (("mean", False), ("attention", False), ("rnn", True)):
+        model = build_classifier(dict(SMALL), num_classes=2, vocab_size=30, window_length=8,
+                                 window_combine=combine).eval()
+        same = torch.allclose(_logits(model, [doc]), _logits(model, [swapped]), atol=1e-6, rtol=0)
+        assert same != order_matters, combine
+    rnn = build_classifier(dict(SMALL), num_classes=2, vocab_size=30, window_length=8, window_combine="rnn")
+    assert rnn.windows.document.bidirectional and rnn.windows.document.output_size == rnn.encoder.output_size
+    docs = [torch.randint(1, 30, (n,)) for n in (30, 5)]
+    batch = collate([Example(str(i), d, torch.tensor(i)) for i, d in enumerate(docs)])
+    torch.nn.functional.cross_entropy(rnn(batch.inputs, batch.lengths, batch.mask), batch.targets).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in rnn.windows.document.parameters())
 
 
 def test_window_settings_are_checked():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rnnkit import config as C
 from rnnkit._api.rundirs import CONFIG_FILE
-from rnnkit.data.longseq import Truncation, Windows
+from rnnkit.data.longseq import WINDOWED, Truncation, Windows
 from rnnkit.models.frontend import FrontendChoice
 from rnnkit.tasks import get_task
 from rnnkit.training import distributed
@@ -55,7 +55,7 @@ def long_sequences_line(long: dict) -> str:
     """E.g. "long sequences: window (auto: 23% of the training rows ... >= 10%); windows of 512 steps, ...;
     train 2,345 windows for 900 documents (mean 2.6, most 8)"."""
     line = f"long sequences: {long['mode']} ({long.get('reason')})"
-    if long["mode"] == "window":
+    if long["mode"] in WINDOWED:
         win = Windows(long["window_length"], long["window_stride"], long["max_windows"], long["combine"])
         train = (long.get("splits") or {}).get("train")
         line += f"; {win.describe()}" + (

@@ -17,7 +17,7 @@ CHOICES = {  # and "task": one of `task_names()`
     "data.input": ("auto", "text", "numeric", "long"),
     "data.tokenize": ("whitespace", "char"),
     "data.truncate_keep": ("head", "tail", "head_tail"),
-    "data.long_sequences": ("auto", "truncate", "window"),
+    "data.long_sequences": ("auto", "truncate", "window", "hierarchical"),
     "data.window_combine": ("mean", "attention"),
     "data.bad_rows": ("error", "skip"),
     "model.cell": ("lstm", "gru"),

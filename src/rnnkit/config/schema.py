@@ -36,16 +36,18 @@ class DataConfig:
     # and last steps)
     truncate_head: float = 0.25  # head_tail: the head's share of the kept steps (< 1) or its count of steps (>= 1);
     # the tail gets the rest (0.25 of 512: the first 128 and the last 384 steps, near Sun et al. 2019's best cut)
-    long_sequences: str = "auto"  # auto | truncate | window: rows longer than max_length are truncated, or read whole
-    # in windows (classify); auto: window when >= 10% of the training rows are longer than max_length, else truncate
-    window_length: int | None = None  # window: steps per window, each encoded alone and pooled to one vector;
-    # null = max_length
+    long_sequences: str = "auto"  # auto | truncate | window | hierarchical: rows longer than max_length are
+    # truncated, or read whole in windows (classify), or in blocks (the windows) whose vectors a document-level RNN
+    # reads in order (hierarchical); auto: hierarchical when >= 10% of the training rows are longer than 4 x
+    # max_length, else window when >= 10% are longer than max_length, else truncate
+    window_length: int | None = None  # window / hierarchical: steps per window (block), each encoded alone and
+    # pooled to one vector; null = max_length
     window_stride: int | None = None  # window: steps from one window's start to the next; null = the window length
     # (no overlap); smaller strides overlap the windows (and cost more)
     max_windows: int = 8  # window: windows per document at most (memory); a longer document is cut, as truncation
     # cuts (data.truncate_keep), to the steps that many windows cover; rows and positions cut are reported
     window_combine: str = "mean"  # window: mean (the mean of the window logits) | attention (attention over the
-    # window vectors, then the output layer)
+    # window vectors, then the output layer); hierarchical always combines with its document-level RNN
     bad_rows: str = "error"  # error | skip (skip writes rejects.jsonl)
     max_bad_fraction: float = 0.01  # skip still fails above this share of bad rows
     val_fraction: float = 0.1

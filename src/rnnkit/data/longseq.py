@@ -14,7 +14,8 @@ vocabulary, the counts in summary.json) and by the tests:
   truncation cuts) to the `span` that many windows cover, ``(max_windows - 1) * stride + length`` steps. The
   windowed model (`rnnkit.models.windows`) lays out the same windows from the lengths alone.
 * `choose_long_sequences`: what ``data.long_sequences: auto`` means for a family and its training lengths
-  (`AUTO_WINDOW_SHARE`).
+  (`AUTO_WINDOW_SHARE`, `AUTO_HIERARCHICAL_FACTOR`). ``hierarchical`` reads the same windows (blocks) and
+  combines their vectors in order with a document-level RNN (`WINDOWED`: the modes that read windows).
 
 `cut_counts` counts what a cut drops: rows and positions, with their shares (summary.json's
 ``data.truncation``, the start line and the doctor read these).
@@ -31,12 +32,17 @@ if TYPE_CHECKING:
     import torch
 
 TRUNCATE_KEEPS = ("head", "tail", "head_tail")
-LONG_SEQUENCES = ("auto", "truncate", "window")
-WINDOW_COMBINES = ("mean", "attention")
+LONG_SEQUENCES = ("auto", "truncate", "window", "hierarchical")
+WINDOWED = ("window", "hierarchical")  # the modes that cut a document into windows (hierarchical: blocks)
+WINDOW_COMBINES = ("mean", "attention", "rnn")  # rnn: the hierarchical encoder's document-level RNN
 # auto reads documents in windows (in a family that can) when at least this share of the training rows is longer
 # than data.max_length: from there truncation hides the end of one document in ten or more, and the doctor's data
 # check fails above the same share (doctor.checklist.TRUNCATED_SHARE)
 AUTO_WINDOW_SHARE = 0.10
+# ... and the hierarchical encoder when that share of the training rows is longer than this many data.max_length:
+# documents that span several windows, whose parts a document-level RNN reads in order (mean or attention over the
+# windows ignores their order)
+AUTO_HIERARCHICAL_FACTOR = 4
 
 
 def head_steps(limit: int, head: float) -> int:
@@ -141,7 +147,8 @@ class Truncation:
 class Windows:
     """Windows of `length` steps every `stride` steps (stride <= length), at most `max_windows` per document,
     combined by `combine` ("mean": the mean of the window logits; "attention": attention over the window
-    vectors, then the output layer)."""
+    vectors, then the output layer; "rnn": a document-level RNN over the window vectors in order, the
+    hierarchical encoder)."""
 
     length: int
     stride: int
@@ -178,9 +185,10 @@ class Windows:
 
     def describe(self) -> str:
         overlap = f"stride {self.stride}" + (" (no overlap)" if self.stride == self.length else "")
-        combine = "mean of the window logits" if self.combine == "mean" else "attention over the window vectors"
+        combine = {"mean": "the mean of the window logits", "attention": "attention over the window vectors",
+                   "rnn": "a document-level RNN reading the window vectors in order"}[self.combine]
         return (f"windows of {self.length} steps, {overlap}, at most {self.max_windows} per document "
-                f"({self.span} steps), combined by the {combine}")
+                f"({self.span} steps), combined by {combine}")
 
 
 def cut_counts(lengths: Sequence[int], limit: int) -> dict:
@@ -205,15 +213,17 @@ def choose_long_sequences(setting: str, lengths: Sequence[int], max_length: int,
     """What `data.long_sequences` means for these training lengths.
 
     Args:
-        setting: "auto", "truncate" or "window".
+        setting: "auto", "truncate", "window" or "hierarchical".
         lengths: the training rows' lengths, before any cut.
         max_length: data.max_length.
-        supported: the modes the task family can train ("truncate", and "window" for many-to-one families that
-            read a document in windows).
+        supported: the modes the task family can train ("truncate", and "window" / "hierarchical" for many-to-one
+            families that read a document in windows).
 
     Returns:
-        (mode, why): "window" under auto when the family supports it and at least `AUTO_WINDOW_SHARE` of the
-        training rows are longer than `max_length`; else "truncate". A forced setting is returned as it is.
+        (mode, why). Under auto, for a family that supports it: "hierarchical" when at least `AUTO_WINDOW_SHARE`
+        of the training rows are longer than `AUTO_HIERARCHICAL_FACTOR` x `max_length` (documents of several
+        windows); else "window" when at least that share is longer than `max_length`; else "truncate". A forced
+        setting is returned as it is.
 
     Raises:
         ValueError: a forced mode the family does not support (the message names the key and the fix).
@@ -226,13 +236,24 @@ def choose_long_sequences(setting: str, lengths: Sequence[int], max_length: int,
     if "window" not in supported:
         return "truncate", "auto: this task truncates"
     rows = len(lengths)
-    over = sum(1 for n in lengths if n > max_length)
-    share = over / rows if rows else 0.0
+
+    def share_over(limit: int) -> tuple[int, float]:
+        over = sum(1 for n in lengths if n > limit)
+        return over, over / rows if rows else 0.0
+
+    very = AUTO_HIERARCHICAL_FACTOR * max_length
+    over, share = share_over(very)
+    if "hierarchical" in supported and over and share >= AUTO_WINDOW_SHARE:
+        return "hierarchical", (f"auto: {share:.0%} of the training rows ({over} of {rows}) are longer than "
+                                f"{AUTO_HIERARCHICAL_FACTOR} x data.max_length={max_length} ({very} steps), "
+                                f">= {AUTO_WINDOW_SHARE:.0%}: several windows each, read in order")
+    over, share = share_over(max_length)
     words = (f"{share:.0%} of the training rows ({over} of {rows}) are longer than data.max_length={max_length}")
     if over and share >= AUTO_WINDOW_SHARE:
         return "window", f"auto: {words}, >= {AUTO_WINDOW_SHARE:.0%}"
     return "truncate", f"auto: {words}, < {AUTO_WINDOW_SHARE:.0%}"
 
 
-__all__ = ["AUTO_WINDOW_SHARE", "LONG_SEQUENCES", "TRUNCATE_KEEPS", "WINDOW_COMBINES", "Truncation", "Windows",
+__all__ = ["AUTO_HIERARCHICAL_FACTOR", "AUTO_WINDOW_SHARE", "LONG_SEQUENCES", "TRUNCATE_KEEPS", "WINDOWED",
+           "WINDOW_COMBINES", "Truncation", "Windows",
            "choose_long_sequences", "cut_counts", "head_steps", "kept_slices"]

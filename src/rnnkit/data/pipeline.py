@@ -26,7 +26,7 @@ import torch
 from rnnkit.config import Config
 from rnnkit.data.collate import Example, SequenceDataset, truncate_examples
 from rnnkit.data.datasets import get_builtin
-from rnnkit.data.longseq import Truncation, Windows, choose_long_sequences, cut_counts
+from rnnkit.data.longseq import WINDOWED, Truncation, Windows, choose_long_sequences, cut_counts
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import ReadResult, Record
 from rnnkit.data.splits import save_split, stratified_split
@@ -230,9 +230,10 @@ def check_split_sizes(cfg: Config, splits: dict[str, list[Record]], files: dict)
     return out
 
 
-def windows_for(cfg: Config) -> Windows:
+def windows_for(cfg: Config, mode: str = "window") -> Windows:
     """The document windows the config asks for (data.window_length, null: data.max_length; data.window_stride,
-    null: the window length; data.max_windows; data.window_combine).
+    null: the window length; data.max_windows; data.window_combine, or for `mode` "hierarchical" the
+    document-level RNN).
 
     Raises:
         ConfigError: a stride longer than the window (naming both keys).
@@ -240,7 +241,8 @@ def windows_for(cfg: Config) -> Windows:
     d = cfg.data
     length = d.window_length or d.max_length
     try:
-        return Windows(length, d.window_stride or length, d.max_windows, d.window_combine)
+        return Windows(length, d.window_stride or length, d.max_windows,
+                       "rnn" if mode == "hierarchical" else d.window_combine)
     except ValueError as exc:
         raise ConfigError(f"config key 'data.window_stride': {exc}; give a stride of at most the window length "
                           f"{length} (data.window_length, null: data.max_length)") from None
@@ -255,7 +257,7 @@ def truncation_for(cfg: Config, long_sequences: str = "truncate") -> Truncation:
     """
     d = cfg.data
     cut = (Truncation(windows_for(cfg).span, d.truncate_keep, d.truncate_head, by="data.max_windows")
-           if long_sequences == "window" else Truncation(d.max_length, d.truncate_keep, d.truncate_head))
+           if long_sequences in WINDOWED else Truncation(d.max_length, d.truncate_keep, d.truncate_head))
     try:
         cut.slices(cut.limit + 1)
     except ValueError as exc:
@@ -340,8 +342,8 @@ def long_sequence_report(cfg: Config, datasets: dict[str, SequenceDataset], mode
     documents and their windows (in all, mean and most per document; the documents the cap cut are counted in
     data.truncation)."""
     out = {"mode": mode, "reason": why}
-    if mode == "window":
-        win = windows_for(cfg)
+    if mode in WINDOWED:
+        win = windows_for(cfg, mode)
         out.update(win.to_dict(), span=win.span, splits={})
         for split, ds in datasets.items():
             counts = [win.count(n) for n in ds.lengths]
@@ -352,7 +354,7 @@ def long_sequence_report(cfg: Config, datasets: dict[str, SequenceDataset], mode
 
 
 # The data path of sequence classification, whose model (many-to-one) can also read a document in windows.
-LONG_SEQUENCE_MODES = ("truncate", "window")
+LONG_SEQUENCE_MODES = ("truncate", "window", "hierarchical")
 
 
 def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
@@ -379,8 +381,8 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
         datasets[split] = SequenceDataset(examples)
         truncated[split] = n_trunc
         counts[split] = cut_counts([len(r) for r in recs], truncation.limit)
-    if mode == "window":  # the front-end (model.frontend auto) reads one window at a time
-        win = windows_for(cfg)
+    if mode in WINDOWED:  # the front-end (model.frontend auto) reads one window at a time
+        win = windows_for(cfg, mode)
         prep.median_length = _median([n for length in datasets["train"].lengths for n in win.window_lengths(length)])
     else:
         prep.median_length = median_length(datasets["train"])

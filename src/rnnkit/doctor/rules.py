@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from rnnkit.data.longseq import WINDOWED
 from rnnkit.doctor.advice import GUIDE_LR, effective_lr, lower_lr, lr_sets
 from rnnkit.doctor.evidence import Evidence
 from rnnkit.doctor.finding import Finding
@@ -698,17 +699,18 @@ def _long_mode(summary: dict) -> str:
 
 def _window_advice(ev: Evidence) -> list[str]:
     """For a family that reads documents in windows and a run that truncated: read them in windows instead."""
-    if "window" not in get_task(ev.cfg.task).long_sequences or _long_mode(ev.summary) == "window":
+    if "window" not in get_task(ev.cfg.task).long_sequences or _long_mode(ev.summary) in WINDOWED:
         return []
     return ["read each document whole in windows: --set data.long_sequences=window (each window of "
             "data.window_length steps is encoded alone and the document's prediction combines them; at most "
-            "data.max_windows windows per document)"]
+            "data.max_windows windows per document; or data.long_sequences=hierarchical for documents of many "
+            "windows: a document-level RNN reads the window vectors in order)"]
 
 
 def truncation_advice(ev: Evidence) -> list[str]:
     """The options that keep more of what truncation (or the windows' cap) cuts, most helpful first."""
     cfg, data = ev.cfg, ev.summary.get("data") or {}
-    if _long_mode(ev.summary) == "window":
+    if _long_mode(ev.summary) in WINDOWED:
         return ["more windows per document (memory grows with them): --set "
                 f"data.max_windows={cfg.data.max_windows * 2}"]
     advice = _window_advice(ev)
@@ -805,7 +807,7 @@ def slow(ev: Evidence) -> list[Finding]:
 def _long_window_advice(ev: Evidence) -> list[str]:
     """slow.long_sequences for a run that read its documents in windows: the time grows with the steps read,
     windowed or not (on CPU, measured: BENCHMARKS.md), so read fewer."""
-    if _long_mode(ev.summary) != "window":
+    if _long_mode(ev.summary) not in WINDOWED:
         return []
     n = ev.cfg.data.max_windows
     return [f"cut each document to fewer windows: --set data.max_windows={max(1, n // 2)} (an epoch's time grows "

@@ -46,8 +46,9 @@ class ClassifierNet(nn.Module):
     ``window_stride`` steps (``rnnkit.models.windows``), each window goes the usual way (input layer or front-end
     -> RNNEncoder -> pooling, as if it were a sequence of its own), and ``WindowCombiner`` makes one output per
     document from its windows' vectors: the mean of their logits (``window_combine="mean"``) or attention over
-    them, then the output layer (``"attention"``). A document no longer than one window is read exactly as
-    without windows.
+    them, then the output layer (``"attention"``), or a document-level RNN over them in order, the hierarchical
+    encoder (``"rnn"``). With ``"mean"`` or ``"attention"`` a document no longer than one window is read exactly
+    as without windows.
 
     Args:
         num_classes: K >= 2, number of classes (logits).
@@ -69,7 +70,7 @@ class ClassifierNet(nn.Module):
         median_length: the median training sequence length (data-derived), for ``"auto"``.
         window_length: steps per window; None reads every sequence whole (no windows).
         window_stride: steps between window starts, in [1, window_length]; None: ``window_length``.
-        window_combine: ``"mean"`` or ``"attention"`` (see above).
+        window_combine: ``"mean"``, ``"attention"`` or ``"rnn"`` (see above).
 
     Raises:
         ValueError: if not exactly one of ``vocab_size`` / ``num_features`` is given, a size
@@ -169,7 +170,7 @@ class ClassifierNet(nn.Module):
             if stride > window_length:
                 raise ValueError(f"window_stride {stride} > window_length {window_length} would skip steps")
             self.window_length, self.window_stride = window_length, stride
-            self.windows = WindowCombiner(self.encoder.output_size + gap, window_combine)
+            self.windows = WindowCombiner(self.encoder.output_size + gap, window_combine, cell=cell, packing=packing)
 
     def forward(self, inputs: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
         """Compute class logits for a padded batch.

@@ -18,9 +18,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnkit.models.encoder import RNNEncoder
 from rnnkit.models.heads import AttentionPooling, masked_mean
 
-WINDOW_COMBINES = ("mean", "attention")
+WINDOW_COMBINES = ("mean", "attention", "rnn")
 
 
 def window_layout(lengths: Tensor, length: int, stride: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -93,21 +94,35 @@ class WindowCombiner(nn.Module):
       windows' logits (no parameters of its own).
     * ``"attention"``: additive attention (``AttentionPooling``) over the document's window vectors, masked to
       its real windows; the pooled vector goes through the output layer.
+    * ``"rnn"`` (the hierarchical encoder): a one-layer bidirectional document-level ``RNNEncoder`` reads the
+      document's window (block) vectors in order, masked to its real windows (its lengths are the window
+      counts), and its final state (forward at the last real window, backward at the first) goes through the
+      output layer. Its hidden size is F / 2 per direction, so the output layer keeps its width F (F odd: one
+      direction of F). Padded windows hold 0 and are masked, so a document's output does not depend on the
+      longer documents beside it; the document-level encoder takes `cell` and `packing` as the word level does
+      (packed on CUDA, padded on CPU: the same outputs on the valid positions).
 
     Args:
         input_size: F, the width of a window vector.
-        combine: "mean" or "attention".
+        combine: "mean", "attention" or "rnn".
+        cell: "lstm" or "gru", for "rnn".
+        packing: the document-level encoder's packing (``RNNEncoder``), for "rnn".
 
     Raises:
         ValueError: an unknown `combine`.
     """
 
-    def __init__(self, input_size: int, combine: str = "mean") -> None:
+    def __init__(self, input_size: int, combine: str = "mean", *, cell: str = "lstm", packing: str = "auto") -> None:
         super().__init__()
         if combine not in WINDOW_COMBINES:
             raise ValueError(f"window combine must be one of {list(WINDOW_COMBINES)}, got {combine!r}")
         self.combine = combine
         self.attention = AttentionPooling(input_size) if combine == "attention" else None
+        self.document: RNNEncoder | None = None
+        if combine == "rnn":
+            both = input_size % 2 == 0
+            self.document = RNNEncoder(input_size, input_size // 2 if both else input_size, num_layers=1, cell=cell,
+                                       bidirectional=both, packing=packing)
 
     def forward(self, vectors: Tensor, doc: Tensor, batch: int, output: nn.Module) -> Tensor:
         """Args:
@@ -119,10 +134,13 @@ class WindowCombiner(nn.Module):
         Returns:
             (B, K) logits, one row per document.
         """
-        if self.attention is None:
+        if self.combine == "mean":
             grid, mask = to_grid(output(vectors), doc, batch)  # (B, W, K), (B, W)
             return masked_mean(grid, mask)  # (B, K)
         grid, mask = to_grid(vectors, doc, batch)  # (B, W, F), (B, W)
+        if self.document is not None:
+            counts = mask.sum(1).cpu()  # (B,) windows per document, each >= 1
+            return output(self.document(grid, counts, mask).final)  # (B, F) -> (B, K)
         pooled, _ = self.attention(grid, mask)  # (B, F)
         return output(pooled)
 

@@ -11,7 +11,7 @@ import math
 import time
 
 from rnnkit import __version__
-from rnnkit.data.longseq import Windows
+from rnnkit.data.longseq import WINDOWED, Windows
 from rnnkit.models.frontend import FrontendChoice
 from rnnkit.report.facts import best_epoch, family, finite, is_number
 from rnnkit.training.metrics import DETAIL_KEYS
@@ -103,7 +103,7 @@ def _long_sequences(ev) -> str | None:
     if not isinstance(long, dict) or not long.get("mode"):
         return None
     line = f"{long['mode']} ({long.get('reason')})"
-    if long["mode"] == "window":
+    if long["mode"] in WINDOWED:
         with contextlib.suppress(KeyError, TypeError, ValueError):  # a summary written by another version
             line += "; " + Windows(long["window_length"], long["window_stride"], long["max_windows"],
                                    long["combine"]).describe()

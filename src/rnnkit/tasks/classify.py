@@ -106,12 +106,14 @@ def frontend_choice(cfg, prep):
 
 
 def build_model(cfg, prep):
-    """The classifier; it reads documents in windows when data.long_sequences resolved to window for this run
-    (saved with the preprocessing, so `predict` / `evaluate` rebuild the same model)."""
+    """The classifier; it reads documents in windows when data.long_sequences resolved to window or hierarchical
+    for this run (saved with the preprocessing, so `predict` / `evaluate` rebuild the same model)."""
+    from rnnkit.data.longseq import WINDOWED
     from rnnkit.data.pipeline import windows_for
     from rnnkit.models.classifier import build_classifier
 
-    windows = windows_for(cfg) if getattr(prep, "long_sequences", "truncate") == "window" else None
+    mode = getattr(prep, "long_sequences", "truncate")
+    windows = windows_for(cfg, mode) if mode in WINDOWED else None
     model = build_classifier(dataclasses.asdict(cfg.model), num_classes=len(prep.labels),
                              vocab_size=len(prep.vocab) if prep.vocab is not None else None,
                              num_features=prep.num_features, median_length=getattr(prep, "median_length", None),
@@ -295,5 +297,5 @@ TASK = Task(name="classify", prepare=prepare, load_prep=Preprocessing.load, buil
             metric_names=("accuracy", "macro_f1"), chance_loss=uniform_class_loss,
             baseline=("accuracy", "majority_class", True), headline_score=accuracy_score,
             uses_pooling=True, estimator=EstimatorSpec("SequenceClassifier", ClassifierHooks, ESTIMATOR_DOC),
-            monitor=monitor, long_sequences=("truncate", "window"), onnx=ONNX, title="sequence classification",
-            hub_tasks=("text-classification", "time-series-classification"))
+            monitor=monitor, long_sequences=("truncate", "window", "hierarchical"), onnx=ONNX,
+            title="sequence classification", hub_tasks=("text-classification", "time-series-classification"))

@@ -313,7 +313,7 @@ def _export_graph(module: nn.Module, args: tuple, inputs: dict, outputs: dict, e
                                for axes in inputs.values())
                 torch.onnx.export(module, args, str(tmp), dynamo=True, input_names=list(inputs),
                                   output_names=list(outputs), dynamic_shapes=shapes, opset_version=max(OPSET, 18),
-                                  verbose=False)
+                                  verbose=False, external_data=False)  # one file: the weights inside
         return tmp.read_bytes()
     except Exception as exc:  # noqa: BLE001 - every exporter failure becomes one clear error
         raise ExportError(f"{run_dir}: the {exporter} exporter could not export this model's {what}: "

@@ -203,9 +203,9 @@ class GenerationModel:
                                   f"expected {SIDECAR_FORMAT!r}); export the run again with `rnnkit export`.")
         self.decode = side["decode"]
         if self.decode["method"] not in ("greedy", "beam"):
-            raise CheckpointError(f"{side_file}: this run decodes by {self.decode['method']} (its config), which "
-                                  "`--backend onnx` does not reproduce (it serves greedy and beam search); predict "
-                                  "with the default torch backend.")
+            raise CheckpointError(f"{side_file}: this run's config decodes by sampling (seq2seq.sample=true), which "
+                                  "`--backend onnx` does not reproduce (it serves greedy and beam search, as the run's "
+                                  "beam width says); predict with the default torch backend.")
         data = {}
         for name, graph in side["graphs"].items():
             path = side_file.with_name(graph["file"])

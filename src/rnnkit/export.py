@@ -186,9 +186,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, exporter: str = "torchscript") -> dict:
     """Export the run's best model to ONNX (``output``, default ``DIR/model.onnx``) and its sidecar JSON.
 
+    An encoder-decoder (`GenerationSpec`) writes two graphs instead of ``output``: ``NAME.encoder.onnx`` and
+    ``NAME.decoder_step.onnx`` beside ``NAME.onnx.json`` (listed in the sidecar's ``graphs`` with their sha256).
+
     Returns:
         the sidecar's content (also written to ``OUTPUT.json``), with ``check``: the self-check's lengths and
-        largest absolute difference between onnxruntime and PyTorch.
+        largest absolute difference between onnxruntime and PyTorch (an encoder-decoder's also counts the rows
+        whose greedy decode gave PyTorch's tokens).
 
     Raises:
         ExportError: onnx/onnxruntime missing (with the install command), a family without a single forward,

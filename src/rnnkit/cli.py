@@ -194,9 +194,13 @@ def _export(args) -> int:
     side = export_onnx(args.run_dir, args.output, exporter=args.exporter)
     out = Path(args.output) if args.output else Path(args.run_dir) / "model.onnx"
     check = side["check"]
-    print(f"wrote {out} and {out.name}.json ({side['task']}, {args.exporter} exporter, opset {side['opset']}); "
+    graphs = [g["file"] for g in side["graphs"].values()] if side.get("graphs") else [out.name]  # encoder-decoder
+    print(f"wrote {out.parent / graphs[0]}{''.join(f', {g}' for g in graphs[1:])} and {out.name}.json "
+          f"({side['task']}, {args.exporter} exporter, opset {side['opset']}); "
           f"checked with {check['runtime']} on {len(check['batches'])} mixed-length batches: largest difference "
-          f"from PyTorch {check['max_abs_diff']:.2g} (tolerance {check['tolerance']:g})")
+          f"from PyTorch {check['max_abs_diff']:.2g} (tolerance {check['tolerance']:g})"
+          + (f"; greedy decode token for token as PyTorch's on {check['greedy']['rows_identical']} rows"
+             if "greedy" in check else ""))
     print(f"wrote {write_model_card(args.run_dir)}")
     return 0
 
@@ -325,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="inference option override")
     pr.add_argument("--backend", default="torch", choices=("torch", "onnx"),
                     help="torch (default) or onnx: the model `rnnkit export` wrote (DIR/model.onnx, or DIR given as "
-                    "the .onnx file), run by onnxruntime without torch (classify, regress)")
+                    "the .onnx file), run by onnxruntime without torch (classify, regress, seq2seq)")
     pr.set_defaults(func=_predict)
 
     x = sub.add_parser("export", help="write the run's model as ONNX (dynamic batch and time) with a sidecar JSON",
@@ -333,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "axes, and write FILE.json beside it with what inference needs (task, input names, vocabulary, "
                        "labels, standardizer, truncation, reader options). The export checks itself: onnxruntime "
                        "must reproduce PyTorch within 1e-4 on mixed-length batches, or nothing is written. Families: "
-                       "classify, regress, forecast, tag. Also writes DIR/MODEL_CARD.md (as `rnnkit report` does). "
+                       "classify, regress, forecast, tag (one graph), seq2seq (DIR/model.encoder.onnx and "
+                       "model.decoder_step.onnx: the encoder and one decoder step). Also writes DIR/MODEL_CARD.md (as "
+                       "`rnnkit report` does). "
                        "Needs onnx and onnxruntime: pip install 'rnnkit[export]'.",
                        epilog="examples:\n  rnnkit export runs/b                       (runs/b/model.onnx)\n"
                        "  rnnkit export runs/b --output deploy/spam.onnx",

@@ -7,8 +7,9 @@ export` wrote and its sidecar JSON, reads the input file with the run's reader o
 did, runs length-sorted batches, and writes the same prediction file as the PyTorch path (`rnnkit.data.outputs`).
 
 Served: the families whose rows are one sequence with one label or value (the sidecar's "serve" says how the
-output becomes a prediction). Families read from other files (windows of series, CoNLL) export too, but predict
-through the PyTorch path for now.
+output becomes a prediction), and the encoder-decoder, whose two graphs `rnnkit.generation` decodes (greedy or
+beam search, as the run's config says). Families read from other files (windows of series, CoNLL) export too,
+but predict through the PyTorch path for now.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rnnkit.data.standardize import Standardizer
 from rnnkit.data.validate import input_problems, validate_splits
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import CheckpointError, DataError, MissingExtra
+from rnnkit.generation import GenerationModel, open_sidecar
 
 SERVED = ("probabilities", "units")  # the sidecar's "serve": what the graph's output becomes
 SIDECAR_FORMAT = "rnnkit-onnx/1"
@@ -129,9 +131,19 @@ class OnnxModel:
         return write_value_predictions(out, records, units, self.side["prediction_columns"])
 
 
+def open_model(path: str | Path) -> OnnxModel | GenerationModel:
+    """The exported model at `path` (the .onnx file, or the run directory that holds model.onnx): one graph, or an
+    encoder and a decoder step (NAME.encoder.onnx and NAME.decoder_step.onnx beside the sidecar NAME.onnx.json)."""
+    path = Path(path)
+    onnx_file = path / "model.onnx" if path.is_dir() else path
+    side_file = onnx_file.with_name(onnx_file.name + ".json")
+    side = open_sidecar(side_file)
+    return GenerationModel(side_file, side) if side is not None else OnnxModel(path)
+
+
 def predict(path: str | Path, data: str | Path, output: str | Path) -> int:
     """`rnnkit predict PATH --backend onnx`: PATH is the .onnx file or the run directory that holds model.onnx."""
-    return OnnxModel(path).predict_file(data, output)
+    return open_model(path).predict_file(data, output)
 
 
-__all__ = ["SERVED", "OnnxModel", "predict"]
+__all__ = ["SERVED", "OnnxModel", "open_model", "predict"]

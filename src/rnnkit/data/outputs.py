@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,4 +54,40 @@ def write_value_predictions(output: Path, records, values: np.ndarray, columns: 
     return len(records)
 
 
-__all__ = ["write_class_predictions", "write_value_predictions"]
+def write_generated_predictions(output: Path, records, predictions: Sequence[tuple[list[str], float]], *,
+                                source_tokenize: str, target_tokenize: str, limit: int) -> int:
+    """Generated sequences: TSV (default) ``source``, ``prediction``, ``score`` (the prediction's log-probability);
+    JSONL when OUTPUT ends in .jsonl, with the record id, file, line and the target tokens as well.
+
+    Args:
+        predictions: per record, (target tokens, log-probability).
+        source_tokenize, target_tokenize: "char" or "whitespace": how tokens are joined back into text.
+        limit: the decoding limit (seq2seq.max_decode_length); a prediction that long may lack its end: a warning
+            names them (they are written as they are).
+    """
+    from rnnkit.data.pairs import detokenize
+
+    output = Path(output)
+    cut = [rec for rec, (tokens, _) in zip(records, predictions, strict=True) if len(tokens) >= limit]
+    if cut:  # written as they are, but never silently: they may lack their end
+        warnings.warn(f"{len(cut)} of {len(records)} predictions reached seq2seq.max_decode_length={limit} tokens "
+                      f"without an end token and may be cut (e.g. {', '.join(f'{r.file}:{r.line}' for r in cut[:3])}"
+                      f"{' ...' if len(cut) > 3 else ''}); raise the limit with --set seq2seq.max_decode_length=N",
+                      stacklevel=3)
+    rows = [(rec, detokenize(rec.tokens, source_tokenize), list(tokens), detokenize(tokens, target_tokenize), sc)
+            for rec, (tokens, sc) in zip(records, predictions, strict=True)]
+    if output.suffix == ".jsonl":
+        with open(output, "w", encoding="utf-8") as fh:
+            for rec, source, tokens, text, sc in rows:
+                fh.write(json.dumps({"id": rec.id, "file": rec.file, "line": rec.line, "source": source,
+                                     "prediction": text, "tokens": tokens, "score": sc}, ensure_ascii=False) + "\n")
+        return len(rows)
+    with open(output, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        w.writerow(["source", "prediction", "score"])
+        for _, source, _, text, sc in rows:
+            w.writerow([source, text, f"{sc:.4f}"])
+    return len(rows)
+
+
+__all__ = ["write_class_predictions", "write_generated_predictions", "write_value_predictions"]

@@ -61,6 +61,16 @@ def _baselines(test: dict) -> list[str]:
     return lines
 
 
+def _exported_files(cfg) -> str:
+    """What `rnnkit export` writes for this family: one graph, or an encoder and a decoder step."""
+    from rnnkit.tasks._onnx import GenerationSpec
+
+    task = family_of(cfg)
+    if task is not None and isinstance(task.onnx, GenerationSpec):
+        return "model.encoder.onnx + model.decoder_step.onnx + model.onnx.json"
+    return "model.onnx + model.onnx.json"
+
+
 def family_of(cfg):
     """The run's task family, or None when it is not installed here."""
     from rnnkit.errors import RnnkitError
@@ -162,7 +172,7 @@ def render_model_card(run_dir: Path, ev, diag) -> str:
     suffix = Path(str(next(iter(files.values())))).suffix if (files := data.get("files") or {}) else ".csv"
     out += ["", "## How to Get Started with the Model", "", "```bash",
             f"rnnkit predict {run_dir.name} --data new{suffix} --output predictions.csv",
-            f"rnnkit export {run_dir.name}            # model.onnx + model.onnx.json for onnxruntime", "```", ""]
+            f"rnnkit export {run_dir.name}            # {_exported_files(cfg)} for onnxruntime", "```", ""]
     out += ["## Training Details", "", "### Training Data", ""]
     if cfg.data.dataset:
         out.append(f"Built-in data set `{cfg.data.dataset}`" + (f": {data['reference']}" if data.get("reference")

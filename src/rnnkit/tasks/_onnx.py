@@ -4,6 +4,9 @@ an `OnnxSpec` (`Task.onnx` None) is not exported.
 
 The graph always takes ``inputs`` and a boolean ``mask`` (B, T) first and computes the lengths from the mask; a
 family may add inputs after them (a forecaster's ``series_index``, a tagger's ``chars``).
+
+A family that generates token by token gives a `GenerationSpec` instead: its encoder and ONE decoder step export
+as two graphs (`rnnkit.export` names their inputs and outputs, `rnnkit.generation` runs the search over them).
 """
 
 from __future__ import annotations
@@ -43,6 +46,44 @@ class OnnxSpec:
     compare_real_steps: bool = False
 
 
+@dataclass(frozen=True)
+class GenerationSpec:
+    """An encoder-decoder family's ONNX export: the encoder and one decoder step, two graphs.
+
+    The graphs' inputs and outputs, in order (``state`` is `state_names`, e.g. ``("h", "c")`` for an LSTM decoder,
+    each (decoder layers, B, H)):
+
+    - encoder: ``inputs`` (B, S) int64 source ids, ``mask`` (B, S) bool -> ``memory`` (B, S, D), ``memory_keys``
+      (B, S, A) (the attention keys, computed once per source), then the decoder's initial ``state``.
+    - decoder step: ``token`` (N,) int64 previous token, ``state``, ``memory``, ``memory_keys``, ``memory_mask``
+      (N, S) bool -> ``log_probs`` (N, V), ``new_<state>``, ``attention`` (N, S) (0 on source pads).
+
+    Attributes:
+        encoder: (model) -> nn.Module computing the encoder graph.
+        step: (model) -> nn.Module computing the decoder step graph.
+        state_names: (model) -> the decoder state's names.
+        greedy: (model, inputs, lengths, mask, steps) -> per row the token ids the model's own greedy decode
+            produces (no BOS/EOS/pad): what the ONNX decode must reproduce exactly.
+        special_ids: (prep) -> {"pad": id, "bos": id, "eos": id} of the target vocabulary.
+        steps: (cfg, model) -> the most decoding steps the run's decoder takes.
+        sizes: (prep) -> keywords of `rnnkit.export.example_batch` (vocab_size: the source vocabulary).
+        check_lengths: (cfg) -> three maximum source lengths for the self-check, the last beyond any training one.
+        sidecar: (cfg, prep, model) -> the family's part of the sidecar JSON.
+        serve: how `rnnkit predict --backend onnx` writes the output ("generate": `rnnkit.generation`).
+    """
+
+    encoder: Callable
+    step: Callable
+    state_names: Callable
+    greedy: Callable
+    special_ids: Callable
+    steps: Callable
+    sizes: Callable
+    check_lengths: Callable
+    sidecar: Callable
+    serve: str = "generate"
+
+
 def sequence_inputs(model, prep) -> dict:
     """One sequence per row, tokens or numeric features (classify, regress)."""
     return {"inputs": TOKENS if prep.kind == "text" else FEATURES, "mask": MASK}
@@ -76,5 +117,5 @@ def sequence_spec(output: str, serve: str, extra: Callable) -> OnnxSpec:
                     sidecar=lambda cfg, prep, model: {**sequence_sidecar(prep), **extra(prep)})
 
 
-__all__ = ["FEATURES", "MASK", "TOKENS", "OnnxSpec", "plain_forward", "sequence_inputs", "sequence_lengths",
-           "sequence_sidecar", "sequence_sizes", "sequence_spec"]
+__all__ = ["FEATURES", "MASK", "TOKENS", "GenerationSpec", "OnnxSpec", "plain_forward", "sequence_inputs",
+           "sequence_lengths", "sequence_sidecar", "sequence_sizes", "sequence_spec"]

@@ -15,7 +15,6 @@ decode costs about 1/beam of the beam decode on top.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import warnings
@@ -30,13 +29,15 @@ from torch.nn.utils.rnn import pad_sequence
 from rnnkit.config import register_section
 from rnnkit.data.collate import Batch, Example, SequenceDataset
 from rnnkit.data.datasets import BuiltinDataset, register
-from rnnkit.data.pairs import detokenize, group_split, read_pairs
+from rnnkit.data.outputs import write_generated_predictions
+from rnnkit.data.pairs import group_split, read_pairs
 from rnnkit.data.pipeline import input_files
 from rnnkit.data.records import Record
 from rnnkit.data.validate import validate_splits
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.tasks import Task
+from rnnkit.tasks._seq2seq_onnx import ONNX
 
 BOS_TOKEN, EOS_TOKEN = "<s>", "</s>"
 SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, META_FILE, SPLITS_FILE = (
@@ -445,32 +446,12 @@ def load_inference(cfg, prep: Seq2SeqPrep, path, with_targets: bool, run_dir=Non
 
 def write_predictions(output: Path, records: list[Record], preds: list, prep: Seq2SeqPrep, cfg) -> int:
     """TSV (default): ``source``, ``prediction``, ``score`` (the log-probability of the prediction);
-    JSONL when OUTPUT ends in .jsonl, with the record id, file and line as well."""
-    output = Path(output)
-    limit = cfg.seq2seq.max_decode_length
-    cut = [rec for rec, hyp in zip(records, preds, strict=True) if len(hyp.ids) >= limit]
-    if cut:  # written as they are, but never silently: they may lack their end
-        warnings.warn(f"{len(cut)} of {len(records)} predictions reached seq2seq.max_decode_length={limit} tokens "
-                      f"without an end token and may be cut (e.g. {', '.join(f'{r.file}:{r.line}' for r in cut[:3])}"
-                      f"{' ...' if len(cut) > 3 else ''}); raise the limit with --set seq2seq.max_decode_length=N",
-                      stacklevel=2)
-    rows = []
-    for rec, hyp in zip(records, preds, strict=True):
-        tokens = prep.target_vocab.decode(hyp.ids)
-        rows.append((rec, detokenize(rec.tokens, prep.source_tokenize), tokens,
-                     detokenize(tokens, prep.target_tokenize), hyp.score))
-    if output.suffix == ".jsonl":
-        with open(output, "w", encoding="utf-8") as fh:
-            for rec, source, tokens, text, sc in rows:
-                fh.write(json.dumps({"id": rec.id, "file": rec.file, "line": rec.line, "source": source,
-                                     "prediction": text, "tokens": tokens, "score": sc}, ensure_ascii=False) + "\n")
-        return len(rows)
-    with open(output, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(["source", "prediction", "score"])
-        for _, source, _, text, sc in rows:
-            w.writerow([source, text, f"{sc:.4f}"])
-    return len(rows)
+    JSONL when OUTPUT ends in .jsonl, with the record id, file and line as well (`write_generated_predictions`,
+    which `rnnkit predict --backend onnx` writes with too)."""
+    return write_generated_predictions(Path(output), records,
+                                       [(prep.target_vocab.decode(h.ids), h.score) for h in preds],
+                                       source_tokenize=prep.source_tokenize, target_tokenize=prep.target_tokenize,
+                                       limit=cfg.seq2seq.max_decode_length)
 
 
 register(BuiltinDataset(
@@ -520,4 +501,4 @@ TASK = Task(name="seq2seq", prepare=prepare, load_prep=Seq2SeqPrep.load, build_m
             write_predictions=write_predictions, metric_names=("wer", "per"), chance_loss=uniform_token_loss,
             judge_predictions=judge_predictions, headline_score=sequence_accuracy, describe_model=describe_model,
             monitor=lambda cfg, data: ("wer", "the family's headline"), title="sequence-to-sequence generation",
-            hub_tasks=("text2text-generation", None))
+            hub_tasks=("text2text-generation", None), onnx=ONNX)

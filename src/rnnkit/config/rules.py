@@ -42,6 +42,7 @@ RANGES = {  # hard limits: outside them the value cannot work
     "optim.plateau_patience": (1, None), "optim.plateau_factor": (0.0, 1.0), "optim.cooldown_epochs": (0, None),
     "optim.min_lr": (0.0, None), "optim.clip_norm": (0.0, None), "optim.accumulate": (1, None),
     "train.max_epochs": (1, None), "train.patience": (1, None), "train.min_epoch_steps": (1, None),
+    "train.train_eval_rows": (1, None),
     "train.threads": (1, None),
     "train.log_every": (1, None), "train.checkpoint_every": (1, None), "train.keep_checkpoints": (1, None),
     "train.probe_every": (0, None),  # 0 (or null) turns the live probes off

@@ -103,6 +103,9 @@ class TrainConfig:
     min_epoch_steps: int = 8  # a pass over a training set that fills fewer optimizer steps counts as a fraction of
     # an epoch for the settings that count epochs (warm-up, plateau decay, early stopping, max_epochs): 18 rows at
     # batch 32 (1 step a pass) count 8 passes as one epoch, each pass validated (1 = off)
+    train_eval_rows: int | None = 2000  # the final scoring of the training split (summary.json metrics.train, the
+    # doctor's train/validation gap) reads a seeded sample of this many training rows when there are more (stated
+    # in summary.json train_eval); null = every row. Validation and test are always scored whole
     class_balance: str = "auto"  # sequence classes: auto (logit_adjust when the largest training class is 3x the
     # smallest or more) | none | logit_adjust (train on logits + log class shares, predict on the logits: the
     # balanced-error loss of Menon et al. 2021; stated in the model line)

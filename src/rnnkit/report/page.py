@@ -260,9 +260,13 @@ def _metrics(ev) -> str:
 
     order = [k for k in ("test", "val", "train") if k in metrics] + [k for k in metrics if k not in
                                                                      ("test", "val", "train")]
+    sample = ev.summary.get("train_eval") or {}
     for split in order:
         values = metrics[split] or {}
-        rows.append(row(split, values))
+        label = split
+        if split == "train" and sample.get("sampled"):
+            label = f"train (a sample of {sample['rows']:,} of {sample['of']:,} rows)"
+        rows.append(row(label, values))
         extra = {k: v for k, v in values.items() if k not in cols and k != "baselines" and k not in DETAIL_KEYS}
         if extra:
             notes.append(f"{split}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in extra.items()))

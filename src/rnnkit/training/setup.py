@@ -352,11 +352,28 @@ def _restore_rank_rng(rng: dict, dist: distributed.Dist, device, seed: int, step
         torch.cuda.set_rng_state(mine["cuda"], device)
 
 
+def train_eval_sample(rows: int, limit: int | None, seed: int) -> dict:
+    """Which training rows the final scoring reads: all (limit None or >= rows), else a sorted sample of `limit`
+    rows drawn with `seed` (the same rows for the same seed and split).
+
+    Returns:
+        {"rows": scored, "of": rows, "sampled": bool, "indices": sorted row indices (all rows when not sampled)}.
+    """
+    if limit is None or rows <= limit:
+        return {"rows": rows, "of": rows, "sampled": False, "indices": list(range(rows))}
+    picked = sorted(np.random.default_rng([seed, 20261201]).choice(rows, size=limit, replace=False).tolist())
+    return {"rows": limit, "of": rows, "sampled": True, "indices": picked}
+
+
 def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_start,
             dist: distributed.Dist = distributed.SINGLE) -> dict:
-    """Score every split (the best weights are restored by then), write summary.json."""
+    """Score every split (the best weights are restored by then; the training split on a sample of
+    train.train_eval_rows rows when it is larger), write summary.json."""
     metrics = {}
+    train_eval = train_eval_sample(len(data.datasets["train"]), cfg.train.train_eval_rows, cfg.train.seed)
     for split, ds in data.datasets.items():
+        if split == "train" and train_eval["sampled"]:
+            ds = SequenceDataset([ds.examples[i] for i in train_eval["indices"]])
         metrics[split], _ = evaluate(model, ds, task, data.prep, cfg, device=device, precision=precision)
     if task.baselines is not None and "test" in metrics:
         metrics["test"]["baselines"] = task.baselines(data, cfg)
@@ -373,6 +390,7 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
         "epoch_scale": epoch_scale(-(-len(sampler) // dist.world), cfg.optim.accumulate,
                                    cfg.train.min_epoch_steps),  # passes per counted epoch (per-rank batches)
         "stopped": state.stop_reason,
+        "train_eval": {k: v for k, v in train_eval.items() if k != "indices"},
         "padding_share": padding_share(data.datasets["train"].lengths, sampler.epoch_batches(0)),
         "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),
         "data_wait_share": state.data_seconds / max(state.data_seconds + state.compute_seconds, 1e-9),

@@ -8,6 +8,11 @@ epoch and real tokens per second, with `uptime`'s load.
     PYTHONPATH=src:tests OMP_NUM_THREADS=1 python bench/bench_longseq.py --seeds 0,1,2 --pooling last,attention \
         --out bench/results/longseq.json
     PYTHONPATH=src:tests OMP_NUM_THREADS=1 python bench/bench_longseq.py --speed --out bench/results/longseq_speed.json
+    PYTHONPATH=src:tests OMP_NUM_THREADS=1 python bench/bench_longseq.py --ordered --seeds 0,1,2 --pooling attention \
+        --cells lstm,gru --out bench/results/longseq_ordered.json
+
+`--ordered`: the label is in the order of two parts (tests/fakedata.py `write_ordered_cue_documents_csv`: the
+earlier of two opposite sentiment words, both past a 64-step cut, in different windows), 30 epochs at most.
 
 `--speed`: 160 documents of 1,000-1,500 words read whole with the default model (2-layer bidirectional LSTM,
 hidden 128), once as one recurrence per document (data.max_length=2048, truncate) and once in windows of 256
@@ -31,6 +36,7 @@ POLICIES = {
     "head_tail": ["data.long_sequences=truncate", "data.truncate_keep=head_tail"],
     "window_mean": ["data.long_sequences=window"],
     "window_attention": ["data.long_sequences=window", "data.window_combine=attention"],
+    "hierarchical": ["data.long_sequences=hierarchical"],
 }
 SMALL = ["data.text_column=review", "data.label_column=stars", "model.hidden_size=16", "model.embedding_dim=16",
          "model.num_layers=1", "optim.lr=0.01", "train.threads=1", "train.progress=none", "train.probe_every=0",
@@ -58,9 +64,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--pooling", default="last", help="model.pooling values to run each policy with")
     ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--ordered", action="store_true", help="the ordered-cue task instead of the label-at-the-end one")
+    ap.add_argument("--cells", default="lstm", help="model.cell values to run each policy with")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    from fakedata import write_long_documents_csv
+    from fakedata import write_long_documents_csv, write_ordered_cue_documents_csv
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,14 +81,18 @@ def main(argv=None) -> int:
                 rows.append({"variant": name, **run(data, [*SMALL[:2], *SMALL[6:], "train.max_epochs=1", *sets])})
                 print(json.dumps(rows[-1]), flush=True)
         else:
-            data, _ = write_long_documents_csv(Path(tmp) / "docs.csv", n=400)
-            for pooling in args.pooling.split(","):
-                for seed in map(int, args.seeds.split(",")):
-                    for name, sets in POLICIES.items():
-                        items = [*SMALL, "data.max_length=64", "train.max_epochs=20", f"train.seed={seed}",
-                                 f"model.pooling={pooling}", *sets]
-                        rows.append({"variant": name, "pooling": pooling, "seed": seed, **run(data, items)})
-                        print(json.dumps(rows[-1]), flush=True)
+            write = write_ordered_cue_documents_csv if args.ordered else write_long_documents_csv
+            data, _ = write(Path(tmp) / "docs.csv", n=400)
+            epochs = 30 if args.ordered else 20
+            for cell in args.cells.split(","):
+                for pooling in args.pooling.split(","):
+                    for seed in map(int, args.seeds.split(",")):
+                        for name, sets in POLICIES.items():
+                            items = [*SMALL, "data.max_length=64", f"train.max_epochs={epochs}", f"train.seed={seed}",
+                                     f"model.pooling={pooling}", f"model.cell={cell}", *sets]
+                            rows.append({"variant": name, "cell": cell, "pooling": pooling, "seed": seed,
+                                         "task": "ordered" if args.ordered else "end", **run(data, items)})
+                            print(json.dumps(rows[-1]), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")

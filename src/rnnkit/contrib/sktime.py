@@ -41,8 +41,8 @@ try:
     from sktime.classification.base import BaseClassifier
     from sktime.regression.base import BaseRegressor
 except ImportError as exc:  # sktime itself, or one of its own dependencies (pandas, scikit-base, ...)
-    raise MissingSktime(f"rnnkit.contrib.sktime needs sktime ({exc.name} is not installed): {INSTALL_HINT}"
-                        ) from exc
+    missing = (exc.name or "sktime").split(".")[0]
+    raise MissingSktime(f"rnnkit.contrib.sktime needs sktime ({missing} is not installed): {INSTALL_HINT}") from exc
 
 __all__ = ["INSTALL_HINT", "RNNClassifier", "RNNRegressor", "to_sequences"]
 
@@ -60,7 +60,7 @@ KEYS = {
 
 # Fast settings for sktime's check_estimator (and for trying things out): a 4-unit one-layer network, one epoch.
 _FAST = {"hidden_size": 4, "num_layers": 1, "bidirectional": False, "max_epochs": 1, "threads": 1,
-         "params": {"model__embedding_dim": 4, "train__probe_every": 0}}
+         "params": {"model__embedding_dim": 4, "train__probe_every": 0, "train__min_epoch_steps": 1}}
 
 _TAGS = {
     "authors": "rnnkit developers",
@@ -146,19 +146,24 @@ class _RNNPanel:
         super().__init__()
 
     def __post_init__(self):
-        self._rnnkit_params(seed=False)  # a bad key or value fails here, at construction, not after loading data
+        # a bad key or value fails here, at construction (and at set_params), not after loading data
+        self._rnnkit_class(**self._rnnkit_params(seed=False))
 
     def _rnnkit_params(self, *, seed: bool = True) -> dict:
-        """The wrapped estimator's `section__key` parameters (validated by building it)."""
+        """The wrapped estimator's `section__key` parameters (seed=False: a RandomState is not drawn from)."""
         given = {} if self.params is None else self.params
         if not isinstance(given, dict):
             raise ConfigError(f"params={given!r}: give a dict of rnnkit config keys, e.g. "
                               "{'model__dropout': 0.1} (or {'model.dropout': 0.1}).")
-        extra = {}
+        extra, written = {}, {}  # section__key -> value; -> the key as the user wrote it
         for key, value in given.items():
             if not isinstance(key, str):
                 raise ConfigError(f"params key {key!r} is not a config key; use 'section__key', e.g. 'optim__lr'.")
-            extra[key.replace(".", "__")] = value
+            name = key.replace(".", "__")
+            if name in extra:
+                raise ConfigError(f"params[{written[name]!r}] and params[{key!r}] set the same rnnkit key "
+                                  f"{name.replace('__', '.')}; give it once.")
+            extra[name], written[name] = value, key
         out = {"data__test_fraction": 0.0}  # contract 4
         out.update(extra)
         mine = {KEYS[name]: getattr(self, name) for name in KEYS if getattr(self, name) is not None}
@@ -167,10 +172,9 @@ class _RNNPanel:
         for key, value in mine.items():
             if key in extra:
                 name = next((n for n, k in KEYS.items() if k == key), "random_state")
-                raise ConfigError(f"{name}={value!r} and params[{key!r}]={extra[key]!r} set the same rnnkit key "
-                                  f"{key.replace('__', '.')}; give it once.")
+                raise ConfigError(f"{name}={value!r} and params[{written[key]!r}]={extra[key]!r} set the same rnnkit "
+                                  f"key {key.replace('__', '.')}; give it once.")
             out[key] = value
-        self._rnnkit_class(**out)  # raises ConfigError on an unknown key or a bad value
         return out
 
     def _new_rnnkit(self):

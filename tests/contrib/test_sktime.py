@@ -169,3 +169,20 @@ def test_sktime_is_imported_only_by_contrib_and_its_absence_names_the_extra():
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode == 0, done.stderr
     assert "rnnkit.contrib.sktime needs sktime (sktime is not installed): pip install 'rnnkit[sktime]'" in done.stdout
+
+
+def test_the_sktime_page_runs_as_written(tmp_path, monkeypatch):
+    """docs/sktime.md: its python blocks, in order, in one namespace (the JapaneseVowels example and its check)."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "sktime.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for i, code in enumerate(blocks):
+        exec(compile(code, f"{doc.name} block {i + 1}", "exec"), namespace)  # noqa: S102 - our own docs
+    assert namespace["accuracy"] > 0.9 and list(tmp_path.iterdir()) == []
+    excluded = re.search(r"\*\*Checks that cannot pass: (\w+)\.\*\*", doc.read_text())
+    assert excluded and (excluded.group(1) == "none") == (not CANNOT_PASS)  # the page and the list agree

@@ -12,7 +12,7 @@ Contract:
 2. X reaches `_fit` / `_predict` as "df-list", "nested_univ" or "numpy3D" without conversion; any other Panel
    mtype sktime converts to "df-list" first. Missing values are refused (sktime's own check, before training).
 3. The hyper-parameters are the rnnkit config keys users change most, each `None` by default, meaning rnnkit's
-   default (one source of truth: `rnnkit init`'s commented config); `params` takes any other config key as
+   default (one source of truth: `rnnkit config`'s commented YAML); `params` takes any other config key as
    `section__key` (or `section.key`). A key given twice is an error that names both.
 4. Unlike `rnnkit train`, no test share is carved from the training data (`data.test_fraction=0` unless `params`
    says otherwise): in sktime the caller holds the test data. The validation share stays: it stops training early.
@@ -227,7 +227,7 @@ class RNNClassifier(_RNNPanel, BaseClassifier):
         The training seed (`train.seed`; rnnkit's default seed is 0).
     params : dict or None
         Any other rnnkit config key, as `{"section__key": value}` or `{"section.key": value}`, e.g.
-        `{"model.pooling": "attention", "train.patience": 5}` (`rnnkit init` lists the keys).
+        `{"model.pooling": "attention", "train.patience": 5}` (`rnnkit config` lists the keys).
     out : str, path or None
         Directory to keep the rnnkit run in; None: a temporary one.
 

@@ -235,6 +235,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                     f"{saved_world} in the middle of epoch {loaded.state['loop']['epoch'] + 1}, and its position "
                     f"counts per-process batches. Resume with {saved_world} process(es) (torchrun "
                     "--nproc_per_node), or from a checkpoint written at an epoch end.")
+            _check_resume_streams(loaded, streams)
             finished = finished_summary(run_dir, LoopState.from_dict(loaded.state["loop"]), cfg, scale)
             if finished is not None:  # every rank read the same checkpoint, so every rank returns here
                 return finished
@@ -248,7 +249,6 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                                   "the new ranks start afresh (not bit-identical to an uninterrupted run)",
                                   stacklevel=2)
                 run.log.write({"event": "world_size_changed_on_resume", "from": saved_world, "to": dist.world})
-            _check_resume_streams(loaded, streams)
             model.load_state_dict(loaded.model_state)
             optimizer.load_state_dict(loaded.state["optimizer"])
             precision.load_state_dict(loaded.state.get("scaler"))

@@ -16,11 +16,12 @@ import signal
 import numpy as np
 import pytest
 import torch
-from reliability.relsupport import assert_same_weights, cli, start_paused, step_records, weights
 
+from reliability.relsupport import assert_same_weights, cli, start_paused, step_records, weights
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.cli import main
+from rnnkit.data.datasets import get_builtin
 from rnnkit.errors import ConfigError
 from rnnkit.tasks import get_task
 from rnnkit.training import checkpoint as ckpt
@@ -64,7 +65,8 @@ def _full_backprop_loss(model, data):
     optimises. The stream batches give the inputs and targets of each position."""
     plan = data.streams
     lay = plan.layout
-    rows = [torch.cat([plan.dataset[j * lay.streams + b].inputs for j in range(lay.chunks)]) for b in range(lay.streams)]
+    rows = [torch.cat([plan.dataset[j * lay.streams + b].inputs for j in range(lay.chunks)])
+            for b in range(lay.streams)]
     wanted = [torch.cat([plan.dataset[j * lay.streams + b].target for j in range(lay.chunks)])
               for b in range(lay.streams)]
     inputs, targets, lengths = [], [], []
@@ -257,31 +259,44 @@ def test_many_series_are_refused(tmp_path):
         get_task("forecast").prepare(cfg)
 
 
-def _has(package: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(package) is not None
+@pytest.mark.skipif(not get_builtin("taylor").installed(), reason="pmdarima (the taylor data) is not installed")
+def test_taylor_builtin_has_the_benchmark_protocol(tmp_path):
+    """The built-in reads pmdarima's literal offline (half-hours from 5 June 2000) and splits it as
+    BENCHMARKS.md's defaults table did: 356 test windows, seasonal naive RMSE 3087.16 on them."""
+    cfg = C.resolve(None, ["data.dataset=taylor", "forecast.auto=false", "train.progress=none"])
+    task = get_task("forecast")
+    data = task.prepare(cfg, tmp_path)
+    assert data.report["spans"]["train"][0] == "2000-06-05T00:00" and data.report["spans"]["test"][1] == \
+        "2000-08-27T23:30"
+    assert data.report["sizes"]["test"] == 356 and data.streams is None  # TBPTT is opt-in
+    base = task.baselines(data, cfg)
+    assert base["seasonal_naive"]["rmse"] == pytest.approx(3087.16, abs=0.01)
+    assert base["naive"]["mase"] == pytest.approx(2.967, abs=1e-3)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _has("pmdarima"), reason="pmdarima (the taylor data) is not installed")
+@pytest.mark.skipif(not get_builtin("taylor").installed(), reason="pmdarima (the taylor data) is not installed")
 def test_taylor_by_tbptt_beats_the_naive_baselines(tmp_path, capsys):
-    """pmdarima's half-hourly electricity demand (4,032 steps): trained by TBPTT on 16 streams in chunks of one
-    day, evaluated on the built-in's 356 rolling test windows, it beats naive and seasonal naive on MASE and RMSE;
+    """pmdarima's half-hourly electricity demand (4,032 steps): trained by TBPTT on 32 streams (100 steps each)
+    in chunks of one day, evaluated on the built-in's 356 rolling test windows, it beats naive and seasonal naive
+    by 20% or more on MASE and RMSE (bench: MASE 0.54 against 2.97 and 1.04);
     the start line and summary.json say TBPTT was on; predict forecasts the day after the series."""
     run = tmp_path / "run"
-    sets = ["forecast.tbptt=48", "data.batch_size=16", "forecast.auto=false", "forecast.input_length=48",
-            "train.max_epochs=30", "train.threads=1", "train.progress=plain", "optim.lr=3e-3"]
+    sets = ["forecast.tbptt=48", "data.batch_size=32", "forecast.auto=false", "forecast.input_length=48",
+            "train.max_epochs=40", "train.threads=1", "train.progress=plain", "optim.lr=1e-2"]
     assert main(["train", "--dataset", "taylor", "--task", "forecast", "--out", str(run),
                  *[x for s in sets for x in ("--set", s)]]) == 0
     err = capsys.readouterr().err
-    assert "forecast.tbptt=48: truncated backprop through time on 16 contiguous streams" in err
+    assert "forecast.tbptt=48: truncated backprop through time on 32 contiguous streams" in err
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["tbptt"]["on"] and summary["tbptt"]["streams"] == 16 and summary["tbptt"]["chunk_steps"] == 48
+    assert summary["tbptt"]["on"] and summary["tbptt"]["streams"] == 32 and summary["tbptt"]["chunk_steps"] == 48
     assert summary["data"]["sizes"]["test"] == 356
     test = summary["metrics"]["test"]
     for baseline in ("naive", "seasonal_naive"):
         for metric in ("mase", "rmse"):
-            assert test[metric] < test["baselines"][baseline][metric], (baseline, metric, test)
+            assert test[metric] < 0.8 * test["baselines"][baseline][metric], (baseline, metric, test)
     out = tmp_path / "forecast.csv"
-    assert api.predict(run, None, out) == 48
+    assert api.predict(run, get_builtin("taylor").files()["train"], out) == 48
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert (rows[0]["time"], rows[-1]["time"]) == ("2000-08-28T00:00", "2000-08-28T23:30")  # the day after the data
+    assert all(15000 < float(r["forecast"]) < 50000 for r in rows)  # megawatts, the series' range

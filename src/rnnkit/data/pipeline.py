@@ -89,6 +89,8 @@ class PreparedData:
     datasets: dict[str, SequenceDataset]
     prep: Preprocessing
     report: dict = field(default_factory=dict)
+    streams: object = None  # a family's `rnnkit.data.streams.StreamPlan`: train by truncated BPTT on it instead of
+    # the "train" windows (which are still scored); None: train on datasets["train"]
 
 
 def reader_options(cfg: Config) -> dict:

@@ -210,10 +210,14 @@ class EncoderOutput:
             (``lengths - 1``) concatenated with the backward half at step 0 (the backward
             direction's true final state). Without layer_norm/residual on the last layer this
             is exactly the last layer's final hidden state h_n.
+        state: the recurrent state after the last step, to continue the sequences from (truncated backprop
+            through time): ``{"h": (num_layers, B, H)}``, plus ``"c"`` of that shape for an LSTM; only when
+            ``forward`` was asked for it (``carry=True``), else None.
     """
 
     outputs: Tensor
     final: Tensor
+    state: dict[str, Tensor] | None = None
 
 
 def init_recurrent_(rnn: nn.LSTM | nn.GRU) -> None:
@@ -360,13 +364,22 @@ class RNNEncoder(nn.Module):
         out, _ = rnn(x)
         return out  # (B, T, H)
 
+    def _check_state(self, state: dict[str, Tensor], batch: int) -> None:
+        keys = {"h", "c"} if self.cell == "lstm" else {"h"}
+        shape = (self.num_layers, batch, self.hidden_size)
+        if set(state) != keys or any(tuple(v.shape) != shape for v in state.values()):
+            got = {k: tuple(v.shape) for k, v in state.items()}
+            raise ValueError(f"the carried state of this {self.cell} encoder is {sorted(keys)} each of shape {shape}, "
+                             f"got {got}")
+
     def _run_packed(self, rnn: WeightDropRNN, x: Tensor, lengths: Tensor) -> Tensor:
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = rnn(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])  # (B, T, H)
         return out
 
-    def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> EncoderOutput:
+    def forward(self, x: Tensor, lengths: Tensor, mask: Tensor, state: dict[str, Tensor] | None = None,
+                carry: bool = False) -> EncoderOutput:
         """Encode a padded batch.
 
         Args:
@@ -374,15 +387,31 @@ class RNNEncoder(nn.Module):
                 even NaN).
             lengths: (B,) int64 on CPU, each in [1, T].
             mask: (B, T) bool, True at real steps (``t < lengths[b]``).
+            state: the state to start from (``EncoderOutput.state`` of the previous chunk of the same
+                sequences); None starts from zeros.
+            carry: return the state after step T in ``EncoderOutput.state``.
+                With either, the encoder must be unidirectional and every row must fill the batch (no pads).
 
         Returns:
             EncoderOutput with ``outputs`` (B, T, D*H), zero at pads, and ``final`` (B, D*H).
 
         Raises:
             ValueError: if shapes or dtypes of the arguments do not match, or a length is
-                outside [1, T].
+                outside [1, T]; a state or carry with a bidirectional encoder, a state of the wrong
+                shape, or carry over a batch with padded rows.
         """
         self._check_inputs(x, lengths, mask)
+        if state is not None or carry:
+            if self.bidirectional:
+                raise ValueError("a carried state continues a sequence forward in time; a bidirectional encoder has "
+                                 "none (its backward direction reads the future)")
+            if not self._exporting() and not bool((lengths == x.shape[1]).all()):
+                raise ValueError("a carried state needs every row to fill the batch (chunks of equal-length "
+                                 "streams): the state after step T of a padded row would have run over its pads")
+        if state is not None:
+            self._check_state(state, x.shape[0])
+        if state is not None or carry:
+            return self._forward_carried(x, state, carry)
         pad = ~mask.unsqueeze(-1)  # (B, T, 1), True at pad positions
         packed = self._use_packing(x)
         hidden = self.hidden_size
@@ -421,6 +450,31 @@ class RNNEncoder(nn.Module):
         if self.bidirectional:
             final = torch.cat([final, h[:, 0, hidden:]], dim=-1)  # (B, 2H)
         return EncoderOutput(outputs=h, final=final)
+
+    def _forward_carried(self, x: Tensor, state: dict[str, Tensor] | None, carry: bool) -> EncoderOutput:
+        """``forward`` for full rows (no pads) of a unidirectional encoder, from ``state`` and keeping the new
+        one: each layer's module starts from its slice of the state. The padded path's steps otherwise (the same
+        dropout, residual and norm), so a sequence cut into chunks gives the outputs of the whole sequence."""
+        h = x
+        last: dict[str, list[Tensor]] = {"h": [], "c": []}
+        for layer, ((rnn,), norm) in enumerate(zip(self.layers, self.norms, strict=True)):
+            layer_input = h
+            h = self.input_dropout(h) if layer == 0 else self.dropout(h)
+            hx = None
+            if state is not None:
+                h0 = state["h"][layer : layer + 1].contiguous()  # (1, B, H)
+                hx = (h0, state["c"][layer : layer + 1].contiguous()) if self.cell == "lstm" else h0
+            out, hn = rnn(h, hx)  # (B, T, H); hn (1, B, H) or a pair of them
+            if self.cell == "lstm":
+                last["h"].append(hn[0])
+                last["c"].append(hn[1])
+            else:
+                last["h"].append(hn)
+            if self._residual_layers[layer]:
+                out = out + layer_input
+            h = norm(out)  # (B, T, H)
+        new_state = {k: torch.cat(v, dim=0) for k, v in last.items() if v} if carry else None  # (layers, B, H)
+        return EncoderOutput(outputs=h, final=h[:, -1], state=new_state)
 
     def extra_repr(self) -> str:
         return (

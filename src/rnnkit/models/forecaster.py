@@ -238,6 +238,52 @@ class Forecaster(nn.Module):
             prediction = prediction * scale[:, :, :k] + loc[:, :, :k]
         return ForecastOutput(prediction, self.loss)
 
+    def forward_stream(self, inputs: Tensor, state: dict[str, Tensor] | None = None, base: Tensor | None = None,
+                       series_index: Tensor | None = None) -> tuple[ForecastOutput, dict[str, Tensor]]:
+        """The forecast at every step of a chunk of B long sequences, continuing from `state` (truncated
+        backprop through time): position t's forecast is the direct head on the encoder state after step t,
+        the very map ``forward`` applies to a window's last step, so a model trained on chunks forecasts
+        windows as it is.
+
+        Args:
+            inputs: (B, T, C) float, every row T real steps (the next T steps of each row's sequence).
+            state: the encoder state after the previous chunk (``EncoderOutput.state``; detached by the caller
+                between chunks); None: zeros, the start of each sequence.
+            base: (B, T, H, K) the seasonal-naive forecast from every position (needed with
+                ``residual="seasonal"``, which a chunk cannot compute from its own steps); the naive one of
+                ``residual="last"`` is each position's own value.
+            series_index: (B,) int64, as in ``forward``.
+
+        Returns:
+            (ForecastOutput with prediction (B, T, H, K), the encoder state after step T).
+
+        Raises:
+            ValueError: an autoregressive head, window_norm, a pooling other than "last", a bidirectional
+                encoder (none of them forecasts from one step's state), or residual="seasonal" without `base`.
+        """
+        head = self.head
+        if not isinstance(head, DirectHead) or head.proj.pooling != "last" or self.window_norm \
+                or self.encoder.bidirectional:
+            raise ValueError("forward_stream needs the direct head with pooling 'last', no window_norm and a "
+                             "unidirectional encoder: it forecasts from the state after every step")
+        if inputs.dim() != 3 or not inputs.is_floating_point():
+            raise ValueError(f"inputs must be a float tensor (B, T, C), got {inputs.dtype} {tuple(inputs.shape)}")
+        b, t = inputs.shape[0], inputs.shape[1]
+        x = self.embedding(inputs)  # (B, T, E)
+        if self.series_embedding is not None and series_index is not None:
+            x = x + self.series_embedding(series_index.to(x.device, torch.long)).unsqueeze(1).to(x.dtype)
+        lengths = torch.full((b,), t, dtype=torch.int64)
+        mask = torch.ones(b, t, dtype=torch.bool, device=inputs.device)
+        enc = self.encoder(x, lengths, mask, state=state, carry=True)
+        out = head.proj.logits(enc.outputs).view(b, t, self.horizon, self.num_targets)  # (B, T, H*K) -> (B, T, H, K)
+        if self.residual == "last":
+            out = out + inputs[:, :, None, :self.num_targets]  # each position's own value, for every step ahead
+        elif self.residual == "seasonal":
+            if base is None:
+                raise ValueError("residual='seasonal' needs base, the seasonal-naive forecast from every position")
+            out = out + base.to(out.dtype)
+        return ForecastOutput(out, self.loss), enc.state
+
 
 def build_forecaster(model_options: dict, *, num_features: int, num_targets: int, horizon: int, head: str,
                      residual: str, seasonality: int, loss: str, window_norm: bool = False,

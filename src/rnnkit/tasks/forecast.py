@@ -62,6 +62,7 @@ from rnnkit.data.windows import (
 from rnnkit.errors import ConfigError, DataError, Problem
 from rnnkit.tasks import Task
 from rnnkit.tasks import _forecast_auto as auto
+from rnnkit.tasks import _forecast_tbptt as tbptt
 from rnnkit.tasks._onnx import FEATURES, MASK, OnnxSpec
 
 PREP_FILE = "forecast.json"
@@ -110,6 +111,10 @@ class ForecastConfig:
     # alike after the per-series z-score but go on differently (e.g. each its own cycle length, a short window).
     # A series not in training gets the zero vector (no learned offset) at predict/evaluate time
     task_defaults: bool = True  # the forecasting model defaults (a layer under your own settings)
+    tbptt: int | None = None  # steps per chunk of truncated backprop through time on one long series (null: off,
+    # train on windows). The training span is cut into data.batch_size contiguous streams; each step trains on the
+    # next tbptt steps of every stream, the state carried from the chunk before (detached), every position
+    # forecasting the horizon after it. Validation and test keep the rolling-origin windows (tasks/_forecast_tbptt.py)
 
 
 C.register_section(
@@ -118,7 +123,7 @@ C.register_section(
              "residual": ("auto", "none", "last", "seasonal"), "transform": ("auto", "none", "sqrt", "log"),
              "short_series": ("set_aside", "error")},
     ranges={"input_length": (1, None), "horizon": (1, None), "stride": (1, None), "seasonality": (1, None),
-            "val_size": (1, None), "test_size": (1, None), "auto_budget": (1.0, None)},
+            "val_size": (1, None), "test_size": (1, None), "auto_budget": (1.0, None), "tbptt": (1, None)},
     architecture=("input_length", "horizon", "head", "target_columns", "covariate_columns", "residual",
                   "transform", "window_norm", "series_embedding"))
 
@@ -163,6 +168,21 @@ register(BuiltinDataset(
                                  "forecast.test_size": 12, "forecast.val_size": 12, "forecast.horizon": 12,
                                  "forecast.seasonality": 12, "forecast.input_length": 24,
                                  "forecast.residual": "seasonal", "forecast.head": "autoregressive"}},
+))
+
+register(BuiltinDataset(
+    name="taylor", task="forecast", package="pmdarima", install="pip install --no-deps pmdarima",
+    description="half-hourly electricity demand of England and Wales, 5 June - 27 August 2000 (Taylor 2003, "
+                "pmdarima; 4,032 steps, megawatts); the last 403 half-hours as test, one day (48 steps) ahead",
+    reference="same windows (BENCHMARKS.md): naive MASE 2.967 / RMSE 7000, seasonal naive (m=48) 1.041 / 3087, "
+              "ETS 1.148 / 2944",
+    data_files={"train": "datasets/taylor.py"},
+    # the benchmark's protocol (bench/bench_defaults.py): test = the last 10%, horizon one day, daily season
+    reader_options={"reader": {"format": "python_array",
+                               "python_array": {"array_name": "rslt", "start": "2000-06-05T00:00", "unit": "30m",
+                                                "time_column": "time", "target": "demand"}},
+                    "defaults": {"forecast.time_column": "time", "forecast.target_columns": ["demand"],
+                                 "forecast.test_size": 403, "forecast.horizon": 48, "forecast.seasonality": 48}},
 ))
 
 
@@ -247,6 +267,8 @@ def defaults(dataset: str | None, user: dict) -> dict:
             searched = [k.strip() for k in given.split(",")] if isinstance(given, str) else list(given)
         else:  # what neither the user nor the data set's protocol set
             searched = [k for k in auto.SEARCHABLE if _full_key(k) not in user and _full_key(k) not in protocol]
+            if user.get("forecast.tbptt") is not None:  # a stream has no window statistics: window_norm stays off
+                searched = [k for k in searched if k != "window_norm"]
             wanted["forecast.auto_keys"] = searched
     for key, value in FALLBACKS.items():
         if key.removeprefix("forecast.") not in searched:  # a searched key stays unset until the search
@@ -321,6 +343,8 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
         raise ConfigError(f"forecast.auto_keys: {', '.join(map(repr, unknown))} cannot be searched; it may list "
                           f"{', '.join(auto.SEARCHABLE)}.")
     fill_unset(cfg)
+    if tbptt.enabled(cfg):
+        tbptt.check_config(cfg, searched)
     applied = applied_defaults(cfg)
     if applied and cfg.train.progress != "none":
         print("rnnkit: forecasting defaults (set any key to override): " + ", ".join(applied),
@@ -403,9 +427,15 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
                 "compare the test metrics with metrics.test.baselines before using this model")
     if cfg.data.dataset:
         report["reference"] = get_builtin(cfg.data.dataset).reference
+    streams = None
+    if tbptt.enabled(cfg):
+        streams = tbptt.plan(cfg, table, spans, scalers, m, tbptt.forward_chunk, loss)
+        report["tbptt"] = {**streams.layout.describe(), **streams.info}
+        tbptt.announce(cfg, streams)
     if run_dir is not None:
         prep.save(Path(run_dir))
-    return PreparedData(datasets={k: SequenceDataset(v) for k, v in windows.items()}, prep=prep, report=report)
+    return PreparedData(datasets={k: SequenceDataset(v) for k, v in windows.items()}, prep=prep, report=report,
+                        streams=streams)
 
 
 def check_series_embedding(cfg: C.Config) -> None:

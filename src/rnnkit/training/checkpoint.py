@@ -7,7 +7,9 @@ Layout inside a run directory::
         model.safetensors     model weights (safetensors: no code can run on load)
         state.pt              everything else (optimizer, schedule, sampler, RNG...), plain data
                               and tensors only, loadable with torch.load(weights_only=True)
-        manifest.json         sha256 and size of both files, step, epoch, format version
+        carried.safetensors   optional: the recurrent state carried between chunks of truncated backprop
+                              through time (`rnnkit.training.tbptt`), tensors only, like the weights
+        manifest.json         sha256 and size of every file, step, epoch, format version
       last.json               pointer to the newest complete checkpoint (replaced atomically)
       best.json               pointer to the checkpoint with the best validation loss
 
@@ -16,7 +18,7 @@ Invariants:
     name, every file fsynced, then renamed (rename is atomic on POSIX), then the parent fsynced.
   * A pointer file is replaced with os.replace after an fsync, so it names either the old or the
     new checkpoint, never a partial one.
-  * Loading verifies both checksums before unpickling anything, and `state.pt` is read with
+  * Loading verifies every file's checksum before unpickling anything, and `state.pt` is read with
     `weights_only=True` only. There is no fallback to unsafe loading, ever.
   * Temporary leftovers (`.tmp-*`) from a crash are removed by `clean_leftovers` at the next start,
     except a checkpoint moved aside by a same-step rewrite, which is put back under its name.
@@ -43,6 +45,7 @@ from rnnkit.errors import CheckpointError
 
 FORMAT = 1
 WEIGHTS, STATE, MANIFEST = "model.safetensors", "state.pt", "manifest.json"
+CARRIED = "carried.safetensors"  # written only when there is a carried state (truncated BPTT); listed in the manifest
 
 
 def _fsync_dir(path: Path) -> None:
@@ -84,10 +87,11 @@ class Checkpoint:
     model_state: dict[str, torch.Tensor]
     state: dict[str, Any]
     manifest: dict[str, Any]
+    carried: dict[str, torch.Tensor] | None = None  # the carried recurrent state (CARRIED), None when not written
 
 
 def save_checkpoint(root: Path, name: str, model_state: dict[str, torch.Tensor], state: dict[str, Any],
-                    *, step: int, epoch: int) -> Path:
+                    *, step: int, epoch: int, carried: dict[str, torch.Tensor] | None = None) -> Path:
     """Write checkpoint `root/name` atomically and return its path.
 
     Args:
@@ -96,6 +100,7 @@ def save_checkpoint(root: Path, name: str, model_state: dict[str, torch.Tensor],
         model_state: tensors only (a model's state_dict).
         state: plain data and tensors (dicts, lists, numbers, strings, tensors) — nothing that
             needs arbitrary unpickling.
+        carried: tensors only, written to `carried.safetensors` when not None (truncated BPTT's carried state).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -106,8 +111,12 @@ def save_checkpoint(root: Path, name: str, model_state: dict[str, torch.Tensor],
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model_state.items()}
     save_file(tensors, str(tmp / WEIGHTS))
     torch.save(state, tmp / STATE)
+    files = [WEIGHTS, STATE]
+    if carried is not None:
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in carried.items()}, str(tmp / CARRIED))
+        files.append(CARRIED)
     manifest = {"format": FORMAT, "step": step, "epoch": epoch, "files": {}}
-    for fname in (WEIGHTS, STATE):
+    for fname in files:
         _fsync_file(tmp / fname)
         manifest["files"][fname] = {"sha256": sha256(tmp / fname), "bytes": (tmp / fname).stat().st_size}
     with open(tmp / MANIFEST, "w") as fh:
@@ -141,7 +150,7 @@ def verify_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"checkpoint {path}: {MANIFEST} is unreadable ({exc}).") from None
     if manifest.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: format {manifest.get('format')!r}, this rnnkit reads {FORMAT}.")
-    for fname in (WEIGHTS, STATE):
+    for fname in (WEIGHTS, STATE, *(f for f in files if f not in (WEIGHTS, STATE))):
         fpath = path / fname
         if not fpath.exists():
             raise CheckpointError(f"checkpoint file {fpath} is missing.")
@@ -177,7 +186,13 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
         raise CheckpointError(
             f"checkpoint file {path / STATE}: refused by the safe loader (weights_only=True): {why} rnnkit never "
             "loads checkpoints unsafely; if you trust this file, inspect it yourself.") from None
-    return Checkpoint(path=path, model_state=model_state, state=state, manifest=manifest)
+    carried = None
+    if CARRIED in manifest["files"]:
+        try:
+            carried = load_file(str(path / CARRIED), device=str(map_location))
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"checkpoint file {path / CARRIED}: not a valid safetensors file ({exc}).") from None
+    return Checkpoint(path=path, model_state=model_state, state=state, manifest=manifest, carried=carried)
 
 
 def read_pointer(root: Path, which: str) -> Path | None:

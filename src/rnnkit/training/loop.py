@@ -142,6 +142,7 @@ class _Loop:
     checkpoint_extra: dict  # saved with every checkpoint (the setup puts the config and the data fingerprint)
     started: float  # time.perf_counter() when this session began
     monitor: Monitor = field(default_factory=Monitor)
+    carried: Any = None  # truncated BPTT: the state carried between chunks (`tbptt.CarriedState`), or None
     stop_message: str = ""
     interrupted: tuple[int, Any] | None = None
 
@@ -153,7 +154,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
         keep_checkpoints: int = 2, precision: Precision | None = None, device: torch.device | None = None,
         dist: distributed.Dist = distributed.SINGLE, run=None, state: LoopState | None = None, callbacks=(),
         checkpoint_extra: dict | None = None, find_unused_parameters: bool = False, summarize=None,
-        started: float | None = None, probe_every: int | None = None, monitor: Monitor | None = None) -> dict:
+        started: float | None = None, probe_every: int | None = None, monitor: Monitor | None = None,
+        carried=None) -> dict:
     """Train `model` on `train_set` in the batches `sampler` draws, validating on `val_set` after each epoch
     (early stopping on its loss, plateau decay), and restore the best epoch's weights at the end.
 
@@ -173,6 +175,9 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
             `train.probe_every` steps.
         monitor: the validation figure that picks the best epoch, stops early and decays the rate on plateaus
             (`schedules.Monitor`: the loss, or a metric with the loss breaking ties); default: the loss.
+        carried: truncated backprop through time (`rnnkit.training.tbptt.CarriedState`, whose `forward` is the
+            task's): the recurrent state carried from chunk to chunk, whose `tensors()` every checkpoint saves
+            beside the weights, so a resume mid-sequence continues from it; None: no state outlives a batch.
 
     Returns:
         the summary; `on_fit_end(state, summary)` has fired.
@@ -203,7 +208,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
                max_epochs=max_epochs, patience=patience, plateau_patience=plateau_patience, log_every=log_every,
                checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
                checkpoint_extra=dict(checkpoint_extra or {}), monitor=monitor or Monitor(),
-               started=time.perf_counter() if started is None else started)
+               started=time.perf_counter() if started is None else started, carried=carried)
     run.start(max_epochs * steps_per_epoch)
     run.progress.step(state.step, float("nan"), 0.0, 0.0)
     fire(lp.callbacks, "on_fit_start", state)
@@ -404,7 +409,8 @@ def _save(lp: _Loop, state: LoopState, reason: str):
         rng["ranks"] = streams
     payload = {"loop": state.to_dict(), "optimizer": lp.optimizer.state_dict(), "sampler": lp.sampler.state_dict(),
                "rng": rng, "scaler": lp.precision.state_dict(), **lp.checkpoint_extra, "reason": reason}
-    path = lp.run.save(lp.model, payload, state.step, state.epoch)
+    carried = lp.carried.tensors() if lp.carried is not None else None  # truncated BPTT: the state between chunks
+    path = lp.run.save(lp.model, payload, state.step, state.epoch, carried)
     fire(lp.callbacks, "on_checkpoint", state, path)
     return path
 

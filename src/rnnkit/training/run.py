@@ -159,15 +159,16 @@ class Run:
         if isinstance(self.log, TensorBoardLog):
             self.log.close()  # a later record (the "finished" event) opens a new event file
 
-    def save(self, model, payload: dict, step: int, epoch: int) -> Path:
+    def save(self, model, payload: dict, step: int, epoch: int, carried: dict | None = None) -> Path:
         """Checkpoint `step-NNNNNNNN` with the unwrapped model's weights (no DDP prefix, so it loads with any
-        number of processes) and `payload`, then point `last` at it. Every rank waits for rank 0."""
-        return self.dist.main_only(self._write, model.state_dict(), payload, step, epoch)
+        number of processes), `payload` and the `carried` recurrent state of truncated BPTT (tensors; None:
+        none), then point `last` at it. Every rank waits for rank 0."""
+        return self.dist.main_only(self._write, model.state_dict(), payload, step, epoch, carried)
 
-    def _write(self, weights: dict, payload: dict, step: int, epoch: int) -> Path:
+    def _write(self, weights: dict, payload: dict, step: int, epoch: int, carried: dict | None = None) -> Path:
         path = self.ckpt_dir / f"step-{step:08d}"
         try:
-            ckpt.save_checkpoint(self.ckpt_dir, path.name, weights, payload, step=step, epoch=epoch)
+            ckpt.save_checkpoint(self.ckpt_dir, path.name, weights, payload, step=step, epoch=epoch, carried=carried)
             ckpt.write_pointer(self.ckpt_dir, "last", path, step=step, epoch=epoch)
         except Exception as exc:  # noqa: BLE001 - a full disk surfaces as OSError, SafetensorError or RuntimeError
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -217,7 +218,7 @@ class MemoryRun:
     def close(self) -> None:
         pass
 
-    def save(self, model, payload: dict, step: int, epoch: int) -> Path:
+    def save(self, model, payload: dict, step: int, epoch: int, carried: dict | None = None) -> Path:
         name = f"step-{step:08d}"
         self._last = (name, {k: v.detach().clone() for k, v in model.state_dict().items()})
         return Path(name)

@@ -10,6 +10,7 @@ state and RNG; the preflight on step 1's batch; under torchrun, DDP around the m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -35,6 +36,7 @@ from rnnkit.training.loop import LoopState, fit
 from rnnkit.training.precision import resolve_device, resolve_precision
 from rnnkit.training.run import MetricsLog, Run
 from rnnkit.training.schedules import Monitor
+from rnnkit.training.tbptt import CarriedState
 
 if TYPE_CHECKING:
     from rnnkit.tasks import Task
@@ -203,6 +205,14 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                  chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed,
                                  num_replicas=dist.world, rank=dist.rank)
+    streams, carried, steps = data.streams, None, task  # truncated BPTT: the family's chunks of its long sequence
+    if streams is not None:
+        if dist.enabled:
+            raise ConfigError("truncated backprop through time runs in one process (its streams are one batch); "
+                              "run it without torchrun, or train on windows (turn the family's TBPTT setting off).")
+        train_set, sampler = streams.dataset, streams.sampler()
+        carried = CarriedState(streams.forward, streams.layout.describe())
+        steps = dataclasses.replace(task, collate=streams.collate, forward=carried.forward, loss=streams.loss)
     scale = epoch_scale(len(sampler), cfg.optim.accumulate, cfg.train.min_epoch_steps)
     user_cfg, cfg = cfg, scaled_config(cfg, scale)  # the loop counts passes; checkpoints keep the user's config
     fingerprint = data_fingerprint(data.datasets)
@@ -225,6 +235,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                     f"{saved_world} in the middle of epoch {loaded.state['loop']['epoch'] + 1}, and its position "
                     f"counts per-process batches. Resume with {saved_world} process(es) (torchrun "
                     "--nproc_per_node), or from a checkpoint written at an epoch end.")
+            _check_resume_streams(loaded, streams)
             finished = finished_summary(run_dir, LoopState.from_dict(loaded.state["loop"]), cfg, scale)
             if finished is not None:  # every rank read the same checkpoint, so every rank returns here
                 return finished
@@ -243,6 +254,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
             precision.load_state_dict(loaded.state.get("scaler"))
             state = LoopState.from_dict(loaded.state["loop"])
             state.session_seconds = 0.0
+            if carried is not None:
+                carried.load(loaded.carried, mid_epoch=state.batch_in_epoch > 0, where=str(loaded.path))
             if state.stop_reason == "early_stopping" and not state.early.should_stop(cfg.train.patience):
                 state.stop_reason = None  # train.patience was raised on this resume: train on
             if not dist.enabled:
@@ -255,9 +268,11 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
         else:
             run = Run(run_dir, progress=cfg.train.progress, dist=dist, tensorboard=cfg.train.tensorboard)
         if preflight is not None and (not resume or dist.enabled):
-            first = task.collate([train_set[i] for i in sampler.epoch_batches(0)[0]]).to(device)  # step 1's batch
+            first = steps.collate([train_set[i] for i in sampler.epoch_batches(0)[0]]).to(device)  # step 1's batch
+            checked = task if streams is None else dataclasses.replace(  # chunk 0: from zeros, nothing carried
+                steps, forward=lambda model, batch, step=None: streams.forward(model, batch, None)[0])
             with precision.autocast():
-                evidence = preflight(model, first, task, data.prep)  # evidence for the doctor; changes nothing
+                evidence = preflight(model, first, checked, data.prep)  # evidence for the doctor; changes nothing
             if not resume:
                 run.log.write(evidence)
             unused = evidence.get("no_grad") or []
@@ -291,16 +306,43 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
             print(f"rnnkit: selection: val {monitor} picks the best epoch and stops early ({why})"
                   + ("" if monitor == "loss" else "; ties go to the lower val loss"), file=sys.stderr, flush=True)
     summarize = partial(_summarize, user_cfg, data, task, precision, device, run, run_dir, t_start, dist)
-    return fit(model, optimizer, train_set, data.datasets["val"], task, sampler=sampler, validate=validate,
+    extra = {"config": user_cfg.to_dict(), "data_fingerprint": fingerprint}
+    if streams is not None:
+        extra["streams"] = streams.layout.describe()  # a mid-epoch resume must lay the chunks out the same way
+    return fit(model, optimizer, train_set, data.datasets["val"], steps, sampler=sampler, validate=validate,
                schedule=schedule, clip_norm=cfg.optim.clip_norm, accumulate=cfg.optim.accumulate,
                max_epochs=cfg.train.max_epochs, patience=cfg.train.patience,
                plateau_patience=cfg.optim.plateau_patience, log_every=cfg.train.log_every,
                checkpoint_every=cfg.train.checkpoint_every, keep_checkpoints=cfg.train.keep_checkpoints,
                precision=precision, device=device, dist=dist, run=run, state=state, callbacks=callbacks,
-               checkpoint_extra={"config": user_cfg.to_dict(), "data_fingerprint": fingerprint},
+               checkpoint_extra=extra, carried=carried,
                find_unused_parameters=bool(unused), summarize=summarize, started=t_start,
                probe_every=probe_interval(cfg.train.probe_every, cfg.train.min_probes, schedule["total_steps"]),
                monitor=Monitor(monitor))
+
+
+def _check_resume_streams(loaded, streams) -> None:
+    """A checkpoint written mid-epoch continues only with the chunk layout it was written under (truncated BPTT:
+    the position in the epoch counts chunks), and a window-trained one only on windows.
+
+    Raises:
+        CheckpointError: the layouts differ (data.batch_size or the family's chunk setting changed), naming both.
+    """
+    if not loaded.state["loop"]["batch_in_epoch"]:
+        return  # an epoch end: the next epoch starts afresh either way
+    saved = loaded.state.get("streams")
+    now = None if streams is None else streams.layout.describe()
+    if saved == now:
+        return
+
+    def said(layout):
+        return ("windows (no truncated BPTT)" if layout is None else
+                f"{layout['streams']} streams of {layout['stream_length']} steps in chunks of {layout['chunk_steps']}")
+    epoch = loaded.state["loop"]["epoch"] + 1
+    raise CheckpointError(f"cannot resume from {loaded.path} in the middle of epoch {epoch}: it was trained on "
+                          f"{said(saved)}, this run would train on {said(now)}. Resume with the "
+                          "settings the run started with (data.batch_size and the truncated BPTT chunk), or from a "
+                          "checkpoint written at an epoch end.")
 
 
 def _validate(model, *, dataset, task, prep, cfg, device, precision) -> dict:
@@ -377,9 +419,11 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
         metrics[split], _ = evaluate(model, ds, task, data.prep, cfg, device=device, precision=precision)
     if task.baselines is not None and "test" in metrics:
         metrics["test"]["baselines"] = task.baselines(data, cfg)
-    positions = sum(ex.inputs.shape[0] for ex in data.datasets["train"].examples)
-    sampler = BucketBatchSampler(data.datasets["train"].lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
-                                 chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)
+    trained = data.datasets["train"] if data.streams is None else data.streams.dataset  # what the loop read
+    positions = sum(ex.inputs.shape[0] for ex in trained.examples)
+    sampler = (BucketBatchSampler(trained.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
+                                  chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)
+               if data.streams is None else data.streams.sampler())
     summary = {
         "task": cfg.task,
         "metrics": metrics,
@@ -391,7 +435,7 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
                                    cfg.train.min_epoch_steps),  # passes per counted epoch (per-rank batches)
         "stopped": state.stop_reason,
         "train_eval": {k: v for k, v in train_eval.items() if k != "indices"},
-        "padding_share": padding_share(data.datasets["train"].lengths, sampler.epoch_batches(0)),
+        "padding_share": padding_share(trained.lengths, sampler.epoch_batches(0)),
         "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),
         "data_wait_share": state.data_seconds / max(state.data_seconds + state.compute_seconds, 1e-9),
         "train_real_tokens": positions,
@@ -401,6 +445,8 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
         "data": {**data.report, "lengths": split_lengths(data.datasets), **label_counts(data)},
         "config_warnings": C.guide_warnings(cfg),
     }
+    if data.streams is not None:  # trained by truncated BPTT: on what, and how far back its gradients reach
+        summary["tbptt"] = {"on": True, **data.streams.layout.describe(), **data.streams.info}
     from rnnkit import threads as thread_policy
 
     summary.update(thread_policy.report())  # threads, threads_reason, cpu: the doctor's slow.threads evidence

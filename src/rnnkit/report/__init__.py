@@ -23,6 +23,7 @@ from pathlib import Path
 from rnnkit.errors import MissingExtra
 from rnnkit.report.page import render_page
 from rnnkit.report.plots import INSTALL_HINT, draw_plots, load_matplotlib, log_axis
+from rnnkit.report.samples import samples_section
 
 REPORT_FILE = "report.html"
 
@@ -46,7 +47,7 @@ def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     ev = load_evidence(run_dir)
     diag = diagnose(run_dir, write=False)
-    page = render_page(ev, diag, draw_plots(ev, *mpl))
+    page = render_page(ev, diag, draw_plots(ev, *mpl), samples_section(ev, *mpl[:2]))
     out = run_dir / REPORT_FILE
     tmp = run_dir / f".tmp-{REPORT_FILE}-{os.getpid()}"
     tmp.write_text(page, encoding="utf-8")

@@ -172,7 +172,7 @@ def seq2seq_panels(model, data, preds: list, cfg, device) -> list[dict]:
         for i in chosen[:HEATMAPS]:
             ex, p = examples[i], preds[i]
             ids = list(p.ids)[:MAX_TOKENS]
-            ended = len(p.ids) < cfg.seq2seq.max_decode_length and len(ids) == len(p.ids)
+            ended = len(p.ids) < model.decode_limit(cfg.seq2seq.max_decode_length) and len(ids) == len(p.ids)
             source = ex.inputs.to(device)[None]  # (1, S): the whole source, as decoding read it
             lengths = torch.tensor([source.shape[1]], dtype=torch.int64)
             mask = torch.ones_like(source, dtype=torch.bool)  # (1, S)

@@ -238,3 +238,24 @@ def test_a_damaged_samples_file_or_panel_is_named_and_strings_are_escaped(revers
     assert "Panel 3 of test_samples.json could not be drawn (ValueError: unknown panel kind &#x27;pie&#x27;)" in samples
     assert len(page.images()) == PLOTS + 1 and 'alt="fine"' in samples  # the good panel is still drawn
     assert "".join(Page(samples).text).count("<script>alert(1)</script>") == 1  # ...and the cell reads as written
+
+
+def test_a_failing_samples_hook_warns_and_the_trained_run_is_kept(tmp_path, monkeypatch):
+    import dataclasses
+
+    import rnnkit.tasks as T
+    from test_report import write_reversal
+
+    def broken(*args):
+        raise RuntimeError("out of ideas")
+
+    family = T.get_task("seq2seq")
+    monkeypatch.setitem(T._REGISTERED, "seq2seq", dataclasses.replace(family, test_samples=broken))
+    data = write_reversal(tmp_path / "rev.tsv")
+    with pytest.warns(UserWarning, match=r"test samples \(test_samples.json\) could not be made: RuntimeError: out of"):
+        summary = train(tmp_path / "run", "task=seq2seq", f"data.train={data}", "train.max_epochs=1")
+    assert summary["stopped"] == "max_epochs" and (tmp_path / "run" / "summary.json").exists()
+    assert not (tmp_path / "run" / SAMPLES).exists()
+    monkeypatch.setitem(T._REGISTERED, "seq2seq", family)
+    text, page = check_document(write_report(tmp_path / "run"))
+    assert len(page.images()) == PLOTS and "its samples could not be made: see the warning training printed" in text

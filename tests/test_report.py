@@ -190,24 +190,25 @@ def write_reversal(path, n=120):
     return path
 
 
-FAMILIES = {  # task: (data writer, file name, settings, headline metric, expected text)
+FAMILIES = {  # task: (data writer, file name, settings, headline metric, expected text, test-sample images)
     "forecast": (write_sine, "sine.csv",
                  ["forecast.time_column=month", "forecast.input_length=12", "forecast.horizon=3", "data.batch_size=16",
                   "forecast.auto=false"],
-                 "mse", ["test baseline: naive", "test baseline: seasonal_naive", "loss is in standardized units"]),
+                 "mse", ["test baseline: naive", "test baseline: seasonal_naive", "loss is in standardized units",
+                         'alt="Forecasts against actuals, load, test span"'], 1),
     "tag": (write_names, "names.jsonl", ["tag.char_dim=8", "data.batch_size=16"],
-            "accuracy", ["test baseline: most_frequent_tag"]),
-    "seq2seq": (write_reversal, "rev.tsv", ["seq2seq.beam=2"], "wer", ["decode_beam 2"]),
+            "accuracy", ["test baseline: most_frequent_tag"], 0),
+    "seq2seq": (write_reversal, "rev.tsv", ["seq2seq.beam=2"], "wer", ["decode_beam 2", "Sample test predictions"], 3),
 }
 
 
 @pytest.mark.parametrize("task", list(FAMILIES))
 def test_each_task_family_gets_its_metrics_and_headline_curve(task, tmp_path):
-    writer, name, sets, headline, expected = FAMILIES[task]
+    writer, name, sets, headline, expected, samples = FAMILIES[task]
     data = writer(tmp_path / name)
     summary = train(tmp_path / "run", f"task={task}", f"data.train={data}", "train.max_epochs=2", *sets)
     text, page = check_document(write_report(tmp_path / "run"))
-    assert len(page.images()) == PLOTS
+    assert len(page.images()) == PLOTS + samples  # the training curves, and the test predictions' figures
     assert f"Validation {headline} per epoch" in text
     assert f">{summary['metrics']['test'][headline]:.4g}<" in text
     assert f"<tr><th>Task</th><td>{task}</td></tr>" in text
@@ -288,5 +289,8 @@ def test_a_tagger_report_shows_each_tag_and_the_confused_pairs(tmp_path):
     assert set(test["per_class"]) <= {"O", "B-PER", "I-PER"} and test["per_class"]
     tokens = sum(v["support"] for v in test["per_class"].values())
     assert tokens == sum(map(sum, test["confusion"]["counts"]))
-    for true, predicted, n in test["confused"]:
-        assert f"{true} &rarr; {predicted} ({n})" in text
+    assert test["confused"]  # a briefly trained tagger confuses some tags
+    for true, predicted, n in test["confused"]:  # a row each in the "most confused pairs" table
+        share = f"{n / test['per_class'][true]['support']:.1%}"
+        row = f'<tr><td>{true}</td><td>{predicted}</td><td class="num">{n}</td><td class="num">{share}</td></tr>'
+        assert row in text

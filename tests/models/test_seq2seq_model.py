@@ -174,3 +174,26 @@ def test_sampling_is_seeded_and_top_k_one_is_greedy():
     seq = list(scored[0].ids) + ([EOS] if len(scored[0].ids) < model.decode_limit(None) else [])
     assert scored[0].score == pytest.approx(sequence_log_prob(model, row, seq), abs=1e-4)
     assert all(math.isfinite(h.score) for h in scored)
+
+
+@pytest.mark.parametrize("cell, decoder_layers, seed, sharpen", [("lstm", 1, 1, 6.0), ("gru", 2, 6, 2.0)])
+def test_attention_weights_are_the_ones_decoding_used(cell, decoder_layers, seed, sharpen):
+    """The report's heat map: teacher forcing on BOS + the decoded tokens gives, row for row, the attention
+    weights greedy decoding computed at each step (no input feeding), and none on source pads."""
+    model = tiny(cell=cell, decoder_layers=decoder_layers, max_target_length=4, seed=seed, sharpen=sharpen)
+    src, lengths, mask = source([[4, 5, 6, 1, 5], [6, 4]])
+    seen = []
+    handle = model.attention.register_forward_hook(lambda mod, args, out: seen.append(out[1]))  # (N, 1, S) a step
+    try:
+        hyps = greedy_decode(model, model.encode(src, lengths, mask), max_length=6)
+    finally:
+        handle.remove()
+    assert all(0 < len(h.ids) < 6 for h in hyps)  # each ended with EOS before the limit: every row is a step
+    stepwise = torch.cat(seen, dim=1)  # (N, steps, S)
+    for row, hyp in enumerate(hyps):
+        target_in = torch.tensor([[BOS, *hyp.ids]])
+        weights = model.attention_weights(src[row:row + 1], lengths[row:row + 1], mask[row:row + 1], target_in)[0]
+        assert weights.shape == (len(hyp.ids) + 1, src.shape[1])
+        torch.testing.assert_close(weights, stepwise[row, :len(hyp.ids) + 1], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(len(hyp.ids) + 1))
+        assert bool((weights[:, int(lengths[row]):] == 0).all())

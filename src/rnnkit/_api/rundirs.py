@@ -11,6 +11,7 @@ from rnnkit import config as C
 from rnnkit.errors import ConfigError
 from rnnkit.training import distributed
 from rnnkit.training.callbacks import Callback
+from rnnkit.training.samples import TEST_SAMPLES_FILE
 
 CONFIG_FILE = "config.yaml"
 MIN_FREE_BYTES = 200 * 1024 * 1024  # checkpoints of a large model need room; fail before training
@@ -99,5 +100,5 @@ class SaveConfigOnStart(Callback):
         with_absolute_paths(self.cfg).save(tmp)
         os.replace(tmp, self.run_dir / CONFIG_FILE)  # atomic: a kill leaves the old or the new config
         # what described the run before this resume (e.g. a NaN stop) no longer does; the end rewrites them
-        for stale in ("summary.json", "findings.json", "checklist.json"):
+        for stale in ("summary.json", "findings.json", "checklist.json", TEST_SAMPLES_FILE):
             (self.run_dir / stale).unlink(missing_ok=True)

@@ -248,6 +248,16 @@ class Seq2Seq(nn.Module):
                 token = torch.where(use_gold, gold, own)
         return torch.cat(logits, dim=1)  # (B, L, V)
 
+    @torch.no_grad()
+    def attention_weights(self, source: Tensor, lengths: Tensor, mask: Tensor, target_in: Tensor) -> Tensor:
+        """(B, L) target ids (BOS first) read under teacher forcing -> (B, L, S) attention weights: row t is where
+        the decoder looks while it predicts the token after target_in[:, t]. Without input feeding the decoder's
+        state depends on the tokens fed only, so for a decoded sequence (BOS + its tokens) these are the weights
+        its decoding used. Rows sum to 1; exactly 0 on source pads."""
+        memory = self.encode(source, lengths, mask)
+        h, _ = self._run_decoder(self.dropout(self.target_embedding(target_in)), memory.state)  # (B, L, Hd)
+        return self.attention(h, memory.keys, memory.outputs, memory.mask)[1]
+
     def step(self, token: Tensor, state: list, memory: Memory) -> tuple[Tensor, list]:
         """One decoding step: token (N,) -> log-probabilities (N, V) and the new state."""
         x = self.target_embedding(token).unsqueeze(1)  # (N, 1, E)

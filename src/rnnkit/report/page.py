@@ -167,6 +167,8 @@ tr.baseline td { color: #555; font-style: italic; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9rem; } .missing { color: #777; font-style: italic; }
 footer { color: #888; font-size: .8rem; margin-top: 2.5rem; }
+.side { display: flex; flex-wrap: wrap; gap: 0 2.5rem; align-items: flex-start; } .side figure { max-width: 30rem; }
+table.samples td { font-family: ui-monospace, monospace; font-size: .85rem; }
 """
 
 
@@ -298,14 +300,19 @@ def _per_class(ev) -> str:
     rows = "".join(f'<tr><td>{_e(name)}</td><td class="num">{_fmt(v["precision"])}</td><td class="num">'
                    f'{_fmt(v["recall"])}</td><td class="num">{_fmt(v["f1"])}</td><td class="num">{v["support"]}</td>'
                    "</tr>" for name, v in sorted(per.items(), key=lambda kv: kv[1]["f1"]))
-    parts = [f'<h2 id="per-class">Per {_e(unit)}, test split</h2>',
-             "<p>Sorted by F1, the weakest first.</p>",
-             f"<table><tr><th>{_e(unit.split()[0])}</th><th>precision</th><th>recall</th><th>F1</th><th>support</th>"
-             f"</tr>{rows}</table>"]
-    confused = test.get("confused") or []
+    word = _e(unit.split()[0])
+    per_table = (f"<div><p>Sorted by F1, the weakest first.</p><table><tr><th>{word}</th><th>precision</th>"
+                 f"<th>recall</th><th>F1</th><th>support</th></tr>{rows}</table></div>")
+    confused = _confused_pairs(test)
     if confused:
-        parts.append("<p>Most frequent confusions (true &rarr; predicted): " + ", ".join(
-            f"{_e(t)} &rarr; {_e(p)} ({n})" for t, p, n in confused) + ".</p>")
+        support = {name: v["support"] for name, v in per.items()}
+        pairs = "".join(
+            f'<tr><td>{_e(t)}</td><td>{_e(p)}</td><td class="num">{n}</td><td class="num">'
+            f'{f"{n / support[t]:.1%}" if support.get(t) else "-"}</td></tr>' for t, p, n in confused)
+        per_table += (f'<div><p>Most confused {word} pairs, the most frequent first (true &rarr; predicted).</p>'
+                      f'<table aria-label="most confused pairs, test split"><tr><th>true</th><th>predicted as</th>'
+                      f"<th>count</th><th>share of true</th></tr>{pairs}</table></div>")
+    parts = [f'<h2 id="per-class">Per {_e(unit)}, test split</h2>', f'<div class="side">{per_table}</div>']
     matrix = test.get("confusion")
     if isinstance(matrix, dict) and matrix.get("counts"):
         labels, counts = matrix["labels"], matrix["counts"]
@@ -318,6 +325,22 @@ def _per_class(ev) -> str:
                 f"{counts[i][j]}</td>" for j in keep) + "</tr>" for i in keep)
         parts.append(f'<table class="confusion" aria-label="confusion matrix, test split">{head}{body}</table>')
     return "".join(parts)
+
+
+CONFUSED_PAIRS = 10  # rows of the "most confused pairs" table
+
+
+def _confused_pairs(test: dict) -> list[tuple[str, str, int]]:
+    """(true, predicted, count) of the most frequent confusions of the test split: from the confusion matrix when
+    summary.json keeps one (up to CONFUSED_PAIRS), else its short `confused` list; ties in the matrix' order."""
+    matrix = test.get("confusion")
+    if isinstance(matrix, dict) and matrix.get("counts"):
+        labels, counts = matrix["labels"], matrix["counts"]
+        cells = [(counts[i][j], i, j) for i in range(len(labels)) for j in range(len(labels))
+                 if i != j and counts[i][j] > 0]
+        cells.sort(key=lambda c: -c[0])  # stable: equal counts stay in row, then column order
+        return [(labels[i], labels[j], n) for n, i, j in cells[:CONFUSED_PAIRS]]
+    return [(t, p, n) for t, p, n in test.get("confused") or []]
 
 
 def _figures(plots: list[dict]) -> str:
@@ -378,7 +401,8 @@ def _verdict_box(diag) -> str:
     return f'<div class="box {cls}">{_e(text)}</div>'
 
 
-def render_page(ev, diag, plots: list[dict]) -> str:
+def render_page(ev, diag, plots: list[dict], samples: str = "") -> str:
+    """The page; `samples` is the "Test predictions" section's HTML (`rnnkit.report.samples`), "" for none."""
     title = f"rnnkit report: {ev.run_dir.name or ev.run_dir}"
     return "\n".join([
         "<!DOCTYPE html>",
@@ -390,7 +414,7 @@ def render_page(ev, diag, plots: list[dict]) -> str:
         f'<p class="sub">{_e(ev.run_dir.resolve())}</p>',
         _verdict_box(diag),
         '<h2 id="run">Run</h2>', _header(ev),
-        '<h2 id="metrics">Metrics</h2>', _metrics(ev), _per_class(ev),
+        '<h2 id="metrics">Metrics</h2>', _metrics(ev), _per_class(ev), samples,
         '<h2 id="plots">Training curves</h2>', _figures(plots),
         '<h2 id="checklist">Debugging checklist</h2>', _checklist(diag),
         '<h2 id="findings">Findings</h2>', _findings(diag),

@@ -81,6 +81,10 @@ class Task:
         onnx: the family's ONNX export (`tasks._onnx.OnnxSpec`), read by `rnnkit export`; or None (not exported).
         title: what the family does, in words, for the model card ("sequence classification").
         hub_tasks: the Hugging Face Hub task names of the model card for (text, numeric) input; None: none fits.
+        test_samples: (model, PreparedData, test predictions, cfg, device) -> list of the report's panels of the
+            test split (sample predictions, a heat map, predicted against actual...), in the family-neutral
+            vocabulary of `rnnkit.training.samples`, written at the end of training as DIR/test_samples.json
+            and drawn by `rnnkit report`; small and bounded (a few hundred points); or None (nothing to show).
     """
 
     name: str
@@ -113,6 +117,7 @@ class Task:
     onnx: object = None
     title: str = ""
     hub_tasks: tuple[str | None, str | None] = (None, None)
+    test_samples: Callable | None = None
 
 
 _REGISTERED: dict[str, Task] = {}  # families added with `register` (not modules of this package)

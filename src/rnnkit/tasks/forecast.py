@@ -64,6 +64,7 @@ from rnnkit.tasks import Task
 from rnnkit.tasks import _forecast_auto as auto
 from rnnkit.tasks import _forecast_tbptt as tbptt
 from rnnkit.tasks._onnx import FEATURES, MASK, OnnxSpec
+from rnnkit.tasks._samples import forecast_panels
 
 PREP_FILE = "forecast.json"
 
@@ -714,4 +715,5 @@ TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build
                            "check forecast.seasonality (the season length) and forecast.horizon",
                            "forecast the change from the seasonal-naive forecast: --set forecast.residual=seasonal",
                            "if nothing beats it, the seasonal-naive forecast is the one to use for this series"),
-            onnx=ONNX, title="time-series forecasting", hub_tasks=(None, "time-series-forecasting"))
+            onnx=ONNX, title="time-series forecasting", hub_tasks=(None, "time-series-forecasting"),
+            test_samples=forecast_panels)

@@ -67,6 +67,7 @@ from rnnkit.errors import ConfigError, DataError, Problem, shorten
 from rnnkit.tasks import Task
 from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, prediction_rows, r2
 from rnnkit.tasks._onnx import sequence_spec
+from rnnkit.tasks._samples import regression_panels
 from rnnkit.tasks.classify import frontend_choice
 
 NAME = "regress"
@@ -662,7 +663,7 @@ TASK = Task(name=NAME, prepare=prepare, load_prep=RegressPrep.load, build_model=
             write_predictions=write_predictions, baselines=baselines, metric_names=("rmse", "mae", "r2", "mse"),
             chance_loss=mean_prediction_loss, baseline=("rmse", "training_mean", False), headline_score=r2_score,
             label_noun="targets", uses_pooling=True, describe_model=describe_model, onnx=ONNX,
-            title="sequence regression", hub_tasks=(None, None),
+            title="sequence regression", hub_tasks=(None, None), test_samples=regression_panels,
             estimator=EstimatorSpec("SequenceRegressor", RegressorHooks, ESTIMATOR_DOC),
             metric_notes=("loss is the MSE of the z-scored targets (the training objective: about 1 for predicting "
                           "the training mean); mse, rmse and mae are in the targets' own units, averaged over the "

@@ -37,6 +37,7 @@ from rnnkit.data.validate import validate_splits
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.tasks import Task
+from rnnkit.tasks._samples import seq2seq_panels
 from rnnkit.tasks._seq2seq_onnx import ONNX
 
 BOS_TOKEN, EOS_TOKEN = "<s>", "</s>"
@@ -501,4 +502,4 @@ TASK = Task(name="seq2seq", prepare=prepare, load_prep=Seq2SeqPrep.load, build_m
             write_predictions=write_predictions, metric_names=("wer", "per"), chance_loss=uniform_token_loss,
             judge_predictions=judge_predictions, headline_score=sequence_accuracy, describe_model=describe_model,
             monitor=lambda cfg, data: ("wer", "the family's headline"), title="sequence-to-sequence generation",
-            hub_tasks=("text2text-generation", None), onnx=ONNX)
+            hub_tasks=("text2text-generation", None), onnx=ONNX, test_samples=seq2seq_panels)

@@ -35,6 +35,7 @@ from rnnkit.training.evaluation import evaluate
 from rnnkit.training.loop import LoopState, fit
 from rnnkit.training.precision import resolve_device, resolve_precision
 from rnnkit.training.run import MetricsLog, Run
+from rnnkit.training.samples import write_test_samples
 from rnnkit.training.schedules import Monitor
 from rnnkit.training.tbptt import CarriedState
 
@@ -410,13 +411,15 @@ def train_eval_sample(rows: int, limit: int | None, seed: int) -> dict:
 def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_start,
             dist: distributed.Dist = distributed.SINGLE) -> dict:
     """Score every split (the best weights are restored by then; the training split on a sample of
-    train.train_eval_rows rows when it is larger), write summary.json."""
-    metrics = {}
+    train.train_eval_rows rows when it is larger), write summary.json and the report's test samples."""
+    metrics, test_preds = {}, None
     train_eval = train_eval_sample(len(data.datasets["train"]), cfg.train.train_eval_rows, cfg.train.seed)
     for split, ds in data.datasets.items():
         if split == "train" and train_eval["sampled"]:
             ds = SequenceDataset([ds.examples[i] for i in train_eval["indices"]])
-        metrics[split], _ = evaluate(model, ds, task, data.prep, cfg, device=device, precision=precision)
+        metrics[split], preds = evaluate(model, ds, task, data.prep, cfg, device=device, precision=precision)
+        if split == "test":
+            test_preds = preds
     if task.baselines is not None and "test" in metrics:
         metrics["test"]["baselines"] = task.baselines(data, cfg)
     trained = data.datasets["train"] if data.streams is None else data.streams.dataset  # what the loop read
@@ -457,5 +460,6 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
     # wall time over every session of this run (a resumed run adds to what the checkpoint recorded)
     summary["wall_seconds"] = state.wall_seconds + (time.perf_counter() - t_start) - state.session_seconds
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_test_samples(run_dir, task, model, data, test_preds, cfg, device)  # what the report shows of them
     log.write({"event": "finished", "step": state.step, "stopped": state.stop_reason})
     return summary

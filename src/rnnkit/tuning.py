@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import os
 import socket
@@ -58,6 +59,7 @@ TRIAL_FILE = "trial.json"
 LOCK_FILE = ".tune.lock"
 MAX_RETRIES = 2  # a trial whose worker died runs again at most this many times (a trial that kills its worker)
 HEARTBEAT = (30, 300)  # RDB storages: seconds between heartbeats, and of silence before a trial counts as dead
+SCHEMA_ATTEMPTS = 5  # RDB storages: tries at creating Optuna's tables while other workers create them too
 # The guide's ranges (config.GUIDE_RANGES) as the default search space.
 DEFAULT_SPACE: dict[str, Any] = {
     "optim.lr": {"low": 1e-4, "high": 1e-2, "log": True},
@@ -127,7 +129,9 @@ def suggest(trial, space: dict[str, Any]) -> list[str]:
 def make_storage(storage: str | None, out: Path, heartbeat: tuple[int, int] = HEARTBEAT):
     """An Optuna storage: a `.log` path (or none: OUT/study.log) as a journal file; an SQLAlchemy URL as an
     RDB storage with a heartbeat every `heartbeat[0]` s, whose trials silent for `heartbeat[1]` s are FAIL
-    and enqueued again (any worker checks, before each trial).
+    and enqueued again (any worker checks, before each trial). `postgresql://` uses psycopg (3) when psycopg2
+    is not installed (`_with_driver`). Workers that start together on an empty database race to create
+    Optuna's tables; a loser tries again (`SCHEMA_ATTEMPTS` times), the tables being there by then.
 
     Raises:
         ConfigError: not a database URL, or the database cannot be opened (the password is not shown).
@@ -143,24 +147,49 @@ def make_storage(storage: str | None, out: Path, heartbeat: tuple[int, int] = HE
     import sqlalchemy.exc
 
     shown = _shown_url(storage)
+    url = _with_driver(storage)
     # Optuna >= 4.9 names the callback argument heartbeat_stale_trial_callback (failed_trial_callback before)
     key = "heartbeat_stale_trial_callback" if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback") \
         else "failed_trial_callback"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(storage, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
-                                              **{key: _retry_callback()})
-    except ImportError as exc:
-        raise MissingExtra(f"--storage {shown}: the database driver is not installed ({exc.__cause__ or exc}); "
-                           "install it (postgresql://: pip install psycopg2-binary; mysql://: pip install pymysql "
-                           "and use mysql+pymysql://).") from None
-    except sqlalchemy.exc.ArgumentError:
-        raise ConfigError(f"--storage {shown} is not a database URL; give postgresql://user@host/db, "
-                          "mysql+pymysql://user@host/db, sqlite:///tune.db or a journal file FILE.log.") from None
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise ConfigError(f"cannot open --storage {shown}: {getattr(exc, 'orig', None) or exc}; check the host, "
-                          "database, user and password.") from None
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
+                                                  **{key: _retry_callback()})
+        except ImportError as exc:
+            raise MissingExtra(f"--storage {shown}: the database driver is not installed ({exc.__cause__ or exc}); "
+                               f"install it (postgresql://: {INSTALL_HINT}, which brings psycopg; mysql://: pip "
+                               "install pymysql and use mysql+pymysql://).") from None
+        except sqlalchemy.exc.ArgumentError:
+            raise ConfigError(f"--storage {shown} is not a database URL; give postgresql://user@host/db, "
+                              "mysql+pymysql://user@host/db, sqlite:///tune.db or a journal file FILE.log.") from None
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            # Workers started together on an empty database all create Optuna's tables; on PostgreSQL the
+            # losers of that race get a duplicate key (pg_type) or "already exists": the tables are there now
+            raced = isinstance(exc, sqlalchemy.exc.IntegrityError) or (
+                isinstance(exc, sqlalchemy.exc.ProgrammingError) and "already exists" in str(exc.orig))
+            if not raced:
+                raise ConfigError(f"cannot open --storage {shown}: {getattr(exc, 'orig', None) or exc}; check the "
+                                  "host, database, user and password.") from None
+            if attempt == SCHEMA_ATTEMPTS:
+                raise ConfigError(f"cannot create Optuna's tables in --storage {shown}: other workers kept "
+                                  "creating them at the same time; start this worker again.") from None
+            time.sleep(0.2 * attempt)
+
+
+def _with_driver(url: str) -> str:
+    """`postgresql://` (and `postgres://`) with the PostgreSQL driver that is installed: SQLAlchemy picks
+    psycopg2 for a URL without a driver, while `rnnkit[tune]` installs psycopg (3); so without psycopg2 and
+    with psycopg the URL becomes `postgresql+psycopg://`. Any other URL, or one naming its driver, is kept."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return url
+    if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql+psycopg://{rest}"
+    return url if scheme == "postgresql" else f"postgresql://{rest}"  # SQLAlchemy >= 1.4 refuses postgres://
 
 
 def _shown_url(url: str) -> str:

@@ -267,3 +267,43 @@ def test_item3_bad_storage_and_trials_are_clear_errors(data, tmp_path, capsys):
     assert "--storage postgresql://me:***@localhost:1/db" in err and "secret" not in err and "Traceback" not in err
     assert main(["tune", *args, "--trials", "0"]) == 2
     assert "--trials 0" in capsys.readouterr().err
+
+
+def test_item2_journal_a_live_worker_fails_the_trial_of_a_peer_killed_beside_it_and_runs_it_again(data, tmp_path):
+    """Two workers on one journal file (one --out); one is SIGKILLed mid-trial. The journal has no heartbeat: the
+    other worker, still running, finds the stale trial before its next one (same machine: the dead pid), marks it
+    FAIL and runs its parameters again; nothing stays RUNNING."""
+    out = tmp_path / "t"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    space = ["--space", str(_space_file(tmp_path))]
+    victim = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", *_cli(data, out, 2, *space, epochs=6)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    survivor = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", *_cli(data, out, 4, *space, epochs=1)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the victim's trial is running: its worker attribute is set and its directory claimed
+            assert victim.poll() is None and time.monotonic() < deadline, victim.stderr.read()
+            time.sleep(0.05)
+            if not (out / "tune.json").exists():  # written once the study exists
+                continue
+            mine = [t for t in _load(out / "study.log").trials if t.state.name == "RUNNING"
+                    and t.user_attrs.get("worker", {}).get("pid") == victim.pid and "run_dir" in t.user_attrs]
+            if mine and os.path.exists(os.path.join(mine[0].user_attrs["run_dir"], "trial.json")):
+                break
+    finally:
+        victim.kill()
+        victim.communicate(timeout=60)
+    assert victim.returncode == -signal.SIGKILL
+    _, err = survivor.communicate(timeout=300)
+    assert survivor.returncode == 0, err
+    dead = mine[0].number
+    assert f"trial {dead}: its worker (pid {victim.pid} on " in err and "marked failed, queued again" in err
+    trials = _load(out / "study.log").trials
+    assert [t.number for t in trials if t.state.name == "FAIL"] == [dead]
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    retry = [t for t in trials if t.system_attrs.get("retry_history") == [dead]]
+    assert len(retry) == 1 and retry[0].state.name == "COMPLETE" and retry[0].params == mine[0].params
+    assert retry[0].user_attrs["worker"]["pid"] == survivor.pid
+    listed = json.loads((out / "tune.json").read_text())
+    assert listed["counts"]["RUNNING"] == 0 and listed["counts"]["COMPLETE"] == len(trials) - 1

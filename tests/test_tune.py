@@ -40,6 +40,7 @@ def test_trials_are_runs_the_bad_one_is_pruned_and_the_best_can_be_trained_again
     assert states == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"], result["trials"]
     pruned = result["trials"][3]
     assert pruned["params"]["optim.lr"] == 1e-6 and pruned["epochs"] < 5  # stopped before its last epoch
+    assert pruned["pruned"]["by"] == "median" and pruned["pruned"]["epoch"] == pruned["epochs"]  # learns, slowly
     best = result["best"]
     assert best["params"]["optim.lr"] == 1e-2 and best["value"] == min(t["value"] for t in result["trials"][:3])
     summary = json.loads((out / "trials" / f"{best['number']:04d}" / "summary.json").read_text())
@@ -307,3 +308,36 @@ def test_item2_journal_a_live_worker_fails_the_trial_of_a_peer_killed_beside_it_
     assert retry[0].user_attrs["worker"]["pid"] == survivor.pid
     listed = json.loads((out / "tune.json").read_text())
     assert listed["counts"]["RUNNING"] == 0 and listed["counts"]["COMPLETE"] == len(trials) - 1
+
+
+# issue 14 item 2: the doctor prunes a trial that diverged or went non-finite at once
+
+
+def test_item2_the_doctor_prunes_a_diverging_and_a_nonfinite_trial_at_once_with_the_reason(data, tmp_path, capsys):
+    """lr 3 makes the training loss climb far above its start, lr 1e30 makes it NaN; both come first, before
+    the median rule can judge anything (it waits for 3 finished trials): the doctor prunes them at the first
+    epoch its rules see it, saying why in tune.json. Without it (--no-doctor-prune) lr 3 trains to its end."""
+    base = [f"data.train={data}", *FAST]
+    space = {"optim.lr": [3.0, 1e30, 1e-2], "model.hidden_size": [16]}
+    result = tune(base, None, tmp_path / "on", trials=3, space=space,
+                  enqueue=[{"optim.lr": lr, "model.hidden_size": 16} for lr in (3.0, 1e30, 1e-2)])
+    diverged, nan, good = result["trials"]
+    assert [t["state"] for t in result["trials"]] == ["PRUNED", "PRUNED", "COMPLETE"], result["trials"]
+    assert diverged["pruned"]["by"] == "doctor" and diverged["pruned"]["code"] == "divergence"
+    why = diverged["pruned"]["reason"]
+    assert "the training loss rose to" in why and "the learning rate 3 is above the guide's range" in why
+    assert diverged["pruned"]["epoch"] == diverged["epochs"] < good["epochs"]  # stopped at the epoch it was seen
+    assert nan["pruned"]["by"] == "doctor" and nan["pruned"]["code"] == "nonfinite"
+    assert isinstance(nan["pruned"]["step"], int) and "non-finite" in nan["pruned"]["reason"]
+    assert json.loads((tmp_path / "on" / "tune.json").read_text())["trials"][0]["pruned"] == diverged["pruned"]
+    assert "trial 0: pruned by the doctor (divergence), val loss" in capsys.readouterr().err
+
+    (tmp_path / "space.yaml").write_text(json.dumps({"optim.lr": [3.0], "model.hidden_size": [16]}))
+    assert main(["tune", str(data), "--out", str(tmp_path / "off"), "--trials", "1", "--no-doctor-prune",
+                 "--space", str(tmp_path / "space.yaml"), *[f"--set={s}" for s in FAST]]) == 0
+    off = json.loads((tmp_path / "off" / "tune.json").read_text())["trials"]
+    # the median rule never judges a study's first trials: lr 3 runs every epoch
+    assert [(t["state"], t["epochs"]) for t in off] == [("COMPLETE", good["epochs"])] and "pruned" not in off[0]
+    result = tune(base, None, tmp_path / "nan", trials=1, space=space, doctor=False,
+                  enqueue=[{"optim.lr": 1e30, "model.hidden_size": 16}])
+    assert [t["state"] for t in result["trials"]] == ["FAIL"]  # a NaN without the doctor: failed, as before

@@ -317,17 +317,39 @@ def _write_tune(study, out: Path, metric: str, base: list[str]) -> dict:
 
 
 class _Report(Callback):
-    """Report each epoch's validation value to Optuna; stop the run when the pruner says so."""
+    """Report each epoch's validation value to Optuna; stop the run when the doctor finds it lost (diverged,
+    `rnnkit.doctor.live`) or the pruner says so. Why goes into the trial's user attribute `pruned`."""
 
-    def __init__(self, trial, key: str):
-        self.trial, self.key = trial, key
+    def __init__(self, trial, key: str, run_dir: Path | None = None):
+        self.trial, self.key, self.run_dir = trial, key, run_dir  # run_dir None: no doctor
 
     def on_epoch_end(self, state, record: dict) -> None:
         value = record.get(self.key)
-        if isinstance(value, (int, float)):
-            self.trial.report(float(value), step=int(record["epoch"]))
-            if self.trial.should_prune():
-                raise _optuna().TrialPruned(f"pruned after epoch {record['epoch']} ({self.key} {value:.4g})")
+        if not isinstance(value, (int, float)):
+            return
+        epoch = int(record["epoch"])
+        self.trial.report(float(value), step=epoch)
+        if self.run_dir is not None:
+            _prune_if_hopeless(self.trial, self.run_dir, epoch)
+        if self.trial.should_prune():
+            _prune(self.trial, {"by": "median", "epoch": epoch,
+                                "reason": f"{self.key} {value:.4g} after epoch {epoch}: worse than the median of "
+                                          "the earlier trials at that epoch"})
+
+
+def _prune_if_hopeless(trial, run_dir: Path, epoch: int | None) -> None:
+    """Prune `trial` (raise TrialPruned) when the doctor's live findings on its run say it is lost."""
+    from rnnkit.doctor.live import hopeless
+
+    finding = hopeless(run_dir)
+    if finding is not None:
+        where = {"epoch": epoch} if epoch is not None else {"step": finding.evidence.get("step")}
+        _prune(trial, {"by": "doctor", "code": finding.code, **where, "reason": finding.explanation})
+
+
+def _prune(trial, why: dict) -> None:
+    trial.set_user_attr("pruned", why)
+    raise _optuna().TrialPruned(f"pruned by the {why['by']}: {why['reason']}")
 
 
 def describe(study, out: Path, metric: str, base: list[str]) -> dict:
@@ -338,6 +360,8 @@ def describe(study, out: Path, metric: str, base: list[str]) -> dict:
         entry = {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
                  "run_dir": None if t.state == optuna.trial.TrialState.WAITING else t.user_attrs.get("run_dir"),
                  "epochs": len(t.intermediate_values)}
+        if t.state == optuna.trial.TrialState.PRUNED and t.user_attrs.get("pruned"):
+            entry["pruned"] = t.user_attrs["pruned"]  # by the doctor (which finding) or the median rule, and why
         if t.system_attrs.get("retry_history"):
             entry["retry_of"] = t.system_attrs["retry_history"][-1]  # a dead or interrupted trial run again
         trials.append(entry)
@@ -357,7 +381,7 @@ def describe(study, out: Path, metric: str, base: list[str]) -> dict:
 
 def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: int, timeout: float | None = None,
          storage: str | None = None, study_name: str | None = None, space: dict[str, Any] | None = None,
-         metric: str = "loss", prune: bool = True, seed: int | None = None,
+         metric: str = "loss", prune: bool = True, doctor: bool = True, seed: int | None = None,
          enqueue: list[dict] | None = None, heartbeat: tuple[int, int] = HEARTBEAT) -> dict:
     """Run `trials` trials (this worker's share) of a study and return tune.json's content.
 
@@ -365,6 +389,12 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         base: `key=value` overrides every trial starts from (data, task...); config_file likewise.
         out: the tune directory: tune.json, trials/NNNN run directories, study.log by default.
         metric: "loss" or one of the task's validation metrics (accuracy, wer, mse...).
+        prune: stop unpromising trials early: the doctor's live findings (with `doctor`) and the median rule;
+            False: every trial runs to its end.
+        doctor: with `prune`, a trial the doctor finds lost after an epoch (its training loss diverged) or
+            that a NaN/Inf stopped is PRUNED at once (`rnnkit.doctor.live`), the finding's code and explanation
+            in tune.json (`pruned`); the median rule judges the others. False: the median rule alone (a NaN/Inf
+            trial is then FAIL).
         seed: seeds the sampler (with the number of trials the study holds); None: unseeded, so that every
             worker draws its own trials.
         enqueue: settings ({key: value} over the space's keys) to try first, e.g. known good ones.
@@ -416,6 +446,7 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
             study.enqueue_trial(params, skip_if_exists=True)
         write_json_atomic(out / TUNE_FILE, describe(study, out, metric, base))
 
+    live = prune and doctor
     lost: list[int] = []  # trials another worker took for dead (a late heartbeat) while this one ran them
 
     def objective(trial) -> float:
@@ -428,7 +459,11 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         write_json_atomic(run_dir / TRIAL_FILE, {"study": study.study_name, "number": trial.number,
                                                  "params": trial.params, "tune_dir": str(out)})
         try:
-            summary = api.train(cfg, run_dir, callbacks=[_Report(trial, f"val_{metric}")])
+            summary = api.train(cfg, run_dir, callbacks=[_Report(trial, f"val_{metric}", run_dir if live else None)])
+        except TrainingError:
+            if live:  # a NaN/Inf stopped it: pruned, the doctor's explanation kept (otherwise FAIL, as before)
+                _prune_if_hopeless(trial, run_dir, None)
+            raise
         except (Interrupted, KeyboardInterrupt):
             _requeue(study, study.get_trials()[trial.number], "interrupted")  # the next worker runs it first
             raise
@@ -444,9 +479,11 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         last = trial.value if trial.value is not None else (
             trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
         shown = "-" if last is None else f"{last:.4g}"
-        print(f"trial {trial.number}: {trial.state.name.lower()}, val {metric} {shown}"
-              f"{' (last epoch reported)' if trial.state.name != 'COMPLETE' else ''} {trial.params}",
-              file=sys.stderr, flush=True)
+        why = trial.user_attrs.get("pruned") if trial.state.name == "PRUNED" else None
+        print(f"trial {trial.number}: {trial.state.name.lower()}"
+              f"{'' if why is None else ' by the ' + why['by'] + (' (' + why['code'] + ')' if 'code' in why else '')}"
+              f", val {metric} {shown}{' (last epoch reported)' if trial.state.name != 'COMPLETE' else ''} "
+              f"{trial.params}", file=sys.stderr, flush=True)
 
     deadline = None if timeout is None else time.monotonic() + timeout
     for _ in range(trials):

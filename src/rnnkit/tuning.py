@@ -4,13 +4,17 @@
 
 Each trial is an ordinary run (`rnnkit.api.train`) in OUT/trials/NNNN with the trial's values set
 on top of the base config; its validation metric per epoch is reported to Optuna, whose pruner
-stops unpromising trials early (median rule). The objective is the best validation value of the
-run (after its best weights are restored), `--metric loss` by default.
+stops unpromising trials early (median rule). Before the median rule, the doctor looks at the trial's log
+after every epoch (`rnnkit.doctor.live`): a trial whose training loss diverged, or that a NaN/Inf stopped, is
+pruned at once; tune.json records who pruned each trial and why (`pruned`). The objective is the best
+validation value of the run (after its best weights are restored), `--metric loss` by default.
 
 Several machines: start `rnnkit tune` on each with the same `--storage` and `--study`; Optuna
 hands every worker different trials. Storage: an SQLAlchemy URL (`postgresql://user@host/db`,
 `mysql://...`, `sqlite:///tune.db`) or a file path ending in `.log` (Optuna's journal file, for
-workers on one machine or a shared file system). Without `--storage`, OUT/study.log.
+workers on one machine or a shared file system). Without `--storage`, OUT/study.log. `postgresql://` goes
+through psycopg (3, from `rnnkit[tune]`) unless psycopg2 is installed; tests/test_tune_postgres.py runs
+workers on a real server (`.ci/postgres.sh`).
 
 Invariants (issue 8, items 2 and 3):
 1. Workers draw different trials: the sampler is unseeded unless `seed` (`--seed`) is given; then it is
@@ -23,7 +27,7 @@ Invariants (issue 8, items 2 and 3):
    enqueues them again. A worker stopped by SIGINT/SIGTERM enqueues its own trial again. On an RDB storage
    (SQLite, PostgreSQL, MySQL) Optuna's heartbeat also catches workers that died on *other* machines, after
    `HEARTBEAT[1]` seconds of silence. A journal file has no heartbeat: a trial of a worker that died on
-   another machine stays RUNNING until a worker on that machine starts again.
+   another machine stays RUNNING until a worker on that machine starts a trial.
 3. No two processes train into one directory: a trial claims OUT/trials/NNNN with an exclusive mkdir (NNNN-1,
    ... when a leftover directory holds the name); a retry is a new trial, so it gets a fresh directory.
 4. OUT/tune.json is written under an exclusive lock (OUT/.tune.lock) from a snapshot of the storage taken
@@ -320,8 +324,8 @@ class _Report(Callback):
     """Report each epoch's validation value to Optuna; stop the run when the doctor finds it lost (diverged,
     `rnnkit.doctor.live`) or the pruner says so. Why goes into the trial's user attribute `pruned`."""
 
-    def __init__(self, trial, key: str, run_dir: Path | None = None):
-        self.trial, self.key, self.run_dir = trial, key, run_dir  # run_dir None: no doctor
+    def __init__(self, trial, key: str, run_dir: Path | None = None, cfg=None):
+        self.trial, self.key, self.run_dir, self.cfg = trial, key, run_dir, cfg  # run_dir None: no doctor
 
     def on_epoch_end(self, state, record: dict) -> None:
         value = record.get(self.key)
@@ -330,18 +334,18 @@ class _Report(Callback):
         epoch = int(record["epoch"])
         self.trial.report(float(value), step=epoch)
         if self.run_dir is not None:
-            _prune_if_hopeless(self.trial, self.run_dir, epoch)
+            _prune_if_hopeless(self.trial, self.run_dir, epoch, self.cfg)
         if self.trial.should_prune():
             _prune(self.trial, {"by": "median", "epoch": epoch,
                                 "reason": f"{self.key} {value:.4g} after epoch {epoch}: worse than the median of "
                                           "the earlier trials at that epoch"})
 
 
-def _prune_if_hopeless(trial, run_dir: Path, epoch: int | None) -> None:
+def _prune_if_hopeless(trial, run_dir: Path, epoch: int | None, cfg=None) -> None:
     """Prune `trial` (raise TrialPruned) when the doctor's live findings on its run say it is lost."""
     from rnnkit.doctor.live import hopeless
 
-    finding = hopeless(run_dir)
+    finding = hopeless(run_dir, cfg)
     if finding is not None:
         where = {"epoch": epoch} if epoch is not None else {"step": finding.evidence.get("step")}
         _prune(trial, {"by": "doctor", "code": finding.code, **where, "reason": finding.explanation})
@@ -459,10 +463,11 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         write_json_atomic(run_dir / TRIAL_FILE, {"study": study.study_name, "number": trial.number,
                                                  "params": trial.params, "tune_dir": str(out)})
         try:
-            summary = api.train(cfg, run_dir, callbacks=[_Report(trial, f"val_{metric}", run_dir if live else None)])
+            report = _Report(trial, f"val_{metric}", run_dir if live else None, cfg)
+            summary = api.train(cfg, run_dir, callbacks=[report])
         except TrainingError:
             if live:  # a NaN/Inf stopped it: pruned, the doctor's explanation kept (otherwise FAIL, as before)
-                _prune_if_hopeless(trial, run_dir, None)
+                _prune_if_hopeless(trial, run_dir, None, cfg)
             raise
         except (Interrupted, KeyboardInterrupt):
             _requeue(study, study.get_trials()[trial.number], "interrupted")  # the next worker runs it first

@@ -18,19 +18,22 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from rnnkit.doctor.evidence import load_evidence
+from rnnkit import config as C
+from rnnkit.doctor.evidence import Evidence, load_evidence
 from rnnkit.doctor.finding import Finding
 from rnnkit.doctor.rules import divergence, nonfinite
 
 HOPELESS = ("nonfinite", "divergence")  # the codes that prune a trial, in the order they are asked
 
 
-def hopeless(run_dir: str | Path) -> Finding | None:
+def hopeless(run_dir: str | Path, cfg: C.Config | None = None) -> Finding | None:
     """The first finding of `HOPELESS` the run in `run_dir` supports so far (see the module's invariants), or
-    None. Reads config.yaml and metrics.jsonl; cheap enough to ask after every epoch."""
-    ev = load_evidence(run_dir)
+    None. Reads metrics.jsonl, and config.yaml unless the run's `cfg` is given (parsing the YAML is most of the
+    cost: about 15 ms a call without `cfg`, under 1 ms with it on a short log)."""
+    ev = load_evidence(run_dir) if cfg is None else _log_so_far(Path(run_dir), cfg)
     if ev.start_loss() is None and ev.event("nonfinite") is None:
         return None
     scale = (ev.event("epoch_scale") or {}).get("scale")
@@ -42,6 +45,20 @@ def hopeless(run_dir: str | Path) -> Finding | None:
             if finding.code in HOPELESS and finding.severity == "error":
                 return finding
     return None
+
+
+def _log_so_far(run_dir: Path, cfg: C.Config) -> Evidence:
+    """The evidence of a run that is still writing its log (no summary yet), with its config given."""
+    ev = Evidence(run_dir, cfg, {})
+    log = run_dir / "metrics.jsonl"
+    for line in log.read_text().splitlines() if log.exists() else ():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn line is the writer's to finish
+        kind = record.get("kind")
+        (ev.epochs if kind == "epoch" else ev.steps if kind == "step" else ev.events).append(record)
+    return ev
 
 
 __all__ = ["HOPELESS", "hopeless"]

@@ -485,10 +485,10 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
             trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
         shown = "-" if last is None else f"{last:.4g}"
         why = trial.user_attrs.get("pruned") if trial.state.name == "PRUNED" else None
-        print(f"trial {trial.number}: {trial.state.name.lower()}"
-              f"{'' if why is None else ' by the ' + why['by'] + (' (' + why['code'] + ')' if 'code' in why else '')}"
-              f", val {metric} {shown}{' (last epoch reported)' if trial.state.name != 'COMPLETE' else ''} "
-              f"{trial.params}", file=sys.stderr, flush=True)
+        by = "" if why is None else f" by the {why['by']}" + (f" ({why['code']})" if "code" in why else "")
+        print(f"trial {trial.number}: {trial.state.name.lower()}{by}, val {metric} {shown}"
+              f"{' (last epoch reported)' if trial.state.name != 'COMPLETE' else ''} {trial.params}",
+              file=sys.stderr, flush=True)
 
     deadline = None if timeout is None else time.monotonic() + timeout
     for _ in range(trials):

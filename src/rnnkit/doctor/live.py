@@ -9,7 +9,8 @@ log written so far, so a pruned trial is one the doctor would have called diverg
 
 Invariants:
 1. Only evidence already in metrics.jsonl counts: the epoch records so far and the preflight's loss before
-   training (the yardstick of divergence). A run with no preflight record is never judged hopeless.
+   training (the yardstick of divergence). A run with no preflight record is never judged diverged (a NaN/Inf
+   stop still counts).
 2. On small data (an `epoch_scale` event: k passes make one counted epoch) only whole counted epochs are read,
    each the mean of its k passes, as the doctor reads the finished run: one pass's spike is not a divergence.
 3. A divergence finding counts while the last counted epoch's loss is still above the loss before training

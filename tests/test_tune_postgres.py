@@ -4,7 +4,7 @@ study, a worker killed with SIGKILL whose trial Optuna's heartbeat fails and ret
 The server: RNNKIT_TEST_POSTGRES (an SQLAlchemy URL; `.ci/postgres.sh start DIR` prints it, CI exports it), or,
 when it is unset and PostgreSQL's binaries are installed, a throwaway one this module starts with the same
 script (stopped at the end). Neither: every test here is skipped, saying how to get one. Each test gets a
-database of its own.
+database of its own (the URL's user must be allowed to create databases; the script's `rnnkit` is a superuser).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ def test_trials_are_runs_the_bad_one_is_pruned_and_the_best_can_be_trained_again
     assert states == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"], result["trials"]
     pruned = result["trials"][3]
     assert pruned["params"]["optim.lr"] == 1e-6 and pruned["epochs"] < 5  # stopped before its last epoch
+    assert pruned["pruned"]["by"] == "median" and pruned["pruned"]["epoch"] == pruned["epochs"]  # learns, slowly
     best = result["best"]
     assert best["params"]["optim.lr"] == 1e-2 and best["value"] == min(t["value"] for t in result["trials"][:3])
     summary = json.loads((out / "trials" / f"{best['number']:04d}" / "summary.json").read_text())
@@ -267,3 +268,76 @@ def test_item3_bad_storage_and_trials_are_clear_errors(data, tmp_path, capsys):
     assert "--storage postgresql://me:***@localhost:1/db" in err and "secret" not in err and "Traceback" not in err
     assert main(["tune", *args, "--trials", "0"]) == 2
     assert "--trials 0" in capsys.readouterr().err
+
+
+def test_item2_journal_a_live_worker_fails_the_trial_of_a_peer_killed_beside_it_and_runs_it_again(data, tmp_path):
+    """Two workers on one journal file (one --out); one is SIGKILLed mid-trial. The journal has no heartbeat: the
+    other worker, still running, finds the stale trial before its next one (same machine: the dead pid), marks it
+    FAIL and runs its parameters again; nothing stays RUNNING."""
+    out = tmp_path / "t"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    space = ["--space", str(_space_file(tmp_path))]
+    victim = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", *_cli(data, out, 2, *space, epochs=6)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    survivor = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", *_cli(data, out, 4, *space, epochs=1)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the victim's trial is running: its worker attribute is set and its directory claimed
+            assert victim.poll() is None and time.monotonic() < deadline, victim.stderr.read()
+            time.sleep(0.05)
+            if not (out / "tune.json").exists():  # written once the study exists
+                continue
+            mine = [t for t in _load(out / "study.log").trials if t.state.name == "RUNNING"
+                    and t.user_attrs.get("worker", {}).get("pid") == victim.pid and "run_dir" in t.user_attrs]
+            if mine and os.path.exists(os.path.join(mine[0].user_attrs["run_dir"], "trial.json")):
+                break
+    finally:
+        victim.kill()
+        victim.communicate(timeout=60)
+    assert victim.returncode == -signal.SIGKILL
+    _, err = survivor.communicate(timeout=300)
+    assert survivor.returncode == 0, err
+    dead = mine[0].number
+    assert f"trial {dead}: its worker (pid {victim.pid} on " in err and "marked failed, queued again" in err
+    trials = _load(out / "study.log").trials
+    assert [t.number for t in trials if t.state.name == "FAIL"] == [dead]
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    retry = [t for t in trials if t.system_attrs.get("retry_history") == [dead]]
+    assert len(retry) == 1 and retry[0].state.name == "COMPLETE" and retry[0].params == mine[0].params
+    assert retry[0].user_attrs["worker"]["pid"] == survivor.pid
+    listed = json.loads((out / "tune.json").read_text())
+    assert listed["counts"]["RUNNING"] == 0 and listed["counts"]["COMPLETE"] == len(trials) - 1
+
+
+# issue 14 item 2: the doctor prunes a trial that diverged or went non-finite at once
+
+
+def test_item2_the_doctor_prunes_a_diverging_and_a_nonfinite_trial_at_once_with_the_reason(data, tmp_path, capsys):
+    """lr 3 makes the training loss climb far above its start, lr 1e30 makes it NaN; both come first, before
+    the median rule can judge anything (it waits for 3 finished trials): the doctor prunes them at the first
+    epoch its rules see it, saying why in tune.json. Without it (--no-doctor-prune) lr 3 trains to its end."""
+    base = [f"data.train={data}", *FAST]
+    space = {"optim.lr": [3.0, 1e30, 1e-2], "model.hidden_size": [16]}
+    result = tune(base, None, tmp_path / "on", trials=3, space=space,
+                  enqueue=[{"optim.lr": lr, "model.hidden_size": 16} for lr in (3.0, 1e30, 1e-2)])
+    diverged, nan, good = result["trials"]
+    assert [t["state"] for t in result["trials"]] == ["PRUNED", "PRUNED", "COMPLETE"], result["trials"]
+    assert diverged["pruned"]["by"] == "doctor" and diverged["pruned"]["code"] == "divergence"
+    why = diverged["pruned"]["reason"]
+    assert "the training loss rose to" in why and "the learning rate 3 is above the guide's range" in why
+    assert diverged["pruned"]["epoch"] == diverged["epochs"] < good["epochs"]  # stopped at the epoch it was seen
+    assert nan["pruned"]["by"] == "doctor" and nan["pruned"]["code"] == "nonfinite"
+    assert isinstance(nan["pruned"]["step"], int) and "non-finite" in nan["pruned"]["reason"]
+    assert json.loads((tmp_path / "on" / "tune.json").read_text())["trials"][0]["pruned"] == diverged["pruned"]
+    assert "trial 0: pruned by the doctor (divergence), val loss" in capsys.readouterr().err
+
+    (tmp_path / "space.yaml").write_text(json.dumps({"optim.lr": [3.0], "model.hidden_size": [16]}))
+    assert main(["tune", str(data), "--out", str(tmp_path / "off"), "--trials", "1", "--no-doctor-prune",
+                 "--space", str(tmp_path / "space.yaml"), *[f"--set={s}" for s in FAST]]) == 0
+    off = json.loads((tmp_path / "off" / "tune.json").read_text())["trials"]
+    # the median rule never judges a study's first trials: lr 3 runs every epoch
+    assert [(t["state"], t["epochs"]) for t in off] == [("COMPLETE", good["epochs"])] and "pruned" not in off[0]
+    result = tune(base, None, tmp_path / "nan", trials=1, space=space, doctor=False,
+                  enqueue=[{"optim.lr": 1e30, "model.hidden_size": 16}])
+    assert [t["state"] for t in result["trials"]] == ["FAIL"]  # a NaN without the doctor: failed, as before

@@ -68,7 +68,7 @@ def _tune(args) -> int:
     base = _data_overrides(args) + list(args.set or [])
     result = tune(base, args.config, args.out, trials=args.trials, timeout=args.timeout, storage=args.storage,
                   study_name=args.study, space=load_space(args.space), metric=args.metric, prune=not args.no_prune,
-                  seed=args.seed)
+                  doctor=not args.no_doctor_prune, seed=args.seed)
     counts = ", ".join(f"{n} {k.lower()}" for k, n in result["counts"].items() if n)
     print(f"study {result['study']}: {counts}")
     if "best" in result:
@@ -300,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: lr, hidden size, layers, dropout, batch size in the guide's ranges")
     u.add_argument("--metric", default="loss", help="validation metric to optimise (default loss)")
     u.add_argument("--no-prune", action="store_true", help="run every trial to its end")
+    u.add_argument("--no-doctor-prune", action="store_true", help="prune by the median rule alone (default: a trial "
+                   "whose training loss diverged, or that a NaN/Inf stopped, is also pruned at once)")
     u.add_argument("--seed", type=int, help="seed the sampler: a reproducible search for one worker (default: "
                    "unseeded, so that every worker draws its own trials; give each worker its own seed)")
     u.set_defaults(func=_tune)

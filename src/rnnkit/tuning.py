@@ -4,13 +4,17 @@
 
 Each trial is an ordinary run (`rnnkit.api.train`) in OUT/trials/NNNN with the trial's values set
 on top of the base config; its validation metric per epoch is reported to Optuna, whose pruner
-stops unpromising trials early (median rule). The objective is the best validation value of the
-run (after its best weights are restored), `--metric loss` by default.
+stops unpromising trials early (median rule). Before the median rule, the doctor looks at the trial's log
+after every epoch (`rnnkit.doctor.live`): a trial whose training loss diverged, or that a NaN/Inf stopped, is
+pruned at once; tune.json records who pruned each trial and why (`pruned`). The objective is the best
+validation value of the run (after its best weights are restored), `--metric loss` by default.
 
 Several machines: start `rnnkit tune` on each with the same `--storage` and `--study`; Optuna
 hands every worker different trials. Storage: an SQLAlchemy URL (`postgresql://user@host/db`,
 `mysql://...`, `sqlite:///tune.db`) or a file path ending in `.log` (Optuna's journal file, for
-workers on one machine or a shared file system). Without `--storage`, OUT/study.log.
+workers on one machine or a shared file system). Without `--storage`, OUT/study.log. `postgresql://` goes
+through psycopg (3, from `rnnkit[tune]`) unless psycopg2 is installed; tests/test_tune_postgres.py runs
+workers on a real server (`.ci/postgres.sh`).
 
 Invariants (issue 8, items 2 and 3):
 1. Workers draw different trials: the sampler is unseeded unless `seed` (`--seed`) is given; then it is
@@ -23,7 +27,7 @@ Invariants (issue 8, items 2 and 3):
    enqueues them again. A worker stopped by SIGINT/SIGTERM enqueues its own trial again. On an RDB storage
    (SQLite, PostgreSQL, MySQL) Optuna's heartbeat also catches workers that died on *other* machines, after
    `HEARTBEAT[1]` seconds of silence. A journal file has no heartbeat: a trial of a worker that died on
-   another machine stays RUNNING until a worker on that machine starts again.
+   another machine stays RUNNING until a worker on that machine starts a trial.
 3. No two processes train into one directory: a trial claims OUT/trials/NNNN with an exclusive mkdir (NNNN-1,
    ... when a leftover directory holds the name); a retry is a new trial, so it gets a fresh directory.
 4. OUT/tune.json is written under an exclusive lock (OUT/.tune.lock) from a snapshot of the storage taken
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import os
 import socket
@@ -58,6 +63,7 @@ TRIAL_FILE = "trial.json"
 LOCK_FILE = ".tune.lock"
 MAX_RETRIES = 2  # a trial whose worker died runs again at most this many times (a trial that kills its worker)
 HEARTBEAT = (30, 300)  # RDB storages: seconds between heartbeats, and of silence before a trial counts as dead
+SCHEMA_ATTEMPTS = 5  # RDB storages: tries at creating Optuna's tables while other workers create them too
 # The guide's ranges (config.GUIDE_RANGES) as the default search space.
 DEFAULT_SPACE: dict[str, Any] = {
     "optim.lr": {"low": 1e-4, "high": 1e-2, "log": True},
@@ -127,7 +133,9 @@ def suggest(trial, space: dict[str, Any]) -> list[str]:
 def make_storage(storage: str | None, out: Path, heartbeat: tuple[int, int] = HEARTBEAT):
     """An Optuna storage: a `.log` path (or none: OUT/study.log) as a journal file; an SQLAlchemy URL as an
     RDB storage with a heartbeat every `heartbeat[0]` s, whose trials silent for `heartbeat[1]` s are FAIL
-    and enqueued again (any worker checks, before each trial).
+    and enqueued again (any worker checks, before each trial). `postgresql://` uses psycopg (3) when psycopg2
+    is not installed (`_with_driver`). Workers that start together on an empty database race to create
+    Optuna's tables; a loser tries again (`SCHEMA_ATTEMPTS` times), the tables being there by then.
 
     Raises:
         ConfigError: not a database URL, or the database cannot be opened (the password is not shown).
@@ -143,24 +151,49 @@ def make_storage(storage: str | None, out: Path, heartbeat: tuple[int, int] = HE
     import sqlalchemy.exc
 
     shown = _shown_url(storage)
+    url = _with_driver(storage)
     # Optuna >= 4.9 names the callback argument heartbeat_stale_trial_callback (failed_trial_callback before)
     key = "heartbeat_stale_trial_callback" if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback") \
         else "failed_trial_callback"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(storage, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
-                                              **{key: _retry_callback()})
-    except ImportError as exc:
-        raise MissingExtra(f"--storage {shown}: the database driver is not installed ({exc.__cause__ or exc}); "
-                           "install it (postgresql://: pip install psycopg2-binary; mysql://: pip install pymysql "
-                           "and use mysql+pymysql://).") from None
-    except sqlalchemy.exc.ArgumentError:
-        raise ConfigError(f"--storage {shown} is not a database URL; give postgresql://user@host/db, "
-                          "mysql+pymysql://user@host/db, sqlite:///tune.db or a journal file FILE.log.") from None
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise ConfigError(f"cannot open --storage {shown}: {getattr(exc, 'orig', None) or exc}; check the host, "
-                          "database, user and password.") from None
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
+                                                  **{key: _retry_callback()})
+        except ImportError as exc:
+            raise MissingExtra(f"--storage {shown}: the database driver is not installed ({exc.__cause__ or exc}); "
+                               f"install it (postgresql://: {INSTALL_HINT}, which brings psycopg; mysql://: pip "
+                               "install pymysql and use mysql+pymysql://).") from None
+        except sqlalchemy.exc.ArgumentError:
+            raise ConfigError(f"--storage {shown} is not a database URL; give postgresql://user@host/db, "
+                              "mysql+pymysql://user@host/db, sqlite:///tune.db or a journal file FILE.log.") from None
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            # Workers started together on an empty database all create Optuna's tables; on PostgreSQL the
+            # losers of that race get a duplicate key (pg_type) or "already exists": the tables are there now
+            raced = isinstance(exc, sqlalchemy.exc.IntegrityError) or (
+                isinstance(exc, sqlalchemy.exc.ProgrammingError) and "already exists" in str(exc.orig))
+            if not raced:
+                raise ConfigError(f"cannot open --storage {shown}: {getattr(exc, 'orig', None) or exc}; check the "
+                                  "host, database, user and password.") from None
+            if attempt == SCHEMA_ATTEMPTS:
+                raise ConfigError(f"cannot create Optuna's tables in --storage {shown}: other workers kept "
+                                  "creating them at the same time; start this worker again.") from None
+            time.sleep(0.2 * attempt)
+
+
+def _with_driver(url: str) -> str:
+    """`postgresql://` (and `postgres://`) with the PostgreSQL driver that is installed: SQLAlchemy picks
+    psycopg2 for a URL without a driver, while `rnnkit[tune]` installs psycopg (3); so without psycopg2 and
+    with psycopg the URL becomes `postgresql+psycopg://`. Any other URL, or one naming its driver, is kept."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return url
+    if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql+psycopg://{rest}"
+    return url if scheme == "postgresql" else f"postgresql://{rest}"  # SQLAlchemy >= 1.4 refuses postgres://
 
 
 def _shown_url(url: str) -> str:
@@ -288,17 +321,39 @@ def _write_tune(study, out: Path, metric: str, base: list[str]) -> dict:
 
 
 class _Report(Callback):
-    """Report each epoch's validation value to Optuna; stop the run when the pruner says so."""
+    """Report each epoch's validation value to Optuna; stop the run when the doctor finds it lost (diverged,
+    `rnnkit.doctor.live`) or the pruner says so. Why goes into the trial's user attribute `pruned`."""
 
-    def __init__(self, trial, key: str):
-        self.trial, self.key = trial, key
+    def __init__(self, trial, key: str, run_dir: Path | None = None, cfg=None):
+        self.trial, self.key, self.run_dir, self.cfg = trial, key, run_dir, cfg  # run_dir None: no doctor
 
     def on_epoch_end(self, state, record: dict) -> None:
         value = record.get(self.key)
-        if isinstance(value, (int, float)):
-            self.trial.report(float(value), step=int(record["epoch"]))
-            if self.trial.should_prune():
-                raise _optuna().TrialPruned(f"pruned after epoch {record['epoch']} ({self.key} {value:.4g})")
+        if not isinstance(value, (int, float)):
+            return
+        epoch = int(record["epoch"])
+        self.trial.report(float(value), step=epoch)
+        if self.run_dir is not None:
+            _prune_if_hopeless(self.trial, self.run_dir, epoch, self.cfg)
+        if self.trial.should_prune():
+            _prune(self.trial, {"by": "median", "epoch": epoch,
+                                "reason": f"{self.key} {value:.4g} after epoch {epoch}: worse than the median of "
+                                          "the earlier trials at that epoch"})
+
+
+def _prune_if_hopeless(trial, run_dir: Path, epoch: int | None, cfg=None) -> None:
+    """Prune `trial` (raise TrialPruned) when the doctor's live findings on its run say it is lost."""
+    from rnnkit.doctor.live import hopeless
+
+    finding = hopeless(run_dir, cfg)
+    if finding is not None:
+        where = {"epoch": epoch} if epoch is not None else {"step": finding.evidence.get("step")}
+        _prune(trial, {"by": "doctor", "code": finding.code, **where, "reason": finding.explanation})
+
+
+def _prune(trial, why: dict) -> None:
+    trial.set_user_attr("pruned", why)
+    raise _optuna().TrialPruned(f"pruned by the {why['by']}: {why['reason']}")
 
 
 def describe(study, out: Path, metric: str, base: list[str]) -> dict:
@@ -309,6 +364,8 @@ def describe(study, out: Path, metric: str, base: list[str]) -> dict:
         entry = {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
                  "run_dir": None if t.state == optuna.trial.TrialState.WAITING else t.user_attrs.get("run_dir"),
                  "epochs": len(t.intermediate_values)}
+        if t.state == optuna.trial.TrialState.PRUNED and t.user_attrs.get("pruned"):
+            entry["pruned"] = t.user_attrs["pruned"]  # by the doctor (which finding) or the median rule, and why
         if t.system_attrs.get("retry_history"):
             entry["retry_of"] = t.system_attrs["retry_history"][-1]  # a dead or interrupted trial run again
         trials.append(entry)
@@ -328,7 +385,7 @@ def describe(study, out: Path, metric: str, base: list[str]) -> dict:
 
 def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: int, timeout: float | None = None,
          storage: str | None = None, study_name: str | None = None, space: dict[str, Any] | None = None,
-         metric: str = "loss", prune: bool = True, seed: int | None = None,
+         metric: str = "loss", prune: bool = True, doctor: bool = True, seed: int | None = None,
          enqueue: list[dict] | None = None, heartbeat: tuple[int, int] = HEARTBEAT) -> dict:
     """Run `trials` trials (this worker's share) of a study and return tune.json's content.
 
@@ -336,6 +393,12 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         base: `key=value` overrides every trial starts from (data, task...); config_file likewise.
         out: the tune directory: tune.json, trials/NNNN run directories, study.log by default.
         metric: "loss" or one of the task's validation metrics (accuracy, wer, mse...).
+        prune: stop unpromising trials early: the doctor's live findings (with `doctor`) and the median rule;
+            False: every trial runs to its end.
+        doctor: with `prune`, a trial the doctor finds lost after an epoch (its training loss diverged) or
+            that a NaN/Inf stopped is PRUNED at once (`rnnkit.doctor.live`), the finding's code and explanation
+            in tune.json (`pruned`); the median rule judges the others. False: the median rule alone (a NaN/Inf
+            trial is then FAIL).
         seed: seeds the sampler (with the number of trials the study holds); None: unseeded, so that every
             worker draws its own trials.
         enqueue: settings ({key: value} over the space's keys) to try first, e.g. known good ones.
@@ -387,6 +450,7 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
             study.enqueue_trial(params, skip_if_exists=True)
         write_json_atomic(out / TUNE_FILE, describe(study, out, metric, base))
 
+    live = prune and doctor
     lost: list[int] = []  # trials another worker took for dead (a late heartbeat) while this one ran them
 
     def objective(trial) -> float:
@@ -399,7 +463,12 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         write_json_atomic(run_dir / TRIAL_FILE, {"study": study.study_name, "number": trial.number,
                                                  "params": trial.params, "tune_dir": str(out)})
         try:
-            summary = api.train(cfg, run_dir, callbacks=[_Report(trial, f"val_{metric}")])
+            report = _Report(trial, f"val_{metric}", run_dir if live else None, cfg)
+            summary = api.train(cfg, run_dir, callbacks=[report])
+        except TrainingError:
+            if live:  # a NaN/Inf stopped it: pruned, the doctor's explanation kept (otherwise FAIL, as before)
+                _prune_if_hopeless(trial, run_dir, None, cfg)
+            raise
         except (Interrupted, KeyboardInterrupt):
             _requeue(study, study.get_trials()[trial.number], "interrupted")  # the next worker runs it first
             raise
@@ -415,7 +484,9 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         last = trial.value if trial.value is not None else (
             trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
         shown = "-" if last is None else f"{last:.4g}"
-        print(f"trial {trial.number}: {trial.state.name.lower()}, val {metric} {shown}"
+        why = trial.user_attrs.get("pruned") if trial.state.name == "PRUNED" else None
+        by = "" if why is None else f" by the {why['by']}" + (f" ({why['code']})" if "code" in why else "")
+        print(f"trial {trial.number}: {trial.state.name.lower()}{by}, val {metric} {shown}"
               f"{' (last epoch reported)' if trial.state.name != 'COMPLETE' else ''} {trial.params}",
               file=sys.stderr, flush=True)
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rnnkit.data.collate import Example, collate
+from rnnkit.data.longseq import Windows
 from rnnkit.models.classifier import build_classifier
 from rnnkit.models.windows import cut_windows, to_grid, window_layout
 
@@ -131,3 +134,50 @@ def test_window_settings_are_checked():
         build_classifier({}, num_classes=2, vocab_size=5, window_length=4, window_combine="max")
     with pytest.raises(ValueError, match="must not set"):
         build_classifier({"window_length": 4}, num_classes=2, vocab_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=st.lists(st.integers(1, 120), min_size=1, max_size=6), length=st.integers(1, 40),
+       stride_share=st.floats(0.05, 1.0))
+def test_property_windows_stay_inside_their_document_and_cover_it(lengths, length, stride_share):
+    """Every window belongs to one document, starts and ends inside it, the windows of a document are
+    contiguous in the layout, cover all its steps, and number `Windows.count` (the data path's arithmetic)."""
+    stride = max(1, min(length, round(length * stride_share)))
+    doc, start, size = window_layout(torch.tensor(lengths), length, stride)
+    assert doc.tolist() == sorted(doc.tolist())  # document by document, in order
+    spec = Windows(length, stride, 10**6)
+    for d, n in enumerate(lengths):
+        mine = (doc == d).nonzero().flatten()
+        assert len(mine) == spec.count(n) and mine.tolist() == list(range(int(mine[0]), int(mine[-1]) + 1))
+        covered = set()
+        for i in mine.tolist():
+            s, k = int(start[i]), int(size[i])
+            assert 0 <= s < n and 1 <= k <= length and s + k <= n  # never past the document's end
+            covered.update(range(s, s + k))
+        assert covered == set(range(n))
+        assert [int(size[i]) for i in mine] == spec.window_lengths(n)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10**6), val=st.sampled_from([0.1, 0.2, 0.3]), mode=st.sampled_from(["window",
+                                                                                               "hierarchical"]))
+def test_property_a_documents_windows_never_straddle_splits(tmp_path, seed, val, mode):
+    """Windows are cut inside the model from one example, and an example is one whole document (cut only to the
+    windows' span): the splits hold disjoint documents covering every row, each whole, whatever the seed."""
+    from fakedata import write_long_documents_csv
+    from rnnkit import config as C
+    from rnnkit.data.pipeline import prepare_data
+
+    path, lengths = write_long_documents_csv(tmp_path / f"d{seed}.csv", n=60, min_len=20, max_len=90, seed=seed % 7)
+    cfg = C.resolve(None, [f"data.train={path}", "data.text_column=review", "data.label_column=stars",
+                           "data.max_length=16", f"data.long_sequences={mode}", f"data.split_seed={seed}",
+                           f"data.val_fraction={val}", "data.test_fraction=0.2", "data.max_windows=8"])
+    data = prepare_data(cfg)
+    ids = {split: [ex.id for ex in ds.examples] for split, ds in data.datasets.items()}
+    seen = [i for split in ids.values() for i in split]
+    assert len(seen) == len(set(seen)) == len(lengths)  # disjoint, every row once
+    span = 8 * 16
+    for ds in data.datasets.values():
+        for ex in ds.examples:
+            line = int(ex.id.rsplit(":", 1)[1])
+            assert len(ex) == min(lengths[line - 2], span)  # the whole document (line 1 is the header)

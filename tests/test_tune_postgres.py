@@ -143,7 +143,10 @@ def test_two_cli_workers_on_one_postgres_study_complete_exactly_their_trials_non
     # tune.json of the worker that finished last holds the whole study
     listed = [json.loads((tmp_path / f"w{i}" / "tune.json").read_text()) for i in range(2)]
     assert max(result["counts"]["COMPLETE"] for result in listed) == 6
-    assert all(result["counts"]["RUNNING"] + result["counts"]["COMPLETE"] == 6 for result in listed)
+    # the one that finished first wrote a snapshot: its own 3 complete, the other's trials so far (complete or
+    # running; the other may be between two trials then, so fewer than 6 in all, never more)
+    for result in listed:
+        assert result["counts"]["COMPLETE"] >= 3 and result["counts"]["RUNNING"] + result["counts"]["COMPLETE"] <= 6
 
 
 def test_a_sigkilled_worker_is_failed_by_the_heartbeat_retried_and_the_study_continues(data, database, tmp_path,

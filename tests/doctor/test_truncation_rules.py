@@ -85,3 +85,23 @@ def test_long_sequence_speed_advice_reads_fewer_steps():
     (f,) = [f for f in R.slow(_evidence(windowed, **slow)) if f.code == "slow.long_sequences"]
     assert f.advice[0].startswith("cut each document to fewer windows: --set data.max_windows=4")
     assert "--set data.long_sequences=truncate --set data.truncate_keep=head_tail" in f.advice[1]
+
+
+def test_fewer_windows_advice_starts_below_the_windows_a_document_has():
+    """Found by a new user on ACSF1 (3 windows of 512 per series): "--set data.max_windows=4" (half the cap of 8)
+    changed nothing. The advice halves the most windows a training document has, and is left out when every
+    document is one window."""
+    slow = {"train_real_tokens": 3000 * 100}
+
+    def advice(most: int) -> list[str]:
+        data = _data(0, mode="hierarchical") | {"long_sequences": {
+            "mode": "hierarchical", "window_length": 512, "splits": {"train": {"documents": 90, "windows": 270,
+                                                                                "mean_windows": 3.0,
+                                                                                "max_windows": most}}}}
+        (f,) = [f for f in R.slow(_evidence(data, **slow)) if f.code == "slow.long_sequences"]
+        return f.advice
+
+    assert advice(3)[0].startswith("cut each document to fewer windows: --set data.max_windows=1 (")
+    assert advice(8)[0].startswith("cut each document to fewer windows: --set data.max_windows=4 (")
+    assert not any("max_windows" in a for a in advice(1))
+    assert "--set data.long_sequences=truncate --set data.truncate_keep=head_tail" in advice(1)[0]

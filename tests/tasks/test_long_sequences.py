@@ -126,6 +126,17 @@ def test_hierarchical_reads_the_order_of_a_documents_parts_windows_and_truncatio
     test_file.write_text("\n".join([lines[0], *(lines[int(i.split(":")[1]) - 1] for i in splits["test"])]) + "\n")
     assert api.evaluate(run, test_file)["accuracy"] == pytest.approx(acc["hierarchical"])
 
+    # the model card says how the model reads long rows, and does not offer an export it refuses (found by a new
+    # user on ACSF1: "at most 512 steps (longer inputs keep their head)", "rnnkit export ... model.onnx")
+    from rnnkit.report.card import write_model_card
+
+    card = write_model_card(run).read_text()
+    assert "longer inputs keep their head" not in card and "exported ONNX model" not in card
+    assert "rnnkit export" not in card
+    assert (f"read whole in windows of {LIMIT} steps, combined by a document-level RNN reading the window vectors "
+            f"in order (data.long_sequences=hierarchical); rows longer than {8 * LIMIT} steps keep their head") in card
+    assert "does not export to ONNX" in card
+
 
 def test_head_tail_counts_in_summary_and_start_line(runs, docs):
     _, _, lengths = docs

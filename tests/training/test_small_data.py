@@ -5,6 +5,7 @@ validated. The sampler's own `passes` (several shuffled passes in one epoch) is 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -78,6 +79,18 @@ def test_a_tiny_training_set_counts_eight_passes_as_one_epoch(tmp_path):
     assert rates[0] < 0.3e-3 and rates == sorted(rates) and rates[7] == pytest.approx(1e-3)  # warm-up: 8 steps
     saved = C.load_yaml(tmp_path / "run" / "config.yaml")
     assert saved["train"]["max_epochs"] == 3 and saved["train"]["patience"] == 2  # the user's, unscaled
+    # the model card and the report count passes as passes (a new user read "15 max_epochs, 45 epochs run")
+    from rnnkit.report.card import write_model_card
+
+    passes = summary["epochs_run"]
+    card = write_model_card(tmp_path / "run").read_text()
+    assert (f"{passes} passes over the training set ({passes / 8:g} epochs of 8 passes: small data, "
+            "train.min_epoch_steps)") in card
+    if importlib.util.find_spec("matplotlib") is not None:
+        from rnnkit.report import write_report
+
+        page = write_report(tmp_path / "run").read_text()
+        assert f"{passes} passes run ({passes / 8:g} epochs of 8 passes: small data)" in page
     one = api.train(C.resolve(None, [f"data.train={train}", *SMALL, "train.max_epochs=3", "train.min_epoch_steps=1"]),
                     tmp_path / "one")
     assert one["epoch_scale"] == 1 and one["steps"] == 3

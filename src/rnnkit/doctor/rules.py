@@ -809,11 +809,13 @@ def _long_window_advice(ev: Evidence) -> list[str]:
     windowed or not (on CPU, measured: BENCHMARKS.md), so read fewer."""
     if _long_mode(ev.summary) not in WINDOWED:
         return []
-    n = ev.cfg.data.max_windows
-    return [f"cut each document to fewer windows: --set data.max_windows={max(1, n // 2)} (an epoch's time grows "
-            "with the steps read, in windows or not)",
-            "or truncate instead, keeping both ends: --set data.long_sequences=truncate --set "
-            "data.truncate_keep=head_tail"]
+    long = (ev.summary.get("data") or {}).get("long_sequences") or {}
+    # half the most windows a training document has (half the cap would change nothing below the cap)
+    most = ((long.get("splits") or {}).get("train") or {}).get("max_windows") or ev.cfg.data.max_windows
+    fewer = [f"cut each document to fewer windows: --set data.max_windows={max(1, most // 2)} (an epoch's time "
+             "grows with the steps read, in windows or not)"] if most > 1 else []
+    return [*fewer, ("or truncate instead" if fewer else "truncate instead") + ", keeping both ends: --set "
+            "data.long_sequences=truncate --set data.truncate_keep=head_tail"]
 
 
 def _head_tail_advice(ev: Evidence) -> list[str]:

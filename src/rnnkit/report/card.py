@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from rnnkit import __version__
+from rnnkit.data.longseq import WINDOWED, Windows
 from rnnkit.errors import ConfigError
 
 CARD_FILE = "MODEL_CARD.md"
@@ -123,10 +124,35 @@ def _front_matter(run_dir: Path, cfg, summary: dict) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
 
 
+def trained_line(summary: dict) -> str:
+    """E.g. "45 passes over the training set (15 epochs of 3 passes: small data, train.min_epoch_steps)", or
+    "12 epochs" where a pass is an epoch."""
+    run, scale = summary.get("epochs_run", "?"), summary.get("epoch_scale") or 1
+    if not isinstance(run, int) or scale <= 1:
+        return f"{run} epochs"
+    return (f"{run} passes over the training set ({run / scale:g} epochs of {scale} passes: small data, "
+            "train.min_epoch_steps)")
+
+
+def _reading(cfg, data: dict) -> tuple[str, bool]:
+    """How the model reads a row (for "Direct Use"), and whether `rnnkit export` takes it."""
+    long = data.get("long_sequences") or {}
+    if long.get("mode") in WINDOWED:
+        try:
+            win = Windows(long["window_length"], long["window_stride"], long["max_windows"], long["combine"])
+        except (KeyError, TypeError, ValueError):  # a summary written by another version
+            return f"read whole in windows (data.long_sequences={long['mode']})", False
+        combine = win.describe().split("combined by ", 1)[-1]
+        return (f"read whole in windows of {win.length} steps, combined by {combine} (data.long_sequences="
+                f"{long['mode']}); rows longer than {win.span} steps keep their {cfg.data.truncate_keep}"), False
+    return f"at most {cfg.data.max_length} steps (longer inputs keep their {cfg.data.truncate_keep})", True
+
+
 def render_model_card(run_dir: Path, ev, diag) -> str:
     """The card's Markdown for a run's evidence (`rnnkit.doctor.load_evidence`) and the doctor's verdict."""
     cfg, summary = ev.cfg, ev.summary
     data = summary.get("data") or {}
+    reading, exportable = _reading(cfg, data)
     task = _title(cfg)
     m = cfg.model
     model_line = (f"{m.num_layers}-layer {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()}, hidden "
@@ -140,13 +166,15 @@ def render_model_card(run_dir: Path, ev, diag) -> str:
            f"- **Task**: {task} (`task: {cfg.task}`)", f"- **Architecture**: {model_line}",
            f"- **Parameters**: {summary.get('parameters', 'unknown'):,}" if isinstance(summary.get("parameters"), int)
            else "- **Parameters**: unknown",
-           f"- **Trained**: {summary.get('epochs_run', '?')} epochs, best epoch {summary.get('best_epoch', '?')} "
+           f"- **Trained**: {trained_line(summary)}, best "
+           f"{'pass' if (summary.get('epoch_scale') or 1) > 1 else 'epoch'} {summary.get('best_epoch', '?')} "
            f"chosen on validation {summary.get('monitor', 'loss')}; stopped by {summary.get('stopped', '?')}",
            f"- **Device / precision**: {summary.get('device', '?')} / {summary.get('precision', '?')}", ""]
     out += ["## Uses", "", "### Direct Use", "",
             f"{task.capitalize()} of inputs like the training data, in the same columns and of the same kind, "
-            f"at most {cfg.data.max_length} steps (longer inputs keep their {cfg.data.truncate_keep}). "
-            "`rnnkit predict DIR --data FILE --output OUT` with this directory, or the exported ONNX model.", "",
+            f"{reading}. `rnnkit predict DIR --data FILE --output OUT` with this directory"
+            + (", or the exported ONNX model." if exportable else " (a model that reads windows does not export to "
+               "ONNX yet)."), "",
             "### Out-of-Scope Use", "",
             "Inputs unlike the training data (other sources, periods, languages or sensors), labels the model never "
             "saw, and any decision about people made on its output alone.", ""]
@@ -154,7 +182,9 @@ def render_model_card(run_dir: Path, ev, diag) -> str:
     out += ["## Bias, Risks, and Limitations", ""]
     trunc = data.get("truncated") or {}
     if any(v for v in trunc.values() if isinstance(v, int)):
-        out.append(f"- Truncation at {cfg.data.max_length} steps cut rows in training: "
+        cut = data.get("truncation") or {}
+        limit, by = cut.get("limit", cfg.data.max_length), cut.get("by", "data.max_length")
+        out.append(f"- Truncation at {limit} steps ({by}) cut rows in training: "
                    + ", ".join(f"{k} {v}" for k, v in trunc.items()) + ".")
     sizes = data.get("sizes") or {}
     if sizes.get("val", 99) < 20 or sizes.get("test", 99) < 20:
@@ -172,7 +202,8 @@ def render_model_card(run_dir: Path, ev, diag) -> str:
     suffix = Path(str(next(iter(files.values())))).suffix if (files := data.get("files") or {}) else ".csv"
     out += ["", "## How to Get Started with the Model", "", "```bash",
             f"rnnkit predict {run_dir.name} --data new{suffix} --output predictions.csv",
-            f"rnnkit export {run_dir.name}            # {_exported_files(cfg)} for onnxruntime", "```", ""]
+            *([f"rnnkit export {run_dir.name}            # {_exported_files(cfg)} for onnxruntime"] if exportable
+              else []), "```", ""]
     out += ["## Training Details", "", "### Training Data", ""]
     if cfg.data.dataset:
         out.append(f"Built-in data set `{cfg.data.dataset}`" + (f": {data['reference']}" if data.get("reference")

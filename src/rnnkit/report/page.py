@@ -186,7 +186,10 @@ def _header(ev) -> str:
          f"not recorded (configured: train.device={cfg.train.device})"),
         ("Wall time", _duration(s.get("wall_seconds"))),
         ("Stopped", _stopped_words(s.get("stopped"), cfg)),
-        ("Epochs", f"{epochs_run} run, best epoch {best if best is not None else 'none yet'}"
+        ("Epochs", (f"{epochs_run} run" if (s.get("epoch_scale") or 1) <= 1 or not isinstance(epochs_run, int) else
+                    f"{epochs_run} passes run ({epochs_run / s['epoch_scale']:g} epochs of {s['epoch_scale']} passes: "
+                    "small data)") + f", best {'pass' if (s.get('epoch_scale') or 1) > 1 else 'epoch'} "
+                   f"{best if best is not None else 'none yet'}"
          + (f", {s['steps']:,} steps" if is_number(s.get("steps")) else "")),
     ]
     if finite(s.get("padding_share")):

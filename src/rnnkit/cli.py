@@ -142,8 +142,10 @@ def _train(args) -> int:
             shown += f"; baseline {name}: " + ", ".join(
                 f"{k} {v:.4f}" for k, v in base.items() if k in numbers and isinstance(v, (int, float)))
     which = "test" if "test" in summary["metrics"] else "val"
-    print(f"done: {which} {shown}; best epoch {summary['best_epoch']}, stopped: {summary['stopped']}, "
-          f"{summary['wall_seconds']:.0f} s")
+    scale = summary.get("epoch_scale") or 1
+    best = (f"best pass {summary['best_epoch']} of {summary['epochs_run']} (one epoch is {scale} passes: small data)"
+            if scale > 1 else f"best epoch {summary['best_epoch']}")
+    print(f"done: {which} {shown}; {best}, stopped: {summary['stopped']}, {summary['wall_seconds']:.0f} s")
     for note in (summary.get("data") or {}).get("notes") or []:  # what the family wants said last (e.g. forecast.auto)
         print(f"note: {note}")
     if summary.get("doctor"):

@@ -107,6 +107,8 @@ def test_the_cli_says_how_passes_are_counted(tmp_path):
     assert re.search(r"small data: a pass over the \d+ training rows is 1 step\(s\); warm-up, plateau decay, early "
                      r"stopping and train.max_epochs count 8 passes as one epoch \(at most 8 passes, each validated; "
                      r"train.min_epoch_steps=8, 1 = off\)", proc.stderr), proc.stderr
+    # the last line counts passes as passes (max_epochs=1 is 8 passes here)
+    assert re.search(r"; best pass \d of 8 \(one epoch is 8 passes: small data\), stopped: ", proc.stdout), proc.stdout
 
 
 def test_a_resumed_small_run_keeps_counting_in_passes(tmp_path):

@@ -64,11 +64,16 @@ def _scatter(p: dict, figure_cls, canvas_cls) -> str:
         ax.plot([low, high], [low, high], color="black", linestyle="--", linewidth=1, label="y = x")
     if is_number(p.get("hline")):
         ax.axhline(p["hline"], color="tab:red", linestyle=":", linewidth=1, label=p.get("hline_label"))
+    return _finish(p, fig, ax, canvas_cls)
+
+
+def _finish(p: dict, fig, ax, canvas_cls, *, ncols: int = 1) -> str:
+    """A panel's axis labels, title, grid and legend from its description, then the figure as a PNG data URI."""
     ax.set_xlabel(p.get("xlabel", ""))
     ax.set_ylabel(p.get("ylabel", ""))
     ax.set_title(p.get("title", ""), fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncols=ncols)
     return _png(fig, canvas_cls)
 
 
@@ -91,12 +96,7 @@ def _lines(p: dict, figure_cls, canvas_cls) -> str:
         ax.plot(x, y, label=line.get("label"), marker="." if len(x) <= 120 else None, markersize=4, **style)
     if is_number(p.get("vline")):
         ax.axvline(p["vline"], color="tab:gray", linestyle=":", linewidth=1, label=p.get("vline_label"))
-    ax.set_xlabel(p.get("xlabel", ""))
-    ax.set_ylabel(p.get("ylabel", ""))
-    ax.set_title(p.get("title", ""), fontsize=11)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, ncols=2)
-    return _png(fig, canvas_cls)
+    return _finish(p, fig, ax, canvas_cls, ncols=2)
 
 
 def _heatmap(p: dict, figure_cls, canvas_cls) -> str:

@@ -14,6 +14,8 @@ import functools
 import shutil
 from pathlib import Path
 
+import torch
+
 from rnnkit import config as C
 from rnnkit._api.console import describe_run, print_run
 from rnnkit._api.repairs import MAX_REPAIRS, LogRepairs, planned_repair, train_with_repairs
@@ -29,6 +31,8 @@ from rnnkit._api.rundirs import (
     resume_scratch,
     with_absolute_paths,
 )
+from rnnkit.data.chunked import CHUNK_ROWS, stream_predictions
+from rnnkit.data.datasets import get_builtin
 from rnnkit.doctor.preflight import preflight
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.rundir import Claims
@@ -178,12 +182,19 @@ def evaluate(run_dir: str | Path, data: str | Path) -> dict:
     return {"data": str(data), "rows": len(dataset), **metrics}
 
 
-def predict(run_dir: str | Path, data: str | Path, output: str | Path, overrides: list[str] | None = None) -> int:
+def predict(run_dir: str | Path, data: str | Path, output: str | Path, overrides: list[str] | None = None, *,
+            chunk_rows: int = CHUNK_ROWS, progress: bool | None = None) -> int:
     """Write one prediction per input record to OUTPUT in the task's format; returns the row count.
+
+    A CSV, TSV, JSONL or Parquet file whose rows are predicted one by one (not long format, not a forecast) is
+    read, predicted and written `chunk_rows` rows at a time, so memory does not grow with the file
+    (`rnnkit.data.chunked`); OUTPUT appears when every row is predicted.
 
     Args:
         overrides: key=value changes of inference options (e.g. "seq2seq.beam=5"); the model's
             architecture cannot change here.
+        chunk_rows: rows per chunk.
+        progress: a progress bar on stderr; None: when stderr is a terminal.
     """
     cfg, prep, task, model, dev = load_run(run_dir)
     if overrides:
@@ -192,11 +203,26 @@ def predict(run_dir: str | Path, data: str | Path, output: str | Path, overrides
         if arch:
             raise ConfigError(f"predict cannot change the model: {', '.join(arch)}.")
         cfg = new
-    dataset, records = task.load_inference(cfg, prep, Path(data), False, None)
-    _, preds = evaluate_dataset(model, dataset, task, prep, cfg, device=dev, precision=resolve_precision("fp32", dev))
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return task.write_predictions(out, records, preds, prep, cfg)
+    precision = resolve_precision("fp32", dev)
+
+    def predict_file() -> tuple[list, list]:  # the whole file, or under `chunkscope.serving` one chunk of it
+        dataset, records = task.load_inference(cfg, prep, Path(data), False, None)
+        if len(dataset) == 0:  # a chunk whose rows were all skipped as bad
+            return records, []
+        with torch.inference_mode():
+            _, preds = evaluate_dataset(model, dataset, task, prep, cfg, device=dev, precision=precision)
+        return records, preds
+
+    fmt = cfg.data.format
+    if cfg.data.dataset:
+        fmt = get_builtin(cfg.data.dataset).reader_options.get("format", fmt)
+
+    def write(path: Path, records: list, preds: list) -> int:
+        return task.write_predictions(path, records, preds, prep, cfg)
+
+    return stream_predictions(data, output, predict=predict_file, write=write,
+                              max_bad_fraction=cfg.data.max_bad_fraction, fmt=fmt, delimiter=cfg.data.delimiter,
+                              in_chunks=task.rows_independent, chunk_rows=chunk_rows, progress=progress)
 
 
 __all__ = ["CONFIG_FILE", "MAX_REPAIRS", "MIN_FREE_BYTES", "PATH_KEYS", "check_writable", "default_run_dir",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rnnkit import __version__
 from rnnkit import config as C
+from rnnkit.data.chunked import CHUNK_ROWS
 from rnnkit.errors import RnnkitError
 
 EPILOG_TRAIN = """examples:
@@ -170,7 +171,7 @@ def _predict(args) -> int:
         if given:
             raise ConfigError(f"--backend onnx takes no inference options (got --{', --'.join(given)}): the exported "
                               "model's settings are fixed at export")
-        n = onnx_predict(args.run_dir, args.data, args.output)
+        n = onnx_predict(args.run_dir, args.data, args.output, chunk_rows=args.chunk_rows)
         print(f"wrote {n} predictions to {args.output} (onnxruntime)")
         return 0
     from rnnkit import api
@@ -184,7 +185,7 @@ def _predict(args) -> int:
         options.append(f"seq2seq.temperature={args.temperature}")
     if args.top_k is not None:
         options.append(f"seq2seq.top_k={args.top_k}")
-    n = api.predict(args.run_dir, args.data, args.output, overrides=options)
+    n = api.predict(args.run_dir, args.data, args.output, overrides=options, chunk_rows=args.chunk_rows)
     print(f"wrote {n} predictions to {args.output}")
     return 0
 
@@ -331,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--temperature", type=float, help="seq2seq sampling temperature")
     pr.add_argument("--top-k", type=int, help="seq2seq sampling: keep the k most likely tokens (0 = all)")
     pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="inference option override")
+    pr.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N",
+                    help=f"rows read, predicted and written at a time (default {CHUNK_ROWS}); memory holds one chunk "
+                         "of a CSV, TSV, JSONL or Parquet file. A progress bar shows on a terminal")
     pr.add_argument("--backend", default="torch", choices=("torch", "onnx"),
                     help="torch (default) or onnx: the model `rnnkit export` wrote (DIR/model.onnx, or DIR given as "
                     "the .onnx file), run by onnxruntime without torch (classify, regress, seq2seq)")

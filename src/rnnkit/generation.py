@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.chunked import CHUNK_ROWS, stream_predictions
 from rnnkit.data.outputs import write_generated_predictions
 from rnnkit.data.pairs import read_pairs
 from rnnkit.data.validate import validate_splits
@@ -264,16 +265,25 @@ class GenerationModel:
                 out[i] = h
         return out
 
-    def predict_file(self, data: str | Path, output: str | Path) -> int:
-        """Write one prediction per input row to `output` (the PyTorch path's TSV or JSONL); returns the count."""
-        records = self.read(Path(data))
-        hyps = self.generate([self.encode(r) for r in records])
-        out = Path(output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return write_generated_predictions(
-            out, records, [(self.target_vocab.decode(h[0]), h[1]) for h in hyps],
-            source_tokenize=self.side["source_tokenize"], target_tokenize=self.side["target_tokenize"],
-            limit=int(self.decode["max_decode_length"]))
+    def predict_file(self, data: str | Path, output: str | Path, *, chunk_rows: int = CHUNK_ROWS,
+                     progress: bool | None = None) -> int:
+        """Write one prediction per input row to `output` (the PyTorch path's TSV or JSONL); returns the count. A
+        table file is read, generated and written `chunk_rows` rows at a time, as the PyTorch path does."""
+        def predict() -> tuple[list, list]:
+            records = self.read(Path(data))
+            return records, self.generate([self.encode(r) for r in records]) if records else []
+
+        def write(out: Path, records: list, hyps: list) -> int:
+            return write_generated_predictions(
+                out, records, [(self.target_vocab.decode(h[0]), h[1]) for h in hyps],
+                source_tokenize=self.side["source_tokenize"], target_tokenize=self.side["target_tokenize"],
+                limit=int(self.decode["max_decode_length"]))
+
+        r = self.side["reader"]
+        fmt = r["dict_format"] if r["dict_format"] and Path(data).suffix.lower() == ".dict" else r["format"]
+        return stream_predictions(data, output, predict=predict, write=write,
+                                  max_bad_fraction=self.side["data"]["max_bad_fraction"], fmt=fmt,
+                                  chunk_rows=chunk_rows, progress=progress)
 
 
 def open_sidecar(side_file: Path) -> dict | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.chunked import CHUNK_ROWS, stream_predictions
 from rnnkit.data.longseq import kept_slices
 from rnnkit.data.outputs import write_class_predictions, write_value_predictions
 from rnnkit.data.readers import read_records
@@ -117,12 +118,22 @@ class OnnxModel:
                 out[i] = got[b]
         return np.stack(out) if out else np.zeros((0, 0))
 
-    def predict_file(self, data: str | Path, output: str | Path) -> int:
-        """Write one prediction per input record to `output` (the PyTorch path's format); returns the count."""
-        records = self.read(Path(data))
-        values = self.outputs([self.encode(r) for r in records])
-        out = Path(output)
-        out.parent.mkdir(parents=True, exist_ok=True)
+    def predict_file(self, data: str | Path, output: str | Path, *, chunk_rows: int = CHUNK_ROWS,
+                     progress: bool | None = None) -> int:
+        """Write one prediction per input record to `output` (the PyTorch path's format); returns the count. A table
+        file is read, predicted and written `chunk_rows` rows at a time, as the PyTorch path does."""
+        def predict() -> tuple[list, np.ndarray]:
+            records = self.read(Path(data))
+            return records, self.outputs([self.encode(r) for r in records])
+
+        d, r = self.side["data"], self.side["reader"]
+        return stream_predictions(data, output, predict=predict, write=self._write,
+                                  max_bad_fraction=d["max_bad_fraction"], fmt=r.get("format", "auto"),
+                                  delimiter=r.get("delimiter", "auto"), chunk_rows=chunk_rows, progress=progress)
+
+    def _write(self, out: Path, records: list, values: np.ndarray) -> int:
+        if len(records) == 0:
+            values = np.zeros((0, len(self.side.get("labels") or self.side["prediction_columns"])))
         if self.serve == "probabilities":
             z = values - values.max(axis=1, keepdims=True)
             probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
@@ -141,9 +152,10 @@ def open_model(path: str | Path) -> OnnxModel | GenerationModel:
     return GenerationModel(side_file, side) if side is not None else OnnxModel(path)
 
 
-def predict(path: str | Path, data: str | Path, output: str | Path) -> int:
+def predict(path: str | Path, data: str | Path, output: str | Path, *, chunk_rows: int = CHUNK_ROWS,
+            progress: bool | None = None) -> int:
     """`rnnkit predict PATH --backend onnx`: PATH is the .onnx file or the run directory that holds model.onnx."""
-    return open_model(path).predict_file(data, output)
+    return open_model(path).predict_file(data, output, chunk_rows=chunk_rows, progress=progress)
 
 
 __all__ = ["SERVED", "OnnxModel", "open_model", "predict"]

@@ -29,6 +29,7 @@ import difflib
 import os
 from pathlib import Path
 
+from rnnkit.data import chunkscope
 from rnnkit.data.longformat import interpret_long
 from rnnkit.data.records import ReadOptions, ReadResult
 from rnnkit.data.tables import (
@@ -169,6 +170,7 @@ def read_records(
     _check_columns(mode, table, opts)
     opts.has_label = label_column in table.columns
     if mode == "long":
+        chunkscope.require_row_local()  # a sequence's rows may lie in different chunks
         return interpret_long(table, opts)
     return interpret_rows(table, opts, mode)
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rnnkit.data import chunkscope
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "ts")
@@ -71,6 +74,10 @@ class Table:
     header_line: int | None = None  # CSV/TSV only
     header_looks_like_data: bool = False
     delimiter: str | None = None  # CSV/TSV only: the delimiter the fields were split on
+    # How far into the file this table reaches, and the file's whole extent, in the same unit: bytes for
+    # CSV/TSV/JSONL, rows for Parquet (a progress bar's position and total; `iter_tables`).
+    position: int = 0
+    size: int = 0
 
 
 def fail(file: str, rule: str, fix: str, *, line: int | None = None, value: str = "") -> NoReturn:
@@ -90,15 +97,68 @@ def read_text_file(p: Path, file: str) -> str:
         # utf-8-sig: a byte-order mark written by some editors is not part of the first column name
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        bad = data[e.start : e.start + 1]
-        fail(
-            file,
-            f"the file must be UTF-8; byte 0x{bad.hex()} at byte offset {e.start} is not valid UTF-8",
-            "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)",
-            line=line,
-            value=repr(data[max(0, e.start - 20) : e.start + 20]),
-        )
+        _not_utf8(file, data, e)
+
+
+def _not_utf8(file: str, data: bytes, e: UnicodeDecodeError) -> NoReturn:
+    line = data[: e.start].count(b"\n") + 1
+    bad = data[e.start : e.start + 1]
+    fail(
+        file,
+        f"the file must be UTF-8; byte 0x{bad.hex()} at byte offset {e.start} is not valid UTF-8",
+        "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)",
+        line=line,
+        value=repr(data[max(0, e.start - 20) : e.start + 20]),
+    )
+
+
+class _Lines:
+    """A text file's lines, decoded as it is read (UTF-8; a byte-order mark is dropped), remembering how many
+    bytes have been read (`position`) and the lines handed out since `take` was last called.
+
+    `newline` is `open`'s: "" splits on \\n, \\r and \\r\\n and keeps the line ends (CSV: quoted line breaks stay
+    inside their field); "\\n" splits on \\n only (JSONL). A byte that is not UTF-8 fails with its line and offset.
+    """
+
+    def __init__(self, p: Path, file: str, newline: str) -> None:
+        self.p, self.file, self.newline = p, file, newline
+        self.pending: list[str] = []
+        self.size = 0
+        self._raw = None
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            raw = open(self.p, "rb")  # noqa: SIM115 - closed below, when the generator ends or is closed
+            self.size = os.fstat(raw.fileno()).st_size
+        except OSError as e:
+            fail(self.file, f"cannot read the file: {e.strerror or e}", "check the file's permissions",
+                 value=self.file)
+        self._raw = raw
+        try:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline=self.newline)
+            try:
+                for line in text:
+                    self.pending.append(line)
+                    yield line
+            except UnicodeDecodeError:
+                data = self.p.read_bytes()  # the error path only: find the byte's offset and line in the file
+                try:
+                    data.decode("utf-8-sig")
+                except UnicodeDecodeError as e:
+                    _not_utf8(self.file, data, e)
+                raise
+        finally:
+            raw.close()
+
+    @property
+    def position(self) -> int:
+        return self.size if self._raw is None or self._raw.closed else self._raw.tell()
+
+    def take(self) -> str:
+        """The text of the lines handed out since the last call (one row's raw text)."""
+        text = "".join(self.pending)
+        self.pending.clear()
+        return text
 
 
 @contextlib.contextmanager
@@ -245,28 +305,55 @@ def load_table(p: Path, file: str, fmt: str, *, delimiter: str = "auto") -> Tabl
 
     `delimiter` (CSV/TSV only): "auto" uses ``,`` for csv and tab for tsv, and when the header then
     reads as one column that holds one of ``, ; tab |``, the delimiter `csv.Sniffer` finds among them.
+
+    While a chunk of this file is being served (`rnnkit.data.chunkscope.serving`), that chunk is returned
+    instead: how a reader written for a whole file reads one chunk of it without knowing.
     """
+    served = chunkscope.served_table(p)
+    if served is not None:
+        return served
+    return next(iter_tables(p, file, fmt, delimiter=delimiter, rows=None))
+
+
+def iter_tables(p: Path, file: str, fmt: str, *, delimiter: str = "auto", rows: int | None = 10_000
+                ) -> Iterator[Table]:
+    """The file as consecutive `Table`s of at most `rows` rows each (None: one table of every row), read as
+    they are asked for, so that memory holds one chunk. Rows keep their lines in the whole file; every chunk
+    has the columns (JSONL: the keys seen so far). The whole-file problems are raised as `load_table` raises
+    them: unreadable, not UTF-8 (when the reading reaches the byte), no header, no data rows."""
     if fmt in ("csv", "tsv"):
-        return load_delimited(p, file, resolve_delimiter(delimiter), fmt)
+        return _delimited_tables(p, file, resolve_delimiter(delimiter), fmt, rows)
     if fmt == "jsonl":
-        return load_jsonl(p, file)
-    return load_parquet(p, file)
+        return _jsonl_tables(p, file, rows)
+    return _parquet_tables(p, file, rows)
 
 
-def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:
-    """Read a delimited file; `delimiter` is one character or "auto" (see `load_table`)."""
-    text = read_text_file(p, file)
-    # newline="" keeps line ends as they are, so csv sees quoted line breaks and line_num counts
-    # physical lines; the list lets us recover each row's raw text for rejects.jsonl.
-    lines = io.StringIO(text, newline="").readlines()
+def _full(rows: list, limit: int | None) -> bool:
+    return limit is not None and len(rows) >= limit
+
+
+def _delimited_tables(p: Path, file: str, delimiter: str, fmt: str, limit: int | None) -> Iterator[Table]:
+    source = _Lines(p, file, newline="")
+    stream = iter(source)
+    # the first lines, for sniffing the delimiter; newline="" keeps line ends as they are, so csv sees quoted
+    # line breaks and line_num counts physical lines
+    peeked = list(itertools.islice(stream, 50))
+    source.take()
+
+    def replay() -> Iterator[str]:  # the peeked lines again, counted as handed out when csv reads them
+        for line in peeked:
+            source.pending.append(line)
+            yield line
+
     if delimiter == "auto":
-        delimiter = _sniff_delimiter(file, lines, "," if fmt == "csv" else "\t")
+        delimiter = _sniff_delimiter(file, peeked, "," if fmt == "csv" else "\t")
     header: list[str] | None = None
     header_line: int | None = None
     rows: list[TableRow] = []
+    yielded = False
     with _csv_field_limit():
         # strict: an unclosed or stray quote is an error instead of silently swallowing lines
-        reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
+        reader = csv.reader(itertools.chain(replay(), stream), delimiter=delimiter, strict=True)
         prev = 0
         while True:
             try:
@@ -278,7 +365,7 @@ def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:
                 cells, error = [], e
             start, end = prev + 1, reader.line_num
             prev = end
-            raw = "".join(lines[start - 1 : end])
+            raw = source.take()
             if error is None and not raw.strip():
                 continue  # blank line: not a row
             shown = shorten(raw.rstrip("\r\n"))
@@ -293,8 +380,7 @@ def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:
                     )
                 broken = (None, shown, f"malformed {fmt.upper()} quoting: {error}", _QUOTE_FIX)
                 rows.append(TableRow(start, {}, raw, broken))
-                continue
-            if header is None:
+            elif header is None:
                 header = [c.strip() for c in cells]
                 header_line = start
                 dup = [c for c, n in Counter(header).items() if n > 1]
@@ -307,34 +393,42 @@ def load_delimited(p: Path, file: str, delimiter: str, fmt: str) -> Table:
                         value=shorten(", ".join(dup)),
                     )
                 continue
-            broken = None
-            if len(cells) != len(header):
-                sep = delimiter_name(delimiter)
-                broken = (
-                    None,
-                    shown,
-                    f"expected {len(header)} fields like the header (line {header_line}), found {len(cells)}",
-                    f"make the row have exactly {len(header)} fields separated by {sep}; {_QUOTE_FIX}",
-                )
-            rows.append(TableRow(start, dict(zip(header, cells, strict=False)), raw, broken))
+            else:
+                broken = None
+                if len(cells) != len(header):
+                    sep = delimiter_name(delimiter)
+                    broken = (
+                        None,
+                        shown,
+                        f"expected {len(header)} fields like the header (line {header_line}), found {len(cells)}",
+                        f"make the row have exactly {len(header)} fields separated by {sep}; {_QUOTE_FIX}",
+                    )
+                rows.append(TableRow(start, dict(zip(header, cells, strict=False)), raw, broken))
+            if _full(rows, limit):
+                yield Table(header, rows, header_line, _looks_numeric(header), delimiter, source.position,
+                            source.size)
+                rows, yielded = [], True
     if header is None:
         fail(file, "the file is empty: no header line", "add a header line and data rows")
-    table = Table(header, rows, header_line, _looks_numeric(header), delimiter)
-    if not rows:
-        raise DataError(
-            [Problem(file, None, None, shorten(", ".join(header)), "no data rows after the header", "add rows")]
-            + header_problem(file, table),
-            header=f"cannot read {file}",
-        )
-    return table
+    table = Table(header, rows, header_line, _looks_numeric(header), delimiter, source.size, source.size)
+    if rows or not yielded:
+        if not rows:
+            raise DataError(
+                [Problem(file, None, None, shorten(", ".join(header)), "no data rows after the header", "add rows")]
+                + header_problem(file, table),
+                header=f"cannot read {file}",
+            )
+        yield table
 
 
-def load_jsonl(p: Path, file: str) -> Table:
-    text = read_text_file(p, file)
+def _jsonl_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
+    source = _Lines(p, file, newline="\n")
     rows: list[TableRow] = []
     columns: dict[str, None] = {}  # ordered set: keys in order of first appearance
-    for number, line in enumerate(text.split("\n"), start=1):
-        raw = line.rstrip("\r")
+    yielded = False
+    for number, line in enumerate(source, start=1):
+        source.take()
+        raw = line.removesuffix("\n").rstrip("\r")
         if not raw.strip():
             continue
         obj, error = json_loads(raw)
@@ -352,19 +446,22 @@ def load_jsonl(p: Path, file: str) -> Table:
                     ),
                 )
             )
-            continue
-        if not isinstance(obj, dict):
+        elif not isinstance(obj, dict):
             rule = f"expected a JSON object {{...}}, found {json_type(obj)}"
             rows.append(TableRow(number, {}, raw, (None, shorten(raw), rule, "write one JSON object per line")))
-            continue
-        columns.update(dict.fromkeys(obj))
-        rows.append(TableRow(number, obj, raw))
-    if not rows:
+        else:
+            columns.update(dict.fromkeys(obj))
+            rows.append(TableRow(number, obj, raw))
+        if _full(rows, limit):
+            yield Table(list(columns), rows, position=source.position, size=source.size)
+            rows, yielded = [], True
+    if not rows and not yielded:
         fail(file, "the file is empty: no JSON lines", "add one JSON object per line")
-    return Table(list(columns), rows)
+    if rows:
+        yield Table(list(columns), rows, position=source.size, size=source.size)
 
 
-def load_parquet(p: Path, file: str) -> Table:
+def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
     try:
         import pyarrow.parquet as pq  # lazy: pyarrow is an optional dependency
     except ImportError as e:
@@ -382,7 +479,12 @@ def load_parquet(p: Path, file: str) -> Table:
             header=f"cannot read {file}",
         ) from e
     try:
-        table = pq.read_table(p)
+        parquet = pq.ParquetFile(p)
+        columns = list(parquet.schema_arrow.names)
+        total = parquet.metadata.num_rows
+        # one batch of every row when the whole file is asked for (a row group may be smaller)
+        batches = parquet.iter_batches(batch_size=limit or max(total, 1))
+        first = next(batches, None)
     except Exception as e:  # pyarrow raises several unrelated types for a bad file
         fail(
             file,
@@ -390,14 +492,19 @@ def load_parquet(p: Path, file: str) -> Table:
             "check that the file is Parquet",
             value=file,
         )
-    columns = list(table.column_names)
-    rows = [
-        TableRow(i, obj, json.dumps(obj, default=str, ensure_ascii=False))
-        for i, obj in enumerate(table.to_pylist(), start=1)
-    ]
-    if not rows:
+    if first is None or total == 0:
         fail(file, "the file has no rows", "add data rows")
-    return Table(columns, rows)
+    rows: list[TableRow] = []
+    seen = 0
+    for batch in itertools.chain([first], batches):
+        for obj in batch.to_pylist():
+            seen += 1
+            rows.append(TableRow(seen, obj, json.dumps(obj, default=str, ensure_ascii=False)))
+            if _full(rows, limit):
+                yield Table(columns, rows, position=seen, size=total)
+                rows = []
+    if rows:
+        yield Table(columns, rows, position=seen, size=total)
 
 
 # --------------------------------------------------------------------------- JSON cells

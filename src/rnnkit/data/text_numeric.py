@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.data import chunkscope
 from rnnkit.data.cells import MISSING, absent, is_blank, parse_steps
 from rnnkit.data.records import ParsedRow, ReadOptions, ReadResult, Record, collect_rows, fix_channel_counts
 from rnnkit.data.tables import Issue, Table, json_loads, json_type
@@ -91,7 +92,7 @@ def _values_of(fields: dict[str, Any], opts: ReadOptions) -> tuple[np.ndarray | 
 def interpret_rows(table: Table, opts: ReadOptions, mode: str) -> ReadResult:
     """One row -> one record (text or numeric input)."""
     parsed: list[ParsedRow] = []
-    id_lines: dict[str, int] = {}
+    id_lines = chunkscope.shared_ids()  # id -> first line; shared by the chunks of a file read in chunks
     for row in table.rows:
         rid = f"{opts.base}:{row.line}"
         if row.broken is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from rnnkit.data import chunkscope
 from rnnkit.data.records import ReadResult, Record
 from rnnkit.data.vocab import natural_key
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
@@ -333,6 +334,12 @@ def validate_splits(
         return ValidatedData({name: list(res.records) for name, res in results.items()}, 0, report)
 
     entries = [rej.to_dict() for rej in all_rejects]
+    served = chunkscope.active()
+    if served is not None and rejects_path is None:
+        # one chunk of a file read in chunks: the limit and the warning are the whole file's (`BadRowTally`)
+        served.state.bad.add(rows, len(all_rejects), problems)
+        splits = {name: [r for r in res.records if id(r) not in dropped[name]] for name, res in results.items()}
+        return ValidatedData(splits, len(all_rejects), report, entries)
     if entries and rejects_path is not None:
         path = Path(rejects_path)
         path.parent.mkdir(parents=True, exist_ok=True)

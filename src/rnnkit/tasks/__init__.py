@@ -85,6 +85,9 @@ class Task:
             test split (sample predictions, a heat map, predicted against actual...), in the family-neutral
             vocabulary of `rnnkit.training.samples`, written at the end of training as DIR/test_samples.json
             and drawn by `rnnkit report`; small and bounded (a few hundred points); or None (nothing to show).
+        rows_independent: each record of an inference file is predicted on its own, from its own row(s), so
+            `rnnkit predict` may read, predict and write a table file in chunks (`rnnkit.data.chunked`); False
+            for a family whose predictions need the whole file (a forecast reads each series' history).
     """
 
     name: str
@@ -118,6 +121,7 @@ class Task:
     title: str = ""
     hub_tasks: tuple[str | None, str | None] = (None, None)
     test_samples: Callable | None = None
+    rows_independent: bool = False
 
 
 _REGISTERED: dict[str, Task] = {}  # families added with `register` (not modules of this package)

@@ -298,4 +298,5 @@ TASK = Task(name="classify", prepare=prepare, load_prep=Preprocessing.load, buil
             baseline=("accuracy", "majority_class", True), headline_score=accuracy_score,
             uses_pooling=True, estimator=EstimatorSpec("SequenceClassifier", ClassifierHooks, ESTIMATOR_DOC),
             monitor=monitor, long_sequences=("truncate", "window", "hierarchical"), onnx=ONNX,
-            title="sequence classification", hub_tasks=("text-classification", "time-series-classification"))
+            title="sequence classification", hub_tasks=("text-classification", "time-series-classification"),
+            rows_independent=True)

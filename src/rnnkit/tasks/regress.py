@@ -664,7 +664,7 @@ TASK = Task(name=NAME, prepare=prepare, load_prep=RegressPrep.load, build_model=
             chance_loss=mean_prediction_loss, baseline=("rmse", "training_mean", False), headline_score=r2_score,
             label_noun="targets", uses_pooling=True, describe_model=describe_model, onnx=ONNX,
             title="sequence regression", hub_tasks=(None, None), test_samples=regression_panels,
-            estimator=EstimatorSpec("SequenceRegressor", RegressorHooks, ESTIMATOR_DOC),
+            estimator=EstimatorSpec("SequenceRegressor", RegressorHooks, ESTIMATOR_DOC), rows_independent=True,
             metric_notes=("loss is the MSE of the z-scored targets (the training objective: about 1 for predicting "
                           "the training mean); mse, rmse and mae are in the targets' own units, averaged over the "
                           "targets; r2 = 1 - SSE/SST around the split's own mean",))

@@ -502,4 +502,5 @@ TASK = Task(name="seq2seq", prepare=prepare, load_prep=Seq2SeqPrep.load, build_m
             write_predictions=write_predictions, metric_names=("wer", "per"), chance_loss=uniform_token_loss,
             judge_predictions=judge_predictions, headline_score=sequence_accuracy, describe_model=describe_model,
             monitor=lambda cfg, data: ("wer", "the family's headline"), title="sequence-to-sequence generation",
-            hub_tasks=("text2text-generation", None), onnx=ONNX, test_samples=seq2seq_panels)
+            hub_tasks=("text2text-generation", None), onnx=ONNX, test_samples=seq2seq_panels,
+            rows_independent=True)

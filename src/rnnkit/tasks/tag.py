@@ -648,4 +648,5 @@ TASK = Task(name="tag", prepare=prepare, load_prep=TagPreprocessing.load, build_
             chance_loss=uniform_class_loss, baseline=("accuracy", "most_frequent_tag", True),
             headline_score=accuracy_score, label_noun="tags", describe_model=describe_model,
             estimator=EstimatorSpec("SequenceTagger", TaggerHooks, ESTIMATOR_DOC), monitor=monitor, onnx=ONNX,
-            title="token classification", hub_tasks=("token-classification", None))
+            title="token classification", hub_tasks=("token-classification", None),
+            rows_independent=True)

@@ -341,3 +341,67 @@ def test_item2_the_doctor_prunes_a_diverging_and_a_nonfinite_trial_at_once_with_
     result = tune(base, None, tmp_path / "nan", trials=1, space=space, doctor=False,
                   enqueue=[{"optim.lr": 1e30, "model.hidden_size": 16}])
     assert [t["state"] for t in result["trials"]] == ["FAIL"]  # a NaN without the doctor: failed, as before
+
+
+def test_issue14_space_size_counts_finite_spaces_and_not_continuous_ones():
+    from rnnkit.tuning import space_size
+
+    assert space_size({"a": [1, 2, 3], "b": {"low": 1, "high": 4}}) == 12
+    assert space_size({"a": {"low": 0.0, "high": 0.5, "step": 0.1}, "b": {"low": 8, "high": 32, "step": 8}}) == 24
+    assert space_size({"a": [1, 2], "b": {"low": 1e-4, "high": 1e-2, "log": True}}) is None
+
+
+def test_issue14_a_finite_space_is_searched_once_per_setting_and_the_worker_stops_when_it_is_exhausted(
+        data, tmp_path, capsys):
+    """Three settings, five trials asked: three trials, all different, and the worker says why it stopped."""
+    space = {"model.hidden_size": [8, 12, 16]}
+    result = tune([f"data.train={data}", *FAST, "train.max_epochs=1"], None, tmp_path / "t", trials=5, space=space,
+                  prune=False)
+    err = capsys.readouterr().err
+    assert [t["state"] for t in result["trials"]] == ["COMPLETE"] * 3
+    assert sorted(t["params"]["model.hidden_size"] for t in result["trials"]) == [8, 12, 16]
+    assert "the space holds 3 settings" in err and "all 3 settings of the space are tried" in err
+    assert "after 3 of its 5 trial(s)" in err
+
+
+def test_issue14_two_workers_exhaust_a_finite_space_without_a_repeat(data, tmp_path):
+    """Two CLI workers on one study, 4 settings, 3 trials each: 4 complete trials, 4 different settings; a
+    draw that repeats a running trial gives way before training and does not count."""
+    path = tmp_path / "space.yaml"
+    path.write_text(json.dumps({"model.hidden_size": [8, 12], "model.num_layers": [1, 2]}))
+    out = tmp_path / "t"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-m", "rnnkit.cli", *_cli(data, out, 3, "--space", str(path))]
+    workers = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    errs = []
+    for w in workers:
+        _, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err
+        errs.append(err)
+    trials = _load(out / "study.log").trials
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(done) == 4 and len({tuple(sorted(t.params.items())) for t in done}) == 4
+    others = [t for t in trials if t.state.name != "COMPLETE"]
+    assert all(t.state.name == "PRUNED" and t.user_attrs["pruned"]["by"] == "duplicate" for t in others)
+    assert any("all 4 settings of the space are tried" in e for e in errs)  # a worker that ran 3 just ends
+
+
+def test_issue14_a_repeated_setting_gives_way_to_the_earlier_trial(data, tmp_path, capsys):
+    """TPE (a continuous space) with the same setting queued twice: the second is pruned as a duplicate before
+    training, named in tune.json, and the worker still completes the trials it was asked for."""
+    out = tmp_path / "t"
+    out.mkdir()
+    storage = out / "study.log"
+    study = optuna.create_study(study_name="t", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(storage))))
+    same = {"optim.lr": 0.01, "model.hidden_size": 16}
+    study.enqueue_trial(same)
+    study.enqueue_trial(same)
+    space = {"optim.lr": {"low": 1e-3, "high": 1e-2, "log": True}, "model.hidden_size": [16, 24]}
+    result = tune([f"data.train={data}", *FAST, "train.max_epochs=1"], None, out, trials=2, space=space,
+                  prune=False)
+    states = [(t["state"], t.get("pruned", {}).get("by")) for t in result["trials"]]
+    assert states == [("COMPLETE", None), ("PRUNED", "duplicate"), ("COMPLETE", None)], states
+    assert result["trials"][1]["pruned"]["of"] == 0 and result["trials"][1]["run_dir"] is None
+    assert "trial 1: pruned as a duplicate of trial 0 (not counted)" in capsys.readouterr().err

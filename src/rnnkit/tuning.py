@@ -33,6 +33,13 @@ Invariants (issue 8, items 2 and 3):
 4. OUT/tune.json is written under an exclusive lock (OUT/.tune.lock) from a snapshot of the storage taken
    inside it, so a later write never holds less than an earlier one; it belongs to one study (another
    study with the same OUT is refused).
+5. No two trials train the same settings unless the space is exhausted (issue 14). A finite space (choices,
+   integer ranges, float ranges with a step) of at most `EXHAUSTIVE_MAX` settings is searched exhaustively in
+   random order (Optuna's `BruteForceSampler`), and a worker stops when every setting is tried or running; a
+   larger or continuous space uses TPE. Either way a trial whose settings an earlier-numbered live trial
+   (running, complete or pruned) already holds is PRUNED before training, at its start and again after its
+   first epoch (two workers that drew alike at the same moment: the later number gives way), with
+   `pruned: {"by": "duplicate", "of": N}` in tune.json, and does not count toward `--trials`.
 
 Optuna is an optional extra (`pip install 'rnnkit[tune]'`), imported only here.
 """
@@ -63,6 +70,7 @@ TRIAL_FILE = "trial.json"
 LOCK_FILE = ".tune.lock"
 MAX_RETRIES = 2  # a trial whose worker died runs again at most this many times (a trial that kills its worker)
 HEARTBEAT = (30, 300)  # RDB storages: seconds between heartbeats, and of silence before a trial counts as dead
+EXHAUSTIVE_MAX = 1024  # a finite space of at most this many settings is searched exhaustively (invariant 5)
 SCHEMA_ATTEMPTS = 5  # RDB storages: tries at creating Optuna's tables while other workers create them too
 # The guide's ranges (config.GUIDE_RANGES) as the default search space.
 DEFAULT_SPACE: dict[str, Any] = {
@@ -324,10 +332,14 @@ class _Report(Callback):
     """Report each epoch's validation value to Optuna; stop the run when the doctor finds it lost (diverged,
     `rnnkit.doctor.live`) or the pruner says so. Why goes into the trial's user attribute `pruned`."""
 
-    def __init__(self, trial, key: str, run_dir: Path | None = None, cfg=None):
+    def __init__(self, trial, key: str, run_dir: Path | None = None, cfg=None, study=None):
         self.trial, self.key, self.run_dir, self.cfg = trial, key, run_dir, cfg  # run_dir None: no doctor
+        self.study = study  # not None: look again for a duplicate after the first epoch (invariant 5)
 
     def on_epoch_end(self, state, record: dict) -> None:
+        if self.study is not None:
+            study, self.study = self.study, None
+            _prune_duplicate(study, self.trial)
         value = record.get(self.key)
         if not isinstance(value, (int, float)):
             return
@@ -381,6 +393,55 @@ def describe(study, out: Path, metric: str, base: list[str]) -> dict:
                           "run_dir": best.user_attrs.get("run_dir"),
                           "command": "rnnkit train " + " ".join(f"--set {s}" for s in sets)}
     return result
+
+
+def space_size(space: dict[str, Any]) -> int | None:
+    """How many distinct settings `space` holds, or None when a range is continuous (a float without a step)."""
+    size = 1
+    for spec in space.values():
+        if isinstance(spec, list):
+            size *= len({json.dumps(v, sort_keys=True) for v in spec})
+            continue
+        low, high, step = spec["low"], spec["high"], spec.get("step")
+        integer = isinstance(low, int) and isinstance(high, int) and not spec.get("log") and not isinstance(step, float)
+        if integer:
+            size *= (high - low) // (step or 1) + 1
+        elif step is not None:
+            size *= int((float(high) - float(low)) / float(step) + 1e-9) + 1
+        else:
+            return None
+    return size
+
+
+def _settings(params: dict) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def duplicate_of(study, trial) -> int | None:
+    """The lowest-numbered other live trial (running, complete, pruned, not a duplicate itself) holding
+    `trial`'s settings, when its number is below `trial`'s; else None."""
+    states = _optuna().trial.TrialState
+    mine = _settings(trial.params)
+    for t in study.get_trials(deepcopy=False, states=(states.RUNNING, states.COMPLETE, states.PRUNED)):
+        if t.number < trial.number and _settings(t.params) == mine and \
+                t.user_attrs.get("pruned", {}).get("by") != "duplicate":
+            return t.number
+    return None
+
+
+def tried_settings(study) -> int:
+    """Distinct settings of the study's live trials (running, complete, pruned), waiting ones included."""
+    states = _optuna().trial.TrialState
+    return len({_settings(t.params) for t in study.get_trials(
+        deepcopy=False, states=(states.RUNNING, states.COMPLETE, states.PRUNED, states.WAITING))
+        if t.user_attrs.get("pruned", {}).get("by") != "duplicate"})
+
+
+def _prune_duplicate(study, trial) -> None:
+    first = duplicate_of(study, trial)
+    if first is not None:
+        _prune(trial, {"by": "duplicate", "of": first,
+                       "reason": f"trial {first} already holds these settings ({_settings(trial.params)})"})
 
 
 def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: int, timeout: float | None = None,
@@ -444,18 +505,28 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
             raise ConfigError(f"study {study.study_name!r} in this storage {study.direction.name.lower()}s; "
                               f"--metric {metric} needs {direction}. Use another --study.")
         # unseeded: every worker draws its own trials; seeded: reproducible, and not the trials already drawn
-        study.sampler = optuna.samplers.TPESampler(
-            seed=None if seed is None else seed + len(study.get_trials(deepcopy=False)), n_startup_trials=5)
+        sampler_seed = None if seed is None else seed + len(study.get_trials(deepcopy=False))
+        size = space_size(space)
+        exhaustive = size is not None and size <= EXHAUSTIVE_MAX
+        study.sampler = optuna.samplers.BruteForceSampler(seed=sampler_seed) if exhaustive else \
+            optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=5)
         for params in enqueue or ():
             study.enqueue_trial(params, skip_if_exists=True)
         write_json_atomic(out / TUNE_FILE, describe(study, out, metric, base))
+    if exhaustive:
+        print(f"tune: the space holds {size} settings: each is tried once, in random order (exhaustive search); "
+              "this worker stops when all are tried or running", file=sys.stderr, flush=True)
 
     live = prune and doctor
     lost: list[int] = []  # trials another worker took for dead (a late heartbeat) while this one ran them
 
+    last: list[int] = []  # the number of the trial this worker ran last
+
     def objective(trial) -> float:
+        last.append(trial.number)
         trial.set_user_attr("worker", _worker(trial.number))  # first: the window before it is a stranded trial
         overrides = [*base, *suggest(trial, space), "train.progress=none"]
+        _prune_duplicate(study, trial)  # before any directory or training: settings an earlier trial holds
         cfg = C.resolve(config_file, overrides)
         run_dir = _claim_dir(out / "trials", trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
@@ -463,7 +534,7 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         write_json_atomic(run_dir / TRIAL_FILE, {"study": study.study_name, "number": trial.number,
                                                  "params": trial.params, "tune_dir": str(out)})
         try:
-            report = _Report(trial, f"val_{metric}", run_dir if live else None, cfg)
+            report = _Report(trial, f"val_{metric}", run_dir if live else None, cfg, study)
             summary = api.train(cfg, run_dir, callbacks=[report])
         except TrainingError:
             if live:  # a NaN/Inf stopped it: pruned, the doctor's explanation kept (otherwise FAIL, as before)
@@ -486,15 +557,23 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
         shown = "-" if last is None else f"{last:.4g}"
         why = trial.user_attrs.get("pruned") if trial.state.name == "PRUNED" else None
         by = "" if why is None else f" by the {why['by']}" + (f" ({why['code']})" if "code" in why else "")
+        if why is not None and why["by"] == "duplicate":
+            by = f" as a duplicate of trial {why['of']} (not counted)"
         print(f"trial {trial.number}: {trial.state.name.lower()}{by}, val {metric} {shown}"
               f"{' (last epoch reported)' if trial.state.name != 'COMPLETE' else ''} {trial.params}",
               file=sys.stderr, flush=True)
 
     deadline = None if timeout is None else time.monotonic() + timeout
-    for _ in range(trials):
+    counted = 0
+    while counted < trials:
         if deadline is not None and time.monotonic() >= deadline:
             break
         fail_dead_trials(study)  # RDB storages also fail the trials whose heartbeat stopped (Optuna, in optimize)
+        if exhaustive and tried_settings(study) >= size and not _waiting(study):
+            print(f"tune: all {size} settings of the space are tried or running; this worker stops after {counted} "
+                  f"of its {trials} trial(s)", file=sys.stderr, flush=True)
+            break
+        last.clear()
         try:
             study.optimize(objective, n_trials=1, catch=(TrainingError,), callbacks=[progress])
         except Exception:
@@ -503,7 +582,19 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
             # Optuna cannot record a result for a trial that is already FAIL; its retry runs it again
             print(f"trial {lost.pop()}: another worker marked it failed (its heartbeat was late) and queued it "
                   "again; this worker's result for it is dropped", file=sys.stderr, flush=True)
+        counted += not _was_duplicate(study, last[0] if last else None)
     return _write_tune(study, out, metric, base)
+
+
+def _waiting(study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(_optuna().trial.TrialState.WAITING,)))
+
+
+def _was_duplicate(study, number: int | None) -> bool:
+    """Whether trial `number` (this worker's last) gave way as a duplicate."""
+    if number is None:
+        return False
+    return study.get_trials(deepcopy=False)[number].user_attrs.get("pruned", {}).get("by") == "duplicate"
 
 
 def _study_of(path: Path) -> str | None:

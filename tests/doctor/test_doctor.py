@@ -183,3 +183,24 @@ def test_a_nan_from_an_absurd_rate_is_repaired_once_into_the_guides_range(data, 
     assert repair["set"] == ["optim.lr=0.001", "optim.clip_norm=1.0"]
     (f,) = [f for f in diagnose(out).findings if f.code == "nonfinite"]
     assert f.advice == ["start the next run with the repaired settings: --set optim.lr=0.001 --set optim.clip_norm=1.0"]
+
+
+def test_an_info_finding_about_speed_does_not_fail_the_training_time_check(data, tmp_path):
+    """Only a warning fails "Training time reasonable?"; an info finding (one thread that waited for a CPU on a
+    busy machine) is named in the pass, so a short run on a shared machine is not called slow for it."""
+    from rnnkit.doctor.checklist import run_checklist
+    from rnnkit.doctor.evidence import load_evidence
+    from rnnkit.doctor.rules import Finding
+
+    out = tmp_path / "run"
+    run(data["clean"], out, "train.max_epochs=1")
+    ev = load_evidence(out)
+
+    def finding(severity):
+        return Finding(code="slow.threads", severity=severity, title="Very slow training", evidence={},
+                       explanation="the machine was oversubscribed", advice=[])
+
+    time_check = {c.item: c for c in run_checklist(ev, [finding("info")])}["Training time reasonable?"]
+    assert time_check.verdict == "pass" and "note: the machine was oversubscribed" in time_check.detail
+    time_check = {c.item: c for c in run_checklist(ev, [finding("warning")])}["Training time reasonable?"]
+    assert time_check.verdict == "fail" and time_check.detail == "the machine was oversubscribed"

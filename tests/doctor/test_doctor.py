@@ -204,3 +204,14 @@ def test_an_info_finding_about_speed_does_not_fail_the_training_time_check(data,
     assert time_check.verdict == "pass" and "note: the machine was oversubscribed" in time_check.detail
     time_check = {c.item: c for c in run_checklist(ev, [finding("warning")])}["Training time reasonable?"]
     assert time_check.verdict == "fail" and time_check.detail == "the machine was oversubscribed"
+
+
+def test_padding_in_a_pass_of_one_batch_is_not_called_slow(tmp_path):
+    """24 rows, batch 32: the one batch holds every row, so no bucketing can pad less; no slow.padding, and the
+    time check passes (it failed a 10-second run before)."""
+    data = write_numeric_jsonl(tmp_path / "few.jsonl", n=30)
+    out = tmp_path / "run"
+    summary = run(data, out, "train.max_epochs=1", "data.bucketing=false")
+    assert summary["padding_share"] > 0.3 and summary["steps"] == summary["epochs_run"]  # one batch per pass
+    assert "slow.padding" not in diagnose(out).codes
+    assert verdicts(out)["Training time reasonable?"] == "pass"

@@ -109,6 +109,10 @@ def test_the_cli_says_how_passes_are_counted(tmp_path):
                      r"train.min_epoch_steps=8, 1 = off\)", proc.stderr), proc.stderr
     # the last line counts passes as passes (max_epochs=1 is 8 passes here)
     assert re.search(r"; best pass \d of 8 \(one epoch is 8 passes: small data\), stopped: ", proc.stdout), proc.stdout
+    # ...and so does each progress line: one per validated pass, numbered 1..8, none called an epoch
+    lines = [line.split()[:2] for line in proc.stderr.splitlines() if re.match(r"(pass|epoch) +\d", line)]
+    assert lines == [["pass", str(k)] for k in range(1, 9)], proc.stderr
+    assert "selection: val loss picks the best pass" in proc.stderr
 
 
 def test_a_resumed_small_run_keeps_counting_in_passes(tmp_path):

@@ -760,7 +760,10 @@ def slow(ev: Evidence) -> list[Finding]:
     """The guide's causes of slow training that the run's own numbers show."""
     s, cfg, out = ev.summary, ev.cfg, []
     pad = s.get("padding_share")
-    if isinstance(pad, (int, float)) and pad > PADDING_SHARE:
+    steps, epochs = s.get("steps"), s.get("epochs_run")
+    # batches per pass: with one, every training row shares the one batch, and no bucketing can pad less
+    batches = steps * cfg.optim.accumulate / epochs if steps and epochs else None
+    if isinstance(pad, (int, float)) and pad > PADDING_SHARE and (batches is None or batches >= 2):
         fix = ("turn length bucketing on: --set data.bucketing=true" if not cfg.data.bucketing else
                f"sort more batches together: --set data.bucket_chunk={cfg.data.bucket_chunk * 4}")
         out.append(Finding(
@@ -792,7 +795,6 @@ def slow(ev: Evidence) -> list[Finding]:
     contention = _cpu_contention(ev)
     if contention is not None:
         out.append(contention)
-    steps, epochs = s.get("steps"), s.get("epochs_run")
     tiny = cfg.data.batch_size <= TINY_BATCH
     if cfg.data.batch_size < SMALL_BATCH and steps and epochs and (steps / epochs >= SMALL_BATCH_STEPS or tiny):
         out.append(Finding(

@@ -383,7 +383,8 @@ def _end_epoch(lp: _Loop, state: LoopState) -> None:
     lp.run.log.write(record)
     names = getattr(lp.task, "metric_names", ())[:1]
     shown = "".join(f"  val_{k} {val[k]:.4f}" for k in names if isinstance(val.get(k), float))
-    lp.run.progress.line(f"epoch {state.epoch + 1:>3}  train_loss {train_loss:.4f}  val_loss {val['loss']:.4f}"
+    word = getattr(lp.run, "epoch_word", "epoch")
+    lp.run.progress.line(f"{word} {state.epoch + 1:>3}  train_loss {train_loss:.4f}  val_loss {val['loss']:.4f}"
                          f"{shown}  lr {lr:.2e}  pad {pad_share:.1%}{'  *best' if improved else ''}")
     state.epoch += 1
     state.batch_in_epoch = 0

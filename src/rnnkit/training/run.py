@@ -150,6 +150,7 @@ class Run:
                 self.log = TensorBoardLog(self.log, self.dir / "tensorboard", resume_step)
         self.progress_mode = progress if dist.is_main else "none"
         self.progress = Progress("none", 0)
+        self.epoch_word = "epoch"  # what a progress line counts: "pass" when a small data set's epoch is several
 
     def start(self, total_steps: int) -> None:
         self.progress = Progress(self.progress_mode, total=total_steps)

@@ -292,6 +292,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     validate = partial(_validate, dataset=data.datasets["val"], task=task, prep=data.prep, cfg=cfg, device=device,
                        precision=precision)
     monitor, why = choose_monitor(cfg, data, task)
+    if scale > 1:
+        run.epoch_word = "pass"  # each line is one validated pass, not one of the scaled epochs
     if not resume:
         run.log.write({"event": "monitor", "name": monitor, "why": why})
         if scale > 1:
@@ -304,7 +306,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                       f"one epoch (at most {cfg.train.max_epochs} passes, each validated; train.min_epoch_steps="
                       f"{cfg.train.min_epoch_steps}, 1 = off)", file=sys.stderr, flush=True)
         if cfg.train.progress != "none" and dist.is_main:  # beside the data and model lines printed before
-            print(f"rnnkit: selection: val {monitor} picks the best epoch and stops early ({why})"
+            print(f"rnnkit: selection: val {monitor} picks the best {'pass' if scale > 1 else 'epoch'} and stops "
+                  f"early ({why})"
                   + ("" if monitor == "loss" else "; ties go to the lower val loss"), file=sys.stderr, flush=True)
     summarize = partial(_summarize, user_cfg, data, task, precision, device, run, run_dir, t_start, dist)
     extra = {"config": user_cfg.to_dict(), "data_fingerprint": fingerprint}

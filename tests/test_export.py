@@ -240,8 +240,8 @@ def test_onnx_predictions_equal_the_torch_path_in_a_process_without_torch(tmp_pa
     export_onnx(run)
     torch_out, onnx_out = tmp_path / "torch.csv", tmp_path / "onnx.csv"
     api.predict(run, data, torch_out)
-    proc = _predict_without_torch([str(run), "--data", str(data), "--output", str(onnx_out)])
-    assert proc.returncode == 0, proc.stderr
+    proc = _predict_without_torch([str(run), "--data", str(data), "--output", str(onnx_out), "--chunk-rows", "17"])
+    assert proc.returncode == 0, proc.stderr  # streamed in chunks of 17 rows, as the torch path in its own
     assert "(onnxruntime)" in proc.stdout
     import csv
 
@@ -282,6 +282,19 @@ def test_the_onnx_backend_takes_the_onnx_file_and_refuses_a_changed_one(tmp_path
     assert proc.returncode == 3 and "sha256 differs" in proc.stderr
     proc = _predict_without_torch([str(run), "--data", str(data), "--output", str(tmp_path / "q.csv"), "--beam", "3"])
     assert proc.returncode == 2 and "--backend onnx takes no inference options" in proc.stderr
+    # --bad-rows skip replaces the exported policy: the bad row is skipped, the others predicted
+    export_onnx(run)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(data.read_text() + '{"sequence": "not a list", "label": "c0"}\n')
+    proc = _predict_without_torch([str(run), "--data", str(bad), "--output", str(tmp_path / "b.csv")])
+    assert proc.returncode == 2 and "pass `--bad-rows skip`" in proc.stderr
+    proc = _predict_without_torch([str(run), "--data", str(bad), "--output", str(tmp_path / "b.csv"),
+                                   "--bad-rows", "skip", "--chunk-rows", "30"])
+    assert proc.returncode == 2 and "1 of 81 rows (1.23%) are bad" in proc.stderr  # the whole file's share
+    proc = _predict_without_torch([str(run), "--data", str(bad), "--output", str(tmp_path / "b.csv"),
+                                   "--bad-rows", "skip", "--chunk-rows", "30", "--set", "data.max_bad_fraction=0.05"])
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 80 predictions" in proc.stdout and "skipped 1 bad row(s)" in proc.stderr
 
 
 def test_export_and_report_write_a_model_card_in_the_hub_layout(tmp_path):

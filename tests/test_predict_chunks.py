@@ -247,3 +247,23 @@ def test_cli_chunk_rows(text_run, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "rnnkit.cli", "predict", str(text_run), "--data", str(text), "--output",
                           str(tmp_path / "q.csv"), "--chunk-rows", "0"], capture_output=True, text=True)
     assert bad.returncode != 0 and "chunk_rows=0" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_bad_rows_skip_is_an_option_of_predict_and_evaluate_as_the_error_says(text_run, tmp_path):
+    """The bad-row error tells the user to pass `--bad-rows skip`: predict and evaluate take it."""
+    data = write_text_csv(tmp_path / "new.csv", n=200, seed=11)
+    lines = data.read_text().splitlines()
+    lines[50] = "a row without its label field"
+    data.write_text("\n".join(lines) + "\n")
+    base = [sys.executable, "-m", "rnnkit.cli"]
+    failed = subprocess.run([*base, "predict", str(text_run), "--data", str(data), "--output", str(tmp_path / "p.csv")],
+                            capture_output=True, text=True)
+    assert failed.returncode != 0 and "pass `--bad-rows skip`" in failed.stderr
+    ok = subprocess.run([*base, "predict", str(text_run), "--data", str(data), "--output", str(tmp_path / "p.csv"),
+                         "--bad-rows", "skip"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "wrote 199 predictions" in ok.stdout and "skipped 1 bad row(s)" in ok.stderr
+    scored = subprocess.run([*base, "evaluate", str(text_run), "--data", str(data), "--bad-rows", "skip"],
+                            capture_output=True, text=True)
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["rows"] == 199

@@ -174,9 +174,15 @@ def load_run(run_dir: str | Path, *, which: str = "best", device: str = "auto"):
     return cfg, prep, task, model, dev
 
 
-def evaluate(run_dir: str | Path, data: str | Path) -> dict:
-    """Score the run's best model on a labelled file; returns loss and metrics."""
+def evaluate(run_dir: str | Path, data: str | Path, *, bad_rows: str | None = None) -> dict:
+    """Score the run's best model on a labelled file; returns loss and metrics.
+
+    Args:
+        bad_rows: "error" or "skip" instead of the run's `data.bad_rows`.
+    """
     cfg, prep, task, model, dev = load_run(run_dir)
+    if bad_rows is not None:
+        cfg = C.resolve(None, [f"data.bad_rows={bad_rows}"], base=cfg)
     dataset, _ = task.load_inference(cfg, prep, Path(data), True, None)
     metrics, _ = evaluate_dataset(model, dataset, task, prep, cfg, device=dev, precision=resolve_precision("fp32", dev))
     return {"data": str(data), "rows": len(dataset), **metrics}

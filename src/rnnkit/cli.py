@@ -40,6 +40,10 @@ EPILOG_PREDICT = """examples:
   rnnkit predict runs/b --data new.csv --output p.csv --backend onnx   (after `rnnkit export runs/b`; no torch)"""
 
 
+BAD_ROWS_HELP = ("error (default: the run's data.bad_rows): stop, listing every bad row; skip: predict the others, "
+                 "warn with the count (up to the run's data.max_bad_fraction of the rows)")
+
+
 def _data_overrides(args) -> list[str]:
     """`train` and `tune` share their data arguments: each becomes a `key=value` override."""
     shortcuts = {"task": args.task, "data.val": args.val, "data.test": args.test, "data.dataset": args.dataset,
@@ -157,8 +161,26 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from rnnkit import api
 
-    print(json.dumps(api.evaluate(args.run_dir, args.data), indent=1))
+    print(json.dumps(api.evaluate(args.run_dir, args.data, bad_rows=args.bad_rows), indent=1))
     return 0
+
+
+def _reading_value(key: str, value: str):
+    """The value of --set data.bad_rows=... or data.max_bad_fraction=... for the ONNX backend (no config there: the
+    config would load the task families, and with them torch)."""
+    from rnnkit.errors import ConfigError
+
+    if key == "data.bad_rows":
+        if value not in ("error", "skip"):
+            raise ConfigError(f"--set data.bad_rows={value}: give error or skip")
+        return value
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = -1.0
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"--set data.max_bad_fraction={value}: give a number from 0 to 1 (0.01 = 1%)")
+    return fraction
 
 
 def _predict(args) -> int:
@@ -166,17 +188,30 @@ def _predict(args) -> int:
         from rnnkit.errors import ConfigError
         from rnnkit.serve import predict as onnx_predict
 
+        # how bad rows are handled is about the input, not the model: --bad-rows and those two keys are taken
+        reading = {"data.bad_rows": args.bad_rows, "data.max_bad_fraction": None}
+        model_sets = []
+        for item in args.set or []:
+            key, _, value = item.partition("=")
+            if key.strip() in reading:
+                reading[key.strip()] = _reading_value(key.strip(), value.strip())
+            else:
+                model_sets.append(item)
         given = [f for f in ("beam", "temperature", "top_k") if getattr(args, f) is not None] + (
-            ["sample"] if args.sample else []) + (["set"] if args.set else [])
+            ["sample"] if args.sample else []) + ([f"set {', '.join(model_sets)}"] if model_sets else [])
         if given:
             raise ConfigError(f"--backend onnx takes no inference options (got --{', --'.join(given)}): the exported "
-                              "model's settings are fixed at export")
-        n = onnx_predict(args.run_dir, args.data, args.output, chunk_rows=args.chunk_rows)
+                              "model's settings are fixed at export (only --bad-rows and --set "
+                              "data.max_bad_fraction=F change how the input is read)")
+        n = onnx_predict(args.run_dir, args.data, args.output, chunk_rows=args.chunk_rows,
+                         bad_rows=reading["data.bad_rows"], max_bad_fraction=reading["data.max_bad_fraction"])
         print(f"wrote {n} predictions to {args.output} (onnxruntime)")
         return 0
     from rnnkit import api
 
     options = list(args.set or [])
+    if args.bad_rows is not None:
+        options.append(f"data.bad_rows={args.bad_rows}")
     if args.beam is not None:
         options.append(f"seq2seq.beam={args.beam}")
     if args.sample:
@@ -316,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EPILOG_EVALUATE, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("run_dir", metavar="DIR", help="a run directory written by `rnnkit train`")
     e.add_argument("--data", required=True, metavar="FILE", help="labelled rows (same columns as training)")
+    e.add_argument("--bad-rows", choices=("error", "skip"), help=BAD_ROWS_HELP)
     e.set_defaults(func=_evaluate)
 
     pr = sub.add_parser("predict", help="write predictions of a run's best model for a file",
@@ -332,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--temperature", type=float, help="seq2seq sampling temperature")
     pr.add_argument("--top-k", type=int, help="seq2seq sampling: keep the k most likely tokens (0 = all)")
     pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="inference option override")
+    pr.add_argument("--bad-rows", choices=("error", "skip"), help=BAD_ROWS_HELP)
     pr.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N",
                     help=f"rows read, predicted and written at a time (default {CHUNK_ROWS}); memory holds one chunk "
                          "of a CSV, TSV, JSONL or Parquet file. A progress bar shows on a terminal")

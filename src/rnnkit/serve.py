@@ -27,7 +27,7 @@ from rnnkit.data.readers import read_records
 from rnnkit.data.standardize import Standardizer
 from rnnkit.data.validate import input_problems, validate_splits
 from rnnkit.data.vocab import Vocab
-from rnnkit.errors import CheckpointError, DataError, MissingExtra
+from rnnkit.errors import CheckpointError, ConfigError, DataError, MissingExtra
 from rnnkit.generation import GenerationModel, open_sidecar
 
 SERVED = ("probabilities", "units")  # the sidecar's "serve": what the graph's output becomes
@@ -153,9 +153,17 @@ def open_model(path: str | Path) -> OnnxModel | GenerationModel:
 
 
 def predict(path: str | Path, data: str | Path, output: str | Path, *, chunk_rows: int = CHUNK_ROWS,
-            progress: bool | None = None) -> int:
-    """`rnnkit predict PATH --backend onnx`: PATH is the .onnx file or the run directory that holds model.onnx."""
-    return open_model(path).predict_file(data, output, chunk_rows=chunk_rows, progress=progress)
+            progress: bool | None = None, bad_rows: str | None = None, max_bad_fraction: float | None = None) -> int:
+    """`rnnkit predict PATH --backend onnx`: PATH is the .onnx file or the run directory that holds model.onnx.
+    `bad_rows` ("error" / "skip") and `max_bad_fraction` replace what the run exported with."""
+    model = open_model(path)
+    if bad_rows is not None:
+        if bad_rows not in ("error", "skip"):
+            raise ConfigError(f"bad_rows={bad_rows!r}: give error or skip")
+        model.side["data"]["bad_rows"] = bad_rows
+    if max_bad_fraction is not None:
+        model.side["data"]["max_bad_fraction"] = max_bad_fraction
+    return model.predict_file(data, output, chunk_rows=chunk_rows, progress=progress)
 
 
 __all__ = ["SERVED", "OnnxModel", "open_model", "predict"]

@@ -127,7 +127,8 @@ def _check_monitor(cfg: C.Config, model, data: PreparedData, task: Task, device,
         return
     rng = torch.get_rng_state()
     try:
-        few = SequenceDataset(data.datasets["val"].examples[:cfg.data.batch_size])
+        val = data.datasets["val"]
+        few = val.subset(range(min(cfg.data.batch_size, len(val))))
         figures = evaluate(model, few, task, data.prep, cfg, device=device, precision=precision)[0]
     finally:
         torch.set_rng_state(rng)
@@ -374,10 +375,10 @@ def label_counts(data: PreparedData) -> dict:
         return {}
     counts: dict = {}
     for split, ds in data.datasets.items():
-        targets = [ex.target for ex in ds.examples if ex.target is not None]
-        if not targets or targets[0].dim() != 0:
+        targets = ds.scalar_targets()
+        if targets is None or not len(targets):
             return {}  # one tag per token (tag), or no targets
-        ids = np.bincount(np.asarray([int(t) for t in targets]), minlength=len(labels))
+        ids = np.bincount(targets.astype(np.int64), minlength=len(labels))
         counts[split] = {lab: int(n) for lab, n in zip(labels, ids, strict=False)}
     return {"label_counts": counts}
 
@@ -416,14 +417,14 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
     train_eval = train_eval_sample(len(data.datasets["train"]), cfg.train.train_eval_rows, cfg.train.seed)
     for split, ds in data.datasets.items():
         if split == "train" and train_eval["sampled"]:
-            ds = SequenceDataset([ds.examples[i] for i in train_eval["indices"]])
+            ds = ds.subset(train_eval["indices"])
         metrics[split], preds = evaluate(model, ds, task, data.prep, cfg, device=device, precision=precision)
         if split == "test":
             test_preds = preds
     if task.baselines is not None and "test" in metrics:
         metrics["test"]["baselines"] = task.baselines(data, cfg)
     trained = data.datasets["train"] if data.streams is None else data.streams.dataset  # what the loop read
-    positions = sum(ex.inputs.shape[0] for ex in trained.examples)
+    positions = sum(trained.lengths)
     sampler = (BucketBatchSampler(trained.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                   chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)
                if data.streams is None else data.streams.sampler())

@@ -249,9 +249,15 @@ class SequenceDataset(torch.utils.data.Dataset):
         return (self._ids.nbytes + self._inputs.nbytes + self._target.nbytes
                 + sum(c.nbytes for c in self._extra.values()))
 
-    def digest_parts(self) -> list:
-        """Buffers that identify ids, lengths and targets (not the input values), for a data fingerprint."""
-        return [*self._ids.digest_parts(), self._lengths.data, *self._target.digest_parts()]
+    def digest_parts(self, values: bool = False) -> list:
+        """Buffers that identify the ids, lengths and targets (`values`: also the inputs and every extra), for a
+        data fingerprint (`rnnkit.data.fingerprint`)."""
+        parts = [*self._ids.digest_parts(), np.ascontiguousarray(self._lengths).data, *self._target.digest_parts()]
+        if values:
+            parts += self._inputs.digest_parts()
+            for key in sorted(self._extra):
+                parts += [key.encode(), *self._extra[key].digest_parts()]
+        return parts
 
 
 def _check_batch(examples: Sequence[Example]) -> None:

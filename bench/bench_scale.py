@@ -14,11 +14,13 @@ Each (case, layout) runs in its own process, A B A B (interleaved) per case, one
 the mean time of steps 2-21 (batches of 64, a 16-unit LSTM: the data fetch is a visible share), then it stops;
 then times the resume fingerprint alone (B: with an empty hash cache, and with the one the run wrote). Peak RSS is
 the child's own `ru_maxrss`; "kept" is the RSS after preparation once `malloc_trim` has returned freed memory
-(what the data really hold, against "retained", RSS before the trim). Per row: (peak RSS - RSS after imports) / rows, against the row's payload (token ids
-at 4 bytes and the label at 4; a series' 150 float32 values and its label).
+(what the data really hold, against "retained", RSS before the trim). Per row: (peak RSS - RSS after imports) /
+rows, against the row's payload (token ids at 4 bytes and the label at 4; a series' 150 float32 values and its
+label).
 
     git -C /work/main archive BASE src | tar -x -C /tmp/base   # A: main's code at commit BASE
-    OMP_NUM_THREADS=1 python bench/bench_scale.py --a /tmp/base/src --b src --rounds 2 --out bench/results/scale.json
+    OMP_NUM_THREADS=1 python bench/bench_scale.py --a /tmp/base/src --b src --rounds 2 \
+        --out bench/results/scale.json
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +141,8 @@ for name in (("cold", "warm") if new else ("all",)):
     else:
         t = time.perf_counter(); setup.data_fingerprint(data.datasets)
     fp[name] = time.perf_counter() - t
-print(json.dumps({"rows": rows, "prepare_s": t_prep, "rss_imports": rss0, "rss_after_prepare": rss_prep, "rss_after_trim": rss_trim, "step_s": step_s,
+print(json.dumps({"rows": rows, "prepare_s": t_prep, "rss_imports": rss0, "rss_after_prepare": rss_prep,
+                  "rss_after_trim": rss_trim, "step_s": step_s,
                   "peak_prepare": peak_prep, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "first_step_s": t_first, "fingerprint_s": fp, "columns_bytes": nbytes}))
 '''
@@ -176,8 +178,9 @@ def main() -> None:
                     got = run_child(src.resolve(), kind, path, args.timeout)
                     runs[layout].append(got)
                     print(case, layout, json.dumps(got)[:400], flush=True)
-            result["cases"][case] = {"rows": rows, "payload_bytes_per_row": payload, "file_bytes": path.stat().st_size,
-                                     "runs": runs, "summary": summarize(runs, rows, payload)}
+            result["cases"][case] = {"rows": rows, "payload_bytes_per_row": payload,
+                                     "file_bytes": path.stat().st_size, "runs": runs,
+                                     "summary": summarize(runs, rows, payload)}
             path.unlink()
     result["uptime_end"] = uptime()
     print(json.dumps({k: v["summary"] for k, v in result["cases"].items()}, indent=1))
@@ -193,7 +196,7 @@ def summarize(runs: dict, rows: int, payload: int) -> dict:
             out[layout] = {"error": got[0]["error"][-300:] if got else "no run"}
             continue
 
-        def med(f):
+        def med(f, ok=ok):
             return statistics.median(f(g) for g in ok)
         peak_row = med(lambda g: (g["peak"] - g["rss_imports"]) / rows)
         out[layout] = {

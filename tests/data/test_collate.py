@@ -140,7 +140,10 @@ def test_sequence_dataset_lengths():
     examples = _float_examples([4, 1, 7])
     ds = SequenceDataset(examples)
     assert len(ds) == 3
-    assert ds[2] is examples[2]
+    got = ds[2]  # rebuilt from the columns: equal to what was packed, not the same object
+    assert got.id == "s2" and torch.equal(got.inputs, examples[2].inputs)
+    assert torch.equal(got.target, examples[2].target)
+    assert got.inputs.dtype == torch.float32 and got.target.dtype == torch.int64
     assert ds.lengths == [4, 1, 7]
     assert ds.lengths() == [4, 1, 7]  # both spellings are accepted
     ds.lengths.append(99)  # a fresh list each time: callers cannot corrupt the dataset

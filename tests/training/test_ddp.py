@@ -148,7 +148,8 @@ def test_two_processes_finish_and_rank_0_alone_writes_the_run_directory(referenc
     best = ckpt.read_pointer(run / "checkpoints", "best").name
     assert names == {"best.json", "last.json", "step-00000021", "step-00000024", best}  # keep_checkpoints=2
     assert sorted(p.name for p in run.iterdir()) == [  # the lock is rank 0's claim on the run (rnnkit.rundir)
-        ".rnnkit.lock", "checklist.json", "checkpoints", "config.yaml", "findings.json", "inputs.json", "labels.json",
+        ".rnnkit.lock", "checklist.json", "checkpoints", "config.yaml", "data_fingerprint_cache.json", "findings.json",
+        "inputs.json", "labels.json",
         "metrics.jsonl", "splits.json", "standardizer.json", "summary.json"]  # no temporary or per-rank files
     # the unwrapped model's weights: no DDP "module." prefix
     assert all(not k.startswith(("module.", "model.")) for k in weights(run))

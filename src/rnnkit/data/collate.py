@@ -9,12 +9,14 @@ position influence a real one, so model outputs are independent of `pad_value`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from rnnkit.data.columns import ABSENT, Column, ColumnBuilder, Ids, IdsBuilder
 from rnnkit.data.longseq import Truncation
 from rnnkit.data.sampler import BucketBatchSampler
 
@@ -106,23 +108,156 @@ class _LengthList(list):
         return list(self)
 
 
-class SequenceDataset(torch.utils.data.Dataset):
-    """An in-memory list of `Example`s with their lengths (for the bucketing sampler)."""
+class DatasetBuilder:
+    """Builds a `SequenceDataset` row by row straight into its columns (`rnnkit.data.columns`), so that an
+    encoder never holds a list of per-row tensors: `add` copies the row's values into flat buffers.
 
-    def __init__(self, examples: list[Example]) -> None:
-        self.examples = list(examples)
-        self._lengths = [len(e) for e in self.examples]
+    `inputs` may be a flat list of token ids (stored as int32, read back as an int64 tensor), a tensor or an
+    ndarray; `target` and the values of `extra` anything an `Example` holds (see `ColumnBuilder.append`).
+    """
+
+    def __init__(self) -> None:
+        self._ids = IdsBuilder()
+        self._inputs = ColumnBuilder(lists_as_tensors=True)
+        self._target = ColumnBuilder()
+        self._extra: dict[str, ColumnBuilder] = {}
+        self._rows = 0
+
+    def add(self, id: str, inputs, target=None, extra: dict | None = None) -> None:  # noqa: A002 - Example's name
+        self._ids.append(id)
+        self._inputs.append(inputs)
+        self._target.append(target)
+        extra = extra or {}
+        for key in extra.keys() - self._extra.keys():  # a key first seen now: earlier rows lack it
+            column = self._extra[key] = ColumnBuilder()
+            for _ in range(self._rows):
+                column.append(ABSENT)
+        for key, column in self._extra.items():
+            column.append(extra.get(key, ABSENT))
+        self._rows += 1
+
+    def add_example(self, example: Example) -> None:
+        self.add(example.id, example.inputs, example.target, example.extra)
+
+    def build(self) -> SequenceDataset:
+        """The dataset; the builder must not be used afterwards (the dataset shares its buffers)."""
+        return SequenceDataset.from_columns(self._ids.finish(), self._inputs.finish(), self._target.finish(),
+                                            {k: c.finish() for k, c in self._extra.items()})
+
+
+class _Examples(Sequence):
+    """`SequenceDataset.examples`: a read-only sequence of Examples rebuilt on access (a slice gives a list)."""
+
+    def __init__(self, dataset: SequenceDataset) -> None:
+        self._dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.examples)
+        return len(self._dataset)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._dataset[i] for i in range(*index.indices(len(self._dataset)))]
+        return self._dataset[index]
+
+    def __iter__(self):
+        for i in range(len(self._dataset)):
+            yield self._dataset[i]
+
+
+class SequenceDataset(torch.utils.data.Dataset):
+    """Encoded sequences held column by column (`rnnkit.data.columns`: one flat value array plus offsets per
+    column, ids compact), with their lengths for the bucketing sampler. `dataset[i]` rebuilds the `Example`
+    (float inputs are views of the column; int64 token ids are widened from their int32 storage).
+
+    `SequenceDataset(examples)` packs a list of Examples; `DatasetBuilder` builds one without the list.
+    An `Example` read from the dataset is a fresh object each time: changing it does not change the dataset.
+    """
+
+    def __init__(self, examples: Iterable[Example] = ()) -> None:
+        if isinstance(examples, SequenceDataset):
+            self._adopt(examples)
+            return
+        builder = DatasetBuilder()
+        for e in examples:
+            builder.add_example(e)
+        self._adopt(builder.build())
+
+    def _adopt(self, other: SequenceDataset) -> None:
+        self._ids, self._inputs, self._target, self._extra = other._ids, other._inputs, other._target, other._extra
+        self._lengths = other._lengths
+
+    @classmethod
+    def from_columns(cls, ids: Ids, inputs: Column, target: Column, extra: dict[str, Column]) -> SequenceDataset:
+        """A dataset over finished columns of equal row counts (not copied)."""
+        rows = {len(ids), inputs.rows, target.rows, *(c.rows for c in extra.values())}
+        if len(rows) > 1:
+            raise ValueError(f"columns of different row counts {sorted(rows)}")
+        ds = cls.__new__(cls)
+        ds._ids, ds._inputs, ds._target, ds._extra = ids, inputs, target, dict(extra)
+        ds._lengths = inputs.row_lengths()  # (N,) int64
+        return ds
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
     def __getitem__(self, index: int) -> Example:
-        return self.examples[index]
+        n = len(self)
+        i = int(index)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"index {index} is out of range for a dataset of {n} examples")
+        target = self._target.get(i)
+        extra = {}
+        for key, column in self._extra.items():
+            value = column.get(i)
+            if value is not ABSENT:
+                extra[key] = value
+        return Example(id=self._ids.get(i), inputs=self._inputs.get(i), target=None if target is ABSENT else target,
+                       extra=extra)
+
+    @property
+    def examples(self) -> Sequence[Example]:
+        """Every example, rebuilt on access (len, index, slice, iterate; not a list: nothing is stored twice)."""
+        return _Examples(self)
 
     @property
     def lengths(self) -> list[int]:
         """Length T of every example, in dataset order (a fresh list each time)."""
-        return _LengthList(self._lengths)
+        return _LengthList(self._lengths.tolist())
+
+    def scalar_targets(self) -> np.ndarray | None:
+        """(N,) the targets as one array when every example has a 0-d target (e.g. class indices), else None
+        (sequence targets, no targets, or some missing). A view of the column: do not write into it."""
+        t = self._target
+        if t.values is None or t.offsets is not None or t.values.ndim != 1 or t.state is not None or t.kind != "tensor":
+            return None
+        return t.values
+
+    def subset(self, indices: Sequence[int]) -> SequenceDataset:
+        """The examples at `indices`, in that order, as a new dataset (the columns' rows are copied)."""
+        index = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if index.size and (index.min() < -len(self) or index.max() >= len(self)):
+            raise IndexError(f"subset indices out of range for a dataset of {len(self)} examples")
+        index = index % max(len(self), 1)
+        return SequenceDataset.from_columns(self._ids.take(index), self._inputs.take(index), self._target.take(index),
+                                            {k: c.take(index) for k, c in self._extra.items()})
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the columns hold (ids, inputs, targets, extras; Python objects of an object column not counted)."""
+        return (self._ids.nbytes + self._inputs.nbytes + self._target.nbytes
+                + sum(c.nbytes for c in self._extra.values()))
+
+    def digest_parts(self, values: bool = False) -> list:
+        """Buffers that identify the ids, lengths and targets (`values`: also the inputs and every extra), for a
+        data fingerprint (`rnnkit.data.fingerprint`)."""
+        parts = [*self._ids.digest_parts(), np.ascontiguousarray(self._lengths).data, *self._target.digest_parts()]
+        if values:
+            parts += self._inputs.digest_parts()
+            for key in sorted(self._extra):
+                parts += [key.encode(), *self._extra[key].digest_parts()]
+        return parts
 
 
 def _check_batch(examples: Sequence[Example]) -> None:

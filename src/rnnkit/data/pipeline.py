@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from rnnkit.config import Config
-from rnnkit.data.collate import Example, SequenceDataset, truncate_examples
+from rnnkit.data.collate import DatasetBuilder, Example, SequenceDataset
 from rnnkit.data.datasets import get_builtin
 from rnnkit.data.longseq import WINDOWED, Truncation, Windows, choose_long_sequences, cut_counts
 from rnnkit.data.readers import read_records
@@ -303,8 +304,32 @@ def encode_records(records: list[Record], prep: Preprocessing, *, truncation: Tr
                    sequence_column: str | None = None) -> tuple[list[Example], int]:
     """Records -> examples (token ids or standardized float32 features), cut by `truncation`.
 
+    A list of per-row Examples (for a caller that wants them, e.g. a chunk of `predict`); a whole split is
+    encoded with `encode_dataset`, which builds the columns without the list.
+
     Returns:
         (examples in record order, number of examples that were cut).
+
+    Raises:
+        DataError: rows the model cannot take (`input_problems`), every one listed.
+    """
+    dataset, cut = encode_dataset(records, prep, truncation=truncation, with_targets=with_targets,
+                                  sequence_column=sequence_column)
+    return list(dataset.examples), cut
+
+
+def encode_dataset(records: list[Record], prep: Preprocessing, *, truncation: Truncation, with_targets: bool = True,
+                   sequence_column: str | None = None,
+                   target_of: Callable[[Record], tuple[object, dict]] | None = None) -> tuple[SequenceDataset, int]:
+    """Records -> a columnar `SequenceDataset` (token ids or standardized float32 features, cut by `truncation`),
+    built row by row into flat columns: no per-row tensor is made for token inputs.
+
+    Args:
+        target_of: a family's own target for a record, as (target, extra) (e.g. regression's z-scored values);
+            None: the label's class index (with `with_targets`).
+
+    Returns:
+        (the dataset in record order, number of examples that were cut).
 
     Raises:
         DataError: rows the model cannot take (`input_problems`), every one listed.
@@ -312,18 +337,24 @@ def encode_records(records: list[Record], prep: Preprocessing, *, truncation: Tr
     problems = input_problems(records, prep, sequence_column=sequence_column)
     if problems:
         raise DataError(problems, header=f"{len(problems)} row(s) do not fit the model's input")
-    examples = []
+    truncation.slices(truncation.limit + 1)  # the arguments' errors, before any row
+    builder, cut, limit = DatasetBuilder(), 0, truncation.limit
     for r in records:
         if prep.kind == "text":
-            inputs = torch.tensor(prep.vocab.encode(r.tokens), dtype=torch.long)  # (T,)
+            inputs = prep.vocab.encode(r.tokens)  # (T,) ids, stored as int32
         else:
             values = prep.standardizer.transform(r.values) if prep.standardizer else r.values
-            inputs = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))  # (T, C)
-        target = None
-        if with_targets and r.label is not None:
-            target = torch.tensor(prep.labels.encode(r.label), dtype=torch.long)
-        examples.append(Example(id=r.id, inputs=inputs, target=target))
-    return truncate_examples(examples, truncation.limit, keep=truncation.keep, head=truncation.head)
+            inputs = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))  # (T, C); the builder copies it
+        if len(inputs) > limit:
+            inputs = truncation.cut(inputs)
+            cut += 1
+        target, extra = None, None
+        if target_of is not None:
+            target, extra = target_of(r)
+        elif with_targets and r.label is not None:
+            target = torch.tensor(prep.labels.encode(r.label), dtype=torch.long)  # ()
+        builder.add(r.id, inputs, target, extra)
+    return builder.build(), cut
 
 
 def _median(values: list[int]) -> float | None:
@@ -379,9 +410,8 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     prep.long_sequences = mode
     datasets, truncated, counts = {}, {}, {}
     for split, recs in records.items():
-        examples, n_trunc = encode_records(recs, prep, truncation=truncation, sequence_column=cfg.data.sequence_column)
-        datasets[split] = SequenceDataset(examples)
-        truncated[split] = n_trunc
+        datasets[split], truncated[split] = encode_dataset(recs, prep, truncation=truncation,
+                                                           sequence_column=cfg.data.sequence_column)
         counts[split] = cut_counts([len(r) for r in recs], truncation.limit)
     if mode in WINDOWED:  # the front-end (model.frontend auto) reads one window at a time
         win = windows_for(cfg, mode)
@@ -449,6 +479,6 @@ def load_file_for_inference(cfg: Config, prep: Preprocessing, path: Path, *, wit
         if problems:
             raise DataError(problems, header=f"{len(problems)} row(s) of {path} have labels the model never saw")
     truncation = truncation_for(cfg, getattr(prep, "long_sequences", "truncate"))  # as in training
-    examples, n_trunc = encode_records(records, prep, truncation=truncation, with_targets=with_targets,
-                                       sequence_column=options["sequence_column"])
-    return SequenceDataset(examples), records, n_trunc
+    dataset, n_trunc = encode_dataset(records, prep, truncation=truncation, with_targets=with_targets,
+                                      sequence_column=options["sequence_column"])
+    return dataset, records, n_trunc

@@ -48,7 +48,7 @@ from rnnkit.data.pipeline import (
     TINY_SPLIT,
     VOCAB_FILE,
     PreparedData,
-    encode_records,
+    encode_dataset,
     fit_preprocessing,
     input_files,
     median_length,
@@ -408,17 +408,16 @@ def fit_targets(cfg: Config, train: list[Record], file: str) -> tuple[list[float
 
 
 def encode(records: list[Record], prep: RegressPrep, cfg: Config, *, with_targets: bool,
-           sequence_column: str | None) -> tuple[list, int]:
-    """Records -> examples: inputs as for classification; target (K,) float32 z-scored, and the target in its
-    own units in `extra["y"]` (float64, for the metrics)."""
-    examples, truncated = encode_records(records, prep, truncation=truncation_for(cfg), with_targets=False,
-                                         sequence_column=sequence_column)
-    if with_targets:
-        for ex, rec in zip(examples, records, strict=True):
-            y = rec.extra["targets"]
-            ex.target = torch.from_numpy(prep.to_z(y).astype(np.float32))  # (K,)
-            ex.extra["y"] = y
-    return examples, truncated
+           sequence_column: str | None) -> tuple[SequenceDataset, int]:
+    """Records -> a columnar dataset: inputs as for classification; target (K,) float32 z-scored, and the target in
+    its own units in `extra["y"]` (float64, for the metrics)."""
+
+    def target_of(rec: Record):
+        y = rec.extra["targets"]
+        return torch.from_numpy(prep.to_z(y).astype(np.float32)), {"y": y}  # (K,), (K,)
+
+    return encode_dataset(records, prep, truncation=truncation_for(cfg), sequence_column=sequence_column,
+                          target_of=target_of if with_targets else None, with_targets=False)
 
 
 def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
@@ -440,9 +439,8 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
                        vocab=base.vocab, standardizer=base.standardizer, num_features=base.num_features)
     datasets, truncated = {}, {}
     for split, recs in records.items():
-        examples, truncated[split] = encode(recs, prep, cfg, with_targets=True,
-                                            sequence_column=cfg.data.sequence_column)
-        datasets[split] = SequenceDataset(examples)
+        datasets[split], truncated[split] = encode(recs, prep, cfg, with_targets=True,
+                                                   sequence_column=cfg.data.sequence_column)
     prep.median_length = median_length(datasets["train"])
     cut = truncation_for(cfg)
     report["truncation"] = {**cut.to_dict(), "splits": {k: cut_counts([len(r) for r in recs], cut.limit)
@@ -550,8 +548,8 @@ def load_inference(cfg, prep: RegressPrep, path, with_targets: bool, run_dir=Non
                                 rejects_path=(Path(run_dir) / "rejects-inference.jsonl") if run_dir else None,
                                 check_labels=False)
     records = validated.splits["data"]
-    examples, _ = encode(records, prep, cfg, with_targets=with_targets, sequence_column=options["sequence_column"])
-    return SequenceDataset(examples), records
+    dataset, _ = encode(records, prep, cfg, with_targets=with_targets, sequence_column=options["sequence_column"])
+    return dataset, records
 
 
 def prediction_columns(targets: list[str]) -> list[str]:

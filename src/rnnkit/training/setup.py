@@ -11,7 +11,6 @@ state and RNG; the preflight on step 1's batch; under torchrun, DDP around the m
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from rnnkit import config as C
+from rnnkit.data import fingerprint as fingerprints
 from rnnkit.data.collate import SequenceDataset
 from rnnkit.data.pipeline import PreparedData
 from rnnkit.data.sampler import BucketBatchSampler, padding_share
@@ -43,16 +43,11 @@ if TYPE_CHECKING:
     from rnnkit.tasks import Task
 
 
-def data_fingerprint(datasets: dict[str, SequenceDataset]) -> str:
-    """Hash of ids, lengths and targets: a resume must see the same data in the same order."""
-    h = hashlib.sha256()
-    for name in sorted(datasets):
-        for ex in datasets[name].examples:
-            h.update(f"{name}|{ex.id}|{ex.inputs.shape[0]}|".encode())
-            h.update(ex.inputs.numpy().tobytes())
-            if ex.target is not None:
-                h.update(ex.target.numpy().tobytes())
-    return h.hexdigest()
+def data_fingerprint(datasets: dict[str, SequenceDataset], cfg: C.Config | None = None, files: dict | None = None,
+                     cache: dict | None = None) -> str:
+    """What a resume must find again (`rnnkit.data.fingerprint`): with `cfg` and the split files, their streamed
+    hash (through `cache`, updated in place) with the settings that encode them; else the encoded columns."""
+    return fingerprints.fingerprint(cfg, datasets, files, {} if cache is None else cache)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: C.Config) -> torch.optim.Optimizer:
@@ -127,7 +122,8 @@ def _check_monitor(cfg: C.Config, model, data: PreparedData, task: Task, device,
         return
     rng = torch.get_rng_state()
     try:
-        few = SequenceDataset(data.datasets["val"].examples[:cfg.data.batch_size])
+        val = data.datasets["val"]
+        few = val.subset(range(min(cfg.data.batch_size, len(val))))
         figures = evaluate(model, few, task, data.prep, cfg, device=device, precision=precision)[0]
     finally:
         torch.set_rng_state(rng)
@@ -216,7 +212,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
         steps = dataclasses.replace(task, collate=streams.collate, forward=carried.forward, loss=streams.loss)
     scale = epoch_scale(len(sampler), cfg.optim.accumulate, cfg.train.min_epoch_steps)
     user_cfg, cfg = cfg, scaled_config(cfg, scale)  # the loop counts passes; checkpoints keep the user's config
-    fingerprint = data_fingerprint(data.datasets)
+    hash_cache = fingerprints.load_cache(run_dir)  # file hashes by (path, size, mtime_ns); written once accepted
+    fingerprint = data_fingerprint(data.datasets, user_cfg, data.report.get("files"), hash_cache)
     state = LoopState()
     run = None
     unused: list[str] = []  # parameters without a gradient (the preflight's finding); DDP must know them
@@ -226,9 +223,10 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
             saved_cfg = C.from_dict(loaded.state["config"])
             # every refusal comes before metrics.jsonl is touched: a refused resume changes nothing in the run
             _check_resume_config(saved_cfg, user_cfg, None)
-            if loaded.state["data_fingerprint"] != fingerprint:
+            if not fingerprints.same_data(loaded.state["data_fingerprint"], fingerprint, data.datasets):
                 raise CheckpointError(f"cannot resume from {loaded.path}: the training data differ from the data the "
-                                      "run started with (ids, lengths or values changed). Start a new run.")
+                                      "run started with (the input files' bytes, the data.* settings that encode them, "
+                                      "or the rows' ids, lengths or targets changed). Start a new run.")
             saved_world = int(loaded.state["sampler"].get("num_replicas", 1))
             if saved_world != dist.world and loaded.state["loop"]["batch_in_epoch"]:
                 raise CheckpointError(
@@ -280,6 +278,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     except Exception as exc:  # noqa: BLE001 - re-raised on this rank; the other ranks raise it too
         dist.agree(exc)
     dist.agree(None)
+    dist.main_only(fingerprints.save_cache, run_dir, hash_cache)  # only now: a refused resume writes nothing
     if dist.enabled and not resume:
         run.log.write({"event": "distributed", "world_size": dist.world, "backend": dist.backend,
                        "batch_size_per_process": cfg.data.batch_size,
@@ -377,10 +376,10 @@ def label_counts(data: PreparedData) -> dict:
         return {}
     counts: dict = {}
     for split, ds in data.datasets.items():
-        targets = [ex.target for ex in ds.examples if ex.target is not None]
-        if not targets or targets[0].dim() != 0:
+        targets = ds.scalar_targets()
+        if targets is None or not len(targets):
             return {}  # one tag per token (tag), or no targets
-        ids = np.bincount(np.asarray([int(t) for t in targets]), minlength=len(labels))
+        ids = np.bincount(targets.astype(np.int64), minlength=len(labels))
         counts[split] = {lab: int(n) for lab, n in zip(labels, ids, strict=False)}
     return {"label_counts": counts}
 
@@ -419,14 +418,14 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
     train_eval = train_eval_sample(len(data.datasets["train"]), cfg.train.train_eval_rows, cfg.train.seed)
     for split, ds in data.datasets.items():
         if split == "train" and train_eval["sampled"]:
-            ds = SequenceDataset([ds.examples[i] for i in train_eval["indices"]])
+            ds = ds.subset(train_eval["indices"])
         metrics[split], preds = evaluate(model, ds, task, data.prep, cfg, device=device, precision=precision)
         if split == "test":
             test_preds = preds
     if task.baselines is not None and "test" in metrics:
         metrics["test"]["baselines"] = task.baselines(data, cfg)
     trained = data.datasets["train"] if data.streams is None else data.streams.dataset  # what the loop read
-    positions = sum(ex.inputs.shape[0] for ex in trained.examples)
+    positions = sum(trained.lengths)
     sampler = (BucketBatchSampler(trained.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                   chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)
                if data.streams is None else data.streams.sampler())

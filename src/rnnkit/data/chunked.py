@@ -11,12 +11,12 @@ predictions need the whole file) is read and predicted whole, as before.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from rnnkit.data.bulk import gc_paused
 from rnnkit.data.chunkscope import ChunkState, NotRowLocal, serving
 from rnnkit.data.tables import EXTENSIONS, Table, iter_tables
 from rnnkit.errors import ConfigError
@@ -93,21 +93,6 @@ def stream_predictions(path: str | os.PathLike, output: str | os.PathLike, *,
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
     return written
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block. Reading and encoding a chunk makes tens of thousands of
-    small objects (rows, records, tensors) and no reference cycles; each allocation burst would otherwise run
-    collections over everything alive, which measured 2-3x the time of the encoding itself (BENCHMARKS.md,
-    "Prediction at scale"). What the block frees is freed by reference counting as usual."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _append(out, part: Path, header: bytes, write, records: list, preds: list) -> int:

@@ -279,7 +279,7 @@ def finish(cfg: C.Config, data: PreparedData, task, run_dir: Path, summary: dict
     ckpt.write_json_atomic(work / PLAN_FILE, {**plan, "done": True})
     if show:
         print(f"rnnkit: refit done: {final['data']['notes'][-1]}", file=sys.stderr, flush=True)
-    return {**final, **note}
+    return final  # something was done: not "finished already" (the doctor runs again)
 
 
 def _final(cfg, task, run_dir: Path, first: dict, second: dict, plan: dict, decision: Decision,

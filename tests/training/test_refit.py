@@ -214,3 +214,18 @@ def test_auto_refits_when_validation_is_small_and_true_fails_early_where_it_cann
         refit.decide(C.resolve(None, ["train.refit=true"]), _prepared(3, streams=object()))
     with pytest.raises(ConfigError, match="'train.refit': 1 is not one of false, true, auto"):
         C.resolve(None, ["train.refit=1"])
+
+
+def test_the_report_and_the_model_card_say_the_model_was_refit(runs):
+    pytest.importorskip("matplotlib")
+    from rnnkit.report import write_report
+    from rnnkit.report.card import write_model_card
+
+    run, summary = runs["true"]
+    page = write_report(run).read_text()
+    assert "final model refit on train + validation (60 rows: 54 + 6)" in page
+    assert "test (refit model)" in page and "val (first model)" in page
+    card = write_model_card(run).read_text()
+    assert "This model was then refit: trained again from the same seed on train + validation (60 rows)" in card
+    off = write_report(runs["false"][0]).read_text()
+    assert "refit model" not in off and "final model refit" not in off

@@ -278,7 +278,8 @@ def finish(cfg: C.Config, data: PreparedData, task, run_dir: Path, summary: dict
     final = _final(cfg, task, run_dir, first, second, plan, decision, time.perf_counter() - t0)
     ckpt.write_json_atomic(work / PLAN_FILE, {**plan, "done": True})
     if show:
-        print(f"rnnkit: refit done: {final['data']['notes'][-1]}", file=sys.stderr, flush=True)
+        print(f"rnnkit: refit done in {final['refit']['wall_seconds']:.0f} s: the final model is "
+              f"{run_dir / final['refit']['checkpoint']}", file=sys.stderr, flush=True)
     return final  # something was done: not "finished already" (the doctor runs again)
 
 

@@ -229,3 +229,20 @@ def test_the_report_and_the_model_card_say_the_model_was_refit(runs):
     assert "This model was then refit: trained again from the same seed on train + validation (60 rows)" in card
     off = write_report(runs["false"][0]).read_text()
     assert "refit model" not in off and "final model refit" not in off
+
+
+def test_train_refit_changed_on_resume_undoes_or_does_the_refit(runs, tmp_path):
+    import shutil
+
+    on, off = tmp_path / "on", tmp_path / "off"
+    shutil.copytree(runs["true"][0], on)
+    shutil.copytree(runs["false"][0], off)
+    undone = api.train(resume=on, overrides=["train.refit=false"])
+    assert undone["refit"] == {"on": False, "why": "train.refit=false"}
+    assert _same(_weights(on, "best"), _weights(runs["false"][0], "best"))  # the first model is final again
+    assert undone["metrics"]["test"] == runs["false"][1]["metrics"]["test"]
+    assert json.loads((on / "summary.json").read_text())["metrics"]["test"] == runs["false"][1]["metrics"]["test"]
+    done = api.train(resume=off, overrides=["train.refit=true"])
+    assert done["refit"]["on"] and not done.get("already_finished")
+    assert _same(_weights(off, "best"), _weights(runs["true"][0], "best"))
+    assert done["metrics"]["test"] == runs["true"][1]["metrics"]["test"]

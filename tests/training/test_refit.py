@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from fakedata import write_numeric_jsonl
+from reliability.relsupport import FAMILIES, family_overrides
 from rnnkit import api
 from rnnkit import config as C
 from rnnkit.data.collate import SequenceDataset
@@ -246,3 +247,19 @@ def test_train_refit_changed_on_resume_undoes_or_does_the_refit(runs, tmp_path):
     assert done["refit"]["on"] and not done.get("already_finished")
     assert _same(_weights(off, "best"), _weights(runs["true"][0], "best"))
     assert done["metrics"]["test"] == runs["true"][1]["metrics"]["test"]
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_refits_through_its_own_collate_and_scores_the_refit_model(family, tmp_path):
+    """Each family's tiny reliability run (3 epochs of 8 steps) with train.refit=true: the refit trains on the
+    training and validation examples (evaluation-only fields of validation examples left out) and is final."""
+    data = FAMILIES[family].write(tmp_path)
+    cfg = C.resolve(None, [*family_overrides(family, data), "train.refit=true"])
+    summary = api.train(cfg, tmp_path / "run")
+    block = summary["refit"]
+    assert block["on"] and block["val_rows"] > 0 and block["rows"] == block["train_rows"] + block["val_rows"]
+    assert block["passes"] == summary["best_epoch"]
+    assert summary["metrics"]["test"] == block["metrics"]["test"] != block["first_model"]["test"]
+    _, _, _, model, _ = api.load_run(tmp_path / "run", device="cpu")
+    assert _same(dict(model.state_dict()), _weights(tmp_path / "run", "best"))
+    assert ckpt.read_pointer(tmp_path / "run" / "checkpoints", "best").name.startswith("refit-")

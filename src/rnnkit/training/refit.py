@@ -37,6 +37,7 @@ epoch changes, the refit is done again. Not available under torchrun or with tru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import sys
@@ -250,8 +251,8 @@ def finish(cfg: C.Config, data: PreparedData, task, run_dir: Path, summary: dict
         resume = False
     if first is summary:  # the first model's summary as the first training wrote it (for a resume's undo)
         ckpt.write_json_atomic(work / FIRST_SUMMARY, first)
-    joined = PreparedData(datasets={**data.datasets, "train": SequenceDataset([*train.examples, *val.examples])},
-                          prep=data.prep, report=data.report, streams=None)
+    joined = PreparedData(datasets={**data.datasets, "train": joined_rows(train, val)}, prep=data.prep,
+                          report=data.report, streams=None)
     show = cfg.train.progress != "none"
     if show:
         print(f"rnnkit: refit ({decision.why}): {'continuing' if resume else 'training'} a second model from seed "
@@ -281,6 +282,16 @@ def finish(cfg: C.Config, data: PreparedData, task, run_dir: Path, summary: dict
         print(f"rnnkit: refit done in {final['refit']['wall_seconds']:.0f} s: the final model is "
               f"{run_dir / final['refit']['checkpoint']}", file=sys.stderr, flush=True)
     return final  # something was done: not "finished already" (the doctor runs again)
+
+
+def joined_rows(train: SequenceDataset, val: SequenceDataset) -> SequenceDataset:
+    """The training examples, then the validation ones as training examples: with only the `extra` fields the
+    training examples have (a field only evaluation reads, such as every reference of a source, is left out, so
+    that the family's collate sees one kind of example)."""
+    keys = set(train.examples[0].extra) if len(train) else set()
+    return SequenceDataset([*train.examples, *(
+        ex if set(ex.extra) <= keys else dataclasses.replace(ex, extra={k: v for k, v in ex.extra.items() if k in keys})
+        for ex in val.examples)])
 
 
 def _final(cfg, task, run_dir: Path, first: dict, second: dict, plan: dict, decision: Decision,

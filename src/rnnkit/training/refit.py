@@ -29,6 +29,10 @@ Files (all in the run directory DIR):
 * DIR/summary.json: the first run's, with metrics.test scored on the refit model and a "refit" block (rows,
   passes, epochs, the first model's test scores); data.notes carries the line the console and the report show.
 
+Off by default (`train.refit=false`): on small UCR sets it moved test accuracy by up to 17 points either way
+from seed to seed and did not help on average (BENCHMARKS.md, "Refit on train + validation"). `auto` refits when
+the validation split holds fewer than `AUTO_VAL_ROWS` rows.
+
 Resume: a refit stopped by a kill or a signal continues from its own latest checkpoint (`rnnkit train --resume
 DIR`, bit for bit on CPU); a finished one is not redone; when a resume trains the first model further and its best
 epoch changes, the refit is done again. Not available under torchrun or with truncated BPTT (`decide`).
@@ -62,7 +66,7 @@ FIRST_BEST = "first_best"  # checkpoints/first_best.json: the first model's best
 FIRST_SAMPLES = "first_" + TEST_SAMPLES_FILE  # refit/first_test_samples.json: the first model's report samples
 PREFIX = "refit-"  # checkpoints/refit-NNNNNNNN: the final model
 STOP = "refit_passes"  # the refit's stop reason (its own summary.json)
-AUTO_VAL_ROWS = 30  # train.refit=auto refits when the validation split holds fewer rows (BENCHMARKS.md, "Refit")
+AUTO_VAL_ROWS = 30  # train.refit=auto refits when the validation split holds fewer rows (the "~20", with room)
 
 
 @dataclass(frozen=True)

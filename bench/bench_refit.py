@@ -65,7 +65,8 @@ def run_one(name: str, seed: int, refit: bool, out: Path) -> dict:
 
 def table(rows: list[dict]) -> str:
     out = ["| data set | train / val rows | refit off (seeds) | mean | refit on (seeds) | mean | on − off | "
-           "first model = off run | refit passes | refit s / first training s |", "|---|---|---|---:|---|---:|---:|---|---|---:|"]
+           "first model = off run | refit passes | refit s / first training s |",
+           "|---|---|---|---:|---|---:|---:|---|---|---:|"]
     deltas = []
     for name in dict.fromkeys(r["set"] for r in rows):
         off = {r["seed"]: r for r in rows if r["set"] == name and not r["refit"] and r["exit"] == 0}

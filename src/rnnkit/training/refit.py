@@ -225,7 +225,8 @@ def finish(cfg: C.Config, data: PreparedData, task, run_dir: Path, summary: dict
         if (summary.get("refit") or {}).get("on"):
             _undo(run_dir)
         out = {**first, "refit": {"on": False, "why": decision.why}}
-        if dist.is_main and first.get("refit") != out["refit"]:
+        # a finished run resumed to no effect stays as it was on disk ("nothing was changed"), unless it was refit
+        if dist.is_main and first.get("refit") != out["refit"] and (not note or (summary.get("refit") or {}).get("on")):
             ckpt.write_json_atomic(run_dir / "summary.json", out)
         return {**out, **note}
     scale, passes, monitor = int(first.get("epoch_scale") or 1), int(first.get("best_epoch") or 0), first["monitor"]

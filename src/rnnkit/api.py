@@ -10,6 +10,7 @@ loop (`repairs`), the text printed before training (`console`). `fit_from_config
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 from pathlib import Path
@@ -38,7 +39,7 @@ from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.rundir import Claims
 from rnnkit.tasks import get_task
 from rnnkit.training import checkpoint as ckpt
-from rnnkit.training import distributed
+from rnnkit.training import distributed, refit
 from rnnkit.training.evaluation import evaluate as evaluate_dataset
 from rnnkit.training.precision import resolve_device, resolve_precision
 from rnnkit.training.setup import fit_from_config
@@ -133,9 +134,11 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
         placed.append(run_dir)
         if show:
             print_run(cfg, data.report, run_dir, dist)
-        return fit_from_config(cfg, data, task, run_dir, callbacks=callbacks,
-                               preflight=functools.partial(preflight, train_set=data.datasets["train"],
-                                                           val_set=data.datasets["val"]))
+        decision = refit.decide(cfg, data, dist)  # a refit that cannot be done fails before training
+        summary = fit_from_config(cfg, data, task, run_dir, callbacks=callbacks,
+                                  preflight=functools.partial(preflight, train_set=data.datasets["train"],
+                                                              val_set=data.datasets["val"]))
+        return refit.finish(cfg, data, task, run_dir, summary, decision, dist=dist)
     # A resume must not touch the run's vocabulary, splits or config before `fit` has accepted it (a
     # refused resume with other data would otherwise leave a vocabulary that no longer matches the
     # weights): prepare into a scratch directory, and save the new config once fit starts.
@@ -148,8 +151,12 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
             data.report["rejects_file"] = str(run_dir / Path(data.report["rejects_file"]).name)
         if show:
             print_run(cfg, data.report, run_dir, dist)
-        return fit_from_config(cfg, data, task, run_dir, resume=True, preflight=preflight,
-                               callbacks=[SaveConfigOnStart(cfg, run_dir), *callbacks])
+        decision = refit.decide(cfg, data, dist)
+        # the first model is resumed (a refit model named by best.json steps aside until `refit.finish`)
+        with refit.first_pointer_restored(run_dir) if dist.is_main else contextlib.nullcontext():
+            summary = fit_from_config(cfg, data, task, run_dir, resume=True, preflight=preflight,
+                                      callbacks=[SaveConfigOnStart(cfg, run_dir), *callbacks])
+        return refit.finish(cfg, data, task, run_dir, summary, decision, dist=dist)
     finally:
         if dist.is_main:
             shutil.rmtree(scratch, ignore_errors=True)

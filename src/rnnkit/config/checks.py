@@ -85,6 +85,9 @@ def check(cfg: Config) -> None:
             hint = f" ({rules.GUIDE_RANGES[key][2]})" if key in rules.GUIDE_RANGES else ""
             raise ConfigError(f"config key {key!r}: {shorten(repr(value))} is out of range; it must be {bound}"
                               f"{hint}.")
+    refit = cfg.train.refit
+    if not (isinstance(refit, bool) or refit == "auto"):  # YAML's false/true are bools; 0 and 1 are not
+        raise ConfigError(f"config key 'train.refit': {shorten(repr(refit))} is not one of false, true, auto.")
     d = cfg.data
     window = d.window_length or d.max_length
     if d.window_stride is not None and d.window_stride > window:

@@ -113,6 +113,11 @@ class TrainConfig:
     # plateaus, ties going to the lower loss: auto (macro_f1 for imbalanced classes with >= 10 of the rarest in
     # validation, else the loss; entity_f1 for BIO/BIOES tags; wer for seq2seq; the loss for forecast and
     # regress) | loss | a validation metric's name
+    refit: bool | str = False  # false | true | auto: after early stopping picks the best epoch E, train a second
+    # model from the same seed on train + validation for E epochs (the same schedule, the plateau decay replayed)
+    # and make it the run's final model (test, predict, export); the validation figures stay the first model's.
+    # auto: true when validation holds fewer than 30 rows. Off by default: measured on 7 small UCR sets it did not
+    # help reliably (BENCHMARKS.md, "Refit on train + validation")
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16

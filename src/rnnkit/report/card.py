@@ -134,6 +134,16 @@ def trained_line(summary: dict) -> str:
             "train.min_epoch_steps)")
 
 
+def _refit_words(refit) -> str:
+    """The Training Procedure's sentence on a refit (`train.refit`); "" when the model was not refit."""
+    if not isinstance(refit, dict) or not refit.get("on"):
+        return ""
+    return (f"This model was then refit: trained again from the same seed on train + validation ({refit.get('rows')} "
+            f"rows) for {refit.get('passes')} passes, the first model's best, with the first model's learning-rate "
+            "schedule; the test figures below are this model's, the validation figures the first model's "
+            f"({refit.get('why')}). ")
+
+
 def _reading(cfg, data: dict) -> tuple[str, bool]:
     """How the model reads a row (for "Direct Use"), and whether `rnnkit export` takes it."""
     long = data.get("long_sequences") or {}
@@ -225,8 +235,8 @@ def render_model_card(run_dir: Path, ev, diag) -> str:
             f"{cfg.optim.warmup_epochs} epoch(s), gradient clipping {cfg.optim.clip_norm}, batch "
             f"{cfg.data.batch_size}{', length-bucketed' if cfg.data.bucketing else ''}, at most "
             f"{cfg.train.max_epochs} epochs with early stopping (patience {cfg.train.patience}), seed "
-            f"{cfg.train.seed}. "
-            "The full resolved config is `config.yaml` in this directory.", ""]
+            f"{cfg.train.seed}. " + _refit_words(summary.get("refit"))
+            + "The full resolved config is `config.yaml` in this directory.", ""]
     out += ["## Evaluation", "", "### Testing Data, Factors & Metrics", "",
             "The test split above, never seen in training or model selection.", "", "### Results", ""]
     out += _metrics_table(summary.get("metrics") or {})

@@ -266,11 +266,14 @@ def _metrics(ev) -> str:
     order = [k for k in ("test", "val", "train") if k in metrics] + [k for k in metrics if k not in
                                                                      ("test", "val", "train")]
     sample = ev.summary.get("train_eval") or {}
+    refit = (ev.summary.get("refit") or {}).get("on")  # test: the refit model; train and val: the first model
     for split in order:
         values = metrics[split] or {}
         label = split
         if split == "train" and sample.get("sampled"):
             label = f"train (a sample of {sample['rows']:,} of {sample['of']:,} rows)"
+        if refit and split in ("train", "val", "test"):
+            label += " (refit model)" if split == "test" else " (first model)"
         rows.append(row(label, values))
         extra = {k: v for k, v in values.items() if k not in cols and k != "baselines" and k not in DETAIL_KEYS}
         if extra:

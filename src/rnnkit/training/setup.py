@@ -165,8 +165,11 @@ def probe_interval(every: int | None, least: int, total_steps: int) -> int | Non
 
 
 def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path, *, resume: bool = False,
-                    callbacks=(), preflight=None) -> dict:
+                    callbacks=(), preflight=None, validate=None) -> dict:
     """Train, early-stop, restore the best weights and score every split. Returns summary.json's content.
+
+    `validate(model) -> dict` replaces the validation on data.datasets["val"] (the refit on train + validation,
+    `rnnkit.training.refit`, replays the first run's figures through it); None: validate on that split.
 
     `preflight(model, first_batch, task, prep) -> dict` (the doctor's, passed in by `rnnkit.train`: the
     training layer does not import the doctor) runs on step 1's batch before training; its evidence goes
@@ -288,8 +291,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                     total_steps=cfg.train.max_epochs * steps_per_epoch,
                     cooldown_steps=cfg.optim.cooldown_epochs * steps_per_epoch, min_lr=cfg.optim.min_lr,
                     factor=cfg.optim.plateau_factor)
-    validate = partial(_validate, dataset=data.datasets["val"], task=task, prep=data.prep, cfg=cfg, device=device,
-                       precision=precision)
+    validate = validate or partial(_validate, dataset=data.datasets["val"], task=task, prep=data.prep, cfg=cfg,
+                                   device=device, precision=precision)
     monitor, why = choose_monitor(cfg, data, task)
     if scale > 1:
         run.epoch_word = "pass"  # each line is one validated pass, not one of the scaled epochs

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -405,3 +406,15 @@ def test_issue14_a_repeated_setting_gives_way_to_the_earlier_trial(data, tmp_pat
     assert states == [("COMPLETE", None), ("PRUNED", "duplicate"), ("COMPLETE", None)], states
     assert result["trials"][1]["pruned"]["of"] == 0 and result["trials"][1]["run_dir"] is None
     assert "trial 1: pruned as a duplicate of trial 0 (not counted)" in capsys.readouterr().err
+
+
+def test_trials_do_not_refit_and_the_best_command_keeps_the_users_setting(data, tmp_path):
+    """Asked for refit in the base, a trial still trains once (its score is the validation one, which a refit would
+    not change), and the command that trains the best again asks for the refit."""
+    result = tune([f"data.train={data}", *FAST, "train.max_epochs=1", "train.refit=true"], None, tmp_path / "t",
+                  trials=1, space={"model.hidden_size": [8]}, prune=False)
+    (trial,) = result["trials"]
+    summary = json.loads((Path(trial["run_dir"]) / "summary.json").read_text())
+    assert not summary["refit"]["on"] and trial["state"] == "COMPLETE"
+    command = result["best"]["command"]
+    assert "--set train.refit=true" in command and "train.refit=false" not in command

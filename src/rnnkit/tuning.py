@@ -525,12 +525,15 @@ def tune(base: list[str], config_file: str | None, out: str | Path, *, trials: i
     def objective(trial) -> float:
         last.append(trial.number)
         trial.set_user_attr("worker", _worker(trial.number))  # first: the window before it is a stranded trial
-        overrides = [*base, *suggest(trial, space), "train.progress=none"]
+        # a trial is judged on validation, which a refit on train + validation never changes: trials do not refit
+        # (the best trial's command below leaves train.refit as the base sets it)
+        run_only = ["train.refit=false", "train.progress=none"]
+        overrides = [*base, *suggest(trial, space), *run_only]
         _prune_duplicate(study, trial)  # before any directory or training: settings an earlier trial holds
         cfg = C.resolve(config_file, overrides)
         run_dir = _claim_dir(out / "trials", trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
-        trial.set_user_attr("overrides", overrides[len(base):-1])
+        trial.set_user_attr("overrides", overrides[len(base):-len(run_only)])
         write_json_atomic(run_dir / TRIAL_FILE, {"study": study.study_name, "number": trial.number,
                                                  "params": trial.params, "tune_dir": str(out)})
         try:

@@ -22,7 +22,7 @@ from fakedata import write_numeric_jsonl
 from reliability.relsupport import FAMILIES, family_overrides
 from rnnkit import api
 from rnnkit import config as C
-from rnnkit.data.collate import SequenceDataset
+from rnnkit.data.collate import Example, SequenceDataset
 from rnnkit.data.pipeline import PreparedData
 from rnnkit.errors import ConfigError
 from rnnkit.training import checkpoint as ckpt
@@ -198,8 +198,7 @@ def test_a_refit_killed_mid_way_continues_on_resume_to_the_same_weights(runs, fi
 
 
 def _prepared(val_rows: int, streams=None) -> PreparedData:
-    ds = SequenceDataset([])
-    ds.examples = [None] * val_rows  # only the row count is read
+    ds = SequenceDataset([Example(id=f"v:{i}", inputs=torch.ones(1, dtype=torch.long)) for i in range(val_rows)])
     return PreparedData(datasets={"train": SequenceDataset([]), "val": ds}, prep=None, streams=streams)
 
 

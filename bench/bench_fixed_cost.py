@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import uptime  # noqa: E402  (this folder, put on sys.path above)
+from _common import uptime, write_result  # noqa: E402  (this folder, put on sys.path above)
 
 BARE = r'''
 import csv, random, sys, time
@@ -124,10 +123,7 @@ def main(argv=None) -> int:
     ratio = statistics.median(times["rnnkit"]) / statistics.median(times["bare"])
     result = {"command": " ".join(sys.argv), "times_s": times, "ratio_rnnkit_over_bare": round(ratio, 3),
               "uptime_start": start, "uptime_end": uptime()}
-    print(json.dumps(result, indent=1))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(result, args.out)
     return 0
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import uptime  # noqa: E402  (this folder, put on sys.path above)
+from _common import uptime, write_result  # noqa: E402  (this folder, put on sys.path above)
 from bench_fixed_cost import write_rows  # noqa: E402
 
 BARE = r'''
@@ -152,10 +152,7 @@ def main(argv=None) -> int:
                    "bare_peak_rss_mib": statistics.median(rss["bare"]), "naive_peak_rss_mib": naive_rss},
         "uptime_start": start, "uptime_end": uptime(),
     }
-    print(json.dumps(result, indent=1))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(result, args.out)
     return 0
 
 

@@ -145,6 +145,16 @@ class DatasetBuilder:
                                             {k: c.finish() for k, c in self._extra.items()})
 
 
+def stacked_targets(examples: Sequence[Example]) -> torch.Tensor:
+    """(N,) the 0-d targets of `examples` (class indices) as one tensor; for a dataset's `.examples` read from its
+    target column, without rebuilding an Example (and a 0-d tensor) per row."""
+    if isinstance(examples, _Examples):
+        targets = examples._dataset.scalar_targets()
+        if targets is not None:
+            return torch.from_numpy(np.array(targets, dtype=np.int64))
+    return torch.stack([ex.target for ex in examples])
+
+
 class _Examples(Sequence):
     """`SequenceDataset.examples`: a read-only sequence of Examples rebuilt on access (a slice gives a list)."""
 

@@ -26,10 +26,13 @@ import torch
 
 from rnnkit.config import Config
 from rnnkit.data.collate import DatasetBuilder, Example, SequenceDataset
+from rnnkit.data.columns import ColumnBuilder, int64_column
 from rnnkit.data.datasets import get_builtin
+from rnnkit.data.ids import IdsBuilder
 from rnnkit.data.longseq import WINDOWED, Truncation, Windows, choose_long_sequences, cut_counts
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import ReadResult, Record
+from rnnkit.data.recordstore import Records, chained, labels_of, lengths_of, read_file
 from rnnkit.data.splits import save_split, stratified_split
 from rnnkit.data.standardize import Standardizer
 from rnnkit.data.validate import (
@@ -128,9 +131,9 @@ def read_splits(cfg: Config, run_dir: Path | None) -> tuple[dict[str, list[Recor
     """Read and validate every input file; returns records per split and a report."""
     files, options = input_files(cfg)
     results: dict[str, ReadResult] = {
-        split: read_records(path, **options) for split, path in files.items()}
+        split: read_file(path, **options) for split, path in files.items()}  # text rows: in chunks (recordstore)
     # "1" and "1.0" are one class in every split (before the unseen-label check compares them)
-    for message in reconcile_labels([r for res in results.values() for r in res.records],
+    for message in reconcile_labels(chained([res.records for res in results.values()]),
                                     column=options["label_column"]):
         warnings.warn(message, UserWarning, stacklevel=2)
     validated = validate_splits(results, policy=cfg.data.bad_rows, max_bad_fraction=cfg.data.max_bad_fraction,
@@ -193,7 +196,7 @@ def split_records(cfg: Config, splits: dict[str, list[Record]], run_dir: Path | 
 def check_training_data(cfg: Config, splits: dict[str, list[Record]], files: dict) -> None:
     """Fail (DataError) when the training split cannot train a classifier: no rows, or one class only."""
     train = splits.get("train", [])
-    problems = too_few_classes(Counter(r.label for r in train if r.label is not None), rows=len(train),
+    problems = too_few_classes(Counter(label for label in labels_of(train) if label is not None), rows=len(train),
                                file=str(files.get("train", cfg.data.train)), column=cfg.data.label_column)
     if problems:
         raise DataError(problems, header="the training data cannot train a classifier")
@@ -282,9 +285,13 @@ def fit_preprocessing(cfg: Config, train: list[Record], truncation: Truncation |
     `truncation` keeps (default: data.max_length with data.truncate_keep).
     """
     truncation = truncation or truncation_for(cfg)
-    labels = LabelMap.build([r.label for r in train])
+    labels = LabelMap.build(labels_of(train))
+    if isinstance(train, Records):  # counted on the store's columns
+        vocab = Vocab.from_counts(train.token_counts(truncation.limit, truncation.cut),
+                                  min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
+        return Preprocessing(kind="text", labels=labels, vocab=vocab)
     if train[0].tokens is not None:
-        vocab = Vocab.build([_seen(r.tokens, truncation) for r in train],
+        vocab = Vocab.build((_seen(r.tokens, truncation) for r in train),
                             min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
         return Preprocessing(kind="text", labels=labels, vocab=vocab)
     widths = Counter(r.values.shape[1] for r in train)
@@ -339,6 +346,8 @@ def encode_dataset(records: list[Record], prep: Preprocessing, *, truncation: Tr
         raise DataError(problems, header=f"{len(problems)} row(s) do not fit the model's input")
     truncation.slices(truncation.limit + 1)  # the arguments' errors, before any row
     builder, cut, limit = DatasetBuilder(), 0, truncation.limit
+    if isinstance(records, Records) and prep.kind == "text" and target_of is None and len(records):
+        return _encode_store(records, prep, truncation, with_targets)
     for r in records:
         if prep.kind == "text":
             inputs = prep.vocab.encode(r.tokens)  # (T,) ids, stored as int32
@@ -355,6 +364,44 @@ def encode_dataset(records: list[Record], prep: Preprocessing, *, truncation: Tr
             target = torch.tensor(prep.labels.encode(r.label), dtype=torch.long)  # ()
         builder.add(r.id, inputs, target, extra)
     return builder.build(), cut
+
+
+def _encode_store(records: Records, prep: Preprocessing, truncation: Truncation, with_targets: bool
+                  ) -> tuple[SequenceDataset, int]:
+    """`encode_dataset` of text rows held in a `RecordStore`, column by column (no per-row Python object): the same
+    columns, ids and cut count as appending the rows one by one."""
+    store = records.store
+    get = prep.vocab._stoi.get
+    lut = np.array([get(t, Vocab.UNK) for t in store.token_names], dtype=np.int64)  # store token -> vocabulary id
+    values, lengths = [], []
+    for tokens, kept in records.kept_tokens(truncation.limit, truncation.slices):
+        values.append(lut[tokens])
+        lengths.append(kept)
+    lengths = np.concatenate(lengths)
+    offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
+    inputs = int64_column(np.concatenate(values), offsets)
+    cut = int((records.lengths() > truncation.limit).sum())
+    codes = store.labels[records.index]
+    used = np.unique(codes).tolist()  # (a label renamed by reconcile_labels is no longer used)
+    if with_targets and all(store.label_names[c] is not None for c in used):
+        to_class = np.full(len(store.label_names), -1, dtype=np.int64)
+        to_class[used] = [prep.labels.encode(store.label_names[c]) for c in used]
+        target = int64_column(to_class[codes])
+    else:  # no targets, or some rows unlabeled: what the row-by-row builder keeps for them
+        column = ColumnBuilder()
+        for label in records.labels():
+            column.append(torch.tensor(prep.labels.encode(label), dtype=torch.long)
+                          if with_targets and label is not None else None)
+        target = column.finish()
+    ids = store.ids
+    if ids.blob is None and len(ids.prefixes) == 1:  # what an IdsBuilder fed these ids builds
+        ids = ids.take(records.index)
+    else:
+        build = IdsBuilder()
+        for i in records.index.tolist():
+            build.append(ids.get(i))
+        ids = build.finish()
+    return SequenceDataset.from_columns(ids, inputs, target, {}), cut
 
 
 def _median(values: list[int]) -> float | None:
@@ -401,7 +448,7 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     carved = {name: records[name] for name in ("train", *fractions)}
     records = check_split_sizes(cfg, records, files)
     try:
-        mode, why = choose_long_sequences(cfg.data.long_sequences, [len(r) for r in records["train"]],
+        mode, why = choose_long_sequences(cfg.data.long_sequences, lengths_of(records["train"]),
                                           cfg.data.max_length, supported=LONG_SEQUENCE_MODES)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -412,7 +459,7 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     for split, recs in records.items():
         datasets[split], truncated[split] = encode_dataset(recs, prep, truncation=truncation,
                                                            sequence_column=cfg.data.sequence_column)
-        counts[split] = cut_counts([len(r) for r in recs], truncation.limit)
+        counts[split] = cut_counts(lengths_of(recs), truncation.limit)
     if mode in WINDOWED:  # the front-end (model.frontend auto) reads one window at a time
         win = windows_for(cfg, mode)
         prep.median_length = _median([n for length in datasets["train"].lengths for n in win.window_lengths(length)])

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.data.records import Record
+from rnnkit.data.recordstore import Records, ids_of, labels_of
 from rnnkit.data.vocab import natural_key
 from rnnkit.errors import ConfigError
 
@@ -75,23 +76,27 @@ def stratified_split(records: list[Record], *, fractions: dict[str, float], seed
     if sum(fractions.values()) >= 1:
         raise ConfigError(f"split fractions {fractions} add up to 1 or more; train would get nothing")
 
-    by_class: dict[str | None, list[int]] = {}
-    for i, r in enumerate(records):
-        by_class.setdefault(r.label, []).append(i)
+    labels = labels_of(records)
+    names = ["train", *fractions]
+    codes: dict[str | None, int] = {}
+    for label in labels:
+        codes.setdefault(label, len(codes))
+    label_codes = np.fromiter((codes[label] for label in labels), dtype=np.int32, count=len(labels))
+    assign = np.zeros(len(labels), dtype=np.int8)  # index into `names`; 0: train
     rng = np.random.default_rng(seed)
-    assign: dict[int, str] = {}
-    for label in sorted(by_class, key=_class_order):
-        idx = by_class[label]
+    for label in sorted(codes, key=_class_order):
+        idx = np.flatnonzero(label_codes == codes[label])  # the class's records, in order
         order = rng.permutation(len(idx))
         pos = 0
         for name, k in _counts(len(idx), fractions).items():
-            for j in order[pos : pos + k]:
-                assign[idx[j]] = name
+            assign[idx[order[pos : pos + k]]] = names.index(name)
             pos += k
-    out = Splits({"train": []})
-    out.update({name: [] for name in fractions})
-    for i, r in enumerate(records):
-        out[assign.get(i, "train")].append(r)
+    if isinstance(records, Records):  # views of the store, in the records' order
+        out = Splits({name: records.take(np.flatnonzero(assign == n)) for n, name in enumerate(names)})
+    else:
+        out = Splits({name: [] for name in names})
+        for r, n in zip(records, assign.tolist(), strict=True):
+            out[names[n]].append(r)
     out.seed = seed
     out.fractions = dict(fractions)
     return out
@@ -114,14 +119,22 @@ def save_split(
         seed, fractions: override what a `Splits` remembers; for a plain dict they default to
             None.
     """
-    data = {
+    head = {
         "seed": seed if seed is not None else getattr(splits, "seed", None),
         "fractions": fractions if fractions is not None else getattr(splits, "fractions", None),
-        "splits": {name: [r.id for r in recs] for name, recs in splits.items()},
     }
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    # the layout of json.dumps(..., indent=1), written split by split: no list of every id at once
+    with p.open("w", encoding="utf-8") as out:
+        out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "splits": {')
+        for k, (name, recs) in enumerate(splits.items()):
+            out.write(("," if k else "") + f"\n  {json.dumps(name, ensure_ascii=False)}: [")
+            ids = ids_of(recs)
+            if ids:
+                out.write(",".join(f"\n   {json.dumps(rid, ensure_ascii=False)}" for rid in ids) + "\n  ")
+            out.write("]")
+        out.write("\n }\n}\n" if splits else "}\n}\n")
 
 
 def load_split(path: str | os.PathLike) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rnnkit.data import chunkscope
 from rnnkit.data.records import ReadResult, Record
+from rnnkit.data.recordstore import Records, as_split, label_sightings, labels_of, relabel_all, without_ids
 from rnnkit.data.vocab import natural_key
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
@@ -60,7 +61,7 @@ def unseen_label_problems(train: list[Record], other: list[Record]) -> list[Prob
         One `Problem` per record with an unseen label (column "label", rule
         `UNSEEN_LABEL_RULE`), in the order of `other`.
     """
-    seen = {r.label for r in train if r.label is not None}
+    seen = {label for label in labels_of(train) if label is not None}
     if not seen:
         return []
     return [
@@ -127,22 +128,13 @@ def reconcile_labels(records: list[Record], *, column: str = "label") -> list[st
         One message per group of spellings (for `warnings.warn`); each names every spelling with its
         row count and first file:line.
     """
-    labeled = [r for r in records if r.label is not None]
-    if not labeled:
+    counts: Counter[str] = Counter(label for label in labels_of(records) if label is not None)
+    if not counts:
         return []
-    counts: Counter[str] = Counter(r.label for r in labeled)
-    first: dict[str, Record] = {}
-    for r in labeled:
-        first.setdefault(r.label, r)  # type: ignore[arg-type]
+    first, raw, raw_first = label_sightings(records)
     numbers = {s: label_number(s) for s in counts}
     all_numeric = all(x is not None for x in numbers.values())
     messages: list[str] = []
-    raw: dict[str, Counter[str]] = {}
-    raw_first: dict[str, Record] = {}
-    for r in labeled:
-        spelled = r.extra.get("raw_label", r.label)
-        raw.setdefault(r.label, Counter())[spelled] += 1  # type: ignore[index]
-        raw_first.setdefault(spelled, r)
     for label, spellings in raw.items():
         if len(spellings) > 1:
             messages.append(f"labels {_listing(spellings, raw_first)} in column {column!r} differ only by surrounding "
@@ -165,9 +157,7 @@ def reconcile_labels(records: list[Record], *, column: str = "label") -> list[st
             messages.append(f"labels {_listing(spellings, first)} in column {column!r} are the same number but stay "
                             f"{len(spellings)} classes, because the column also holds labels that are not numbers "
                             f"(e.g. {text!r}); write them alike if they mean one class")
-    for r in labeled:
-        if r.label in rename:
-            r.label = rename[r.label]
+    relabel_all(records, rename)
     by_case: dict[str, Counter[str]] = {}
     for s, n in counts.items():
         if numbers[s] is None:
@@ -300,18 +290,16 @@ def validate_splits(
         raise ConfigError(f"data.max_bad_fraction={max_bad_fraction!r} must be a number from 0 to 1 (0.01 = 1%)")
 
     rejects: dict[str, list[_Reject]] = {name: _reader_rejects(name, res) for name, res in results.items()}
-    dropped: dict[str, set[int]] = {name: set() for name in results}  # id() of records to drop
+    dropped: dict[str, set[str]] = {name: set() for name in results}  # ids of records to drop (unique per file)
     if check_labels and "train" in results:
         train = results["train"].records
         for name, res in results.items():
             if name == "train":
                 continue
-            by_id = {r.id: r for r in res.records}
             for p in unseen_label_problems(train, res.records):
-                rec = by_id.get(p.record_id or "")
                 rejects[name].append(_Reject(name, p.file, p.line, p.record_id, [p], None))
-                if rec is not None:
-                    dropped[name].add(id(rec))
+                if p.record_id is not None:
+                    dropped[name].add(p.record_id)
 
     all_rejects = [rej for name in results for rej in rejects[name]]
     problems = [p for rej in all_rejects for p in rej.problems]
@@ -331,14 +319,14 @@ def validate_splits(
                     f"{max_bad_fraction:g} of all rows)"
                 ),
             )
-        return ValidatedData({name: list(res.records) for name, res in results.items()}, 0, report)
+        return ValidatedData({name: as_split(res.records) for name, res in results.items()}, 0, report)
 
     entries = [rej.to_dict() for rej in all_rejects]
     served = chunkscope.active()
     if served is not None and rejects_path is None:
         # one chunk of a file read in chunks: the limit and the warning are the whole file's (`BadRowTally`)
         served.state.bad.add(rows, len(all_rejects), problems)
-        splits = {name: [r for r in res.records if id(r) not in dropped[name]] for name, res in results.items()}
+        splits = {name: without_ids(res.records, dropped[name]) for name, res in results.items()}
         return ValidatedData(splits, len(all_rejects), report, entries)
     if entries and rejects_path is not None:
         path = Path(rejects_path)
@@ -371,7 +359,7 @@ def validate_splits(
                 f"Repair the file(s), or raise the limit with `--set data.max_bad_fraction=0.05`"
             ),
         )
-    splits = {name: [r for r in res.records if id(r) not in dropped[name]] for name, res in results.items()}
+    splits = {name: without_ids(res.records, dropped[name]) for name, res in results.items()}
     return ValidatedData(splits, rejected, report, entries)
 
 
@@ -381,6 +369,8 @@ def input_problems(records: list[Record], prep, *, sequence_column: str | None =
     `sequence_column` names the column of a
     numeric row (long-format and .ts records have none)."""
     problems = []
+    if isinstance(records, Records) and prep.kind == "text":  # a store holds text rows only
+        return problems
     for r in records:
         column = (sequence_column if "sequence_id" not in r.extra and not r.file.lower().endswith(".ts")
                   else None)

@@ -37,6 +37,13 @@ def _write_json(path: str | os.PathLike, data: dict) -> None:
     p.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
+def _check_limits(min_freq: int, max_size: int | None) -> None:
+        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
+            raise ConfigError(f"data.min_freq={min_freq!r} must be an integer >= 1")
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 2):
+            raise ConfigError(f"data.max_vocab={max_size!r} must be an integer >= 2 (it counts <pad> and <unk>)")
+
+
 class Vocab:
     """Token <-> id table with a padding id (0) and an unknown-token id (1).
 
@@ -84,13 +91,16 @@ class Vocab:
         Raises:
             ConfigError: min_freq < 1 or max_size < 2.
         """
-        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
-            raise ConfigError(f"data.min_freq={min_freq!r} must be an integer >= 1")
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 2):
-            raise ConfigError(f"data.max_vocab={max_size!r} must be an integer >= 2 (it counts <pad> and <unk>)")
+        _check_limits(min_freq, max_size)
         counts: Counter[str] = Counter()
         for tokens in token_lists:
             counts.update(tokens)
+        return cls.from_counts(counts, min_freq=min_freq, max_size=max_size)
+
+    @classmethod
+    def from_counts(cls, counts: Counter[str], *, min_freq: int = 1, max_size: int | None = None) -> Vocab:
+        """`build` from token counts already made (`counts` is changed: the special tokens are dropped)."""
+        _check_limits(min_freq, max_size)
         for special in (cls.PAD_TOKEN, cls.UNK_TOKEN):
             counts.pop(special, None)
         kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))

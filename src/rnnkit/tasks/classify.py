@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.config import Config
-from rnnkit.data.collate import Batch, collate
+from rnnkit.data.collate import Batch, collate, stacked_targets
 from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
 from rnnkit.data.outputs import write_class_predictions
 from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, load_file_for_inference, prepare_data
@@ -73,7 +73,7 @@ def prepare(cfg: Config, run_dir: Path | None = None):
     """`prepare_data`, and what `model.frontend` resolves to on these data (report["frontend"])."""
     data = prepare_data(cfg, run_dir)
     data.report["frontend"] = frontend_choice(cfg, data.prep).to_dict()
-    targets = torch.stack([ex.target for ex in data.datasets["train"].examples])
+    targets = stacked_targets(data.datasets["train"].examples)
     data.prep.class_counts = torch.bincount(targets, minlength=len(data.prep.labels)).tolist()
     data.report["class_balance"] = class_balance(cfg, data.prep.class_counts)
     if cfg.data.dataset:
@@ -146,19 +146,19 @@ def predict(model, batch: Batch, logits: torch.Tensor, cfg) -> list[torch.Tensor
 
 def score(preds: list[torch.Tensor], examples, prep, cfg) -> dict:
     pred = torch.stack([p.argmax() for p in preds])
-    target = torch.stack([ex.target for ex in examples])
+    target = stacked_targets(examples)
     return {"accuracy": M.accuracy(pred, target), "macro_f1": M.macro_f1(pred, target, len(prep.labels)),
             **M.class_report(pred, target, prep.labels.labels)}
 
 
 def baselines(data, cfg) -> dict:
     """The majority-class baseline on the test split: every sequence gets the most frequent training label."""
-    train = torch.stack([ex.target for ex in data.datasets["train"].examples])
+    train = stacked_targets(data.datasets["train"].examples)
     majority = int(torch.bincount(train, minlength=len(data.prep.labels)).argmax())
     test = data.datasets["test"].examples
     if not test:
         return {}
-    target = torch.stack([ex.target for ex in test])
+    target = stacked_targets(test)
     pred = torch.full_like(target, majority)
     return {"majority_class": {"label": data.prep.labels.labels[majority], "accuracy": M.accuracy(pred, target),
                                "macro_f1": M.macro_f1(pred, target, len(data.prep.labels))}}
@@ -275,14 +275,14 @@ def monitor(cfg, data) -> tuple[str, str]:
     """`train.monitor=auto`: macro-F1 when the training classes are imbalanced (the loss and accuracy then reward
     the majority class) and validation holds enough of the rare classes to measure it; else the loss, a smoother
     guide than accuracy on a small validation split (measured: BENCHMARKS.md, "Model selection")."""
-    train = torch.bincount(torch.stack([ex.target for ex in data.datasets["train"].examples]),
+    train = torch.bincount(stacked_targets(data.datasets["train"].examples),
                            minlength=len(data.prep.labels))
     seen = train[train > 0]
     ratio = float(seen.max() / seen.min()) if seen.numel() else 1.0
     if ratio < IMBALANCED:
         return "loss", "balanced classes: the loss, smoother than accuracy"
-    val = [ex.target for ex in data.datasets["val"].examples]
-    rare = int(torch.bincount(torch.stack(val), minlength=len(data.prep.labels))[train > 0].min()) if val else 0
+    val = data.datasets["val"].examples
+    rare = int(torch.bincount(stacked_targets(val), minlength=len(data.prep.labels))[train > 0].min()) if val else 0
     if rare < RARE_IN_VAL:
         return "loss", (f"classes imbalanced {ratio:.0f}:1, but validation holds only {rare} of the rarest class, "
                         f"too few for macro-F1 (>= {RARE_IN_VAL})")

@@ -1,0 +1,378 @@
+"""A training file's text records held column by column, read one chunk at a time (issue 14: peak memory).
+
+`read_records` returns a list of `Record`s, and a short text row costs about 1.7 KB of Python objects (the record,
+its list of token strings, its id string) beside the table rows it came from; a training file of 1M rows peaked at
+45x its own payload. `read_file` reads a CSV, TSV, JSONL or Parquet file of text rows through the same
+`read_records`, one chunk of `CHUNK_ROWS` rows at a time (`rnnkit.data.chunkscope.serving`, as streaming
+`predict` does), and keeps each chunk's records in a `RecordStore`: the lines (int64), the ids (`Ids`: a prefix
+index and a number, 12 bytes a row), the labels (an int32 code into the distinct labels), and the tokens as int32
+ids into the table of distinct token strings seen (each string kept once) plus an int64 end offset a row. That is
+the tokens at 4 bytes each plus 28 bytes a row. Bad rows, their problems and raw text are kept as a whole-file
+read keeps them, and the ids of an id column are unique across chunks.
+
+What the store gives back is `Records`, a read-only `Sequence[Record]`: indexing or iterating rebuilds a `Record`
+(its token strings shared with the table), and `take(index)` is a view of some rows (the seeded split makes
+its splits that way). Code written for a list of records works on it unchanged, as long as it does not keep
+every record it is given (then it holds what the list held) or set a record's fields (they are rebuilt on each
+access): the pipeline's few such places use `labels_of`, `lengths_of`, `relabel`, `without_ids` and `as_split`,
+which take a list as before.
+
+Not read in chunks (read whole, as before): numeric rows (the most common channel count, which rejects the odd
+rows, is the whole file's), long format (a sequence spans rows), .ts files and every format `chunks_of` does not
+cut.
+"""
+
+from __future__ import annotations
+
+import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from rnnkit.data.bulk import gc_paused
+from rnnkit.data.chunked import chunks_of
+from rnnkit.data.chunkscope import ChunkState, NotRowLocal, serving
+from rnnkit.data.ids import Ids, IdsBuilder
+from rnnkit.data.readers import read_records
+from rnnkit.data.records import ReadResult, Record
+
+CHUNK_ROWS = 10_000  # rows of a training file read at a time
+
+
+class RecordStore:
+    """The records of one file, column by column (see the module docstring); `extend` appends a chunk's."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self._ids = IdsBuilder()
+        self._lines = array.array("q")
+        self._label_code: dict[str | None, int] = {}
+        self.label_names: list[str | None] = []
+        self._labels = array.array("i")
+        self._token_id: dict[str, int] = {}
+        self.token_names: list[str] = []
+        self._flat = array.array("i")
+        self._ends = array.array("q")
+        self.extras: dict[int, dict] = {}  # row -> Record.extra, for the rows that have one (raw_label)
+        self.ids: Ids | None = None
+        self.lines = self.labels = self.flat = self.ends = None
+
+    def extend(self, records: Iterable[Record]) -> None:
+        """Append records of text input (`tokens` set)."""
+        token_id, names, flat, label_code = self._token_id, self.token_names, self._flat, self._label_code
+        for r in records:
+            n = len(self._lines)
+            self._ids.append(r.id)
+            self._lines.append(r.line)
+            code = label_code.get(r.label)
+            if code is None:
+                code = label_code[r.label] = len(self.label_names)
+                self.label_names.append(r.label)
+            self._labels.append(code)
+            for t in r.tokens:
+                j = token_id.get(t)
+                if j is None:
+                    j = token_id[t] = len(names)
+                    names.append(t)
+                flat.append(j)
+            self._ends.append(len(flat))
+            if r.extra:
+                self.extras[n] = dict(r.extra)
+
+    def finish(self) -> Records:
+        """All rows, as `Records`; the store takes no more rows."""
+        self.ids = self._ids.finish()
+        self.lines = np.frombuffer(self._lines, dtype=np.int64)
+        self.labels = np.frombuffer(self._labels, dtype=np.int32)
+        self.flat = np.frombuffer(self._flat, dtype=np.int32)
+        self.ends = np.frombuffer(self._ends, dtype=np.int64)
+        self._token_id = {}  # the reading index; token_names stays
+        self._extras_rows = None
+        return Records(self, np.arange(len(self.lines), dtype=np.int64))
+
+    def starts(self) -> np.ndarray:
+        return np.concatenate([np.zeros(1, dtype=np.int64), self.ends[:-1]])
+
+    def record(self, i: int) -> Record:
+        start = int(self.ends[i - 1]) if i > 0 else 0
+        names = self.token_names
+        extra = self.extras.get(i)
+        return Record(self.ids.get(i), self.file, int(self.lines[i]),
+                      tokens=[names[j] for j in self.flat[start:int(self.ends[i])].tolist()],
+                      label=self.label_names[self.labels[i]], extra=dict(extra) if extra else {})
+
+    @property
+    def nbytes(self) -> int:
+        return (self.ids.nbytes + self.lines.nbytes + self.labels.nbytes + self.flat.nbytes + self.ends.nbytes
+                + sum(len(t) + 50 for t in self.token_names))
+
+
+class Records(Sequence):
+    """Some rows of a `RecordStore`, in order: a read-only sequence of `Record`s rebuilt on access."""
+
+    def __init__(self, store: RecordStore, index: np.ndarray) -> None:
+        self.store = store
+        self.index = index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Records(self.store, self.index[i])
+        return self.store.record(int(self.index[i]))
+
+    def __iter__(self) -> Iterator[Record]:
+        record = self.store.record
+        for i in self.index.tolist():
+            yield record(i)
+
+    def take(self, positions: Sequence[int] | np.ndarray) -> Records:
+        """The rows at these positions of this view, in the order given."""
+        return Records(self.store, self.index[np.asarray(positions, dtype=np.int64)])
+
+    def labels(self) -> list[str | None]:
+        names = self.store.label_names
+        return [names[c] for c in self.store.labels[self.index].tolist()]
+
+    def lengths(self) -> np.ndarray:
+        return (self.store.ends - self.store.starts())[self.index]
+
+    def token_counts(self, limit: int, cut: Callable[[list[int]], list[int]]) -> Counter[str]:
+        """How often each token occurs in these rows, counting of a row longer than `limit` only what `cut`
+        keeps of it (the vocabulary counts what the model sees)."""
+        store = self.store
+        starts, ends = store.starts(), store.ends
+        lengths = ends - starts
+        whole = np.zeros(len(ends), dtype=bool)
+        whole[self.index] = True
+        long_rows = self.index[lengths[self.index] > limit]
+        whole[long_rows] = False
+        counts = np.bincount(store.flat[np.repeat(whole, lengths)], minlength=len(store.token_names))
+        for i in long_rows.tolist():
+            for j in cut(store.flat[int(starts[i]):int(ends[i])].tolist()):
+                counts[j] += 1
+        names = store.token_names
+        return Counter({names[j]: int(counts[j]) for j in np.flatnonzero(counts).tolist()})
+
+    def kept_tokens(self, limit: int, slices: Callable[[int], list[slice]], block: int = 65_536
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The tokens each row keeps after truncation to `limit` (`slices(length)`: the kept parts of a longer row),
+        as (token numbers in `store.token_names` of a block of rows, concatenated; each row's kept length), for
+        blocks of `block` rows in order."""
+        store = self.store
+        starts_all, ends = store.starts(), store.ends
+        for b0 in range(0, len(self.index), block):
+            idx = self.index[b0:b0 + block]
+            starts, lengths = starts_all[idx], ends[idx] - starts_all[idx]
+            if (lengths > limit).any():
+                parts: list[tuple[int, int]] = []
+                for s0, n in zip(starts.tolist(), lengths.tolist(), strict=True):
+                    parts += [(s0 + sl.start, sl.stop - sl.start) for sl in slices(n)] if n > limit else [(s0, n)]
+                p_start, p_len = (np.array(v, dtype=np.int64) for v in zip(*parts, strict=True))
+                kept = np.minimum(lengths, limit)
+            else:
+                p_start, p_len, kept = starts, lengths, lengths
+            first = np.cumsum(p_len) - p_len  # where each part starts in the block's output
+            pos = np.arange(int(p_len.sum()), dtype=np.int64) + np.repeat(p_start - first, p_len)
+            yield store.flat[pos], kept
+
+    def token_rows(self) -> Iterator[tuple[str, np.ndarray, str | None]]:
+        """(id, the row's token numbers in `store.token_names`, label) of each row, without building a Record."""
+        store = self.store
+        starts, ends, flat, names, get = store.starts(), store.ends, store.flat, store.label_names, store.ids.get
+        codes = store.labels
+        for i in self.index.tolist():
+            yield get(i), flat[int(starts[i]):int(ends[i])], names[codes[i]]
+
+    def label_sightings(self, first: dict, raw: dict, raw_first: dict) -> None:
+        """`reconcile_labels`' per-label first record and per-spelling counts, added to the dicts given (what a
+        loop over the records would add, without building every Record)."""
+        store = self.store
+        codes = store.labels[self.index]
+        uniq, first_pos, counts = np.unique(codes, return_index=True, return_counts=True)
+        spelled_rows = [k for k, i in enumerate(self.index.tolist()) if "raw_label" in store.extras.get(i, ())]
+        respelled: dict[int, Counter] = {}
+        for k in spelled_rows:
+            respelled.setdefault(int(codes[k]), Counter())[store.extras[int(self.index[k])]["raw_label"]] += 1
+        for pos in sorted(range(len(uniq)), key=lambda u: first_pos[u]):  # labels in order of first sighting
+            label = store.label_names[int(uniq[pos])]
+            if label is None:
+                continue
+            first.setdefault(label, self[int(first_pos[pos])])
+            spellings = raw.setdefault(label, Counter())
+            extra = respelled.get(int(uniq[pos]), Counter())
+            spellings[label] += int(counts[pos]) - sum(extra.values())
+            if spellings[label] <= 0:
+                del spellings[label]
+            spellings.update(extra)
+        # the first record of each spelling, in file order: among the first row of each label, the rows spelled
+        # otherwise, and the first row of a respelled label that is spelled as the label itself
+        candidates = {int(p) for p in first_pos.tolist()} | set(spelled_rows)
+        spelled = np.zeros(len(codes), dtype=bool)
+        spelled[spelled_rows] = True
+        for code in respelled:
+            candidates.update(np.flatnonzero((codes == code) & ~spelled)[:1].tolist())
+        for k in sorted(candidates):
+            r = self[k]
+            if r.label is not None:
+                raw_first.setdefault(r.extra.get("raw_label", r.label), r)
+
+    def ids(self) -> list[str]:
+        get = self.store.ids.get
+        return [get(i) for i in self.index.tolist()]
+
+    def __repr__(self) -> str:
+        return f"Records({len(self)} of {self.store.file})"
+
+
+# --------------------------------------------------------------------------- list-or-Records helpers
+
+
+def labels_of(records: Sequence[Record]) -> list[str | None]:
+    """Each record's label, in order (without rebuilding `Records`' rows)."""
+    if isinstance(records, Chained):
+        return [label for part in records.parts for label in labels_of(part)]
+    return records.labels() if isinstance(records, Records) else [r.label for r in records]
+
+
+def label_sightings(records: Sequence[Record]) -> tuple[dict, dict, dict]:
+    """For `reconcile_labels`: (label -> its first record, label -> Counter of the spellings read for it (the raw
+    label before spaces were stripped), spelling -> its first record), over labeled records in order."""
+    first: dict[str, Record] = {}
+    raw: dict[str, Counter] = {}
+    raw_first: dict[str, Record] = {}
+    for part in (records.parts if isinstance(records, Chained) else [records]):
+        if isinstance(part, Records):
+            part.label_sightings(first, raw, raw_first)
+            continue
+        for r in part:
+            if r.label is None:
+                continue
+            first.setdefault(r.label, r)
+            spelled = r.extra.get("raw_label", r.label)
+            raw.setdefault(r.label, Counter())[spelled] += 1
+            raw_first.setdefault(spelled, r)
+    return first, raw, raw_first
+
+
+def lengths_of(records: Sequence[Record]) -> list[int]:
+    """Each record's length (tokens or steps), in order."""
+    return records.lengths().tolist() if isinstance(records, Records) else [len(r) for r in records]
+
+
+def ids_of(records: Sequence[Record]) -> list[str]:
+    return records.ids() if isinstance(records, Records) else [r.id for r in records]
+
+
+def relabel(records: Sequence[Record], rename: dict[str, str]) -> None:
+    """Rewrite the labels named in `rename` (old -> new), in place; `records` a list or `Records`."""
+    if not rename:
+        return
+    if isinstance(records, Records):
+        store = records.store
+        codes = {store.label_names[c]: c for c in np.unique(store.labels[records.index]).tolist()}
+        for old, new in rename.items():
+            if old in codes:
+                new_code = store.label_names.index(new) if new in store.label_names else None
+                if new_code is None:
+                    store.label_names.append(new)
+                    new_code = len(store.label_names) - 1
+                rows = records.index[store.labels[records.index] == codes[old]]
+                store.labels[rows] = new_code
+        return
+    for r in records:
+        if r.label in rename:
+            r.label = rename[r.label]
+
+
+def without_ids(records: Sequence[Record], dropped: set[str]) -> Sequence[Record]:
+    """The records whose id is not in `dropped`, in order (a list for a list, `Records` for `Records`)."""
+    if isinstance(records, Records):
+        if not dropped:
+            return records
+        keep = [k for k, rid in enumerate(records.ids()) if rid not in dropped]
+        return records.take(keep)
+    return [r for r in records if r.id not in dropped]
+
+
+def as_split(records: Sequence[Record]) -> Sequence[Record]:
+    """A split's records as the pipeline passes them on: a list stays a (new) list, `Records` stays itself."""
+    return records if isinstance(records, Records) else list(records)
+
+
+class Chained(Sequence):
+    """Several record sequences read as one (for the labels check across splits), without copying them."""
+
+    def __init__(self, parts: list[Sequence[Record]]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __getitem__(self, i: int) -> Record:
+        for p in self.parts:
+            if i < len(p):
+                return p[i]
+            i -= len(p)
+        raise IndexError(i)
+
+    def __iter__(self) -> Iterator[Record]:
+        for p in self.parts:
+            yield from p
+
+
+def chained(parts: list[Sequence[Record]]) -> Sequence[Record]:
+    """The records of `parts` as one sequence: a list when they are all lists (as before), else `Chained`."""
+    if all(isinstance(p, list) for p in parts):
+        return [r for p in parts for r in p]
+    return Chained(parts)
+
+
+def relabel_all(records: Sequence[Record], rename: dict[str, str]) -> None:
+    """`relabel` for a list, `Records` or `Chained`."""
+    if isinstance(records, Chained):
+        for p in records.parts:
+            relabel(p, rename)
+    else:
+        relabel(records, rename)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_file(path, *, chunk_rows: int | None = None, **options) -> ReadResult:
+    """`read_records(path, **options)`, read one chunk at a time into a `RecordStore` where the file allows it
+    (see the module docstring); the result's `records` is then `Records`, else the reader's list. Problems, bad
+    rows and row counts are the whole file's, in file order, as a whole-file read gives them."""
+    tables = chunks_of(path, options.get("format", "auto"), delimiter=options.get("delimiter", "auto"),
+                       rows=chunk_rows or CHUNK_ROWS)
+    if tables is None:
+        return read_records(path, **options)
+    store = RecordStore(str(path))
+    state = ChunkState()
+    problems, bad_rows, record_ids, rows, chunks = [], {}, {}, 0, 0
+    for table in tables:
+        try:
+            with serving(path, table, state) as served, gc_paused():
+                result = read_records(path, **options)
+        except NotRowLocal:
+            return read_records(path, **options)
+        if not served.used:  # the reader read the file another way: its result is the whole file's
+            return result
+        if any(r.tokens is None for r in result.records):  # numeric rows: read whole (module docstring)
+            return read_records(path, **options)
+        chunks += 1
+        store.extend(result.records)
+        problems += result.problems
+        bad_rows.update(result.bad_rows)
+        record_ids.update(result.record_ids)
+        rows += result.rows
+    if not chunks:  # no data rows: the whole-file read says so
+        return read_records(path, **options)
+    return ReadResult(store.finish(), problems, rows, bad_rows, record_ids)
+
+
+__all__ = ["CHUNK_ROWS", "Chained", "RecordStore", "Records", "as_split", "chained", "ids_of", "label_sightings",
+           "labels_of", "lengths_of", "read_file", "relabel", "relabel_all", "without_ids"]

@@ -37,6 +37,7 @@ def _prepare(cfg, run_dir, monkeypatch, *, chunked: bool):
     with monkeypatch.context() as m:
         if chunked:
             m.setattr(recordstore, "CHUNK_ROWS", 7)
+            m.setattr(recordstore, "ENCODE_TOKENS", 20)  # several encoding blocks too
         else:
             m.setattr(pipeline, "read_file", read_records)
         with warnings.catch_warnings(record=True) as caught:
@@ -185,3 +186,33 @@ def test_label_sightings_match_a_loop_over_the_records(tmp_path):
 
     assert plain(label_sightings(store)) == plain(label_sightings(as_list))
     assert plain(label_sightings(store))[2]["0"] == 4  # "0" as written first on line 4, after " 0 " on line 2
+
+
+def test_long_rows_end_a_chunk_by_characters(tmp_path, monkeypatch):
+    """Long documents: a chunk ends once its raw text reaches CHUNK_CHARS, so 10,000 rows of e-mails are not one
+    chunk of the whole file; the records are the whole read's."""
+    path = tmp_path / "docs.jsonl"
+    rng = np.random.default_rng(0)
+    with open(path, "w") as fh:
+        for i in range(40):
+            fh.write(json.dumps({"text": " ".join(rng.choice(WORDS, size=200)), "label": "ab"[i % 2]}) + "\n")
+    sizes = []
+    real = recordstore.read_records
+
+    def spy(p, **options):
+        from rnnkit.data.chunkscope import served_table
+        table = served_table(p)
+        sizes.append(len(table.rows) if table is not None else None)
+        return real(p, **options)
+
+    monkeypatch.setattr(recordstore, "read_records", spy)
+    monkeypatch.setattr(recordstore, "CHUNK_CHARS", 5_000)  # a row is about 870 characters
+    got = read_file(path)
+    expected, rows, chars = [], 0, 0  # a chunk ends with the row that brings it to 5,000 characters
+    for line in path.read_text().splitlines():
+        rows, chars = rows + 1, chars + len(line)
+        if chars >= 5_000:
+            expected, rows, chars = [*expected, rows], 0, 0
+    expected += [rows] if rows else []
+    assert isinstance(got.records, Records) and sizes == expected and len(expected) > 4
+    assert [r.tokens for r in got.records] == [r.tokens for r in real(path).records]

@@ -24,8 +24,8 @@ from rnnkit.errors import ConfigError
 CHUNK_ROWS = 10_000  # rows read, predicted and written at a time by `rnnkit predict`
 
 
-def chunks_of(path: str | Path, fmt: str = "auto", *, delimiter: str = "auto", rows: int = CHUNK_ROWS
-              ) -> Iterator[Table] | None:
+def chunks_of(path: str | Path, fmt: str = "auto", *, delimiter: str = "auto", rows: int = CHUNK_ROWS,
+              chars: int | None = None) -> Iterator[Table] | None:
     """`iter_tables` of a CSV, TSV, JSONL or Parquet file (`fmt` "auto": by its extension); None for any other
     format, or a path that is not a file (its reader then reports it as it does)."""
     p = Path(path)
@@ -33,7 +33,7 @@ def chunks_of(path: str | Path, fmt: str = "auto", *, delimiter: str = "auto", r
         fmt = EXTENSIONS.get(p.suffix.lower(), "")
     if fmt not in ("csv", "tsv", "jsonl", "parquet") or not p.is_file():
         return None
-    return iter_tables(p, str(path), fmt, delimiter=delimiter, rows=rows)
+    return iter_tables(p, str(path), fmt, delimiter=delimiter, rows=rows, chars=chars)
 
 
 def stream_predictions(path: str | os.PathLike, output: str | os.PathLike, *,

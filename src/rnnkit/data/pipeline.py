@@ -373,13 +373,13 @@ def _encode_store(records: Records, prep: Preprocessing, truncation: Truncation,
     store = records.store
     get = prep.vocab._stoi.get
     lut = np.array([get(t, Vocab.UNK) for t in store.token_names], dtype=np.int64)  # store token -> vocabulary id
-    values, lengths = [], []
-    for tokens, kept in records.kept_tokens(truncation.limit, truncation.slices):
-        values.append(lut[tokens])
-        lengths.append(kept)
-    lengths = np.concatenate(lengths)
+    lengths = np.minimum(records.lengths(), truncation.limit)
     offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
-    inputs = int64_column(np.concatenate(values), offsets)
+    values, at = np.empty(int(offsets[-1]), dtype=np.int32 if len(lut) <= 2**31 else np.int64), 0
+    for tokens, _ in records.kept_tokens(truncation.limit, truncation.slices):
+        values[at:at + len(tokens)] = lut[tokens]
+        at += len(tokens)
+    inputs = int64_column(values, offsets)
     cut = int((records.lengths() > truncation.limit).sum())
     codes = store.labels[records.index]
     used = np.unique(codes).tolist()  # (a label renamed by reconcile_labels is no longer used)

@@ -37,7 +37,9 @@ from rnnkit.data.ids import Ids, IdsBuilder
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import ReadResult, Record
 
-CHUNK_ROWS = 10_000  # rows of a training file read at a time
+CHUNK_ROWS = 10_000  # rows of a training file read at a time ...
+CHUNK_CHARS = 4_000_000  # ... or fewer, once they hold this many characters (long documents)
+ENCODE_TOKENS = 1 << 20  # tokens encoded at a time (bounds the index arrays of `Records.kept_tokens`)
 
 
 class RecordStore:
@@ -156,15 +158,19 @@ class Records(Sequence):
         names = store.token_names
         return Counter({names[j]: int(counts[j]) for j in np.flatnonzero(counts).tolist()})
 
-    def kept_tokens(self, limit: int, slices: Callable[[int], list[slice]], block: int = 65_536
+    def kept_tokens(self, limit: int, slices: Callable[[int], list[slice]], block: int | None = None
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The tokens each row keeps after truncation to `limit` (`slices(length)`: the kept parts of a longer row),
         as (token numbers in `store.token_names` of a block of rows, concatenated; each row's kept length), for
-        blocks of `block` rows in order."""
+        blocks of rows in order that keep about `block` tokens each (default `ENCODE_TOKENS`; at least one row)."""
         store = self.store
         starts_all, ends = store.starts(), store.ends
-        for b0 in range(0, len(self.index), block):
-            idx = self.index[b0:b0 + block]
+        total = np.cumsum(np.minimum(ends[self.index] - starts_all[self.index], limit))
+        budget, b0 = block or ENCODE_TOKENS, 0
+        while b0 < len(self.index):
+            done = int(total[b0 - 1]) if b0 else 0
+            b1 = max(b0 + 1, int(np.searchsorted(total, done + budget, side="right")))
+            idx, b0 = self.index[b0:b1], b1
             starts, lengths = starts_all[idx], ends[idx] - starts_all[idx]
             if (lengths > limit).any():
                 parts: list[tuple[int, int]] = []
@@ -347,7 +353,7 @@ def read_file(path, *, chunk_rows: int | None = None, **options) -> ReadResult:
     (see the module docstring); the result's `records` is then `Records`, else the reader's list. Problems, bad
     rows and row counts are the whole file's, in file order, as a whole-file read gives them."""
     tables = chunks_of(path, options.get("format", "auto"), delimiter=options.get("delimiter", "auto"),
-                       rows=chunk_rows or CHUNK_ROWS)
+                       rows=chunk_rows or CHUNK_ROWS, chars=CHUNK_CHARS)
     if tables is None:
         return read_records(path, **options)
     store = RecordStore(str(path))

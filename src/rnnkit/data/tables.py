@@ -315,24 +315,27 @@ def load_table(p: Path, file: str, fmt: str, *, delimiter: str = "auto") -> Tabl
     return next(iter_tables(p, file, fmt, delimiter=delimiter, rows=None))
 
 
-def iter_tables(p: Path, file: str, fmt: str, *, delimiter: str = "auto", rows: int | None = 10_000
-                ) -> Iterator[Table]:
+def iter_tables(p: Path, file: str, fmt: str, *, delimiter: str = "auto", rows: int | None = 10_000,
+                chars: int | None = None) -> Iterator[Table]:
     """The file as consecutive `Table`s of at most `rows` rows each (None: one table of every row), read as
-    they are asked for, so that memory holds one chunk. Rows keep their lines in the whole file; every chunk
-    has the columns (JSONL: the keys seen so far). The whole-file problems are raised as `load_table` raises
-    them: unreadable, not UTF-8 (when the reading reaches the byte), no header, no data rows."""
+    they are asked for, so that memory holds one chunk; with `chars`, a CSV/TSV/JSONL chunk also ends once its
+    rows' raw text reaches that many characters (long documents: a chunk of 10,000 rows could be the file).
+    Rows keep their lines in the whole file; every chunk has the columns (JSONL: the keys seen so far). The
+    whole-file problems are raised as `load_table` raises them: unreadable, not UTF-8 (when the reading reaches
+    the byte), no header, no data rows."""
     if fmt in ("csv", "tsv"):
-        return _delimited_tables(p, file, resolve_delimiter(delimiter), fmt, rows)
+        return _delimited_tables(p, file, resolve_delimiter(delimiter), fmt, rows, chars)
     if fmt == "jsonl":
-        return _jsonl_tables(p, file, rows)
+        return _jsonl_tables(p, file, rows, chars)
     return _parquet_tables(p, file, rows)
 
 
-def _full(rows: list, limit: int | None) -> bool:
-    return limit is not None and len(rows) >= limit
+def _full(rows: list, limit: int | None, chars: int = 0, max_chars: int | None = None) -> bool:
+    return (limit is not None and len(rows) >= limit) or (max_chars is not None and chars >= max_chars)
 
 
-def _delimited_tables(p: Path, file: str, delimiter: str, fmt: str, limit: int | None) -> Iterator[Table]:
+def _delimited_tables(p: Path, file: str, delimiter: str, fmt: str, limit: int | None,
+                      max_chars: int | None = None) -> Iterator[Table]:
     source = _Lines(p, file, newline="")
     stream = iter(source)
     # the first lines, for sniffing the delimiter; newline="" keeps line ends as they are, so csv sees quoted
@@ -350,7 +353,7 @@ def _delimited_tables(p: Path, file: str, delimiter: str, fmt: str, limit: int |
     header: list[str] | None = None
     header_line: int | None = None
     rows: list[TableRow] = []
-    yielded = False
+    yielded, chars = False, 0
     with _csv_field_limit():
         # strict: an unclosed or stray quote is an error instead of silently swallowing lines
         reader = csv.reader(itertools.chain(replay(), stream), delimiter=delimiter, strict=True)
@@ -404,10 +407,11 @@ def _delimited_tables(p: Path, file: str, delimiter: str, fmt: str, limit: int |
                         f"make the row have exactly {len(header)} fields separated by {sep}; {_QUOTE_FIX}",
                     )
                 rows.append(TableRow(start, dict(zip(header, cells, strict=False)), raw, broken))
-            if _full(rows, limit):
+            chars += len(raw)
+            if _full(rows, limit, chars, max_chars):
                 yield Table(header, rows, header_line, _looks_numeric(header), delimiter, source.position,
                             source.size)
-                rows, yielded = [], True
+                rows, yielded, chars = [], True, 0
     if header is None:
         fail(file, "the file is empty: no header line", "add a header line and data rows")
     table = Table(header, rows, header_line, _looks_numeric(header), delimiter, source.size, source.size)
@@ -421,11 +425,11 @@ def _delimited_tables(p: Path, file: str, delimiter: str, fmt: str, limit: int |
         yield table
 
 
-def _jsonl_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
+def _jsonl_tables(p: Path, file: str, limit: int | None, max_chars: int | None = None) -> Iterator[Table]:
     source = _Lines(p, file, newline="\n")
     rows: list[TableRow] = []
     columns: dict[str, None] = {}  # ordered set: keys in order of first appearance
-    yielded = False
+    yielded, chars = False, 0
     for number, line in enumerate(source, start=1):
         source.take()
         raw = line.removesuffix("\n").rstrip("\r")
@@ -452,9 +456,10 @@ def _jsonl_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
         else:
             columns.update(dict.fromkeys(obj))
             rows.append(TableRow(number, obj, raw))
-        if _full(rows, limit):
+        chars += len(raw)
+        if _full(rows, limit, chars, max_chars):
             yield Table(list(columns), rows, position=source.position, size=source.size)
-            rows, yielded = [], True
+            rows, yielded, chars = [], True, 0
     if not rows and not yielded:
         fail(file, "the file is empty: no JSON lines", "add one JSON object per line")
     if rows:

@@ -9,6 +9,11 @@ epoch, the front-end the run chose (summary.json's data.frontend) and `uptime`'s
 
 Variants: "none" (model.frontend=none, the behaviour before), "auto" (the default), or any
 "name:key=value,key=value" (e.g. "patch:model.frontend=patch").
+
+Builds: `--srcs before=/tmp/main-snap/src,after=src` runs every (set, seed, variant) once per build, the builds
+innermost (A B A B ...), each process with PYTHONPATH set to that build's `src` (a snapshot of another commit:
+`git archive COMMIT src | tar -x -C DIR`); without it, the PYTHONPATH of this process. sktime's UnitTest files
+open with '%' lines that rnnkit's .ts reader rejects: the runs read a copy without them (as bench_defaults.py).
 """
 
 from __future__ import annotations
@@ -44,11 +49,29 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
-def run_one(problem: str, variant: str, seed: int, extra: list[str]) -> dict:
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def _files(problem: str, tmp: Path) -> tuple[Path, Path]:
+    """TRAIN and TEST of a sktime problem; copies without the '%' lines when the files have them."""
+    out = []
+    for part in ("TRAIN", "TEST"):
+        f = SKTIME_DATA / problem / f"{problem}_{part}.ts"
+        if f.exists() and any(ln.startswith("%") for ln in f.read_text().splitlines()):
+            copy = tmp / f.name
+            copy.write_text("".join(ln for ln in f.read_text().splitlines(keepends=True) if not ln.startswith("%")))
+            f = copy
+        out.append(f)
+    return out[0], out[1]
+
+
+def run_one(problem: str, variant: str, seed: int, extra: list[str], build: tuple[str, str] | None = None) -> dict:
     name, sets, env = _variant(variant)
-    train = SKTIME_DATA / problem / f"{problem}_TRAIN.ts"
-    test = SKTIME_DATA / problem / f"{problem}_TEST.ts"
+    if build is not None:
+        env = {**env, "PYTHONPATH": str(Path(build[1]).resolve())}
     with tempfile.TemporaryDirectory() as tmp:
+        train, test = _files(problem, Path(tmp))
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "rnnkit.cli", "train", str(train), "--test", str(test), "--out", str(out),
                "--set", "train.progress=none", "--set", "train.threads=1", "--set", f"train.seed={seed}"]
@@ -62,6 +85,7 @@ def run_one(problem: str, variant: str, seed: int, extra: list[str]) -> dict:
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1", **env})
         wall = time.perf_counter() - t0
         row = {"problem": problem, "variant": name, "seed": seed, "sets": sets + extra, "env": env,
+               "build": build[0] if build else None,
                "returncode": proc.returncode, "wall_s": round(wall, 1), "load_start": load0, "load_end": _load()}
         if proc.returncode != 0 and not (out / "summary.json").exists():
             row["error"] = proc.stderr[-2000:]
@@ -72,7 +96,9 @@ def run_one(problem: str, variant: str, seed: int, extra: list[str]) -> dict:
                    majority=round(test_m["baselines"]["majority_class"]["accuracy"], 4),
                    epochs=s["epochs_run"], best_epoch=s["best_epoch"],
                    s_per_epoch=round(s["wall_seconds"] / max(s["epochs_run"], 1), 2),
-                   parameters=s["parameters"], frontend=s["data"].get("frontend"))
+                   parameters=s["parameters"], frontend=s["data"].get("frontend"), monitor=s.get("monitor"),
+                   train_accuracy=round(s["metrics"]["train"]["accuracy"], 4),
+                   train_rows=s["data"]["sizes"]["train"], val_rows=s["data"]["sizes"].get("val"))
         return row
 
 
@@ -82,22 +108,29 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default="none,auto")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--set", action="append", default=[], help="extra --set for every run")
+    ap.add_argument("--srcs", default=None, help="NAME=SRC_DIR,...: run each row once per build, interleaved")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    rows = []
+    rows, meta = [], {}
     out = Path(args.out)
     if out.exists():
-        rows = json.loads(out.read_text())["rows"]
+        saved = json.loads(out.read_text())
+        rows, meta = saved["rows"], saved.get("meta", {})
+    meta.setdefault("invocations", []).append({"argv": sys.argv[1:], "uptime_start": _uptime()})
+    builds = [tuple(b.split("=", 1)) for b in args.srcs.split(",")] if args.srcs else [None]
     for problem in args.sets.split(","):
         for variant in args.variants.split(";") if ";" in args.variants else args.variants.split(" "):
             for seed in map(int, args.seeds.split(",")):
-                row = run_one(problem, variant, seed, args.set)
-                rows.append(row)
-                print(json.dumps({k: row.get(k) for k in ("problem", "variant", "seed", "accuracy", "majority",
-                                                          "epochs", "best_epoch", "s_per_epoch", "load_start",
-                                                          "error")}), flush=True)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+                for build in builds:
+                    row = run_one(problem, variant, seed, args.set, build)
+                    rows.append(row)
+                    print(json.dumps({k: row.get(k) for k in ("problem", "build", "variant", "seed", "accuracy",
+                                                              "train_accuracy", "majority", "monitor", "epochs",
+                                                              "best_epoch", "wall_s", "load_start", "error")}),
+                          flush=True)
+                    meta["invocations"][-1]["uptime_end"] = _uptime()
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     return 0
 
 

@@ -102,15 +102,45 @@ def run_one(problem: str, variant: str, seed: int, extra: list[str], build: tupl
         return row
 
 
+def table(path: Path) -> str:
+    """Markdown rows of a results file: per data set and build, test accuracy per seed, mean ± sd, training accuracy,
+    best / run passes and wall seconds."""
+    import statistics
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in json.loads(Path(path).read_text())["rows"]:
+        if "accuracy" in r:
+            groups.setdefault((r["problem"], r.get("build") or r["variant"]), []).append(r)
+    lines = ["| data set (train / val rows) | build (monitor) | test accuracy per seed | mean ± sd | train accuracy "
+             "| best / run passes | wall s |", "|---|---|---|---:|---|---|---|"]
+    for (problem, build), rs in groups.items():
+        rs.sort(key=lambda r: r["seed"])
+        acc = [r["accuracy"] for r in rs]
+        mean = f"{statistics.mean(acc):.3f}" + (f" ± {statistics.stdev(acc):.3f}" if len(acc) > 1 else "")
+        fit = ", ".join(f"{r.get('train_accuracy', float('nan')):.2f}" for r in rs)
+        passes = ", ".join(f"{r['best_epoch']}/{r['epochs']}" for r in rs)
+        wall = ", ".join(f"{r['wall_s']:.0f}" for r in rs)
+        lines.append(f"| {problem} ({rs[0].get('train_rows')} / {rs[0].get('val_rows')}) | {build} "
+                     f"({rs[0].get('monitor')}) | {', '.join(f'{a:.3f}' for a in acc)} | {mean} | {fit} | {passes} | "
+                     f"{wall} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", required=True, help="comma-separated sktime problems (or japanese_vowels)")
+    ap.add_argument("--sets", help="comma-separated sktime problems (or japanese_vowels)")
+    ap.add_argument("--table", help="print the markdown table of a results file and exit")
     ap.add_argument("--variants", default="none,auto")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--set", action="append", default=[], help="extra --set for every run")
     ap.add_argument("--srcs", default=None, help="NAME=SRC_DIR,...: run each row once per build, interleaved")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
     args = ap.parse_args(argv)
+    if args.table:
+        print(table(Path(args.table)))
+        return 0
+    if not args.sets or not args.out:
+        ap.error("--sets and --out are required (or --table)")
     rows, meta = [], {}
     out = Path(args.out)
     if out.exists():

@@ -112,7 +112,9 @@ def test_the_cli_says_how_passes_are_counted(tmp_path):
     # ...and so does each progress line: one per validated pass, numbered 1..8, none called an epoch
     lines = [line.split()[:2] for line in proc.stderr.splitlines() if re.match(r"(pass|epoch) +\d", line)]
     assert lines == [["pass", str(k)] for k in range(1, 9)], proc.stderr
-    assert "selection: val loss picks the best pass" in proc.stderr
+    # 3 validation rows: the training rows' loss chooses (classify's small-validation default), counted in passes
+    assert re.search(r"selection: the loss over the \d+ training rows \(evaluation mode\) picks the best pass",
+                     proc.stderr), proc.stderr
 
 
 def test_a_resumed_small_run_keeps_counting_in_passes(tmp_path):

@@ -110,9 +110,10 @@ class TrainConfig:
     # smallest or more) | none | logit_adjust (train on logits + log class shares, predict on the logits: the
     # balanced-error loss of Menon et al. 2021; stated in the model line)
     monitor: str = "auto"  # the validation figure that picks the best epoch, stops early and decays the rate on
-    # plateaus, ties going to the lower loss: auto (macro_f1 for imbalanced classes with >= 10 of the rarest in
-    # validation, else the loss; entity_f1 for BIO/BIOES tags; wer for seq2seq; the loss for forecast and
-    # regress) | loss | a validation metric's name
+    # plateaus, ties going to the lower loss: auto (numeric sequence classes with fewer than 20 validation rows:
+    # fit_loss; macro_f1 for imbalanced classes with >= 10 of the rarest in validation, else the loss; entity_f1
+    # for BIO/BIOES tags; wer for seq2seq; the loss for forecast and regress) | loss | fit_loss (the loss over the
+    # training rows in evaluation mode: training runs while the fit improves) | a validation metric's name
     refit: bool | str = False  # false | true | auto: after early stopping picks the best epoch E, train a second
     # model from the same seed on train + validation for E epochs (the same schedule, the plateau decay replayed)
     # and make it the run's final model (test, predict, export); the validation figures stay the first model's.

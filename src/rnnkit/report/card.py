@@ -178,7 +178,9 @@ def render_model_card(run_dir: Path, ev, diag) -> str:
            else "- **Parameters**: unknown",
            f"- **Trained**: {trained_line(summary)}, best "
            f"{'pass' if (summary.get('epoch_scale') or 1) > 1 else 'epoch'} {summary.get('best_epoch', '?')} "
-           f"chosen on validation {summary.get('monitor', 'loss')}; stopped by {summary.get('stopped', '?')}",
+           + ("chosen on the training rows' loss in evaluation mode (too few validation rows)"
+              if summary.get("monitor") == "fit_loss" else f"chosen on validation {summary.get('monitor', 'loss')}")
+           + f"; stopped by {summary.get('stopped', '?')}",
            f"- **Device / precision**: {summary.get('device', '?')} / {summary.get('precision', '?')}", ""]
     out += ["## Uses", "", "### Direct Use", "",
             f"{task.capitalize()} of inputs like the training data, in the same columns and of the same kind, "

@@ -22,6 +22,7 @@ from rnnkit.tasks import Task
 from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, labels_of, prediction_rows
 from rnnkit.tasks._onnx import sequence_spec
 from rnnkit.training import metrics as M
+from rnnkit.training.schedules import FIT_LOSS
 
 register(
     BuiltinDataset(
@@ -271,10 +272,20 @@ IMBALANCED = 3.0  # largest / smallest training class at or above this: macro-F1
 RARE_IN_VAL = 10  # macro-F1 picks the best epoch only when validation holds this many of its rarest class
 
 
+SMALL_VAL = 20  # numeric sequences: a validation split of fewer rows does not choose the epoch (FIT_LOSS does)
+
+
 def monitor(cfg, data) -> tuple[str, str]:
-    """`train.monitor=auto`: macro-F1 when the training classes are imbalanced (the loss and accuracy then reward
-    the majority class) and validation holds enough of the rare classes to measure it; else the loss, a smoother
-    guide than accuracy on a small validation split (measured: BENCHMARKS.md, "Model selection")."""
+    """`train.monitor=auto`: for numeric sequences whose validation split holds fewer than `SMALL_VAL` rows, the
+    loss over the training rows in evaluation mode (`FIT_LOSS`: training runs until the fit stops improving, as
+    FCN / ResNet / InceptionTime are trained on the UCR archive; 3 validation rows only add noise to the choice);
+    else macro-F1 when the training classes are imbalanced (the loss and accuracy then reward the majority class)
+    and validation holds enough of the rare classes to measure it; else the loss, a smoother guide than accuracy
+    on a small validation split (measured: BENCHMARKS.md, "Model selection", "Small sets of long series")."""
+    val_rows = len(data.datasets["val"])
+    if data.prep.kind != "text" and val_rows < SMALL_VAL:
+        return FIT_LOSS, (f"validation holds {val_rows} rows (< {SMALL_VAL}), too few to choose an epoch on; "
+                          "train.monitor=loss chooses on them anyway")
     train = torch.bincount(stacked_targets(data.datasets["train"].examples),
                            minlength=len(data.prep.labels))
     seen = train[train > 0]

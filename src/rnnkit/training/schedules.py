@@ -78,8 +78,12 @@ class EarlyStopping:
         return asdict(self)
 
 
+# The loss over the training rows in evaluation mode (dropout off, running statistics), as a figure a monitor can
+# follow: `rnnkit.training.setup` adds it to each validation's figures when it is monitored. A family chooses it
+# when its validation split is too small to choose an epoch on (classify: fewer than 20 rows).
+FIT_LOSS = "fit_loss"
 # validation figures where lower is better; every other metric is higher-is-better
-LOWER_IS_BETTER = frozenset({"loss", "wer", "per", "mse", "mae", "rmse", "mase", "smape"})
+LOWER_IS_BETTER = frozenset({"loss", FIT_LOSS, "wer", "per", "mse", "mae", "rmse", "mase", "smape"})
 
 
 @dataclass(frozen=True)
@@ -100,5 +104,5 @@ class Monitor:
         return -float(v) if self.higher_is_better else float(v)
 
     def tie(self, val: dict) -> float | None:
-        """The tie-breaker: the validation loss, when a metric is monitored."""
+        """The tie-breaker: the validation loss, when a metric (or the training rows' loss) is monitored."""
         return None if self.name == "loss" else float(val["loss"])

@@ -32,11 +32,11 @@ from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import distributed
 from rnnkit.training.evaluation import evaluate
-from rnnkit.training.loop import LoopState, fit
+from rnnkit.training.loop import LoopState, evaluate_loss, fit
 from rnnkit.training.precision import resolve_device, resolve_precision
 from rnnkit.training.run import MetricsLog, Run
 from rnnkit.training.samples import write_test_samples
-from rnnkit.training.schedules import Monitor
+from rnnkit.training.schedules import FIT_LOSS, Monitor
 from rnnkit.training.tbptt import CarriedState
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def choose_monitor(cfg: C.Config, data: PreparedData, task: Task) -> tuple[str, 
 def _check_monitor(cfg: C.Config, model, data: PreparedData, task: Task, device, precision) -> None:
     """An explicit `train.monitor` must be a figure validation reports: checked on one batch of validation data
     with the untrained model, before anything is written (the RNG is left as it was)."""
-    if cfg.train.monitor in ("auto", "loss") or not len(data.datasets["val"]):
+    if cfg.train.monitor in ("auto", "loss", FIT_LOSS) or not len(data.datasets["val"]):
         return
     rng = torch.get_rng_state()
     try:
@@ -291,9 +291,16 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                     total_steps=cfg.train.max_epochs * steps_per_epoch,
                     cooldown_steps=cfg.optim.cooldown_epochs * steps_per_epoch, min_lr=cfg.optim.min_lr,
                     factor=cfg.optim.plateau_factor)
-    validate = validate or partial(_validate, dataset=data.datasets["val"], task=task, prep=data.prep, cfg=cfg,
-                                   device=device, precision=precision)
     monitor, why = choose_monitor(cfg, data, task)
+    if validate is None:
+        validate = partial(_validate, dataset=data.datasets["val"], task=task, prep=data.prep, cfg=cfg,
+                           device=device, precision=precision)
+        if monitor == FIT_LOSS:
+            if streams is not None:
+                raise ConfigError(f"train.monitor={FIT_LOSS} (the training rows' loss) is not available with "
+                                  "truncated backprop through time; set train.monitor=loss")
+            validate = partial(_with_fit_loss, validate, dataset=train_set, task=task, device=device,
+                               precision=precision, batch_size=cfg.data.batch_size)
     if scale > 1:
         run.epoch_word = "pass"  # each line is one validated pass, not one of the scaled epochs
     if not resume:
@@ -308,9 +315,12 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                       f"one epoch (at most {cfg.train.max_epochs} passes, each validated; train.min_epoch_steps="
                       f"{cfg.train.min_epoch_steps}, 1 = off)", file=sys.stderr, flush=True)
         if cfg.train.progress != "none" and dist.is_main:  # beside the data and model lines printed before
-            print(f"rnnkit: selection: val {monitor} picks the best {'pass' if scale > 1 else 'epoch'} and stops "
+            figure = (f"the loss over the {len(train_set)} training rows (evaluation mode)" if monitor == FIT_LOSS
+                      else f"val {monitor}")
+            print(f"rnnkit: selection: {figure} picks the best {'pass' if scale > 1 else 'epoch'} and stops "
                   f"early ({why})"
-                  + ("" if monitor == "loss" else "; ties go to the lower val loss"), file=sys.stderr, flush=True)
+                  + ("" if monitor in ("loss", FIT_LOSS) else "; ties go to the lower val loss"), file=sys.stderr,
+                  flush=True)
     summarize = partial(_summarize, user_cfg, data, task, precision, device, run, run_dir, t_start, dist)
     extra = {"config": user_cfg.to_dict(), "data_fingerprint": fingerprint}
     if streams is not None:
@@ -353,6 +363,14 @@ def _check_resume_streams(loaded, streams) -> None:
 
 def _validate(model, *, dataset, task, prep, cfg, device, precision) -> dict:
     return evaluate(model, dataset, task, prep, cfg, device=device, precision=precision)[0]
+
+
+def _with_fit_loss(validate, model, *, dataset, task, device, precision, batch_size) -> dict:
+    """The validation figures plus `fit_loss`: the task's loss over the training rows in evaluation mode (dropout
+    off, no training-only adjustment), for a monitor that follows the fit because validation is too small to."""
+    fit_loss = evaluate_loss(model, dataset=dataset, task=task, device=device, precision=precision,
+                             batch_size=batch_size)["loss"]
+    return {**validate(model), FIT_LOSS: fit_loss}
 
 
 def _summarize(cfg, data, task, precision, device, run, run_dir, t_start, dist, model, state) -> dict:

@@ -225,8 +225,9 @@ def check_split_sizes(cfg: Config, splits: dict[str, list[Record]], files: dict)
         warnings.warn(f"the test split is empty ({sizes}): {where}; training goes on without test metrics. Add "
                       "rows, or give a test file with --test", UserWarning, stacklevel=2)
         del out["test"]
-    why = {"train": "too few to learn from", "val": "its loss, which picks the best epoch and stops training, "
-           "is mostly noise (--set data.min_val_rows=20 gives validation a larger share)",
+    why = {"train": "too few to learn from", "val": "its loss is mostly noise (text: it still picks the best epoch "
+           "and stops training; numeric sequences: the training rows' loss does, see the selection line; --set "
+           "data.min_val_rows=20 gives validation a larger share)",
            "test": "its metrics are mostly noise"}
     tiny = [f"{name} has only {len(recs)} row{'s' if len(recs) != 1 else ''}, {why.get(name, why['test'])}"
             for name, recs in out.items() if 0 < len(recs) < TINY_SPLIT]

@@ -42,6 +42,22 @@ def test_residual_model_starts_near_its_baseline(head):
     assert out.flatten().tolist() == [8, 9, 10, 11]
 
 
+@pytest.mark.parametrize("head", ["direct", "autoregressive"])
+@pytest.mark.parametrize("residual, expected", [("seasonal", [8, 9, 10, 11, 8]), ("last", [11] * 5)])
+@pytest.mark.parametrize("norm", [False, True])
+def test_an_untrained_residual_model_forecasts_exactly_its_baseline(head, residual, expected, norm):
+    """As built (no weights touched): the head's output layer starts at zero, so the network starts from the
+    naive / seasonal-naive forecast it has to beat, also through window_norm's scaling and back."""
+    model = Forecaster(num_features=1, num_targets=1, horizon=5, head=head, residual=residual, seasonality=4,
+                       hidden_size=8, embedding_dim=4, window_norm=norm)
+    x = torch.arange(12.0).view(1, 12, 1)
+    out = model(x, torch.tensor([12]), torch.ones(1, 12, dtype=torch.bool)).prediction
+    torch.testing.assert_close(out.flatten(), torch.tensor(expected, dtype=torch.float32))
+    out.sum().backward()  # ...and it still learns: the output layer gets a gradient at the first step
+    last = model.head.proj.out if head == "direct" else model.head.out
+    assert last.weight.grad is not None and last.weight.grad.abs().sum() > 0
+
+
 def test_autoregressive_head_feeds_back_its_own_predictions():
     model = Forecaster(num_features=1, num_targets=1, horizon=3, head="autoregressive", hidden_size=8,
                        embedding_dim=4).eval()

@@ -12,7 +12,9 @@ Two heads:
 
 Optionally the network forecasts a *change*: ``residual="last"`` adds the last observed value
 (a naive forecast) and ``residual="seasonal"`` the value one season earlier (seasonal naive) to
-the head's output, so an untrained network starts from the baseline it has to beat.
+the head's output, so an untrained network starts from the baseline it has to beat: the head's output layer is
+initialised to zero there, so before the first step the forecast is that baseline exactly (the output layer's
+gradient is not zero, so the first step moves it and the rest of the network learns from there).
 
 ``window_norm=True`` normalises each input window by its own per-channel mean and standard
 deviation over the real steps, and maps the forecast back with the target channels' statistics
@@ -213,6 +215,10 @@ class Forecaster(nn.Module):
             self.head: nn.Module = DirectHead(size, horizon, num_targets, pooling=pooling, dropout=dropout)
         else:
             self.head = AutoregressiveHead(size, hidden_size, horizon, num_targets, cell=cell, dropout=dropout)
+        if residual != "none":  # the head's output layer starts at zero: the untrained network IS the baseline
+            last = self.head.proj.out if isinstance(self.head, DirectHead) else self.head.out
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, inputs: Tensor, lengths: Tensor, mask: Tensor,
                 series_index: Tensor | None = None) -> ForecastOutput:

@@ -17,10 +17,10 @@ last step matters most), one layer of 64 units, light dropout (these series are 
 20. Built-in data sets add their own protocol (columns, split, seasonality, window) the same way,
 so the resolved config.yaml shows what was used.
 
-`forecast.auto` (default true, `rnnkit.tasks._forecast_auto`): input_length, transform, window_norm and
-model.cell, each one neither the user nor the built-in data set's protocol set (`forecast.auto_keys`, filled
-by the default layer), are chosen by rolling-origin validation before the test span; summary.json
-data.auto holds the choice, the ranking and `beats_seasonal_naive` (a fact the doctor can read).
+`forecast.auto` (default true, `rnnkit.tasks._forecast_auto`): input_length, transform, window_norm,
+model.cell and residual, each one neither the user nor the built-in data set's protocol set
+(`forecast.auto_keys`, filled by the default layer), are chosen by rolling-origin validation before the test
+span; summary.json data.auto holds the choice, the ranking and `beats_seasonal_naive` (a fact the doctor can read).
 Many series: `windows.plan_splits` gives a short series a shorter window or sets it aside
 (`forecast.short_series`), reported in data.short_series. `forecast.series_embedding` adds one learned vector
 per training series to the model's input (`ForecastPrep.series_ids` fixes their order; a window's
@@ -88,17 +88,19 @@ class ForecastConfig:
     test_start: str | None = None  # or: first time value of the test span (e.g. 1921)
     test_end: str | None = None  # last time value used (later steps are left out and counted); null: the end
     loss: str = "mse"  # mse | mae
-    residual: str = "auto"  # auto (none, or the data set's) | none | last | seasonal: forecast the change from the
-    # naive / seasonal-naive forecast
+    residual: str = "auto"  # auto (chosen by forecast.auto: none or seasonal, none or last without a season; else
+    # none, or the data set's) | none | last | seasonal: forecast the change from the
+    # naive / seasonal-naive forecast (the untrained network forecasts exactly that)
     transform: str = "auto"  # auto (forecast.auto's choice, else none, or the data set's) | none | sqrt | log:
     # variance-stabilising transform of the targets before z-scoring, inverted for metrics and output (sqrt needs
     # values >= 0, log values > 0)
     window_norm: bool | None = None  # null: forecast.auto's choice, else false, or the data set's. Normalise each
     # input window by its own mean and std, forecast in those units and scale back (reversible instance
     # normalisation, Kim et al. 2022): forecasts follow a level or amplitude the training span never reached
-    auto: bool = True  # choose input_length, transform, window_norm and model.cell (each one that neither you nor
-    # the built-in data set set) by rolling-origin validation at 3 origins inside the training span, never reading the
-    # test span; the choice and the full ranking are in summary.json data.auto. false: 24, none, false, lstm
+    auto: bool = True  # choose input_length, transform, window_norm, model.cell and residual (each one that neither
+    # you nor the built-in data set set) by rolling-origin validation at 3 origins inside the training span, never
+    # reading the test span; the choice and the full ranking are in summary.json data.auto. false: 24, none, false,
+    # lstm, none
     auto_budget: float = 120.0  # seconds forecast.auto may spend: round 1 trains every candidate briefly at the newest
     # origin, round 2 the best quarter longer at every origin; when it runs out, what was tried is ranked
     auto_keys: list[str] | None = None  # what forecast.auto chooses (null: the default layer fills in the keys you did
@@ -154,7 +156,8 @@ register(BuiltinDataset(
                                  "forecast.test_start": "1921", "forecast.test_end": "1987",
                                  "forecast.seasonality": 11, "forecast.input_length": 11,
                                  "forecast.val_size": 33, "forecast.horizon": 1,
-                                 "forecast.transform": "sqrt", "forecast.window_norm": True, "model.cell": "gru"}},
+                                 "forecast.transform": "sqrt", "forecast.window_norm": True, "model.cell": "gru",
+                                 "forecast.residual": "none"}},
 ))
 register(BuiltinDataset(
     name="air_passengers", task="forecast", package="pmdarima", install="pip install --no-deps pmdarima",
@@ -370,6 +373,7 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
             build_model=build_model, task=TASK, metrics=forecast_metrics)
         chosen = auto.choose_everywhere(cfg, kept, base.spans, searched, hooks, floor=floor,
                              shortest=f.short_series == "error")
+        floor = m if f.residual == "seasonal" else 1  # the residual may be the search's choice
     if f.residual == "seasonal" and m > f.input_length:
         raise ConfigError(f"forecast.residual=seasonal needs forecast.input_length ({f.input_length}) >= "
                           f"forecast.seasonality ({m}): the window must hold one season.")

@@ -132,3 +132,24 @@ def test_a_short_window_padded_in_a_batch_forecasts_as_it_does_alone(head, resid
     m[0, :7] = True  # real steps y = 0..6
     assert baseline_forecast(x, 1, 3, "last", 1, m).flatten().tolist() == [6, 6, 6]
     assert baseline_forecast(x, 1, 4, "seasonal", 3, m).flatten().tolist() == [4, 5, 6, 4]
+
+
+def test_the_linear_path_reads_each_windows_last_real_steps():
+    """ar_window=q: a linear map of each target's last q real steps (of a window padded at the end, only its own
+    steps; before a short window's start, zeros), added to the head's output; it starts at zero."""
+    model = Forecaster(num_features=2, num_targets=2, horizon=2, residual="last", hidden_size=8, embedding_dim=4,
+                       ar_window=3)
+    x = torch.arange(24.0).view(2, 6, 2)  # window 0: targets (0, 1), (2, 3), ... (10, 11)
+    x[1, 2:] = -100.0  # window 1 has 2 real steps, then padding the path must not read
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 2:] = False
+    lengths = torch.tensor([6, 2])
+    base = model(x, lengths, mask).prediction
+    torch.testing.assert_close(base[:, 0], torch.tensor([[10.0, 11.0], [14.0, 15.0]]))  # untrained: the last value
+    with torch.no_grad():
+        model.ar.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))  # step 1: 3 back; step 2: the last
+    out = model(x, lengths, mask).prediction - base
+    torch.testing.assert_close(out[0], torch.tensor([[6.0, 7.0], [10.0, 11.0]]))
+    torch.testing.assert_close(out[1], torch.tensor([[0.0, 0.0], [14.0, 15.0]]))  # 3 back is before its start
+    with pytest.raises(ValueError, match="no linear path"):
+        model.forward_stream(torch.zeros(1, 4, 2))

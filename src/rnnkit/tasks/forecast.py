@@ -14,7 +14,7 @@ Defaults for forecasting (a layer under the user's config file and --set, see `c
 listed in `summary.json` data.defaults_applied and printed; `forecast.task_defaults=false` turns
 the model part off): a unidirectional encoder (`model.bidirectional=false`: the window is all past, and the
 last step matters most), one layer of 64 units, light dropout (these series are short), patience
-20. Built-in data sets add their own protocol (columns, split, seasonality, window) the same way,
+20, and a linear autoregressive path beside the network (`forecast.linear`, not with `forecast.tbptt`). Built-in data sets add their own protocol (columns, split, seasonality, window) the same way,
 so the resolved config.yaml shows what was used.
 
 `forecast.auto` (default true, `rnnkit.tasks._forecast_auto`): input_length, transform, window_norm,
@@ -97,6 +97,9 @@ class ForecastConfig:
     window_norm: bool | None = None  # null: forecast.auto's choice, else false, or the data set's. Normalise each
     # input window by its own mean and std, forecast in those units and scale back (reversible instance
     # normalisation, Kim et al. 2022): forecasts follow a level or amplitude the training span never reached
+    linear: bool = False  # a linear autoregressive path beside the network (LSTNet's highway, Lai et al. 2018): a
+    # linear map from each target's last input_length values to the horizon, added to the forecast, starting at zero.
+    # The forecasting defaults turn it on (not with forecast.tbptt, nor in the built-in data sets' protocols)
     auto: bool = True  # choose input_length, transform, window_norm, model.cell and residual (each one that neither
     # you nor the built-in data set set) by rolling-origin validation at 3 origins inside the training span, never
     # reading the test span; the choice and the full ranking are in summary.json data.auto. false: 24, none, false,
@@ -128,7 +131,7 @@ C.register_section(
     ranges={"input_length": (1, None), "horizon": (1, None), "stride": (1, None), "seasonality": (1, None),
             "val_size": (1, None), "test_size": (1, None), "auto_budget": (1.0, None), "tbptt": (1, None)},
     architecture=("input_length", "horizon", "head", "target_columns", "covariate_columns", "residual",
-                  "transform", "window_norm", "series_embedding"))
+                  "transform", "window_norm", "series_embedding", "linear"))
 
 
 # Forecasting defaults for keys left at their generic (classification-minded) defaults.
@@ -157,7 +160,7 @@ register(BuiltinDataset(
                                  "forecast.seasonality": 11, "forecast.input_length": 11,
                                  "forecast.val_size": 33, "forecast.horizon": 1,
                                  "forecast.transform": "sqrt", "forecast.window_norm": True, "model.cell": "gru",
-                                 "forecast.residual": "none"}},
+                                 "forecast.residual": "none", "forecast.linear": False}},
 ))
 register(BuiltinDataset(
     name="air_passengers", task="forecast", package="pmdarima", install="pip install --no-deps pmdarima",
@@ -171,7 +174,8 @@ register(BuiltinDataset(
                     "defaults": {"forecast.time_column": "month", "forecast.target_columns": ["passengers"],
                                  "forecast.test_size": 12, "forecast.val_size": 12, "forecast.horizon": 12,
                                  "forecast.seasonality": 12, "forecast.input_length": 24,
-                                 "forecast.residual": "seasonal", "forecast.head": "autoregressive"}},
+                                 "forecast.residual": "seasonal", "forecast.head": "autoregressive",
+                                 "forecast.linear": False}},
 ))
 
 register(BuiltinDataset(
@@ -256,6 +260,8 @@ def defaults(dataset: str | None, user: dict) -> dict:
     `FALLBACKS` for what is still unset.
     """
     wanted = dict(TASK_DEFAULTS) if user.get("forecast.task_defaults", True) is not False else {}
+    if wanted and user.get("forecast.tbptt") is None:  # the linear path reads windows (a stream has none)
+        wanted["forecast.linear"] = True
     protocol: dict = {}
     if dataset:
         builtin = get_builtin(dataset)
@@ -349,6 +355,10 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     fill_unset(cfg)
     if tbptt.enabled(cfg):
         tbptt.check_config(cfg, searched)
+        if cfg.forecast.linear:
+            raise ConfigError(f"forecast.tbptt={cfg.forecast.tbptt} forecasts from the state after every step; "
+                              "forecast.linear=true reads a window's last input_length steps, which a stream does not "
+                              "have. Set forecast.linear=false, or forecast.tbptt=null to train on windows.")
     applied = applied_defaults(cfg)
     if applied and cfg.train.progress != "none":
         print("rnnkit: forecasting defaults (set any key to override): " + ", ".join(applied),
@@ -502,7 +512,8 @@ def build_model(cfg: C.Config, prep: ForecastPrep):
     return build_forecaster(options, num_features=prep.num_features, num_targets=prep.num_targets,
                             horizon=f.horizon, head=f.head, residual=f.residual, seasonality=prep.seasonality,
                             loss=f.loss, window_norm=bool(f.window_norm),
-                            num_series=len(prep.series_ids) if f.series_embedding else 0)
+                            num_series=len(prep.series_ids) if f.series_embedding else 0,
+                            ar_window=int(f.input_length) if f.linear else 0)
 
 
 def collate_windows(examples, pad_value: float = 0.0):

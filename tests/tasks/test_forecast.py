@@ -191,3 +191,22 @@ def test_window_norm_forecasts_cycles_larger_than_any_in_training(tmp_path):
     assert scores["true"]["rmse"] < 0.5 * naive, (scores["true"], naive)
     saved = C.from_dict(C.load_yaml(tmp_path / "run-true" / "config.yaml"))
     assert saved.forecast.window_norm is True
+
+
+def test_the_linear_path_is_a_forecasting_default_but_not_where_it_cannot_apply(tmp_path):
+    """On in forecasting's defaults; off with tbptt (a stream has no window), in the built-in protocols (measured
+    without it), with forecast.task_defaults=false, and when you say so; a run builds the model with it."""
+    assert C.resolve(None, ["task=forecast"]).forecast.linear is True
+    for sets in (["forecast.tbptt=16"], ["data.dataset=sunspots"], ["data.dataset=air_passengers"],
+                 ["forecast.task_defaults=false"], ["forecast.linear=false"]):
+        assert C.resolve(None, ["task=forecast", *sets]).forecast.linear is False, sets
+    path, _ = write_sine(tmp_path / "sine.csv")
+    cfg = C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.time_column=month",
+                           "forecast.input_length=12", *SMALL, *PINNED])
+    data = get_task("forecast").prepare(cfg)
+    model = get_task("forecast").build_model(cfg, data.prep)
+    assert model.ar is not None and model.ar.in_features == 12
+    with pytest.raises(C.ConfigError, match="forecast.linear=false"):
+        get_task("forecast").prepare(C.resolve(None, ["task=forecast", f"data.train={path}",
+                                                      "forecast.time_column=month", "forecast.tbptt=16",
+                                                      "forecast.linear=true", *SMALL, *PINNED]))

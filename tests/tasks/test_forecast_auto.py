@@ -169,6 +169,7 @@ def test_the_docs_describe_the_residual_search():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     paragraph = next(p for p in readme.split("\n\n") if p.startswith("Forecasting chooses its own protocol"))
     assert "`forecast.residual`" in paragraph and "seasonal naive" in paragraph
+    assert "`forecast.linear`" in readme
     text = C.commented_default("forecast")
     auto_line = next(line for line in text.splitlines() if line.strip().startswith("auto:"))
     assert "residual" in auto_line

@@ -14,8 +14,9 @@ Defaults for forecasting (a layer under the user's config file and --set, see `c
 listed in `summary.json` data.defaults_applied and printed; `forecast.task_defaults=false` turns
 the model part off): a unidirectional encoder (`model.bidirectional=false`: the window is all past, and the
 last step matters most), one layer of 64 units, light dropout (these series are short), patience
-20, and a linear autoregressive path beside the network (`forecast.linear`, not with `forecast.tbptt`). Built-in data sets add their own protocol (columns, split, seasonality, window) the same way,
-so the resolved config.yaml shows what was used.
+20, and a linear autoregressive path beside the network (`forecast.linear`, not with `forecast.tbptt`).
+Built-in data sets add their own protocol (columns, split, seasonality, window) the same way, so the resolved
+config.yaml shows what was used.
 
 `forecast.auto` (default true, `rnnkit.tasks._forecast_auto`): input_length, transform, window_norm,
 model.cell and residual, each one neither the user nor the built-in data set's protocol set
@@ -728,7 +729,8 @@ TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build
                                   "forecast.input_length=512",),
             search_advice=("a larger search budget (more candidates, longer runs): --set forecast.auto_budget=600",
                            "check forecast.seasonality (the season length) and forecast.horizon",
-                           "forecast the change from the seasonal-naive forecast: --set forecast.residual=seasonal",
+                           "forecast the change from the seasonal-naive forecast: --set forecast.residual=seasonal "
+                           "(forecast.auto tries it unless forecast.residual or forecast.auto_keys was set)",
                            "if nothing beats it, the seasonal-naive forecast is the one to use for this series"),
             onnx=ONNX, title="time-series forecasting", hub_tasks=(None, "time-series-forecasting"),
             test_samples=forecast_panels)

@@ -99,12 +99,13 @@ def test_task_defaults_sit_under_the_users_settings():
     assert plain.forecast.head == "direct"
     # forecast.auto (issue 11): the protocol keys nobody set are left to the search, and listed
     assert plain.forecast.input_length is None and plain.forecast.transform == "auto"
-    assert plain.forecast.auto_keys == ["input_length", "transform", "window_norm", "model.cell"]
+    assert plain.forecast.auto_keys == ["input_length", "transform", "window_norm", "model.cell", "residual"]
     off = C.resolve(None, ["task=forecast", "forecast.auto=false"])
     assert (off.forecast.input_length, off.forecast.transform, off.forecast.auto_keys) == (24, "none", None)
     mine = C.resolve(None, ["task=forecast", "model.cell=lstm", "forecast.input_length=12"])
-    assert mine.forecast.auto_keys == ["transform", "window_norm"] and mine.forecast.input_length == 12
+    assert mine.forecast.auto_keys == ["transform", "window_norm", "residual"] and mine.forecast.input_length == 12
     # a built-in data set's protocol counts as set: sunspots' is complete, air passengers' leaves three keys
+    # (its residual is seasonal)
     assert C.resolve(None, ["data.dataset=sunspots"]).forecast.auto_keys == []
     assert C.resolve(None, ["data.dataset=air_passengers"]).forecast.auto_keys == ["transform", "window_norm",
                                                                                     "model.cell"]

@@ -42,6 +42,22 @@ def test_residual_model_starts_near_its_baseline(head):
     assert out.flatten().tolist() == [8, 9, 10, 11]
 
 
+@pytest.mark.parametrize("head", ["direct", "autoregressive"])
+@pytest.mark.parametrize("residual, expected", [("seasonal", [8, 9, 10, 11, 8]), ("last", [11] * 5)])
+@pytest.mark.parametrize("norm", [False, True])
+def test_an_untrained_residual_model_forecasts_exactly_its_baseline(head, residual, expected, norm):
+    """As built (no weights touched): the head's output layer starts at zero, so the network starts from the
+    naive / seasonal-naive forecast it has to beat, also through window_norm's scaling and back."""
+    model = Forecaster(num_features=1, num_targets=1, horizon=5, head=head, residual=residual, seasonality=4,
+                       hidden_size=8, embedding_dim=4, window_norm=norm)
+    x = torch.arange(12.0).view(1, 12, 1)
+    out = model(x, torch.tensor([12]), torch.ones(1, 12, dtype=torch.bool)).prediction
+    torch.testing.assert_close(out.flatten(), torch.tensor(expected, dtype=torch.float32))
+    out.sum().backward()  # ...and it still learns: the output layer gets a gradient at the first step
+    last = model.head.proj.out if head == "direct" else model.head.out
+    assert last.weight.grad is not None and last.weight.grad.abs().sum() > 0
+
+
 def test_autoregressive_head_feeds_back_its_own_predictions():
     model = Forecaster(num_features=1, num_targets=1, horizon=3, head="autoregressive", hidden_size=8,
                        embedding_dim=4).eval()
@@ -116,3 +132,24 @@ def test_a_short_window_padded_in_a_batch_forecasts_as_it_does_alone(head, resid
     m[0, :7] = True  # real steps y = 0..6
     assert baseline_forecast(x, 1, 3, "last", 1, m).flatten().tolist() == [6, 6, 6]
     assert baseline_forecast(x, 1, 4, "seasonal", 3, m).flatten().tolist() == [4, 5, 6, 4]
+
+
+def test_the_linear_path_reads_each_windows_last_real_steps():
+    """ar_window=q: a linear map of each target's last q real steps (of a window padded at the end, only its own
+    steps; before a short window's start, zeros), added to the head's output; it starts at zero."""
+    model = Forecaster(num_features=2, num_targets=2, horizon=2, residual="last", hidden_size=8, embedding_dim=4,
+                       ar_window=3)
+    x = torch.arange(24.0).view(2, 6, 2)  # window 0: targets (0, 1), (2, 3), ... (10, 11)
+    x[1, 2:] = -100.0  # window 1 has 2 real steps, then padding the path must not read
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 2:] = False
+    lengths = torch.tensor([6, 2])
+    base = model(x, lengths, mask).prediction
+    torch.testing.assert_close(base[:, 0], torch.tensor([[10.0, 11.0], [14.0, 15.0]]))  # untrained: the last value
+    with torch.no_grad():
+        model.ar.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))  # step 1: 3 back; step 2: the last
+    out = model(x, lengths, mask).prediction - base
+    torch.testing.assert_close(out[0], torch.tensor([[6.0, 7.0], [10.0, 11.0]]))
+    torch.testing.assert_close(out[1], torch.tensor([[0.0, 0.0], [14.0, 15.0]]))  # 3 back is before its start
+    with pytest.raises(ValueError, match="no linear path"):
+        model.forward_stream(torch.zeros(1, 4, 2))

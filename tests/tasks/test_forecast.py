@@ -168,7 +168,8 @@ def test_air_passengers_builtin_seasonal_naive_is_the_published_50_7(tmp_path):
 
 def test_window_norm_forecasts_cycles_larger_than_any_in_training(tmp_path):
     """The test span's cycles are three times the training span's: a plain network saturates near
-    the largest values it was trained on, one with window_norm scales its forecast with the window."""
+    the largest values it was trained on, one with window_norm scales its forecast with the window. (Plain: without
+    the default linear path too, which is scale-equivariant and extrapolates the amplitude by itself.)"""
     n, period = 300, 12
     t = np.arange(n)
     amplitude = np.where(t < 252, 1.0, 3.0)  # test (last 36 steps, origins with history in the new regime)
@@ -179,7 +180,8 @@ def test_window_norm_forecasts_cycles_larger_than_any_in_training(tmp_path):
         w.writerow(["t", "y"])
         w.writerows([i, f"{v:.6f}"] for i, v in enumerate(y))
     common = ["task=forecast", f"data.train={path}", "forecast.time_column=t", "forecast.input_length=12",
-              "forecast.test_size=36", "forecast.val_size=24", "train.seed=0", *SMALL, *PINNED]
+              "forecast.test_size=36", "forecast.val_size=24", "train.seed=0", "forecast.linear=false", *SMALL,
+              *PINNED]
     scores = {}
     for norm in ("false", "true"):
         summary = api.train(C.resolve(None, [*common, f"forecast.window_norm={norm}"]), tmp_path / f"run-{norm}")
@@ -189,3 +191,22 @@ def test_window_norm_forecasts_cycles_larger_than_any_in_training(tmp_path):
     assert scores["true"]["rmse"] < 0.5 * naive, (scores["true"], naive)
     saved = C.from_dict(C.load_yaml(tmp_path / "run-true" / "config.yaml"))
     assert saved.forecast.window_norm is True
+
+
+def test_the_linear_path_is_a_forecasting_default_but_not_where_it_cannot_apply(tmp_path):
+    """On in forecasting's defaults; off with tbptt (a stream has no window), in the built-in protocols (measured
+    without it), with forecast.task_defaults=false, and when you say so; a run builds the model with it."""
+    assert C.resolve(None, ["task=forecast"]).forecast.linear is True
+    for sets in (["forecast.tbptt=16"], ["data.dataset=sunspots"], ["data.dataset=air_passengers"],
+                 ["forecast.task_defaults=false"], ["forecast.linear=false"]):
+        assert C.resolve(None, ["task=forecast", *sets]).forecast.linear is False, sets
+    path, _ = write_sine(tmp_path / "sine.csv")
+    cfg = C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.time_column=month",
+                           "forecast.input_length=12", *SMALL, *PINNED])
+    data = get_task("forecast").prepare(cfg)
+    model = get_task("forecast").build_model(cfg, data.prep)
+    assert model.ar is not None and model.ar.in_features == 12
+    with pytest.raises(C.ConfigError, match="forecast.linear=false"):
+        get_task("forecast").prepare(C.resolve(None, ["task=forecast", f"data.train={path}",
+                                                      "forecast.time_column=month", "forecast.tbptt=16",
+                                                      "forecast.linear=true", *SMALL, *PINNED]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -70,14 +71,14 @@ def test_explicit_settings_are_not_searched_and_config_yaml_reproduces_the_choic
     captured = capsys.readouterr()
     summary = json.loads((out / "summary.json").read_text())
     auto = summary["data"]["auto"]
-    assert auto["searched"] == ["transform", "window_norm"]
+    assert auto["searched"] == ["transform", "window_norm", "residual"]
     assert auto["fixed"] == {"input_length": 12, "model.cell": "gru"}
     assert all(r["input_length"] == 12 and r["model.cell"] == "gru" for r in auto["ranking"])
-    assert {(r["transform"], r["window_norm"]) for r in auto["ranking"]} == {
-        (t, w) for t in ("none", "sqrt", "log") for w in (False, True)}
+    assert {(r["transform"], r["window_norm"], r["residual"]) for r in auto["ranking"]} == {
+        (t, w, res) for t in ("none", "sqrt", "log") for w in (False, True) for res in ("none", "seasonal")}
     scores = [r["val_mase"] for r in auto["ranking"] if r["round"] == 2]
     assert scores == sorted(scores) and auto["ranking"][0]["round"] == 2
-    assert auto["chosen"] == {k: auto["ranking"][0][k] for k in ("transform", "window_norm")}
+    assert auto["chosen"] == {k: auto["ranking"][0][k] for k in ("transform", "window_norm", "residual")}
     assert "forecast.auto chose transform=" in captured.err  # at the start, and again after the done: line
     assert captured.out.index("note: forecast.auto chose transform=") > captured.out.index("done:")
     saved = C.from_dict(C.load_yaml(out / "config.yaml"))
@@ -113,3 +114,64 @@ def test_no_candidate_beats_seasonal_naive_is_said_in_the_last_lines_and_summary
     f = findings["protocol.not_beaten"]
     assert f["severity"] == "warning" and "against the seasonal-naive forecast's 0" in f["explanation"]
     assert any("--set forecast.residual=seasonal" in a for a in f["advice"])
+
+
+def _train_cli(tmp_path, name, values, sets, capsys):
+    path = write_monthly(tmp_path / f"{name}.csv", values)
+    out = tmp_path / name
+    assert main(["train", str(path), "--task", "forecast", "--out", str(out),
+                 *[a for s in ["forecast.time_column=month", "forecast.horizon=3", "forecast.test_size=24",
+                               "forecast.seasonality=12", *SMALL, *sets] for a in ("--set", s)]]) == 0
+    return json.loads((out / "summary.json").read_text()), capsys.readouterr().err, out
+
+
+def test_the_residual_is_searched_by_default_and_the_choice_is_stated(tmp_path, capsys):
+    """Every other protocol key set by hand, none of forecast.auto_keys: the default layer leaves
+    forecast.residual to the search, which ranks none against the seasonal-naive residual (the data has a season
+    and the windows hold one) and says what it chose in summary.json, on stderr and in config.yaml."""
+    summary, err, out = _train_cli(tmp_path, "seasonal", airline_like(seed=2),
+                                   ["forecast.input_length=24", "forecast.transform=none",
+                                    "forecast.window_norm=false", "model.cell=gru", "train.progress=plain"], capsys)
+    auto = summary["data"]["auto"]
+    assert auto["searched"] == ["residual"] and auto["candidates"] == auto["tried"] == 2
+    assert auto["fixed"] == {"input_length": 24, "transform": "none", "window_norm": False, "model.cell": "gru"}
+    assert sorted(r["residual"] for r in auto["ranking"]) == ["none", "seasonal"]
+    assert auto["chosen"] == {"residual": auto["ranking"][0]["residual"]}
+    scores = [r["val_mase"] for r in auto["ranking"]]
+    assert scores == sorted(scores) and all(s > 0 for s in scores)
+    assert f"forecast.auto chose residual={auto['chosen']['residual']}" in err
+    saved = C.from_dict(C.load_yaml(out / "config.yaml"))
+    assert saved.forecast.residual == auto["chosen"]["residual"] and saved.forecast.auto_keys == []
+
+
+def test_a_window_shorter_than_the_season_searches_the_naive_residual(tmp_path, capsys):
+    """A 6-month window cannot hold the 12-month season, so the change is taken from the last value instead."""
+    summary, _, _ = _train_cli(tmp_path, "short", airline_like(seed=3),
+                               ["forecast.input_length=6", "forecast.transform=none", "forecast.window_norm=false",
+                                "model.cell=lstm"], capsys)
+    assert sorted(r["residual"] for r in summary["data"]["auto"]["ranking"]) == ["last", "none"]
+
+
+def test_a_residual_you_set_is_not_searched(tmp_path, capsys):
+    summary, err, _ = _train_cli(tmp_path, "mine", airline_like(seed=4),
+                                 ["forecast.residual=seasonal", "forecast.transform=none",
+                                  "forecast.window_norm=false", "model.cell=gru"], capsys)
+    auto = summary["data"]["auto"]
+    assert auto["searched"] == ["input_length"] and auto["fixed"]["residual"] == "seasonal"
+    assert all(r["residual"] == "seasonal" for r in auto["ranking"])
+    assert sorted(r["input_length"] for r in auto["ranking"]) == [12, 24, 36]  # a seasonal residual's window >= m
+    assert "residual" not in auto["chosen"]
+
+
+def test_the_docs_describe_the_residual_search():
+    """The README's forecasting paragraph and the config's comments (what `rnnkit config` prints) say that
+    forecast.auto chooses the residual too."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    paragraph = next(p for p in readme.split("\n\n") if p.startswith("Forecasting chooses its own protocol"))
+    assert "`forecast.residual`" in paragraph and "seasonal naive" in paragraph
+    assert "`forecast.linear`" in readme
+    text = C.commented_default("forecast")
+    auto_line = next(line for line in text.splitlines() if line.strip().startswith("auto:"))
+    assert "residual" in auto_line
+    residual_line = next(line for line in text.splitlines() if line.strip().startswith("residual: auto"))
+    assert "forecast.auto" in residual_line

@@ -12,13 +12,21 @@ Two heads:
 
 Optionally the network forecasts a *change*: ``residual="last"`` adds the last observed value
 (a naive forecast) and ``residual="seasonal"`` the value one season earlier (seasonal naive) to
-the head's output, so an untrained network starts from the baseline it has to beat.
+the head's output, so an untrained network starts from the baseline it has to beat: the head's output layer is
+initialised to zero there, so before the first step the forecast is that baseline exactly (the output layer's
+gradient is not zero, so the first step moves it and the rest of the network learns from there).
 
 ``window_norm=True`` normalises each input window by its own per-channel mean and standard
 deviation over the real steps, and maps the forecast back with the target channels' statistics
 (reversible instance normalisation without the affine part, Kim et al., ICLR 2022). The network
 then models the *shape* of what follows a window, and its forecasts scale with the window's level
 and amplitude, also beyond the range seen in training, where a tanh network would saturate.
+
+``ar_window = q > 0`` adds a linear autoregressive path beside the network (the "highway" component of LSTNet,
+Lai et al., SIGIR 2018): one linear map from each target's last q observed values to its H forecasts, shared by
+the targets, added to the head's output (in window_norm's units when it is on). It starts at zero, so it changes
+nothing before training; being linear, it fits weighted averages of past values (e.g. of several seasons) from
+few windows, which the recurrent path learns slowly.
 
 ``num_series > 0`` adds a series embedding: one learned vector per training series (index 1..N; index 0,
 a series the model never saw, is the zero vector and is never trained), added to every real step of the
@@ -163,6 +171,7 @@ class Forecaster(nn.Module):
         seasonality: m for ``residual="seasonal"``; must not exceed the input length.
         loss: "mse" or "mae" (carried in the output for the task's loss function).
         num_series: N > 0 adds a series embedding of N + 1 rows (see the module docstring); 0: none.
+        ar_window: q > 0 adds the linear autoregressive path on the last q steps (see the module docstring); 0: none.
         embedding_dim ... packing: the encoder options of the config's model section
             (``pooling`` applies to the direct head).
 
@@ -175,7 +184,7 @@ class Forecaster(nn.Module):
                  hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False,
                  dropout: float = 0.0, input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  layer_norm: bool = False, residual_layers: bool | None = None, pooling: str = "last",
-                 packing: str = "auto", window_norm: bool = False, num_series: int = 0):
+                 packing: str = "auto", window_norm: bool = False, num_series: int = 0, ar_window: int = 0):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
@@ -185,8 +194,9 @@ class Forecaster(nn.Module):
                             ("seasonality", seasonality)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if isinstance(num_series, bool) or not isinstance(num_series, int) or num_series < 0:
-            raise ValueError(f"num_series must be an integer >= 0, got {num_series!r}")
+        for name, value in (("num_series", num_series), ("ar_window", ar_window)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         if num_targets > num_features:
             raise ValueError(f"num_targets ({num_targets}) cannot exceed num_features ({num_features})")
         self.num_targets, self.horizon, self.residual, self.seasonality, self.loss = (
@@ -213,6 +223,16 @@ class Forecaster(nn.Module):
             self.head: nn.Module = DirectHead(size, horizon, num_targets, pooling=pooling, dropout=dropout)
         else:
             self.head = AutoregressiveHead(size, hidden_size, horizon, num_targets, cell=cell, dropout=dropout)
+        if residual != "none":  # the head's output layer starts at zero: the untrained network IS the baseline
+            last = self.head.proj.out if isinstance(self.head, DirectHead) else self.head.out
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        self.ar_window = ar_window
+        self.ar: nn.Linear | None = None
+        if ar_window > 0:
+            self.ar = nn.Linear(ar_window, horizon)
+            nn.init.zeros_(self.ar.weight)
+            nn.init.zeros_(self.ar.bias)
 
     def forward(self, inputs: Tensor, lengths: Tensor, mask: Tensor,
                 series_index: Tensor | None = None) -> ForecastOutput:
@@ -233,10 +253,21 @@ class Forecaster(nn.Module):
         if self.residual != "none":
             base = baseline_forecast(inputs, self.num_targets, self.horizon, self.residual, self.seasonality, mask)
         prediction = self.head(enc, mask, inputs, base)  # (B, H, K)
+        if self.ar is not None:
+            prediction = prediction + self._autoregressive(inputs, mask)
         if self.window_norm:
             k = self.num_targets
             prediction = prediction * scale[:, :, :k] + loc[:, :, :k]
         return ForecastOutput(prediction, self.loss)
+
+    def _autoregressive(self, inputs: Tensor, mask: Tensor) -> Tensor:
+        """(B, H, K): the linear path on each target's last q real steps (steps before a short window's start
+        count as 0)."""
+        q, k = self.ar_window, self.num_targets
+        idx = (last_steps(mask) + 1).unsqueeze(1) - q + torch.arange(q, device=inputs.device)  # (B, q)
+        past = torch.gather(inputs[:, :, :k], 1, idx.clamp_min(0).unsqueeze(-1).expand(-1, -1, k))  # (B, q, K)
+        past = past * (idx >= 0).unsqueeze(-1).to(past.dtype)
+        return self.ar(past.transpose(1, 2)).transpose(1, 2)  # (B, K, q) -> (B, K, H) -> (B, H, K)
 
     def forward_stream(self, inputs: Tensor, state: dict[str, Tensor] | None = None, base: Tensor | None = None,
                        series_index: Tensor | None = None) -> tuple[ForecastOutput, dict[str, Tensor]]:
@@ -263,9 +294,9 @@ class Forecaster(nn.Module):
         """
         head = self.head
         if not isinstance(head, DirectHead) or head.proj.pooling != "last" or self.window_norm \
-                or self.encoder.bidirectional:
-            raise ValueError("forward_stream needs the direct head with pooling 'last', no window_norm and a "
-                             "unidirectional encoder: it forecasts from the state after every step")
+                or self.encoder.bidirectional or self.ar is not None:
+            raise ValueError("forward_stream needs the direct head with pooling 'last', no window_norm, no linear path "
+                             "and a unidirectional encoder: it forecasts from the state after every step")
         if inputs.dim() != 3 or not inputs.is_floating_point():
             raise ValueError(f"inputs must be a float tensor (B, T, C), got {inputs.dtype} {tuple(inputs.shape)}")
         b, t = inputs.shape[0], inputs.shape[1]
@@ -287,7 +318,7 @@ class Forecaster(nn.Module):
 
 def build_forecaster(model_options: dict, *, num_features: int, num_targets: int, horizon: int, head: str,
                      residual: str, seasonality: int, loss: str, window_norm: bool = False,
-                     num_series: int = 0) -> Forecaster:
+                     num_series: int = 0, ar_window: int = 0) -> Forecaster:
     """A ``Forecaster`` from the config's model section plus the forecast settings.
 
     The model section's ``residual`` (residual connections between encoder layers) is passed as
@@ -296,7 +327,7 @@ def build_forecaster(model_options: dict, *, num_features: int, num_targets: int
     options["residual_layers"] = options.pop("residual", None)
     return Forecaster(num_features=num_features, num_targets=num_targets, horizon=horizon, head=head,
                       residual=residual, seasonality=seasonality, loss=loss, window_norm=window_norm,
-                      num_series=num_series, **options)
+                      num_series=num_series, ar_window=ar_window, **options)
 
 
 __all__ = ["HEADS", "RESIDUALS", "SERIES_EMBEDDING_INIT_STD", "WINDOW_NORM_EPS", "AutoregressiveHead", "DirectHead",

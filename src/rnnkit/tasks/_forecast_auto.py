@@ -1,13 +1,16 @@
 """`forecast.auto`: forecasting chooses its protocol by rolling-origin validation inside the training span.
 
-What is searched: each of `forecast.input_length`, `forecast.transform`, `forecast.window_norm` and
-`model.cell` that neither the user (config file, --set) nor a built-in data set's protocol set
+What is searched: each of `forecast.input_length`, `forecast.transform`, `forecast.window_norm`,
+`model.cell` and `forecast.residual` that neither the user (config file, --set) nor a built-in data set's protocol set
 (`forecast.auto_keys` lists them; the forecasting default layer fills it). What is never read: the test
 span. Each series is cut at its test start, and K = `ORIGINS` validation spans (each as long as the run's
 own validation span) end at that cut, one span earlier, two spans earlier; each candidate is trained on what
 precedes a span and scored on it (a series too short for an older origin sits that origin out). The
 transform's candidates follow the data's domain (sqrt needs every value >= 0, log every value > 0: a
-property of the data that `forecast.transform` checks on every value anyway, not a score).
+property of the data that `forecast.transform` checks on every value anyway, not a score). The residual's
+candidates are none and the data's own baseline: `seasonal` (forecast the change from the seasonal naive
+forecast) when m > 1 and every window of every origin holds one season, else `last` (the change from the naive
+forecast); with a residual the untrained network forecasts that baseline exactly (`rnnkit.models.forecaster`).
 
 Budget (successive halving within `forecast.auto_budget` seconds): round 1 trains every candidate briefly
 (`ROUND1_EPOCHS`, or train.max_epochs when lower) at the newest origin, in a seeded random order; round 2
@@ -46,7 +49,7 @@ from rnnkit.training.evaluation import evaluate
 from rnnkit.training.loop import fit
 from rnnkit.training.precision import resolve_device, resolve_precision
 
-SEARCHABLE = ("input_length", "transform", "window_norm", "model.cell")
+SEARCHABLE = ("input_length", "transform", "window_norm", "model.cell", "residual")
 ORIGINS = 3  # validation spans ending at the test start, one span earlier, two spans earlier
 ROUND1_EPOCHS, ROUND1_PATIENCE = 15, 5
 ROUND2_EPOCHS, ROUND2_PATIENCE = 40, 10
@@ -78,7 +81,7 @@ def searched_keys(cfg: C.Config) -> list[str]:
     if f.auto_keys is not None:
         return [k for k in SEARCHABLE if k in f.auto_keys]
     unset = {"input_length": f.input_length is None, "transform": f.transform == "auto",
-             "window_norm": f.window_norm is None}
+             "window_norm": f.window_norm is None, "residual": f.residual == "auto"}
     return [k for k in SEARCHABLE if unset.get(k, False)]
 
 
@@ -93,6 +96,13 @@ def transforms(table: SeriesTable) -> list[str]:
     """none, and sqrt / log where every target value is in their domain (>= 0 / > 0)."""
     low = min(float(s.values.min()) for s in table.series)
     return ["none"] + (["sqrt"] if low >= 0 else []) + (["log"] if low > 0 else [])
+
+
+def residuals(m: int, window: int) -> list[str]:
+    """none, and the data's own baseline as the network's starting point: seasonal naive (`seasonal`) when there
+    is a season (m > 1) and `window`, the shortest window any candidate trains on at any origin, holds one;
+    else naive (`last`)."""
+    return ["none", "seasonal" if m > 1 and window >= m else "last"]
 
 
 def _describe(c: dict) -> str:
@@ -133,8 +143,12 @@ def choose(cfg: C.Config, table: SeriesTable, spans: list[Spans], searched: list
                "transform": transforms(table) if "transform" in searched else [f.transform],
                "window_norm": [False, True] if "window_norm" in searched else [bool(f.window_norm)],
                "model.cell": ["lstm", "gru"] if "model.cell" in searched else [cfg.model.cell]}
-    if f.residual == "seasonal":
+    if f.residual == "seasonal" and "residual" not in searched:
         options["input_length"] = [v for v in options["input_length"] if v >= m] or [m]
+    # the shortest window a candidate trains on: its input length, or less where a series' span is shorter
+    shortest_window = min(min(options["input_length"]),
+                          min(x[0] - f.horizon for fold in folds for x in fold if x is not None))
+    options["residual"] = residuals(m, shortest_window) if "residual" in searched else [f.residual]
     grid = [dict(zip(options, combo, strict=True)) for combo in itertools.product(*options.values())]
     random.Random(cfg.train.seed).shuffle(grid)  # a budget cut leaves a uniform sample of the grid
     show = cfg.train.progress != "none"
@@ -297,6 +311,7 @@ def _train_and_score(cfg: C.Config, table: SeriesTable, spans: list[Spans], fold
     trial = C.from_dict(cfg.to_dict())
     trial.forecast.input_length, trial.forecast.transform = length, transform
     trial.forecast.window_norm, trial.model.cell = bool(cand["window_norm"]), cand["model.cell"]
+    trial.forecast.residual = cand["residual"]
     torch.manual_seed(cfg.train.seed)
     device = resolve_device(cfg.train.device)
     precision = resolve_precision(cfg.train.precision, device)

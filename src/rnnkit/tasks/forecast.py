@@ -14,13 +14,14 @@ Defaults for forecasting (a layer under the user's config file and --set, see `c
 listed in `summary.json` data.defaults_applied and printed; `forecast.task_defaults=false` turns
 the model part off): a unidirectional encoder (`model.bidirectional=false`: the window is all past, and the
 last step matters most), one layer of 64 units, light dropout (these series are short), patience
-20. Built-in data sets add their own protocol (columns, split, seasonality, window) the same way,
-so the resolved config.yaml shows what was used.
+20, and a linear autoregressive path beside the network (`forecast.linear`, not with `forecast.tbptt`).
+Built-in data sets add their own protocol (columns, split, seasonality, window) the same way, so the resolved
+config.yaml shows what was used.
 
-`forecast.auto` (default true, `rnnkit.tasks._forecast_auto`): input_length, transform, window_norm and
-model.cell, each one neither the user nor the built-in data set's protocol set (`forecast.auto_keys`, filled
-by the default layer), are chosen by rolling-origin validation before the test span; summary.json
-data.auto holds the choice, the ranking and `beats_seasonal_naive` (a fact the doctor can read).
+`forecast.auto` (default true, `rnnkit.tasks._forecast_auto`): input_length, transform, window_norm,
+model.cell and residual, each one neither the user nor the built-in data set's protocol set
+(`forecast.auto_keys`, filled by the default layer), are chosen by rolling-origin validation before the test
+span; summary.json data.auto holds the choice, the ranking and `beats_seasonal_naive` (a fact the doctor can read).
 Many series: `windows.plan_splits` gives a short series a shorter window or sets it aside
 (`forecast.short_series`), reported in data.short_series. `forecast.series_embedding` adds one learned vector
 per training series to the model's input (`ForecastPrep.series_ids` fixes their order; a window's
@@ -88,17 +89,22 @@ class ForecastConfig:
     test_start: str | None = None  # or: first time value of the test span (e.g. 1921)
     test_end: str | None = None  # last time value used (later steps are left out and counted); null: the end
     loss: str = "mse"  # mse | mae
-    residual: str = "auto"  # auto (none, or the data set's) | none | last | seasonal: forecast the change from the
-    # naive / seasonal-naive forecast
+    residual: str = "auto"  # auto (chosen by forecast.auto: none or seasonal, none or last without a season; else
+    # none, or the data set's) | none | last | seasonal: forecast the change from the
+    # naive / seasonal-naive forecast (the untrained network forecasts exactly that)
     transform: str = "auto"  # auto (forecast.auto's choice, else none, or the data set's) | none | sqrt | log:
     # variance-stabilising transform of the targets before z-scoring, inverted for metrics and output (sqrt needs
     # values >= 0, log values > 0)
     window_norm: bool | None = None  # null: forecast.auto's choice, else false, or the data set's. Normalise each
     # input window by its own mean and std, forecast in those units and scale back (reversible instance
     # normalisation, Kim et al. 2022): forecasts follow a level or amplitude the training span never reached
-    auto: bool = True  # choose input_length, transform, window_norm and model.cell (each one that neither you nor
-    # the built-in data set set) by rolling-origin validation at 3 origins inside the training span, never reading the
-    # test span; the choice and the full ranking are in summary.json data.auto. false: 24, none, false, lstm
+    linear: bool = False  # a linear autoregressive path beside the network (LSTNet's highway, Lai et al. 2018): a
+    # linear map from each target's last input_length values to the horizon, added to the forecast, starting at zero.
+    # The forecasting defaults turn it on (not with forecast.tbptt, nor in the built-in data sets' protocols)
+    auto: bool = True  # choose input_length, transform, window_norm, model.cell and residual (each one that neither
+    # you nor the built-in data set set) by rolling-origin validation at 3 origins inside the training span, never
+    # reading the test span; the choice and the full ranking are in summary.json data.auto. false: 24, none, false,
+    # lstm, none
     auto_budget: float = 120.0  # seconds forecast.auto may spend: round 1 trains every candidate briefly at the newest
     # origin, round 2 the best quarter longer at every origin; when it runs out, what was tried is ranked
     auto_keys: list[str] | None = None  # what forecast.auto chooses (null: the default layer fills in the keys you did
@@ -126,7 +132,7 @@ C.register_section(
     ranges={"input_length": (1, None), "horizon": (1, None), "stride": (1, None), "seasonality": (1, None),
             "val_size": (1, None), "test_size": (1, None), "auto_budget": (1.0, None), "tbptt": (1, None)},
     architecture=("input_length", "horizon", "head", "target_columns", "covariate_columns", "residual",
-                  "transform", "window_norm", "series_embedding"))
+                  "transform", "window_norm", "series_embedding", "linear"))
 
 
 # Forecasting defaults for keys left at their generic (classification-minded) defaults.
@@ -154,7 +160,8 @@ register(BuiltinDataset(
                                  "forecast.test_start": "1921", "forecast.test_end": "1987",
                                  "forecast.seasonality": 11, "forecast.input_length": 11,
                                  "forecast.val_size": 33, "forecast.horizon": 1,
-                                 "forecast.transform": "sqrt", "forecast.window_norm": True, "model.cell": "gru"}},
+                                 "forecast.transform": "sqrt", "forecast.window_norm": True, "model.cell": "gru",
+                                 "forecast.residual": "none", "forecast.linear": False}},
 ))
 register(BuiltinDataset(
     name="air_passengers", task="forecast", package="pmdarima", install="pip install --no-deps pmdarima",
@@ -168,7 +175,8 @@ register(BuiltinDataset(
                     "defaults": {"forecast.time_column": "month", "forecast.target_columns": ["passengers"],
                                  "forecast.test_size": 12, "forecast.val_size": 12, "forecast.horizon": 12,
                                  "forecast.seasonality": 12, "forecast.input_length": 24,
-                                 "forecast.residual": "seasonal", "forecast.head": "autoregressive"}},
+                                 "forecast.residual": "seasonal", "forecast.head": "autoregressive",
+                                 "forecast.linear": False}},
 ))
 
 register(BuiltinDataset(
@@ -253,6 +261,8 @@ def defaults(dataset: str | None, user: dict) -> dict:
     `FALLBACKS` for what is still unset.
     """
     wanted = dict(TASK_DEFAULTS) if user.get("forecast.task_defaults", True) is not False else {}
+    if wanted and user.get("forecast.tbptt") is None:  # the linear path reads windows (a stream has none)
+        wanted["forecast.linear"] = True
     protocol: dict = {}
     if dataset:
         builtin = get_builtin(dataset)
@@ -346,6 +356,10 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     fill_unset(cfg)
     if tbptt.enabled(cfg):
         tbptt.check_config(cfg, searched)
+        if cfg.forecast.linear:
+            raise ConfigError(f"forecast.tbptt={cfg.forecast.tbptt} forecasts from the state after every step; "
+                              "forecast.linear=true reads a window's last input_length steps, which a stream does not "
+                              "have. Set forecast.linear=false, or forecast.tbptt=null to train on windows.")
     applied = applied_defaults(cfg)
     if applied and cfg.train.progress != "none":
         print("rnnkit: forecasting defaults (set any key to override): " + ", ".join(applied),
@@ -370,6 +384,7 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
             build_model=build_model, task=TASK, metrics=forecast_metrics)
         chosen = auto.choose_everywhere(cfg, kept, base.spans, searched, hooks, floor=floor,
                              shortest=f.short_series == "error")
+        floor = m if f.residual == "seasonal" else 1  # the residual may be the search's choice
     if f.residual == "seasonal" and m > f.input_length:
         raise ConfigError(f"forecast.residual=seasonal needs forecast.input_length ({f.input_length}) >= "
                           f"forecast.seasonality ({m}): the window must hold one season.")
@@ -498,7 +513,8 @@ def build_model(cfg: C.Config, prep: ForecastPrep):
     return build_forecaster(options, num_features=prep.num_features, num_targets=prep.num_targets,
                             horizon=f.horizon, head=f.head, residual=f.residual, seasonality=prep.seasonality,
                             loss=f.loss, window_norm=bool(f.window_norm),
-                            num_series=len(prep.series_ids) if f.series_embedding else 0)
+                            num_series=len(prep.series_ids) if f.series_embedding else 0,
+                            ar_window=int(f.input_length) if f.linear else 0)
 
 
 def collate_windows(examples, pad_value: float = 0.0):
@@ -713,7 +729,8 @@ TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build
                                   "forecast.input_length=512",),
             search_advice=("a larger search budget (more candidates, longer runs): --set forecast.auto_budget=600",
                            "check forecast.seasonality (the season length) and forecast.horizon",
-                           "forecast the change from the seasonal-naive forecast: --set forecast.residual=seasonal",
+                           "forecast the change from the seasonal-naive forecast: --set forecast.residual=seasonal "
+                           "(forecast.auto tries it unless forecast.residual or forecast.auto_keys was set)",
                            "if nothing beats it, the seasonal-naive forecast is the one to use for this series"),
             onnx=ONNX, title="time-series forecasting", hub_tasks=(None, "time-series-forecasting"),
             test_samples=forecast_panels)

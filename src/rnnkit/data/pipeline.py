@@ -377,7 +377,7 @@ def _encode_store(records: Records, prep: Preprocessing, truncation: Truncation,
     lengths = np.minimum(records.lengths(), truncation.limit)
     offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
     values, at = np.empty(int(offsets[-1]), dtype=np.int32 if len(lut) <= 2**31 else np.int64), 0
-    for tokens, _ in records.kept_tokens(truncation.limit, truncation.slices):
+    for tokens in records.kept_tokens(truncation.limit, truncation.slices):
         values[at:at + len(tokens)] = lut[tokens]
         at += len(tokens)
     inputs = int64_column(values, offsets)

@@ -7,7 +7,7 @@ its list of token strings, its id string) beside the table rows it came from; a 
 `predict` does), and keeps each chunk's records in a `RecordStore`: the lines (int64), the ids (`Ids`: a prefix
 index and a number, 12 bytes a row), the labels (an int32 code into the distinct labels), and the tokens as int32
 ids into the table of distinct token strings seen (each string kept once) plus an int64 end offset a row. That is
-the tokens at 4 bytes each plus 28 bytes a row. Bad rows, their problems and raw text are kept as a whole-file
+the tokens at 4 bytes each plus 32 bytes a row. Bad rows, their problems and raw text are kept as a whole-file
 read keeps them, and the ids of an id column are unique across chunks.
 
 What the store gives back is `Records`, a read-only `Sequence[Record]`: indexing or iterating rebuilds a `Record`
@@ -104,11 +104,6 @@ class RecordStore:
                       tokens=[names[j] for j in self.flat[start:int(self.ends[i])].tolist()],
                       label=self.label_names[self.labels[i]], extra=dict(extra) if extra else {})
 
-    @property
-    def nbytes(self) -> int:
-        return (self.ids.nbytes + self.lines.nbytes + self.labels.nbytes + self.flat.nbytes + self.ends.nbytes
-                + sum(len(t) + 50 for t in self.token_names))
-
 
 class Records(Sequence):
     """Some rows of a `RecordStore`, in order: a read-only sequence of `Record`s rebuilt on access."""
@@ -159,9 +154,9 @@ class Records(Sequence):
         return Counter({names[j]: int(counts[j]) for j in np.flatnonzero(counts).tolist()})
 
     def kept_tokens(self, limit: int, slices: Callable[[int], list[slice]], block: int | None = None
-                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The tokens each row keeps after truncation to `limit` (`slices(length)`: the kept parts of a longer row),
-        as (token numbers in `store.token_names` of a block of rows, concatenated; each row's kept length), for
+                    ) -> Iterator[np.ndarray]:
+        """The tokens each row keeps after truncation to `limit` (`slices(length)`: the kept parts of a longer row,
+        min(length, limit) steps), as the token numbers in `store.token_names` of a block of rows, concatenated, for
         blocks of rows in order that keep about `block` tokens each (default `ENCODE_TOKENS`; at least one row)."""
         store = self.store
         starts_all, ends = store.starts(), store.ends
@@ -177,20 +172,11 @@ class Records(Sequence):
                 for s0, n in zip(starts.tolist(), lengths.tolist(), strict=True):
                     parts += [(s0 + sl.start, sl.stop - sl.start) for sl in slices(n)] if n > limit else [(s0, n)]
                 p_start, p_len = (np.array(v, dtype=np.int64) for v in zip(*parts, strict=True))
-                kept = np.minimum(lengths, limit)
             else:
-                p_start, p_len, kept = starts, lengths, lengths
+                p_start, p_len = starts, lengths
             first = np.cumsum(p_len) - p_len  # where each part starts in the block's output
             pos = np.arange(int(p_len.sum()), dtype=np.int64) + np.repeat(p_start - first, p_len)
-            yield store.flat[pos], kept
-
-    def token_rows(self) -> Iterator[tuple[str, np.ndarray, str | None]]:
-        """(id, the row's token numbers in `store.token_names`, label) of each row, without building a Record."""
-        store = self.store
-        starts, ends, flat, names, get = store.starts(), store.ends, store.flat, store.label_names, store.ids.get
-        codes = store.labels
-        for i in self.index.tolist():
-            yield get(i), flat[int(starts[i]):int(ends[i])], names[codes[i]]
+            yield store.flat[pos]
 
     def label_sightings(self, first: dict, raw: dict, raw_first: dict) -> None:
         """`reconcile_labels`' per-label first record and per-spelling counts, added to the dicts given (what a

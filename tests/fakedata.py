@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import importlib
+import importlib.util
 import json
 import os
 import random
@@ -166,3 +167,14 @@ def write_ordered_cue_documents_csv(path, n=400, min_len=224, max_len=300, seed=
         w.writerow(["review", "stars"])
         w.writerows(rows)
     return path, lengths
+
+
+HAS_SKTIME = importlib.util.find_spec("sktime") is not None  # sktime ships the UCR/UEA .ts files the tests read
+SMALL_CLI = ["model.hidden_size=8", "model.embedding_dim=8", "model.num_layers=1", "train.max_epochs=2",
+             "train.threads=1", "train.progress=plain", "train.probe_every=0"]  # a small, quick CLI run
+
+
+def ucr_files(name: str) -> tuple[Path, Path]:
+    """(TRAIN, TEST) .ts files of the UCR/UEA set `name` that sktime ships (check HAS_SKTIME first)."""
+    root = Path(importlib.util.find_spec("sktime").origin).parent / "datasets" / "data" / name
+    return root / f"{name}_TRAIN.ts", root / f"{name}_TEST.ts"

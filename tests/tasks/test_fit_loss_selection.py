@@ -6,26 +6,19 @@ loss. The choice is deterministic under a seed and reads no test data."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-from fakedata import write_text_csv
+from fakedata import HAS_SKTIME, SMALL_CLI, write_text_csv
+from fakedata import ucr_files as _ucr
 from rnnkit.cli import main
 
-HAS_SKTIME = importlib.util.find_spec("sktime") is not None
 pytestmark = pytest.mark.skipif(not HAS_SKTIME, reason="sktime (ships the UCR .ts files) is not installed")
 
 # 33 training rows: 2 steps a pass, so 4 passes count as one epoch (train.min_epoch_steps): 8 validated passes
-SMALL = ["model.hidden_size=8", "model.embedding_dim=8", "model.num_layers=1", "train.max_epochs=2",
-         "train.threads=1", "train.progress=plain", "train.probe_every=0"]
-
-
-def _ucr(name: str) -> tuple[Path, Path]:
-    root = Path(importlib.util.find_spec("sktime").origin).parent / "datasets" / "data" / name
-    return root / f"{name}_TRAIN.ts", root / f"{name}_TEST.ts"
+SMALL = SMALL_CLI
 
 
 def _train(capsys, train, test, run, sets=()) -> tuple[dict, list[dict], str]:

@@ -33,13 +33,19 @@ def _write(path, rows, *, seed=0, header=("text", "label"), extra=None):
     return path
 
 
+def _whole(path, *, spill=None, **options):
+    """The whole-file read, in `read_file`'s place (data.storage=memory: no spill)."""
+    assert spill is None
+    return read_records(path, **options)
+
+
 def _prepare(cfg, run_dir, monkeypatch, *, chunked: bool):
     with monkeypatch.context() as m:
         if chunked:
             m.setattr(recordstore, "CHUNK_ROWS", 7)
             m.setattr(recordstore, "ENCODE_TOKENS", 20)  # several encoding blocks too
         else:
-            m.setattr(pipeline, "read_file", read_records)
+            m.setattr(pipeline, "read_file", _whole)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             data = pipeline.prepare_data(cfg, run_dir)
@@ -137,7 +143,7 @@ def test_chunked_read_needs_a_fraction_of_the_memory(tmp_path, monkeypatch):
         with monkeypatch.context() as m:
             m.setattr(recordstore, "CHUNK_ROWS", 2_000)
             if not chunked:
-                m.setattr(pipeline, "read_file", read_records)
+                m.setattr(pipeline, "read_file", _whole)
             tracemalloc.start()
             try:
                 with warnings.catch_warnings():

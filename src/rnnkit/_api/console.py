@@ -21,7 +21,9 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path,
     lines = [f"run directory {run_dir} (resolved config in {run_dir / CONFIG_FILE})",
              f"data: {sizes}" + (f"; {report['num_classes']} {get_task(cfg.task).label_noun}"
                                  if report.get("num_classes") else "")
-             + (f"; vocabulary {report['vocab_size']}" if "vocab_size" in report else "")]
+             + (f"; vocabulary {report['vocab_size']}" if "vocab_size" in report else "")
+             + (f"; on disk (data.storage): {report['storage']['bytes'] / 2**20:,.1f} MiB of arrays in "
+                f"{report['storage']['directory']}, memory-mapped, removed at exit" if report.get("storage") else "")]
     if report.get("rejected"):
         lines.append(f"skipped {report['rejected']} bad rows (--bad-rows skip); each is listed with its problems "
                      f"in {report.get('rejects_file')}")

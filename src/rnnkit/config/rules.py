@@ -20,6 +20,7 @@ CHOICES = {  # and "task": one of `task_names()`
     "data.long_sequences": ("auto", "truncate", "window", "hierarchical"),
     "data.window_combine": ("mean", "attention"),
     "data.bad_rows": ("error", "skip"),
+    "data.storage": ("memory", "disk"),
     "model.cell": ("lstm", "gru"),
     "model.pooling": ("last", "attention", "mean"),
     "model.packing": ("auto", "always", "never"),

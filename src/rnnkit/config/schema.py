@@ -60,6 +60,11 @@ class DataConfig:
     batch_size: int = 32  # guide: 32-128; 16-32 for small data sets
     bucketing: bool = True  # length-bucketed batches (far less padding)
     bucket_chunk: int = 100  # batches per sorting chunk
+    storage: str = "memory"  # memory | disk: disk keeps the token ids of text rows (CSV, TSV, JSONL, Parquet;
+    # classify) in memory-mapped files, so a training file larger than memory trains (the page cache holds what
+    # is read); same data, same results
+    spill_dir: str | None = None  # data.storage=disk: where those files go (null: the run directory); each is
+    # unlinked once mapped, so nothing is left behind
 
 
 @dataclass

@@ -30,14 +30,17 @@ from pathlib import Path
 CACHE_FILE = "data_fingerprint_cache.json"
 BATCHING_KEYS = ("batch_size", "bucketing", "bucket_chunk")  # how rows are batched, not which rows there are
 FILE_KEYS = ("train", "val", "test")  # paths: hashed as files (with the path as given)
+STORAGE_KEYS = ("storage", "spill_dir")  # where the encoded rows are kept (memory or disk), not what they are
 _BLOCK = 1 << 20
 
 
 def data_settings(cfg) -> dict:
     """The config that changes the encoded data: the task and every `data.*` key (reader options, split seed and
-    fractions, vocabulary, truncation, windows, bad-row policy) but the batching ones and the file paths."""
+    fractions, vocabulary, truncation, windows, bad-row policy) but the batching ones, the storage ones and the
+    file paths."""
     data = cfg.to_dict()["data"]
-    return {"task": cfg.task, "data": {k: v for k, v in sorted(data.items()) if k not in (*BATCHING_KEYS, *FILE_KEYS)}}
+    left_out = (*BATCHING_KEYS, *FILE_KEYS, *STORAGE_KEYS)
+    return {"task": cfg.task, "data": {k: v for k, v in sorted(data.items()) if k not in left_out}}
 
 
 def _files_of(spec) -> list[Path] | None:

@@ -33,6 +33,7 @@ from rnnkit.data.longseq import WINDOWED, Truncation, Windows, choose_long_seque
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import ReadResult, Record
 from rnnkit.data.recordstore import Records, chained, labels_of, lengths_of, read_file
+from rnnkit.data.spill import Spill, freeze
 from rnnkit.data.splits import save_split, stratified_split
 from rnnkit.data.standardize import Standardizer
 from rnnkit.data.validate import (
@@ -127,11 +128,26 @@ def input_files(cfg: Config) -> tuple[dict[str, Path], dict]:
     return files, options
 
 
-def read_splits(cfg: Config, run_dir: Path | None) -> tuple[dict[str, list[Record]], dict]:
-    """Read and validate every input file; returns records per split and a report."""
+def storage_spill(cfg: Config, run_dir: Path | None) -> Spill | None:
+    """data.storage=disk: where the data's disk-backed arrays go (data.spill_dir, else the run directory, else the
+    system's temporary directory); None for data.storage=memory."""
+    if cfg.data.storage != "disk":
+        return None
+    return Spill(cfg.data.spill_dir or run_dir)
+
+
+def read_splits(cfg: Config, run_dir: Path | None, spill: Spill | None = None
+                ) -> tuple[dict[str, list[Record]], dict]:
+    """Read and validate every input file; returns records per split and a report. With `spill` (data.storage=
+    disk), text rows' tokens are disk-backed; a file that is read whole instead is said in a warning."""
     files, options = input_files(cfg)
-    results: dict[str, ReadResult] = {
-        split: read_file(path, **options) for split, path in files.items()}  # text rows: in chunks (recordstore)
+    results: dict[str, ReadResult] = {  # text rows: in chunks (recordstore)
+        split: read_file(path, spill=spill, **options) for split, path in files.items()}
+    whole = [str(files[k]) for k, res in results.items() if spill is not None and not isinstance(res.records, Records)]
+    if whole:
+        warnings.warn(f"data.storage=disk keeps text rows of CSV, TSV, JSONL and Parquet files on disk; "
+                      f"{', '.join(whole)} (numeric sequences, long format or .ts) is held in memory as with "
+                      "data.storage=memory", UserWarning, stacklevel=2)
     # "1" and "1.0" are one class in every split (before the unseen-label check compares them)
     for message in reconcile_labels(chained([res.records for res in results.values()]),
                                     column=options["label_column"]):
@@ -288,7 +304,7 @@ def fit_preprocessing(cfg: Config, train: list[Record], truncation: Truncation |
     truncation = truncation or truncation_for(cfg)
     labels = LabelMap.build(labels_of(train))
     if isinstance(train, Records):  # counted on the store's columns
-        vocab = Vocab.from_counts(train.token_counts(truncation.limit, truncation.cut),
+        vocab = Vocab.from_counts(train.token_counts(truncation.limit, truncation.slices),
                                   min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
         return Preprocessing(kind="text", labels=labels, vocab=vocab)
     if train[0].tokens is not None:
@@ -375,12 +391,15 @@ def _encode_store(records: Records, prep: Preprocessing, truncation: Truncation,
     get = prep.vocab._stoi.get
     lut = np.array([get(t, Vocab.UNK) for t in store.token_names], dtype=np.int64)  # store token -> vocabulary id
     lengths = np.minimum(records.lengths(), truncation.limit)
-    offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
-    values, at = np.empty(int(offsets[-1]), dtype=np.int32 if len(lut) <= 2**31 else np.int64), 0
+    spill = store.spill  # data.storage=disk: the offsets and token ids are disk-backed arrays
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64) if spill is None else spill.empty(np.int64, len(lengths) + 1)
+    np.cumsum(lengths, out=offsets[1:])
+    dtype = np.int32 if len(lut) <= 2**31 else np.int64
+    values, at = (np.empty(int(offsets[-1]), dtype=dtype) if spill is None else spill.empty(dtype, int(offsets[-1]))), 0
     for tokens in records.kept_tokens(truncation.limit, truncation.slices):
         values[at:at + len(tokens)] = lut[tokens]
         at += len(tokens)
-    inputs = int64_column(values, offsets)
+    inputs = int64_column(values if spill is None else freeze(values), offsets if spill is None else freeze(offsets))
     cut = int((records.lengths() > truncation.limit).sum())
     codes = store.labels[records.index]
     used = np.unique(codes).tolist()  # (a label renamed by reconcile_labels is no longer used)
@@ -441,7 +460,8 @@ LONG_SEQUENCE_MODES = ("truncate", "window", "hierarchical")
 def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     """The whole data path for training. Fails with DataError/ConfigError before any training step, and
     then before anything but a rejects file (--bad-rows skip) is written to `run_dir`."""
-    records, report = read_splits(cfg, run_dir)
+    spill = storage_spill(cfg, run_dir)
+    records, report = read_splits(cfg, run_dir, spill)
     files = report["files"]  # split -> the file it was read from
     check_training_data(cfg, records, files)
     fractions = missing_split_fractions(cfg, records, announce=False)  # which splits are carved (split_records says)
@@ -471,6 +491,9 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     report["truncation"] = {**truncation.to_dict(), "splits": counts}
     report["long_sequences"] = long_sequence_report(cfg, datasets, mode, why)
     report["num_classes"] = len(prep.labels)
+    if spill is not None:
+        report["storage"] = {"mode": "disk", "directory": str(spill.directory), "arrays": spill.arrays,
+                             "bytes": spill.bytes}
     if fractions:  # the carved splits, as splits.json records them (which rows: splits.json)
         report["split"] = {"seed": cfg.data.split_seed, "fractions": fractions, "by": "label (stratified)"}
     if prep.vocab is not None:

@@ -36,6 +36,7 @@ from rnnkit.data.chunkscope import ChunkState, NotRowLocal, serving
 from rnnkit.data.ids import Ids, IdsBuilder
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import ReadResult, Record
+from rnnkit.data.spill import Spill
 
 CHUNK_ROWS = 10_000  # rows of a training file read at a time ...
 CHUNK_CHARS = 4_000_000  # ... or fewer, once they hold this many characters (long documents)
@@ -45,8 +46,12 @@ ENCODE_TOKENS = 1 << 20  # tokens encoded at a time (bounds the index arrays of 
 class RecordStore:
     """The records of one file, column by column (see the module docstring); `extend` appends a chunk's."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, spill: Spill | None = None) -> None:
         self.file = file
+        self.spill = spill  # data.storage=disk: the tokens, lines and ends go to disk-backed arrays (`flush`)
+        self._spilled = None if spill is None else {
+            "flat": spill.appender(np.int32), "ends": spill.appender(np.int64), "lines": spill.appender(np.int64)}
+        self._base = self._rows = 0  # tokens and rows flushed to disk so far
         self._ids = IdsBuilder()
         self._lines = array.array("q")
         self._label_code: dict[str | None, int] = {}
@@ -63,8 +68,9 @@ class RecordStore:
     def extend(self, records: Iterable[Record]) -> None:
         """Append records of text input (`tokens` set)."""
         token_id, names, flat, label_code = self._token_id, self.token_names, self._flat, self._label_code
+        done = self._rows
         for r in records:
-            n = len(self._lines)
+            n = done + len(self._lines)
             self._ids.append(r.id)
             self._lines.append(r.line)
             code = label_code.get(r.label)
@@ -78,17 +84,38 @@ class RecordStore:
                     j = token_id[t] = len(names)
                     names.append(t)
                 flat.append(j)
-            self._ends.append(len(flat))
+            self._ends.append(self._base + len(flat))
             if r.extra:
                 self.extras[n] = dict(r.extra)
+        self._flush()
+
+    def _flush(self) -> None:
+        """With a `Spill`, move the rows read so far to its files (so the heap holds one chunk's tokens at most)."""
+        if self._spilled is None:
+            return
+        self._base += len(self._flat)
+        for name, buf in (("flat", self._flat), ("ends", self._ends), ("lines", self._lines)):
+            self._spilled[name].write(buf)
+        self._rows += len(self._lines)
+        self._flat, self._ends, self._lines = array.array("i"), array.array("q"), array.array("q")
+
+    def discard(self) -> None:
+        """Give up the rows read (a read that failed or fell back to a whole read): closes the spill's files."""
+        for appender in (self._spilled or {}).values():
+            appender.close()
+        self._spilled = None
 
     def finish(self) -> Records:
         """All rows, as `Records`; the store takes no more rows."""
         self.ids = self._ids.finish()
-        self.lines = np.frombuffer(self._lines, dtype=np.int64)
         self.labels = np.frombuffer(self._labels, dtype=np.int32)
-        self.flat = np.frombuffer(self._flat, dtype=np.int32)
-        self.ends = np.frombuffer(self._ends, dtype=np.int64)
+        if self._spilled is not None:
+            self._flush()
+            self.flat, self.ends, self.lines = (self._spilled[k].finish() for k in ("flat", "ends", "lines"))
+        else:
+            self.lines = np.frombuffer(self._lines, dtype=np.int64)
+            self.flat = np.frombuffer(self._flat, dtype=np.int32)
+            self.ends = np.frombuffer(self._ends, dtype=np.int64)
         self._token_id = {}  # the reading index; token_names stays
         self._extras_rows = None
         return Records(self, np.arange(len(self.lines), dtype=np.int64))
@@ -136,21 +163,14 @@ class Records(Sequence):
     def lengths(self) -> np.ndarray:
         return (self.store.ends - self.store.starts())[self.index]
 
-    def token_counts(self, limit: int, cut: Callable[[list[int]], list[int]]) -> Counter[str]:
-        """How often each token occurs in these rows, counting of a row longer than `limit` only what `cut`
-        keeps of it (the vocabulary counts what the model sees)."""
-        store = self.store
-        starts, ends = store.starts(), store.ends
-        lengths = ends - starts
-        whole = np.zeros(len(ends), dtype=bool)
-        whole[self.index] = True
-        long_rows = self.index[lengths[self.index] > limit]
-        whole[long_rows] = False
-        counts = np.bincount(store.flat[np.repeat(whole, lengths)], minlength=len(store.token_names))
-        for i in long_rows.tolist():
-            for j in cut(store.flat[int(starts[i]):int(ends[i])].tolist()):
-                counts[j] += 1
-        names = store.token_names
+    def token_counts(self, limit: int, slices: Callable[[int], list[slice]]) -> Counter[str]:
+        """How often each token occurs in these rows, counting of a row longer than `limit` only the parts
+        `slices(length)` keep (the vocabulary counts what the model sees); block by block (`kept_tokens`), so that
+        no array of the size of the whole split is made."""
+        names = self.store.token_names
+        counts = np.zeros(len(names), dtype=np.int64)
+        for tokens in self.kept_tokens(limit, slices):
+            counts += np.bincount(tokens, minlength=len(names))
         return Counter({names[j]: int(counts[j]) for j in np.flatnonzero(counts).tolist()})
 
     def kept_tokens(self, limit: int, slices: Callable[[int], list[slice]], block: int | None = None
@@ -334,15 +354,26 @@ def relabel_all(records: Sequence[Record], rename: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-def read_file(path, *, chunk_rows: int | None = None, **options) -> ReadResult:
+def read_file(path, *, chunk_rows: int | None = None, spill: Spill | None = None, **options) -> ReadResult:
     """`read_records(path, **options)`, read one chunk at a time into a `RecordStore` where the file allows it
     (see the module docstring); the result's `records` is then `Records`, else the reader's list. Problems, bad
-    rows and row counts are the whole file's, in file order, as a whole-file read gives them."""
+    rows and row counts are the whole file's, in file order, as a whole-file read gives them. With `spill`
+    (data.storage=disk) the store's tokens, lines and ends are disk-backed (`rnnkit.data.spill`)."""
     tables = chunks_of(path, options.get("format", "auto"), delimiter=options.get("delimiter", "auto"),
                        rows=chunk_rows or CHUNK_ROWS, chars=CHUNK_CHARS)
     if tables is None:
         return read_records(path, **options)
-    store = RecordStore(str(path))
+    store, result = RecordStore(str(path), spill), None
+    try:
+        result = _read_chunks(path, tables, store, options)
+    finally:
+        if result is None or not isinstance(result.records, Records):
+            store.discard()
+    return result
+
+
+def _read_chunks(path, tables, store: RecordStore, options: dict) -> ReadResult:
+    """`read_file`'s loop over the chunks `tables` into `store`; a whole read's result where the file needs one."""
     state = ChunkState()
     problems, bad_rows, record_ids, rows, chunks = [], {}, {}, 0, 0
     for table in tables:

@@ -232,7 +232,11 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         return len(self) - self.start
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.epoch_batches(self.epoch)[self.start :]
+        # = epoch_batches(epoch)[start:], each batch made a list only when it is reached (an epoch of 10M rows as
+        # Python lists at once would hold ~36 bytes a row)
+        batches = self._split(self._global_batches(self.epoch))
+        for b in itertools.islice(batches, self.start, None):
+            yield b.tolist()
 
     def __len__(self) -> int:
         n, bs, r = len(self.lengths), self.batch_size, self.num_replicas

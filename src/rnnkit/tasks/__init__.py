@@ -88,6 +88,8 @@ class Task:
         rows_independent: each record of an inference file is predicted on its own, from its own row(s), so
             `rnnkit predict` may read, predict and write a table file in chunks (`rnnkit.data.chunked`); False
             for a family whose predictions need the whole file (a forecast reads each series' history).
+        disk_storage: the family's `prepare` honours `data.storage: disk` (`rnnkit.data.spill`: text rows' token
+            ids in memory-mapped files); for any other family that setting is a config error at start.
     """
 
     name: str
@@ -122,6 +124,7 @@ class Task:
     hub_tasks: tuple[str | None, str | None] = (None, None)
     test_samples: Callable | None = None
     rows_independent: bool = False
+    disk_storage: bool = False
 
 
 _REGISTERED: dict[str, Task] = {}  # families added with `register` (not modules of this package)

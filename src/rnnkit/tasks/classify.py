@@ -310,4 +310,4 @@ TASK = Task(name="classify", prepare=prepare, load_prep=Preprocessing.load, buil
             uses_pooling=True, estimator=EstimatorSpec("SequenceClassifier", ClassifierHooks, ESTIMATOR_DOC),
             monitor=monitor, long_sequences=("truncate", "window", "hierarchical"), onnx=ONNX,
             title="sequence classification", hub_tasks=("text-classification", "time-series-classification"),
-            rows_independent=True)
+            rows_independent=True, disk_storage=True)

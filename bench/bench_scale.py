@@ -47,6 +47,8 @@ CASES = {  # name -> (kind, rows of the data set, payload bytes per row)
     "text-1m": ("text", 1_000_000, 9 * 4 + 4),
     "text-10m": ("text", 10_000_000, 9 * 4 + 4),
     "long-20k": ("long", 20_000, 50 * 3 * 4 + 4),
+    "docs-100k": ("docs", 100_000, 200 * 4 + 4),  # documents of 100-300 words (mean 200)
+    "text-10m-parquet": ("text-parquet", 10_000_000, 9 * 4 + 4),  # text-10m's rows as Parquet (row groups of 100k)
 }
 COMMON = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "model.bidirectional=false",
           "data.batch_size=64", "train.max_epochs=1", "train.threads=1", "train.progress=none", "train.device=cpu"]
@@ -62,6 +64,35 @@ def write_text(path: Path, rows: int, seed: int = 0) -> None:
         for start in range(0, rows, 100_000):
             ids = rng.integers(0, len(words), size=(min(100_000, rows - start), 9))
             out.writerows([" ".join(words[r]), "a" if r[0] < 2500 else "b"] for r in ids)
+
+
+def write_docs(path: Path, rows: int, seed: int = 0) -> None:
+    """`rows` CSV rows of 100-300 words (a 20,000-word vocabulary); the label is word 0's half, as `write_text`."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(20_000)])
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["text", "label"])
+        for _ in range(rows):
+            r = rng.integers(0, len(words), size=int(rng.integers(100, 301)))
+            out.writerow([" ".join(words[r]), "a" if r[0] < 10_000 else "b"])
+
+
+def write_text_parquet(path: Path, rows: int, seed: int = 0) -> None:
+    """`write_text`'s rows as a Parquet file, one row group per 100,000 rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(5000)])
+    schema = pa.schema([("text", pa.string()), ("label", pa.string())])
+    with pq.ParquetWriter(path, schema) as out:
+        for start in range(0, rows, 100_000):
+            ids = rng.integers(0, len(words), size=(min(100_000, rows - start), 9))
+            text = [" ".join(words[r]) for r in ids]
+            out.write_table(pa.table({"text": text, "label": np.where(ids[:, 0] < 2500, "a", "b")}, schema=schema))
+
+
+WRITERS = {"text": write_text, "docs": write_docs, "text-parquet": write_text_parquet}
 
 
 def write_long(path: Path, series: int, steps: int = 50, seed: int = 0) -> None:
@@ -98,6 +129,19 @@ from rnnkit.training.callbacks import Callback
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * 4096
 
+import threading
+peaks = {"RssAnon": 0, "RssFile": 0}
+def sample():  # the peaks of anonymous (heap) and file-backed (mapped files) resident memory, every 20 ms
+    while True:
+        for line in open("/proc/self/status"):
+            key = line.split(":")[0]
+            if key in peaks:
+                peaks[key] = max(peaks[key], int(line.split()[1]) * 1024)
+        time.sleep(0.02)
+threading.Thread(target=sample, daemon=True).start()
+def anon():
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("RssAnon:"))
+
 class FirstStep(Exception):
     pass
 
@@ -114,12 +158,13 @@ task = get_task(cfg.task)
 run = Path(tempfile.mkdtemp()) / "run"
 run.mkdir()
 gc.collect()
-rss0 = rss()
+rss0, anon0 = rss(), anon()
 t1 = time.perf_counter()
 data = task.prepare(cfg, run)
 t_prep = time.perf_counter() - t1
 gc.collect()
 rss_prep, peak_prep = rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+anon_peak_prep = peaks["RssAnon"]
 import ctypes
 ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed memory the allocator still holds goes back: what is really kept
 rss_trim = rss()
@@ -144,13 +189,15 @@ for name in (("cold", "warm") if new else ("all",)):
 print(json.dumps({"rows": rows, "prepare_s": t_prep, "rss_imports": rss0, "rss_after_prepare": rss_prep,
                   "rss_after_trim": rss_trim, "step_s": step_s,
                   "peak_prepare": peak_prep, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                  "first_step_s": t_first, "fingerprint_s": fp, "columns_bytes": nbytes}))
+                  "first_step_s": t_first, "fingerprint_s": fp, "columns_bytes": nbytes,
+                  "anon_imports": anon0, "anon_peak_prepare": anon_peak_prep, "anon_peak": peaks["RssAnon"],
+                  "file_peak": peaks["RssFile"]}))
 '''
 
 
-def run_child(src: Path, kind: str, path: Path, timeout: float) -> dict:
+def run_child(src: Path, kind: str, path: Path, timeout: float, extra: list[str] = ()) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(overrides(kind, path))], env=env,
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps([*overrides(kind, path), *extra])], env=env,
                           capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         return {"error": done.stderr[-2000:]}
@@ -161,6 +208,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--a", type=Path, required=True, help="src folder of layout A (main's code)")
     ap.add_argument("--b", type=Path, default=HERE.parent / "src", help="src folder of layout B (columnar)")
+    ap.add_argument("--a-set", default="", metavar="K=V,...", help="config overrides of layout A's runs only")
+    ap.add_argument("--b-set", default="", metavar="K=V,...", help="config overrides of layout B's runs only, e.g. "
+                    "data.storage=disk (with --b the same src as --a: the two storage modes of one checkout)")
     ap.add_argument("--cases", default="text-100k,text-1m,long-20k")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=1800)
@@ -170,12 +220,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases.split(","):
             kind, rows, payload = CASES[case]
-            path = Path(tmp) / f"{case}.csv"
-            (write_text if kind == "text" else write_long)(path, rows)
+            path = Path(tmp) / (f"{case}.parquet" if kind.endswith("parquet") else f"{case}.csv")
+            WRITERS.get(kind, write_long)(path, rows)
             runs = {"A": [], "B": []}
             for _ in range(args.rounds):
-                for layout, src in (("A", args.a), ("B", args.b)):  # interleaved: A B A B
-                    got = run_child(src.resolve(), kind, path, args.timeout)
+                for layout, src, extra in (("A", args.a, args.a_set), ("B", args.b, args.b_set)):  # A B A B
+                    got = run_child(src.resolve(), kind, path, args.timeout, [x for x in extra.split(",") if x])
                     runs[layout].append(got)
                     print(case, layout, json.dumps(got)[:400], flush=True)
             result["cases"][case] = {"rows": rows, "payload_bytes_per_row": payload,
@@ -204,6 +254,11 @@ def summarize(runs: dict, rows: int, payload: int) -> dict:
             "peak_rss_mb": round(med(lambda g: g["peak"]) / 2**20),
             "peak_bytes_per_row": round(peak_row),
             "peak_per_payload": round(peak_row / payload, 1),
+            **({"anon_peak_bytes_per_row": round(med(lambda g: (g["anon_peak"] - g["anon_imports"]) / rows)),
+                "anon_peak_prepare_bytes_per_row": round(med(lambda g: (g["anon_peak_prepare"] - g["anon_imports"])
+                                                             / rows)),
+                "anon_peak_mb": round(med(lambda g: g["anon_peak"]) / 2**20),
+                "file_peak_mb": round(med(lambda g: g["file_peak"]) / 2**20)} if "anon_peak" in ok[0] else {}),
             "retained_bytes_per_row": round(med(lambda g: (g["rss_after_prepare"] - g["rss_imports"]) / rows)),
             "kept_bytes_per_row": round(med(lambda g: (g["rss_after_trim"] - g["rss_imports"]) / rows)),
             "columns_bytes_per_row": round(med(lambda g: g["columns_bytes"] / rows), 1),

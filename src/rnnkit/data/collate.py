@@ -145,6 +145,13 @@ class DatasetBuilder:
                                             {k: c.finish() for k, c in self._extra.items()})
 
 
+def length_array(dataset) -> np.ndarray:
+    """Every example's length as an (N,) int64 array: `SequenceDataset.length_array` (no copy), else the dataset's
+    `lengths` converted."""
+    found = getattr(dataset, "length_array", None)
+    return found if found is not None else np.asarray(dataset.lengths, dtype=np.int64)
+
+
 def stacked_targets(examples: Sequence[Example]) -> torch.Tensor:
     """(N,) the 0-d targets of `examples` (class indices) as one tensor; for a dataset's `.examples` read from its
     target column, without rebuilding an Example (and a 0-d tensor) per row."""
@@ -235,6 +242,13 @@ class SequenceDataset(torch.utils.data.Dataset):
     def lengths(self) -> list[int]:
         """Length T of every example, in dataset order (a fresh list each time)."""
         return _LengthList(self._lengths.tolist())
+
+    @property
+    def length_array(self) -> np.ndarray:
+        """`lengths` as a read-only (N,) int64 array, not copied (a Python list costs ~36 bytes a row)."""
+        view = self._lengths.view()
+        view.flags.writeable = False
+        return view
 
     def scalar_targets(self) -> np.ndarray | None:
         """(N,) the targets as one array when every example has a 0-d target (e.g. class indices), else None

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from rnnkit.config import Config
-from rnnkit.data.collate import DatasetBuilder, Example, SequenceDataset
+from rnnkit.data.collate import DatasetBuilder, Example, SequenceDataset, length_array
 from rnnkit.data.columns import ColumnBuilder, int64_column
 from rnnkit.data.datasets import get_builtin
 from rnnkit.data.ids import IdsBuilder
@@ -424,17 +424,18 @@ def _encode_store(records: Records, prep: Preprocessing, truncation: Truncation,
     return SequenceDataset.from_columns(ids, inputs, target, {}), cut
 
 
-def _median(values: list[int]) -> float | None:
-    if not values:
+def _median(values) -> float | None:
+    """The median of integer `values` (a list or an array), as a float; None when there are none."""
+    values = np.sort(np.asarray(values, dtype=np.int64))
+    if not len(values):
         return None
-    values = sorted(values)
     mid = len(values) // 2
-    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    return float(values[mid]) if len(values) % 2 else (int(values[mid - 1]) + int(values[mid])) / 2
 
 
 def median_length(dataset: SequenceDataset) -> float | None:
     """The median length of a split's sequences (as the model sees them, truncated); None when it is empty."""
-    return _median(list(dataset.lengths))
+    return _median(length_array(dataset))
 
 
 def long_sequence_report(cfg: Config, datasets: dict[str, SequenceDataset], mode: str, why: str) -> dict:

@@ -201,9 +201,17 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         Raises:
             ValueError: negative epoch.
         """
+        return [b.tolist() for b in self.batch_arrays(epoch)]
+
+    def batch_arrays(self, epoch: int) -> list[np.ndarray]:
+        """`epoch_batches(epoch)` as int64 arrays, one per batch (no Python int per row: ~8 bytes a row, not ~36).
+
+        Raises:
+            ValueError: negative epoch.
+        """
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
-        return [b.tolist() for b in self._split(self._global_batches(int(epoch)))]
+        return self._split(self._global_batches(int(epoch)))
 
     # ------------------------------------------------------------------ position
     def set_epoch(self, epoch: int, start: int = 0) -> None:
@@ -234,8 +242,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         # = epoch_batches(epoch)[start:], each batch made a list only when it is reached (an epoch of 10M rows as
         # Python lists at once would hold ~36 bytes a row)
-        batches = self._split(self._global_batches(self.epoch))
-        for b in itertools.islice(batches, self.start, None):
+        for b in itertools.islice(self.batch_arrays(self.epoch), self.start, None):
             yield b.tolist()
 
     def __len__(self) -> int:

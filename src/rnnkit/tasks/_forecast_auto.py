@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from rnnkit import config as C
-from rnnkit.data.collate import SequenceDataset
+from rnnkit.data.collate import SequenceDataset, length_array
 from rnnkit.data.sampler import BucketBatchSampler
 from rnnkit.data.timeseries import SeriesTable
 from rnnkit.data.windows import Spans, fit_scalers, make_windows, mase_scale, window_origins
@@ -322,7 +322,7 @@ def _train_and_score(cfg: C.Config, table: SeriesTable, spans: list[Spans], fold
                                    {"params": rest, "weight_decay": 0.0}], lr=cfg.optim.lr,
                                   betas=tuple(cfg.optim.betas))
     train_set, val_set = SequenceDataset(windows["train"]), SequenceDataset(windows["val"])
-    sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
+    sampler = BucketBatchSampler(length_array(train_set), cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                  chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed)
     steps = math.ceil(len(sampler) / cfg.optim.accumulate)
     schedule = dict(base_lr=cfg.optim.lr, warmup_steps=round(cfg.optim.warmup_epochs * steps),

@@ -25,7 +25,7 @@ import torch
 
 from rnnkit import config as C
 from rnnkit.data import fingerprint as fingerprints
-from rnnkit.data.collate import SequenceDataset
+from rnnkit.data.collate import SequenceDataset, length_array
 from rnnkit.data.pipeline import PreparedData
 from rnnkit.data.sampler import BucketBatchSampler, padding_share
 from rnnkit.errors import CheckpointError, ConfigError
@@ -202,7 +202,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     if dist.rank > 0:  # same initial weights on every rank (built above), then its own dropout masks
         torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank))
     train_set = data.datasets["train"]
-    sampler = BucketBatchSampler(train_set.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
+    sampler = BucketBatchSampler(length_array(train_set), cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                  chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed,
                                  num_replicas=dist.world, rank=dist.rank)
     streams, carried, steps = data.streams, None, task  # truncated BPTT: the family's chunks of its long sequence
@@ -383,7 +383,7 @@ def split_lengths(datasets: dict) -> dict:
     """Per split: min, median, 90th percentile and max of the sequence lengths the model saw (after truncation)."""
     out = {}
     for split, ds in datasets.items():
-        lengths = np.asarray(ds.lengths) if len(ds) else np.zeros(0)
+        lengths = length_array(ds) if len(ds) else np.zeros(0)
         if lengths.size:
             out[split] = {"min": int(lengths.min()), "median": float(np.median(lengths)),
                           "p90": float(np.percentile(lengths, 90)), "max": int(lengths.max())}
@@ -446,8 +446,9 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
     if task.baselines is not None and "test" in metrics:
         metrics["test"]["baselines"] = task.baselines(data, cfg)
     trained = data.datasets["train"] if data.streams is None else data.streams.dataset  # what the loop read
-    positions = sum(trained.lengths)
-    sampler = (BucketBatchSampler(trained.lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
+    trained_lengths = length_array(trained)
+    positions = int(trained_lengths.sum())
+    sampler = (BucketBatchSampler(trained_lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                   chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)
                if data.streams is None else data.streams.sampler())
     summary = {
@@ -461,7 +462,7 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
                                    cfg.train.min_epoch_steps),  # passes per counted epoch (per-rank batches)
         "stopped": state.stop_reason,
         "train_eval": {k: v for k, v in train_eval.items() if k != "indices"},
-        "padding_share": padding_share(trained.lengths, sampler.epoch_batches(0)),
+        "padding_share": padding_share(trained_lengths, sampler.batch_arrays(0)),
         "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),
         "data_wait_share": state.data_seconds / max(state.data_seconds + state.compute_seconds, 1e-9),
         "train_real_tokens": positions,

@@ -380,6 +380,18 @@ def elastic(*args, child: list[str], restarts: int) -> list[str]:
     return [*head, str(HERE / "ddpchild.py"), *child, "--", *map(str, args)]
 
 
+def test_a_restarted_pair_of_gloo_workers_connects_when_rank_0_comes_up_late(tmp_path):
+    """torchrun's agent keeps one store for the job: a restarted worker must not find the previous attempt's gloo
+    addresses there. Rank 1 dies after connecting; in the restart rank 0 starts 3 s late, so rank 1 reads the store
+    first (on main: "Gloo connectFullMesh failed ... Connection refused" every time, the job exits 1)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           "--max-restarts=1", str(HERE / "gloorestart.py")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**_env(), "RNNKIT_DIST_TIMEOUT": "30"})
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert sorted(re.findall(r"rank (\d) attempt (\d) connected", done.stdout)) == [("0", "1"), ("1", "1")]
+    assert "Connection refused" not in done.stderr
+
+
 ELASTIC = pytest.mark.skipif(
     os.environ.get("RNNKIT_TEST_ELASTIC") != "1",
     reason="torchrun restarts on this 2-core machine: a restarted pair of gloo workers often fails to connect "

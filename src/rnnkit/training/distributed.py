@@ -237,11 +237,34 @@ def init_from_env(device_name: str) -> Dist:
         kwargs["device_id"] = torch.device("cuda", local_rank)
     else:
         backend = "gloo"
-    timeout = float(os.environ.get(TIMEOUT_ENV, "1800"))
-    tdist.init_process_group(backend, timeout=timedelta(seconds=timeout), **kwargs)
+    timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "1800")))
+    store = _attempt_store(world, timeout)
+    if store is not None:
+        kwargs.update(store=store, rank=int(os.environ["RANK"]), world_size=world)
+    tdist.init_process_group(backend, timeout=timeout, **kwargs)
     _owned = True
     _stop_with_launcher()
     return current()
+
+
+def _attempt_store(world: int, timeout: timedelta):
+    """The store a restarted torchrun worker connects through: the agent's store under a prefix of this attempt
+    (TORCHELASTIC_RESTART_COUNT), or None (torch's own env:// rendezvous) when that is safe.
+
+    Why: with one agent (a single node, torchrun's static rendezvous), the agent keeps one store for the whole job
+    and torch's env:// rendezvous adds no per-attempt prefix to it, so the keys through which the previous
+    attempt's workers published their gloo addresses are still there when a restarted worker looks for its
+    peers. A worker that reads the store before its peer has written the new address connects to the dead one
+    ("Gloo connectFullMesh failed ... Connection refused"; every time when rank 0 comes up a few seconds after
+    rank 1, about one restart in three on a loaded 2-core machine). Under the prefix each attempt sees only its
+    own keys. Several agents (nodes) keep their restart counts apart, so there torch's rendezvous is kept."""
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if (os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or restart is None
+            or os.environ.get("GROUP_WORLD_SIZE", "1") != "1"):
+        return None
+    agent = tdist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False,
+                           timeout=timeout)
+    return tdist.PrefixStore(f"rnnkit/attempt_{restart}", agent)
 
 
 def shutdown() -> None:

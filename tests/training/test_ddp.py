@@ -392,14 +392,6 @@ def test_a_restarted_pair_of_gloo_workers_connects_when_rank_0_comes_up_late(tmp
     assert "Connection refused" not in done.stderr
 
 
-ELASTIC = pytest.mark.skipif(
-    os.environ.get("RNNKIT_TEST_ELASTIC") != "1",
-    reason="torchrun restarts on this 2-core machine: a restarted pair of gloo workers often fails to connect "
-           "(\"Gloo connectFullMesh failed ... Connection refused\", about 1 attempt in 3, some attempts hanging to "
-           "the timeout), before any training step; run with RNNKIT_TEST_ELASTIC=1 (seen passing 2 of 3 runs)")
-
-
-@ELASTIC
 def test_a_torchrun_restart_resumes_by_itself_and_ends_bit_identical(reference, series, tmp_path):
     """`torchrun --max-restarts 5`: rank 1 is killed (SIGKILL) after step 11 of 24; torchrun restarts both workers
     with the same fresh-run command, which sees TORCHELASTIC_RESTART_COUNT=1 and a run directory holding this run,
@@ -417,7 +409,6 @@ def test_a_torchrun_restart_resumes_by_itself_and_ends_bit_identical(reference, 
     assert_each_epoch_sees_every_record_once(run)
 
 
-@ELASTIC
 def test_with_no_restarts_left_torchrun_exits_non_zero_without_hanging(series, tmp_path):
     run = tmp_path / "run"
     t0 = time.monotonic()

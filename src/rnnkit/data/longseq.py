@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
@@ -199,10 +201,11 @@ def cut_counts(lengths: Sequence[int], limit: int) -> dict:
         rows longer than `limit`, their share of the rows; steps in all, steps dropped, their share of the
         steps (shares 0.0 for an empty split).
     """
+    lengths = np.asarray(lengths, dtype=np.int64)  # (a list or an array: no Python int per row is made)
     rows = len(lengths)
-    cut = [n for n in lengths if n > limit]
-    positions = int(sum(lengths))
-    dropped = int(sum(n - limit for n in cut))
+    cut = lengths[lengths > limit]
+    positions = int(lengths.sum())
+    dropped = int((cut - limit).sum())
     return {"rows": rows, "cut_rows": len(cut), "cut_rows_share": len(cut) / rows if rows else 0.0,
             "positions": positions, "dropped_positions": dropped,
             "dropped_share": dropped / positions if positions else 0.0}
@@ -235,10 +238,11 @@ def choose_long_sequences(setting: str, lengths: Sequence[int], max_length: int,
         return setting, f"data.long_sequences {setting}"
     if "window" not in supported:
         return "truncate", "auto: this task truncates"
+    lengths = np.asarray(lengths, dtype=np.int64)
     rows = len(lengths)
 
     def share_over(limit: int) -> tuple[int, float]:
-        over = sum(1 for n in lengths if n > limit)
+        over = int((lengths > limit).sum())
         return over, over / rows if rows else 0.0
 
     very = AUTO_HIERARCHICAL_FACTOR * max_length

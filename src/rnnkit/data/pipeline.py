@@ -32,7 +32,7 @@ from rnnkit.data.ids import IdsBuilder
 from rnnkit.data.longseq import WINDOWED, Truncation, Windows, choose_long_sequences, cut_counts
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import ReadResult, Record
-from rnnkit.data.recordstore import Records, chained, labels_of, lengths_of, read_file
+from rnnkit.data.recordstore import Records, chained, label_counts, length_array_of, read_file
 from rnnkit.data.spill import Spill, freeze
 from rnnkit.data.splits import save_split, stratified_split
 from rnnkit.data.standardize import Standardizer
@@ -212,7 +212,8 @@ def split_records(cfg: Config, splits: dict[str, list[Record]], run_dir: Path | 
 def check_training_data(cfg: Config, splits: dict[str, list[Record]], files: dict) -> None:
     """Fail (DataError) when the training split cannot train a classifier: no rows, or one class only."""
     train = splits.get("train", [])
-    problems = too_few_classes(Counter(label for label in labels_of(train) if label is not None), rows=len(train),
+    labeled = Counter({k: n for k, n in label_counts(train).items() if k is not None})
+    problems = too_few_classes(labeled, rows=len(train),
                                file=str(files.get("train", cfg.data.train)), column=cfg.data.label_column)
     if problems:
         raise DataError(problems, header="the training data cannot train a classifier")
@@ -302,7 +303,7 @@ def fit_preprocessing(cfg: Config, train: list[Record], truncation: Truncation |
     `truncation` keeps (default: data.max_length with data.truncate_keep).
     """
     truncation = truncation or truncation_for(cfg)
-    labels = LabelMap.build(labels_of(train))
+    labels = LabelMap.build(label_counts(train))  # its distinct labels
     if isinstance(train, Records):  # counted on the store's columns
         vocab = Vocab.from_counts(train.token_counts(truncation.limit, truncation.slices),
                                   min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
@@ -470,7 +471,7 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     carved = {name: records[name] for name in ("train", *fractions)}
     records = check_split_sizes(cfg, records, files)
     try:
-        mode, why = choose_long_sequences(cfg.data.long_sequences, lengths_of(records["train"]),
+        mode, why = choose_long_sequences(cfg.data.long_sequences, length_array_of(records["train"]),
                                           cfg.data.max_length, supported=LONG_SEQUENCE_MODES)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -481,7 +482,7 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     for split, recs in records.items():
         datasets[split], truncated[split] = encode_dataset(recs, prep, truncation=truncation,
                                                            sequence_column=cfg.data.sequence_column)
-        counts[split] = cut_counts(lengths_of(recs), truncation.limit)
+        counts[split] = cut_counts(length_array_of(recs), truncation.limit)
     if mode in WINDOWED:  # the front-end (model.frontend auto) reads one window at a time
         win = windows_for(cfg, mode)
         prep.median_length = _median([n for length in datasets["train"].lengths for n in win.window_lengths(length)])

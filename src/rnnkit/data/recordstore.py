@@ -274,6 +274,31 @@ def lengths_of(records: Sequence[Record]) -> list[int]:
     return records.lengths().tolist() if isinstance(records, Records) else [len(r) for r in records]
 
 
+def length_array_of(records: Sequence[Record]) -> np.ndarray:
+    """Each record's length as an int64 array (`Records`: from the store's ends, no Python int per row)."""
+    if isinstance(records, Records):
+        return records.lengths()
+    return np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records))
+
+
+def label_counts(records: Sequence[Record]) -> Counter:
+    """How many records carry each label (None: unlabeled), as `Counter(labels_of(records))` (`Records` and
+    `Chained` of them: counted on the store's label codes, no list of every row's label)."""
+    if isinstance(records, Chained):
+        total: Counter = Counter()
+        for part in records.parts:
+            total.update(label_counts(part))
+        return total
+    if isinstance(records, Records):
+        store = records.store
+        counts = np.bincount(store.labels[records.index], minlength=len(store.label_names))
+        out: Counter = Counter()
+        for code in np.flatnonzero(counts).tolist():  # a renamed label's codes add up under its one name
+            out[store.label_names[code]] += int(counts[code])
+        return out
+    return Counter(r.label for r in records)
+
+
 def ids_of(records: Sequence[Record]) -> list[str]:
     return records.ids() if isinstance(records, Records) else [r.id for r in records]
 
@@ -397,5 +422,6 @@ def _read_chunks(path, tables, store: RecordStore, options: dict) -> ReadResult:
     return ReadResult(store.finish(), problems, rows, bad_rows, record_ids)
 
 
-__all__ = ["CHUNK_ROWS", "Chained", "RecordStore", "Records", "as_split", "chained", "ids_of", "label_sightings",
-           "labels_of", "lengths_of", "read_file", "relabel", "relabel_all", "without_ids"]
+__all__ = ["CHUNK_ROWS", "Chained", "RecordStore", "Records", "as_split", "chained", "ids_of", "label_counts",
+           "label_sightings", "labels_of", "length_array_of", "lengths_of", "read_file", "relabel", "relabel_all",
+           "without_ids"]

@@ -76,13 +76,17 @@ def stratified_split(records: list[Record], *, fractions: dict[str, float], seed
     if sum(fractions.values()) >= 1:
         raise ConfigError(f"split fractions {fractions} add up to 1 or more; train would get nothing")
 
-    labels = labels_of(records)
     names = ["train", *fractions]
-    codes: dict[str | None, int] = {}
-    for label in labels:
-        codes.setdefault(label, len(codes))
-    label_codes = np.fromiter((codes[label] for label in labels), dtype=np.int32, count=len(labels))
-    assign = np.zeros(len(labels), dtype=np.int8)  # index into `names`; 0: train
+    if isinstance(records, Records):  # the store's label codes (one per distinct label), no list of labels
+        label_codes = records.store.labels[records.index]
+        codes = {records.store.label_names[c]: c for c in np.unique(label_codes).tolist()}
+    else:
+        labels = labels_of(records)
+        codes: dict[str | None, int] = {}
+        for label in labels:
+            codes.setdefault(label, len(codes))
+        label_codes = np.fromiter((codes[label] for label in labels), dtype=np.int32, count=len(labels))
+    assign = np.zeros(len(label_codes), dtype=np.int8)  # index into `names`; 0: train
     rng = np.random.default_rng(seed)
     for label in sorted(codes, key=_class_order):
         idx = np.flatnonzero(label_codes == codes[label])  # the class's records, in order

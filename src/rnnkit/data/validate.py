@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rnnkit.data import chunkscope
 from rnnkit.data.records import ReadResult, Record
-from rnnkit.data.recordstore import Records, as_split, label_sightings, labels_of, relabel_all, without_ids
+from rnnkit.data.recordstore import Records, as_split, label_counts, label_sightings, relabel_all, without_ids
 from rnnkit.data.vocab import natural_key
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
@@ -61,7 +61,7 @@ def unseen_label_problems(train: list[Record], other: list[Record]) -> list[Prob
         One `Problem` per record with an unseen label (column "label", rule
         `UNSEEN_LABEL_RULE`), in the order of `other`.
     """
-    seen = {label for label in labels_of(train) if label is not None}
+    seen = {label for label in label_counts(train) if label is not None}
     if not seen:
         return []
     return [
@@ -128,7 +128,7 @@ def reconcile_labels(records: list[Record], *, column: str = "label") -> list[st
         One message per group of spellings (for `warnings.warn`); each names every spelling with its
         row count and first file:line.
     """
-    counts: Counter[str] = Counter(label for label in labels_of(records) if label is not None)
+    counts: Counter[str] = Counter({k: n for k, n in label_counts(records).items() if k is not None})
     if not counts:
         return []
     first, raw, raw_first = label_sightings(records)

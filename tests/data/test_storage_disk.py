@@ -64,6 +64,7 @@ def test_disk_storage_prepares_the_same_bytes_and_leaves_no_file(tmp_path, monke
     assert (tmp_path / "mem" / "splits.json").read_bytes() == (tmp_path / "disk" / "splits.json").read_bytes()
     for split, ds in disk.datasets.items():  # the token ids and offsets are mapped from files ...
         assert is_disk_backed(ds._inputs.values) and is_disk_backed(ds._inputs.offsets), split
+        assert is_disk_backed(ds._ids.numbers) and is_disk_backed(ds._ids.which), split
         assert not is_disk_backed(memory.datasets[split]._inputs.values)
         with pytest.raises(ValueError):  # ... read-only
             ds._inputs.values[0] = 1

@@ -28,7 +28,7 @@ from rnnkit.config import Config
 from rnnkit.data.collate import DatasetBuilder, Example, SequenceDataset, length_array
 from rnnkit.data.columns import ColumnBuilder, int64_column
 from rnnkit.data.datasets import get_builtin
-from rnnkit.data.ids import IdsBuilder
+from rnnkit.data.ids import Ids, IdsBuilder
 from rnnkit.data.longseq import WINDOWED, Truncation, Windows, choose_long_sequences, cut_counts
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import ReadResult, Record
@@ -416,7 +416,13 @@ def _encode_store(records: Records, prep: Preprocessing, truncation: Truncation,
         target = column.finish()
     ids = store.ids
     if ids.blob is None and len(ids.prefixes) == 1:  # what an IdsBuilder fed these ids builds
-        ids = ids.take(records.index)
+        if spill is None:
+            ids = ids.take(records.index)
+        else:  # disk-backed too (12 bytes a row)
+            which, numbers = spill.empty(np.int32, len(records)), spill.empty(np.int64, len(records))
+            np.take(ids.which, records.index, out=which)
+            np.take(ids.numbers, records.index, out=numbers)
+            ids = Ids(prefixes=ids.prefixes, which=freeze(which), numbers=freeze(numbers))
     else:
         build = IdsBuilder()
         for i in records.index.tolist():

@@ -318,6 +318,28 @@ def test_tags_hardly_better_than_the_baseline_after_memorising_are_unpredictable
     assert "labels.unpredictable" not in dict(codes(evidence(train, val, start=2.574, cfg=cfg, summary=healthy)))
 
 
+def test_ner_clearly_better_on_entity_f1_is_not_unpredictable_labels_for_a_close_token_accuracy():
+    """Issue 11, hironsan_ner (Japanese IOB2, 84% O), the default tagger, seed 0: token accuracy 0.9184 against the
+    most-frequent-tag baseline's 0.9141 (5% of its gap to 1), entity F1 0.537 against 0.428 (19% of its gap) after
+    the training loss fell from 0.85 (the tag shares' loss) to 0.017. The doctor warned labels.unpredictable from
+    the token accuracy alone; the headline that picked the best epoch (entity F1) clearly beat the baseline."""
+    cfg = C.resolve(None, ["task=tag"])
+    test = {"accuracy": 0.9184, "entity_f1": 0.5373,
+            "baselines": {"most_frequent_tag": {"accuracy": 0.9141, "entity_f1": 0.4278}}}
+    summary = {"metrics": {"test": test}, "stopped": "early_stopping", "epochs_run": 72, "monitor": "entity_f1"}
+    train = [2.58, 0.79, 0.41, 0.27, 0.2, 0.12, 0.074, 0.041, 0.036, 0.031, 0.024, 0.023]
+    val = [1.49, 0.78, 0.46, 0.37, 0.38, 0.35, 0.36, 0.36, 0.36, 0.36, 0.36, 0.37]
+    ev = evidence(train, val, start=2.82, cfg=cfg, summary=summary, inputs={"label_entropy": 0.85})
+    assert R.baseline(ev) == []
+    # the same run hardly better on entity F1 too: the labels are the suspect again
+    barely = {**test, "entity_f1": 0.44}
+    ev = evidence(train, val, start=2.82, cfg=cfg, summary={**summary, "metrics": {"test": barely}},
+                  inputs={"label_entropy": 0.85})
+    (f,) = R.baseline(ev)
+    assert f.code == "labels.unpredictable" and f.severity == "warning"
+    assert "the test entity_f1 0.44 is hardly better than the most frequent tag baseline's 0.4278" in f.explanation
+
+
 def test_the_leak_check_names_a_label_channel_but_not_a_chance_sorting():
     """input_statistics: a channel equal to the class index is named with 4 classes of 9 sequences (held-out
     BasicMotions had 9 per class, under the former 10-per-class minimum); 2 sequences of a class that one

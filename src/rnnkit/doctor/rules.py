@@ -331,10 +331,19 @@ def _overfitting_curve(ev: Evidence) -> list[Finding]:
                   "train_loss_at_best": tb, "train_loss_last": tl, "epochs_after_best": len(after)},
         explanation=explanation,
         advice=advice,
-        action=((f"the best weights (epoch {epochs[best]['epoch']}) were restored before scoring"
+        action=((_restored(ev, epochs[best]["epoch"]) + " were restored before scoring"
                  + (" and early stopping ended the run" if stopped == "early_stopping" else ""))
                 if ev.finished else "none yet: the run has not finished (it restores the best weights when it does)"),
     )]
+
+
+def _restored(ev: Evidence, lowest_loss_epoch: int) -> str:
+    """Whose weights the run kept: the lowest validation loss's, or another epoch's when a validation metric
+    picked the best epoch (summary "monitor", e.g. entity_f1 for BIO tags)."""
+    monitor, best = ev.summary.get("monitor"), ev.summary.get("best_epoch")
+    if monitor not in (None, "loss") and isinstance(best, int) and best != lowest_loss_epoch:
+        return f"the weights of epoch {best} (the best validation {monitor})"
+    return f"the best weights (epoch {lowest_loss_epoch})"
 
 
 def underfitting(ev: Evidence) -> list[Finding]:

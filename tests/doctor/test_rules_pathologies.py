@@ -318,6 +318,26 @@ def test_tags_hardly_better_than_the_baseline_after_memorising_are_unpredictable
     assert "labels.unpredictable" not in dict(codes(evidence(train, val, start=2.574, cfg=cfg, summary=healthy)))
 
 
+def test_the_checklist_names_the_metric_it_compares_with_the_baseline():
+    """The predictions item read "test accuracy 0 vs the most frequent tag baseline 0.29" for a tagger that beat the
+    baseline on accuracy and not on entity F1: the figures were entity F1's, the name the family's metric. A
+    tagger that beats both shows both."""
+    cfg = C.resolve(None, ["task=tag"])
+    test = {"accuracy": 0.946, "entity_f1": 0.0,
+            "baselines": {"most_frequent_tag": {"accuracy": 0.940, "entity_f1": 0.29}}}
+    summary = {"metrics": {"test": test}, "stopped": "early_stopping", "epochs_run": 4, "monitor": "entity_f1"}
+    ev = evidence([0.5, 0.3, 0.24, 0.22], cfg=cfg, summary=summary)
+    (check,) = [c for c in run_checklist(ev, []) if c.item == "Predictions sensible?"]
+    assert check.verdict == "fail"
+    assert check.detail == ("test entity_f1 0 vs the most frequent tag baseline 0.29: the model does no better than "
+                            "the trivial prediction")
+    good = {**test, "entity_f1": 0.5373}
+    ev = evidence([0.5, 0.3, 0.24, 0.22], cfg=cfg, summary={**summary, "metrics": {"test": good}})
+    (check,) = [c for c in run_checklist(ev, []) if c.item == "Predictions sensible?"]
+    assert check.verdict == "pass"
+    assert check.detail == "test accuracy 0.946 vs the most frequent tag baseline 0.94; entity_f1 0.5373 vs 0.29"
+
+
 def test_ner_clearly_better_on_entity_f1_is_not_unpredictable_labels_for_a_close_token_accuracy():
     """Issue 11, hironsan_ner (Japanese IOB2, 84% O), the default tagger, seed 0: token accuracy 0.9184 against the
     most-frequent-tag baseline's 0.9141 (5% of its gap to 1), entity F1 0.537 against 0.428 (19% of its gap) after

@@ -407,7 +407,11 @@ def tag_info() -> dict:
 def hironsan_files(work: Path) -> tuple[Path, Path, dict]:
     """hironsancorpus' iob_sents.txt (MeCab columns, the surface form first and the IOB2 tag last, a blank line
     after each sentence) -> train/test CoNLL files (token<TAB>tag) with the package reader's split."""
-    src = site_dir("hironsan") / "corpus" / "iob_sents.txt"
+    try:
+        src = site_dir("hironsan") / "corpus" / "iob_sents.txt"
+    except RuntimeError:
+        raise RuntimeError("hironsancorpus is not installed: pip install --no-deps --target DIR hironsancorpus==0.1.2 "
+                           "and pass --deps DIR") from None
     sents, cur = [], []
     for line in src.read_text(encoding="utf-8").split("\n"):
         if line.strip("\r"):
@@ -592,6 +596,9 @@ def tables(data: dict) -> str:
                 "its entity F1 | wall s |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
         for n in names:
             i, rs = ds.get(n, {}), good(n)
+            if i.get("error"):
+                out.append(f"| {n} | | | | preparation failed: {i['error']} | | | | |")
+                continue
             mf = [(r.get("baselines") or {}).get("most_frequent_tag", {}) for r in rs]
             sizes = (rs[0].get("sizes") or {}) if rs else {}
             split = (f"{sizes.get('train', i.get('n_train'))}/{sizes.get('val', i.get('n_val'))}/"

@@ -191,6 +191,21 @@ def test_overfitting_that_early_stopping_dealt_with_is_info():
     assert [f.severity for f in R.overfitting(evidence(train, early, summary=done))] == ["warning"]
 
 
+def test_overfitting_names_the_epoch_whose_weights_were_restored_when_a_metric_picked_it():
+    """Issue 11, hironsan_ner seed 0: validation entity F1 (train.monitor=auto for BIO tags) picked epoch 62, the
+    validation loss was lowest at epoch 38; the finding said the weights of epoch 38 were restored."""
+    val = [1.0, 0.9, 0.8, 0.96, 0.97, 0.98, 1.17]  # lowest loss at epoch 3
+    train = [0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1]
+    done = {"stopped": "early_stopping", "metrics": {"test": {}}, "monitor": "entity_f1", "best_epoch": 5}
+    (f,) = R.overfitting(evidence(train, val, summary=done, cfg=C.resolve(None, ["task=tag"])))
+    assert f.action == ("the weights of epoch 5 (the best validation entity_f1) were restored before scoring and "
+                        "early stopping ended the run")
+    assert "validation loss was lowest at epoch 3" in f.explanation and f.severity == "info"
+    by_loss = {**done, "monitor": "loss", "best_epoch": 3}  # the loss picked the epoch: as before
+    (f,) = R.overfitting(evidence(train, val, summary=by_loss))
+    assert f.action == "the best weights (epoch 3) were restored before scoring and early stopping ended the run"
+
+
 def _cpu_summary(wall, cpu_seconds, run, wait, threads, load=(0.3, 0.4)):
     return {"metrics": {}, "threads": round(threads), "threads_reason": "train.threads=2",
             "cpu": {"usable_cores": 2, "rnnkit_trainings": 1, "threads_mean": threads, "thread_changes": [],

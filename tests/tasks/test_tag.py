@@ -164,3 +164,29 @@ def test_item4_one_tag_is_a_data_error_before_anything_is_written(tmp_path, caps
             "(40 sentences, all tag 'O'); a tagger needs at least 2 tags. Fix: add sentences with at least one other "
             "tag") in err
     assert not run.exists() or not any(run.iterdir())  # no config, vocabulary, tags or splits
+
+
+def test_a_tagger_no_better_than_its_baseline_on_entity_f1_is_a_doctor_finding(tmp_path, capsys):
+    """Issue 11: "a model no better than its baseline on the headline metric is a doctor finding, not silence". One
+    epoch at a learning rate that barely moves the weights (the issue's max_epochs=1 check): the run's entity F1,
+    the headline that picks the epoch for BIO tags, stays below the most-frequent-tag baseline's; the CLI's doctor
+    line and findings.json say so, and the checklist fails its predictions item."""
+    from rnnkit.doctor.evidence import load_evidence
+
+    train = names_task(tmp_path / "names.jsonl", n=200)
+    run = tmp_path / "run"
+    code = cli.main(["train", str(train), "--task", "tag", "--out", str(run),
+                     *[x for s in TINY[1:] for x in ("--set", s)], "--set", "train.max_epochs=1",
+                     "--set", "optim.lr=1e-5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads((run / "summary.json").read_text())
+    test = summary["metrics"]["test"]
+    assert summary["monitor"] == "entity_f1"
+    assert test["entity_f1"] < test["baselines"]["most_frequent_tag"]["entity_f1"]  # the situation under test
+    compared = {c.metric: c.better for c in load_evidence(run).baseline_comparisons()}
+    assert compared == {"accuracy": False, "entity_f1": False}
+    findings = {f["code"]: f for f in json.loads((run / "findings.json").read_text())}
+    assert findings["baseline.not_beaten"]["severity"] == "warning"
+    assert "no better than the most frequent tag baseline's" in findings["baseline.not_beaten"]["explanation"]
+    assert "baseline.not_beaten" in out and "failed: Predictions sensible?" in out

@@ -73,7 +73,15 @@ class Evidence:
 
     def baseline_comparison(self) -> BaselineComparison | None:
         """The test headline metric against the family's trivial baseline (`Task.baseline`), or None when the
-        run has no test metrics, the family has no baseline, or either number is missing."""
+        run has no test metrics, the family has no baseline, or either number is missing: the first of
+        `baseline_comparisons` that is not beaten, else the first."""
+        found = self.baseline_comparisons()
+        return next((c for c in found if not c.better), found[0] if found else None)
+
+    def baseline_comparisons(self) -> list[BaselineComparison]:
+        """Every test metric compared with the family's trivial baseline: the family's metric, and the headline
+        that picked the best epoch (summary "monitor": macro_f1 for imbalanced classes, entity_f1 for BIO tags)
+        when the baseline has it too; [] when there is nothing to compare."""
         from rnnkit.errors import RnnkitError
         from rnnkit.tasks import get_task
 
@@ -81,13 +89,11 @@ class Evidence:
         try:
             spec = get_task(self.cfg.task).baseline if test else None
         except RnnkitError:
-            return None
+            return []
         if spec is None:
-            return None
+            return []
         metric, name, higher = spec
         found = []
-        # the family's metric, and the headline that picked the best epoch (summary "monitor": macro_f1 for
-        # imbalanced classes, entity_f1 for BIO tags) when the baseline has it too; the first one not beaten
         headline = self.summary.get("monitor")
         for m in dict.fromkeys([metric] + ([headline] if headline not in (None, "loss", metric) else [])):
             base = test.get("baselines", {}).get(name, {}).get(m)
@@ -95,7 +101,7 @@ class Evidence:
             if isinstance(value, (int, float)) and isinstance(base, (int, float)):
                 found.append(BaselineComparison(m, float(value), name, float(base),
                                                 higher if m == metric else m not in LOWER_IS_BETTER))
-        return next((c for c in found if not c.better), found[0] if found else None)
+        return found
 
 
 @dataclass(frozen=True)

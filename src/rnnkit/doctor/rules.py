@@ -331,10 +331,19 @@ def _overfitting_curve(ev: Evidence) -> list[Finding]:
                   "train_loss_at_best": tb, "train_loss_last": tl, "epochs_after_best": len(after)},
         explanation=explanation,
         advice=advice,
-        action=((f"the best weights (epoch {epochs[best]['epoch']}) were restored before scoring"
+        action=((_restored(ev, epochs[best]["epoch"]) + " were restored before scoring"
                  + (" and early stopping ended the run" if stopped == "early_stopping" else ""))
                 if ev.finished else "none yet: the run has not finished (it restores the best weights when it does)"),
     )]
+
+
+def _restored(ev: Evidence, lowest_loss_epoch: int) -> str:
+    """Whose weights the run kept: the lowest validation loss's, or another epoch's when a validation metric
+    picked the best epoch (summary "monitor", e.g. entity_f1 for BIO tags)."""
+    monitor, best = ev.summary.get("monitor"), ev.summary.get("best_epoch")
+    if monitor not in (None, "loss") and isinstance(best, int) and best != lowest_loss_epoch:
+        return f"the weights of epoch {best} (the best validation {monitor})"
+    return f"the best weights (epoch {lowest_loss_epoch})"
 
 
 def underfitting(ev: Evidence) -> list[Finding]:
@@ -513,16 +522,23 @@ def baseline(ev: Evidence) -> list[Finding]:
     if not ev.finished or _diverged(ev) is not None or ev.event("nonfinite") is not None:
         return []
     cmp = ev.baseline_comparison()
+    found = ev.baseline_comparisons()
+    # a metric that clearly beat the baseline (the headline that picked the epoch, say): the inputs predict the
+    # labels, whatever another metric shows; "clearly" for a bounded score (accuracy, entity F1): it closed at
+    # least BARELY of the baseline's gap to perfect
+    clearly = [c for c in found if c.better and not (c.higher and c.base < 1
+                                                     and (c.model - c.base) / (1 - c.base) < BARELY)]
     barely = False
     if cmp is not None and cmp.better:
-        # a bounded score (accuracy) that closed less than BARELY of the gap to perfect: a suspect only when the
-        # training set was memorised all the same (below)
-        if not (cmp.higher and cmp.base < 1 and (cmp.model - cmp.base) / (1 - cmp.base) < BARELY):
+        # every metric hardly better: a suspect only when the training set was memorised all the same (below)
+        if clearly:
             return []
         barely = True
+        cmp = next((c for c in found if c.metric == ev.summary.get("monitor")), cmp)  # the headline's words
     if cmp is not None:
         seen = (f"the test {cmp.metric} {cmp.model:.4g} is {'hardly' if barely else 'no'} better than the "
                 f"{cmp.name.replace('_', ' ')} baseline's {cmp.base:.4g}")
+        seen += "".join(f", while its {c.metric} {c.model:.4g} beat the baseline's {c.base:.4g}" for c in clearly)
         evidence = {"metric": cmp.metric, "model": cmp.model, cmp.name: cmp.base}
     else:
         judge = get_task(ev.cfg.task).judge_predictions
@@ -544,7 +560,7 @@ def baseline(ev: Evidence) -> list[Finding]:
     signal = ev.signal
     memorised = start is not None and train and (min(train) < MEMORISED_SHARE * start
                                                  or (min(train) < (1 - FELL_SHARE) * start and val_rose))
-    if memorised or signal.get("verdict") == "none":
+    if (memorised or signal.get("verdict") == "none") and not clearly:
         if memorised:
             why = (f"{seen}, although the training loss fell to {min(train):.4g} (from {start:.4g}): the model "
                    "memorised the training labels without learning anything that carries over")

@@ -131,3 +131,14 @@ def test_unseen_tag_in_val_is_an_error_naming_the_token_line(tmp_path):
     with pytest.raises(DataError) as err:
         api.train(cfg, tmp_path / "run")
     assert f"{val}:5" in str(err.value) and "not seen in the training data" in str(err.value)
+
+
+def test_a_full_width_space_token_is_a_token_and_an_empty_one_is_not(tmp_path):
+    """Japanese text tokenized by MeCab has U+3000 (ideographic space) as a token of its own (the hironsancorpus NER
+    file has two): in a tab-separated CoNLL file it is a token, not an empty cell; a cell of ASCII spaces is empty."""
+    p = write(tmp_path, "ja.conll", "東京\tB-LOC\n\u3000\tO\n都\tI-LOC\n\n \tO\nです\tO\n")
+    res = read_tagged(p)
+    assert res.records[0].tokens == ["東京", "\u3000", "都"] and res.records[0].extra["tags"] == ["B-LOC", "O", "I-LOC"]
+    assert [(q.line, q.column, q.rule) for q in res.problems] == [(5, "token", "empty token")]
+    jl = write(tmp_path, "ja.jsonl", json.dumps({"tokens": ["東京", "\u3000"], "tags": ["B-LOC", "O"]}) + "\n")
+    assert read_tagged(jl).records[0].tokens == ["東京", "\u3000"]

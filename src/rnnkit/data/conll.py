@@ -73,7 +73,7 @@ def detect_format(path: str | Path, fmt: str = "auto") -> str:
         with open(p, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 text = line.rstrip("\r\n")
-                if not text.strip() or text.startswith("#"):
+                if _blank(text) or text.startswith("#"):
                     continue
                 fields = text.split("\t")
                 return "conllu" if len(fields) == 10 and fields[0].split("-")[0].split(".")[0].isdigit() else "conll"
@@ -100,7 +100,7 @@ def _blocks(lines: list[str]) -> Iterable[_Sentence]:
     current: _Sentence | None = None
     index = 0
     for number, text in enumerate(lines, start=1):
-        if not text.strip():
+        if _blank(text):
             if current is not None:
                 yield current
                 index += 1
@@ -155,10 +155,10 @@ def _parse_conllu(s: _Sentence, file: str, tag_col: int, require_tags: bool):
             continue
         expected_id += 1
         form, tag = fields[1], fields[tag_col]
-        if not form.strip():
+        if _blank(form):
             problems.append(Problem(file, number, "form", repr(form), "empty token", "write the word form in "
                                     "column 2"))
-        if require_tags and (tag == "_" or not tag.strip()):
+        if require_tags and (tag == "_" or _blank(tag)):
             problems.append(Problem(file, number, col_name, tag, f"missing tag in column {col_name}",
                                     f"fill in column {col_name}, or choose another with --set tag.conll_column=..."))
         tokens.append(form)
@@ -184,6 +184,12 @@ def _split(text: str, tabs: bool) -> list[str]:
     return text.split("\t") if tabs else text.split()
 
 
+def _blank(text: str) -> bool:
+    """Empty or ASCII whitespace only. Other Unicode spaces are text: U+3000 (ideographic space) is a token of its
+    own in Japanese text tokenized by MeCab, so a line or cell holding it is not blank."""
+    return not text.strip(" \t\n\r\f\v")
+
+
 def _is_docstart(text: str) -> bool:
     return text.lstrip().startswith("-DOCSTART-")
 
@@ -205,7 +211,7 @@ def _parse_conll(s: _Sentence, file: str, tabs: bool, width: int, tag_col: int |
                                     "by tabs or spaces; end a sentence with a blank line"))
             continue
         tag = fields[tag_col if tag_col is not None else -1]
-        if not fields[0].strip():
+        if _blank(fields[0]):
             problems.append(Problem(file, number, "token", repr(fields[0]), "empty token", "write the token in "
                                     "the first column"))
         tokens.append(fields[0])
@@ -221,7 +227,7 @@ def _string_list(value, key: str, file: str, number: int, what: str) -> tuple[li
     fix = f'write "{key}" as a JSON list of strings, e.g. {{"{key}": ["a", "b"]}}'
     if not isinstance(value, list):
         return None, [Problem(file, number, key, shorten(json.dumps(value)), f"{what} must be a JSON list", fix)]
-    bad = [i for i, v in enumerate(value) if not isinstance(v, str) or not v.strip() or any(c in v for c in "\t\n\r")]
+    bad = [i for i, v in enumerate(value) if not isinstance(v, str) or _blank(v) or any(c in v for c in "\t\n\r")]
     if bad:
         return None, [Problem(file, number, key, shorten(json.dumps(value[bad[0]])),
                               f"{what} {bad[0] + 1} (and {len(bad) - 1} more) is not a non-empty string without tabs "
@@ -237,7 +243,7 @@ def _read_jsonl(path: Path, lines: list[str], token_column: str, tag_column: str
     rows = 0
     index = 0
     for number, text in enumerate(lines, start=1):
-        if not text.strip():
+        if _blank(text):
             continue
         this, index = index, index + 1
         if keep is not None and not keep(this):

@@ -69,7 +69,11 @@ class Spill:
         self.arrays += 1
         self.bytes += count * dtype.itemsize
         with fh:
-            return np.memmap(fh, dtype=dtype, mode=mode, shape=(count,)) if count else np.zeros(0, dtype=dtype)
+            if not count:
+                return np.zeros(0, dtype=dtype)
+            # a plain ndarray view of the mapping (which it keeps alive): slicing a row out of an np.memmap makes
+            # another np.memmap each time, a Python-level cost per example read
+            return np.memmap(fh, dtype=dtype, mode=mode, shape=(count,)).view(np.ndarray)
 
     def empty(self, dtype, count: int) -> np.ndarray:
         """A writable disk-backed (count,) array of `dtype` (zeros), its space reserved; `freeze` it once filled."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from rnnkit.data.collate import Batch, Example, SequenceDataset, collate
@@ -118,7 +119,7 @@ class StreamSampler(torch.utils.data.Sampler[list[int]]):
     """The batches of `chunk_examples` in sequence order, resumable (see the module's invariants).
 
     The protocol of `BucketBatchSampler` that the training loop and its set-up use: `set_epoch(epoch,
-    start)`, iteration, `len`, `epoch_batches`, `state_dict`, `batch_size`.
+    start)`, iteration, `len`, `epoch_batches`, `batch_arrays`, `state_dict`, `batch_size`.
     """
 
     def __init__(self, layout: StreamLayout):
@@ -130,6 +131,10 @@ class StreamSampler(torch.utils.data.Sampler[list[int]]):
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         b = self.layout.streams
         return [[j * b + s for s in range(b)] for j in range(self.layout.chunks)]
+
+    def batch_arrays(self, epoch: int) -> list[np.ndarray]:
+        """`epoch_batches(epoch)` as int64 arrays."""
+        return [np.asarray(b, dtype=np.int64) for b in self.epoch_batches(epoch)]
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         if not 0 <= start <= len(self):

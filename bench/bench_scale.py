@@ -54,28 +54,31 @@ COMMON = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1"
           "data.batch_size=64", "train.max_epochs=1", "train.threads=1", "train.progress=none", "train.device=cpu"]
 
 
-def write_text(path: Path, rows: int, seed: int = 0) -> None:
-    """`rows` CSV rows of 9 words; the label is whether word 0 of the row is in the first half of the vocabulary."""
-    rng = np.random.default_rng(seed)
-    words = np.array([f"w{i}" for i in range(5000)])
+def _write_csv(path: Path, rows) -> None:
     with open(path, "w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["text", "label"])
-        for start in range(0, rows, 100_000):
-            ids = rng.integers(0, len(words), size=(min(100_000, rows - start), 9))
-            out.writerows([" ".join(words[r]), "a" if r[0] < 2500 else "b"] for r in ids)
+        out.writerows(rows)
+
+
+def _row(words: np.ndarray, r: np.ndarray) -> list[str]:
+    """A row of the words `r`, labelled by whether its word 0 is in the first half of the vocabulary."""
+    return [" ".join(words[r]), "a" if r[0] < len(words) // 2 else "b"]
+
+
+def write_text(path: Path, rows: int, seed: int = 0) -> None:
+    """`rows` CSV rows of 9 words (a 5,000-word vocabulary)."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(5000)])
+    _write_csv(path, (_row(words, r) for start in range(0, rows, 100_000)
+                      for r in rng.integers(0, len(words), size=(min(100_000, rows - start), 9))))
 
 
 def write_docs(path: Path, rows: int, seed: int = 0) -> None:
-    """`rows` CSV rows of 100-300 words (a 20,000-word vocabulary); the label is word 0's half, as `write_text`."""
+    """`rows` CSV rows of 100-300 words (a 20,000-word vocabulary)."""
     rng = np.random.default_rng(seed)
     words = np.array([f"w{i}" for i in range(20_000)])
-    with open(path, "w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(["text", "label"])
-        for _ in range(rows):
-            r = rng.integers(0, len(words), size=int(rng.integers(100, 301)))
-            out.writerow([" ".join(words[r]), "a" if r[0] < 10_000 else "b"])
+    _write_csv(path, (_row(words, rng.integers(0, len(words), size=int(rng.integers(100, 301)))) for _ in range(rows)))
 
 
 def write_text_parquet(path: Path, rows: int, seed: int = 0) -> None:

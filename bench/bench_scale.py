@@ -48,6 +48,7 @@ CASES = {  # name -> (kind, rows of the data set, payload bytes per row)
     "text-10m": ("text", 10_000_000, 9 * 4 + 4),
     "long-20k": ("long", 20_000, 50 * 3 * 4 + 4),
     "docs-100k": ("docs", 100_000, 200 * 4 + 4),  # documents of 100-300 words (mean 200)
+    "text-1m-parquet": ("text-parquet", 1_000_000, 9 * 4 + 4),  # text-1m's rows as Parquet (row groups of 100k)
     "text-10m-parquet": ("text-parquet", 10_000_000, 9 * 4 + 4),  # text-10m's rows as Parquet (row groups of 100k)
 }
 COMMON = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "model.bidirectional=false",
@@ -153,10 +154,11 @@ marks = {}
 class Stop(Callback):
     def on_step_end(self, state, record):
         marks[state.step] = time.perf_counter()
-        if state.step == 21:
+        if STEPS and state.step == STEPS:
             raise FirstStep
 
 cfg = C.resolve(None, json.loads(sys.argv[1]))
+STEPS = int(sys.argv[2])  # stop after this optimizer step; 0: train the whole epoch
 task = get_task(cfg.task)
 run = Path(tempfile.mkdtemp()) / "run"
 run.mkdir()
@@ -173,12 +175,15 @@ ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed memory the allocator still hold
 rss_trim = rss()
 rows = sum(len(d) for d in data.datasets.values())
 nbytes = sum(getattr(d, "nbytes", 0) for d in data.datasets.values())
+t_fit = time.perf_counter()
 try:
     setup.fit_from_config(cfg, data, task, run, callbacks=[Stop()])
 except FirstStep:
     pass
+fit_s = time.perf_counter() - t_fit
 t_first = marks[1] - t0
-step_s = (marks[21] - marks[1]) / 20
+last = max(marks)
+step_s = (marks[last] - marks[1]) / max(last - 1, 1)
 fp = {}
 new = len(inspect.signature(setup.data_fingerprint).parameters) > 1
 for name in (("cold", "warm") if new else ("all",)):
@@ -192,15 +197,17 @@ for name in (("cold", "warm") if new else ("all",)):
 print(json.dumps({"rows": rows, "prepare_s": t_prep, "rss_imports": rss0, "rss_after_prepare": rss_prep,
                   "rss_after_trim": rss_trim, "step_s": step_s,
                   "peak_prepare": peak_prep, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                  "first_step_s": t_first, "fingerprint_s": fp, "columns_bytes": nbytes,
+                  "first_step_s": t_first, "steps_run": last, "fit_s": fit_s, "fingerprint_s": fp,
+                  "columns_bytes": nbytes,
                   "anon_imports": anon0, "anon_peak_prepare": anon_peak_prep, "anon_peak": peaks["RssAnon"],
                   "file_peak": peaks["RssFile"]}))
 '''
 
 
-def run_child(src: Path, kind: str, path: Path, timeout: float, extra: list[str] = ()) -> dict:
+def run_child(src: Path, kind: str, path: Path, timeout: float, extra: list[str] = (), steps: int = 21) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps([*overrides(kind, path), *extra])], env=env,
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps([*overrides(kind, path), *extra]), str(steps)],
+                          env=env,
                           capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         return {"error": done.stderr[-2000:]}
@@ -216,6 +223,9 @@ def main() -> None:
                     "data.storage=disk (with --b the same src as --a: the two storage modes of one checkout)")
     ap.add_argument("--cases", default="text-100k,text-1m,long-20k")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=21, help="optimizer steps per run (0: a whole epoch; the step time "
+                    "is then the epoch's mean, and peak RSS covers the epoch)")
+    ap.add_argument("--only", default="AB", help="layouts to run: AB, A or B")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -228,7 +238,10 @@ def main() -> None:
             runs = {"A": [], "B": []}
             for _ in range(args.rounds):
                 for layout, src, extra in (("A", args.a, args.a_set), ("B", args.b, args.b_set)):  # A B A B
-                    got = run_child(src.resolve(), kind, path, args.timeout, [x for x in extra.split(",") if x])
+                    if layout not in args.only:
+                        continue
+                    got = run_child(src.resolve(), kind, path, args.timeout, [x for x in extra.split(",") if x],
+                                    args.steps)
                     runs[layout].append(got)
                     print(case, layout, json.dumps(got)[:400], flush=True)
             result["cases"][case] = {"rows": rows, "payload_bytes_per_row": payload,
@@ -267,6 +280,8 @@ def summarize(runs: dict, rows: int, payload: int) -> dict:
             "columns_bytes_per_row": round(med(lambda g: g["columns_bytes"] / rows), 1),
             "step_ms": round(1000 * med(lambda g: g["step_s"]), 2),
             "first_step_s": round(med(lambda g: g["first_step_s"]), 2),
+            "steps_run": med(lambda g: g.get("steps_run", 21)),
+            "fit_s": round(med(lambda g: g.get("fit_s", float("nan"))), 1),
             "fingerprint_s": {k: round(statistics.median(g["fingerprint_s"][k] for g in ok), 4)
                               for k in ok[0]["fingerprint_s"]},
         }

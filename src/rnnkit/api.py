@@ -121,10 +121,10 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
         raise ConfigError(f"config key 'data.long_sequences': {cfg.data.long_sequences} is not available for task "
                           f"{cfg.task}, which takes {', '.join(('auto', *task.long_sequences))}; use "
                           "data.long_sequences auto or truncate.")
-    if cfg.data.storage == "disk" and not task.disk_storage:
-        raise ConfigError(f"config key 'data.storage': disk is not available for task {cfg.task}, whose data is "
-                          "held in memory; use data.storage memory (disk keeps the token ids of a classifier's "
-                          "text rows on disk).")
+    if cfg.data.storage in ("disk", "stream") and not task.disk_storage:
+        raise ConfigError(f"config key 'data.storage': {cfg.data.storage} is not available for task {cfg.task}, "
+                          "whose data is held in memory; use data.storage memory (disk keeps the token ids of a "
+                          "classifier's text rows on disk; stream reads a classifier's Parquet file by row groups).")
     dist.main_only(claim)
     show = cfg.train.progress != "none" and dist.is_main
     if resume is None:

@@ -433,3 +433,28 @@ def test_resume_auto_starts_an_empty_directory_and_continues_this_run(series, tm
     write_numeric_jsonl(other, n=100, seed=3)
     assert main(["train", str(other), "--out", str(run), "--resume", "auto"]) == 2
     assert "holds another run (data.train:" in capsys.readouterr().err
+
+
+def test_a_streamed_parquet_file_shards_by_row_group_under_torchrun(tmp_path):
+    """data.storage=stream with 2 processes: each rank reads its own row groups, the two ranks take the same number
+    of steps, and every epoch's steps (both ranks' ids, logged together) hold every training row."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = 1200
+    texts = [" ".join([f"w{(i * 7 + k) % 50}" for k in range(3 + i % 9)] + [f"c{i % 2}"]) for i in range(rows)]
+    data = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"text": texts, "label": [f"c{i % 2}" for i in range(rows)]}), data, row_group_size=100)
+    run = tmp_path / "run"
+    done = run_torchrun(*train_args(data, run, "data.storage=stream", "data.shuffle_buffer=150", "train.max_epochs=2",
+                                    "data.test_fraction=0"), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["distributed"]["world_size"] == 2 and summary["data"]["storage"]["mode"] == "stream"
+    train = summary["data"]["sizes"]["train"]
+    by_epoch: dict[int, list[str]] = {}
+    for r in steps(run):
+        by_epoch.setdefault(r["epoch"], []).extend(r["ids"])
+    assert sorted(by_epoch) == [0, 1]
+    for epoch, ids in by_epoch.items():
+        assert len(set(ids)) == train, f"epoch {epoch + 1}"  # every training row; a short rank repeats a few
+        assert len(ids) - train < 2 * 12 * 2, f"epoch {epoch + 1}"  # repeats: less than a buffer's short batches

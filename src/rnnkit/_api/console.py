@@ -13,6 +13,18 @@ from rnnkit.tasks import get_task
 from rnnkit.training import distributed
 
 
+def storage_words(storage: dict | None) -> str:
+    """The data line's words on data.storage (nothing for memory)."""
+    if not storage:
+        return ""
+    if storage["mode"] == "stream":
+        return (f"; streamed (data.storage): {storage['rows']:,} rows in {storage['row_groups']} row groups, read "
+                f"by row groups through a shuffle buffer of {storage['shuffle_buffer']:,} rows; train figures "
+                f"of the final scoring and the doctor's checks on a sample of {storage['train_sample']:,}")
+    return (f"; on disk (data.storage): {storage['bytes'] / 2**20:,.1f} MiB of arrays in {storage['directory']}, "
+            "memory-mapped, removed at exit")
+
+
 def describe_run(cfg: C.Config, report: dict, run_dir: Path,
                  dist: distributed.Dist = distributed.SINGLE) -> list[str]:
     """What the user should know before the first step: data sizes, skipped and truncated rows, the model
@@ -22,8 +34,7 @@ def describe_run(cfg: C.Config, report: dict, run_dir: Path,
              f"data: {sizes}" + (f"; {report['num_classes']} {get_task(cfg.task).label_noun}"
                                  if report.get("num_classes") else "")
              + (f"; vocabulary {report['vocab_size']}" if "vocab_size" in report else "")
-             + (f"; on disk (data.storage): {report['storage']['bytes'] / 2**20:,.1f} MiB of arrays in "
-                f"{report['storage']['directory']}, memory-mapped, removed at exit" if report.get("storage") else "")]
+             + storage_words(report.get("storage"))]
     if report.get("rejected"):
         lines.append(f"skipped {report['rejected']} bad rows (--bad-rows skip); each is listed with its problems "
                      f"in {report.get('rejects_file')}")

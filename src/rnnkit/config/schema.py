@@ -60,11 +60,17 @@ class DataConfig:
     batch_size: int = 32  # guide: 32-128; 16-32 for small data sets
     bucketing: bool = True  # length-bucketed batches (far less padding)
     bucket_chunk: int = 100  # batches per sorting chunk
-    storage: str = "memory"  # memory | disk: disk keeps the token ids of text rows (CSV, TSV, JSONL, Parquet;
+    storage: str = "memory"  # memory | disk | stream: disk keeps the token ids of text rows (CSV, TSV, JSONL, Parquet;
     # classify) in memory-mapped files, so a training file larger than memory trains (the page cache holds what
     # is read); same data, same results
     spill_dir: str | None = None  # data.storage=disk: where those files go (null: the run directory); each is
     # unlinked once mapped, so nothing is left behind
+    # data.storage=stream (classify, text rows of one Parquet training file): read by row groups twice (a scan,
+    # then each epoch), never whole; memory holds the shuffle buffer, the held-out rows and a sample of train
+    shuffle_buffer: int = 100_000  # data.storage=stream: training rows decoded at a time (whole row groups);
+    # batches are bucketed by length within it
+    stream_holdout_rows: int = 20_000  # data.storage=stream: the most rows data.val_fraction / test_fraction
+    # carve (by a hash of the row number) for validation and for test, each
 
 
 @dataclass

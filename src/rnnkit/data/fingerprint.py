@@ -28,7 +28,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 CACHE_FILE = "data_fingerprint_cache.json"
-BATCHING_KEYS = ("batch_size", "bucketing", "bucket_chunk")  # how rows are batched, not which rows there are
+# how rows are batched, not which rows there are
+BATCHING_KEYS = ("batch_size", "bucketing", "bucket_chunk", "shuffle_buffer")
 FILE_KEYS = ("train", "val", "test")  # paths: hashed as files (with the path as given)
 STORAGE_KEYS = ("storage", "spill_dir")  # where the encoded rows are kept (memory or disk), not what they are
 _BLOCK = 1 << 20

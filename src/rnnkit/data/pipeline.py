@@ -96,6 +96,8 @@ class PreparedData:
     report: dict = field(default_factory=dict)
     streams: object = None  # a family's `rnnkit.data.streams.StreamPlan`: train by truncated BPTT on it instead of
     # the "train" windows (which are still scored); None: train on datasets["train"]
+    train_stream: object = None  # data.storage=stream (`rnnkit.data.rowstream.TrainStream`): train on the file's
+    # row groups; datasets["train"] then holds the scan's sample of training rows (scored, read by the doctor)
 
 
 def reader_options(cfg: Config) -> dict:
@@ -468,6 +470,8 @@ LONG_SEQUENCE_MODES = ("truncate", "window", "hierarchical")
 def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     """The whole data path for training. Fails with DataError/ConfigError before any training step, and
     then before anything but a rejects file (--bad-rows skip) is written to `run_dir`."""
+    if cfg.data.storage == "stream":
+        return prepare_stream(cfg, run_dir)
     spill = storage_spill(cfg, run_dir)
     records, report = read_splits(cfg, run_dir, spill)
     files = report["files"]  # split -> the file it was read from
@@ -513,6 +517,102 @@ def prepare_data(cfg: Config, run_dir: Path | None = None) -> PreparedData:
             save_split(carved, run_dir / SPLITS_FILE, seed=cfg.data.split_seed, fractions=fractions)
         prep.save(run_dir)
     return PreparedData(datasets=datasets, prep=prep, report=report)
+
+
+def prepare_stream(cfg: Config, run_dir: Path | None = None) -> PreparedData:
+    """`prepare_data` for data.storage=stream (`rnnkit.data.rowstream`): the training file is scanned by row
+    groups, never held; validation and test come from their files, or from the rows a hash of the row number
+    holds out (at most data.stream_holdout_rows each)."""
+    from rnnkit.data import rowstream as rs
+
+    rs.check_settings(cfg)
+    files, options = input_files(cfg)
+    train_file = files["train"]
+    fmt = options["format"] if options["format"] != "auto" else train_file.suffix.lower().lstrip(".")
+    if fmt != "parquet":
+        raise ConfigError(f"config key 'data.storage': stream reads a Parquet training file by row groups; "
+                          f"{train_file} is not Parquet (data.format {options['format']}). Convert it (e.g. "
+                          "pandas.read_csv(...).to_parquet(...)), or use data.storage memory or disk")
+    source = rs.ParquetGroups(train_file, str(train_file))
+    rejects_path = (run_dir / "rejects.jsonl") if run_dir else None
+    given = {split: read_file(path, **options) for split, path in files.items() if split != "train"}
+    report: dict = {"files": {k: str(v) for k, v in files.items()}}
+    if given:  # held-out files: read and checked as in the other modes (their rejects first in rejects.jsonl)
+        checked = validate_splits(given, policy=cfg.data.bad_rows, max_bad_fraction=cfg.data.max_bad_fraction,
+                                  rejects_path=rejects_path, check_labels=False)
+        given = {k: list(v) for k, v in checked.splits.items()}
+        report.update({k: v for k, v in checked.report.items() if k != "rejects_file"})
+    cap = cfg.data.stream_holdout_rows
+    shares = rs.Shares(cfg.data.split_seed,
+                       val=0.0 if "val" in files else min(cfg.data.val_fraction, cap / source.rows),
+                       test=0.0 if "test" in files else min(cfg.data.test_fraction, cap / source.rows))
+    truncation = truncation_for(cfg)
+    scanned = rs.scan(source, options, shares, truncation=truncation, policy=cfg.data.bad_rows,
+                      max_bad_fraction=cfg.data.max_bad_fraction, rejects_path=rejects_path,
+                      sample_rows=max(rs.SAMPLE_ROWS, cfg.train.train_eval_rows or 0), seed=cfg.data.split_seed)
+    rs.check_labels_alike(scanned.label_counts, str(train_file), options["label_column"])
+    labeled = Counter({k: n for k, n in scanned.label_counts.items() if k is not None})
+    problems = too_few_classes(labeled, rows=scanned.train_rows, file=str(train_file), column=cfg.data.label_column)
+    if problems:
+        raise DataError(problems, header="the training data cannot train a classifier")
+    held = {**{k: v for k, v in scanned.held.items() if getattr(shares, k) > 0}, **given}
+    stand_ins = [Record(id="", file="", line=0, tokens=[], label=label) for label in labeled]
+    unseen = {k: unseen_label_problems(stand_ins, recs) for k, recs in held.items()}
+    if any(unseen.values()):
+        found = [p for ps in unseen.values() for p in ps]
+        if cfg.data.bad_rows != "skip":
+            raise DataError(found, header=f"{len(found)} held-out row(s) have labels no training row has (with "
+                            "data.storage=stream the rows are held out by a hash of the row number, not by label); "
+                            "add training rows of these classes, give --val/--test files, or pass --bad-rows skip")
+        dropped = {p.record_id for p in found}
+        held = {k: [r for r in recs if r.id not in dropped] for k, recs in held.items()}
+        if rejects_path is not None:
+            with rejects_path.open("a", encoding="utf-8") as f:
+                for k, ps in unseen.items():
+                    for p in ps:
+                        f.write(json.dumps({"split": k, "file": p.file, "line": p.line, "record_id": p.record_id,
+                                            "problems": [p.to_dict()], "raw": None}, ensure_ascii=False) + "\n")
+    if not held.get("val"):
+        raise DataError([Problem(str(train_file), None, None, f"{source.rows} rows", "no validation rows: "
+                                 f"data.val_fraction={cfg.data.val_fraction:g} held out none",
+                                 "give a validation file with --val, or raise data.val_fraction")],
+                        header="there is no validation data (early stopping needs it)")
+    prep = Preprocessing(kind="text", labels=LabelMap.build(labeled),
+                         vocab=Vocab.from_counts(Counter(scanned.token_counts), min_freq=cfg.data.min_freq,
+                                                 max_size=cfg.data.max_vocab))
+    prep.class_counts = [labeled[label] for label in prep.labels.labels]
+
+    def encode(records: list[Record]) -> SequenceDataset:
+        return encode_dataset(records, prep, truncation=truncation, sequence_column=cfg.data.sequence_column)[0]
+
+    datasets = {"train": encode(scanned.sample), **{k: encode(v) for k, v in held.items() if v}}
+    stream = rs.TrainStream(rs.RowStream(source, options, shares, encode, scanned), cfg.data.batch_size,
+                            cfg.data.shuffle_buffer, cfg.train.seed, cfg.data.bucketing, {})
+    lengths = stream.lengths_summary()
+    prep.median_length = lengths.get("median")
+    rejected = scanned.rejected + report.get("rejected", 0) + sum(len(v) for v in unseen.values())
+    sizes = {"train": scanned.train_rows, **{k: len(v) for k, v in datasets.items() if k != "train"}}
+    truncated = {"train": scanned.truncated,
+                 **{k: int(sum(len(r.tokens) > truncation.limit for r in recs)) for k, recs in held.items()}}
+    stream.info = {"row_groups": len(source.sizes), "rows": source.rows, "shuffle_buffer": cfg.data.shuffle_buffer,
+                   "train_sample": len(scanned.sample), "lengths": lengths}
+    report.update({
+        "train": {"rows": source.rows, "rejected": scanned.rejected}, "rejected": rejected,
+        "rejects_file": str(rejects_path) if rejected and rejects_path is not None else None,
+        "sizes": sizes, "truncated": truncated,
+        "truncation": {**truncation.to_dict(), "splits": {"train": {"cut": scanned.truncated}}},
+        "long_sequences": {"mode": "truncate", "reason": "data.storage=stream truncates to data.max_length"},
+        "num_classes": len(prep.labels), "vocab_size": len(prep.vocab),
+        "storage": {"mode": "stream", **stream.info},
+    })
+    carved = {k: getattr(shares, k) for k in ("val", "test") if getattr(shares, k) > 0}
+    if carved:
+        report["split"] = {"seed": cfg.data.split_seed, "fractions": carved,
+                           "by": "a hash of the row number (not stratified; data.storage=stream)",
+                           "held_out_cap": cap}
+    if run_dir is not None:
+        prep.save(run_dir)
+    return PreparedData(datasets=datasets, prep=prep, report=report, train_stream=stream)
 
 
 def match_model_labels(records: list[Record], labels: LabelMap, *, column: str = "label") -> None:

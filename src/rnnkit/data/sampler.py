@@ -214,6 +214,10 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         return self._split(self._global_batches(int(epoch)))
 
     # ------------------------------------------------------------------ position
+    def first_batch(self) -> list[int]:
+        """Step 1's batch (the first of epoch 0)."""
+        return self.batch_arrays(0)[0].tolist()
+
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         """Select the epoch to iterate and how many of its batches were already consumed.
 

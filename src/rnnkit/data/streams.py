@@ -119,7 +119,7 @@ class StreamSampler(torch.utils.data.Sampler[list[int]]):
     """The batches of `chunk_examples` in sequence order, resumable (see the module's invariants).
 
     The protocol of `BucketBatchSampler` that the training loop and its set-up use: `set_epoch(epoch,
-    start)`, iteration, `len`, `epoch_batches`, `batch_arrays`, `state_dict`, `batch_size`.
+    start)`, iteration, `len`, `epoch_batches`, `batch_arrays`, `first_batch`, `state_dict`, `batch_size`.
     """
 
     def __init__(self, layout: StreamLayout):
@@ -135,6 +135,10 @@ class StreamSampler(torch.utils.data.Sampler[list[int]]):
     def batch_arrays(self, epoch: int) -> list[np.ndarray]:
         """`epoch_batches(epoch)` as int64 arrays."""
         return [np.asarray(b, dtype=np.int64) for b in self.epoch_batches(epoch)]
+
+    def first_batch(self) -> list[int]:
+        """Step 1's batch (the first of epoch 0)."""
+        return self.epoch_batches(0)[0]
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         if not 0 <= start <= len(self):

@@ -74,8 +74,9 @@ def prepare(cfg: Config, run_dir: Path | None = None):
     """`prepare_data`, and what `model.frontend` resolves to on these data (report["frontend"])."""
     data = prepare_data(cfg, run_dir)
     data.report["frontend"] = frontend_choice(cfg, data.prep).to_dict()
-    targets = stacked_targets(data.datasets["train"].examples)
-    data.prep.class_counts = torch.bincount(targets, minlength=len(data.prep.labels)).tolist()
+    if data.prep.class_counts is None:  # (data.storage=stream counted every training row in its scan)
+        targets = stacked_targets(data.datasets["train"].examples)
+        data.prep.class_counts = torch.bincount(targets, minlength=len(data.prep.labels)).tolist()
     data.report["class_balance"] = class_balance(cfg, data.prep.class_counts)
     if cfg.data.dataset:
         data.report["reference"] = get_builtin(cfg.data.dataset).reference

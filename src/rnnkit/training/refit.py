@@ -79,14 +79,16 @@ def decide(cfg: C.Config, data: PreparedData, dist: distributed.Dist = distribut
     """What `train.refit` means for this run (before training, so that a refit that cannot be done fails first).
 
     Raises:
-        ConfigError: train.refit=true where no refit can be done (torchrun, truncated BPTT), naming the fix.
+        ConfigError: train.refit=true where no refit can be done (torchrun, truncated BPTT, data.storage=stream),
+            naming the fix.
     """
     setting = cfg.train.refit
     if setting is False:
         return Decision(False, "train.refit=false")
     blocker = ("under torchrun (the refit runs in one process)" if dist.enabled else
                "with truncated BPTT (its stream is built from the training span alone)" if data.streams is not None
-               else None)
+               else "with data.storage=stream (the training rows are read from the file by row groups)"
+               if data.train_stream is not None else None)
     if setting is True:
         if blocker:
             raise ConfigError(f"config key 'train.refit': true cannot refit {blocker}; set train.refit=false or "

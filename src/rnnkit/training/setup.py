@@ -205,6 +205,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     sampler = BucketBatchSampler(length_array(train_set), cfg.data.batch_size, bucketing=cfg.data.bucketing,
                                  chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed,
                                  num_replicas=dist.world, rank=dist.rank)
+    if data.train_stream is not None:  # data.storage=stream: the file's row groups through a shuffle buffer
+        train_set, sampler = data.train_stream.dataset, data.train_stream.sampler(dist.world, dist.rank)
     streams, carried, steps = data.streams, None, task  # truncated BPTT: the family's chunks of its long sequence
     if streams is not None:
         if dist.enabled:
@@ -270,7 +272,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
         else:
             run = Run(run_dir, progress=cfg.train.progress, dist=dist, tensorboard=cfg.train.tensorboard)
         if preflight is not None and (not resume or dist.enabled):
-            first = steps.collate([train_set[i] for i in sampler.epoch_batches(0)[0]]).to(device)  # step 1's batch
+            first = steps.collate([train_set[i] for i in sampler.first_batch()]).to(device)  # step 1's batch
             checked = task if streams is None else dataclasses.replace(  # chunk 0: from zeros, nothing carried
                 steps, forward=lambda model, batch, step=None: streams.forward(model, batch, None)[0])
             with precision.autocast():
@@ -299,7 +301,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
             if streams is not None:
                 raise ConfigError(f"train.monitor={FIT_LOSS} (the training rows' loss) is not available with "
                                   "truncated backprop through time; set train.monitor=loss")
-            validate = partial(_with_fit_loss, validate, dataset=train_set, task=task, device=device,
+            validate = partial(_with_fit_loss, validate, task=task, device=device,
+                               dataset=train_set if data.train_stream is None else data.datasets["train"],
                                precision=precision, batch_size=cfg.data.batch_size)
     if scale > 1:
         run.epoch_word = "pass"  # each line is one validated pass, not one of the scaled epochs
@@ -379,10 +382,14 @@ def _summarize(cfg, data, task, precision, device, run, run_dir, t_start, dist, 
     return dist.main_only(_finish, cfg, model, data, task, state, precision, device, run.log, run_dir, t_start, dist)
 
 
-def split_lengths(datasets: dict) -> dict:
-    """Per split: min, median, 90th percentile and max of the sequence lengths the model saw (after truncation)."""
+def split_lengths(datasets: dict, train_stream=None) -> dict:
+    """Per split: min, median, 90th percentile and max of the sequence lengths the model saw (after truncation);
+    with data.storage=stream, train's are the scan's (every training row, not the sample)."""
     out = {}
     for split, ds in datasets.items():
+        if split == "train" and train_stream is not None:
+            out[split] = train_stream.lengths_summary()
+            continue
         lengths = length_array(ds) if len(ds) else np.zeros(0)
         if lengths.size:
             out[split] = {"min": int(lengths.min()), "median": float(np.median(lengths)),
@@ -397,6 +404,9 @@ def label_counts(data: PreparedData) -> dict:
         return {}
     counts: dict = {}
     for split, ds in data.datasets.items():
+        if split == "train" and data.train_stream is not None:  # every training row (the scan's), not the sample
+            counts[split] = dict(zip(labels, data.prep.class_counts, strict=True))
+            continue
         targets = ds.scalar_targets()
         if targets is None or not len(targets):
             return {}  # one tag per token (tag), or no targets
@@ -445,12 +455,19 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
             test_preds = preds
     if task.baselines is not None and "test" in metrics:
         metrics["test"]["baselines"] = task.baselines(data, cfg)
-    trained = data.datasets["train"] if data.streams is None else data.streams.dataset  # what the loop read
-    trained_lengths = length_array(trained)
-    positions = int(trained_lengths.sum())
-    sampler = (BucketBatchSampler(trained_lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
-                                  chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)
-               if data.streams is None else data.streams.sampler())
+    if data.train_stream is not None:  # data.storage=stream: the scan's counts, and the batches the loop formed
+        counts = data.train_stream.dataset.length_counts
+        positions = int((np.arange(len(counts)) * counts).sum())
+        sampler = data.train_stream.sampler()
+        padding = data.train_stream.padding_share
+    else:
+        trained = data.datasets["train"] if data.streams is None else data.streams.dataset  # what the loop read
+        trained_lengths = length_array(trained)
+        positions = int(trained_lengths.sum())
+        sampler = (BucketBatchSampler(trained_lengths, cfg.data.batch_size, bucketing=cfg.data.bucketing,
+                                      chunk_batches=cfg.data.bucket_chunk, seed=cfg.train.seed)
+                   if data.streams is None else data.streams.sampler())
+        padding = padding_share(trained_lengths, sampler.batch_arrays(0))
     summary = {
         "task": cfg.task,
         "metrics": metrics,
@@ -461,15 +478,18 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
         "epoch_scale": epoch_scale(-(-len(sampler) // dist.world), cfg.optim.accumulate,
                                    cfg.train.min_epoch_steps),  # passes per counted epoch (per-rank batches)
         "stopped": state.stop_reason,
-        "train_eval": {k: v for k, v in train_eval.items() if k != "indices"},
-        "padding_share": padding_share(trained_lengths, sampler.batch_arrays(0)),
+        "train_eval": {k: v for k, v in train_eval.items() if k != "indices"} if data.train_stream is None else {
+            **{k: v for k, v in train_eval.items() if k != "indices"}, "of": len(data.train_stream.dataset),
+            "sampled": train_eval["rows"] < len(data.train_stream.dataset),
+            "from": "data.storage=stream: the scan's seeded sample of training rows"},
+        "padding_share": padding,
         "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),
         "data_wait_share": state.data_seconds / max(state.data_seconds + state.compute_seconds, 1e-9),
         "train_real_tokens": positions,
         "device": str(device),
         "precision": precision.name,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "data": {**data.report, "lengths": split_lengths(data.datasets), **label_counts(data)},
+        "data": {**data.report, "lengths": split_lengths(data.datasets, data.train_stream), **label_counts(data)},
         "config_warnings": C.guide_warnings(cfg),
     }
     if data.streams is not None:  # trained by truncated BPTT: on what, and how far back its gradients reach

@@ -1,0 +1,424 @@
+"""Training on a Parquet file read one row group at a time (`data.storage: stream`), so that memory holds the
+shuffle buffer, not the file.
+
+Two passes over the file, each one row group at a time, through the text-row reader of every other mode
+(`rnnkit.data.chunkscope.serving`, so the columns, tokenizer and checks are the same):
+
+1. `scan` (before training): every row is validated as it is read; under ``data.bad_rows=skip`` the bad ones
+   are appended to rejects.jsonl as they are found and the ``data.max_bad_fraction`` limit is enforced on the
+   fly (against the file's row count, known from its metadata); under ``error`` the first bad row group stops
+   the run. A row's split is a hash of its row number and ``data.split_seed`` (`holdout`): no list of rows is
+   kept. For the training rows it counts tokens (the vocabulary), labels and lengths and keeps a seeded
+   reservoir sample (`train.train_eval_rows`, at least 2,000 rows) that stands for the training split wherever
+   random access is needed (the final scoring, the doctor's pre-flight); the held-out rows (validation, test)
+   are kept, their share capped at ``data.stream_holdout_rows`` rows each.
+2. Training (`RowStream` with `ShuffleBufferSampler`): each epoch visits the row groups in a seeded order
+   (under torchrun, rank r takes every world-th group of that order: shards by row group), fills a buffer of at
+   least ``data.shuffle_buffer`` training rows from consecutive groups, sorts the buffer by length inside a
+   random permutation (length bucketing within the buffer), cuts it into batches and shuffles their order.
+
+Invariants (tests/data/test_rowstream.py):
+
+1. Every training row is in exactly one batch of every epoch (one process); no held-out row ever is.
+2. The batches of an epoch depend only on (seed, epoch, the file, the settings); `set_epoch(epoch, start=k)`
+   continues after k batches and reads only the row groups from the buffer holding batch k on (the batch
+   counts of the buffers before it come from the scan's counts), so a resume mid-epoch trains on the same
+   batches as an uninterrupted run.
+3. At most one buffer (plus the row group that completes it) is decoded at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.data.bulk import gc_paused
+from rnnkit.data.chunkscope import ChunkState, serving
+from rnnkit.data.readers import read_records
+from rnnkit.data.records import Record
+from rnnkit.data.tables import Table, TableRow, fail
+from rnnkit.errors import ConfigError, DataError, Problem
+
+SAMPLE_ROWS = 2000  # training rows kept in memory for random access, at the least (train.train_eval_rows if more)
+
+
+def holdout(rows: np.ndarray, seed: int) -> np.ndarray:
+    """A number in [0, 1) per row number, from (row, seed) alone (splitmix64): a row's split never depends on
+    any other row, so neither pass keeps a list of rows."""
+    with np.errstate(over="ignore"):
+        z = rows.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15) * np.uint64(seed + 1)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+class ParquetGroups:
+    """A Parquet file as its row groups: `sizes[g]` rows each, `table(g)` one group as a `Table` whose rows keep
+    their row number in the whole file (1-based, as `rnnkit.data.tables` numbers Parquet rows)."""
+
+    def __init__(self, path: Path, file: str) -> None:
+        try:
+            import pyarrow.parquet as pq  # lazy: pyarrow is an optional dependency
+        except ImportError:
+            raise DataError([Problem(file, None, None, file, "data.storage=stream reads Parquet files, which needs "
+                                     "the pyarrow package", "pip install 'rnnkit[parquet]'")],
+                            header=f"cannot read {file}") from None
+        self.path, self.file = path, file
+        try:
+            self._parquet = pq.ParquetFile(path)
+            meta = self._parquet.metadata
+            self.sizes = np.array([meta.row_group(g).num_rows for g in range(meta.num_row_groups)], dtype=np.int64)
+            self.columns = list(self._parquet.schema_arrow.names)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
+            fail(file, f"not a readable Parquet file: {str(e)[:200]}", "check that the file is Parquet", value=file)
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        self.rows = int(self.sizes.sum())
+        if self.rows == 0:
+            fail(file, "the file has no rows", "add data rows")
+
+    def table(self, g: int) -> Table:
+        first = int(self.starts[g])
+        objs = self._parquet.read_row_group(g).to_pylist()
+        rows = [TableRow(first + k + 1, obj, json.dumps(obj, default=str, ensure_ascii=False))
+                for k, obj in enumerate(objs)]
+        return Table(self.columns, rows, position=first + len(rows), size=self.rows)
+
+
+@dataclass
+class Shares:
+    """The held-out shares of a streamed file: a row whose `holdout` number u is below `val` is validation, below
+    `val + test` test, else training (a share is 0 where a file gives that split)."""
+
+    seed: int
+    val: float = 0.0
+    test: float = 0.0
+
+    def split_of(self, rows: np.ndarray) -> np.ndarray:
+        """0 train, 1 val, 2 test per (0-based) row number."""
+        u = holdout(rows, self.seed)
+        return np.where(u < self.val, 1, np.where(u < self.val + self.test, 2, 0))
+
+
+def read_group(source: ParquetGroups, g: int, options: dict, state: ChunkState) -> tuple:
+    """One row group through the text-row reader: (ReadResult, the served scope's table)."""
+    table = source.table(g)
+    with serving(source.path, table, state) as served, gc_paused():
+        result = read_records(source.path, **options)
+    if not served.used or any(r.tokens is None for r in result.records):
+        raise ConfigError(f"config key 'data.storage': stream trains on text rows (data.text_column) of a Parquet "
+                          f"file; {source.file} is read as numeric sequences. Use data.storage memory or disk")
+    return result, table
+
+
+@dataclass
+class Scan:
+    """What the first pass found (see the module docstring)."""
+
+    rows: int  # data rows in the file
+    rejected: int
+    group_train: np.ndarray  # training rows per row group
+    label_counts: Counter
+    token_counts: Counter
+    length_counts: np.ndarray  # training rows per kept length (after truncation), index = length
+    truncated: int  # training rows longer than the limit
+    sample: list[Record]  # the reservoir sample of training rows, in file order
+    held: dict[str, list[Record]] = field(default_factory=dict)  # carved validation / test rows
+    rejects_file: str | None = None
+
+    @property
+    def train_rows(self) -> int:
+        return int(self.group_train.sum())
+
+
+def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, policy: str, max_bad_fraction: float,
+         rejects_path: Path | None, sample_rows: int, seed: int) -> Scan:
+    """The first pass (module docstring, 1)."""
+    from rnnkit.data.validate import validate_splits
+
+    state, rng = ChunkState(), np.random.default_rng([seed, 20261202])
+    group_train = np.zeros(len(source.sizes), dtype=np.int64)
+    labels, tokens = Counter(), Counter()
+    lengths = np.zeros(truncation.limit + 1, dtype=np.int64)
+    truncated, seen, rejected = 0, 0, 0
+    sample: list[Record] = []
+    held: dict[str, list[Record]] = {"val": [], "test": []}
+    rejects = None
+    try:
+        for g in range(len(source.sizes)):
+            result, table = read_group(source, g, options, state)
+            with serving(source.path, table, state):  # bad rows: counted for this file (chunkscope.BadRowTally)
+                validated = validate_splits({"train": result}, policy=policy, max_bad_fraction=1.0,
+                                            rejects_path=None, check_labels=False)
+            if validated.rejects:
+                if rejects is None and rejects_path is not None:
+                    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+                    rejects = rejects_path.open("w", encoding="utf-8")
+                for entry in validated.rejects:
+                    if rejects is not None:
+                        rejects.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                rejected += len(validated.rejects)
+                if rejected > max_bad_fraction * source.rows:
+                    raise DataError([p for e in validated.rejects for p in _problems(e)][:20], header=(
+                        f"{rejected} bad rows in the first {int(source.starts[g] + source.sizes[g])} of {source.rows} "
+                        f"rows of {source.file}, more than the limit data.max_bad_fraction={max_bad_fraction:g} of "
+                        f"the file ({max_bad_fraction * source.rows:.0f} rows); the bad rows so far were written to "
+                        f"{rejects_path}. Repair the file, or raise the limit with "
+                        "`--set data.max_bad_fraction=0.05`"))
+            records = validated.splits["train"]
+            if not len(records):
+                continue
+            splits = shares.split_of(np.array([r.line - 1 for r in records], dtype=np.int64))
+            for r, s in zip(records, splits.tolist(), strict=True):
+                if s:
+                    held["val" if s == 1 else "test"].append(r)
+                    continue
+                kept = truncation.cut(r.tokens)
+                tokens.update(kept)
+                labels[r.label] += 1
+                lengths[len(kept)] += 1
+                truncated += len(r.tokens) > truncation.limit
+                if len(sample) < sample_rows:  # reservoir sampling (Algorithm R), seeded
+                    sample.append(r)
+                else:
+                    j = int(rng.integers(0, seen + 1))
+                    if j < sample_rows:
+                        sample[j] = r
+                seen += 1
+                group_train[g] += 1
+    finally:
+        if rejects is not None:
+            rejects.close()
+    sample.sort(key=lambda r: r.line)
+    return Scan(rows=source.rows, rejected=rejected, group_train=group_train, label_counts=labels,
+                token_counts=tokens, length_counts=lengths, truncated=truncated, sample=sample, held=held,
+                rejects_file=str(rejects_path) if rejected and rejects_path is not None else None)
+
+
+def _problems(entry: dict) -> list[Problem]:
+    return [Problem(p["file"], p.get("line"), p.get("column"), p.get("value", ""), p.get("rule", ""),
+                    p.get("fix", ""), p.get("record_id")) for p in entry.get("problems", [])]
+
+
+class RowStream:
+    """The training split of a streamed file, one buffer at a time: `load(groups)` reads those row groups,
+    encodes their training rows and holds them (and nothing else) as Examples keyed by row number;
+    `dataset[row]` is one of them. `len` is the training rows of the whole file."""
+
+    def __init__(self, source: ParquetGroups, options: dict, shares: Shares, encode, scan_result: Scan) -> None:
+        self.source, self.options, self.shares, self._encode = source, options, shares, encode
+        self.group_train = scan_result.group_train
+        self.length_counts = scan_result.length_counts
+        self._rows = scan_result.train_rows
+        self._examples: dict[int, object] = {}
+        self.groups_read = 0  # row groups decoded since the start (a test's evidence for invariant 2)
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def __getitem__(self, row: int):
+        return self._examples[int(row)]
+
+    def load(self, groups: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Read `groups` (dropping what was held before): (row numbers, lengths) of their training rows, in file
+        order."""
+        self._examples = {}
+        rows, lengths = [], []
+        for g in groups:
+            result, table = read_group(self.source, g, self.options, ChunkState())
+            self.groups_read += 1
+            bad = set(result.bad_rows)  # rejected by the scan already (it stopped on them under `error`)
+            records = [r for r in result.records if r.line not in bad]
+            if not records:
+                continue
+            numbers = np.array([r.line - 1 for r in records], dtype=np.int64)
+            keep = self.shares.split_of(numbers) == 0
+            records = [r for r, k in zip(records, keep.tolist(), strict=True) if k]
+            dataset = self._encode(records)
+            for i, number in enumerate(numbers[keep].tolist()):
+                example = dataset[i]
+                self._examples[number] = example
+                rows.append(number)
+                lengths.append(len(example.inputs))
+        return np.array(rows, dtype=np.int64), np.array(lengths, dtype=np.int64)
+
+
+class ShuffleBufferSampler:
+    """Batches of row numbers of a `RowStream` (module docstring, 2); the loop's sampler interface
+    (`set_epoch(epoch, start)`, iteration, `len`, `first_batch`, `state_dict`, `batch_size`).
+
+    `len` is this epoch's batch count: each buffer ends in one short batch at most, and buffers fall differently
+    every epoch, so the count may differ by a few batches from one epoch to the next. Under torchrun every rank
+    gets the largest rank's count (a rank with fewer rows starts its list of buffers again, as
+    `torch.utils.data.DistributedSampler` repeats indices)."""
+
+    def __init__(self, stream: RowStream, batch_size: int, buffer_rows: int, *, seed: int, bucketing: bool = True,
+                 num_replicas: int = 1, rank: int = 0) -> None:
+        self.stream, self.batch_size, self.buffer_rows = stream, int(batch_size), max(int(buffer_rows), 1)
+        self.seed, self.bucketing, self.num_replicas, self.rank = int(seed), bucketing, int(num_replicas), int(rank)
+        self.epoch, self.start = 0, 0
+        self.real, self.padded = 0, 0  # token positions of the batches formed so far (the summary's padding share)
+
+    def _buffers(self, epoch: int, rank: int) -> list[tuple[list[int], int]]:
+        """(row groups, training rows) of each buffer of `rank` in `epoch`."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.stream.group_train))
+        out, groups, n = [], [], 0
+        for g in order[rank::self.num_replicas].tolist():
+            rows = int(self.stream.group_train[g])
+            if not rows:
+                continue
+            groups.append(g)
+            n += rows
+            if n >= self.buffer_rows:
+                out.append((groups, n))
+                groups, n = [], 0
+        if groups:
+            out.append((groups, n))
+        return out
+
+    def _count(self, buffers) -> int:
+        return sum(-(-n // self.batch_size) for _, n in buffers)
+
+    def __len__(self) -> int:
+        return max(self._count(self._buffers(self.epoch, r)) for r in range(self.num_replicas))
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = int(epoch), int(start)
+
+    @property
+    def remaining(self) -> int:
+        return len(self) - self.start
+
+    def _cut(self, epoch: int, b: int, rows: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, epoch, b])
+        order = rng.permutation(len(rows))
+        if self.bucketing:
+            order = order[np.argsort(lengths[order], kind="stable")]
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        out = []
+        for k in rng.permutation(len(batches)).tolist():
+            picked = batches[k]
+            self.real += int(lengths[picked].sum())
+            self.padded += int(lengths[picked].max()) * len(picked)
+            out.append(rows[picked].tolist())
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, total = self.epoch, len(self)
+        buffers = self._buffers(epoch, self.rank)
+        at, b, skip = 0, 0, self.start  # batches yielded; buffer index (cycling for the padding ranks)
+        while at < total and buffers:
+            groups, n = buffers[b % len(buffers)]
+            count = -(-n // self.batch_size)
+            if skip >= count:  # a buffer before the resume point: counted from the scan, not read
+                skip -= count
+                at += count
+                b += 1
+                continue
+            rows, lengths = self.stream.load(groups)
+            at += skip  # the batches of this buffer before the resume point
+            for batch in self._cut(epoch, b, rows, lengths)[skip:]:
+                if at >= total:
+                    return
+                at += 1
+                yield batch
+            skip = 0
+            b += 1
+
+    def first_batch(self) -> list[int]:
+        """Step 1's batch (the pre-flight's), leaving the position as it was."""
+        epoch, start, real, padded = self.epoch, self.start, self.real, self.padded
+        self.set_epoch(0)
+        try:
+            return next(iter(self))
+        finally:
+            self.set_epoch(epoch, start)
+            self.real, self.padded = real, padded  # the tally counts what the loop trains on
+
+    def padding_share(self) -> float:
+        """Padded positions' share of the batches formed so far (NaN before any)."""
+        return 1.0 - self.real / self.padded if self.padded else float("nan")
+
+    def state_dict(self) -> dict:
+        return {"kind": "shuffle_buffer", "seed": self.seed, "batch_size": self.batch_size,
+                "buffer_rows": self.buffer_rows, "bucketing": self.bucketing, "num_replicas": self.num_replicas,
+                "rank": self.rank, "epoch": self.epoch, "start": self.start}
+
+
+@dataclass
+class TrainStream:
+    """What `rnnkit.training.setup` trains on instead of datasets["train"] (which then holds the scan's sample):
+    the stream, its sampler's settings, and the scan's figures for the summary."""
+
+    dataset: RowStream
+    batch_size: int
+    buffer_rows: int
+    seed: int
+    bucketing: bool
+    info: dict
+
+    _formed: list = field(default_factory=list)  # the samplers made (the summary's padding share is theirs)
+
+    def sampler(self, num_replicas: int = 1, rank: int = 0) -> ShuffleBufferSampler:
+        made = ShuffleBufferSampler(self.dataset, self.batch_size, self.buffer_rows, seed=self.seed,
+                                    bucketing=self.bucketing, num_replicas=num_replicas, rank=rank)
+        self._formed.append(made)
+        return made
+
+    @property
+    def padding_share(self) -> float:
+        """Padded positions' share of every batch the samplers formed in this process (NaN before any)."""
+        real, padded = sum(s.real for s in self._formed), sum(s.padded for s in self._formed)
+        return 1.0 - real / padded if padded else float("nan")
+
+    def lengths_summary(self) -> dict:
+        """min, median, p90 and max of the training lengths (after truncation), from the scan's counts."""
+        counts = self.dataset.length_counts
+        if not counts.sum():
+            return {}
+        cum = np.cumsum(counts)
+        n = int(cum[-1])
+
+        def quantile(q: float) -> float:
+            return float(np.searchsorted(cum, q * (n - 1), side="right"))
+
+        present = np.flatnonzero(counts)
+        return {"min": int(present[0]), "median": quantile(0.5), "p90": quantile(0.9), "max": int(present[-1])}
+
+
+def check_labels_alike(counts: Counter, file: str, column: str) -> None:
+    """Labels of one number spelled two ways ("1", "1.0"), or that differ only by surrounding spaces, are one
+    class in the other modes (`reconcile_labels` renames rows); a stream re-reads its rows, so it asks for them
+    to be written alike (DataError) instead."""
+    from rnnkit.data.validate import label_number
+
+    by_key: dict = {}
+    for label in counts:
+        if label is None:
+            continue
+        key = label_number(label)
+        by_key.setdefault(("n", key) if key is not None else ("s", label.strip()), []).append(label)
+    clashes = [sorted(v) for v in by_key.values() if len(v) > 1]
+    if clashes:
+        problems = [Problem(file, None, column, " / ".join(repr(x) for x in group), "these labels are one class "
+                            f"written {len(group)} ways ({', '.join(f'{x!r}: {counts[x]} rows' for x in group)})",
+                            "write them alike (data.storage=stream reads labels as written), or train with "
+                            "data.storage memory or disk, which read them as one class") for group in clashes]
+        raise DataError(problems, header=f"{len(clashes)} label(s) of {file} are spelled more than one way")
+
+
+def check_settings(cfg) -> None:
+    """Settings that data.storage=stream cannot honour: a ConfigError naming the key and the fix."""
+    if cfg.data.long_sequences not in ("auto", "truncate"):
+        raise ConfigError(f"config key 'data.long_sequences': {cfg.data.long_sequences} reads each document in "
+                          "windows, which data.storage=stream does not do; use data.long_sequences truncate (or "
+                          "auto), or data.storage memory or disk")
+
+
+__all__ = ["SAMPLE_ROWS", "ParquetGroups", "RowStream", "Scan", "Shares", "ShuffleBufferSampler", "TrainStream",
+           "check_labels_alike", "check_settings", "holdout", "read_group", "scan"]

@@ -1,0 +1,190 @@
+"""`data.storage: stream` (issue 14, item 1: out-of-core input): a Parquet training file read by row groups, batches
+bucketed within a shuffle buffer, a resumable position, DDP shards by row group, bad rows validated as they are
+found. The invariants are the ones `rnnkit.data.rowstream` states."""
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from fakedata import SMALL_CLI
+from rnnkit import api
+from rnnkit import config as C
+from rnnkit.cli import main
+from rnnkit.data import pipeline
+from rnnkit.errors import DataError
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training.callbacks import Callback
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+WORDS = [f"w{i}" for i in range(300)]
+
+
+def _write(path, rows, *, group=250, seed=0, bad=()):
+    """Short texts whose class is one marker word; rows (0-based) in `bad` have an empty text (a bad row)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, rows)
+    texts = []
+    for i, y in enumerate(labels.tolist()):
+        k = int(rng.integers(3, 30))
+        words = [WORDS[j] for j in rng.integers(0, len(WORDS), size=k)]
+        words[int(rng.integers(0, k))] = f"class{y}"
+        texts.append("" if i in bad else " ".join(words))
+    pq.write_table(pa.table({"text": texts, "label": [f"c{y}" for y in labels.tolist()]}), path,
+                   row_group_size=group)
+    return path
+
+
+def _prepare(tmp_path, train, *sets, name="run"):
+    cfg = C.resolve(None, [f"data.train={train}", "data.storage=stream", *sets])
+    return cfg, pipeline.prepare_data(cfg, tmp_path / name)
+
+
+def _epoch(sampler, epoch, start=0):
+    sampler.set_epoch(epoch, start)
+    return list(sampler)
+
+
+def test_every_training_row_once_per_epoch_never_a_held_out_row_and_batches_bucketed(tmp_path):
+    train = _write(tmp_path / "d.parquet", 3000)
+    cfg, data = _prepare(tmp_path, train, "data.shuffle_buffer=600", "data.batch_size=16")
+    stream = data.train_stream
+    n = len(stream.dataset)
+    held = {int(x.split(":")[1]) - 1 for split in ("val", "test") for x in
+            (data.datasets[split][i].id for i in range(len(data.datasets[split])))}
+    assert n + len(held) == 3000 and data.report["sizes"]["train"] == n
+    assert 0.15 < len(held) / 3000 < 0.25  # data.val_fraction + data.test_fraction, by the row hash
+    sampler = stream.sampler()
+    one, two = _epoch(sampler, 0), _epoch(sampler, 1)
+    for batches in (one, two):
+        rows = [r for b in batches for r in b]
+        assert sorted(rows) == sorted(set(rows)) and len(rows) == n  # each once
+        assert not held & set(rows)
+        assert all(len(b) <= 16 for b in batches)
+    assert one != two  # another order every epoch
+    # bucketing within the buffer: far less padding than the same batches drawn at random
+    assert stream.padding_share < 0.15
+    lengths = {}
+    sampler.set_epoch(0)
+    for b in sampler:  # the examples are held while their buffer is
+        lengths.update({r: len(stream.dataset[r].inputs) for r in b})
+        assert len(stream.dataset._examples) <= 600 + 250  # one buffer at most (invariant 3)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(sorted(lengths))
+    random_pad = 1 - sum(lengths.values()) / sum(
+        max(lengths[r] for r in order[i:i + 16]) * len(order[i:i + 16]) for i in range(0, len(order), 16))
+    assert random_pad > 2 * stream.padding_share
+
+
+def test_a_position_mid_epoch_gives_the_same_batches_and_reads_only_the_groups_from_there(tmp_path):
+    train = _write(tmp_path / "d.parquet", 3000)
+    _, data = _prepare(tmp_path, train, "data.shuffle_buffer=500", "data.batch_size=20")
+    sampler = data.train_stream.sampler()
+    full = _epoch(sampler, 2)
+    read_full = data.train_stream.dataset.groups_read
+    assert read_full >= 10  # every row group of the file
+    k = int(len(full) * 0.8)
+    before = data.train_stream.dataset.groups_read
+    assert _epoch(sampler, 2, start=k) == full[k:]
+    assert data.train_stream.dataset.groups_read - before < read_full / 2  # the skipped buffers were not read
+    assert len(sampler) == len(full)
+
+
+def test_two_ranks_take_disjoint_row_groups_and_the_same_batch_count(tmp_path):
+    train = _write(tmp_path / "d.parquet", 2600, group=200)
+    _, data = _prepare(tmp_path, train, "data.shuffle_buffer=300", "data.batch_size=16")
+    ranks = [data.train_stream.sampler(2, r) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1])
+    batches = [_epoch(s, 0) for s in ranks]
+    assert [len(b) for b in batches] == [len(ranks[0])] * 2
+
+    def groups(bs):
+        return {r // 200 for b in bs for r in b}
+
+    # shards by row group: a group is read by one rank only (a rank short of batches repeats its own first ones)
+    assert not groups(batches[0]) & groups(batches[1])
+    assert groups(batches[0]) | groups(batches[1]) == set(range(13))
+    every = {r for bs in batches for b in bs for r in b}
+    assert len(every) == len(data.train_stream.dataset)
+
+
+def test_bad_rows_are_rejected_as_found_and_the_limit_holds_on_the_fly(tmp_path):
+    train = _write(tmp_path / "d.parquet", 2000, bad={5, 700, 1999})
+    with pytest.raises(DataError) as err:  # --bad-rows error: the row is named
+        _prepare(tmp_path, train, name="e")
+    assert "d.parquet:6" in str(err.value)
+    _, data = _prepare(tmp_path, train, "data.bad_rows=skip", name="s")
+    rejects = [json.loads(x) for x in (tmp_path / "s" / "rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [6, 701, 2000]
+    assert data.report["rejected"] == 3
+    assert data.report["sizes"]["train"] + sum(len(data.datasets[k]) for k in ("val", "test")) == 1997
+    # 40 bad rows in the first groups of 2,000 with a 1% limit: stopped in the group where the 21st is found
+    many = _write(tmp_path / "m.parquet", 2000, bad=set(range(0, 400, 10)))
+    with pytest.raises(DataError, match=r"bad rows in the first 250 of 2000 rows .*data.max_bad_fraction=0.01"):
+        _prepare(tmp_path, many, "data.bad_rows=skip", name="m")
+    assert len((tmp_path / "m" / "rejects.jsonl").read_text().splitlines()) == 25  # what was found by then
+
+
+class _StopAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, state, record):
+        if state.step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)  # the loop saves a checkpoint and stops
+
+
+def test_train_streamed_learns_resumes_mid_epoch_bit_for_bit_and_says_so(tmp_path, capsys):
+    """Through the CLI and the API: a streamed run learns the marker task, its summary says what was streamed
+    and counts every training row, and a run stopped mid-epoch then resumed ends with the weights of an
+    uninterrupted run."""
+    train = _write(tmp_path / "d.parquet", 2400, group=200)
+    sets = [*SMALL_CLI, "train.max_epochs=3", "optim.lr=0.01", "data.storage=stream", "data.shuffle_buffer=400",
+            "data.batch_size=32", "train.log_every=1"]
+    assert main(["train", str(train), "--out", str(tmp_path / "a"), *[f"--set={s}" for s in sets]]) == 0
+    err = capsys.readouterr().err
+    assert "streamed (data.storage): 2,400 rows in 12 row groups" in err
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["metrics"]["test"]["accuracy"] > 0.9
+    assert summary["data"]["storage"]["mode"] == "stream"
+    rows = summary["data"]["sizes"]["train"]
+    assert sum(summary["data"]["label_counts"]["train"].values()) == rows > 1800
+    assert summary["train_eval"]["of"] == rows and 0 < summary["padding_share"] < 0.2
+    steps = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    seen = [i for r in steps if r.get("kind") == "step" and r["epoch"] == 0 for i in r["ids"]]
+    assert len(seen) == len(set(seen)) == rows
+
+    cfg = C.resolve(None, [f"data.train={train}", *sets, "train.checkpoint_every=5"])
+    with pytest.raises(Exception, match="interrupted by SIGTERM"):
+        api.train(cfg, tmp_path / "b", callbacks=[_StopAt(57)])  # epoch 1 holds 60 steps: mid-epoch 1
+    last = ckpt.load_latest_valid(tmp_path / "b" / "checkpoints")
+    assert last.state["loop"]["batch_in_epoch"] > 0
+    api.train(resume=tmp_path / "b")
+    c = C.resolve(None, [f"data.train={train}", *sets, "train.checkpoint_every=5"])
+    api.train(c, tmp_path / "c")
+    a, b = (ckpt.load_latest_valid(tmp_path / d / "checkpoints").model_state for d in ("c", "b"))
+    assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_what_a_stream_cannot_take_is_said_before_training(tmp_path, capsys):
+    csv = tmp_path / "d.csv"
+    csv.write_text("text,label\n" + "".join(f"a b {i % 2},{i % 2}\n" for i in range(50)))
+    assert main(["train", str(csv), "--out", str(tmp_path / "x"), "--set", "data.storage=stream"]) == 2
+    err = capsys.readouterr().err
+    assert "'data.storage': stream reads a Parquet training file" in err and "Traceback" not in err
+    assert main(["train", str(csv), "--task", "tag", "--out", str(tmp_path / "y"), "--set",
+                 "data.storage=stream"]) == 2
+    assert "stream is not available for task tag" in capsys.readouterr().err
+    train = _write(tmp_path / "d.parquet", 300)
+    assert main(["train", str(train), "--out", str(tmp_path / "z"), "--set", "data.storage=stream", "--set",
+                 "data.long_sequences=window"]) == 2
+    assert "data.long_sequences': window" in capsys.readouterr().err
+    spelled = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"text": ["a b"] * 40, "label": ["1", "1.0", "2", "2"] * 10}), spelled)
+    assert main(["train", str(spelled), "--out", str(tmp_path / "w"), "--set", "data.storage=stream"]) == 2
+    assert "'1' / '1.0'" in capsys.readouterr().err

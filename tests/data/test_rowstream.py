@@ -130,6 +130,27 @@ def test_bad_rows_are_rejected_as_found_and_the_limit_holds_on_the_fly(tmp_path)
     assert len((tmp_path / "m" / "rejects.jsonl").read_text().splitlines()) == 25  # what was found by then
 
 
+def test_a_row_the_scan_rejected_is_never_trained_on_and_a_changed_file_is_an_error(tmp_path):
+    """A duplicate id two row groups apart: the scan (which sees the whole file) rejects the second row, and the
+    training pass, which reads one group at a time, leaves it out too."""
+    ids = [f"r{i}" for i in range(1000)]
+    ids[900] = "r10"  # row 901 repeats row 11's id (row groups 0 and 3)
+    texts = [f"w{i % 7} w{i % 5} c{i % 2}" for i in range(1000)]
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"id": ids, "text": texts, "label": [f"c{i % 2}" for i in range(1000)]}), path,
+                   row_group_size=250)
+    _, data = _prepare(tmp_path, path, "data.bad_rows=skip", "data.id_column=id", "data.shuffle_buffer=300")
+    rejects = [json.loads(x) for x in (tmp_path / "run" / "rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [901] and "duplicate id" in json.dumps(rejects)
+    rows = [r for b in _epoch(data.train_stream.sampler(), 0) for r in b]
+    assert 900 not in rows and len(rows) == len(data.train_stream.dataset)
+    texts[0] = ""  # the file changes under the run: a row group reads otherwise than the scan found it
+    pq.write_table(pa.table({"id": ids, "text": texts, "label": [f"c{i % 2}" for i in range(1000)]}), path,
+                   row_group_size=250)
+    with pytest.raises(DataError, match="changed while training read it"):
+        _epoch(data.train_stream.sampler(), 0)
+
+
 class _StopAt(Callback):
     def __init__(self, step):
         self.step = step

@@ -30,6 +30,7 @@ Invariants (tests/data/test_rowstream.py):
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,10 @@ class ParquetGroups:
                                      "the pyarrow package", "pip install 'rnnkit[parquet]'")],
                             header=f"cannot read {file}") from None
         self.path, self.file = path, file
+        if not Path(path).is_file():
+            fail(file, "the training file does not exist (or is not a file)", "check the path", value=file)
+        st = os.stat(path)
+        self._stat = (st.st_size, st.st_mtime_ns)  # a file changed after the scan is an error, not other data
         try:
             self._parquet = pq.ParquetFile(path)
             meta = self._parquet.metadata
@@ -82,9 +87,20 @@ class ParquetGroups:
         if self.rows == 0:
             fail(file, "the file has no rows", "add data rows")
 
+    def _changed(self, why: str) -> DataError:
+        return DataError([Problem(self.file, None, None, self.file, why, "do not change the training file while a "
+                                  "run reads it (data.storage=stream reads it again every epoch); start a new run "
+                                  "on the new file")], header=f"{self.file} changed while training read it")
+
     def table(self, g: int) -> Table:
         first = int(self.starts[g])
-        objs = self._parquet.read_row_group(g).to_pylist()
+        st = os.stat(self.path)
+        if (st.st_size, st.st_mtime_ns) != self._stat:
+            raise self._changed(f"its size or modification time differs from the scan's ({self._stat[0]} bytes)")
+        try:
+            objs = self._parquet.read_row_group(g).to_pylist()
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
+            raise self._changed(f"row group {g} cannot be read: {str(e)[:200]}") from None
         rows = [TableRow(first + k + 1, obj, json.dumps(obj, default=str, ensure_ascii=False))
                 for k, obj in enumerate(objs)]
         return Table(self.columns, rows, position=first + len(rows), size=self.rows)
@@ -130,6 +146,8 @@ class Scan:
     sample: list[Record]  # the reservoir sample of training rows, in file order
     held: dict[str, list[Record]] = field(default_factory=dict)  # carved validation / test rows
     rejects_file: str | None = None
+    rejected_lines: set[int] = field(default_factory=set)  # rows the scan rejected (a duplicate id, say, that a
+    # row group read alone would not see as one): training never reads them
 
     @property
     def train_rows(self) -> int:
@@ -148,7 +166,7 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
     truncated, seen, rejected = 0, 0, 0
     sample: list[Record] = []
     held: dict[str, list[Record]] = {"val": [], "test": []}
-    rejects = None
+    rejects, rejected_lines = None, set()
     try:
         for g in range(len(source.sizes)):
             result, table = read_group(source, g, options, state)
@@ -160,6 +178,8 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
                     rejects_path.parent.mkdir(parents=True, exist_ok=True)
                     rejects = rejects_path.open("w", encoding="utf-8")
                 for entry in validated.rejects:
+                    if entry.get("line") is not None:
+                        rejected_lines.add(int(entry["line"]))
                     if rejects is not None:
                         rejects.write(json.dumps(entry, ensure_ascii=False) + "\n")
                 rejected += len(validated.rejects)
@@ -197,7 +217,8 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
     sample.sort(key=lambda r: r.line)
     return Scan(rows=source.rows, rejected=rejected, group_train=group_train, label_counts=labels,
                 token_counts=tokens, length_counts=lengths, truncated=truncated, sample=sample, held=held,
-                rejects_file=str(rejects_path) if rejected and rejects_path is not None else None)
+                rejects_file=str(rejects_path) if rejected and rejects_path is not None else None,
+                rejected_lines=rejected_lines)
 
 
 def _problems(entry: dict) -> list[Problem]:
@@ -213,6 +234,7 @@ class RowStream:
     def __init__(self, source: ParquetGroups, options: dict, shares: Shares, encode, scan_result: Scan) -> None:
         self.source, self.options, self.shares, self._encode = source, options, shares, encode
         self.group_train = scan_result.group_train
+        self.rejected_lines = scan_result.rejected_lines
         self.length_counts = scan_result.length_counts
         self._rows = scan_result.train_rows
         self._examples: dict[int, object] = {}
@@ -232,13 +254,15 @@ class RowStream:
         for g in groups:
             result, table = read_group(self.source, g, self.options, ChunkState())
             self.groups_read += 1
-            bad = set(result.bad_rows)  # rejected by the scan already (it stopped on them under `error`)
-            records = [r for r in result.records if r.line not in bad]
-            if not records:
-                continue
+            records = [r for r in result.records if r.line not in self.rejected_lines]
             numbers = np.array([r.line - 1 for r in records], dtype=np.int64)
             keep = self.shares.split_of(numbers) == 0
             records = [r for r, k in zip(records, keep.tolist(), strict=True) if k]
+            if len(records) != self.group_train[g]:
+                raise self.source._changed(f"row group {g} holds {len(records)} training rows where the scan found "
+                                           f"{self.group_train[g]}")
+            if not records:
+                continue
             dataset = self._encode(records)
             for i, number in enumerate(numbers[keep].tolist()):
                 example = dataset[i]

@@ -73,7 +73,7 @@ def test_every_training_row_once_per_epoch_never_a_held_out_row_and_batches_buck
     sampler.set_epoch(0)
     for b in sampler:  # the examples are held while their buffer is
         lengths.update({r: len(stream.dataset[r].inputs) for r in b})
-        assert len(stream.dataset._examples) <= 600 + 250  # one buffer at most (invariant 3)
+        assert stream.dataset.held <= 600 + 250  # one buffer at most (invariant 3)
     rng = np.random.default_rng(0)
     order = rng.permutation(sorted(lengths))
     random_pad = 1 - sum(lengths.values()) / sum(

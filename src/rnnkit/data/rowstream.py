@@ -24,7 +24,8 @@ Invariants (tests/data/test_rowstream.py):
    continues after k batches and reads only the row groups from the buffer holding batch k on (the batch
    counts of the buffers before it come from the scan's counts), so a resume mid-epoch trains on the same
    batches as an uninterrupted run.
-3. At most one buffer (plus the row group that completes it) is decoded at a time.
+3. At most one buffer (plus the row group that completes it) is held at a time, encoded column by column; a
+   row group is decoded to Python objects `SLICE_ROWS` rows at a time.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from rnnkit.data.tables import Table, TableRow, fail
 from rnnkit.errors import ConfigError, DataError, Problem
 
 SAMPLE_ROWS = 2000  # training rows kept in memory for random access, at the least (train.train_eval_rows if more)
+SLICE_ROWS = 10_000  # rows of a row group decoded to Python objects at a time (a row group may be far larger)
 
 
 def holdout(rows: np.ndarray, seed: int) -> np.ndarray:
@@ -92,18 +94,21 @@ class ParquetGroups:
                                   "run reads it (data.storage=stream reads it again every epoch); start a new run "
                                   "on the new file")], header=f"{self.file} changed while training read it")
 
-    def table(self, g: int) -> Table:
-        first = int(self.starts[g])
+    def tables(self, g: int, rows: int = SLICE_ROWS):
+        """Row group `g` as `Table`s of at most `rows` rows (decoded to Python objects one slice at a time)."""
         st = os.stat(self.path)
         if (st.st_size, st.st_mtime_ns) != self._stat:
             raise self._changed(f"its size or modification time differs from the scan's ({self._stat[0]} bytes)")
         try:
-            objs = self._parquet.read_row_group(g).to_pylist()
+            group = self._parquet.read_row_group(g)
         except Exception as e:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
             raise self._changed(f"row group {g} cannot be read: {str(e)[:200]}") from None
-        rows = [TableRow(first + k + 1, obj, json.dumps(obj, default=str, ensure_ascii=False))
-                for k, obj in enumerate(objs)]
-        return Table(self.columns, rows, position=first + len(rows), size=self.rows)
+        first = int(self.starts[g])
+        for at in range(0, group.num_rows, rows):
+            objs = group.slice(at, rows).to_pylist()
+            out = [TableRow(first + at + k + 1, obj, json.dumps(obj, default=str, ensure_ascii=False))
+                   for k, obj in enumerate(objs)]
+            yield Table(self.columns, out, position=first + at + len(out), size=self.rows)
 
 
 @dataclass
@@ -121,15 +126,14 @@ class Shares:
         return np.where(u < self.val, 1, np.where(u < self.val + self.test, 2, 0))
 
 
-def read_group(source: ParquetGroups, g: int, options: dict, state: ChunkState) -> tuple:
-    """One row group through the text-row reader: (ReadResult, the served scope's table)."""
-    table = source.table(g)
+def read_table(source: ParquetGroups, table: Table, options: dict, state: ChunkState):
+    """One slice of a row group through the text-row reader (its ReadResult)."""
     with serving(source.path, table, state) as served, gc_paused():
         result = read_records(source.path, **options)
     if not served.used or any(r.tokens is None for r in result.records):
         raise ConfigError(f"config key 'data.storage': stream trains on text rows (data.text_column) of a Parquet "
                           f"file; {source.file} is read as numeric sequences. Use data.storage memory or disk")
-    return result, table
+    return result
 
 
 @dataclass
@@ -168,8 +172,8 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
     held: dict[str, list[Record]] = {"val": [], "test": []}
     rejects, rejected_lines = None, set()
     try:
-        for g in range(len(source.sizes)):
-            result, table = read_group(source, g, options, state)
+        for g, table in ((group, t) for group in range(len(source.sizes)) for t in source.tables(group)):
+            result = read_table(source, table, options, state)
             with serving(source.path, table, state):  # bad rows: counted for this file (chunkscope.BadRowTally)
                 validated = validate_splits({"train": result}, policy=policy, max_bad_fraction=1.0,
                                             rejects_path=None, check_labels=False)
@@ -185,7 +189,7 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
                 rejected += len(validated.rejects)
                 if rejected > max_bad_fraction * source.rows:
                     raise DataError([p for e in validated.rejects for p in _problems(e)][:20], header=(
-                        f"{rejected} bad rows in the first {int(source.starts[g] + source.sizes[g])} of {source.rows} "
+                        f"{rejected} bad rows in the first {table.position} of {source.rows} "
                         f"rows of {source.file}, more than the limit data.max_bad_fraction={max_bad_fraction:g} of "
                         f"the file ({max_bad_fraction * source.rows:.0f} rows); the bad rows so far were written to "
                         f"{rejects_path}. Repair the file, or raise the limit with "
@@ -227,9 +231,9 @@ def _problems(entry: dict) -> list[Problem]:
 
 
 class RowStream:
-    """The training split of a streamed file, one buffer at a time: `load(groups)` reads those row groups,
-    encodes their training rows and holds them (and nothing else) as Examples keyed by row number;
-    `dataset[row]` is one of them. `len` is the training rows of the whole file."""
+    """The training split of a streamed file, one buffer at a time: `load(groups)` reads those row groups, encodes
+    their training rows and holds them (and nothing else) in columnar datasets; `dataset[row]` is the Example of
+    row number `row`. `len` is the training rows of the whole file."""
 
     def __init__(self, source: ParquetGroups, options: dict, shares: Shares, encode, scan_result: Scan) -> None:
         self.source, self.options, self.shares, self._encode = source, options, shares, encode
@@ -237,39 +241,52 @@ class RowStream:
         self.rejected_lines = scan_result.rejected_lines
         self.length_counts = scan_result.length_counts
         self._rows = scan_result.train_rows
-        self._examples: dict[int, object] = {}
+        self._parts: list = []  # the buffer's encoded slices (SequenceDataset each)
+        self._where: dict[int, tuple[int, int]] = {}  # row number -> (part, index)
         self.groups_read = 0  # row groups decoded since the start (a test's evidence for invariant 2)
 
     def __len__(self) -> int:
         return self._rows
 
     def __getitem__(self, row: int):
-        return self._examples[int(row)]
+        part, i = self._where[int(row)]
+        return self._parts[part][i]
+
+    @property
+    def held(self) -> int:
+        """Rows the buffer holds now."""
+        return len(self._where)
 
     def load(self, groups: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Read `groups` (dropping what was held before): (row numbers, lengths) of their training rows, in file
         order."""
-        self._examples = {}
+        self._parts, self._where = [], {}
         rows, lengths = [], []
         for g in groups:
-            result, table = read_group(self.source, g, self.options, ChunkState())
             self.groups_read += 1
-            records = [r for r in result.records if r.line not in self.rejected_lines]
-            numbers = np.array([r.line - 1 for r in records], dtype=np.int64)
-            keep = self.shares.split_of(numbers) == 0
-            records = [r for r, k in zip(records, keep.tolist(), strict=True) if k]
-            if len(records) != self.group_train[g]:
-                raise self.source._changed(f"row group {g} holds {len(records)} training rows where the scan found "
+            found = 0
+            for table in self.source.tables(g):
+                result = read_table(self.source, table, self.options, ChunkState())
+                records = [r for r in result.records if r.line not in self.rejected_lines]
+                numbers = np.array([r.line - 1 for r in records], dtype=np.int64)
+                keep = self.shares.split_of(numbers) == 0
+                records = [r for r, k in zip(records, keep.tolist(), strict=True) if k]
+                found += len(records)
+                if not records:
+                    continue
+                part = self._encode(records)
+                k = len(self._parts)
+                self._parts.append(part)
+                for i, number in enumerate(numbers[keep].tolist()):
+                    self._where[number] = (k, i)
+                rows.append(numbers[keep])
+                lengths.append(np.asarray(part.length_array))
+            if found != self.group_train[g]:
+                raise self.source._changed(f"row group {g} holds {found} training rows where the scan found "
                                            f"{self.group_train[g]}")
-            if not records:
-                continue
-            dataset = self._encode(records)
-            for i, number in enumerate(numbers[keep].tolist()):
-                example = dataset[i]
-                self._examples[number] = example
-                rows.append(number)
-                lengths.append(len(example.inputs))
-        return np.array(rows, dtype=np.int64), np.array(lengths, dtype=np.int64)
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(rows), np.concatenate(lengths)
 
 
 class ShuffleBufferSampler:
@@ -445,4 +462,4 @@ def check_settings(cfg) -> None:
 
 
 __all__ = ["SAMPLE_ROWS", "ParquetGroups", "RowStream", "Scan", "Shares", "ShuffleBufferSampler", "TrainStream",
-           "check_labels_alike", "check_settings", "holdout", "read_group", "scan"]
+           "check_labels_alike", "check_settings", "holdout", "read_table", "scan"]

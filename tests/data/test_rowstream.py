@@ -5,6 +5,7 @@ found. The invariants are the ones `rnnkit.data.rowstream` states."""
 import json
 import os
 import signal
+import warnings
 
 import numpy as np
 import pytest
@@ -209,3 +210,29 @@ def test_what_a_stream_cannot_take_is_said_before_training(tmp_path, capsys):
     pq.write_table(pa.table({"text": ["a b"] * 40, "label": ["1", "1.0", "2", "2"] * 10}), spelled)
     assert main(["train", str(spelled), "--out", str(tmp_path / "w"), "--set", "data.storage=stream"]) == 2
     assert "'1' / '1.0'" in capsys.readouterr().err
+
+
+def test_a_file_in_label_order_through_a_small_buffer_is_said_at_start_and_by_the_doctor(tmp_path):
+    """The shuffle buffer's known failure: rows written class by class, read a few row groups at a time, train
+    on one class after another (measured on this data: test accuracy 0.68 against 0.99 with the whole file in one
+    buffer). The same rows shuffled are not flagged."""
+    train = _write(tmp_path / "d.parquet", 2400, group=200)
+    table = pq.read_table(train)
+    ordered = table.take(pa.compute.sort_indices(table, sort_keys=[("label", "ascending")]))
+    pq.write_table(ordered, tmp_path / "sorted.parquet", row_group_size=200)
+    sets = [*SMALL_CLI, "train.max_epochs=1", "data.storage=stream", "data.shuffle_buffer=400"]
+    said = {}
+    for name in ("sorted", "d"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(["train", str(tmp_path / f"{name}.parquet"), "--out", str(tmp_path / f"run-{name}"),
+                         *[f"--set={s}" for s in sets]]) == 0
+        said[name] = [str(w.message) for w in caught if "are grouped by label" in str(w.message)]
+    assert len(said["sorted"]) == 1 and not said["d"]
+    assert "sorted.parquet are grouped by label" in said["sorted"][0] and "data.shuffle_buffer" in said["sorted"][0]
+    codes = {name: [f["code"] for f in json.loads((tmp_path / f"run-{name}" / "findings.json").read_text())]
+             for name in ("sorted", "d")}
+    assert "data.unshuffled" in codes["sorted"] and "data.unshuffled" not in codes["d"]
+    storage = {name: json.loads((tmp_path / f"run-{name}" / "summary.json").read_text())["data"]["storage"]
+               for name in ("sorted", "d")}
+    assert storage["sorted"]["buffer_label_distance"] > 0.2 > storage["d"]["buffer_label_distance"]

@@ -594,8 +594,17 @@ def prepare_stream(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     sizes = {"train": scanned.train_rows, **{k: len(v) for k, v in datasets.items() if k != "train"}}
     truncated = {"train": scanned.truncated,
                  **{k: int(sum(len(r.tokens) > truncation.limit for r in recs)) for k, recs in held.items()}}
+    distance, chance = stream.sampler().label_distance(scanned.group_labels)
     stream.info = {"row_groups": len(source.sizes), "rows": source.rows, "shuffle_buffer": cfg.data.shuffle_buffer,
-                   "train_sample": len(scanned.sample), "lengths": lengths}
+                   "train_sample": len(scanned.sample), "lengths": lengths, "buffer_label_distance": distance,
+                   "buffer_label_chance": chance}
+    if distance - chance > rs.UNMIXED:
+        warnings.warn(f"the rows of {train_file} are grouped by label: a shuffle buffer of {cfg.data.shuffle_buffer:,} "
+                      f"rows holds a label mix {distance:.0%} away from the whole file's (total variation, mean over "
+                      f"the buffers; {chance:.0%} for rows drawn at random), so each stretch of batches sees few "
+                      "classes and training suffers. Shuffle the "
+                      "rows when writing the file, or raise data.shuffle_buffer (to "
+                      f"{scanned.train_rows:,}, every training row, if memory allows)", UserWarning, stacklevel=2)
     report.update({
         "train": {"rows": source.rows, "rejected": scanned.rejected}, "rejected": rejected,
         "rejects_file": str(rejects_path) if rejected and rejects_path is not None else None,

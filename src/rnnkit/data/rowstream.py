@@ -31,6 +31,7 @@ Invariants (tests/data/test_rowstream.py):
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ from rnnkit.data.tables import Table, TableRow, fail
 from rnnkit.errors import ConfigError, DataError, Problem
 
 SAMPLE_ROWS = 2000  # training rows kept in memory for random access, at the least (train.train_eval_rows if more)
+UNMIXED = 0.15  # a buffer label distance this far above chance is said at start and by the doctor (data.unshuffled)
 SLICE_ROWS = 10_000  # rows of a row group decoded to Python objects at a time (a row group may be far larger)
 
 
@@ -150,6 +152,7 @@ class Scan:
     sample: list[Record]  # the reservoir sample of training rows, in file order
     held: dict[str, list[Record]] = field(default_factory=dict)  # carved validation / test rows
     rejects_file: str | None = None
+    group_labels: list[Counter] = field(default_factory=list)  # training rows per label, per row group
     rejected_lines: set[int] = field(default_factory=set)  # rows the scan rejected (a duplicate id, say, that a
     # row group read alone would not see as one): training never reads them
 
@@ -165,6 +168,7 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
 
     state, rng = ChunkState(), np.random.default_rng([seed, 20261202])
     group_train = np.zeros(len(source.sizes), dtype=np.int64)
+    group_labels = [Counter() for _ in range(len(source.sizes))]
     labels, tokens = Counter(), Counter()
     lengths = np.zeros(truncation.limit + 1, dtype=np.int64)
     truncated, seen, rejected = 0, 0, 0
@@ -205,6 +209,7 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
                 kept = truncation.cut(r.tokens)
                 tokens.update(kept)
                 labels[r.label] += 1
+                group_labels[g][r.label] += 1
                 lengths[len(kept)] += 1
                 truncated += len(r.tokens) > truncation.limit
                 if len(sample) < sample_rows:  # reservoir sampling (Algorithm R), seeded
@@ -222,7 +227,7 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
     return Scan(rows=source.rows, rejected=rejected, group_train=group_train, label_counts=labels,
                 token_counts=tokens, length_counts=lengths, truncated=truncated, sample=sample, held=held,
                 rejects_file=str(rejects_path) if rejected and rejects_path is not None else None,
-                rejected_lines=rejected_lines)
+                rejected_lines=rejected_lines, group_labels=group_labels)
 
 
 def _problems(entry: dict) -> list[Problem]:
@@ -371,6 +376,26 @@ class ShuffleBufferSampler:
             skip = 0
             b += 1
 
+    def label_distance(self, group_labels: list[Counter], epoch: int = 0) -> tuple[float, float]:
+        """How far a buffer's label mix is from the whole training split's, on average over this rank's buffers
+        of `epoch` (weighted by rows): the total variation distance, 0 (every buffer mixed like the file) to 1 (no
+        label in common), and what chance alone gives a buffer of that many rows drawn at random (the normal
+        approximation of E|share - p| per label). A file written in label order, read through a buffer of a few
+        row groups, is far above chance."""
+        total = sum(group_labels, Counter())
+        n = sum(total.values())
+        if not n:
+            return 0.0, 0.0
+        p = {k: total[k] / n for k in total}
+        far = chance = 0.0
+        rows = 0
+        for groups, size in self._buffers(epoch, self.rank):
+            mix = sum((group_labels[g] for g in groups), Counter())
+            far += size * 0.5 * sum(abs(mix[k] / size - p[k]) for k in p)
+            chance += size * 0.5 * sum(math.sqrt(2 * q * (1 - q) / (math.pi * size)) for q in p.values())
+            rows += size
+        return (far / rows, min(chance / rows, 1.0)) if rows else (0.0, 0.0)
+
     def first_batch(self) -> list[int]:
         """Step 1's batch (the pre-flight's), leaving the position as it was."""
         epoch, start, real, padded = self.epoch, self.start, self.real, self.padded
@@ -461,5 +486,5 @@ def check_settings(cfg) -> None:
                           "auto), or data.storage memory or disk")
 
 
-__all__ = ["SAMPLE_ROWS", "ParquetGroups", "RowStream", "Scan", "Shares", "ShuffleBufferSampler", "TrainStream",
-           "check_labels_alike", "check_settings", "holdout", "read_table", "scan"]
+__all__ = ["SAMPLE_ROWS", "UNMIXED", "ParquetGroups", "RowStream", "Scan", "Shares", "ShuffleBufferSampler",
+           "TrainStream", "check_labels_alike", "check_settings", "holdout", "read_table", "scan"]

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 
 from rnnkit.data.longseq import WINDOWED
+from rnnkit.data.rowstream import UNMIXED
 from rnnkit.doctor.advice import GUIDE_LR, effective_lr, lower_lr, lr_sets
 from rnnkit.doctor.evidence import Evidence
 from rnnkit.doctor.finding import Finding
@@ -635,6 +636,28 @@ def protocol(ev: Evidence) -> list[Finding]:
         advice=advice)]
 
 
+def unshuffled(ev: Evidence) -> list[Finding]:
+    """data.storage=stream read a file in label order through a buffer of a few row groups (the scan's figure)."""
+    storage = ((ev.summary or {}).get("data") or {}).get("storage") or {}
+    distance, chance = storage.get("buffer_label_distance"), storage.get("buffer_label_chance") or 0.0
+    if storage.get("mode") != "stream" or not isinstance(distance, (int, float)) or distance - chance <= UNMIXED:
+        return []
+    rows = ((ev.summary.get("data") or {}).get("sizes") or {}).get("train")
+    return [Finding(
+        code="data.unshuffled", severity="warning", title="Training rows not shuffled",
+        evidence={"buffer_label_distance": distance, "buffer_label_chance": chance,
+                  "shuffle_buffer": storage.get("shuffle_buffer"),
+                  "row_groups": storage.get("row_groups")},
+        explanation=f"the training file's rows are grouped by label: each shuffle buffer of "
+                    f"{storage.get('shuffle_buffer'):,} rows held a label mix {distance:.0%} away from the whole "
+                    f"file's ({chance:.0%} for as many rows drawn at random), so the batches of one stretch of an "
+                    "epoch come from few classes, and the gradient "
+                    "swings from class to class instead of following the whole data (the guide: shuffle the "
+                    "training data).",
+        advice=["shuffle the rows when writing the Parquet file (e.g. pandas .sample(frac=1, random_state=0))",
+                f"or read more of it at a time: --set data.shuffle_buffer={rows or 1_000_000}"])]
+
+
 def inputs(ev: Evidence) -> list[Finding]:
     """What the network was fed (the preflight's input statistics): constant channels, channels far from
     mean 0 / spread 1, and a channel that alone gives the label away."""
@@ -794,8 +817,11 @@ def slow(ev: Evidence) -> list[Finding]:
             code="slow.data_wait", severity="warning", title="Very slow training",
             evidence={"data_wait_share": wait},
             explanation=f"{wait:.0%} of the training time is spent assembling batches rather than computing.",
-            advice=["a larger batch (fewer, bigger batches): --set data.batch_size="
-                    f"{cfg.data.batch_size * 2}", "profile the collate step (python -m cProfile)"]))
+            advice=([f"data.storage={cfg.data.storage} reads and tokenizes the training file again every epoch: "
+                     "a file that fits in memory trains faster with --set data.storage=memory (or disk), which read "
+                     "it once"] if cfg.data.storage == "stream" else [])
+            + ["a larger batch (fewer, bigger batches): --set data.batch_size="
+               f"{cfg.data.batch_size * 2}", "profile the collate step (python -m cProfile)"]))
     sizes = s.get("data", {}).get("sizes", {})
     tokens, n = s.get("train_real_tokens"), sizes.get("train")
     if tokens and n and tokens / n > LONG_SEQUENCE:
@@ -933,8 +959,8 @@ def setup(ev: Evidence) -> list[Finding]:
 
 
 RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (
-    setup, inputs, truncation, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline, protocol, slow,
-    *PROBE_RULES)
+    setup, unshuffled, inputs, truncation, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline,
+    protocol, slow, *PROBE_RULES)
 
 
 def run_rules(ev: Evidence) -> list[Finding]:
@@ -946,4 +972,4 @@ def run_rules(ev: Evidence) -> list[Finding]:
 
 __all__ = ["RULES", "Finding", "baseline", "clipping_off", "divergence", "effective_lr", "inputs", "lower_lr",
            "lr_sets", "merged_sets", "nonfinite", "overfitting", "run_rules", "setup", "slow", "truncation",
-           "truncation_advice", "underfitting"]
+           "truncation_advice", "underfitting", "unshuffled"]

@@ -4,6 +4,7 @@ found. The invariants are the ones `rnnkit.data.rowstream` states."""
 
 import json
 import os
+import re
 import signal
 import warnings
 
@@ -167,16 +168,21 @@ def test_train_streamed_learns_resumes_mid_epoch_bit_for_bit_and_says_so(tmp_pat
     uninterrupted run."""
     train = _write(tmp_path / "d.parquet", 2400, group=200)
     sets = [*SMALL_CLI, "train.max_epochs=3", "optim.lr=0.01", "data.storage=stream", "data.shuffle_buffer=400",
-            "data.batch_size=32", "train.log_every=1"]
+            "data.batch_size=32", "train.log_every=1", "data.max_length=25"]
     assert main(["train", str(train), "--out", str(tmp_path / "a"), *[f"--set={s}" for s in sets]]) == 0
     err = capsys.readouterr().err
     assert "streamed (data.storage): 2,400 rows in 12 row groups" in err
+    cut = re.search(r"truncated to data.max_length=25 \(head kept\): (\d+) train rows \((\d+)%", err)
+    assert cut and 0.05 < int(cut[1]) / 1900 < 0.3  # texts of 3-29 words: rows of 26-29 are cut
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["metrics"]["test"]["accuracy"] > 0.9
     assert summary["data"]["storage"]["mode"] == "stream"
     rows = summary["data"]["sizes"]["train"]
     assert sum(summary["data"]["label_counts"]["train"].values()) == rows > 1800
     assert summary["train_eval"]["of"] == rows and 0 < summary["padding_share"] < 0.2
+    train_cut = summary["data"]["truncation"]["splits"]["train"]
+    assert train_cut["rows"] == rows and train_cut["cut_rows"] == int(cut[1])
+    assert summary["data"]["lengths"]["train"]["max"] == 25
     steps = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     seen = [i for r in steps if r.get("kind") == "step" and r["epoch"] == 0 for i in r["ids"]]
     assert len(seen) == len(set(seen)) == rows

@@ -609,7 +609,9 @@ def prepare_stream(cfg: Config, run_dir: Path | None = None) -> PreparedData:
         "train": {"rows": source.rows, "rejected": scanned.rejected}, "rejected": rejected,
         "rejects_file": str(rejects_path) if rejected and rejects_path is not None else None,
         "sizes": sizes, "truncated": truncated,
-        "truncation": {**truncation.to_dict(), "splits": {"train": {"cut": scanned.truncated}}},
+        "truncation": {**truncation.to_dict(), "splits": {
+            "train": scanned.cut_counts(),
+            **{k: cut_counts(length_array_of(recs), truncation.limit) for k, recs in held.items()}}},
         "long_sequences": {"mode": "truncate", "reason": "data.storage=stream truncates to data.max_length"},
         "num_classes": len(prep.labels), "vocab_size": len(prep.vocab),
         "storage": {"mode": "stream", **stream.info},

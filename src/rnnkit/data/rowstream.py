@@ -149,6 +149,8 @@ class Scan:
     token_counts: Counter
     length_counts: np.ndarray  # training rows per kept length (after truncation), index = length
     truncated: int  # training rows longer than the limit
+    positions: int  # steps of the training rows before truncation
+    dropped: int  # steps truncation drops from them
     sample: list[Record]  # the reservoir sample of training rows, in file order
     held: dict[str, list[Record]] = field(default_factory=dict)  # carved validation / test rows
     rejects_file: str | None = None
@@ -159,6 +161,13 @@ class Scan:
     @property
     def train_rows(self) -> int:
         return int(self.group_train.sum())
+
+    def cut_counts(self) -> dict:
+        """`rnnkit.data.longseq.cut_counts` of the training rows."""
+        n = self.train_rows
+        return {"rows": n, "cut_rows": self.truncated, "cut_rows_share": self.truncated / n if n else 0.0,
+                "positions": self.positions, "dropped_positions": self.dropped,
+                "dropped_share": self.dropped / self.positions if self.positions else 0.0}
 
 
 def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, policy: str, max_bad_fraction: float,
@@ -171,7 +180,7 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
     group_labels = [Counter() for _ in range(len(source.sizes))]
     labels, tokens = Counter(), Counter()
     lengths = np.zeros(truncation.limit + 1, dtype=np.int64)
-    truncated, seen, rejected = 0, 0, 0
+    truncated, seen, rejected, positions, dropped = 0, 0, 0, 0, 0
     sample: list[Record] = []
     held: dict[str, list[Record]] = {"val": [], "test": []}
     rejects, rejected_lines = None, set()
@@ -212,6 +221,8 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
                 group_labels[g][r.label] += 1
                 lengths[len(kept)] += 1
                 truncated += len(r.tokens) > truncation.limit
+                positions += len(r.tokens)
+                dropped += len(r.tokens) - len(kept)
                 if len(sample) < sample_rows:  # reservoir sampling (Algorithm R), seeded
                     sample.append(r)
                 else:
@@ -225,7 +236,8 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
             rejects.close()
     sample.sort(key=lambda r: r.line)
     return Scan(rows=source.rows, rejected=rejected, group_train=group_train, label_counts=labels,
-                token_counts=tokens, length_counts=lengths, truncated=truncated, sample=sample, held=held,
+                token_counts=tokens, length_counts=lengths, truncated=truncated, positions=positions, dropped=dropped,
+                sample=sample, held=held,
                 rejects_file=str(rejects_path) if rejected and rejects_path is not None else None,
                 rejected_lines=rejected_lines, group_labels=group_labels)
 

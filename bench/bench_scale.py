@@ -6,7 +6,13 @@ fingerprint hashes every tensor), B another's (the columnar `SequenceDataset`: o
 column; the fingerprint hashes the input files). Cases:
 
 * text-100k, text-1m: CSV rows of 9 words (a 5,000-word vocabulary) and 2 classes;
-* long-20k: a numeric long-format table, 20,000 series x 50 steps x 3 channels (1,000,000 lines), 2 classes.
+* long-20k: a numeric long-format table, 20,000 series x 50 steps x 3 channels (1,000,000 lines), 2 classes;
+* docs-100k: documents of 100-300 words; text-1m-parquet, text-10m-parquet: text-1m's rows (and ten times as
+  many) as Parquet in row groups of 100,000 rows.
+
+`--a-set` / `--b-set` give one layout's runs config overrides (with `--a` and `--b` the same src: two settings of
+one checkout, e.g. `--b-set data.storage=stream`); `--steps 0` trains the whole epoch instead of 21 steps (peak
+RSS then covers the epoch); `--only B` runs one layout.
 
 Each (case, layout) runs in its own process, A B A B (interleaved) per case, one thread. The child times
 `task.prepare` (read, validate, split, vocabulary, encode), reads its RSS before and after, then calls

@@ -210,3 +210,32 @@ def test_the_linear_path_is_a_forecasting_default_but_not_where_it_cannot_apply(
         get_task("forecast").prepare(C.resolve(None, ["task=forecast", f"data.train={path}",
                                                       "forecast.time_column=month", "forecast.tbptt=16",
                                                       "forecast.linear=true", *SMALL, *PINNED]))
+
+
+def test_a_test_span_at_a_level_training_never_reached_is_named_not_blamed_on_the_labels(tmp_path):
+    """The held-out `heartrate` case (BENCHMARKS.md): a series that ends at a level below anything in its training
+    span. The network's forecasts revert toward the levels it knows, validation (inside them) cannot show it, and
+    the doctor said the labels were the suspect; it names the shift, and a stationary sine is not named."""
+    path, y = write_sine(tmp_path / "sine.csv")
+    shifted = tmp_path / "shifted.csv"
+    rows = list(csv.reader(path.read_text().splitlines()))
+    with open(shifted, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(rows[0])
+        for i, (t, v) in enumerate(rows[1:]):
+            out.writerow([t, f"{float(v) - (12 if i >= 216 else 0):.5f}"])  # the last 24 steps 12 lower
+    found = {}
+    for name, file in (("sine", path), ("shifted", shifted)):
+        cfg = C.resolve(None, ["task=forecast", f"data.train={file}", "forecast.time_column=month",
+                               "forecast.input_length=12", "forecast.horizon=3", "forecast.test_size=24",
+                               *SMALL, "train.max_epochs=6", *PINNED])
+        summary = api.train(cfg, tmp_path / name)
+        found[name] = {f["code"]: f for f in json.loads((tmp_path / name / "findings.json").read_text())}
+        rng = summary["data"]["out_of_range"]
+        assert rng["val"]["share"] == 0
+        assert rng["test"]["share"] == (0 if name == "sine" else 1)
+    assert "data.out_of_range" not in found["sine"]
+    finding = found["shifted"]["data.out_of_range"]
+    assert finding["severity"] == "warning" and "100% of the test targets (24 of 24)" in finding["explanation"]
+    assert "forecast.window_norm=true" in " ".join(finding["advice"])
+    assert "labels.unpredictable" not in found["shifted"]

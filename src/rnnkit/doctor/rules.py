@@ -561,7 +561,8 @@ def baseline(ev: Evidence) -> list[Finding]:
     signal = ev.signal
     memorised = start is not None and train and (min(train) < MEMORISED_SHARE * start
                                                  or (min(train) < (1 - FELL_SHARE) * start and val_rose))
-    if (memorised or signal.get("verdict") == "none") and not clearly:
+    shifted = _out_of_range(ev)  # test levels the training span never reached: a cause of its own (out_of_range)
+    if (memorised or signal.get("verdict") == "none") and not clearly and shifted is None:
         if memorised:
             why = (f"{seen}, although the training loss fell to {min(train):.4g} (from {start:.4g}): the model "
                    "memorised the training labels without learning anything that carries over")
@@ -594,6 +595,10 @@ def baseline(ev: Evidence) -> list[Finding]:
                          f"{ev.summary.get('epochs_run')} epoch(s) ran)")
     explanation = seen + (": the model predicts no better than a rule that ignores the input (for classes: "
                           "always the most frequent one)")
+    if shifted is not None:
+        explanation += (f"; {shifted['test']['share']:.0%} of the test targets lie outside the training levels "
+                        "(see data.out_of_range), the likelier cause than the labels")
+        advice = list(shifted.get("advice") or [])
     if signal.get("verdict") == "signal":
         explanation += (f". Yet {_signal_words(signal)} does better than with the labels shuffled: the inputs "
                         "predict the labels, and this model did not learn how")
@@ -634,6 +639,35 @@ def protocol(ev: Evidence) -> list[Finding]:
         explanation=seen + ": on the data before the test span, a rule that repeats the last season forecasts at "
                     "least as well as the trained model.",
         advice=advice)]
+
+
+OUT_OF_RANGE = 0.2  # a test split with this share of targets outside the training span's levels is named
+
+
+def _out_of_range(ev: Evidence) -> dict | None:
+    """summary data.out_of_range when at least OUT_OF_RANGE of the test targets lie outside the training levels."""
+    rng = ((ev.summary or {}).get("data") or {}).get("out_of_range") or {}
+    share = (rng.get("test") or {}).get("share")
+    return rng if _number(share) and share >= OUT_OF_RANGE else None
+
+
+def out_of_range(ev: Evidence) -> list[Finding]:
+    """The test targets lie at levels the training span never reached (a family's summary data.out_of_range):
+    a network extrapolates badly there, and validation inside the span cannot show it."""
+    rng = _out_of_range(ev)
+    if rng is None:
+        return []
+    test, val = rng.get("test") or {}, rng.get("val") or {}
+    unseen = (val.get("share") or 0) < OUT_OF_RANGE
+    return [Finding(
+        code="data.out_of_range", severity="warning", title="Test levels outside the training range",
+        evidence={"test_share": test.get("share"), "val_share": val.get("share")},
+        explanation=f"{test['share']:.0%} of the test targets ({test.get('outside')} of {test.get('targets')}) lie "
+                    f"beyond the levels the training span covered (validation: {val.get('share') or 0:.0%}); "
+                    f"{rng.get('why', '')}: the model extrapolates there, which networks do badly"
+                    + (", and the validation figures, inside the training levels, could not show it." if unseen
+                       else "."),
+        advice=list(rng.get("advice") or []))]
 
 
 def unshuffled(ev: Evidence) -> list[Finding]:
@@ -959,8 +993,8 @@ def setup(ev: Evidence) -> list[Finding]:
 
 
 RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (
-    setup, unshuffled, inputs, truncation, nonfinite, divergence, clipping_off, overfitting, underfitting, baseline,
-    protocol, slow, *PROBE_RULES)
+    setup, unshuffled, out_of_range, inputs, truncation, nonfinite, divergence, clipping_off, overfitting,
+    underfitting, baseline, protocol, slow, *PROBE_RULES)
 
 
 def run_rules(ev: Evidence) -> list[Finding]:
@@ -972,4 +1006,4 @@ def run_rules(ev: Evidence) -> list[Finding]:
 
 __all__ = ["RULES", "Finding", "baseline", "clipping_off", "divergence", "effective_lr", "inputs", "lower_lr",
            "lr_sets", "merged_sets", "nonfinite", "overfitting", "run_rules", "setup", "slow", "truncation",
-           "truncation_advice", "underfitting", "unshuffled"]
+           "out_of_range", "truncation_advice", "underfitting", "unshuffled"]

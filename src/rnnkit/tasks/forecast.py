@@ -341,6 +341,37 @@ def _read(cfg: C.Config, path: Path, reader: dict, *, rejects: Path | None, axis
                        max_bad_fraction=cfg.data.max_bad_fraction, rejects_path=rejects, axis=axis, **roles)
 
 
+RANGE_MARGIN = 0.05  # a target this share of the training span's range beyond its min or max is out of range
+
+
+def out_of_range(table, spans, cfg: C.Config) -> dict:
+    """The share of validation and test targets that lie outside the levels the training span covered (per series and
+    target column, with a `RANGE_MARGIN` of its range): the doctor's evidence (data.out_of_range) when the test span
+    reaches a level the model never saw. Read after every choice is made, and by nothing that chooses."""
+    counts = {"val": [0, 0], "test": [0, 0]}
+    for s, sp in zip(table.series, spans, strict=True):
+        train = s.values[:sp.val_start]
+        if not len(train):
+            continue
+        lo, hi = np.nanmin(train, axis=0), np.nanmax(train, axis=0)
+        pad = RANGE_MARGIN * (hi - lo)
+        for split, (a, b) in (("val", (sp.val_start, sp.test_start)), ("test", (sp.test_start, sp.end))):
+            part = s.values[a:b]
+            counts[split][0] += int(((part < lo - pad) | (part > hi + pad)).sum())
+            counts[split][1] += int(np.isfinite(part).sum())
+    f = cfg.forecast
+    scaled = ("forecast.window_norm scales each window by its own level, yet how the series moves at a level it "
+              "never reached is still new to the network" if f.window_norm else
+              "the inputs are z-scored with the training span's mean and spread, so a new level is an input the "
+              "network never saw" + (f" (forecast.residual={f.residual} forecasts a change from a past value, from "
+                                     "those inputs)" if f.residual not in ("none", None, "auto") else ""))
+    advice = [] if f.window_norm else ["scale each window by its own level: --set forecast.window_norm=true"]
+    advice += ["train on a span that covers these levels (forecast.test_size, or more history)",
+               "where the baselines in metrics.test.baselines forecast this span better, use them here"]
+    return {**{k: {"outside": o, "targets": n, "share": o / n if n else 0.0} for k, (o, n) in counts.items()},
+            "why": scaled, "advice": advice}
+
+
 def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     """Read, validate, split chronologically, fit per-series scalers on the training spans, window.
 
@@ -416,6 +447,7 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     if empty:
         raise ConfigError(f"no {'/'.join(empty)} windows with forecast.stride={f.stride}; lower the stride.")
     report = dict(table.report)
+    report["out_of_range"] = out_of_range(table, spans, cfg)
     report["series"] = len(plan.series) + len(plan.set_aside)
     report["short_series"] = {"policy": f.short_series, "set_aside": plan.set_aside, "shorter_window": plan.shorter}
     report.update(sizes={k: len(v) for k, v in windows.items()}, defaults_applied=applied,

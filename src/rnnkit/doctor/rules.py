@@ -562,6 +562,7 @@ def baseline(ev: Evidence) -> list[Finding]:
     memorised = start is not None and train and (min(train) < MEMORISED_SHARE * start
                                                  or (min(train) < (1 - FELL_SHARE) * start and val_rose))
     shifted = _out_of_range(ev)  # test levels the training span never reached: a cause of its own (out_of_range)
+    shifted = shifted if cmp is not None and not cmp.better else None
     if (memorised or signal.get("verdict") == "none") and not clearly and shifted is None:
         if memorised:
             why = (f"{seen}, although the training loss fell to {min(train):.4g} (from {start:.4g}): the model "
@@ -652,10 +653,12 @@ def _out_of_range(ev: Evidence) -> dict | None:
 
 
 def out_of_range(ev: Evidence) -> list[Finding]:
-    """The test targets lie at levels the training span never reached (a family's summary data.out_of_range):
-    a network extrapolates badly there, and validation inside the span cannot show it."""
+    """The test targets lie at levels the training span never reached (a family's summary data.out_of_range) and
+    the model lost to its baseline there: a network extrapolates badly, and validation inside the span cannot
+    show it."""
     rng = _out_of_range(ev)
-    if rng is None:
+    cmp = ev.baseline_comparison() if rng is not None and ev.finished else None
+    if cmp is None or cmp.better:  # a trend the model followed (window_norm, say) is no finding
         return []
     test, val = rng.get("test") or {}, rng.get("val") or {}
     unseen = (val.get("share") or 0) < OUT_OF_RANGE

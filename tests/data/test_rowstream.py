@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,6 +126,13 @@ def test_bad_rows_are_rejected_as_found_and_the_limit_holds_on_the_fly(tmp_path)
     assert [r["line"] for r in rejects] == [6, 701, 2000]
     assert data.report["rejected"] == 3
     assert data.report["sizes"]["train"] + sum(len(data.datasets[k]) for k in ("val", "test")) == 1997
+    # with a validation file that has a bad row too, rejects.jsonl lists both files' bad rows
+    val = _write(tmp_path / "v.parquet", 300, seed=1, bad={7})
+    _, data = _prepare(tmp_path, train, "data.bad_rows=skip", f"data.val={val}", name="v")
+    rejects = [json.loads(x) for x in (tmp_path / "v" / "rejects.jsonl").read_text().splitlines()]
+    assert [(Path(r["file"]).name, r["line"]) for r in rejects] == [("v.parquet", 8), ("d.parquet", 6),
+                                                                    ("d.parquet", 701), ("d.parquet", 2000)]
+    assert len(data.datasets["val"]) == 299 and data.report["rejected"] == 4
     # 40 bad rows in the first groups of 2,000 with a 1% limit: stopped in the group where the 21st is found
     many = _write(tmp_path / "m.parquet", 2000, bad=set(range(0, 400, 10)))
     with pytest.raises(DataError, match=r"bad rows in the first 250 of 2000 rows .*data.max_bad_fraction=0.01"):

@@ -535,12 +535,15 @@ def prepare_stream(cfg: Config, run_dir: Path | None = None) -> PreparedData:
                           "pandas.read_csv(...).to_parquet(...)), or use data.storage memory or disk")
     source = rs.ParquetGroups(train_file, str(train_file))
     rejects_path = (run_dir / "rejects.jsonl") if run_dir else None
+    if rejects_path is not None and rejects_path.exists():  # an earlier attempt that stopped on bad rows: its list
+        rejects_path.unlink()
     given = {split: read_file(path, **options) for split, path in files.items() if split != "train"}
     report: dict = {"files": {k: str(v) for k, v in files.items()}}
+    given_rejected = 0
     if given:  # held-out files: read and checked as in the other modes (their rejects first in rejects.jsonl)
         checked = validate_splits(given, policy=cfg.data.bad_rows, max_bad_fraction=cfg.data.max_bad_fraction,
                                   rejects_path=rejects_path, check_labels=False)
-        given = {k: list(v) for k, v in checked.splits.items()}
+        given, given_rejected = {k: list(v) for k, v in checked.splits.items()}, checked.rejected
         report.update({k: v for k, v in checked.report.items() if k != "rejects_file"})
     cap = cfg.data.stream_holdout_rows
     shares = rs.Shares(cfg.data.split_seed,
@@ -590,7 +593,7 @@ def prepare_stream(cfg: Config, run_dir: Path | None = None) -> PreparedData:
                             cfg.data.shuffle_buffer, cfg.train.seed, cfg.data.bucketing, {})
     lengths = stream.lengths_summary()
     prep.median_length = lengths.get("median")
-    rejected = scanned.rejected + report.get("rejected", 0) + sum(len(v) for v in unseen.values())
+    rejected = scanned.rejected + given_rejected + sum(len(v) for v in unseen.values())
     sizes = {"train": scanned.train_rows, **{k: len(v) for k, v in datasets.items() if k != "train"}}
     truncated = {"train": scanned.truncated,
                  **{k: int(sum(len(r.tokens) > truncation.limit for r in recs)) for k, recs in held.items()}}

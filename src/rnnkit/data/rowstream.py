@@ -194,7 +194,7 @@ def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, po
             if validated.rejects:
                 if rejects is None and rejects_path is not None:
                     rejects_path.parent.mkdir(parents=True, exist_ok=True)
-                    rejects = rejects_path.open("w", encoding="utf-8")
+                    rejects = rejects_path.open("a", encoding="utf-8")  # after the held-out files' rejects
                 for entry in validated.rejects:
                     if entry.get("line") is not None:
                         rejected_lines.add(int(entry["line"]))

@@ -202,11 +202,12 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
     if dist.rank > 0:  # same initial weights on every rank (built above), then its own dropout masks
         torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank))
     train_set = data.datasets["train"]
-    sampler = BucketBatchSampler(length_array(train_set), cfg.data.batch_size, bucketing=cfg.data.bucketing,
-                                 chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed,
-                                 num_replicas=dist.world, rank=dist.rank)
     if data.train_stream is not None:  # data.storage=stream: the file's row groups through a shuffle buffer
         train_set, sampler = data.train_stream.dataset, data.train_stream.sampler(dist.world, dist.rank)
+    else:
+        sampler = BucketBatchSampler(length_array(train_set), cfg.data.batch_size, bucketing=cfg.data.bucketing,
+                                     chunk_batches=cfg.data.bucket_chunk, shuffle=True, seed=cfg.train.seed,
+                                     num_replicas=dist.world, rank=dist.rank)
     streams, carried, steps = data.streams, None, task  # truncated BPTT: the family's chunks of its long sequence
     if streams is not None:
         if dist.enabled:

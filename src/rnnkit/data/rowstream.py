@@ -44,7 +44,7 @@ from rnnkit.data.bulk import gc_paused
 from rnnkit.data.chunkscope import ChunkState, serving
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import Record
-from rnnkit.data.tables import Table, TableRow, fail
+from rnnkit.data.tables import Table, fail, open_parquet, parquet_rows
 from rnnkit.errors import ConfigError, DataError, Problem
 
 SAMPLE_ROWS = 2000  # training rows kept in memory for random access, at the least (train.train_eval_rows if more)
@@ -69,19 +69,13 @@ class ParquetGroups:
     their row number in the whole file (1-based, as `rnnkit.data.tables` numbers Parquet rows)."""
 
     def __init__(self, path: Path, file: str) -> None:
-        try:
-            import pyarrow.parquet as pq  # lazy: pyarrow is an optional dependency
-        except ImportError:
-            raise DataError([Problem(file, None, None, file, "data.storage=stream reads Parquet files, which needs "
-                                     "the pyarrow package", "pip install 'rnnkit[parquet]'")],
-                            header=f"cannot read {file}") from None
         self.path, self.file = path, file
         if not Path(path).is_file():
             fail(file, "the training file does not exist (or is not a file)", "check the path", value=file)
         st = os.stat(path)
         self._stat = (st.st_size, st.st_mtime_ns)  # a file changed after the scan is an error, not other data
+        self._parquet = open_parquet(path, file)
         try:
-            self._parquet = pq.ParquetFile(path)
             meta = self._parquet.metadata
             self.sizes = np.array([meta.row_group(g).num_rows for g in range(meta.num_row_groups)], dtype=np.int64)
             self.columns = list(self._parquet.schema_arrow.names)
@@ -108,9 +102,7 @@ class ParquetGroups:
             raise self._changed(f"row group {g} cannot be read: {str(e)[:200]}") from None
         first = int(self.starts[g])
         for at in range(0, group.num_rows, rows):
-            objs = group.slice(at, rows).to_pylist()
-            out = [TableRow(first + at + k + 1, obj, json.dumps(obj, default=str, ensure_ascii=False))
-                   for k, obj in enumerate(objs)]
+            out = parquet_rows(group.slice(at, rows).to_pylist(), first + at)
             yield Table(self.columns, out, position=first + at + len(out), size=self.rows)
 
 

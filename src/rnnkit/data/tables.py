@@ -466,7 +466,8 @@ def _jsonl_tables(p: Path, file: str, limit: int | None, max_chars: int | None =
         yield Table(list(columns), rows, position=source.size, size=source.size)
 
 
-def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
+def open_parquet(p: Path, file: str):
+    """`pyarrow.parquet.ParquetFile(p)`; a missing pyarrow or an unreadable file is a DataError naming `file`."""
     try:
         import pyarrow.parquet as pq  # lazy: pyarrow is an optional dependency
     except ImportError as e:
@@ -484,7 +485,25 @@ def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
             header=f"cannot read {file}",
         ) from e
     try:
-        parquet = pq.ParquetFile(p)
+        return pq.ParquetFile(p)
+    except Exception as e:  # pyarrow raises several unrelated types for a bad file
+        fail(
+            file,
+            f"not a readable Parquet file: {shorten(e, 200)}",
+            "check that the file is Parquet",
+            value=file,
+        )
+
+
+def parquet_rows(objs: list[dict], first: int) -> list[TableRow]:
+    """Parquet rows (as `to_pylist` gives them) as `TableRow`s numbered from `first` + 1, the raw text their JSON."""
+    return [TableRow(first + k + 1, obj, json.dumps(obj, default=str, ensure_ascii=False))
+            for k, obj in enumerate(objs)]
+
+
+def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
+    parquet = open_parquet(p, file)
+    try:
         columns = list(parquet.schema_arrow.names)
         total = parquet.metadata.num_rows
         # one batch of every row when the whole file is asked for (a row group may be smaller)
@@ -502,9 +521,9 @@ def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
     rows: list[TableRow] = []
     seen = 0
     for batch in itertools.chain([first], batches):
-        for obj in batch.to_pylist():
+        for row in parquet_rows(batch.to_pylist(), seen):
             seen += 1
-            rows.append(TableRow(seen, obj, json.dumps(obj, default=str, ensure_ascii=False)))
+            rows.append(row)
             if _full(rows, limit):
                 yield Table(columns, rows, position=seen, size=total)
                 rows = []

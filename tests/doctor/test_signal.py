@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import random
 from pathlib import Path
 from types import SimpleNamespace
@@ -135,3 +136,27 @@ def test_gunpoint_with_shuffled_training_labels_is_named_a_label_problem(tmp_pat
     pre = next(r for r in map(json.loads, (real / "metrics.jsonl").read_text().splitlines())
                if r.get("event") == "preflight")
     assert pre["signal"]["verdict"] == "signal" and pre["signal"]["accuracy"] > 0.8
+
+
+def test_the_label_entropy_read_from_the_target_column_equals_the_one_read_row_by_row():
+    """The preflight reads one class per sequence from the dataset's target column (no Example per row); the
+    figure is the one the row-by-row read gives, also past the 5,000-row stride; token inputs have no input
+    statistics, found from the first row."""
+    from rnnkit.data.collate import Example, SequenceDataset
+    from rnnkit.doctor.preflight import input_statistics, label_entropy
+
+    gen = torch.Generator().manual_seed(0)
+    for n in (50, 12_001):
+        classes = torch.multinomial(torch.tensor([0.6, 0.3, 0.1]), n, replacement=True, generator=gen)
+        rows = [Example(id=str(i), inputs=torch.randint(2, 50, (4,), generator=gen), target=classes[i])
+                for i in range(n)]
+        dataset = SequenceDataset(rows)
+        assert dataset.scalar_targets() is not None
+        column = label_entropy(dataset)
+        assert column == pytest.approx(label_entropy(rows), rel=1e-12)  # a list: read row by row
+        assert 0.7 < column < 1.0  # the entropy of shares near 0.6 / 0.3 / 0.1 is 0.898
+        assert input_statistics(dataset) is None
+    tags = [Example(id="a", inputs=torch.tensor([2, 3]), target=torch.tensor([0, 1])),
+            Example(id="b", inputs=torch.tensor([4]), target=torch.tensor([1]))]
+    # one tag per token: tags 0, 1, 1
+    assert label_entropy(SequenceDataset(tags)) == pytest.approx(-(1 / 3) * math.log(1 / 3) - (2 / 3) * math.log(2 / 3))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import torch
 
 from rnnkit.doctor.signal import MAX_EXAMPLES, neighbour_check
@@ -67,12 +68,12 @@ def input_statistics(train_set) -> dict | None:
     a label-derived column), and for class labels the entropy of their shares (`label_entropy`: the loss of a
     model that predicts the shares and ignores the input). None for token inputs or an empty set."""
     n = len(train_set)
-    if n == 0:
+    if n == 0 or not _numeric(train_set[0].inputs):  # a dataset's rows share one input kind: the first tells
         return None
     stride = max(1, n // INPUT_EXAMPLES)
     examples = [train_set[i] for i in range(0, n, stride)]
     xs = [e.inputs for e in examples]
-    if not all(x.is_floating_point() and x.dim() == 2 for x in xs):
+    if not all(_numeric(x) for x in xs):
         return None
     steps = torch.cat([x.double() for x in xs])
     mean, std = steps.mean(0), steps.std(0, unbiased=False)
@@ -104,16 +105,33 @@ def label_entropy(train_set) -> float | None:
     model that predicts the shares and ignores the input. None for other targets."""
     if train_set is None or len(train_set) == 0:
         return None
+    classes = train_set.scalar_targets() if hasattr(train_set, "scalar_targets") else None
+    if classes is not None and classes.dtype.kind in "iu":  # one class per sequence, read from the column
+        return _entropy(torch.from_numpy(np.ascontiguousarray(classes[::max(1, len(classes) // INPUT_EXAMPLES)])))
+    if not _labels(train_set[0].target):  # a dataset's rows share one target kind: the first tells
+        return None
     stride = max(1, len(train_set) // INPUT_EXAMPLES)
     targets = [train_set[i].target for i in range(0, len(train_set), stride)]
-    if not all(t is not None and t.dim() <= 1 and not t.is_floating_point() for t in targets):
+    if not all(_labels(t) for t in targets):
         return None
     labels = torch.cat([t.reshape(-1) for t in targets])
+    return _entropy(labels)
+
+
+def _entropy(labels: torch.Tensor) -> float | None:
     labels = labels[labels >= 0]  # padding / ignored positions, if a family marks them negative
     if labels.numel() == 0:
         return None
     share = labels.unique(return_counts=True)[1].double() / labels.numel()
     return float(-(share * share.log()).sum())
+
+
+def _numeric(x: torch.Tensor) -> bool:
+    return x.is_floating_point() and x.dim() == 2
+
+
+def _labels(t) -> bool:
+    return t is not None and t.dim() <= 1 and not t.is_floating_point()
 
 
 def _signal(train_set, val_set) -> dict | None:

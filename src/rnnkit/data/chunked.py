@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rnnkit.data.bulk import gc_paused
 from rnnkit.data.chunkscope import ChunkState, NotRowLocal, serving
-from rnnkit.data.tables import EXTENSIONS, Table, iter_tables
+from rnnkit.data.tables import COLUMNAR, EXTENSIONS, TABLE_FORMATS, Table, iter_tables
 from rnnkit.errors import ConfigError
 
 CHUNK_ROWS = 10_000  # rows read, predicted and written at a time by `rnnkit predict`
@@ -31,7 +31,7 @@ def chunks_of(path: str | Path, fmt: str = "auto", *, delimiter: str = "auto", r
     p = Path(path)
     if fmt == "auto":
         fmt = EXTENSIONS.get(p.suffix.lower(), "")
-    if fmt not in ("csv", "tsv", "jsonl", "parquet") or not p.is_file():
+    if fmt not in TABLE_FORMATS or not p.is_file():
         return None
     return iter_tables(p, str(path), fmt, delimiter=delimiter, rows=rows, chars=chars)
 
@@ -57,8 +57,8 @@ def stream_predictions(path: str | os.PathLike, output: str | os.PathLike, *,
         raise ConfigError(f"chunk_rows={chunk_rows!r} must be a whole number >= 1 (rows predicted at a time, e.g. "
                           f"{CHUNK_ROWS})")
     tables = chunks_of(path, fmt, delimiter=delimiter, rows=chunk_rows) if in_chunks else None
-    parquet = (fmt if fmt != "auto" else EXTENSIONS.get(Path(path).suffix.lower(), "")) == "parquet"
-    unit = "rows" if parquet else "B"
+    columnar = (fmt if fmt != "auto" else EXTENSIONS.get(Path(path).suffix.lower(), "")) in COLUMNAR
+    unit = "rows" if columnar else "B"
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.stem}.rnnkit-tmp{output.suffix}")

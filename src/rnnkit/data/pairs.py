@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.records import ParsedRow, ReadResult, Record, collect_rows
-from rnnkit.data.tables import EXTENSIONS, TableRow, load_table, read_text_file
+from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, TableRow, load_table, read_text_file
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
 TOKENIZERS = ("char", "whitespace")
-PAIR_FORMATS = ("csv", "tsv", "jsonl", "parquet", "txt", "cmudict")
+PAIR_FORMATS = (*TABLE_FORMATS, "txt", "cmudict")
 # The 39 ARPAbet phones of CMUdict once stress digits are removed (cmudict.phones).
 CMUDICT_PHONES = frozenset((
     "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH", "IY", "JH", "K",
@@ -66,7 +66,7 @@ def _format_of(path: Path, format: str) -> str:
     if suffix == ".txt":
         return "txt"
     fmt = EXTENSIONS.get(suffix, "")
-    if fmt in ("csv", "tsv", "jsonl", "parquet"):
+    if fmt in TABLE_FORMATS:
         return fmt
     raise DataError([Problem(str(path), None, None, suffix or "(no extension)",
                              "unknown file extension for pairs; accepted: .csv, .tsv, .jsonl/.ndjson, .parquet, "

@@ -31,7 +31,9 @@ from typing import Any, NoReturn
 from rnnkit.data import chunkscope
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "ts")
+TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")  # the formats `load_table` and `iter_tables` read
+COLUMNAR = ("parquet",)  # of those, the ones pyarrow reads (rows numbered, not lines; Python values)
+FORMATS = (*TABLE_FORMATS, "ts")
 EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -466,10 +468,11 @@ def _jsonl_tables(p: Path, file: str, limit: int | None, max_chars: int | None =
         yield Table(list(columns), rows, position=source.size, size=source.size)
 
 
-def open_parquet(p: Path, file: str):
-    """`pyarrow.parquet.ParquetFile(p)`; a missing pyarrow or an unreadable file is a DataError naming `file`."""
+def _pyarrow(file: str, what: str):
+    """The pyarrow package (an optional dependency, imported when a columnar file is read); missing: a DataError
+    naming `file` and how to install it."""
     try:
-        import pyarrow.parquet as pq  # lazy: pyarrow is an optional dependency
+        import pyarrow  # lazy: pyarrow is an optional dependency
     except ImportError as e:
         raise DataError(
             [
@@ -478,27 +481,55 @@ def open_parquet(p: Path, file: str):
                     None,
                     None,
                     file,
-                    "reading Parquet files needs the pyarrow package, which is not installed",
+                    f"reading {what} files needs the pyarrow package, which is not installed",
                     "pip install 'rnnkit[parquet]'",
                 )
             ],
             header=f"cannot read {file}",
         ) from e
+    return pyarrow
+
+
+def unreadable(file: str, what: str, e: BaseException, fix: str) -> NoReturn:
+    """A columnar file pyarrow cannot read: a DataError naming `file`, pyarrow's reason and `fix`."""
+    fail(file, f"not a readable {what} file: {shorten(e, 200)}", fix, value=file)
+
+
+_PARQUET_FIX = "check that the file is Parquet"
+
+
+def open_parquet(p: Path, file: str):
+    """`pyarrow.parquet.ParquetFile(p)`; a missing pyarrow or an unreadable file is a DataError naming `file`."""
+    _pyarrow(file, "Parquet")
+    import pyarrow.parquet as pq
+
     try:
         return pq.ParquetFile(p)
     except Exception as e:  # pyarrow raises several unrelated types for a bad file
-        fail(
-            file,
-            f"not a readable Parquet file: {shorten(e, 200)}",
-            "check that the file is Parquet",
-            value=file,
-        )
+        unreadable(file, "Parquet", e, _PARQUET_FIX)
 
 
-def parquet_rows(objs: list[dict], first: int) -> list[TableRow]:
-    """Parquet rows (as `to_pylist` gives them) as `TableRow`s numbered from `first` + 1, the raw text their JSON."""
+def columnar_rows(objs: list[dict], first: int) -> list[TableRow]:
+    """Rows of a columnar file (Parquet, as `to_pylist` gives them) as `TableRow`s numbered from `first` + 1, the
+    raw text their JSON."""
     return [TableRow(first + k + 1, obj, json.dumps(obj, default=str, ensure_ascii=False))
             for k, obj in enumerate(objs)]
+
+
+def _columnar_tables(columns: list[str], batches: Iterator, total: int, limit: int | None) -> Iterator[Table]:
+    """Record batches (pyarrow) -> `Table`s of at most `limit` rows (None: one of every row), numbered in file
+    order; `total` is the file's row count (each table's `size`)."""
+    rows: list[TableRow] = []
+    seen = 0
+    for batch in batches:
+        for row in columnar_rows(batch.to_pylist(), seen):
+            seen += 1
+            rows.append(row)
+            if _full(rows, limit):
+                yield Table(columns, rows, position=seen, size=total)
+                rows = []
+    if rows:
+        yield Table(columns, rows, position=seen, size=total)
 
 
 def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
@@ -510,25 +541,10 @@ def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
         batches = parquet.iter_batches(batch_size=limit or max(total, 1))
         first = next(batches, None)
     except Exception as e:  # pyarrow raises several unrelated types for a bad file
-        fail(
-            file,
-            f"not a readable Parquet file: {shorten(e, 200)}",
-            "check that the file is Parquet",
-            value=file,
-        )
+        unreadable(file, "Parquet", e, _PARQUET_FIX)
     if first is None or total == 0:
         fail(file, "the file has no rows", "add data rows")
-    rows: list[TableRow] = []
-    seen = 0
-    for batch in itertools.chain([first], batches):
-        for row in parquet_rows(batch.to_pylist(), seen):
-            seen += 1
-            rows.append(row)
-            if _full(rows, limit):
-                yield Table(columns, rows, position=seen, size=total)
-                rows = []
-    if rows:
-        yield Table(columns, rows, position=seen, size=total)
+    yield from _columnar_tables(columns, itertools.chain([first], batches), total, limit)
 
 
 # --------------------------------------------------------------------------- JSON cells

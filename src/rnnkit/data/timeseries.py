@@ -30,7 +30,7 @@ import numpy as np
 
 from rnnkit.data.cells import parse_scalar
 from rnnkit.data.records import ReadResult, Record
-from rnnkit.data.tables import EXTENSIONS, Table, TableRow, load_table
+from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, Table, TableRow, load_table
 from rnnkit.data.time_axis import TimeAxis, as_number, infer_axis, infer_step
 from rnnkit.data.validate import validate_splits
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
@@ -121,7 +121,7 @@ def _load_table(path: Path, fmt: str, options: dict) -> tuple[Table, bool]:
         raise DataError([_problem(file, None, None, file, "file not found",
                                   "check the path (it is relative to the current directory)")],
                         header=f"cannot read {file}")
-    if fmt in ("csv", "tsv", "jsonl", "parquet"):
+    if fmt in TABLE_FORMATS:
         return load_table(path, file, fmt), fmt in ("csv", "tsv")  # (table, values arrive as text)
     if fmt == "python_array":
         return _load_python_array(path, file, **options), False

@@ -1,6 +1,6 @@
 """Predicting a file one chunk at a time (streaming `rnnkit predict`, torch or ONNX).
 
-`chunks_of` cuts a CSV, TSV, JSONL or Parquet file into consecutive `Table`s of at most N rows
+`chunks_of` cuts a CSV, TSV, JSONL, Parquet or Arrow IPC file into consecutive `Table`s of at most N rows
 (`rnnkit.data.tables.iter_tables`; each row keeps its line in the whole file). `stream_predictions` reads one
 chunk through the family's own reader (under `rnnkit.data.chunkscope.serving`), predicts it and appends its
 predictions to the output, so memory holds one chunk; OUTPUT appears only when every row was predicted (written
@@ -26,8 +26,8 @@ CHUNK_ROWS = 10_000  # rows read, predicted and written at a time by `rnnkit pre
 
 def chunks_of(path: str | Path, fmt: str = "auto", *, delimiter: str = "auto", rows: int = CHUNK_ROWS,
               chars: int | None = None) -> Iterator[Table] | None:
-    """`iter_tables` of a CSV, TSV, JSONL or Parquet file (`fmt` "auto": by its extension); None for any other
-    format, or a path that is not a file (its reader then reports it as it does)."""
+    """`iter_tables` of a CSV, TSV, JSONL, Parquet or Arrow IPC file (`fmt` "auto": by its extension); None for any
+    other format, or a path that is not a file (its reader then reports it as it does)."""
     p = Path(path)
     if fmt == "auto":
         fmt = EXTENSIONS.get(p.suffix.lower(), "")
@@ -103,7 +103,7 @@ def _append(out, part: Path, header: bytes, write, records: list, preds: list) -
 
 
 def _progress(tables: Iterator, enabled: bool | None, unit: str):
-    """`tables`, with a progress bar on stderr over the file's bytes (Parquet: rows)."""
+    """`tables`, with a progress bar on stderr over the file's bytes (Parquet, Arrow: rows)."""
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled:

@@ -1,4 +1,4 @@
-"""Readers for sequence-to-sequence pairs: CSV/TSV/JSONL/Parquet tables, plain word lists, CMUdict.
+"""Readers for sequence-to-sequence pairs: CSV/TSV/JSONL/Parquet/Arrow tables, plain word lists, CMUdict.
 
 Every reader returns a `rnnkit.data.records.ReadResult`, so `validate_splits` applies the
 error/skip policies exactly as for classification. A pair is a `Record` whose `tokens` are the
@@ -70,8 +70,8 @@ def _format_of(path: Path, format: str) -> str:
         return fmt
     raise DataError([Problem(str(path), None, None, suffix or "(no extension)",
                              "unknown file extension for pairs; accepted: .csv, .tsv, .jsonl/.ndjson, .parquet, "
-                             ".txt (one source per line), .dict (CMUdict)",
-                             "rename the file, or set --set data.format=csv (or tsv, jsonl, parquet)")],
+                             ".arrow/.feather/.ipc, .txt (one source per line), .dict (CMUdict)",
+                             "rename the file, or set --set data.format=csv (or tsv, jsonl, parquet, arrow)")],
                     header=f"cannot read {path}")
 
 
@@ -91,10 +91,10 @@ def read_pairs(path: str | os.PathLike, *, source_column: str = "source", target
     """Read source/target pairs from one file, collecting a problem for every bad row.
 
     Args:
-        path: CSV, TSV, JSONL, Parquet (by extension or `format`); ``.txt`` holds one source per
+        path: CSV, TSV, JSONL, Parquet, Arrow IPC (by extension or `format`); ``.txt`` holds one source per
             line and no targets (for predict); ``.dict`` is read as CMUdict (`read_cmudict`).
         source_column, target_column: the columns (JSON keys) of each side. A cell holds a string,
-            tokenized per side, or (JSONL/Parquet) a list of string tokens, taken as is.
+            tokenized per side, or (JSONL/Parquet/Arrow) a list of string tokens, taken as is.
         source_tokenize, target_tokenize: "char" or "whitespace" for each side.
         lowercase: lowercase the source text (targets are never changed).
         format: "auto" or one of `PAIR_FORMATS`.

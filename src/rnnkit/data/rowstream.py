@@ -1,5 +1,7 @@
-"""Training on a Parquet file read one row group at a time (`data.storage: stream`), so that memory holds the
-shuffle buffer, not the file.
+"""Training on a Parquet or Arrow IPC file read one row group at a time (`data.storage: stream`), so that memory
+holds the shuffle buffer, not the file. The file is a `RowGroups` source (`groups_of`): a Parquet file's row groups
+(`ParquetGroups`), or an Arrow IPC file's record batches (`ArrowBatches`; the IPC file format, which can read any
+batch on its own, not the stream format), which play the row groups' part below.
 
 Two passes over the file, each one row group at a time, through the text-row reader of every other mode
 (`rnnkit.data.chunkscope.serving`, so the columns, tokenizer and checks are the same):
@@ -44,7 +46,7 @@ from rnnkit.data.bulk import gc_paused
 from rnnkit.data.chunkscope import ChunkState, serving
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import Record
-from rnnkit.data.tables import Table, columnar_rows, fail, open_parquet
+from rnnkit.data.tables import ARROW_FIX, EXTENSIONS, Table, columnar_rows, fail, open_arrow, open_parquet
 from rnnkit.errors import ConfigError, DataError, Problem
 
 SAMPLE_ROWS = 2000  # training rows kept in memory for random access, at the least (train.train_eval_rows if more)
@@ -131,6 +133,44 @@ class ParquetGroups(RowGroups):
         return self._parquet.read_row_group(g)
 
 
+class ArrowBatches(RowGroups):
+    """An Arrow IPC file (the file format, random access) as its record batches. The file's footer does not hold
+    the batches' row counts, so opening it reads every batch once (one at a time) to count them."""
+
+    unit = "record batch"
+
+    def __init__(self, path: Path, file: str) -> None:
+        super().__init__(path, file)
+        arrow = open_arrow(path, file)
+        if not arrow.random_access:
+            fail(file, "the file is in the Arrow IPC stream format, which data.storage=stream cannot read: it reads "
+                 "the record batches in a shuffled order every epoch, and a stream has no index of them",
+                 f"{ARROW_FIX} (the IPC file format), or train with data.storage memory or disk", value=file)
+        self._reader = arrow.reader
+        self.columns = arrow.columns
+        self.sizes = np.array([b.num_rows for b in arrow.batches()], dtype=np.int64)
+        self._index()
+
+    def _read(self, g: int):
+        return self._reader.get_batch(g)
+
+
+STREAMED = {"parquet": ParquetGroups, "arrow": ArrowBatches}  # data.format -> how data.storage=stream reads it
+
+
+def groups_of(path: Path, file: str, fmt: str) -> RowGroups:
+    """The `RowGroups` of a training file of format `fmt` ("auto": by its extension); any other format is a
+    ConfigError saying how to convert it."""
+    if fmt == "auto":
+        fmt = EXTENSIONS.get(Path(path).suffix.lower(), "")
+    if fmt not in STREAMED:
+        raise ConfigError(f"config key 'data.storage': stream reads a Parquet or Arrow IPC training file by row groups "
+                          f"(record batches); {file} is neither (data.format {fmt or 'unknown'}). Convert it (e.g. "
+                          "pandas.read_csv(...).to_parquet('x.parquet') or pyarrow.feather.write_feather("
+                          "pyarrow.csv.read_csv(...), 'x.arrow')), or use data.storage memory or disk")
+    return STREAMED[fmt](path, file)
+
+
 @dataclass
 class Shares:
     """The held-out shares of a streamed file: a row whose `holdout` number u is below `val` is validation, below
@@ -152,7 +192,7 @@ def read_table(source: RowGroups, table: Table, options: dict, state: ChunkState
         result = read_records(source.path, **options)
     if not served.used or any(r.tokens is None for r in result.records):
         raise ConfigError(f"config key 'data.storage': stream trains on text rows (data.text_column) of a Parquet "
-                          f"file; {source.file} is read as numeric sequences. Use data.storage memory or disk")
+                          f"or Arrow file; {source.file} is read as numeric sequences. Use data.storage memory or disk")
     return result
 
 
@@ -516,6 +556,6 @@ def check_settings(cfg) -> None:
                           "auto), or data.storage memory or disk")
 
 
-__all__ = ["SAMPLE_ROWS", "UNMIXED", "ParquetGroups", "RowGroups", "RowStream", "Scan", "Shares",
-           "ShuffleBufferSampler", "TrainStream", "check_labels_alike", "check_settings", "holdout", "read_table",
-           "scan"]
+__all__ = ["SAMPLE_ROWS", "STREAMED", "UNMIXED", "ArrowBatches", "ParquetGroups", "RowGroups", "RowStream", "Scan",
+           "Shares", "ShuffleBufferSampler", "TrainStream", "check_labels_alike", "check_settings", "groups_of",
+           "holdout", "read_table", "scan"]

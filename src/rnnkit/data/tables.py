@@ -1,12 +1,14 @@
-"""Tables: CSV, TSV, JSONL and Parquet files -> raw rows that remember where they came from.
+"""Tables: CSV, TSV, JSONL, Parquet and Arrow IPC files -> raw rows that remember where they came from.
 
 Contract: `load_table` returns a `Table` whose rows are the file's data rows in file order, each a
-`TableRow` with its 1-based line (Parquet: row number), its fields (column -> cell, not yet
-interpreted: strings for CSV/TSV, JSON values for JSONL, Python values for Parquet) and its raw
-text. A row that cannot be split into fields (bad quoting, a wrong field count, invalid JSON, not
-an object) is kept with `broken` set, for the caller to reject; blank lines are not rows. Problems
-that make the whole file unusable (unreadable, not UTF-8, no header, duplicate column names, no
-data rows, pyarrow missing) raise `DataError` at once (`fail`).
+`TableRow` with its 1-based line (Parquet, Arrow: row number), its fields (column -> cell, not yet
+interpreted: strings for CSV/TSV, JSON values for JSONL, Python values for Parquet and Arrow) and
+its raw text (Parquet, Arrow: the row as JSON). A row that cannot be split into fields (bad
+quoting, a wrong field count, invalid JSON, not an object) is kept with `broken` set, for the
+caller to reject; blank lines are not rows. Problems that make the whole file unusable
+(unreadable, not UTF-8, no header, duplicate column names, no data rows, pyarrow missing) raise
+`DataError` at once (`fail`). The columnar formats (Parquet, Arrow IPC) share the pyarrow import,
+the unreadable-file error and the rows built from record batches (`columnar_rows`).
 
 Also here: the CSV/TSV delimiter (`resolve_delimiter`, sniffing when the header reads as one
 column), the messages for a header split on the wrong delimiter or one that looks like data, and
@@ -31,8 +33,8 @@ from typing import Any, NoReturn
 from rnnkit.data import chunkscope
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
-TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")  # the formats `load_table` and `iter_tables` read
-COLUMNAR = ("parquet",)  # of those, the ones pyarrow reads (rows numbered, not lines; Python values)
+TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet", "arrow")  # the formats `load_table` and `iter_tables` read
+COLUMNAR = ("parquet", "arrow")  # of those, the ones pyarrow reads (rows numbered, not lines; Python values)
 FORMATS = (*TABLE_FORMATS, "ts")
 EXTENSIONS = {
     ".csv": "csv",
@@ -40,6 +42,9 @@ EXTENSIONS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".parquet": "parquet",
+    ".arrow": "arrow",  # Arrow IPC (the file format; the stream format is read too)
+    ".feather": "arrow",  # Feather v2 is the Arrow IPC file format
+    ".ipc": "arrow",
     ".ts": "ts",
 }
 
@@ -77,7 +82,7 @@ class Table:
     header_looks_like_data: bool = False
     delimiter: str | None = None  # CSV/TSV only: the delimiter the fields were split on
     # How far into the file this table reaches, and the file's whole extent, in the same unit: bytes for
-    # CSV/TSV/JSONL, rows for Parquet (a progress bar's position and total; `iter_tables`).
+    # CSV/TSV/JSONL, rows for Parquet and Arrow (a progress bar's position and total, 0: unknown; `iter_tables`).
     position: int = 0
     size: int = 0
 
@@ -303,7 +308,7 @@ def header_problem(file: str, table: Table) -> list[Problem]:
 
 
 def load_table(p: Path, file: str, fmt: str, *, delimiter: str = "auto") -> Table:
-    """Load a CSV, TSV, JSONL or Parquet file (`fmt` already resolved) into a `Table` of raw rows.
+    """Load a CSV, TSV, JSONL, Parquet or Arrow IPC file (`fmt` already resolved) into a `Table` of raw rows.
 
     `delimiter` (CSV/TSV only): "auto" uses ``,`` for csv and tab for tsv, and when the header then
     reads as one column that holds one of ``, ; tab |``, the delimiter `csv.Sniffer` finds among them.
@@ -329,6 +334,8 @@ def iter_tables(p: Path, file: str, fmt: str, *, delimiter: str = "auto", rows: 
         return _delimited_tables(p, file, resolve_delimiter(delimiter), fmt, rows, chars)
     if fmt == "jsonl":
         return _jsonl_tables(p, file, rows, chars)
+    if fmt == "arrow":
+        return _arrow_tables(p, file, rows)
     return _parquet_tables(p, file, rows)
 
 
@@ -490,7 +497,7 @@ def _pyarrow(file: str, what: str):
     return pyarrow
 
 
-def unreadable(file: str, what: str, e: BaseException, fix: str) -> NoReturn:
+def unreadable(file: str, what: str, e: object, fix: str) -> NoReturn:
     """A columnar file pyarrow cannot read: a DataError naming `file`, pyarrow's reason and `fix`."""
     fail(file, f"not a readable {what} file: {shorten(e, 200)}", fix, value=file)
 
@@ -510,7 +517,7 @@ def open_parquet(p: Path, file: str):
 
 
 def columnar_rows(objs: list[dict], first: int) -> list[TableRow]:
-    """Rows of a columnar file (Parquet, as `to_pylist` gives them) as `TableRow`s numbered from `first` + 1, the
+    """Rows of a columnar file (Parquet, Arrow; as `to_pylist` gives them) as `TableRow`s numbered from `first` + 1, the
     raw text their JSON."""
     return [TableRow(first + k + 1, obj, json.dumps(obj, default=str, ensure_ascii=False))
             for k, obj in enumerate(objs)]
@@ -545,6 +552,80 @@ def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
     if first is None or total == 0:
         fail(file, "the file has no rows", "add data rows")
     yield from _columnar_tables(columns, itertools.chain([first], batches), total, limit)
+
+
+ARROW_MAGIC = b"ARROW1"  # how an Arrow IPC file (format, not stream) begins
+ARROW_FIX = ("write it as an Arrow IPC file, e.g. pyarrow.feather.write_feather(table, path) or "
+             "pyarrow.ipc.new_file(path, table.schema)")
+
+
+@dataclass
+class ArrowFile:
+    """An Arrow IPC file opened for reading (`open_arrow`): `reader` is a `pyarrow.ipc.RecordBatchFileReader` on a
+    `pyarrow.OSFile` (random access: a record batch is read from the file when asked for, not memory-mapped) or,
+    for the IPC stream format, a `RecordBatchStreamReader` (sequential only)."""
+
+    reader: Any
+    random_access: bool
+    file: str
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.reader.schema.names)
+
+    def batches(self) -> Iterator:
+        """Every record batch in file order, read one at a time; a batch that cannot be read is a DataError."""
+        count = self.reader.num_record_batches if self.random_access else None
+        i = 0
+        while count is None or i < count:
+            try:
+                batch = self.reader.get_batch(i) if self.random_access else self.reader.read_next_batch()
+            except StopIteration:
+                return
+            except Exception as e:  # pyarrow raises several unrelated types for a bad file
+                unreadable(self.file, "Arrow IPC", e, f"record batch {i + 1} is damaged; {ARROW_FIX}")
+            yield batch
+            i += 1
+
+
+def open_arrow(p: Path, file: str) -> ArrowFile:
+    """An Arrow IPC file (`.arrow`, `.feather` v2, `.ipc`) in the file format (it begins with ``ARROW1``) or the
+    stream format; a missing pyarrow, an empty, unreadable or Feather v1 file is a DataError naming `file`."""
+    pa = _pyarrow(file, "Arrow IPC")
+    import pyarrow.ipc
+
+    try:
+        source = pa.OSFile(str(p))
+        head = source.read(len(ARROW_MAGIC))
+        source.seek(0)
+    except OSError as e:
+        fail(file, f"cannot read the file: {e}", "check the file's permissions", value=file)
+    if not head:
+        source.close()
+        fail(file, "the file is empty (0 bytes)", ARROW_FIX, value=file)
+    if head.startswith(b"FEA1"):
+        source.close()
+        fail(file, "a Feather v1 file, which rnnkit does not read", "rewrite it as Feather v2 (the Arrow IPC file "
+             "format): pyarrow.feather.write_feather(pyarrow.feather.read_table(path), new_path)", value=file)
+    random_access = head == ARROW_MAGIC
+    try:
+        reader = pyarrow.ipc.open_file(source) if random_access else pyarrow.ipc.open_stream(source)
+    except Exception as e:  # pyarrow raises several unrelated types for a bad file
+        source.close()
+        why = e if random_access else f"neither the IPC file format (no {ARROW_MAGIC.decode()} at the start) nor " \
+            f"the stream format ({shorten(e, 120)})"
+        unreadable(file, "Arrow IPC", why, ARROW_FIX)
+    return ArrowFile(reader, random_access, file)
+
+
+def _arrow_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
+    arrow = open_arrow(p, file)
+    batches = (b for b in arrow.batches() if b.num_rows)
+    first = next(batches, None)
+    if first is None:
+        fail(file, "the file has no rows", "add data rows")
+    # the row count is known only once every batch was read: `size` 0 (a progress bar of rows without a total)
+    yield from _columnar_tables(arrow.columns, itertools.chain([first], batches), 0, limit)
 
 
 # --------------------------------------------------------------------------- JSON cells

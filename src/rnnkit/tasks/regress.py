@@ -1,7 +1,7 @@
 """Sequence regression (`--task regress`, many-to-one): one or several real-valued targets per sequence.
 
 Inputs are read as for classification (`rnnkit.data.readers`: numeric sequences from JSONL / CSV /
-Parquet / .ts, long format, or text); the target is a numeric column. One target: the column
+Parquet / Arrow / .ts, long format, or text); the target is a numeric column. One target: the column
 `data.label_column` (default "label", as for classification, and the value after the last ':' of a
 regression .ts file, `@targetLabel true`). Several targets: `regress.target_columns: [a, b]`, which
 then wins over `data.label_column` (a list cannot live in that one-name key). A target that is not a

@@ -593,7 +593,7 @@ def prepare_stream(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     truncated = {"train": scanned.truncated,
                  **{k: int(sum(len(r.tokens) > truncation.limit for r in recs)) for k, recs in held.items()}}
     distance, chance = stream.sampler().label_distance(scanned.group_labels)
-    stream.info = {"row_groups": len(source.sizes), "unit": source.unit, "rows": source.rows,
+    stream.info = {"row_groups": len(source.sizes), "units": source.units, "rows": source.rows,
                    "shuffle_buffer": cfg.data.shuffle_buffer,
                    "train_sample": len(scanned.sample), "lengths": lengths, "buffer_label_distance": distance,
                    "buffer_label_chance": chance}

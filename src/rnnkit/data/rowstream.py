@@ -71,9 +71,9 @@ class RowGroups:
     at row `starts[g]` (0-based) of the file's `rows`; `tables(g)` one group as `Table`s whose rows keep their row
     number in the whole file (1-based, as `rnnkit.data.tables` numbers a columnar file's rows). A file that changed
     since it was opened is a DataError (`_changed`). Subclasses open the file (`columns`, `sizes`, then `_index`)
-    and read one group (`_read`); `unit` names a group in messages."""
+    and read one group (`_read`); `unit` (`units`) names a group (groups) in messages."""
 
-    unit = "row group"
+    unit, units = "row group", "row groups"
 
     def __init__(self, path: Path, file: str) -> None:
         self.path, self.file = path, file
@@ -137,7 +137,7 @@ class ArrowBatches(RowGroups):
     """An Arrow IPC file (the file format, random access) as its record batches. The file's footer does not hold
     the batches' row counts, so opening it reads every batch once (one at a time) to count them."""
 
-    unit = "record batch"
+    unit, units = "record batch", "record batches"
 
     def __init__(self, path: Path, file: str) -> None:
         super().__init__(path, file)

@@ -147,7 +147,7 @@ def read_splits(cfg: Config, run_dir: Path | None, spill: Spill | None = None
         split: read_file(path, spill=spill, **options) for split, path in files.items()}
     whole = [str(files[k]) for k, res in results.items() if spill is not None and not isinstance(res.records, Records)]
     if whole:
-        warnings.warn(f"data.storage=disk keeps text rows of CSV, TSV, JSONL and Parquet files on disk; "
+        warnings.warn(f"data.storage=disk keeps text rows of CSV, TSV, JSONL, Parquet and Arrow files on disk; "
                       f"{', '.join(whole)} (numeric sequences, long format or .ts) is held in memory as with "
                       "data.storage=memory", UserWarning, stacklevel=2)
     # "1" and "1.0" are one class in every split (before the unseen-label check compares them)

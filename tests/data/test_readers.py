@@ -170,7 +170,7 @@ def test_an_unreadable_arrow_file_is_said_with_its_name_and_a_fix(tmp_path, monk
     cases = {"garbage.arrow": (b"definitely not arrow", "not a readable Arrow IPC file"),
              "empty.feather": (b"", "the file is empty"),
              "old.feather": (b"FEA1" + b"\0" * 60, "Feather v1"),
-             "cut.arrow": (b"ARROW1\0\0" + b"\1" * 40, "not a readable Arrow IPC file")}
+             "cut.arrow": (b"ARROW1\0\0" + b"\1" * 40, "footer, at the end, cannot be read")}
     for name, (data, rule) in cases.items():
         f = tmp_path / name
         f.write_bytes(data)

@@ -612,8 +612,9 @@ def open_arrow(p: Path, file: str) -> ArrowFile:
         reader = pyarrow.ipc.open_file(source) if random_access else pyarrow.ipc.open_stream(source)
     except Exception as e:  # pyarrow raises several unrelated types for a bad file
         source.close()
-        why = e if random_access else f"neither the IPC file format (no {ARROW_MAGIC.decode()} at the start) nor " \
-            f"the stream format ({shorten(e, 120)})"
+        why = (f"it begins as an IPC file ({ARROW_MAGIC.decode()}) but its footer, at the end, cannot be read: a "
+               f"file cut short? ({shorten(e, 120)})" if random_access else f"neither the IPC file format (no "
+               f"{ARROW_MAGIC.decode()} at the start) nor the stream format ({shorten(e, 120)})")
         unreadable(file, "Arrow IPC", why, ARROW_FIX)
     return ArrowFile(reader, random_access, file)
 

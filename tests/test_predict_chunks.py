@@ -67,8 +67,10 @@ def test_chunked_csv_equals_whole_file_with_quoted_line_breaks(text_run, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chunked.csv", "new.csv", "whole.csv"]  # no temp files
 
 
-def test_chunked_jsonl_and_parquet_equal_whole_file(text_run, tmp_path):
+def test_chunked_jsonl_parquet_and_arrow_equal_whole_file(text_run, tmp_path):
     pa = pytest.importorskip("pyarrow")
+    import pyarrow.feather
+    import pyarrow.ipc  # noqa: F401 - pa.ipc
     import pyarrow.parquet as pq
 
     csv_file = write_text_csv(tmp_path / "new.csv", n=90, seed=4)
@@ -78,11 +80,18 @@ def test_chunked_jsonl_and_parquet_equal_whole_file(text_run, tmp_path):
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     parquet = tmp_path / "new.parquet"
     pq.write_table(pa.Table.from_pylist(rows), parquet, row_group_size=16)
-    for data in (jsonl, parquet):
+    feather, ipc_stream = tmp_path / "new.feather", tmp_path / "stream.arrow"  # Arrow IPC: file and stream format
+    pyarrow.feather.write_feather(pa.Table.from_pylist(rows), feather, chunksize=16)
+    with pa.ipc.new_stream(ipc_stream, pa.Table.from_pylist(rows).schema) as writer:
+        writer.write_table(pa.Table.from_pylist(rows), max_chunksize=16)
+    predicted = {}
+    for data in (jsonl, parquet, feather, ipc_stream):
         for ext in (".csv", ".jsonl"):
             _, whole = _predict(text_run, data, tmp_path / f"whole{ext}", WHOLE)
             _, got = _predict(text_run, data, tmp_path / f"chunked{ext}", 11)
             assert got == whole, (data.name, ext)
+        predicted[data.suffix] = whole.decode().replace(data.name, "FILE")  # the .jsonl output; ids name the file
+    assert predicted[".feather"] == predicted[".parquet"] == predicted[".arrow"]  # same rows, same predictions
 
 
 def test_each_chunk_is_read_and_predicted_alone(text_run, tmp_path, monkeypatch):

@@ -124,7 +124,8 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
     if cfg.data.storage in ("disk", "stream") and not task.disk_storage:
         raise ConfigError(f"config key 'data.storage': {cfg.data.storage} is not available for task {cfg.task}, "
                           "whose data is held in memory; use data.storage memory (disk keeps the token ids of a "
-                          "classifier's text rows on disk; stream reads a classifier's Parquet file by row groups).")
+                          "classifier's text rows on disk; stream reads a classifier's Parquet or Arrow IPC file by "
+                          "row groups).")
     dist.main_only(claim)
     show = cfg.train.progress != "none" and dist.is_main
     if resume is None:
@@ -203,8 +204,8 @@ def predict(run_dir: str | Path, data: str | Path, output: str | Path, overrides
             chunk_rows: int = CHUNK_ROWS, progress: bool | None = None) -> int:
     """Write one prediction per input record to OUTPUT in the task's format; returns the row count.
 
-    A CSV, TSV, JSONL or Parquet file whose rows are predicted one by one (not long format, not a forecast) is
-    read, predicted and written `chunk_rows` rows at a time, so memory does not grow with the file
+    A CSV, TSV, JSONL, Parquet or Arrow IPC file whose rows are predicted one by one (not long format, not a
+    forecast) is read, predicted and written `chunk_rows` rows at a time, so memory does not grow with the file
     (`rnnkit.data.chunked`); OUTPUT appears when every row is predicted.
 
     Args:

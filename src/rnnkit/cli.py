@@ -53,7 +53,8 @@ def _data_overrides(args) -> list[str]:
 
 
 def _add_data_arguments(t: argparse.ArgumentParser) -> None:
-    t.add_argument("train_file", nargs="?", metavar="TRAIN_FILE", help="CSV, TSV, JSONL, Parquet or .ts file")
+    t.add_argument("train_file", nargs="?", metavar="TRAIN_FILE",
+                   help="CSV, TSV, JSONL, Parquet, Arrow IPC or .ts file")
     t.add_argument("--val", metavar="FILE", help="validation file (default: a seeded stratified share of train)")
     t.add_argument("--test", metavar="FILE", help="test file (default: a seeded stratified share of train)")
     t.add_argument("--dataset", metavar="NAME", help="a built-in real data set (see `rnnkit datasets`)")
@@ -371,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--bad-rows", choices=("error", "skip"), help=BAD_ROWS_HELP)
     pr.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N",
                     help=f"rows read, predicted and written at a time (default {CHUNK_ROWS}); memory holds one chunk "
-                         "of a CSV, TSV, JSONL or Parquet file. A progress bar shows on a terminal")
+                         "of a CSV, TSV, JSONL, Parquet or Arrow IPC file. A progress bar shows on a terminal")
     pr.add_argument("--backend", default="torch", choices=("torch", "onnx"),
                     help="torch (default) or onnx: the model `rnnkit export` wrote (DIR/model.onnx, or DIR given as "
                     "the .onnx file), run by onnxruntime without torch (classify, regress, seq2seq)")

@@ -26,7 +26,7 @@ class Problem:
 
     Attributes:
         file: path of the input file as given by the user.
-        line: 1-based line number in that file (for Parquet: 1-based row number), or None
+        line: 1-based line number in that file (for Parquet and Arrow: 1-based row number), or None
             for problems that concern the whole file (e.g. a missing column).
         column: column / field name (or channel index for .ts), or None.
         value: the offending value, shortened to at most 80 characters.

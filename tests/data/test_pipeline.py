@@ -151,3 +151,30 @@ def test_item12_a_data_error_without_listed_problems_ends_without_a_colon():
     assert str(DataError([Problem("a.csv", 2, "label", "x", "bad", "fix it")])).endswith(":\n  - a.csv:2 column "
                                                                                           "'label': value 'x': bad. "
                                                                                           "Fix: fix it")
+
+
+def test_an_arrow_file_prepares_the_same_data_as_the_same_rows_in_parquet(tmp_path):
+    """data.storage=memory (and data.format=arrow given explicitly): an Arrow IPC file is read as the same rows as
+    Parquet: the same seeded split, vocabulary, labels and encoded examples."""
+    pytest.importorskip("pyarrow")
+    import pyarrow.csv
+    import pyarrow.feather
+    import pyarrow.parquet as pq
+
+    table = pyarrow.csv.read_csv(write_text_csv(tmp_path / "rows.csv", n=300))
+    pq.write_table(table, tmp_path / "d.parquet", row_group_size=64)
+    pyarrow.feather.write_feather(table, tmp_path / "d.feather", chunksize=64)
+    pyarrow.feather.write_feather(table, tmp_path / "d.data", chunksize=50)  # no known extension
+    sets = ["data.text_column=review", "data.label_column=stars"]
+    data = {name: prepare_data(C.resolve(None, [f"data.train={tmp_path / name}", *sets, *extra]), tmp_path / name[2:])
+            for name, extra in (("d.parquet", []), ("d.feather", []), ("d.data", ["data.format=arrow"]))}
+    base = data["d.parquet"]
+    for name in ("d.feather", "d.data"):
+        got = data[name]
+        assert got.report["sizes"] == base.report["sizes"] == {"train": 240, "val": 30, "test": 30}
+        assert got.prep.vocab.tokens == base.prep.vocab.tokens and got.prep.labels.labels == base.prep.labels.labels
+        for split in ("train", "val", "test"):
+            a, b = got.datasets[split], base.datasets[split]
+            assert [x.id.split(":")[1] for x in a.examples] == [x.id.split(":")[1] for x in b.examples]
+            assert all(np.array_equal(x.inputs.numpy(), y.inputs.numpy()) and x.target == y.target
+                       for x, y in zip(a.examples, b.examples, strict=True))

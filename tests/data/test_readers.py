@@ -135,6 +135,62 @@ def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
     assert "pip install 'rnnkit[parquet]'" in e.value.problems[0].fix
 
 
+def test_arrow_ipc_file_and_stream_read_as_parquet_does(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.feather
+    import pyarrow.ipc
+    import pyarrow.parquet as pq
+
+    table = pa.table({"text": ["a b", "c", "d e f"], "label": [1, 2, 1]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    pyarrow.feather.write_feather(table, tmp_path / "t.feather", chunksize=2)  # Feather v2: the IPC file format
+    with pyarrow.ipc.new_file(tmp_path / "t.arrow", table.schema) as w:
+        w.write_table(table, max_chunksize=1)
+    with pyarrow.ipc.new_stream(tmp_path / "t.ipc", table.schema) as w:  # the stream format
+        w.write_table(table, max_chunksize=2)
+    expected = [(r.line, r.tokens, r.label) for r in read_records(tmp_path / "t.parquet").records]
+    assert expected == [(1, ["a", "b"], "1"), (2, ["c"], "2"), (3, ["d", "e", "f"], "1")]
+    for name in ("t.feather", "t.arrow", "t.ipc"):
+        res = read_records(tmp_path / name)
+        assert [(r.line, r.tokens, r.label) for r in res.records] == expected, name
+        assert res.records[1].id == f"{name}:2"
+    # numeric: a list column, with a bad value reported by row and column; the raw text is the row's JSON
+    seqs = pa.table({"sequence": [[[1.0, 2.0], [3.0, 4.0]], [[5.0, float("nan")]]], "label": ["a", "b"]})
+    pyarrow.feather.write_feather(seqs, tmp_path / "n.feather")
+    res = read_records(tmp_path / "n.feather")
+    check_invariants(res)
+    assert len(res.records) == 1 and res.records[0].values.shape == (2, 2)
+    p = only_problem(res)
+    assert (p.file, p.line, p.column, p.value) == (str(tmp_path / "n.feather"), 2, "sequence", "nan")
+    assert json.loads(res.bad_rows[2])["label"] == "b"
+
+
+def test_an_unreadable_arrow_file_is_said_with_its_name_and_a_fix(tmp_path, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    cases = {"garbage.arrow": (b"definitely not arrow", "not a readable Arrow IPC file"),
+             "empty.feather": (b"", "the file is empty"),
+             "old.feather": (b"FEA1" + b"\0" * 60, "Feather v1"),
+             "cut.arrow": (b"ARROW1\0\0" + b"\1" * 40, "footer, at the end, cannot be read")}
+    for name, (data, rule) in cases.items():
+        f = tmp_path / name
+        f.write_bytes(data)
+        with pytest.raises(DataError) as e:
+            read_records(f)
+        problem = e.value.problems[0]
+        assert problem.file == str(f) and rule in problem.rule, name
+        assert "write_feather" in problem.fix, name
+    none = tmp_path / "none.arrow"
+    with pa.ipc.new_file(none, pa.schema([("text", pa.string()), ("label", pa.string())])):
+        pass
+    with pytest.raises(DataError, match="the file has no rows"):
+        read_records(none)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow...` raise ImportError
+    with pytest.raises(DataError) as e:
+        read_records(tmp_path / "garbage.arrow")
+    assert "Arrow IPC files needs the pyarrow package" in e.value.problems[0].rule
+    assert "pip install 'rnnkit[parquet]'" in e.value.problems[0].fix
+
+
 def test_long_format_unsorted_rows(tmp_path):
     f = write(
         tmp_path / "long.csv",

@@ -1,4 +1,5 @@
-"""`data.storage: stream` (issue 14, item 1: out-of-core input): a Parquet training file read by row groups, batches
+"""`data.storage: stream` (issue 14, item 1: out-of-core input): a Parquet training file read by row groups (an Arrow
+IPC file by record batches), batches
 bucketed within a shuffle buffer, a resumable position, DDP shards by row group, bad rows validated as they are
 found. The invariants are the ones `rnnkit.data.rowstream` states."""
 
@@ -24,11 +25,12 @@ from rnnkit.training.callbacks import Callback
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("pyarrow.ipc")
 
 WORDS = [f"w{i}" for i in range(300)]
 
 
-def _write(path, rows, *, group=250, seed=0, bad=()):
+def _table(rows, *, seed=0, bad=()):
     """Short texts whose class is one marker word; rows (0-based) in `bad` have an empty text (a bad row)."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 3, rows)
@@ -38,8 +40,20 @@ def _write(path, rows, *, group=250, seed=0, bad=()):
         words = [WORDS[j] for j in rng.integers(0, len(WORDS), size=k)]
         words[int(rng.integers(0, k))] = f"class{y}"
         texts.append("" if i in bad else " ".join(words))
-    pq.write_table(pa.table({"text": texts, "label": [f"c{y}" for y in labels.tolist()]}), path,
-                   row_group_size=group)
+    return pa.table({"text": texts, "label": [f"c{y}" for y in labels.tolist()]})
+
+
+def _write(path, rows, *, group=250, seed=0, bad=()):
+    """`_table` as Parquet, in row groups of `group` rows."""
+    pq.write_table(_table(rows, seed=seed, bad=bad), path, row_group_size=group)
+    return path
+
+
+def _write_arrow(path, rows, *, group=250, seed=0, bad=()):
+    """`_table` as an Arrow IPC file, in record batches of `group` rows."""
+    table = _table(rows, seed=seed, bad=bad)
+    with pa.ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table, max_chunksize=group)
     return path
 
 
@@ -212,7 +226,7 @@ def test_what_a_stream_cannot_take_is_said_before_training(tmp_path, capsys):
     csv.write_text("text,label\n" + "".join(f"a b {i % 2},{i % 2}\n" for i in range(50)))
     assert main(["train", str(csv), "--out", str(tmp_path / "x"), "--set", "data.storage=stream"]) == 2
     err = capsys.readouterr().err
-    assert "'data.storage': stream reads a Parquet training file" in err and "Traceback" not in err
+    assert "'data.storage': stream reads a Parquet or Arrow IPC training file" in err and "Traceback" not in err
     assert main(["train", str(csv), "--task", "tag", "--out", str(tmp_path / "y"), "--set",
                  "data.storage=stream"]) == 2
     assert "stream is not available for task tag" in capsys.readouterr().err
@@ -250,3 +264,54 @@ def test_a_file_in_label_order_through_a_small_buffer_is_said_at_start_and_by_th
     storage = {name: json.loads((tmp_path / f"run-{name}" / "summary.json").read_text())["data"]["storage"]
                for name in ("sorted", "d")}
     assert storage["sorted"]["buffer_label_distance"] > 0.2 > storage["d"]["buffer_label_distance"]
+
+
+def test_an_arrow_file_streams_by_record_batch_as_the_same_rows_in_parquet_do(tmp_path, capsys):
+    """Record batches play the row groups' part: the same rows in batches of the sizes of the Parquet file's row
+    groups give the same split, the same batches every epoch and, trained, the same weights."""
+    rows, group = 2400, 200
+    files = {"parquet": _write(tmp_path / "d.parquet", rows, group=group),
+             "arrow": _write_arrow(tmp_path / "d.arrow", rows, group=group)}
+    sets = ["data.shuffle_buffer=500", "data.batch_size=16"]
+    data = {k: _prepare(tmp_path, f, *sets, name=k)[1] for k, f in files.items()}
+    assert data["arrow"].report["storage"]["units"] == "record batches"
+    assert data["arrow"].report["storage"]["row_groups"] == rows // group == data["parquet"].report["storage"][
+        "row_groups"]
+    assert data["arrow"].report["sizes"] == data["parquet"].report["sizes"]
+    assert data["arrow"].prep.vocab.tokens == data["parquet"].prep.vocab.tokens
+    n = len(data["arrow"].train_stream.dataset)
+    for epoch in (0, 1):
+        batches = {k: _epoch(d.train_stream.sampler(), epoch) for k, d in data.items()}
+        assert batches["arrow"] == batches["parquet"]
+        seen = [r for b in batches["arrow"] for r in b]
+        assert len(seen) == len(set(seen)) == n  # every training row once per epoch
+    ex = {k: d.train_stream.dataset[seen[-1]] for k, d in data.items()}  # the buffer of the last batch is held
+    assert torch.equal(torch.as_tensor(ex["arrow"].inputs), torch.as_tensor(ex["parquet"].inputs))
+
+    train = [*SMALL_CLI, "train.max_epochs=1", "data.storage=stream", *sets]
+    for k, f in files.items():
+        assert main(["train", str(f), "--out", str(tmp_path / f"t-{k}"), *[f"--set={s}" for s in train]]) == 0
+        if k == "arrow":
+            assert f"2,400 rows in {rows // group} record batches, read by record batches" in capsys.readouterr().err
+    weights = {k: ckpt.load_latest_valid(tmp_path / f"t-{k}" / "checkpoints").model_state for k in files}
+    assert all(torch.equal(weights["arrow"][w], weights["parquet"][w]) for w in weights["parquet"])
+
+
+def test_an_arrow_stream_or_a_damaged_arrow_file_is_said_in_stream_mode(tmp_path, capsys):
+    table = _table(600)
+    stream = tmp_path / "s.arrow"  # the IPC stream format: no index of its batches
+    with pa.ipc.new_stream(stream, table.schema) as writer:
+        writer.write_table(table, max_chunksize=100)
+    garbage = tmp_path / "g.feather"
+    garbage.write_bytes(b"not an arrow file at all")
+    said = {}
+    for f in (stream, garbage):
+        assert main(["train", str(f), "--out", str(tmp_path / f.stem), "--set", "data.storage=stream"]) == 2
+        said[f.name] = capsys.readouterr().err
+        assert str(f) in said[f.name] and "Traceback" not in said[f.name]
+        assert "pyarrow.feather.write_feather(table, path)" in said[f.name]
+    assert "Arrow IPC stream format" in said["s.arrow"] and "data.storage memory or disk" in said["s.arrow"]
+    assert "not a readable Arrow IPC file" in said["g.feather"]
+    # the same stream-format file trains in memory mode (read sequentially)
+    assert main(["train", str(stream), "--out", str(tmp_path / "m"), *[f"--set={s}" for s in SMALL_CLI],
+                 "--set", "train.max_epochs=1"]) == 0

@@ -18,8 +18,9 @@ def storage_words(storage: dict | None) -> str:
     if not storage:
         return ""
     if storage["mode"] == "stream":
-        return (f"; streamed (data.storage): {storage['rows']:,} rows in {storage['row_groups']} row groups, read "
-                f"by row groups through a shuffle buffer of {storage['shuffle_buffer']:,} rows; train figures "
+        units = storage.get("units", "row groups")
+        return (f"; streamed (data.storage): {storage['rows']:,} rows in {storage['row_groups']} {units}, read "
+                f"by {units} through a shuffle buffer of {storage['shuffle_buffer']:,} rows; train figures "
                 f"of the final scoring and the doctor's checks on a sample of {storage['train_sample']:,}")
     return (f"; on disk (data.storage): {storage['bytes'] / 2**20:,.1f} MiB of arrays in {storage['directory']}, "
             "memory-mapped, removed at exit")

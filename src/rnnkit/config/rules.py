@@ -13,7 +13,7 @@ call time, so that replacing a table (`monkeypatch.setattr(rnnkit.config, "CHOIC
 from __future__ import annotations
 
 CHOICES = {  # and "task": one of `task_names()`
-    "data.format": ("auto", "csv", "tsv", "jsonl", "parquet", "ts"),
+    "data.format": ("auto", "csv", "tsv", "jsonl", "parquet", "arrow", "ts"),
     "data.input": ("auto", "text", "numeric", "long"),
     "data.tokenize": ("whitespace", "char"),
     "data.truncate_keep": ("head", "tail", "head_tail"),

@@ -13,11 +13,11 @@ from typing import Any
 
 @dataclass
 class DataConfig:
-    train: str | None = None  # training file (CSV, TSV, JSONL, Parquet or .ts)
+    train: str | None = None  # training file (CSV, TSV, JSONL, Parquet, Arrow IPC or .ts)
     val: str | None = None  # validation file; when absent, a seeded stratified share of train
     test: str | None = None  # test file; when absent (and no dataset's own test split), a seeded share of train
     dataset: str | None = None  # built-in real data set (see `rnnkit datasets`)
-    format: str = "auto"  # auto | csv | tsv | jsonl | parquet | ts
+    format: str = "auto"  # auto | csv | tsv | jsonl | parquet | arrow | ts
     delimiter: str = "auto"  # CSV/TSV field delimiter: auto (, for .csv, tab for .tsv; sniffed among , ; tab |
     # when the header reads as one column) | one character | comma | semicolon | tab | pipe
     input: str = "auto"  # auto | text | numeric | long
@@ -60,13 +60,14 @@ class DataConfig:
     batch_size: int = 32  # guide: 32-128; 16-32 for small data sets
     bucketing: bool = True  # length-bucketed batches (far less padding)
     bucket_chunk: int = 100  # batches per sorting chunk
-    storage: str = "memory"  # memory | disk | stream: disk keeps the token ids of text rows (CSV, TSV, JSONL, Parquet;
-    # classify) in memory-mapped files, so a training file larger than memory trains (the page cache holds what
-    # is read); same data, same results
+    storage: str = "memory"  # memory | disk | stream: disk keeps the token ids of text rows (CSV, TSV, JSONL,
+    # Parquet, Arrow; classify) in memory-mapped files, so a training file larger than memory trains (the page
+    # cache holds what is read); same data, same results
     spill_dir: str | None = None  # data.storage=disk: where those files go (null: the run directory); each is
     # unlinked once mapped, so nothing is left behind
-    # data.storage=stream (classify, text rows of one Parquet training file): read by row groups twice (a scan,
-    # then each epoch), never whole; memory holds the shuffle buffer, the held-out rows and a sample of train
+    # data.storage=stream (classify, text rows of one Parquet or Arrow IPC training file): read by row groups
+    # (Arrow: record batches) twice (a scan, then each epoch), never whole; memory holds the shuffle buffer, the
+    # held-out rows and a sample of train
     shuffle_buffer: int = 100_000  # data.storage=stream: training rows decoded at a time (whole row groups);
     # batches are bucketed by length within it
     stream_holdout_rows: int = 20_000  # data.storage=stream: the most rows data.val_fraction / test_fraction

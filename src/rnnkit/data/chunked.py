@@ -1,6 +1,6 @@
 """Predicting a file one chunk at a time (streaming `rnnkit predict`, torch or ONNX).
 
-`chunks_of` cuts a CSV, TSV, JSONL or Parquet file into consecutive `Table`s of at most N rows
+`chunks_of` cuts a CSV, TSV, JSONL, Parquet or Arrow IPC file into consecutive `Table`s of at most N rows
 (`rnnkit.data.tables.iter_tables`; each row keeps its line in the whole file). `stream_predictions` reads one
 chunk through the family's own reader (under `rnnkit.data.chunkscope.serving`), predicts it and appends its
 predictions to the output, so memory holds one chunk; OUTPUT appears only when every row was predicted (written
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rnnkit.data.bulk import gc_paused
 from rnnkit.data.chunkscope import ChunkState, NotRowLocal, serving
-from rnnkit.data.tables import EXTENSIONS, Table, iter_tables
+from rnnkit.data.tables import COLUMNAR, EXTENSIONS, TABLE_FORMATS, Table, iter_tables
 from rnnkit.errors import ConfigError
 
 CHUNK_ROWS = 10_000  # rows read, predicted and written at a time by `rnnkit predict`
@@ -26,12 +26,12 @@ CHUNK_ROWS = 10_000  # rows read, predicted and written at a time by `rnnkit pre
 
 def chunks_of(path: str | Path, fmt: str = "auto", *, delimiter: str = "auto", rows: int = CHUNK_ROWS,
               chars: int | None = None) -> Iterator[Table] | None:
-    """`iter_tables` of a CSV, TSV, JSONL or Parquet file (`fmt` "auto": by its extension); None for any other
-    format, or a path that is not a file (its reader then reports it as it does)."""
+    """`iter_tables` of a CSV, TSV, JSONL, Parquet or Arrow IPC file (`fmt` "auto": by its extension); None for any
+    other format, or a path that is not a file (its reader then reports it as it does)."""
     p = Path(path)
     if fmt == "auto":
         fmt = EXTENSIONS.get(p.suffix.lower(), "")
-    if fmt not in ("csv", "tsv", "jsonl", "parquet") or not p.is_file():
+    if fmt not in TABLE_FORMATS or not p.is_file():
         return None
     return iter_tables(p, str(path), fmt, delimiter=delimiter, rows=rows, chars=chars)
 
@@ -57,8 +57,8 @@ def stream_predictions(path: str | os.PathLike, output: str | os.PathLike, *,
         raise ConfigError(f"chunk_rows={chunk_rows!r} must be a whole number >= 1 (rows predicted at a time, e.g. "
                           f"{CHUNK_ROWS})")
     tables = chunks_of(path, fmt, delimiter=delimiter, rows=chunk_rows) if in_chunks else None
-    parquet = (fmt if fmt != "auto" else EXTENSIONS.get(Path(path).suffix.lower(), "")) == "parquet"
-    unit = "rows" if parquet else "B"
+    columnar = (fmt if fmt != "auto" else EXTENSIONS.get(Path(path).suffix.lower(), "")) in COLUMNAR
+    unit = "rows" if columnar else "B"
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.stem}.rnnkit-tmp{output.suffix}")
@@ -103,7 +103,7 @@ def _append(out, part: Path, header: bytes, write, records: list, preds: list) -
 
 
 def _progress(tables: Iterator, enabled: bool | None, unit: str):
-    """`tables`, with a progress bar on stderr over the file's bytes (Parquet: rows)."""
+    """`tables`, with a progress bar on stderr over the file's bytes (Parquet, Arrow: rows)."""
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled:

@@ -1,4 +1,4 @@
-"""Readers for sequence-to-sequence pairs: CSV/TSV/JSONL/Parquet tables, plain word lists, CMUdict.
+"""Readers for sequence-to-sequence pairs: CSV/TSV/JSONL/Parquet/Arrow tables, plain word lists, CMUdict.
 
 Every reader returns a `rnnkit.data.records.ReadResult`, so `validate_splits` applies the
 error/skip policies exactly as for classification. A pair is a `Record` whose `tokens` are the
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.records import ParsedRow, ReadResult, Record, collect_rows
-from rnnkit.data.tables import EXTENSIONS, TableRow, load_table, read_text_file
+from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, TableRow, load_table, read_text_file
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
 TOKENIZERS = ("char", "whitespace")
-PAIR_FORMATS = ("csv", "tsv", "jsonl", "parquet", "txt", "cmudict")
+PAIR_FORMATS = (*TABLE_FORMATS, "txt", "cmudict")
 # The 39 ARPAbet phones of CMUdict once stress digits are removed (cmudict.phones).
 CMUDICT_PHONES = frozenset((
     "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH", "IY", "JH", "K",
@@ -66,12 +66,12 @@ def _format_of(path: Path, format: str) -> str:
     if suffix == ".txt":
         return "txt"
     fmt = EXTENSIONS.get(suffix, "")
-    if fmt in ("csv", "tsv", "jsonl", "parquet"):
+    if fmt in TABLE_FORMATS:
         return fmt
     raise DataError([Problem(str(path), None, None, suffix or "(no extension)",
                              "unknown file extension for pairs; accepted: .csv, .tsv, .jsonl/.ndjson, .parquet, "
-                             ".txt (one source per line), .dict (CMUdict)",
-                             "rename the file, or set --set data.format=csv (or tsv, jsonl, parquet)")],
+                             ".arrow/.feather/.ipc, .txt (one source per line), .dict (CMUdict)",
+                             "rename the file, or set --set data.format=csv (or tsv, jsonl, parquet, arrow)")],
                     header=f"cannot read {path}")
 
 
@@ -91,10 +91,10 @@ def read_pairs(path: str | os.PathLike, *, source_column: str = "source", target
     """Read source/target pairs from one file, collecting a problem for every bad row.
 
     Args:
-        path: CSV, TSV, JSONL, Parquet (by extension or `format`); ``.txt`` holds one source per
+        path: CSV, TSV, JSONL, Parquet, Arrow IPC (by extension or `format`); ``.txt`` holds one source per
             line and no targets (for predict); ``.dict`` is read as CMUdict (`read_cmudict`).
         source_column, target_column: the columns (JSON keys) of each side. A cell holds a string,
-            tokenized per side, or (JSONL/Parquet) a list of string tokens, taken as is.
+            tokenized per side, or (JSONL/Parquet/Arrow) a list of string tokens, taken as is.
         source_tokenize, target_tokenize: "char" or "whitespace" for each side.
         lowercase: lowercase the source text (targets are never changed).
         format: "auto" or one of `PAIR_FORMATS`.

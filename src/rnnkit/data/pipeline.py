@@ -147,7 +147,7 @@ def read_splits(cfg: Config, run_dir: Path | None, spill: Spill | None = None
         split: read_file(path, spill=spill, **options) for split, path in files.items()}
     whole = [str(files[k]) for k, res in results.items() if spill is not None and not isinstance(res.records, Records)]
     if whole:
-        warnings.warn(f"data.storage=disk keeps text rows of CSV, TSV, JSONL and Parquet files on disk; "
+        warnings.warn(f"data.storage=disk keeps text rows of CSV, TSV, JSONL, Parquet and Arrow files on disk; "
                       f"{', '.join(whole)} (numeric sequences, long format or .ts) is held in memory as with "
                       "data.storage=memory", UserWarning, stacklevel=2)
     # "1" and "1.0" are one class in every split (before the unseen-label check compares them)
@@ -528,12 +528,7 @@ def prepare_stream(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     rs.check_settings(cfg)
     files, options = input_files(cfg)
     train_file = files["train"]
-    fmt = options["format"] if options["format"] != "auto" else train_file.suffix.lower().lstrip(".")
-    if fmt != "parquet":
-        raise ConfigError(f"config key 'data.storage': stream reads a Parquet training file by row groups; "
-                          f"{train_file} is not Parquet (data.format {options['format']}). Convert it (e.g. "
-                          "pandas.read_csv(...).to_parquet(...)), or use data.storage memory or disk")
-    source = rs.ParquetGroups(train_file, str(train_file))
+    source = rs.groups_of(train_file, str(train_file), options["format"])
     rejects_path = (run_dir / "rejects.jsonl") if run_dir else None
     if rejects_path is not None and rejects_path.exists():  # an earlier attempt that stopped on bad rows: its list
         rejects_path.unlink()
@@ -598,7 +593,8 @@ def prepare_stream(cfg: Config, run_dir: Path | None = None) -> PreparedData:
     truncated = {"train": scanned.truncated,
                  **{k: int(sum(len(r.tokens) > truncation.limit for r in recs)) for k, recs in held.items()}}
     distance, chance = stream.sampler().label_distance(scanned.group_labels)
-    stream.info = {"row_groups": len(source.sizes), "rows": source.rows, "shuffle_buffer": cfg.data.shuffle_buffer,
+    stream.info = {"row_groups": len(source.sizes), "units": source.units, "rows": source.rows,
+                   "shuffle_buffer": cfg.data.shuffle_buffer,
                    "train_sample": len(scanned.sample), "lengths": lengths, "buffer_label_distance": distance,
                    "buffer_label_chance": chance}
     if distance - chance > rs.UNMIXED:

@@ -1,4 +1,4 @@
-"""Read sequence records from CSV, TSV, JSONL, Parquet and UEA/UCR ``.ts`` files.
+"""Read sequence records from CSV, TSV, JSONL, Parquet, Arrow IPC and UEA/UCR ``.ts`` files.
 
 The reader is strict and complete: every bad row is reported as one or more `Problem`s
 (file:line, column, value, rule, fix) and kept out of `ReadResult.records`; nothing is padded,
@@ -70,14 +70,14 @@ def read_records(
 
     Args:
         path: the file. `Record.file` and `Problem.file` are ``str(path)`` as given.
-        format: "auto" (by extension: .csv, .tsv, .jsonl/.ndjson, .parquet, .ts) or one of
-            "csv", "tsv", "jsonl", "parquet", "ts".
+        format: "auto" (by extension: .csv, .tsv, .jsonl/.ndjson, .parquet, .arrow/.feather/.ipc,
+            .ts) or one of "csv", "tsv", "jsonl", "parquet", "arrow", "ts".
         input: "text", "numeric", "long" or "auto". Auto picks: .ts -> numeric; else
             `text_column` present -> text; else `sequence_column` present -> numeric; else
             `id_column` and `time_column` given -> long.
         text_column: column holding the text (input "text").
         sequence_column: column holding a JSON list of steps (input "numeric"). JSONL and
-            Parquet cells may also hold the list itself instead of a JSON string.
+            Parquet/Arrow cells may also hold the list itself instead of a JSON string.
         label_column: column holding the class label; labels are kept as stripped strings
             (JSON ``3`` -> ``"3"``).
         id_column: sequence id (required for "long"); for "text"/"numeric" it names the
@@ -104,7 +104,7 @@ def read_records(
         DataError: the file as a whole is unusable: not found, unknown extension, not UTF-8,
             empty / no header / no data rows, a required column missing (with the columns found
             and the nearest match), duplicate header names, a malformed .ts header, timestamped
-            .ts data, or pyarrow missing for Parquet.
+            .ts data, or pyarrow missing for Parquet or Arrow.
         ConfigError: an option value is invalid (unknown format/input/tokenize, "long" without
             id_column/time_column, an input that the format cannot hold).
     """
@@ -139,7 +139,7 @@ def read_records(
                     "unknown file extension; accepted formats: "
                     + ", ".join(f"{ext} ({name})" for ext, name in EXTENSIONS.items()),
                     "rename the file to one of these extensions, or set --set data.format=csv (or tsv, "
-                    "jsonl, parquet, ts)",
+                    "jsonl, parquet, arrow, ts)",
                 )
             )
     if problems:

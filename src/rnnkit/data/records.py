@@ -94,7 +94,7 @@ class ReadOptions:
     lowercase: bool
     require_label: bool
     has_label: bool = False
-    from_text: bool = True  # cells are strings (CSV/TSV) rather than typed JSON/Parquet values
+    from_text: bool = True  # cells are strings (CSV/TSV) rather than typed JSON/Parquet/Arrow values
 
 
 @dataclass

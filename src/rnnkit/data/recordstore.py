@@ -2,7 +2,7 @@
 
 `read_records` returns a list of `Record`s, and a short text row costs about 1.7 KB of Python objects (the record,
 its list of token strings, its id string) beside the table rows it came from; a training file of 1M rows peaked at
-45x its own payload. `read_file` reads a CSV, TSV, JSONL or Parquet file of text rows through the same
+45x its own payload. `read_file` reads a CSV, TSV, JSONL, Parquet or Arrow file of text rows through the same
 `read_records`, one chunk of `CHUNK_ROWS` rows at a time (`rnnkit.data.chunkscope.serving`, as streaming
 `predict` does), and keeps each chunk's records in a `RecordStore`: the lines (int64), the ids (`Ids`: a prefix
 index and a number, 12 bytes a row), the labels (an int32 code into the distinct labels), and the tokens as int32

@@ -1,5 +1,7 @@
-"""Training on a Parquet file read one row group at a time (`data.storage: stream`), so that memory holds the
-shuffle buffer, not the file.
+"""Training on a Parquet or Arrow IPC file read one row group at a time (`data.storage: stream`), so that memory
+holds the shuffle buffer, not the file. The file is a `RowGroups` source (`groups_of`): a Parquet file's row groups
+(`ParquetGroups`), or an Arrow IPC file's record batches (`ArrowBatches`; the IPC file format, which can read any
+batch on its own, not the stream format), which play the row groups' part below.
 
 Two passes over the file, each one row group at a time, through the text-row reader of every other mode
 (`rnnkit.data.chunkscope.serving`, so the columns, tokenizer and checks are the same):
@@ -44,7 +46,7 @@ from rnnkit.data.bulk import gc_paused
 from rnnkit.data.chunkscope import ChunkState, serving
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import Record
-from rnnkit.data.tables import Table, fail, open_parquet, parquet_rows
+from rnnkit.data.tables import ARROW_FIX, EXTENSIONS, Table, columnar_rows, fail, open_arrow, open_parquet
 from rnnkit.errors import ConfigError, DataError, Problem
 
 SAMPLE_ROWS = 2000  # training rows kept in memory for random access, at the least (train.train_eval_rows if more)
@@ -64,9 +66,14 @@ def holdout(rows: np.ndarray, seed: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
-class ParquetGroups:
-    """A Parquet file as its row groups: `sizes[g]` rows each, `table(g)` one group as a `Table` whose rows keep
-    their row number in the whole file (1-based, as `rnnkit.data.tables` numbers Parquet rows)."""
+class RowGroups:
+    """A columnar file as its groups of rows, the unit `scan` and `RowStream` read: `sizes[g]` rows each, starting
+    at row `starts[g]` (0-based) of the file's `rows`; `tables(g)` one group as `Table`s whose rows keep their row
+    number in the whole file (1-based, as `rnnkit.data.tables` numbers a columnar file's rows). A file that changed
+    since it was opened is a DataError (`_changed`). Subclasses open the file (`columns`, `sizes`, then `_index`)
+    and read one group (`_read`); `unit` (`units`) names a group (groups) in messages."""
+
+    unit, units = "row group", "row groups"
 
     def __init__(self, path: Path, file: str) -> None:
         self.path, self.file = path, file
@@ -74,17 +81,19 @@ class ParquetGroups:
             fail(file, "the training file does not exist (or is not a file)", "check the path", value=file)
         st = os.stat(path)
         self._stat = (st.st_size, st.st_mtime_ns)  # a file changed after the scan is an error, not other data
-        self._parquet = open_parquet(path, file)
-        try:
-            meta = self._parquet.metadata
-            self.sizes = np.array([meta.row_group(g).num_rows for g in range(meta.num_row_groups)], dtype=np.int64)
-            self.columns = list(self._parquet.schema_arrow.names)
-        except Exception as e:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
-            fail(file, f"not a readable Parquet file: {str(e)[:200]}", "check that the file is Parquet", value=file)
+        self.columns: list[str] = []
+        self.sizes = np.zeros(0, dtype=np.int64)
+
+    def _index(self) -> None:
+        """`starts` and `rows` from `sizes`; a file of no rows is a DataError."""
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
         self.rows = int(self.sizes.sum())
         if self.rows == 0:
-            fail(file, "the file has no rows", "add data rows")
+            fail(self.file, "the file has no rows", "add data rows")
+
+    def _read(self, g: int):
+        """Group `g` as a pyarrow Table or RecordBatch."""
+        raise NotImplementedError
 
     def _changed(self, why: str) -> DataError:
         return DataError([Problem(self.file, None, None, self.file, why, "do not change the training file while a "
@@ -92,18 +101,74 @@ class ParquetGroups:
                                   "on the new file")], header=f"{self.file} changed while training read it")
 
     def tables(self, g: int, rows: int = SLICE_ROWS):
-        """Row group `g` as `Table`s of at most `rows` rows (decoded to Python objects one slice at a time)."""
+        """Group `g` as `Table`s of at most `rows` rows (decoded to Python objects one slice at a time)."""
         st = os.stat(self.path)
         if (st.st_size, st.st_mtime_ns) != self._stat:
             raise self._changed(f"its size or modification time differs from the scan's ({self._stat[0]} bytes)")
         try:
-            group = self._parquet.read_row_group(g)
+            group = self._read(g)
         except Exception as e:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
-            raise self._changed(f"row group {g} cannot be read: {str(e)[:200]}") from None
+            raise self._changed(f"{self.unit} {g} cannot be read: {str(e)[:200]}") from None
         first = int(self.starts[g])
         for at in range(0, group.num_rows, rows):
-            out = parquet_rows(group.slice(at, rows).to_pylist(), first + at)
+            out = columnar_rows(group.slice(at, rows).to_pylist(), first + at)
             yield Table(self.columns, out, position=first + at + len(out), size=self.rows)
+
+
+class ParquetGroups(RowGroups):
+    """A Parquet file as its row groups."""
+
+    def __init__(self, path: Path, file: str) -> None:
+        super().__init__(path, file)
+        self._parquet = open_parquet(path, file)
+        try:
+            meta = self._parquet.metadata
+            self.sizes = np.array([meta.row_group(g).num_rows for g in range(meta.num_row_groups)], dtype=np.int64)
+            self.columns = list(self._parquet.schema_arrow.names)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
+            fail(file, f"not a readable Parquet file: {str(e)[:200]}", "check that the file is Parquet", value=file)
+        self._index()
+
+    def _read(self, g: int):
+        return self._parquet.read_row_group(g)
+
+
+class ArrowBatches(RowGroups):
+    """An Arrow IPC file (the file format, random access) as its record batches. The file's footer does not hold
+    the batches' row counts, so opening it reads every batch once (one at a time) to count them."""
+
+    unit, units = "record batch", "record batches"
+
+    def __init__(self, path: Path, file: str) -> None:
+        super().__init__(path, file)
+        arrow = open_arrow(path, file)
+        if not arrow.random_access:
+            fail(file, "the file is in the Arrow IPC stream format, which data.storage=stream cannot read: it reads "
+                 "the record batches in a shuffled order every epoch, and a stream has no index of them",
+                 f"{ARROW_FIX} (the IPC file format), or train with data.storage memory or disk", value=file)
+        self._reader = arrow.reader
+        self.columns = arrow.columns
+        self.sizes = np.array([b.num_rows for b in arrow.batches()], dtype=np.int64)
+        self._index()
+
+    def _read(self, g: int):
+        return self._reader.get_batch(g)
+
+
+STREAMED = {"parquet": ParquetGroups, "arrow": ArrowBatches}  # data.format -> how data.storage=stream reads it
+
+
+def groups_of(path: Path, file: str, fmt: str) -> RowGroups:
+    """The `RowGroups` of a training file of format `fmt` ("auto": by its extension); any other format is a
+    ConfigError saying how to convert it."""
+    if fmt == "auto":
+        fmt = EXTENSIONS.get(Path(path).suffix.lower(), "")
+    if fmt not in STREAMED:
+        raise ConfigError(f"config key 'data.storage': stream reads a Parquet or Arrow IPC training file by row groups "
+                          f"(record batches); {file} is neither (data.format {fmt or 'unknown'}). Convert it (e.g. "
+                          "pandas.read_csv(...).to_parquet('x.parquet') or pyarrow.feather.write_feather("
+                          "pyarrow.csv.read_csv(...), 'x.arrow')), or use data.storage memory or disk")
+    return STREAMED[fmt](path, file)
 
 
 @dataclass
@@ -121,13 +186,13 @@ class Shares:
         return np.where(u < self.val, 1, np.where(u < self.val + self.test, 2, 0))
 
 
-def read_table(source: ParquetGroups, table: Table, options: dict, state: ChunkState):
+def read_table(source: RowGroups, table: Table, options: dict, state: ChunkState):
     """One slice of a row group through the text-row reader (its ReadResult)."""
     with serving(source.path, table, state) as served, gc_paused():
         result = read_records(source.path, **options)
     if not served.used or any(r.tokens is None for r in result.records):
         raise ConfigError(f"config key 'data.storage': stream trains on text rows (data.text_column) of a Parquet "
-                          f"file; {source.file} is read as numeric sequences. Use data.storage memory or disk")
+                          f"or Arrow file; {source.file} is read as numeric sequences. Use data.storage memory or disk")
     return result
 
 
@@ -163,7 +228,7 @@ class Scan:
                 "dropped_share": self.dropped / self.positions if self.positions else 0.0}
 
 
-def scan(source: ParquetGroups, options: dict, shares: Shares, *, truncation, policy: str, max_bad_fraction: float,
+def scan(source: RowGroups, options: dict, shares: Shares, *, truncation, policy: str, max_bad_fraction: float,
          rejects_path: Path | None, sample_rows: int, seed: int) -> Scan:
     """The first pass (module docstring, 1)."""
     from rnnkit.data.validate import validate_splits
@@ -245,7 +310,7 @@ class RowStream:
     their training rows and holds them (and nothing else) in columnar datasets; `dataset[row]` is the Example of
     row number `row`. `len` is the training rows of the whole file."""
 
-    def __init__(self, source: ParquetGroups, options: dict, shares: Shares, encode, scan_result: Scan) -> None:
+    def __init__(self, source: RowGroups, options: dict, shares: Shares, encode, scan_result: Scan) -> None:
         self.source, self.options, self.shares, self._encode = source, options, shares, encode
         self.group_train = scan_result.group_train
         self.rejected_lines = scan_result.rejected_lines
@@ -292,7 +357,7 @@ class RowStream:
                 rows.append(numbers[keep])
                 lengths.append(np.asarray(part.length_array))
             if found != self.group_train[g]:
-                raise self.source._changed(f"row group {g} holds {found} training rows where the scan found "
+                raise self.source._changed(f"{self.source.unit} {g} holds {found} training rows where the scan found "
                                            f"{self.group_train[g]}")
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -491,5 +556,6 @@ def check_settings(cfg) -> None:
                           "auto), or data.storage memory or disk")
 
 
-__all__ = ["SAMPLE_ROWS", "UNMIXED", "ParquetGroups", "RowStream", "Scan", "Shares", "ShuffleBufferSampler",
-           "TrainStream", "check_labels_alike", "check_settings", "holdout", "read_table", "scan"]
+__all__ = ["SAMPLE_ROWS", "STREAMED", "UNMIXED", "ArrowBatches", "ParquetGroups", "RowGroups", "RowStream", "Scan",
+           "Shares", "ShuffleBufferSampler", "TrainStream", "check_labels_alike", "check_settings", "groups_of",
+           "holdout", "read_table", "scan"]

@@ -1,12 +1,14 @@
-"""Tables: CSV, TSV, JSONL and Parquet files -> raw rows that remember where they came from.
+"""Tables: CSV, TSV, JSONL, Parquet and Arrow IPC files -> raw rows that remember where they came from.
 
 Contract: `load_table` returns a `Table` whose rows are the file's data rows in file order, each a
-`TableRow` with its 1-based line (Parquet: row number), its fields (column -> cell, not yet
-interpreted: strings for CSV/TSV, JSON values for JSONL, Python values for Parquet) and its raw
-text. A row that cannot be split into fields (bad quoting, a wrong field count, invalid JSON, not
-an object) is kept with `broken` set, for the caller to reject; blank lines are not rows. Problems
-that make the whole file unusable (unreadable, not UTF-8, no header, duplicate column names, no
-data rows, pyarrow missing) raise `DataError` at once (`fail`).
+`TableRow` with its 1-based line (Parquet, Arrow: row number), its fields (column -> cell, not yet
+interpreted: strings for CSV/TSV, JSON values for JSONL, Python values for Parquet and Arrow) and
+its raw text (Parquet, Arrow: the row as JSON). A row that cannot be split into fields (bad
+quoting, a wrong field count, invalid JSON, not an object) is kept with `broken` set, for the
+caller to reject; blank lines are not rows. Problems that make the whole file unusable
+(unreadable, not UTF-8, no header, duplicate column names, no data rows, pyarrow missing) raise
+`DataError` at once (`fail`). The columnar formats (Parquet, Arrow IPC) share the pyarrow import,
+the unreadable-file error and the rows built from record batches (`columnar_rows`).
 
 Also here: the CSV/TSV delimiter (`resolve_delimiter`, sniffing when the header reads as one
 column), the messages for a header split on the wrong delimiter or one that looks like data, and
@@ -31,13 +33,18 @@ from typing import Any, NoReturn
 from rnnkit.data import chunkscope
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "ts")
+TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet", "arrow")  # the formats `load_table` and `iter_tables` read
+COLUMNAR = ("parquet", "arrow")  # of those, the ones pyarrow reads (rows numbered, not lines; Python values)
+FORMATS = (*TABLE_FORMATS, "ts")
 EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".parquet": "parquet",
+    ".arrow": "arrow",  # Arrow IPC (the file format; the stream format is read too)
+    ".feather": "arrow",  # Feather v2 is the Arrow IPC file format
+    ".ipc": "arrow",
     ".ts": "ts",
 }
 
@@ -75,7 +82,7 @@ class Table:
     header_looks_like_data: bool = False
     delimiter: str | None = None  # CSV/TSV only: the delimiter the fields were split on
     # How far into the file this table reaches, and the file's whole extent, in the same unit: bytes for
-    # CSV/TSV/JSONL, rows for Parquet (a progress bar's position and total; `iter_tables`).
+    # CSV/TSV/JSONL, rows for Parquet and Arrow (a progress bar's position and total, 0: unknown; `iter_tables`).
     position: int = 0
     size: int = 0
 
@@ -301,7 +308,7 @@ def header_problem(file: str, table: Table) -> list[Problem]:
 
 
 def load_table(p: Path, file: str, fmt: str, *, delimiter: str = "auto") -> Table:
-    """Load a CSV, TSV, JSONL or Parquet file (`fmt` already resolved) into a `Table` of raw rows.
+    """Load a CSV, TSV, JSONL, Parquet or Arrow IPC file (`fmt` already resolved) into a `Table` of raw rows.
 
     `delimiter` (CSV/TSV only): "auto" uses ``,`` for csv and tab for tsv, and when the header then
     reads as one column that holds one of ``, ; tab |``, the delimiter `csv.Sniffer` finds among them.
@@ -327,6 +334,8 @@ def iter_tables(p: Path, file: str, fmt: str, *, delimiter: str = "auto", rows: 
         return _delimited_tables(p, file, resolve_delimiter(delimiter), fmt, rows, chars)
     if fmt == "jsonl":
         return _jsonl_tables(p, file, rows, chars)
+    if fmt == "arrow":
+        return _arrow_tables(p, file, rows)
     return _parquet_tables(p, file, rows)
 
 
@@ -466,10 +475,11 @@ def _jsonl_tables(p: Path, file: str, limit: int | None, max_chars: int | None =
         yield Table(list(columns), rows, position=source.size, size=source.size)
 
 
-def open_parquet(p: Path, file: str):
-    """`pyarrow.parquet.ParquetFile(p)`; a missing pyarrow or an unreadable file is a DataError naming `file`."""
+def _pyarrow(file: str, what: str):
+    """The pyarrow package (an optional dependency, imported when a columnar file is read); missing: a DataError
+    naming `file` and how to install it."""
     try:
-        import pyarrow.parquet as pq  # lazy: pyarrow is an optional dependency
+        import pyarrow  # lazy: pyarrow is an optional dependency
     except ImportError as e:
         raise DataError(
             [
@@ -478,27 +488,55 @@ def open_parquet(p: Path, file: str):
                     None,
                     None,
                     file,
-                    "reading Parquet files needs the pyarrow package, which is not installed",
+                    f"reading {what} files needs the pyarrow package, which is not installed",
                     "pip install 'rnnkit[parquet]'",
                 )
             ],
             header=f"cannot read {file}",
         ) from e
+    return pyarrow
+
+
+def unreadable(file: str, what: str, e: object, fix: str) -> NoReturn:
+    """A columnar file pyarrow cannot read: a DataError naming `file`, pyarrow's reason and `fix`."""
+    fail(file, f"not a readable {what} file: {shorten(e, 200)}", fix, value=file)
+
+
+_PARQUET_FIX = "check that the file is Parquet"
+
+
+def open_parquet(p: Path, file: str):
+    """`pyarrow.parquet.ParquetFile(p)`; a missing pyarrow or an unreadable file is a DataError naming `file`."""
+    _pyarrow(file, "Parquet")
+    import pyarrow.parquet as pq
+
     try:
         return pq.ParquetFile(p)
     except Exception as e:  # pyarrow raises several unrelated types for a bad file
-        fail(
-            file,
-            f"not a readable Parquet file: {shorten(e, 200)}",
-            "check that the file is Parquet",
-            value=file,
-        )
+        unreadable(file, "Parquet", e, _PARQUET_FIX)
 
 
-def parquet_rows(objs: list[dict], first: int) -> list[TableRow]:
-    """Parquet rows (as `to_pylist` gives them) as `TableRow`s numbered from `first` + 1, the raw text their JSON."""
+def columnar_rows(objs: list[dict], first: int) -> list[TableRow]:
+    """Rows of a columnar file (Parquet, Arrow; as `to_pylist` gives them) as `TableRow`s numbered from `first` + 1, the
+    raw text their JSON."""
     return [TableRow(first + k + 1, obj, json.dumps(obj, default=str, ensure_ascii=False))
             for k, obj in enumerate(objs)]
+
+
+def _columnar_tables(columns: list[str], batches: Iterator, total: int, limit: int | None) -> Iterator[Table]:
+    """Record batches (pyarrow) -> `Table`s of at most `limit` rows (None: one of every row), numbered in file
+    order; `total` is the file's row count (each table's `size`)."""
+    rows: list[TableRow] = []
+    seen = 0
+    for batch in batches:
+        for row in columnar_rows(batch.to_pylist(), seen):
+            seen += 1
+            rows.append(row)
+            if _full(rows, limit):
+                yield Table(columns, rows, position=seen, size=total)
+                rows = []
+    if rows:
+        yield Table(columns, rows, position=seen, size=total)
 
 
 def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
@@ -510,25 +548,85 @@ def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
         batches = parquet.iter_batches(batch_size=limit or max(total, 1))
         first = next(batches, None)
     except Exception as e:  # pyarrow raises several unrelated types for a bad file
-        fail(
-            file,
-            f"not a readable Parquet file: {shorten(e, 200)}",
-            "check that the file is Parquet",
-            value=file,
-        )
+        unreadable(file, "Parquet", e, _PARQUET_FIX)
     if first is None or total == 0:
         fail(file, "the file has no rows", "add data rows")
-    rows: list[TableRow] = []
-    seen = 0
-    for batch in itertools.chain([first], batches):
-        for row in parquet_rows(batch.to_pylist(), seen):
-            seen += 1
-            rows.append(row)
-            if _full(rows, limit):
-                yield Table(columns, rows, position=seen, size=total)
-                rows = []
-    if rows:
-        yield Table(columns, rows, position=seen, size=total)
+    yield from _columnar_tables(columns, itertools.chain([first], batches), total, limit)
+
+
+ARROW_MAGIC = b"ARROW1"  # how an Arrow IPC file (format, not stream) begins
+ARROW_FIX = ("write it as an Arrow IPC file, e.g. pyarrow.feather.write_feather(table, path) or "
+             "pyarrow.ipc.new_file(path, table.schema)")
+
+
+@dataclass
+class ArrowFile:
+    """An Arrow IPC file opened for reading (`open_arrow`): `reader` is a `pyarrow.ipc.RecordBatchFileReader` on a
+    `pyarrow.OSFile` (random access: a record batch is read from the file when asked for, not memory-mapped) or,
+    for the IPC stream format, a `RecordBatchStreamReader` (sequential only)."""
+
+    reader: Any
+    random_access: bool
+    file: str
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.reader.schema.names)
+
+    def batches(self) -> Iterator:
+        """Every record batch in file order, read one at a time; a batch that cannot be read is a DataError."""
+        count = self.reader.num_record_batches if self.random_access else None
+        i = 0
+        while count is None or i < count:
+            try:
+                batch = self.reader.get_batch(i) if self.random_access else self.reader.read_next_batch()
+            except StopIteration:
+                return
+            except Exception as e:  # pyarrow raises several unrelated types for a bad file
+                unreadable(self.file, "Arrow IPC", e, f"record batch {i + 1} is damaged; {ARROW_FIX}")
+            yield batch
+            i += 1
+
+
+def open_arrow(p: Path, file: str) -> ArrowFile:
+    """An Arrow IPC file (`.arrow`, `.feather` v2, `.ipc`) in the file format (it begins with ``ARROW1``) or the
+    stream format; a missing pyarrow, an empty, unreadable or Feather v1 file is a DataError naming `file`."""
+    pa = _pyarrow(file, "Arrow IPC")
+    import pyarrow.ipc
+
+    try:
+        source = pa.OSFile(str(p))
+        head = source.read(len(ARROW_MAGIC))
+        source.seek(0)
+    except OSError as e:
+        fail(file, f"cannot read the file: {e}", "check the file's permissions", value=file)
+    if not head:
+        source.close()
+        fail(file, "the file is empty (0 bytes)", ARROW_FIX, value=file)
+    if head.startswith(b"FEA1"):
+        source.close()
+        fail(file, "a Feather v1 file, which rnnkit does not read", "rewrite it as Feather v2 (the Arrow IPC file "
+             "format): pyarrow.feather.write_feather(pyarrow.feather.read_table(path), new_path)", value=file)
+    random_access = head == ARROW_MAGIC
+    try:
+        reader = pyarrow.ipc.open_file(source) if random_access else pyarrow.ipc.open_stream(source)
+    except Exception as e:  # pyarrow raises several unrelated types for a bad file
+        source.close()
+        why = (f"it begins as an IPC file ({ARROW_MAGIC.decode()}) but its footer, at the end, cannot be read: a "
+               f"file cut short? ({shorten(e, 120)})" if random_access else f"neither the IPC file format (no "
+               f"{ARROW_MAGIC.decode()} at the start) nor the stream format ({shorten(e, 120)})")
+        unreadable(file, "Arrow IPC", why, ARROW_FIX)
+    return ArrowFile(reader, random_access, file)
+
+
+def _arrow_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
+    arrow = open_arrow(p, file)
+    batches = (b for b in arrow.batches() if b.num_rows)
+    first = next(batches, None)
+    if first is None:
+        fail(file, "the file has no rows", "add data rows")
+    # the row count is known only once every batch was read: `size` 0 (a progress bar of rows without a total)
+    yield from _columnar_tables(arrow.columns, itertools.chain([first], batches), 0, limit)
 
 
 # --------------------------------------------------------------------------- JSON cells

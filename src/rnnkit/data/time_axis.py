@@ -90,7 +90,7 @@ def _as_date(v: Any) -> np.datetime64 | None:
     text = str(v).strip()
     if not text:
         return None
-    if hasattr(v, "isoformat") and not isinstance(v, str):  # datetime/date/Timestamp from Parquet
+    if hasattr(v, "isoformat") and not isinstance(v, str):  # datetime/date/Timestamp from Parquet or Arrow
         text = v.isoformat()
     try:
         d = np.datetime64(text.replace(" ", "T", 1) if " " in text else text)

@@ -30,7 +30,7 @@ import numpy as np
 
 from rnnkit.data.cells import parse_scalar
 from rnnkit.data.records import ReadResult, Record
-from rnnkit.data.tables import EXTENSIONS, Table, TableRow, load_table
+from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, Table, TableRow, load_table
 from rnnkit.data.time_axis import TimeAxis, as_number, infer_axis, infer_step
 from rnnkit.data.validate import validate_splits
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
@@ -47,7 +47,7 @@ class Series:
     Attributes:
         id: the series id ("" stands for the only series of a file without a series column).
         file: the file it was read from.
-        lines: (N,) 1-based line (Parquet: row) of each step.
+        lines: (N,) 1-based line (Parquet, Arrow: row) of each step.
         times: (N,) positions on the table's `TimeAxis`, increasing by exactly `axis.step`.
         values: (N, K) float64 targets.
         covariates: (N, Q) float64 covariates (Q may be 0).
@@ -121,11 +121,11 @@ def _load_table(path: Path, fmt: str, options: dict) -> tuple[Table, bool]:
         raise DataError([_problem(file, None, None, file, "file not found",
                                   "check the path (it is relative to the current directory)")],
                         header=f"cannot read {file}")
-    if fmt in ("csv", "tsv", "jsonl", "parquet"):
+    if fmt in TABLE_FORMATS:
         return load_table(path, file, fmt), fmt in ("csv", "tsv")  # (table, values arrive as text)
     if fmt == "python_array":
         return _load_python_array(path, file, **options), False
-    raise ConfigError(f"data.format={fmt!r}: forecasting reads csv, tsv, jsonl or parquet files.")
+    raise ConfigError(f"data.format={fmt!r}: forecasting reads csv, tsv, jsonl, parquet or arrow files.")
 
 
 def _numeric_column(table: Table, column: str) -> bool:
@@ -213,7 +213,7 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
     """Read and validate a time-series file.
 
     Args:
-        path: CSV/TSV/JSONL/Parquet file (or a Python source file with `python_array` options,
+        path: CSV/TSV/JSONL/Parquet/Arrow IPC file (or a Python source file with `python_array` options,
             for built-in data shipped as a literal).
         time_column, target_columns, covariate_columns, series_column: column roles. Targets
             default to every numeric column that has no other role.

@@ -691,7 +691,7 @@ def unshuffled(ev: Evidence) -> list[Finding]:
                     "epoch come from few classes, and the gradient "
                     "swings from class to class instead of following the whole data (the guide: shuffle the "
                     "training data).",
-        advice=["shuffle the rows when writing the Parquet file (e.g. pandas .sample(frac=1, random_state=0))",
+        advice=["shuffle the rows when writing the Parquet or Arrow file (e.g. pandas .sample(frac=1, random_state=0))",
                 f"or read more of it at a time: --set data.shuffle_buffer={rows or 1_000_000}"])]
 
 

@@ -89,7 +89,8 @@ class Task:
             `rnnkit predict` may read, predict and write a table file in chunks (`rnnkit.data.chunked`); False
             for a family whose predictions need the whole file (a forecast reads each series' history).
         disk_storage: the family's `prepare` honours `data.storage: disk` (`rnnkit.data.spill`: text rows' token
-            ids in memory-mapped files) and `stream` (`rnnkit.data.rowstream`: a Parquet file read by row groups);
+            ids in memory-mapped files) and `stream` (`rnnkit.data.rowstream`: a Parquet or Arrow IPC file read by
+            row groups);
             for any other family those settings are a config error at start.
     """
 

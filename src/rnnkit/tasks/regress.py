@@ -1,7 +1,7 @@
 """Sequence regression (`--task regress`, many-to-one): one or several real-valued targets per sequence.
 
 Inputs are read as for classification (`rnnkit.data.readers`: numeric sequences from JSONL / CSV /
-Parquet / .ts, long format, or text); the target is a numeric column. One target: the column
+Parquet / Arrow / .ts, long format, or text); the target is a numeric column. One target: the column
 `data.label_column` (default "label", as for classification, and the value after the last ':' of a
 regression .ts file, `@targetLabel true`). Several targets: `regress.target_columns: [a, b]`, which
 then wins over `data.label_column` (a list cannot live in that one-name key). A target that is not a
@@ -60,7 +60,7 @@ from rnnkit.data.readers import read_records
 from rnnkit.data.records import RAW_LIMIT, ReadResult, Record
 from rnnkit.data.splits import Splits, save_split
 from rnnkit.data.standardize import Standardizer
-from rnnkit.data.tables import EXTENSIONS, load_table
+from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, load_table
 from rnnkit.data.validate import validate_splits
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
@@ -208,7 +208,7 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool) -> Re
     if fmt == "ts" and len(targets) > 1:
         raise ConfigError(f"{file}: a .ts file holds one target per case (after the last ':'); "
                           f"regress.target_columns names {len(targets)}.")
-    if len(targets) > 1 and fmt in ("csv", "tsv", "jsonl", "parquet") and path.is_file():
+    if len(targets) > 1 and fmt in TABLE_FORMATS and path.is_file():
         table = load_table(path, file, fmt, delimiter=options.get("delimiter", "auto"))
         if opts.get("feature_columns") is None and opts.get("id_column") and opts.get("time_column"):
             # long format: the other target columns are not input channels

@@ -1,6 +1,6 @@
 """Sequence-to-sequence generation: source tokens -> target tokens (encoder-decoder with attention).
 
-Data path: pairs (CSV/TSV/JSONL/Parquet, or CMUdict) -> validated records -> seeded split by
+Data path: pairs (CSV/TSV/JSONL/Parquet/Arrow, or CMUdict) -> validated records -> seeded split by
 source group (all targets of one source, e.g. all pronunciations of a word, on one side) ->
 source and target vocabularies fitted on train -> examples. Training examples are one per
 pair; val/test examples are one per distinct source, carrying every target of that source as a

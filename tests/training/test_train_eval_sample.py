@@ -62,3 +62,65 @@ def test_null_scores_every_training_row(tmp_path):
     assert summary["train_eval"] == {"rows": n, "of": n, "sampled": False}
     with pytest.raises(Exception, match="train_eval_rows"):
         C.resolve(None, ["train.train_eval_rows=0"])
+
+
+def test_the_validation_split_is_scored_once_per_epoch_and_not_again_at_the_end(tmp_path, monkeypatch):
+    """The best checkpoint's weights are the ones validated at its epoch: the final scoring reuses those figures
+    (one evaluation of the validation split fewer), and they equal a fresh evaluation of the restored weights."""
+    import json
+
+    from rnnkit.training import setup
+
+    calls = []
+    real = setup.evaluate
+
+    def counting(model, dataset, *args, **kwargs):
+        calls.append(len(dataset))
+        return real(model, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(setup, "evaluate", counting)
+    data = write_numeric_jsonl(tmp_path / "d.jsonl", n=300)
+    run = tmp_path / "run"
+    summary = api.train(C.resolve(None, [f"data.train={data}", *TINY, "train.max_epochs=3",
+                                         "train.min_epoch_steps=1"]), run)
+    sizes = summary["data"]["sizes"]
+    assert summary["epochs_run"] == 3
+    # three validations (one per epoch), then the training sample and the test split only
+    assert calls == [sizes["val"]] * 3 + [sizes["train"], sizes["test"]]
+    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    best = [r for r in epochs if r.get("kind") == "epoch"][summary["best_epoch"] - 1]
+    assert summary["metrics"]["val"]["loss"] == best["val_loss"]
+    assert summary["metrics"]["val"]["accuracy"] == best["val_accuracy"]
+    monkeypatch.setattr(setup, "evaluate", real)
+    cfg, prep, task, model, dev = api.load_run(run)
+    from rnnkit.data.pipeline import prepare_data
+
+    prepared = prepare_data(cfg)
+    fresh, _ = evaluate(model, prepared.datasets["val"], task, prep, cfg, device=dev,
+                        precision=resolve_precision("fp32", dev))
+    assert fresh["loss"] == pytest.approx(summary["metrics"]["val"]["loss"], rel=1e-6)
+    assert fresh["accuracy"] == summary["metrics"]["val"]["accuracy"]
+    # the validation split has its trivial baseline too (the doctor compares it): the training majority's share
+    import numpy as np
+
+    majority = np.bincount(prepared.datasets["train"].scalar_targets()).argmax()
+    share = float((prepared.datasets["val"].scalar_targets() == majority).mean())
+    assert summary["metrics"]["val"]["baselines"]["majority_class"]["accuracy"] == pytest.approx(share)
+
+
+def test_figures_of_a_step_this_session_did_not_validate_are_not_reused():
+    from rnnkit.training.loop import LoopState
+    from rnnkit.training.setup import ValidatedWeights
+
+    memo = ValidatedWeights()
+    validate = memo.wrap(lambda model: {"loss": 0.5, "per_class": {"a": 1}})
+    state = LoopState()
+    state.step = 40
+    validate(None)
+    memo.on_epoch_end(state, {})
+    state.step = 80
+    memo.on_epoch_end(state, {})  # an epoch end without a validation in this session: nothing recorded
+    assert memo.at(40) == {"loss": 0.5, "per_class": {"a": 1}}
+    assert memo.at(80) is None and memo.at(20) is None and memo.at(None) is None
+    memo.at(40)["per_class"]["a"] = 2  # a copy: the summary may be changed without changing the record
+    assert memo.at(40)["per_class"]["a"] == 1

@@ -78,14 +78,15 @@ class Evidence:
         found = self.baseline_comparisons()
         return next((c for c in found if not c.better), found[0] if found else None)
 
-    def baseline_comparisons(self) -> list[BaselineComparison]:
-        """Every test metric compared with the family's trivial baseline: the family's metric, and the headline
-        that picked the best epoch (summary "monitor": macro_f1 for imbalanced classes, entity_f1 for BIO tags)
-        when the baseline has it too; [] when there is nothing to compare."""
+    def baseline_comparisons(self, split: str = "test") -> list[BaselineComparison]:
+        """Every metric of a split (test, or val) compared with the family's trivial baseline on that split: the
+        family's metric, and the headline that picked the best epoch (summary "monitor": macro_f1 for imbalanced
+        classes, entity_f1 for BIO tags) when the baseline has it too; [] when there is nothing to compare (a run
+        written before the validation baselines were: none for val)."""
         from rnnkit.errors import RnnkitError
         from rnnkit.tasks import get_task
 
-        test = self.summary.get("metrics", {}).get("test")
+        test = self.summary.get("metrics", {}).get(split)
         try:
             spec = get_task(self.cfg.task).baseline if test else None
         except RnnkitError:

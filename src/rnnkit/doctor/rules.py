@@ -527,8 +527,11 @@ def baseline(ev: Evidence) -> list[Finding]:
     # a metric that clearly beat the baseline (the headline that picked the epoch, say): the inputs predict the
     # labels, whatever another metric shows; "clearly" for a bounded score (accuracy, entity F1): it closed at
     # least BARELY of the baseline's gap to perfect
-    clearly = [c for c in found if c.better and not (c.higher and c.base < 1
-                                                     and (c.model - c.base) / (1 - c.base) < BARELY)]
+    clearly = [c for c in found if _clearly(c)]
+    # ... and on validation (the split the epoch was picked on, so a little optimistic): a model that clearly beat
+    # the baseline there learned something the labels carry, whatever the test rows show; unless the
+    # nearest-neighbour check, which no epoch choice flatters, found no signal at all
+    on_val = [c for c in ev.baseline_comparisons("val") if _clearly(c)] if ev.signal.get("verdict") != "none" else []
     barely = False
     if cmp is not None and cmp.better:
         # every metric hardly better: a suspect only when the training set was memorised all the same (below)
@@ -563,7 +566,7 @@ def baseline(ev: Evidence) -> list[Finding]:
                                                  or (min(train) < (1 - FELL_SHARE) * start and val_rose))
     shifted = _out_of_range(ev)  # test levels the training span never reached: a cause of its own (out_of_range)
     shifted = shifted if cmp is not None and not cmp.better else None
-    if (memorised or signal.get("verdict") == "none") and not clearly and shifted is None:
+    if (memorised or signal.get("verdict") == "none") and not clearly and not on_val and shifted is None:
         if memorised:
             why = (f"{seen}, although the training loss fell to {min(train):.4g} (from {start:.4g}): the model "
                    "memorised the training labels without learning anything that carries over")
@@ -604,9 +607,25 @@ def baseline(ev: Evidence) -> list[Finding]:
         explanation += (f". Yet {_signal_words(signal)} does better than with the labels shuffled: the inputs "
                         "predict the labels, and this model did not learn how")
         advice = [a for a in advice if not a.startswith("if nothing helps")]
+    if on_val:
+        explanation += (". On validation it did beat the baseline (" + ", ".join(
+            f"{c.metric} {c.model:.4g} against {c.base:.4g}" for c in on_val) + "): the inputs predict the labels "
+            "there, so the test rows differ from the validation rows, or are too few to tell")
+        advice = ["compare the test file with the training and validation files: the label shares, the lengths, "
+                  "the source and time of the rows (a test set drawn another way than validation)",
+                  "with few test rows a difference of a few rows decides this: evaluate on more rows "
+                  "(rnnkit evaluate RUN FILE)",
+                  *[a for a in advice if not a.startswith("if nothing helps")]]
+        evidence = {**evidence, "val": {c.metric: {"model": c.model, c.name: c.base} for c in on_val}}
     return [Finding(
         code="baseline.not_beaten", severity="warning", title="No better than a trivial prediction",
         evidence={**evidence, "signal": signal or None}, explanation=explanation + ".", advice=advice)]
+
+
+def _clearly(c) -> bool:
+    """Better than the baseline, and for a bounded score (accuracy, entity F1) by at least BARELY of the
+    baseline's gap to perfect."""
+    return c.better and not (c.higher and c.base < 1 and (c.model - c.base) / (1 - c.base) < BARELY)
 
 
 def _signal_words(signal: dict) -> str:

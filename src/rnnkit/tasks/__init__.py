@@ -48,7 +48,8 @@ class Task:
         score: (predictions, examples, prep, cfg) -> dict of metrics for summary.json.
         load_inference: (cfg, prep, path, with_targets, run_dir|None) -> (SequenceDataset, records).
         write_predictions: (output path, records, predictions, prep, cfg) -> rows written.
-        baselines: (PreparedData, cfg) -> dict for summary["metrics"]["test"]["baselines"], or None.
+        baselines: (PreparedData, cfg, split) -> dict for summary["metrics"][split]["baselines"] (split "test",
+            and "val" where it has rows: the doctor compares both), or None.
         metric_names: metrics printed on the epoch line (first is the headline).
         defaults: (dataset name|None, user-set flat keys) -> nested dict of config defaults for this
             task (and data set), layered under the user's file and --set by `config.resolve`; or None.

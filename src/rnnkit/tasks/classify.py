@@ -153,11 +153,12 @@ def score(preds: list[torch.Tensor], examples, prep, cfg) -> dict:
             **M.class_report(pred, target, prep.labels.labels)}
 
 
-def baselines(data, cfg) -> dict:
-    """The majority-class baseline on the test split: every sequence gets the most frequent training label."""
+def baselines(data, cfg, split: str = "test") -> dict:
+    """The majority-class baseline on a split (test, or val): every sequence gets the most frequent training
+    label."""
     train = stacked_targets(data.datasets["train"].examples)
     majority = int(torch.bincount(train, minlength=len(data.prep.labels)).argmax())
-    test = data.datasets["test"].examples
+    test = data.datasets[split].examples
     if not test:
         return {}
     target = stacked_targets(test)

@@ -614,9 +614,10 @@ def score(preds, examples, prep: ForecastPrep, cfg) -> dict:
     return forecast_metrics(pred, true, scale)
 
 
-def baselines(data: PreparedData, cfg) -> dict:
-    """The naive and seasonal naive forecasts from the same origins as the test windows, same metrics."""
-    examples = data.datasets["test"].examples
+def baselines(data: PreparedData, cfg, split: str = "test") -> dict:
+    """The naive and seasonal naive forecasts from the same origins as a split's windows (test, or val), same
+    metrics."""
+    examples = data.datasets[split].examples
     true, scale = _truth(examples)
     m = data.prep.seasonality
     return {"naive": forecast_metrics(np.stack([ex.extra["naive"] for ex in examples]), true, scale),

@@ -520,9 +520,9 @@ def score(preds: list[torch.Tensor], examples, prep: RegressPrep, cfg) -> dict:
     return regression_metrics(pred, _truth(examples))
 
 
-def baselines(data: PreparedData, cfg) -> dict:
-    """The training-mean baseline on the test split: every sequence gets the training targets' mean."""
-    test = data.datasets["test"].examples if "test" in data.datasets else []
+def baselines(data: PreparedData, cfg, split: str = "test") -> dict:
+    """The training-mean baseline on a split (test, or val): every sequence gets the training targets' mean."""
+    test = data.datasets[split].examples if split in data.datasets else []
     if not test:
         return {}
     prep = data.prep

@@ -451,8 +451,8 @@ def score(preds: list[torch.Tensor], examples: list[Example], prep: TagPreproces
     return tag_scores(preds, examples, prep)
 
 
-def baselines(data: PreparedData, cfg) -> dict:
-    """Most-frequent-tag baseline on the test split: each training word's most frequent training tag
+def baselines(data: PreparedData, cfg, split: str = "test") -> dict:
+    """Most-frequent-tag baseline on a split (test, or val): each training word's most frequent training tag
     (ties: the tag more frequent overall), unknown words the most frequent training tag overall."""
     counts: dict[int, Counter] = {}
     overall: Counter = Counter()
@@ -463,7 +463,7 @@ def baselines(data: PreparedData, cfg) -> dict:
     rank = {t: (-n, t) for t, n in overall.items()}
     default = min(overall, key=rank.get)
     best = {w: min(c, key=lambda t, c=c: (-c[t], *rank[t])) for w, c in counts.items()}
-    test = data.datasets["test"].examples
+    test = data.datasets[split].examples
     preds = [torch.tensor([best.get(w, default) for w in e.inputs.tolist()], dtype=torch.long) for e in test]
     return {"most_frequent_tag": {**tag_scores(preds, test, data.prep),
                                   "rule": "each training word's most frequent training tag; words never seen in "

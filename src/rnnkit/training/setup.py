@@ -10,6 +10,7 @@ state and RNG; the preflight on step 1's batch; under torchrun, DDP around the m
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -31,6 +32,7 @@ from rnnkit.data.sampler import BucketBatchSampler, padding_share
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import distributed
+from rnnkit.training.callbacks import Callback
 from rnnkit.training.evaluation import evaluate
 from rnnkit.training.loop import LoopState, evaluate_loss, fit
 from rnnkit.training.precision import resolve_device, resolve_precision
@@ -295,9 +297,11 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                     cooldown_steps=cfg.optim.cooldown_epochs * steps_per_epoch, min_lr=cfg.optim.min_lr,
                     factor=cfg.optim.plateau_factor)
     monitor, why = choose_monitor(cfg, data, task)
+    scored = ValidatedWeights()  # the final scoring reuses the best epoch's validation figures (same weights)
     if validate is None:
-        validate = partial(_validate, dataset=data.datasets["val"], task=task, prep=data.prep, cfg=cfg,
-                           device=device, precision=precision)
+        validate = scored.wrap(partial(_validate, dataset=data.datasets["val"], task=task, prep=data.prep,
+                                       cfg=cfg, device=device, precision=precision))
+        callbacks = (*callbacks, scored)
         if monitor == FIT_LOSS:
             if streams is not None:
                 raise ConfigError(f"train.monitor={FIT_LOSS} (the training rows' loss) is not available with "
@@ -325,7 +329,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                   f"early ({why})"
                   + ("" if monitor in ("loss", FIT_LOSS) else "; ties go to the lower val loss"), file=sys.stderr,
                   flush=True)
-    summarize = partial(_summarize, user_cfg, data, task, precision, device, run, run_dir, t_start, dist)
+    summarize = partial(_summarize, user_cfg, data, task, precision, device, run, run_dir, t_start, dist,
+                        scored=scored)
     extra = {"config": user_cfg.to_dict(), "data_fingerprint": fingerprint}
     if streams is not None:
         extra["streams"] = streams.layout.describe()  # a mid-epoch resume must lay the chunks out the same way
@@ -369,6 +374,34 @@ def _validate(model, *, dataset, task, prep, cfg, device, precision) -> dict:
     return evaluate(model, dataset, task, prep, cfg, device=device, precision=precision)[0]
 
 
+class ValidatedWeights(Callback):
+    """The validation figures of every epoch of this session, by the optimizer step the weights were validated
+    at. An epoch's checkpoint is written right after its validation (`loop._end_epoch`: nothing trains in
+    between), so the best checkpoint's weights are the ones validated at `state.best_step`, and the final
+    scoring need not run the validation split through them a second time (evaluation mode is deterministic).
+    A resumed run whose best epoch came before this session scores the split again."""
+
+    def __init__(self) -> None:
+        self.last: dict | None = None
+        self.by_step: dict[int, dict] = {}
+
+    def wrap(self, validate):
+        def remembered(model) -> dict:
+            self.last = validate(model)
+            return self.last
+        return remembered
+
+    def on_epoch_end(self, state, record: dict) -> None:
+        if self.last is not None:
+            self.by_step[state.step] = self.last
+        self.last = None
+
+    def at(self, step: int | None) -> dict | None:
+        """A copy of the figures validated at `step`, or None when this session did not validate there."""
+        found = self.by_step.get(step) if step is not None else None
+        return copy.deepcopy(found) if found is not None else None
+
+
 def _with_fit_loss(validate, model, *, dataset, task, device, precision, batch_size) -> dict:
     """The validation figures plus `fit_loss`: the task's loss over the training rows in evaluation mode (dropout
     off, no training-only adjustment), for a monitor that follows the fit because validation is too small to."""
@@ -377,10 +410,12 @@ def _with_fit_loss(validate, model, *, dataset, task, device, precision, batch_s
     return {**validate(model), FIT_LOSS: fit_loss}
 
 
-def _summarize(cfg, data, task, precision, device, run, run_dir, t_start, dist, model, state) -> dict:
+def _summarize(cfg, data, task, precision, device, run, run_dir, t_start, dist, model, state, *,
+               scored: ValidatedWeights | None = None) -> dict:
     """Score every split with the restored best weights and write summary.json (DDP: rank 0, which hands
     the summary to the other ranks)."""
-    return dist.main_only(_finish, cfg, model, data, task, state, precision, device, run.log, run_dir, t_start, dist)
+    return dist.main_only(_finish, cfg, model, data, task, state, precision, device, run.log, run_dir, t_start, dist,
+                          scored=scored)
 
 
 def split_lengths(datasets: dict, train_stream=None) -> dict:
@@ -443,19 +478,26 @@ def train_eval_sample(rows: int, limit: int | None, seed: int) -> dict:
 
 
 def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_start,
-            dist: distributed.Dist = distributed.SINGLE) -> dict:
+            dist: distributed.Dist = distributed.SINGLE, scored: ValidatedWeights | None = None) -> dict:
     """Score every split (the best weights are restored by then; the training split on a sample of
-    train.train_eval_rows rows when it is larger), write summary.json and the report's test samples."""
+    train.train_eval_rows rows when it is larger; the validation split's figures those the best epoch was
+    validated with, when `scored` holds them), write summary.json and the report's test samples."""
     metrics, test_preds = {}, None
     train_eval = train_eval_sample(len(data.datasets["train"]), cfg.train.train_eval_rows, cfg.train.seed)
     for split, ds in data.datasets.items():
+        known = scored.at(state.best_step) if split == "val" and scored is not None else None
+        if known is not None:
+            metrics[split] = known
+            continue
         if split == "train" and train_eval["sampled"]:
             ds = ds.subset(train_eval["indices"])
         metrics[split], preds = evaluate(model, ds, task, data.prep, cfg, device=device, precision=precision)
         if split == "test":
             test_preds = preds
-    if task.baselines is not None and "test" in metrics:
-        metrics["test"]["baselines"] = task.baselines(data, cfg)
+    if task.baselines is not None:  # the trivial forecast on test, and on val (the doctor weighs both)
+        for split in ("test", "val"):
+            if split in metrics and (split == "test" or len(data.datasets[split])):
+                metrics[split]["baselines"] = task.baselines(data, cfg, split)
     if data.train_stream is not None:  # data.storage=stream: the scan's counts, and the batches the loop formed
         counts = data.train_stream.dataset.length_counts
         positions = int((np.arange(len(counts)) * counts).sum())

@@ -83,6 +83,8 @@ DIVERGE_FACTOR = 1.5
 MEMORISED_SHARE = 0.5
 FELL_SHARE = 0.2  # ...or fell by this share while the validation loss rose from its first epochs on
 BARELY = 0.1  # "hardly better": an accuracy that closed less than this share of the baseline's gap to 1
+VAL_CLOSED = 0.2  # validation overrules labels.unpredictable: the accuracy closed this share of the baseline's gap
+VAL_Z = 3.0  # ... and stood this many binomial standard errors above the baseline's rate
 # Unscaled inputs: a numeric channel whose mean or spread is this far from 0 / 1 (|mean| > 10, spread > 10
 # or < 0.01), in what the network is fed (after the family's own scaling).
 UNSCALED = 10.0
@@ -528,10 +530,9 @@ def baseline(ev: Evidence) -> list[Finding]:
     # labels, whatever another metric shows; "clearly" for a bounded score (accuracy, entity F1): it closed at
     # least BARELY of the baseline's gap to perfect
     clearly = [c for c in found if _clearly(c)]
-    # ... and on validation (the split the epoch was picked on, so a little optimistic): a model that clearly beat
-    # the baseline there learned something the labels carry, whatever the test rows show; unless the
-    # nearest-neighbour check, which no epoch choice flatters, found no signal at all
-    on_val = [c for c in ev.baseline_comparisons("val") if _clearly(c)] if ev.signal.get("verdict") != "none" else []
+    # ... and on validation: a model far and significantly above the baseline there learned something the labels
+    # carry, whatever the test rows show (`_validation_beat`)
+    on_val = _validation_beat(ev)
     barely = False
     if cmp is not None and cmp.better:
         # every metric hardly better: a suspect only when the training set was memorised all the same (below)
@@ -609,17 +610,42 @@ def baseline(ev: Evidence) -> list[Finding]:
         advice = [a for a in advice if not a.startswith("if nothing helps")]
     if on_val:
         explanation += (". On validation it did beat the baseline (" + ", ".join(
-            f"{c.metric} {c.model:.4g} against {c.base:.4g}" for c in on_val) + "): the inputs predict the labels "
-            "there, so the test rows differ from the validation rows, or are too few to tell")
+            f"{c.metric} {c.model:.4g} against {c.base:.4g} over {n:,} {units}" for c, n, units in on_val)
+            + ", far beyond chance even allowing for the epoch having been picked there): the inputs predict the "
+            "labels there, so the test rows differ from the validation rows, or are too few to tell")
         advice = ["compare the test file with the training and validation files: the label shares, the lengths, "
                   "the source and time of the rows (a test set drawn another way than validation)",
                   "with few test rows a difference of a few rows decides this: evaluate on more rows "
                   "(rnnkit evaluate RUN FILE)",
                   *[a for a in advice if not a.startswith("if nothing helps")]]
-        evidence = {**evidence, "val": {c.metric: {"model": c.model, c.name: c.base} for c in on_val}}
+        evidence = {**evidence, "val": {c.metric: {"model": c.model, c.name: c.base, "n": n} for c, n, _ in on_val}}
     return [Finding(
         code="baseline.not_beaten", severity="warning", title="No better than a trivial prediction",
         evidence={**evidence, "signal": signal or None}, explanation=explanation + ".", advice=advice)]
+
+
+def _validation_beat(ev: Evidence) -> list[tuple]:
+    """(comparison, labels scored, "labels") where the validation split shows the model far above its trivial
+    baseline, strongly enough to overrule `labels.unpredictable`: accuracy (over the per-class supports: one label
+    a row for classes, one a token for tags) closed at least `VAL_CLOSED` of the baseline's gap to perfect, and
+    stood `VAL_Z` binomial standard errors above the baseline's rate (the epoch was picked on validation, so its
+    figure is optimistic: the margin is wide). Never when the label-permutation check found no signal (no epoch
+    choice flatters it), nor after a refit (validation's figures are the first model's, test's the refit's)."""
+    if ev.signal.get("verdict") == "none" or (ev.summary.get("refit") or {}).get("on"):
+        return []
+    per_class = ((ev.summary.get("metrics") or {}).get("val") or {}).get("per_class")
+    per_class = per_class if isinstance(per_class, dict) else {}
+    n = sum(c.get("support", 0) for c in per_class.values() if isinstance(c, dict))
+    units = "labels"
+    out = []
+    for c in ev.baseline_comparisons("val"):
+        if c.metric != "accuracy" or not c.higher or not n or not 0 < c.base < 1:
+            continue
+        closed = (c.model - c.base) / (1 - c.base)
+        z = (c.model - c.base) / math.sqrt(c.base * (1 - c.base) / n)
+        if closed >= VAL_CLOSED and z >= VAL_Z:
+            out.append((c, int(n), units))
+    return out
 
 
 def _clearly(c) -> bool:

@@ -117,10 +117,29 @@ def test_figures_of_a_step_this_session_did_not_validate_are_not_reused():
     state = LoopState()
     state.step = 40
     validate(None)
-    memo.on_epoch_end(state, {})
+    memo.on_epoch_end(state, {"improved": True})
     state.step = 80
-    memo.on_epoch_end(state, {})  # an epoch end without a validation in this session: nothing recorded
+    memo.on_epoch_end(state, {"improved": True})  # an epoch end without a validation in this session: nothing kept
+    state.step = 120
+    validate(None)
+    memo.on_epoch_end(state, {"improved": False})  # not the best: never the restored weights
     assert memo.at(40) == {"loss": 0.5, "per_class": {"a": 1}}
-    assert memo.at(80) is None and memo.at(20) is None and memo.at(None) is None
+    assert memo.at(80) is None and memo.at(120) is None and memo.at(20) is None and memo.at(None) is None
     memo.at(40)["per_class"]["a"] = 2  # a copy: the summary may be changed without changing the record
     assert memo.at(40)["per_class"]["a"] == 1
+
+
+def test_a_task_whose_baselines_take_no_split_keeps_its_test_baselines(tmp_path, monkeypatch):
+    """A family written before `baselines(data, cfg, split)` (a plugin's two-argument function) still gets its
+    test baselines, and no validation ones, instead of a TypeError after the whole run."""
+    import dataclasses
+
+    import rnnkit.tasks.classify as classify
+
+    task = classify.TASK
+    monkeypatch.setattr(classify, "TASK", dataclasses.replace(task, baselines=lambda data, cfg: task.baselines(data,
+                                                                                                              cfg)))
+    data = write_numeric_jsonl(tmp_path / "d.jsonl", n=120)
+    summary = api.train(C.resolve(None, [f"data.train={data}", *TINY]), tmp_path / "r")
+    assert "majority_class" in summary["metrics"]["test"]["baselines"]
+    assert "baselines" not in summary["metrics"]["val"]

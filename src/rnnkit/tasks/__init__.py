@@ -49,7 +49,8 @@ class Task:
         load_inference: (cfg, prep, path, with_targets, run_dir|None) -> (SequenceDataset, records).
         write_predictions: (output path, records, predictions, prep, cfg) -> rows written.
         baselines: (PreparedData, cfg, split) -> dict for summary["metrics"][split]["baselines"] (split "test",
-            and "val" where it has rows: the doctor compares both), or None.
+            and "val" where it has rows: the doctor compares both), or None; a function without `split`
+            (data, cfg) is called for test only.
         metric_names: metrics printed on the epoch line (first is the headline).
         defaults: (dataset name|None, user-set flat keys) -> nested dict of config defaults for this
             task (and data set), layered under the user's file and --set by `config.resolve`; or None.

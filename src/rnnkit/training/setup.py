@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import json
 import math
 import sys
@@ -375,15 +376,17 @@ def _validate(model, *, dataset, task, prep, cfg, device, precision) -> dict:
 
 
 class ValidatedWeights(Callback):
-    """The validation figures of every epoch of this session, by the optimizer step the weights were validated
-    at. An epoch's checkpoint is written right after its validation (`loop._end_epoch`: nothing trains in
-    between), so the best checkpoint's weights are the ones validated at `state.best_step`, and the final
-    scoring need not run the validation split through them a second time (evaluation mode is deterministic).
-    A resumed run whose best epoch came before this session scores the split again."""
+    """The validation figures of this session's best epoch, by the optimizer step the weights were validated at.
+    An epoch's checkpoint is written right after its validation (`loop._end_epoch`: nothing trains in between),
+    so the best checkpoint's weights are the ones validated at `state.best_step`, and the final scoring need not
+    run the validation split through them a second time (evaluation mode is deterministic). A resumed run whose
+    best epoch came before this session scores the split again. It relies on callbacks observing, as
+    `rnnkit.training.callbacks` asks: one that swapped the weights at an epoch's end (an average, say) would have
+    the swapped weights checkpointed under figures of the others."""
 
     def __init__(self) -> None:
         self.last: dict | None = None
-        self.by_step: dict[int, dict] = {}
+        self.by_step: dict[int, dict] = {}  # the best epoch's only (an improved epoch replaces it)
 
     def wrap(self, validate):
         def remembered(model) -> dict:
@@ -392,8 +395,8 @@ class ValidatedWeights(Callback):
         return remembered
 
     def on_epoch_end(self, state, record: dict) -> None:
-        if self.last is not None:
-            self.by_step[state.step] = self.last
+        if self.last is not None and record.get("improved"):
+            self.by_step = {state.step: self.last}
         self.last = None
 
     def at(self, step: int | None) -> dict | None:
@@ -495,9 +498,11 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
         if split == "test":
             test_preds = preds
     if task.baselines is not None:  # the trivial forecast on test, and on val (the doctor weighs both)
-        for split in ("test", "val"):
+        by_split = "split" in inspect.signature(task.baselines).parameters  # a plugin's (data, cfg): test only
+        for split in ("test", "val") if by_split else ("test",):
             if split in metrics and (split == "test" or len(data.datasets[split])):
-                metrics[split]["baselines"] = task.baselines(data, cfg, split)
+                metrics[split]["baselines"] = task.baselines(data, cfg, split) if by_split else task.baselines(data,
+                                                                                                               cfg)
     if data.train_stream is not None:  # data.storage=stream: the scan's counts, and the batches the loop formed
         counts = data.train_stream.dataset.length_counts
         positions = int((np.arange(len(counts)) * counts).sum())

@@ -315,3 +315,33 @@ def test_an_arrow_stream_or_a_damaged_arrow_file_is_said_in_stream_mode(tmp_path
     # the same stream-format file trains in memory mode (read sequentially)
     assert main(["train", str(stream), "--out", str(tmp_path / "m"), *[f"--set={s}" for s in SMALL_CLI],
                  "--set", "train.max_epochs=1"]) == 0
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow"])
+def test_a_column_name_given_twice_is_an_error_not_a_lost_column(tmp_path, kind):
+    """A columnar row read as a dict keeps only the last of two same-named columns: the second 'label' would have
+    replaced the first without a word. It is an error naming the column, in memory mode and in stream mode."""
+    table = _table(40)
+    doubled = pa.Table.from_arrays([table["text"], table["label"], table["label"]], names=["text", "label", "label"])
+    path = tmp_path / f"d.{kind}"
+    if kind == "parquet":
+        pq.write_table(doubled, path)
+    else:
+        with pa.ipc.new_file(path, doubled.schema) as writer:
+            writer.write_table(doubled)
+    for sets in ([], ["--set", "data.storage=stream"]):
+        with pytest.raises(DataError, match="column names must be unique") as err:
+            pipeline.prepare_data(C.resolve(None, [f"data.train={path}", *[s for s in sets if s != "--set"]]),
+                                  tmp_path / f"run{len(sets)}")
+        assert err.value.problems[0].value == "label" and err.value.problems[0].file == str(path)
+
+
+def test_an_arrow_files_batches_are_counted_from_a_memory_map(tmp_path):
+    """Opening an Arrow IPC file for data.storage=stream counts each record batch's rows from a memory map (the
+    batch headers, not a read of every batch's values); the sizes and rows are the file's."""
+    from rnnkit.data import rowstream as rs
+
+    path = _write_arrow(tmp_path / "d.arrow", 1000, group=130)
+    source = rs.ArrowBatches(path, str(path))
+    assert source.sizes.tolist() == [130] * 7 + [90]
+    assert sum(len(t.rows) for g in range(len(source.sizes)) for t in source.tables(g)) == 1000

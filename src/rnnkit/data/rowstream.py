@@ -46,7 +46,17 @@ from rnnkit.data.bulk import gc_paused
 from rnnkit.data.chunkscope import ChunkState, serving
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import Record
-from rnnkit.data.tables import ARROW_FIX, EXTENSIONS, Table, columnar_rows, fail, open_arrow, open_parquet
+from rnnkit.data.tables import (
+    ARROW_FIX,
+    EXTENSIONS,
+    Table,
+    arrow_batch_rows,
+    columnar_rows,
+    fail,
+    open_arrow,
+    open_parquet,
+    unique_columns,
+)
 from rnnkit.errors import ConfigError, DataError, Problem
 
 SAMPLE_ROWS = 2000  # training rows kept in memory for random access, at the least (train.train_eval_rows if more)
@@ -85,7 +95,8 @@ class RowGroups:
         self.sizes = np.zeros(0, dtype=np.int64)
 
     def _index(self) -> None:
-        """`starts` and `rows` from `sizes`; a file of no rows is a DataError."""
+        """`starts` and `rows` from `sizes`; a file of no rows, or a column name given twice, is a DataError."""
+        unique_columns(self.file, self.columns)
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
         self.rows = int(self.sizes.sum())
         if self.rows == 0:
@@ -135,7 +146,8 @@ class ParquetGroups(RowGroups):
 
 class ArrowBatches(RowGroups):
     """An Arrow IPC file (the file format, random access) as its record batches. The file's footer does not hold
-    the batches' row counts, so opening it reads every batch once (one at a time) to count them."""
+    the batches' row counts: opening it reads them from each batch's header, through a memory map (no values
+    read), and the epochs read the batches from the file (`open_arrow`: not mapped, so not kept resident)."""
 
     unit, units = "record batch", "record batches"
 
@@ -148,7 +160,7 @@ class ArrowBatches(RowGroups):
                  f"{ARROW_FIX} (the IPC file format), or train with data.storage memory or disk", value=file)
         self._reader = arrow.reader
         self.columns = arrow.columns
-        self.sizes = np.array([b.num_rows for b in arrow.batches()], dtype=np.int64)
+        self.sizes = np.array(arrow_batch_rows(path, file), dtype=np.int64)
         self._index()
 
     def _read(self, g: int):

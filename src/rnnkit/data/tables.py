@@ -523,9 +523,19 @@ def columnar_rows(objs: list[dict], first: int) -> list[TableRow]:
             for k, obj in enumerate(objs)]
 
 
-def _columnar_tables(columns: list[str], batches: Iterator, total: int, limit: int | None) -> Iterator[Table]:
+def unique_columns(file: str, columns: list[str]) -> list[str]:
+    """`columns`; a name given twice is a DataError (a columnar row read as a dict would keep only the last)."""
+    dup = [c for c, n in Counter(columns).items() if n > 1]
+    if dup:
+        fail(file, "column names must be unique", "rename the duplicate columns", value=shorten(", ".join(dup)))
+    return columns
+
+
+def _columnar_tables(columns: list[str], batches: Iterator, total: int, limit: int | None, file: str
+                     ) -> Iterator[Table]:
     """Record batches (pyarrow) -> `Table`s of at most `limit` rows (None: one of every row), numbered in file
     order; `total` is the file's row count (each table's `size`)."""
+    unique_columns(file, columns)
     rows: list[TableRow] = []
     seen = 0
     for batch in batches:
@@ -551,7 +561,7 @@ def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
         unreadable(file, "Parquet", e, _PARQUET_FIX)
     if first is None or total == 0:
         fail(file, "the file has no rows", "add data rows")
-    yield from _columnar_tables(columns, itertools.chain([first], batches), total, limit)
+    yield from _columnar_tables(columns, itertools.chain([first], batches), total, limit, file)
 
 
 ARROW_MAGIC = b"ARROW1"  # how an Arrow IPC file (format, not stream) begins
@@ -619,6 +629,20 @@ def open_arrow(p: Path, file: str) -> ArrowFile:
     return ArrowFile(reader, random_access, file)
 
 
+def arrow_batch_rows(p: Path, file: str) -> list[int]:
+    """The row count of every record batch of an Arrow IPC file (the file format), from a memory map: a batch's
+    header is read, its values are not (a DataError naming `file` when the file cannot be read so)."""
+    pa = _pyarrow(file, "Arrow IPC")
+    import pyarrow.ipc
+
+    try:
+        with pa.memory_map(str(p)) as source:
+            reader = pyarrow.ipc.open_file(source)
+            return [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+    except Exception as e:  # pyarrow raises several unrelated types for a bad file
+        unreadable(file, "Arrow IPC", e, ARROW_FIX)
+
+
 def _arrow_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
     arrow = open_arrow(p, file)
     batches = (b for b in arrow.batches() if b.num_rows)
@@ -626,7 +650,7 @@ def _arrow_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
     if first is None:
         fail(file, "the file has no rows", "add data rows")
     # the row count is known only once every batch was read: `size` 0 (a progress bar of rows without a total)
-    yield from _columnar_tables(arrow.columns, itertools.chain([first], batches), 0, limit)
+    yield from _columnar_tables(arrow.columns, itertools.chain([first], batches), 0, limit, file)
 
 
 # --------------------------------------------------------------------------- JSON cells

@@ -56,6 +56,7 @@ CASES = {  # name -> (kind, rows of the data set, payload bytes per row)
     "docs-100k": ("docs", 100_000, 200 * 4 + 4),  # documents of 100-300 words (mean 200)
     "text-1m-parquet": ("text-parquet", 1_000_000, 9 * 4 + 4),  # text-1m's rows as Parquet (row groups of 100k)
     "text-10m-parquet": ("text-parquet", 10_000_000, 9 * 4 + 4),  # text-10m's rows as Parquet (row groups of 100k)
+    "text-1m-arrow": ("text-arrow", 1_000_000, 9 * 4 + 4),  # text-1m-parquet's rows, Arrow IPC (batches of 100k)
 }
 COMMON = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "model.bidirectional=false",
           "data.batch_size=64", "train.max_epochs=1", "train.threads=1", "train.progress=none", "train.device=cpu"]
@@ -88,21 +89,38 @@ def write_docs(path: Path, rows: int, seed: int = 0) -> None:
     _write_csv(path, (_row(words, rng.integers(0, len(words), size=int(rng.integers(100, 301)))) for _ in range(rows)))
 
 
-def write_text_parquet(path: Path, rows: int, seed: int = 0) -> None:
-    """`write_text`'s rows as a Parquet file, one row group per 100,000 rows."""
+def _text_tables(rows: int, seed: int):
+    """`write_text`'s rows as pyarrow tables of 100,000 rows (the schema first)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
     rng = np.random.default_rng(seed)
     words = np.array([f"w{i}" for i in range(5000)])
     schema = pa.schema([("text", pa.string()), ("label", pa.string())])
-    with pq.ParquetWriter(path, schema) as out:
-        for start in range(0, rows, 100_000):
-            ids = rng.integers(0, len(words), size=(min(100_000, rows - start), 9))
-            text = [" ".join(words[r]) for r in ids]
-            out.write_table(pa.table({"text": text, "label": np.where(ids[:, 0] < 2500, "a", "b")}, schema=schema))
+    yield schema
+    for start in range(0, rows, 100_000):
+        ids = rng.integers(0, len(words), size=(min(100_000, rows - start), 9))
+        text = [" ".join(words[r]) for r in ids]
+        yield pa.table({"text": text, "label": np.where(ids[:, 0] < 2500, "a", "b")}, schema=schema)
 
 
-WRITERS = {"text": write_text, "docs": write_docs, "text-parquet": write_text_parquet}
+def write_text_parquet(path: Path, rows: int, seed: int = 0) -> None:
+    """`write_text`'s rows as a Parquet file, one row group per 100,000 rows."""
+    import pyarrow.parquet as pq
+    tables = _text_tables(rows, seed)
+    with pq.ParquetWriter(path, next(tables)) as out:
+        for table in tables:
+            out.write_table(table)
+
+
+def write_text_arrow(path: Path, rows: int, seed: int = 0) -> None:
+    """The same rows as `write_text_parquet`, as an Arrow IPC file of one record batch per 100,000 rows."""
+    import pyarrow as pa
+    tables = _text_tables(rows, seed)
+    with pa.ipc.new_file(str(path), next(tables)) as out:
+        for table in tables:
+            out.write_table(table, max_chunksize=100_000)
+
+
+WRITERS = {"text": write_text, "docs": write_docs, "text-parquet": write_text_parquet, "text-arrow": write_text_arrow}
 
 
 def write_long(path: Path, series: int, steps: int = 50, seed: int = 0) -> None:
@@ -239,7 +257,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases.split(","):
             kind, rows, payload = CASES[case]
-            path = Path(tmp) / (f"{case}.parquet" if kind.endswith("parquet") else f"{case}.csv")
+            path = Path(tmp) / f"{case}.{kind.split('-')[1] if '-' in kind else 'csv'}"
             WRITERS.get(kind, write_long)(path, rows)
             runs = {"A": [], "B": []}
             for _ in range(args.rounds):

@@ -49,6 +49,7 @@ from rnnkit.data.records import Record
 from rnnkit.data.tables import (
     ARROW_FIX,
     EXTENSIONS,
+    PARQUET_FIX,
     Table,
     arrow_batch_rows,
     columnar_rows,
@@ -56,6 +57,7 @@ from rnnkit.data.tables import (
     open_arrow,
     open_parquet,
     unique_columns,
+    unreadable,
 )
 from rnnkit.errors import ConfigError, DataError, Problem
 
@@ -137,7 +139,7 @@ class ParquetGroups(RowGroups):
             self.sizes = np.array([meta.row_group(g).num_rows for g in range(meta.num_row_groups)], dtype=np.int64)
             self.columns = list(self._parquet.schema_arrow.names)
         except Exception as e:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
-            fail(file, f"not a readable Parquet file: {str(e)[:200]}", "check that the file is Parquet", value=file)
+            unreadable(file, "Parquet", e, PARQUET_FIX)
         self._index()
 
     def _read(self, g: int):

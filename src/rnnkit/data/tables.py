@@ -502,7 +502,7 @@ def unreadable(file: str, what: str, e: object, fix: str) -> NoReturn:
     fail(file, f"not a readable {what} file: {shorten(e, 200)}", fix, value=file)
 
 
-_PARQUET_FIX = "check that the file is Parquet"
+PARQUET_FIX = "check that the file is Parquet"
 
 
 def open_parquet(p: Path, file: str):
@@ -513,7 +513,7 @@ def open_parquet(p: Path, file: str):
     try:
         return pq.ParquetFile(p)
     except Exception as e:  # pyarrow raises several unrelated types for a bad file
-        unreadable(file, "Parquet", e, _PARQUET_FIX)
+        unreadable(file, "Parquet", e, PARQUET_FIX)
 
 
 def columnar_rows(objs: list[dict], first: int) -> list[TableRow]:
@@ -558,7 +558,7 @@ def _parquet_tables(p: Path, file: str, limit: int | None) -> Iterator[Table]:
         batches = parquet.iter_batches(batch_size=limit or max(total, 1))
         first = next(batches, None)
     except Exception as e:  # pyarrow raises several unrelated types for a bad file
-        unreadable(file, "Parquet", e, _PARQUET_FIX)
+        unreadable(file, "Parquet", e, PARQUET_FIX)
     if first is None or total == 0:
         fail(file, "the file has no rows", "add data rows")
     yield from _columnar_tables(columns, itertools.chain([first], batches), total, limit, file)

@@ -88,6 +88,10 @@ def check(cfg: Config) -> None:
     refit = cfg.train.refit
     if not (isinstance(refit, bool) or refit == "auto"):  # YAML's false/true are bools; 0 and 1 are not
         raise ConfigError(f"config key 'train.refit': {shorten(repr(refit))} is not one of false, true, auto.")
+    positions = cfg.train.max_batch_positions
+    if not (positions == "auto" or (isinstance(positions, int) and not isinstance(positions, bool) and positions >= 0)):
+        raise ConfigError(f"config key 'train.max_batch_positions': {shorten(repr(positions))} is neither auto nor a "
+                          "whole number of padded positions (0 = batches run whole); give e.g. auto or 20000.")
     d = cfg.data
     window = d.window_length or d.max_length
     if d.window_stride is not None and d.window_stride > window:

@@ -118,6 +118,10 @@ class TrainConfig:
     train_eval_rows: int | None = 2000  # the final scoring of the training split (summary.json metrics.train, the
     # doctor's train/validation gap) reads a seeded sample of this many training rows when there are more (stated
     # in summary.json train_eval); null = every row. Validation and test are always scored whole
+    max_batch_positions: int | str = "auto"  # memory: a batch of more padded positions (rows x longest row's steps)
+    # than this runs forward and backward in pieces of fewer rows whose gradients add up to the batch's (the same
+    # step; the activations of one piece in memory at a time). auto: data.batch_size x the window (data.window_length,
+    # else data.max_length), which only documents read in several windows reach; 0 = batches run whole
     class_balance: str = "auto"  # sequence classes: auto (logit_adjust when the largest training class is 3x the
     # smallest or more) | none | logit_adjust (train on logits + log class shares, predict on the logits: the
     # balanced-error loss of Menon et al. 2021; stated in the model line)

@@ -143,6 +143,7 @@ class _Loop:
     started: float  # time.perf_counter() when this session began
     monitor: Monitor = field(default_factory=Monitor)
     carried: Any = None  # truncated BPTT: the state carried between chunks (`tbptt.CarriedState`), or None
+    max_positions: int | None = None  # a batch of more padded positions runs in pieces (`batch_pieces`)
     stop_message: str = ""
     interrupted: tuple[int, Any] | None = None
 
@@ -155,7 +156,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
         dist: distributed.Dist = distributed.SINGLE, run=None, state: LoopState | None = None, callbacks=(),
         checkpoint_extra: dict | None = None, find_unused_parameters: bool = False, summarize=None,
         started: float | None = None, probe_every: int | None = None, monitor: Monitor | None = None,
-        carried=None) -> dict:
+        carried=None, max_positions: int | None = None) -> dict:
     """Train `model` on `train_set` in the batches `sampler` draws, validating on `val_set` after each epoch
     (early stopping on its loss, plateau decay), and restore the best epoch's weights at the end.
 
@@ -178,6 +179,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
         carried: truncated backprop through time (`rnnkit.training.tbptt.CarriedState`, whose `forward` is the
             task's): the recurrent state carried from chunk to chunk, whose `tensors()` every checkpoint saves
             beside the weights, so a resume mid-sequence continues from it; None: no state outlives a batch.
+        max_positions: a sampler batch of more padded positions (rows x longest row) than this runs forward and
+            backward in pieces of fewer rows (`batch_pieces`), whose gradients add up to the batch's: memory for
+            the activations of one piece at a time. Exact when the task's loss is a mean over the batch's rows
+            (a mean over tokens is weighed by rows instead); not with `carried` (its state is per row). None:
+            batches run whole.
 
     Returns:
         the summary; `on_fit_end(state, summary)` has fired.
@@ -208,7 +214,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Seq
                max_epochs=max_epochs, patience=patience, plateau_patience=plateau_patience, log_every=log_every,
                checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
                checkpoint_extra=dict(checkpoint_extra or {}), monitor=monitor or Monitor(),
-               started=time.perf_counter() if started is None else started, carried=carried)
+               started=time.perf_counter() if started is None else started, carried=carried,
+               max_positions=None if carried is not None else max_positions)
     run.start(max_epochs * steps_per_epoch)
     run.progress.step(state.step, float("nan"), 0.0, 0.0)
     fire(lp.callbacks, "on_fit_start", state)
@@ -261,21 +268,33 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
         t_data = time.perf_counter()
         compute = 0.0
         for micro in range(window):
-            idx = next(batches)
-            batch = lp.task.collate([lp.train_set[i] for i in idx]).to(lp.device)
-            micro_ids.append(batch.ids)
-            t0 = time.perf_counter()
-            state.data_seconds += t0 - t_data
-            # DDP all-reduces the gradients in the backward of a step's last micro-batch only
-            with lp.net.no_sync() if micro + 1 < window else contextlib.nullcontext():
-                with lp.precision.autocast():
-                    out = lp.net(batch, state.step)
-                    loss, _ = lp.task.loss(out, batch)
-                lp.precision.backward(loss / window)  # a non-finite loss is caught below, before the update
+            examples = [lp.train_set[i] for i in next(batches)]
+            parts = batch_pieces(examples, lp.max_positions)  # one, unless the batch would hold too many positions
+            ids, real, padded, loss = [], 0, 0, None
+            for k, part in enumerate(parts):
+                batch = lp.task.collate(part).to(lp.device)
+                t0 = time.perf_counter()
+                state.data_seconds += t0 - t_data
+                # DDP all-reduces the gradients in the backward of a step's last micro-batch (and piece) only
+                last = micro + 1 == window and k + 1 == len(parts)
+                with contextlib.nullcontext() if last else lp.net.no_sync():
+                    with lp.precision.autocast():
+                        out = lp.net(batch, state.step)
+                        mean, _ = lp.task.loss(out, batch)
+                    if len(parts) == 1:
+                        loss = mean
+                        lp.precision.backward(mean / window)  # a non-finite loss is caught below, before the update
+                    else:  # the pieces' gradients add up to the whole batch's mean (weighed by their rows)
+                        share = len(part) / len(examples)
+                        lp.precision.backward(mean * (share / window))
+                        loss = mean.detach() * share if loss is None else loss + mean.detach() * share
+                ids += batch.ids
+                real, padded = real + batch.real_tokens, padded + batch.padded_positions
+                compute += time.perf_counter() - t0
+                t_data = time.perf_counter()
+            micro_ids.append(ids)
             losses.append(loss)
-            sizes.append((len(idx), batch.real_tokens, batch.padded_positions))
-            compute += time.perf_counter() - t0
-            t_data = time.perf_counter()
+            sizes.append((len(examples), real, padded))
         # ---- optimizer step: unscale, clip; the step's facts in one transfer; check, step, schedule ----
         t0 = time.perf_counter()
         lp.precision.unscale(lp.optimizer)
@@ -334,6 +353,20 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
             return
         if state.step % lp.checkpoint_every == 0 and state.batch_in_epoch < n_batches:
             _save(lp, state, "periodic")
+
+
+def batch_pieces(examples: list, max_positions: int | None) -> list[list]:
+    """The sampler's batch as it runs forward and backward: whole, or, when its padded positions (rows x the
+    longest row's steps) exceed `max_positions`, in consecutive pieces of as many rows as fit (at least one).
+    The loop adds the pieces' gradients up to the whole batch's (each piece's mean loss weighed by its share
+    of the rows): the same optimizer step, with the activations of one piece at a time in memory. None: whole."""
+    if not max_positions or not examples:
+        return [examples]
+    longest = max(len(e) for e in examples)
+    if len(examples) * longest <= max_positions:
+        return [examples]
+    rows = max(1, max_positions // longest)
+    return [examples[i:i + rows] for i in range(0, len(examples), rows)]
 
 
 def _stop_nonfinite(lp: _Loop, state: LoopState, what: str, value: float, ids: list[str], lr: float,

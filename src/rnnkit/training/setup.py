@@ -35,7 +35,7 @@ from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import distributed
 from rnnkit.training.callbacks import Callback
 from rnnkit.training.evaluation import evaluate
-from rnnkit.training.loop import LoopState, evaluate_loss, fit
+from rnnkit.training.loop import LoopState, batch_pieces, evaluate_loss, fit
 from rnnkit.training.precision import resolve_device, resolve_precision
 from rnnkit.training.run import MetricsLog, Run
 from rnnkit.training.samples import write_test_samples
@@ -156,6 +156,27 @@ def scaled_config(cfg: C.Config, scale: int) -> C.Config:
     return new
 
 
+def batch_positions(cfg: C.Config) -> int | None:
+    """`train.max_batch_positions` resolved: auto is data.batch_size x the window (data.window_length, else
+    data.max_length; None when both are null: nothing is cut, so nothing bounds a row); 0 is None (whole)."""
+    value = cfg.train.max_batch_positions
+    if value == "auto":
+        window = cfg.data.window_length or cfg.data.max_length
+        return cfg.data.batch_size * window if window else None
+    return int(value) or None
+
+
+def split_batches(sampler, positions: int | None) -> dict:
+    """How many of epoch 0's training batches `batch_pieces` cuts (rows x longest row above `positions`):
+    {"max_positions", "split", "batches"}; none for a sampler without lengths (a streamed file's)."""
+    lengths = getattr(sampler, "lengths", None)
+    if not positions or lengths is None or not hasattr(sampler, "batch_arrays"):
+        return {"max_positions": positions, "split": 0, "batches": len(sampler)}
+    batches = sampler.batch_arrays(0)
+    split = sum(1 for b in batches if len(b) and len(b) * int(lengths[b].max()) > positions)
+    return {"max_positions": positions, "split": split, "batches": len(batches)}
+
+
 def probe_interval(every: int | None, least: int, total_steps: int) -> int | None:
     """Steps between live probes: `every`, shortened so that a run planned for `total_steps` logs at least
     `least` probes (a small data set's run of 60 steps would get none at every 100; the doctor's probe rules
@@ -221,6 +242,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
         steps = dataclasses.replace(task, collate=streams.collate, forward=carried.forward, loss=streams.loss)
     scale = epoch_scale(len(sampler), cfg.optim.accumulate, cfg.train.min_epoch_steps)
     user_cfg, cfg = cfg, scaled_config(cfg, scale)  # the loop counts passes; checkpoints keep the user's config
+    positions = batch_positions(user_cfg) if streams is None else None  # TBPTT: the carried state is per row
     hash_cache = fingerprints.load_cache(run_dir)  # file hashes by (path, size, mtime_ns); written once accepted
     fingerprint = data_fingerprint(data.datasets, user_cfg, data.report.get("files"), hash_cache)
     state = LoopState()
@@ -276,7 +298,8 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
         else:
             run = Run(run_dir, progress=cfg.train.progress, dist=dist, tensorboard=cfg.train.tensorboard)
         if preflight is not None and (not resume or dist.enabled):
-            first = steps.collate([train_set[i] for i in sampler.first_batch()]).to(device)  # step 1's batch
+            first = batch_pieces([train_set[i] for i in sampler.first_batch()], positions)[0]  # step 1's first piece
+            first = steps.collate(first).to(device)
             checked = task if streams is None else dataclasses.replace(  # chunk 0: from zeros, nothing carried
                 steps, forward=lambda model, batch, step=None: streams.forward(model, batch, None)[0])
             with precision.autocast():
@@ -314,6 +337,14 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
         run.epoch_word = "pass"  # each line is one validated pass, not one of the scaled epochs
     if not resume:
         run.log.write({"event": "monitor", "name": monitor, "why": why})
+        pieces = split_batches(sampler, positions)
+        if pieces["split"]:
+            run.log.write({"event": "batch_pieces", **pieces})
+            if cfg.train.progress != "none" and dist.is_main:
+                print(f"rnnkit: memory: {pieces['split']} of the epoch's {pieces['batches']} batches hold more than "
+                      f"{positions} padded positions (rows x longest row); each runs in pieces of fewer rows whose "
+                      "gradients add up to the batch's (train.max_batch_positions; 0 = whole)", file=sys.stderr,
+                      flush=True)
         if scale > 1:
             run.log.write({"event": "epoch_scale", "scale": scale, "steps_per_pass": steps_per_epoch,
                            "train_rows": len(train_set), "min_epoch_steps": cfg.train.min_epoch_steps,
@@ -344,7 +375,7 @@ def fit_from_config(cfg: C.Config, data: PreparedData, task: Task, run_dir: Path
                checkpoint_extra=extra, carried=carried,
                find_unused_parameters=bool(unused), summarize=summarize, started=t_start,
                probe_every=probe_interval(cfg.train.probe_every, cfg.train.min_probes, schedule["total_steps"]),
-               monitor=Monitor(monitor))
+               monitor=Monitor(monitor), max_positions=positions)
 
 
 def _check_resume_streams(loaded, streams) -> None:
@@ -531,6 +562,7 @@ def _finish(cfg, model, data, task, state, precision, device, log, run_dir, t_st
             "sampled": train_eval["rows"] < len(data.train_stream.dataset),
             "from": "data.storage=stream: the scan's seeded sample of training rows"},
         "padding_share": padding,
+        "batch_pieces": split_batches(sampler, batch_positions(cfg) if data.streams is None else None),
         "real_tokens_per_second": state.real_tokens / max(state.compute_seconds, 1e-9),
         "data_wait_share": state.data_seconds / max(state.data_seconds + state.compute_seconds, 1e-9),
         "train_real_tokens": positions,

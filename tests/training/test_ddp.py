@@ -159,6 +159,9 @@ def test_two_processes_finish_and_rank_0_alone_writes_the_run_directory(referenc
     pytest.param([], ["optim.accumulate=2"], id="batch12"),
     pytest.param(["data.batch_size=6", "optim.accumulate=2"], ["data.batch_size=6", "optim.accumulate=4"],
                  id="batch6-accumulate2"),
+    # each rank's batch of 12 runs in pieces of 2-3 rows (train.max_batch_positions): only the last piece of a
+    # rank's step may all-reduce, and the pieces must add up to the batch's mean gradient
+    pytest.param(["train.max_batch_positions=40"], ["optim.accumulate=2"], id="batch-pieces"),
     # its forward calls model.encode / model.teacher_forced, not model(...): DDP must still see it all
     pytest.param(SEQ2SEQ, [*SEQ2SEQ, "optim.accumulate=2"], id="seq2seq", marks=pytest.mark.slow),
 ])
@@ -188,6 +191,9 @@ def test_two_processes_compute_what_one_process_computes_with_accumulation(serie
               single_run)
     a, b = steps(ddp_run), steps(single_run)
     assert len(a) == len(b) == 2 * STEPS_PER_EPOCH
+    if "train.max_batch_positions=40" in ddp_sets:  # every batch of 12 rows was cut
+        pieces = json.loads((ddp_run / "summary.json").read_text())["batch_pieces"]
+        assert pieces["split"] == pieces["batches"] > 0
     if "optim.accumulate=2" not in ddp_sets:  # the same two batches per step, in the same order (rank 0's first)
         assert [r["ids"] for r in a] == [r["ids"] for r in b]
     else:  # the same four batches; DDP lists rank 0's two, then rank 1's two

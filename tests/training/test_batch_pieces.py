@@ -107,3 +107,54 @@ def test_a_bad_limit_is_a_config_error_naming_the_key(tmp_path):
     for bad in ("-5", "lots", "true"):
         with pytest.raises(ConfigError, match="train.max_batch_positions"):
             C.resolve(None, [f"train.max_batch_positions={bad}"])
+
+
+# token-averaged families: a small model, no dropout of any kind, every step logged, two epochs
+SMALL = ["model.embedding_dim=8", "model.hidden_size=16", "model.num_layers=1", "model.dropout=0.0",
+         "model.recurrent_dropout=0.0", "model.input_dropout=0.0", "data.batch_size=16", "train.max_epochs=2",
+         "train.progress=none", "train.log_every=1", "train.probe_every=null", "train.min_epoch_steps=1",
+         "train.threads=1"]
+
+
+def _tagged(path, n=96, seed=0):
+    """BIO sentences of 2-40 tokens: pieces of a batch hold very different tokens per row."""
+    rng = random.Random(seed)
+    with open(path, "w") as fh:
+        for i in range(n):
+            tokens = [rng.choice(WORDS[:20]) for _ in range(rng.randint(30, 40) if i % 4 == 0 else rng.randint(2, 6))]
+            tags = ["B-X" if t in ("w1", "w2") else "O" for t in tokens]
+            fh.write(json.dumps({"tokens": tokens, "tags": tags}) + "\n")
+    return path
+
+
+def test_a_tagger_whose_loss_averages_tokens_weighs_its_pieces_by_tokens(tmp_path):
+    """A tagger's loss is the mean over the batch's real tokens: pieces weighed by rows would give a step loss
+    (and gradient) that is not the whole batch's (found by reading the loop; the weighting was by rows)."""
+    data = _tagged(tmp_path / "tags.jsonl")
+    common = [f"data.train={data}", "task=tag", "tag.char_dim=8", "tag.crf=false", "tag.word_dropout=0.0", *SMALL]
+    whole = api.train(C.resolve(None, [*common, "train.max_batch_positions=0"]), tmp_path / "whole")
+    split = api.train(C.resolve(None, [*common, "train.max_batch_positions=100"]), tmp_path / "split")
+    assert split["batch_pieces"]["split"] > 0 and whole["batch_pieces"]["split"] == 0
+    a, b = _steps(tmp_path / "whole"), _steps(tmp_path / "split")
+    assert len(a) == len(b) > 4
+    assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], rel=1e-4, abs=1e-6)
+    assert split["metrics"]["test"]["loss"] == pytest.approx(whole["metrics"]["test"]["loss"], rel=1e-4)
+
+
+def test_a_seq2seq_model_whose_loss_averages_target_tokens_weighs_its_pieces_by_them(tmp_path):
+    rng = random.Random(1)
+    rows = ["source\ttarget"]
+    for i in range(96):
+        s = "".join(rng.choice("abcdef") for _ in range(rng.randint(20, 26) if i % 4 == 0 else rng.randint(2, 4)))
+        rows.append(f"{s}\t{' '.join(reversed(s))}")
+    data = tmp_path / "rev.tsv"
+    data.write_text("\n".join(rows) + "\n")
+    common = [f"data.train={data}", "task=seq2seq", "seq2seq.beam=1", "seq2seq.teacher_forcing_start=1.0",
+              "seq2seq.teacher_forcing_end=1.0", *SMALL]
+    whole = api.train(C.resolve(None, [*common, "train.max_batch_positions=0"]), tmp_path / "whole")
+    split = api.train(C.resolve(None, [*common, "train.max_batch_positions=60"]), tmp_path / "split")
+    assert split["batch_pieces"]["split"] > 0 and whole["batch_pieces"]["split"] == 0
+    a, b = _steps(tmp_path / "whole"), _steps(tmp_path / "split")
+    assert len(a) == len(b) > 4
+    assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], rel=1e-4, abs=1e-6)
+    assert split["metrics"]["test"]["loss"] == pytest.approx(whole["metrics"]["test"]["loss"], rel=1e-4)

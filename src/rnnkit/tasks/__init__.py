@@ -94,6 +94,9 @@ class Task:
             ids in memory-mapped files) and `stream` (`rnnkit.data.rowstream`: a Parquet or Arrow IPC file read by
             row groups);
             for any other family those settings are a config error at start.
+        loss_count: (collated Batch) -> the number `loss` divides by for that batch (a tagger's real tokens), from
+            the batch alone; or None: its rows. The loop weighs the pieces of a batch cut by
+            `train.max_batch_positions` by it, so that their gradients add up to the whole batch's mean.
     """
 
     name: str
@@ -129,6 +132,7 @@ class Task:
     test_samples: Callable | None = None
     rows_independent: bool = False
     disk_storage: bool = False
+    loss_count: Callable | None = None
 
 
 _REGISTERED: dict[str, Task] = {}  # families added with `register` (not modules of this package)

@@ -329,6 +329,11 @@ def loss(out: Seq2SeqOutput, batch: Batch) -> tuple[torch.Tensor, int]:
     return total / max(count, 1), count
 
 
+def loss_count(batch: Batch) -> int:
+    """`loss`'s denominator: the batch's real target tokens after BOS (EOS included, pads excluded)."""
+    return int((batch.targets[:, 1:] != 0).sum())
+
+
 def predict(model, batch: Batch, out: Seq2SeqOutput, cfg) -> list:
     """Decode with the config's options: sampling (seq2seq.sample), beam search (beam > 1) or greedy.
 
@@ -503,4 +508,4 @@ TASK = Task(name="seq2seq", prepare=prepare, load_prep=Seq2SeqPrep.load, build_m
             judge_predictions=judge_predictions, headline_score=sequence_accuracy, describe_model=describe_model,
             monitor=lambda cfg, data: ("wer", "the family's headline"), title="sequence-to-sequence generation",
             hub_tasks=("text2text-generation", None), onnx=ONNX, test_samples=seq2seq_panels,
-            rows_independent=True)
+            rows_independent=True, loss_count=loss_count)

@@ -381,6 +381,11 @@ def loss(out: TagOutputs, batch: Batch) -> tuple[torch.Tensor, int]:
     return out.tagger.loss(out.emissions, batch.targets, batch.mask)
 
 
+def loss_count(batch: Batch) -> int:
+    """`loss`'s denominator: the batch's real tokens (CRF and cross-entropy alike)."""
+    return int(batch.mask.sum())
+
+
 def predict(model: TokenTagger, batch: Batch, out: TagOutputs, cfg) -> list[torch.Tensor]:
     """Per sentence: predicted tag ids (L,) (Viterbi with a CRF, arg-max otherwise)."""
     tags = model.decode(out.emissions, batch.mask).cpu()  # (B, T)
@@ -649,4 +654,4 @@ TASK = Task(name="tag", prepare=prepare, load_prep=TagPreprocessing.load, build_
             headline_score=accuracy_score, label_noun="tags", describe_model=describe_model,
             estimator=EstimatorSpec("SequenceTagger", TaggerHooks, ESTIMATOR_DOC), monitor=monitor, onnx=ONNX,
             title="token classification", hub_tasks=("token-classification", None),
-            rows_independent=True)
+            rows_independent=True, loss_count=loss_count)

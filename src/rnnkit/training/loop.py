@@ -271,8 +271,13 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
             examples = [lp.train_set[i] for i in next(batches)]
             parts = batch_pieces(examples, lp.max_positions)  # one, unless the batch would hold too many positions
             ids, real, padded, loss = [], 0, 0, None
+            if len(parts) > 1:  # each piece weighs its share of what the whole batch's mean loss divides by
+                rows = [len(part) for part in parts]
+                parts = [lp.task.collate(part) for part in parts]
+                counts = [lp.task.loss_count(b) for b in parts] if lp.task.loss_count else rows
+                total = max(sum(counts), 1)
             for k, part in enumerate(parts):
-                batch = lp.task.collate(part).to(lp.device)
+                batch = (lp.task.collate(part) if len(parts) == 1 else part).to(lp.device)
                 t0 = time.perf_counter()
                 state.data_seconds += t0 - t_data
                 # DDP all-reduces the gradients in the backward of a step's last micro-batch (and piece) only
@@ -284,8 +289,8 @@ def _train_epoch(lp: _Loop, state: LoopState, flag: _SignalFlag) -> None:
                     if len(parts) == 1:
                         loss = mean
                         lp.precision.backward(mean / window)  # a non-finite loss is caught below, before the update
-                    else:  # the pieces' gradients add up to the whole batch's mean (weighed by their rows)
-                        share = len(part) / len(examples)
+                    else:  # the pieces' gradients add up to the whole batch's mean
+                        share = counts[k] / total
                         lp.precision.backward(mean * (share / window))
                         loss = mean.detach() * share if loss is None else loss + mean.detach() * share
                 ids += batch.ids
@@ -359,7 +364,8 @@ def batch_pieces(examples: list, max_positions: int | None) -> list[list]:
     """The sampler's batch as it runs forward and backward: whole, or, when its padded positions (rows x the
     longest row's steps) exceed `max_positions`, in consecutive pieces of as many rows as fit (at least one).
     The loop adds the pieces' gradients up to the whole batch's (each piece's mean loss weighed by its share
-    of the rows): the same optimizer step, with the activations of one piece at a time in memory. None: whole."""
+    of what the batch's mean divides by: `Task.loss_count`, else the rows): the same optimizer step, with the
+    activations of one piece at a time in memory. None: whole."""
     if not max_positions or not examples:
         return [examples]
     longest = max(len(e) for e in examples)

@@ -116,6 +116,17 @@ SMALL = ["model.embedding_dim=8", "model.hidden_size=16", "model.num_layers=1", 
          "train.threads=1"]
 
 
+def _assert_same_steps_with_and_without_pieces(common, limit, tmp_path):
+    """Whole batches against pieces of at most `limit` positions: every step's loss and the test loss agree."""
+    whole = api.train(C.resolve(None, [*common, "train.max_batch_positions=0"]), tmp_path / "whole")
+    split = api.train(C.resolve(None, [*common, f"train.max_batch_positions={limit}"]), tmp_path / "split")
+    assert split["batch_pieces"]["split"] > 0 and whole["batch_pieces"]["split"] == 0
+    a, b = _steps(tmp_path / "whole"), _steps(tmp_path / "split")
+    assert len(a) == len(b) > 4
+    assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], rel=1e-4, abs=1e-6)
+    assert split["metrics"]["test"]["loss"] == pytest.approx(whole["metrics"]["test"]["loss"], rel=1e-4)
+
+
 def _tagged(path, n=96, seed=0):
     """BIO sentences of 2-40 tokens: pieces of a batch hold very different tokens per row."""
     rng = random.Random(seed)
@@ -132,13 +143,7 @@ def test_a_tagger_whose_loss_averages_tokens_weighs_its_pieces_by_tokens(tmp_pat
     (and gradient) that is not the whole batch's (found by reading the loop; the weighting was by rows)."""
     data = _tagged(tmp_path / "tags.jsonl")
     common = [f"data.train={data}", "task=tag", "tag.char_dim=8", "tag.crf=false", "tag.word_dropout=0.0", *SMALL]
-    whole = api.train(C.resolve(None, [*common, "train.max_batch_positions=0"]), tmp_path / "whole")
-    split = api.train(C.resolve(None, [*common, "train.max_batch_positions=100"]), tmp_path / "split")
-    assert split["batch_pieces"]["split"] > 0 and whole["batch_pieces"]["split"] == 0
-    a, b = _steps(tmp_path / "whole"), _steps(tmp_path / "split")
-    assert len(a) == len(b) > 4
-    assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], rel=1e-4, abs=1e-6)
-    assert split["metrics"]["test"]["loss"] == pytest.approx(whole["metrics"]["test"]["loss"], rel=1e-4)
+    _assert_same_steps_with_and_without_pieces(common, 100, tmp_path)
 
 
 def test_a_seq2seq_model_whose_loss_averages_target_tokens_weighs_its_pieces_by_them(tmp_path):
@@ -151,10 +156,4 @@ def test_a_seq2seq_model_whose_loss_averages_target_tokens_weighs_its_pieces_by_
     data.write_text("\n".join(rows) + "\n")
     common = [f"data.train={data}", "task=seq2seq", "seq2seq.beam=1", "seq2seq.teacher_forcing_start=1.0",
               "seq2seq.teacher_forcing_end=1.0", *SMALL]
-    whole = api.train(C.resolve(None, [*common, "train.max_batch_positions=0"]), tmp_path / "whole")
-    split = api.train(C.resolve(None, [*common, "train.max_batch_positions=60"]), tmp_path / "split")
-    assert split["batch_pieces"]["split"] > 0 and whole["batch_pieces"]["split"] == 0
-    a, b = _steps(tmp_path / "whole"), _steps(tmp_path / "split")
-    assert len(a) == len(b) > 4
-    assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], rel=1e-4, abs=1e-6)
-    assert split["metrics"]["test"]["loss"] == pytest.approx(whole["metrics"]["test"]["loss"], rel=1e-4)
+    _assert_same_steps_with_and_without_pieces(common, 60, tmp_path)

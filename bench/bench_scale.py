@@ -7,6 +7,7 @@ column; the fingerprint hashes the input files). Cases:
 
 * text-100k, text-1m: CSV rows of 9 words (a 5,000-word vocabulary) and 2 classes;
 * long-20k: a numeric long-format table, 20,000 series x 50 steps x 3 channels (1,000,000 lines), 2 classes;
+* numeric-20k, numeric-200k: such series as numeric rows, one CSV row a series (a JSON list of steps);
 * docs-100k: documents of 100-300 words; text-1m-parquet, text-10m-parquet: text-1m's rows (and ten times as
   many) as Parquet in row groups of 100,000 rows.
 
@@ -53,6 +54,8 @@ CASES = {  # name -> (kind, rows of the data set, payload bytes per row)
     "text-1m": ("text", 1_000_000, 9 * 4 + 4),
     "text-10m": ("text", 10_000_000, 9 * 4 + 4),
     "long-20k": ("long", 20_000, 50 * 3 * 4 + 4),
+    "numeric-20k": ("numeric", 20_000, 50 * 3 * 4 + 4),  # long-20k's series, one CSV row each (a JSON list)
+    "numeric-200k": ("numeric", 200_000, 50 * 3 * 4 + 4),
     "docs-100k": ("docs", 100_000, 200 * 4 + 4),  # documents of 100-300 words (mean 200)
     "text-1m-parquet": ("text-parquet", 1_000_000, 9 * 4 + 4),  # text-1m's rows as Parquet (row groups of 100k)
     "text-10m-parquet": ("text-parquet", 10_000_000, 9 * 4 + 4),  # text-10m's rows as Parquet (row groups of 100k)
@@ -120,7 +123,22 @@ def write_text_arrow(path: Path, rows: int, seed: int = 0) -> None:
             out.write_table(table, max_chunksize=100_000)
 
 
-WRITERS = {"text": write_text, "docs": write_docs, "text-parquet": write_text_parquet, "text-arrow": write_text_arrow}
+def write_numeric(path: Path, rows: int, steps: int = 50, seed: int = 0) -> None:
+    """One CSV row per series: a JSON list of `steps` steps of 3 channels (`write_long`'s series, one row each)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps)
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["sequence", "label"])
+        for s in range(rows):
+            k = s % 2
+            x = np.sin(0.2 * (k + 1) * t[:, None] + np.arange(3)) + 0.1 * rng.standard_normal((steps, 3))
+            out.writerow(["[" + ",".join("[" + ",".join(f"{v:.4f}" for v in step) + "]" for step in x) + "]",
+                          "a" if k else "b"])
+
+
+WRITERS = {"text": write_text, "docs": write_docs, "text-parquet": write_text_parquet, "text-arrow": write_text_arrow,
+           "numeric": write_numeric}
 
 
 def write_long(path: Path, series: int, steps: int = 50, seed: int = 0) -> None:

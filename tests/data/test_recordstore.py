@@ -80,14 +80,16 @@ def test_chunked_read_prepares_what_a_whole_read_prepares(tmp_path, monkeypatch)
     assert (tmp_path / "whole" / "vocab.json").read_bytes() == (tmp_path / "chunked" / "vocab.json").read_bytes()
 
 
-def test_records_are_held_as_columns_for_text_and_read_whole_otherwise(tmp_path):
+def test_records_are_held_as_columns_for_text_and_numeric_rows_and_read_whole_otherwise(tmp_path):
     train = _write(tmp_path / "train.csv", 50)
     result = read_file(train, chunk_rows=7)
     assert isinstance(result.records, Records) and len(result.records) == 50 == result.rows
     assert [r.tokens for r in result.records] == [r.tokens for r in read_records(train).records]
     numeric = tmp_path / "numeric.csv"
-    numeric.write_text('sequence,label\n"[1, 2, 3]",a\n"[4, 5]",b\n' * 10)
-    assert isinstance(read_file(numeric, chunk_rows=7).records, list)  # numeric rows: read whole
+    numeric.write_text("sequence,label\n" + '"[1, 2, 3]",a\n"[4, 5]",b\n' * 10)
+    got = read_file(numeric, chunk_rows=7)
+    assert isinstance(got.records, Records) and got.records.store.kind == "numeric"  # numeric rows: columns too
+    assert [r.values.tolist() for r in got.records] == [r.values.tolist() for r in read_records(numeric).records]
     long = tmp_path / "long.csv"
     long.write_text("series,t,x,label\n" + "".join(f"s{i // 3},{i % 3},{i},a\n" for i in range(30)))
     got = read_file(long, chunk_rows=7, id_column="series", time_column="t")
@@ -222,3 +224,90 @@ def test_long_rows_end_a_chunk_by_characters(tmp_path, monkeypatch):
     expected += [rows] if rows else []
     assert isinstance(got.records, Records) and sizes == expected and len(expected) > 4
     assert [r.tokens for r in got.records] == [r.tokens for r in real(path).records]
+
+
+def _write_numeric(path, rows, *, seed=0, channels=2, odd=(), header=("sequence", "label"), extra=None):
+    """Numeric rows (a JSON list of steps, `channels` values a step) of 1-12 steps; the rows in `odd` get one
+    channel fewer (a row the reader rejects against the file's most common count)."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(header)
+        for i in range(rows):
+            steps = np.round(rng.normal(size=(int(rng.integers(1, 13)), channels - (i in odd))), 3)
+            row = [json.dumps(steps.tolist()), "up" if steps[:, 0].sum() > 0 else "down"]
+            out.writerow(extra(i, row) if extra else row)
+    return path
+
+
+def _same_numeric(a, b):
+    """`_same` for numeric data: the standardizer and every dataset column byte for byte."""
+    assert a.prep.kind == b.prep.kind == "numeric" and a.prep.num_features == b.prep.num_features
+    assert a.prep.standardizer.mean.tobytes() == b.prep.standardizer.mean.tobytes()
+    assert a.prep.standardizer.std.tobytes() == b.prep.standardizer.std.tobytes()
+    assert a.prep.labels.to_dict() == b.prep.labels.to_dict() and a.datasets.keys() == b.datasets.keys()
+    for split in a.datasets:
+        da, db = a.datasets[split].digest_parts(values=True), b.datasets[split].digest_parts(values=True)
+        assert [bytes(x) for x in da] == [bytes(x) for x in db], split
+        assert [e.id for e in a.datasets[split].examples] == [e.id for e in b.datasets[split].examples]
+
+    def text(report):
+        return json.dumps(report, sort_keys=True, default=str).replace("/whole/", "/run/").replace("/chunked/", "/run/")
+
+    assert text(a.report) == text(b.report)
+
+
+def test_numeric_rows_read_in_chunks_prepare_what_a_whole_read_prepares(tmp_path, monkeypatch):
+    """Numeric rows in chunks of 7: the odd-channel rows (one in several chunks, never a chunk's majority) are
+    rejected as the whole read rejects them (the same rejects file), and the standardizer, the cut rows, every
+    dataset's bytes, splits.json and the report are the whole read's."""
+    train = _write_numeric(tmp_path / "train.csv", 200, odd={3, 30, 31, 100, 199}, header=("id", "sequence", "label"),
+                           extra=lambda i, row: [f"s{i}", *row])
+    test = _write_numeric(tmp_path / "test.csv", 30, seed=1, odd={5}, header=("id", "sequence", "label"),
+                          extra=lambda i, row: [f"t{i}", *row])
+    cfg = C.resolve(None, [f"data.train={train}", f"data.test={test}", "data.id_column=id", "data.max_length=8",
+                           "data.long_sequences=truncate", "data.bad_rows=skip", "data.max_bad_fraction=0.1"])
+    whole, w1 = _prepare(cfg, tmp_path / "whole", monkeypatch, chunked=False)
+    chunked, w2 = _prepare(cfg, tmp_path / "chunked", monkeypatch, chunked=True)
+    assert isinstance(read_file(train, chunk_rows=7).records, Records)
+    _same_numeric(whole, chunked)
+    assert w1 == w2
+    assert whole.report["truncation"]["splits"]["train"]["cut_rows"] > 0
+    for name in ("splits.json", "rejects.jsonl"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "chunked" / name).read_bytes(), name
+    rejects = [json.loads(x) for x in (tmp_path / "chunked" / "rejects.jsonl").read_text().splitlines()]
+    assert sorted(r["line"] for r in rejects if r["file"] == str(train)) == [5, 32, 33, 102, 201]
+    assert all("expected 2 channel(s)" in r["problems"][0]["rule"] for r in rejects)
+
+
+def test_a_chunk_whose_most_common_channel_count_differs_reads_the_file_whole(tmp_path):
+    """The first 7 rows (a chunk) have 1 channel, the other 13 have 2: the chunk's own majority would keep the
+    1-channel rows, the file's rejects them. The file is read whole, and its problems are the whole read's."""
+    path = _write_numeric(tmp_path / "t.csv", 20, odd=set(range(7)))
+    got, whole = read_file(path, chunk_rows=7), read_records(path)
+    assert isinstance(got.records, list)
+    assert [r.id for r in got.records] == [r.id for r in whole.records] and len(got.records) == 13
+    assert [(p.line, p.rule) for p in got.problems] == [(p.line, p.rule) for p in whole.problems]
+    assert len(got.problems) == 7 and "expected 2 channel(s)" in got.problems[0].rule
+
+
+def test_numeric_rows_in_chunks_need_a_fraction_of_the_memory(tmp_path, monkeypatch):
+    """tracemalloc's peak during `prepare_data` on 20,000 numeric rows: the chunked read holds one chunk of table
+    rows and `Record`s, the whole read every row's."""
+    train = _write_numeric(tmp_path / "train.csv", 20_000)
+    cfg = C.resolve(None, [f"data.train={train}"])
+    peaks = {}
+    for chunked in (False, True):
+        with monkeypatch.context() as m:
+            m.setattr(recordstore, "CHUNK_ROWS", 2_000)
+            if not chunked:
+                m.setattr(pipeline, "read_file", _whole)
+            tracemalloc.start()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    pipeline.prepare_data(cfg, None)
+                peaks[chunked] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+    assert peaks[True] < 0.5 * peaks[False], peaks

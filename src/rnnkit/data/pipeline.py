@@ -145,7 +145,8 @@ def read_splits(cfg: Config, run_dir: Path | None, spill: Spill | None = None
     files, options = input_files(cfg)
     results: dict[str, ReadResult] = {  # text rows: in chunks (recordstore)
         split: read_file(path, spill=spill, **options) for split, path in files.items()}
-    whole = [str(files[k]) for k, res in results.items() if spill is not None and not isinstance(res.records, Records)]
+    whole = [str(files[k]) for k, res in results.items()
+             if spill is not None and (not isinstance(res.records, Records) or res.records.store.kind == "numeric")]
     if whole:
         warnings.warn(f"data.storage=disk keeps text rows of CSV, TSV, JSONL, Parquet and Arrow files on disk; "
                       f"{', '.join(whole)} (numeric sequences, long format or .ts) is held in memory as with "
@@ -306,7 +307,7 @@ def fit_preprocessing(cfg: Config, train: list[Record], truncation: Truncation |
     """
     truncation = truncation or truncation_for(cfg)
     labels = LabelMap.build(label_counts(train))  # its distinct labels
-    if isinstance(train, Records):  # counted on the store's columns
+    if isinstance(train, Records) and train.store.kind == "text":  # counted on the store's columns
         vocab = Vocab.from_counts(train.token_counts(truncation.limit, truncation.slices),
                                   min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
         return Preprocessing(kind="text", labels=labels, vocab=vocab)
@@ -314,7 +315,8 @@ def fit_preprocessing(cfg: Config, train: list[Record], truncation: Truncation |
         vocab = Vocab.build((_seen(r.tokens, truncation) for r in train),
                             min_freq=cfg.data.min_freq, max_size=cfg.data.max_vocab)
         return Preprocessing(kind="text", labels=labels, vocab=vocab)
-    widths = Counter(r.values.shape[1] for r in train)
+    widths = (Counter({train.store.width: len(train)}) if isinstance(train, Records)  # one count a store
+              else Counter(r.values.shape[1] for r in train))
     if len(widths) != 1:
         common = widths.most_common(1)[0][0]
         problems = [Problem(r.file, r.line, cfg.data.sequence_column, str(r.values.shape[1]),

@@ -17,9 +17,17 @@ every record it is given (then it holds what the list held) or set a record's fi
 access): the pipeline's few such places use `labels_of`, `lengths_of`, `relabel`, `without_ids` and `as_split`,
 which take a list as before.
 
-Not read in chunks (read whole, as before): numeric rows (the most common channel count, which rejects the odd
-rows, is the whole file's), long format (a sequence spans rows), .ts files and every format `chunks_of` does not
-cut.
+Numeric rows (a JSON list of steps a cell) are kept the same way: their values as one float32 array of (steps,
+channels), a row's end offset counted in steps, 4 bytes a value plus 32 a row. A whole-file read rejects a row whose
+channel count differs from the file's most common one; each chunk is checked against its own most common count,
+and when every chunk's is the same count W, the file's is W too (a count at least as large as any other in every
+chunk is so in their sum, and a tie in the sum is a tie in every chunk, won by W's earlier row), so the chunks
+reject exactly the rows the whole read rejects. A chunk whose most common count differs from the earlier chunks'
+makes the file be read whole, as before. Numeric rows are not disk-backed (`data.storage: disk` keeps them in
+memory, as its warning says).
+
+Not read in chunks (read whole, as before): long format (a sequence spans rows), .ts files and every format
+`chunks_of` does not cut.
 """
 
 from __future__ import annotations
@@ -62,13 +70,34 @@ class RecordStore:
         self._flat = array.array("i")
         self._ends = array.array("q")
         self.extras: dict[int, dict] = {}  # row -> Record.extra, for the rows that have one (raw_label)
+        self.kind: str | None = None  # "text" or "numeric": the first record's input
+        self.width: int | None = None  # numeric rows: their channel count (every row's)
+        self._values = array.array("f")  # numeric rows: every step's channels, row after row
         self.ids: Ids | None = None
-        self.lines = self.labels = self.flat = self.ends = None
+        self.lines = self.labels = self.flat = self.ends = self.values = None
 
-    def extend(self, records: Iterable[Record]) -> None:
-        """Append records of text input (`tokens` set)."""
-        token_id, names, flat, label_code = self._token_id, self.token_names, self._flat, self._label_code
-        done = self._rows
+    def accepts(self, records: Sequence[Record]) -> bool:
+        """Whether `extend` can take these records: text after text, numeric rows of the channel count seen so
+        far (a chunk's numeric rows all have its most common count: the reader rejected the others)."""
+        if not records:
+            return True
+        kind = "text" if records[0].tokens is not None else "numeric"
+        if any((r.tokens is not None) != (kind == "text") for r in records) or self.kind not in (None, kind):
+            return False
+        return kind == "text" or len({r.values.shape[1] for r in records} | ({self.width} - {None})) == 1
+
+    def extend(self, records: Sequence[Record]) -> None:
+        """Append records of text input (`tokens` set) or numeric input (`values` set), as `accepts` allows."""
+        if not records:
+            return
+        assert self.accepts(records)
+        if self.kind is None:
+            self.kind = "text" if records[0].tokens is not None else "numeric"
+            if self.kind == "numeric":
+                self.width = records[0].values.shape[1]
+                self.discard()  # numeric rows stay in memory (module docstring)
+                self.spill = None
+        label_code, done = self._label_code, self._rows
         for r in records:
             n = done + len(self._lines)
             self._ids.append(r.id)
@@ -78,16 +107,27 @@ class RecordStore:
                 code = label_code[r.label] = len(self.label_names)
                 self.label_names.append(r.label)
             self._labels.append(code)
+            if r.extra:
+                self.extras[n] = dict(r.extra)
+        if self.kind == "text":
+            self._extend_tokens(records)
+        else:
+            values, ends, width = self._values, self._ends, self.width
+            for r in records:
+                values.frombytes(np.ascontiguousarray(r.values, dtype=np.float32).tobytes())
+                ends.append(len(values) // width)
+        self._flush()
+
+    def _extend_tokens(self, records: Iterable[Record]) -> None:
+        token_id, names, flat, ends, base = self._token_id, self.token_names, self._flat, self._ends, self._base
+        for r in records:
             for t in r.tokens:
                 j = token_id.get(t)
                 if j is None:
                     j = token_id[t] = len(names)
                     names.append(t)
                 flat.append(j)
-            self._ends.append(self._base + len(flat))
-            if r.extra:
-                self.extras[n] = dict(r.extra)
-        self._flush()
+            ends.append(base + len(flat))
 
     def _flush(self) -> None:
         """With a `Spill`, move the rows read so far to its files (so the heap holds one chunk's tokens at most)."""
@@ -116,6 +156,8 @@ class RecordStore:
             self.lines = np.frombuffer(self._lines, dtype=np.int64)
             self.flat = np.frombuffer(self._flat, dtype=np.int32)
             self.ends = np.frombuffer(self._ends, dtype=np.int64)
+        if self.kind == "numeric":
+            self.values = np.frombuffer(self._values, dtype=np.float32).reshape(-1, self.width)
         self._token_id = {}  # the reading index; token_names stays
         self._extras_rows = None
         return Records(self, np.arange(len(self.lines), dtype=np.int64))
@@ -127,6 +169,10 @@ class RecordStore:
         start = int(self.ends[i - 1]) if i > 0 else 0
         names = self.token_names
         extra = self.extras.get(i)
+        if self.kind == "numeric":  # a copy: the caller may change it
+            return Record(self.ids.get(i), self.file, int(self.lines[i]),
+                          values=self.values[start:int(self.ends[i])].copy(),
+                          label=self.label_names[self.labels[i]], extra=dict(extra) if extra else {})
         return Record(self.ids.get(i), self.file, int(self.lines[i]),
                       tokens=[names[j] for j in self.flat[start:int(self.ends[i])].tolist()],
                       label=self.label_names[self.labels[i]], extra=dict(extra) if extra else {})
@@ -409,7 +455,7 @@ def _read_chunks(path, tables, store: RecordStore, options: dict) -> ReadResult:
             return read_records(path, **options)
         if not served.used:  # the reader read the file another way: its result is the whole file's
             return result
-        if any(r.tokens is None for r in result.records):  # numeric rows: read whole (module docstring)
+        if not store.accepts(result.records):  # another most common channel count: read whole (module docstring)
             return read_records(path, **options)
         chunks += 1
         store.extend(result.records)

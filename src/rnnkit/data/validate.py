@@ -369,7 +369,8 @@ def input_problems(records: list[Record], prep, *, sequence_column: str | None =
     `sequence_column` names the column of a
     numeric row (long-format and .ts records have none)."""
     problems = []
-    if isinstance(records, Records) and prep.kind == "text":  # a store holds text rows only
+    if isinstance(records, Records) and records.store.kind == prep.kind and (
+            prep.kind == "text" or records.store.width == prep.num_features):  # a store holds rows of one kind
         return problems
     for r in records:
         column = (sequence_column if "sequence_id" not in r.extra and not r.file.lower().endswith(".ts")

@@ -60,6 +60,7 @@ CASES = {  # name -> (kind, rows of the data set, payload bytes per row)
     "text-1m-parquet": ("text-parquet", 1_000_000, 9 * 4 + 4),  # text-1m's rows as Parquet (row groups of 100k)
     "text-10m-parquet": ("text-parquet", 10_000_000, 9 * 4 + 4),  # text-10m's rows as Parquet (row groups of 100k)
     "text-1m-arrow": ("text-arrow", 1_000_000, 9 * 4 + 4),  # text-1m-parquet's rows, Arrow IPC (batches of 100k)
+    "text-10m-arrow": ("text-arrow", 10_000_000, 9 * 4 + 4),  # text-10m-parquet's rows, Arrow IPC
 }
 COMMON = ["model.hidden_size=16", "model.embedding_dim=16", "model.num_layers=1", "model.bidirectional=false",
           "data.batch_size=64", "train.max_epochs=1", "train.threads=1", "train.progress=none", "train.device=cpu"]

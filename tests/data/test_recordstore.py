@@ -311,3 +311,41 @@ def test_numeric_rows_in_chunks_need_a_fraction_of_the_memory(tmp_path, monkeypa
             finally:
                 tracemalloc.stop()
     assert peaks[True] < 0.5 * peaks[False], peaks
+
+
+def test_a_regression_file_read_in_chunks_prepares_what_a_whole_read_prepares(tmp_path, monkeypatch):
+    """The regress family's training file (numeric rows, one target) in chunks of 7: its targets are held as one
+    column of the store; a row whose target is not a number is rejected as the whole read rejects it; the random
+    split, the target scaling, every dataset's bytes (the z-scored target and the target in its units) and the
+    rejects file are the whole read's."""
+    from rnnkit.tasks import regress
+
+    def target(i, row):
+        values = json.loads(row[0])
+        return [json.dumps(values), "n/a" if i in (4, 60) else f"{sum(v[0] for v in values):.3f}"]
+
+    train = _write_numeric(tmp_path / "train.csv", 150, extra=target)
+    cfg = C.resolve(None, [f"data.train={train}", "task=regress", "data.bad_rows=skip", "data.max_bad_fraction=0.1"])
+    got = {}
+    for name in ("whole", "chunked"):
+        with monkeypatch.context() as m:
+            m.setattr(recordstore, "CHUNK_ROWS", 7)
+            if name == "whole":
+                m.setattr(regress, "read_file", _whole)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got[name] = regress.prepare(cfg, tmp_path / name)
+    whole, chunked = got["whole"], got["chunked"]
+    assert (whole.prep.target_mean, whole.prep.target_std) == (chunked.prep.target_mean, chunked.prep.target_std)
+    assert whole.prep.standardizer.mean.tobytes() == chunked.prep.standardizer.mean.tobytes()
+    for split in whole.datasets:
+        da, db = whole.datasets[split].digest_parts(values=True), chunked.datasets[split].digest_parts(values=True)
+        assert [bytes(x) for x in da] == [bytes(x) for x in db], split
+    for name in ("splits.json", "rejects.jsonl"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "chunked" / name).read_bytes(), name
+    rejects = [json.loads(x) for x in (tmp_path / "chunked" / "rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [6, 62]
+    held = regress._read(train, pipeline.reader_options(cfg), ["label"], require=True, chunked=True).records
+    assert isinstance(held, Records) and held.store.columns["targets"].shape == (150, 1)
+    assert [float(r.extra["targets"][0]) for r in held][:2] == [float(x) for x in
+                                                               [r.label for r in read_records(train).records][:2]]

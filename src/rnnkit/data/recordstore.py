@@ -26,6 +26,9 @@ reject exactly the rows the whole read rejects. A chunk whose most common count 
 makes the file be read whole, as before. Numeric rows are not disk-backed (`data.storage: disk` keeps them in
 memory, as its warning says).
 
+A family that parses more of a row after the read keeps it in `RecordStore.columns` (`Records.set_column`: one
+array a key, given back in `Record.extra`), as regression does with its targets.
+
 Not read in chunks (read whole, as before): long format (a sequence spans rows), .ts files and every format
 `chunks_of` does not cut.
 """
@@ -73,6 +76,9 @@ class RecordStore:
         self.kind: str | None = None  # "text" or "numeric": the first record's input
         self.width: int | None = None  # numeric rows: their channel count (every row's)
         self._values = array.array("f")  # numeric rows: every step's channels, row after row
+        # Record.extra keys held as one array each (row i: `columns[key][i]`, given back as a copy), set by a family
+        # after the read (e.g. regression's parsed targets) instead of a dict a row
+        self.columns: dict[str, np.ndarray] = {}
         self.ids: Ids | None = None
         self.lines = self.labels = self.flat = self.ends = self.values = None
 
@@ -169,6 +175,8 @@ class RecordStore:
         start = int(self.ends[i - 1]) if i > 0 else 0
         names = self.token_names
         extra = self.extras.get(i)
+        if self.columns:
+            extra = {**(extra or {}), **{key: column[i].copy() for key, column in self.columns.items()}}
         if self.kind == "numeric":  # a copy: the caller may change it
             return Record(self.ids.get(i), self.file, int(self.lines[i]),
                           values=self.values[start:int(self.ends[i])].copy(),
@@ -201,6 +209,16 @@ class Records(Sequence):
     def take(self, positions: Sequence[int] | np.ndarray) -> Records:
         """The rows at these positions of this view, in the order given."""
         return Records(self.store, self.index[np.asarray(positions, dtype=np.int64)])
+
+    def set_column(self, key: str, values: np.ndarray) -> None:
+        """Give these rows `extra[key]` = `values[k]` (row k of this view), held as one array in the store (rows of
+        the store outside this view read as NaN or zero)."""
+        store = self.store
+        column = store.columns.get(key)
+        if column is None:
+            fill = np.nan if np.issubdtype(values.dtype, np.floating) else 0
+            column = store.columns[key] = np.full((len(store.lines), *values.shape[1:]), fill, dtype=values.dtype)
+        column[self.index] = values
 
     def labels(self) -> list[str | None]:
         names = self.store.label_names

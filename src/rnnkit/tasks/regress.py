@@ -58,6 +58,7 @@ from rnnkit.data.pipeline import (
 )
 from rnnkit.data.readers import read_records
 from rnnkit.data.records import RAW_LIMIT, ReadResult, Record
+from rnnkit.data.recordstore import Records, lengths_of, read_file
 from rnnkit.data.splits import Splits, save_split
 from rnnkit.data.standardize import Standardizer
 from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, load_table
@@ -197,9 +198,11 @@ def _format_of(path: Path, options: dict) -> str:
     return EXTENSIONS.get(path.suffix.lower(), "") if fmt == "auto" else fmt
 
 
-def _read(path: Path, options: dict, targets: list[str], *, require: bool) -> ReadResult:
+def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunked: bool = False) -> ReadResult:
     """Read one file with the classifier's readers; with `require`, every record gets `extra["targets"]`
-    (float64, one per target) or, when a target is not a finite number, becomes a bad row with its problems."""
+    (float64, one per target) or, when a target is not a finite number, becomes a bad row with its problems.
+    `chunked` (a training file of one target): read in chunks into a `RecordStore` where the file allows it
+    (`rnnkit.data.recordstore.read_file`), the targets then held as one array in the store."""
     path = Path(path)
     file = str(path)
     fmt = _format_of(path, options)
@@ -225,7 +228,10 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool) -> Re
             raise DataError([Problem(file, None, c, c, f"target column not found; columns found: {found}",
                                      "set regress.target_columns to columns of this file, or add the column")
                              for c in missing], header=f"cannot read {file}")
-    result = read_records(path, **opts, require_label=require)
+    if chunked and table is None:
+        result = read_file(path, **opts, require_label=require)
+    else:
+        result = read_records(path, **opts, require_label=require)
     if not require:
         return result
     if fmt == "ts" and not _ts_has_targets(path):
@@ -240,8 +246,8 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool) -> Re
             sid = r.fields.get(opts["id_column"], MISSING)
             if sid is not MISSING and not is_blank(sid):
                 groups.setdefault(str(sid).strip(), []).append(r)
-    good, problems, bad = [], [], {}
-    for rec in result.records:
+    good, problems, bad, kept = [], [], {}, []
+    for position, rec in enumerate(result.records):
         values, issues = [], []
         for k, col in enumerate(targets):
             if k == 0:
@@ -266,11 +272,16 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool) -> Re
             problems += [Problem(rec.file, line, col, value, rule, fix, rec.id) for line, (col, value, rule, fix)
                          in issues]
             bad[rec.line] = rec
+        elif isinstance(result.records, Records):  # rebuilt rows: their targets go to one column of the store
+            kept.append((position, values))
         else:
             rec.extra["targets"] = np.asarray(values, dtype=np.float64)
             good.append(rec)
+    if isinstance(result.records, Records):  # the good rows as a view of the store
+        good = result.records.take([k for k, _ in kept])
+        good.set_column("targets", np.asarray([v for _, v in kept], dtype=np.float64).reshape(len(kept), len(targets)))
     if not bad:
-        return result
+        return ReadResult(good, result.problems, result.rows, result.bad_rows, result.record_ids)
     raw = _raw_text(path, fmt, table, opts.get("id_column"), bad, delimiter=options.get("delimiter", "auto"))
     return ReadResult(good, result.problems + problems, result.rows, {**result.bad_rows, **raw},
                       {**result.record_ids, **{line: rec.id for line, rec in bad.items()}})
@@ -340,9 +351,13 @@ def random_split(records: list[Record], *, fractions: dict[str, float], seed: in
         for i in order[pos:pos + k]:
             assign[int(i)] = name
         pos += k
-    out = Splits({"train": [], **{name: [] for name in fractions}})
-    for i, r in enumerate(records):
-        out[assign.get(i, "train")].append(r)
+    if isinstance(records, Records):  # views of the store, in file order
+        where = {name: [i for i in range(n) if assign.get(i, "train") == name] for name in ("train", *fractions)}
+        out = Splits({name: records.take(positions) for name, positions in where.items()})
+    else:
+        out = Splits({"train": [], **{name: [] for name in fractions}})
+        for i, r in enumerate(records):
+            out[assign.get(i, "train")].append(r)
     out.seed, out.fractions = seed, dict(fractions)
     return out
 
@@ -351,7 +366,7 @@ def read_regress_splits(cfg: Config, run_dir: Path | None) -> tuple[dict[str, li
     """Read every input file (targets checked), apply the bad-row policy; records per split and a report."""
     files, options = input_files(cfg)
     targets = target_columns(cfg)
-    results = {split: _read(path, options, targets, require=True) for split, path in files.items()}
+    results = {split: _read(path, options, targets, require=True, chunked=True) for split, path in files.items()}
     validated = validate_splits(results, policy=cfg.data.bad_rows, max_bad_fraction=cfg.data.max_bad_fraction,
                                 rejects_path=(Path(run_dir) / "rejects.jsonl") if run_dir else None,
                                 check_labels=False)  # every target value is new: there is no unseen "class"
@@ -443,7 +458,7 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> PreparedData:
                                                    sequence_column=cfg.data.sequence_column)
     prep.median_length = median_length(datasets["train"])
     cut = truncation_for(cfg)
-    report["truncation"] = {**cut.to_dict(), "splits": {k: cut_counts([len(r) for r in recs], cut.limit)
+    report["truncation"] = {**cut.to_dict(), "splits": {k: cut_counts(lengths_of(recs), cut.limit)
                                                         for k, recs in records.items()}}
     report.update(sizes={k: len(v) for k, v in datasets.items()}, truncated=truncated,
                   target_columns=prep.target_columns, target_mean=mean, target_std=std,

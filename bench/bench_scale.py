@@ -8,6 +8,7 @@ column; the fingerprint hashes the input files). Cases:
 * text-100k, text-1m: CSV rows of 9 words (a 5,000-word vocabulary) and 2 classes;
 * long-20k: a numeric long-format table, 20,000 series x 50 steps x 3 channels (1,000,000 lines), 2 classes;
 * numeric-20k, numeric-200k: such series as numeric rows, one CSV row a series (a JSON list of steps);
+  regress-200k: the same rows with a number as the target (`--task regress`);
 * docs-100k: documents of 100-300 words; text-1m-parquet, text-10m-parquet: text-1m's rows (and ten times as
   many) as Parquet in row groups of 100,000 rows.
 
@@ -56,6 +57,7 @@ CASES = {  # name -> (kind, rows of the data set, payload bytes per row)
     "long-20k": ("long", 20_000, 50 * 3 * 4 + 4),
     "numeric-20k": ("numeric", 20_000, 50 * 3 * 4 + 4),  # long-20k's series, one CSV row each (a JSON list)
     "numeric-200k": ("numeric", 200_000, 50 * 3 * 4 + 4),
+    "regress-200k": ("regress", 200_000, 50 * 3 * 4 + 8),  # numeric-200k's series with a number as the target
     "docs-100k": ("docs", 100_000, 200 * 4 + 4),  # documents of 100-300 words (mean 200)
     "text-1m-parquet": ("text-parquet", 1_000_000, 9 * 4 + 4),  # text-1m's rows as Parquet (row groups of 100k)
     "text-10m-parquet": ("text-parquet", 10_000_000, 9 * 4 + 4),  # text-10m's rows as Parquet (row groups of 100k)
@@ -124,8 +126,9 @@ def write_text_arrow(path: Path, rows: int, seed: int = 0) -> None:
             out.write_table(table, max_chunksize=100_000)
 
 
-def write_numeric(path: Path, rows: int, steps: int = 50, seed: int = 0) -> None:
-    """One CSV row per series: a JSON list of `steps` steps of 3 channels (`write_long`'s series, one row each)."""
+def write_numeric(path: Path, rows: int, steps: int = 50, seed: int = 0, *, target: bool = False) -> None:
+    """One CSV row per series: a JSON list of `steps` steps of 3 channels (`write_long`'s series, one row each),
+    labelled by the sine's frequency, or with `target` by a number (the series' first-channel mean)."""
     rng = np.random.default_rng(seed)
     t = np.arange(steps)
     with open(path, "w", newline="") as fh:
@@ -135,11 +138,15 @@ def write_numeric(path: Path, rows: int, steps: int = 50, seed: int = 0) -> None
             k = s % 2
             x = np.sin(0.2 * (k + 1) * t[:, None] + np.arange(3)) + 0.1 * rng.standard_normal((steps, 3))
             out.writerow(["[" + ",".join("[" + ",".join(f"{v:.4f}" for v in step) + "]" for step in x) + "]",
-                          "a" if k else "b"])
+                          f"{x[:, 0].mean():.4f}" if target else "a" if k else "b"])
+
+
+def write_regress(path: Path, rows: int, seed: int = 0) -> None:
+    write_numeric(path, rows, seed=seed, target=True)
 
 
 WRITERS = {"text": write_text, "docs": write_docs, "text-parquet": write_text_parquet, "text-arrow": write_text_arrow,
-           "numeric": write_numeric}
+           "numeric": write_numeric, "regress": write_regress}
 
 
 def write_long(path: Path, series: int, steps: int = 50, seed: int = 0) -> None:
@@ -158,7 +165,7 @@ def write_long(path: Path, series: int, steps: int = 50, seed: int = 0) -> None:
 
 def overrides(kind: str, path: Path) -> list[str]:
     extra = (["data.input=long", "data.id_column=series", "data.time_column=t", "data.feature_columns=[a,b,c]"]
-             if kind == "long" else [])
+             if kind == "long" else ["task=regress"] if kind == "regress" else [])
     return [f"data.train={path}", *extra, *COMMON]
 
 

@@ -573,3 +573,80 @@ def test_item8_ambiguous_one_column_header_asks_for_the_delimiter(tmp_path):
         read_records(f)
     (p,) = e.value.problems
     assert "holds ';' or '|'" in p.rule and "--set data.delimiter=" in p.fix
+
+
+# --------------------------------------------------------------------------- long format read in chunks
+
+
+def _write_long_mess(path, series=40, steps=9, seed=0):
+    """Long format with the rows of the sequences interleaved (every sequence spans chunks of 7 rows) and a bad
+    row of every kind: no id, a broken row (a field too many), a bad value, a missing time, a duplicate time, a
+    label that changes within a sequence."""
+    rng = np.random.default_rng(seed)
+    rows = [[f"s{s}", str(t), f"{rng.normal():.4f}", f"{rng.normal():.4f}", "ab"[s % 2]]
+            for s in range(series) for t in range(steps)]
+    rows = [rows[i] for i in rng.permutation(len(rows))]
+    rows[5][0] = ""  # no id
+    rows[17][2] = "x"  # a bad value
+    rows[30][1] = ""  # a missing time
+    rows[44][1] = next(r[1] for r in rows if r[0] == rows[44][0] and r is not rows[44])  # a duplicate time
+    rows[60][4] = "c"  # the label changes within its sequence
+    lines = ["series,t,x,y,label"] + [",".join(r) for r in rows]
+    lines[90] += ",extra"  # a field too many
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_long_format_read_in_chunks_equals_the_whole_read(tmp_path, monkeypatch):
+    """Long format in chunks of 7 rows (each row kept slim once its chunk is read): the records (values, labels,
+    lines, ids), every problem, the bad rows' raw text and the ids are those of the whole-file read."""
+    from rnnkit.data import readers
+
+    path = _write_long_mess(tmp_path / "long.csv")
+    options = {"id_column": "series", "time_column": "t"}
+    with monkeypatch.context() as m:
+        m.setattr(readers, "LONG_CHUNKED", ())  # the whole-file read
+        whole = read_records(path, **options)
+    loaded = []
+    real = readers.iter_tables
+    monkeypatch.setattr(readers, "iter_tables", lambda *a, **k: (loaded.append(k["rows"]), real(*a, **k))[1])
+    monkeypatch.setattr(readers, "LONG_CHUNK_ROWS", 7)
+    chunked = read_records(path, **options)
+    assert loaded == [7]
+    assert len(whole.records) > 30 and len(whole.problems) >= 6
+    assert [(r.id, r.line, r.label, r.extra, r.values.dtype, r.values.tobytes(), r.values.shape)
+            for r in chunked.records] == [(r.id, r.line, r.label, r.extra, r.values.dtype, r.values.tobytes(),
+                                           r.values.shape) for r in whole.records]
+    assert chunked.problems == whole.problems
+    assert (chunked.rows, chunked.bad_rows, chunked.record_ids) == (whole.rows, whole.bad_rows, whole.record_ids)
+    rules = " | ".join(p.rule for p in whole.problems)
+    for expected in ("sequence id", "duplicate time", "label not constant", "non-numeric", "time value"):
+        assert expected in rules, expected
+
+
+def test_long_format_in_chunks_needs_less_memory(tmp_path, monkeypatch):
+    """tracemalloc's peak reading 2,000 series x 25 steps of long format: chunks of 2,000 rows, each row kept as a
+    slim step, against every row's dict of fields at once."""
+    import tracemalloc
+
+    from rnnkit.data import readers
+
+    rng = np.random.default_rng(0)
+    lines = ["series,t,a,b,c,label"] + [f"s{s},{t},{rng.normal():.4f},{rng.normal():.4f},{rng.normal():.4f},"
+                                        f"{'ab'[s % 2]}" for s in range(2000) for t in range(25)]
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(lines) + "\n")
+    peaks = {}
+    for chunked in (False, True):
+        with monkeypatch.context() as m:
+            m.setattr(readers, "LONG_CHUNK_ROWS", 2_000)
+            if not chunked:
+                m.setattr(readers, "LONG_CHUNKED", ())
+            tracemalloc.start()
+            try:
+                got = read_records(path, id_column="series", time_column="t")
+                peaks[chunked] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert len(got.records) == 2000
+    assert peaks[True] < 0.6 * peaks[False], peaks

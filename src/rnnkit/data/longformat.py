@@ -6,11 +6,18 @@ every time value of the sequence is a number, else as strings), ``extra["sequenc
 sequence is kept or rejected as a whole: a bad row, a missing or duplicate time, a bad value or a
 label that is not constant rejects it, keyed by its first line with the raw text of all its rows.
 A row without an id is a bad row of its own. Bad rows never raise; the result is a `ReadResult`.
+
+The table may come as the file's chunks (`rnnkit.data.readers` reads CSV, TSV, Parquet and Arrow long format
+10,000 rows at a time): each row is checked on its own as its chunk is read and kept as a slim `_Step` (line, raw
+text, time value, label, float32 values, its own problems) instead of its dict of fields, and the sequences are
+checked and built once every chunk is read, so the result is the same as for one table of the whole file.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -42,50 +49,86 @@ def _time_key(values: list[Any]) -> list[tuple[float, str]] | list[str]:
     return [str(v).strip() for v in values]
 
 
-def interpret_long(table: Table, opts: ReadOptions) -> ReadResult:
-    """Rows grouped by id and ordered by time -> one record per sequence."""
-    assert opts.id_column and opts.time_column
-    special = {opts.id_column, opts.time_column, opts.label_column}
-    features = opts.feature_columns or [c for c in table.columns if c not in special]
-    groups: dict[str, list[TableRow]] = {}
-    parsed: list[ParsedRow] = []
-    for row in table.rows:
-        v = row.fields.get(opts.id_column, MISSING)
-        if v is MISSING or is_blank(v):
-            # A row without an id cannot join a sequence; it is a bad row of its own.
-            issue = row.broken or absent(opts.id_column, v, "sequence id", "give the row its sequence id")
-            parsed.append(ParsedRow(row, None, f"{opts.base}:{row.line}", [(row.line, issue)]))
-            continue
-        # Broken rows whose id field is readable join their sequence, so that the sequence is
-        # rejected instead of being built with a step missing.
-        groups.setdefault(str(v).strip(), []).append(row)
+class _Step:
+    """One row of a long-format sequence, kept slim while the rest of the file is read: what the sequence checks
+    and the record need (its line, raw text, time value, label and float32 values, its own problems), not the
+    row's dict of fields."""
 
-    for sid, rows in groups.items():
+    __slots__ = ("broken", "issues", "label", "line", "raw", "time", "values")
+
+    def __init__(self, row: TableRow, features: list[str], opts: ReadOptions) -> None:
+        self.line, self.raw, self.broken = row.line, row.raw, row.broken
+        self.issues: list[tuple[int, Issue]] = []  # the row's own: a missing time, a bad value
+        self.time = self.label = self.values = None
+        if row.broken is not None:
+            return
+        self.time = row.fields.get(opts.time_column, MISSING)
+        if self.time is MISSING or is_blank(self.time):
+            self.issues.append((row.line, absent(opts.time_column, self.time, "time value",
+                                                 "give every row its time")))
+        numbers = []
+        for col in features:
+            x, issue = parse_scalar(col, row.fields.get(col, MISSING), opts.from_text)
+            if issue:
+                self.issues.append((row.line, issue))
+            numbers.append(x)
+        if not self.issues:
+            self.values = np.asarray([float(x) for x in numbers], dtype=np.float32).tobytes()  # type: ignore[arg-type]
+        label = _plain_label(row.fields, opts)
+        self.label = None if label is None else sys.intern(label)  # one string for a sequence's rows
+
+    @property
+    def time_missing(self) -> bool:
+        return self.time is MISSING or is_blank(self.time)
+
+
+def interpret_long(table: Table | Iterable[Table], opts: ReadOptions, columns: list[str] | None = None
+                   ) -> ReadResult:
+    """Rows grouped by id and ordered by time -> one record per sequence. `table` may be the file's chunks, read
+    one at a time (`columns`: the file's columns): each row is kept as a slim `_Step` once its chunk is read."""
+    assert opts.id_column and opts.time_column
+    tables = [table] if isinstance(table, Table) else table
+    special = {opts.id_column, opts.time_column, opts.label_column}
+    features: list[str] | None = None
+    groups: dict[str, list[_Step]] = {}
+    parsed: list[ParsedRow] = []
+    for chunk in tables:
+        if features is None:
+            features = opts.feature_columns or [c for c in (columns or chunk.columns) if c not in special]
+        for row in chunk.rows:
+            v = row.fields.get(opts.id_column, MISSING)
+            if v is MISSING or is_blank(v):
+                # A row without an id cannot join a sequence; it is a bad row of its own.
+                issue = row.broken or absent(opts.id_column, v, "sequence id", "give the row its sequence id")
+                parsed.append(ParsedRow(TableRow(row.line, {}, row.raw), None, f"{opts.base}:{row.line}",
+                                        [(row.line, issue)]))
+                continue
+            # Broken rows whose id field is readable join their sequence, so that the sequence is
+            # rejected instead of being built with a step missing.
+            groups.setdefault(str(v).strip(), []).append(_Step(row, features, opts))
+
+    width = len(features or [])
+    for sid, steps in groups.items():
         rid = f"{opts.base}:{sid}"
         # A sequence is one unit: keyed by its first line, raw text = all of its rows.
-        raw = "".join(r.raw if r.raw.endswith(("\n", "\r")) else r.raw + "\n" for r in rows)
-        unit = TableRow(rows[0].line, {}, raw)
-        issues = _long_sequence_issues(sid, rows, features, opts)
+        raw = "".join(r.raw if r.raw.endswith(("\n", "\r")) else r.raw + "\n" for r in steps)
+        unit = TableRow(steps[0].line, {}, raw)
+        issues = _long_sequence_issues(sid, steps, opts)
         if issues:
             parsed.append(ParsedRow(unit, None, rid, sorted(issues, key=lambda i: i[0])))
             continue
-        keys = _time_key([r.fields[opts.time_column] for r in rows])
-        order = sorted(range(len(rows)), key=lambda i: keys[i])
-        values = np.asarray(
-            [[float(parse_scalar(c, rows[i].fields[c], opts.from_text)[0]) for c in features] for i in order],  # type: ignore[arg-type]
-            dtype=np.float32,
-        ).reshape(len(rows), len(features))
+        keys = _time_key([r.time for r in steps])
+        order = sorted(range(len(steps)), key=lambda i: keys[i])
+        values = np.frombuffer(b"".join(steps[i].values for i in order), dtype=np.float32).reshape(
+            len(steps), width).copy()
         # constant within the sequence (checked above); None only when require_label is False
-        label = _plain_label(rows[0].fields, opts)
-        rec = Record(rid, opts.file, rows[0].line, values=values, label=label, extra={"sequence_id": sid})
+        rec = Record(rid, opts.file, steps[0].line, values=values, label=steps[0].label, extra={"sequence_id": sid})
         parsed.append(ParsedRow(unit, rec, rid, []))
     parsed.sort(key=lambda u: u.row.line)  # file order of each sequence's first row
     return collect_rows(opts.file, parsed)
 
 
-def _long_sequence_issues(
-    sid: str, rows: list[TableRow], features: list[str], opts: ReadOptions
-) -> list[tuple[int, Issue]]:
+def _long_sequence_issues(sid: str, rows: list[_Step], opts: ReadOptions) -> list[tuple[int, Issue]]:
     """Every problem of one long-format sequence, each with the line of the row it is on."""
     assert opts.time_column
     issues: list[tuple[int, Issue]] = []
@@ -93,16 +136,10 @@ def _long_sequence_issues(
     issues += [(r.line, r.broken) for r in rows if r.broken is not None]
     times_ok = True
     for row in good:
-        t = row.fields.get(opts.time_column, MISSING)
-        if t is MISSING or is_blank(t):
-            issues.append((row.line, absent(opts.time_column, t, "time value", "give every row its time")))
-            times_ok = False
-        for col in features:
-            _, issue = parse_scalar(col, row.fields.get(col, MISSING), opts.from_text)
-            if issue:
-                issues.append((row.line, issue))
+        times_ok = times_ok and not row.time_missing
+        issues += row.issues
     if times_ok and good:
-        times = [r.fields[opts.time_column] for r in good]
+        times = [r.time for r in good]
         seen: dict[Any, int] = {}
         for row, key, t in zip(good, _time_key(times), times, strict=True):
             if key in seen:
@@ -120,7 +157,7 @@ def _long_sequence_issues(
             else:
                 seen[key] = row.line
     if opts.has_label and good:
-        labels = [(row.line, _plain_label(row.fields, opts)) for row in good]
+        labels = [(row.line, row.label) for row in good]
         first_line, first = labels[0]
         differ = [(line, lab) for line, lab in labels if lab != first]
         if differ:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import os
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from rnnkit.data.tables import (
     Table,
     delimiter_problem,
     header_problem,
+    iter_tables,
     load_table,
     resolve_delimiter,
 )
@@ -46,6 +48,10 @@ from rnnkit.data.ts_format import read_ts
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
 INPUTS = ("auto", "text", "numeric", "long")
+# Long format is read in chunks of this many rows from these formats (a fixed header: every chunk has the file's
+# columns; a JSONL chunk has the keys seen so far, so JSONL is read whole)
+LONG_CHUNK_ROWS = 10_000
+LONG_CHUNKED = ("csv", "tsv", "parquet", "arrow")
 TOKENIZERS = ("whitespace", "char")
 _UNLABELED = " (unlabeled data can only be read where labels are optional, e.g. for predict)"
 
@@ -164,14 +170,22 @@ def read_records(
         require_label=require_label,
         from_text=fmt in ("csv", "tsv"),
     )
-    table = load_table(p, file, fmt, delimiter=delimiter)
+    tables = None  # long format: the file's chunks, each kept slim once read (`interpret_long`)
+    if (input == "long" or (input == "auto" and id_column and time_column)) and fmt in LONG_CHUNKED \
+            and chunkscope.active() is None:
+        tables = iter_tables(p, file, fmt, delimiter=delimiter, rows=LONG_CHUNK_ROWS)
+        table = next(tables)
+    else:
+        table = load_table(p, file, fmt, delimiter=delimiter)
 
     mode = _resolve_input(input, table, opts)
     _check_columns(mode, table, opts)
     opts.has_label = label_column in table.columns
     if mode == "long":
         chunkscope.require_row_local()  # a sequence's rows may lie in different chunks
-        return interpret_long(table, opts)
+        return interpret_long(table if tables is None else itertools.chain([table], tables), opts, table.columns)
+    if tables is not None:  # not long format after all: the whole table
+        table = load_table(p, file, fmt, delimiter=delimiter)
     return interpret_rows(table, opts, mode)
 
 

@@ -29,7 +29,8 @@ memory, as its warning says).
 A family that parses more of a row after the read keeps it in `RecordStore.columns` (`Records.set_column`: one
 array a key, given back in `Record.extra`), as regression does with its targets.
 
-Not read in chunks (read whole, as before): long format (a sequence spans rows), .ts files and every format
+Not kept in a store (read by the reader, as before): long format (a sequence spans rows; the reader reads it in
+chunks of its own and keeps each row slim, `rnnkit.data.longformat`), .ts files and every format
 `chunks_of` does not cut.
 """
 

@@ -15,6 +15,7 @@ checked and built once every chunk is read, so the result is the same as for one
 
 from __future__ import annotations
 
+import array
 import math
 import sys
 from collections.abc import Iterable
@@ -54,32 +55,33 @@ class _Step:
     and the record need (its line, raw text, time value, label and float32 values, its own problems), not the
     row's dict of fields."""
 
-    __slots__ = ("broken", "issues", "label", "line", "raw", "time", "values")
+    __slots__ = ("broken", "issues", "label", "line", "raw", "time", "time_missing", "values")
 
     def __init__(self, row: TableRow, features: list[str], opts: ReadOptions) -> None:
         self.line, self.raw, self.broken = row.line, row.raw, row.broken
-        self.issues: list[tuple[int, Issue]] = []  # the row's own: a missing time, a bad value
+        self.issues: list[tuple[int, Issue]] | None = None  # the row's own: a missing time, a bad value
         self.time = self.label = self.values = None
+        self.time_missing = False
         if row.broken is not None:
             return
-        self.time = row.fields.get(opts.time_column, MISSING)
+        fields = row.fields
+        issues = []
+        self.time = fields.get(opts.time_column, MISSING)
         if self.time is MISSING or is_blank(self.time):
-            self.issues.append((row.line, absent(opts.time_column, self.time, "time value",
-                                                 "give every row its time")))
+            self.time_missing = True
+            issues.append((row.line, absent(opts.time_column, self.time, "time value", "give every row its time")))
         numbers = []
         for col in features:
-            x, issue = parse_scalar(col, row.fields.get(col, MISSING), opts.from_text)
+            x, issue = parse_scalar(col, fields.get(col, MISSING), opts.from_text)
             if issue:
-                self.issues.append((row.line, issue))
+                issues.append((row.line, issue))
             numbers.append(x)
-        if not self.issues:
-            self.values = np.asarray([float(x) for x in numbers], dtype=np.float32).tobytes()  # type: ignore[arg-type]
-        label = _plain_label(row.fields, opts)
+        if issues:
+            self.issues = issues
+        else:  # float32 as numpy casts a float64 (round to nearest), 4 bytes a value
+            self.values = array.array("f", [float(x) for x in numbers]).tobytes()  # type: ignore[arg-type]
+        label = _plain_label(fields, opts)
         self.label = None if label is None else sys.intern(label)  # one string for a sequence's rows
-
-    @property
-    def time_missing(self) -> bool:
-        return self.time is MISSING or is_blank(self.time)
 
 
 def interpret_long(table: Table | Iterable[Table], opts: ReadOptions, columns: list[str] | None = None
@@ -137,7 +139,7 @@ def _long_sequence_issues(sid: str, rows: list[_Step], opts: ReadOptions) -> lis
     times_ok = True
     for row in good:
         times_ok = times_ok and not row.time_missing
-        issues += row.issues
+        issues += row.issues or ()
     if times_ok and good:
         times = [r.time for r in good]
         seen: dict[Any, int] = {}

@@ -172,7 +172,12 @@ class RecordStore:
     def starts(self) -> np.ndarray:
         return np.concatenate([np.zeros(1, dtype=np.int64), self.ends[:-1]])
 
-    def record(self, i: int) -> Record:
+    def record(self, i: int, payload: bool = True) -> Record:
+        """Row i as a `Record`; without `payload`, its id, line, label and extra only (no tokens or values)."""
+        if not payload:
+            extra = self.extras.get(i)
+            return Record(self.ids.get(i), self.file, int(self.lines[i]), label=self.label_names[self.labels[i]],
+                          extra=dict(extra) if extra else {})
         start = int(self.ends[i - 1]) if i > 0 else 0
         names = self.token_names
         extra = self.extras.get(i)
@@ -206,6 +211,17 @@ class Records(Sequence):
         record = self.store.record
         for i in self.index.tolist():
             yield record(i)
+
+    def headers(self) -> Iterator[Record]:
+        """Each row's id, line, label and extra (the read's `raw_label`), as `Record`s without tokens or values:
+        for a pass that reads no payload."""
+        record = self.store.record
+        for i in self.index.tolist():
+            yield record(i, payload=False)
+
+    def column(self, key: str) -> np.ndarray:
+        """These rows of a column `set_column` set, as one array (a copy)."""
+        return self.store.columns[key][self.index]
 
     def take(self, positions: Sequence[int] | np.ndarray) -> Records:
         """The rows at these positions of this view, in the order given."""

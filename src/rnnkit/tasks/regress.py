@@ -247,7 +247,8 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunk
             if sid is not MISSING and not is_blank(sid):
                 groups.setdefault(str(sid).strip(), []).append(r)
     good, problems, bad, kept = [], [], {}, []
-    for position, rec in enumerate(result.records):
+    held = isinstance(result.records, Records)
+    for position, rec in enumerate(result.records.headers() if held else result.records):  # (no payload needed)
         values, issues = [], []
         for k, col in enumerate(targets):
             if k == 0:
@@ -272,12 +273,12 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunk
             problems += [Problem(rec.file, line, col, value, rule, fix, rec.id) for line, (col, value, rule, fix)
                          in issues]
             bad[rec.line] = rec
-        elif isinstance(result.records, Records):  # rebuilt rows: their targets go to one column of the store
+        elif held:  # rows of a store: their targets go to one column of it
             kept.append((position, values))
         else:
             rec.extra["targets"] = np.asarray(values, dtype=np.float64)
             good.append(rec)
-    if isinstance(result.records, Records):  # the good rows as a view of the store
+    if held:  # the good rows as a view of the store
         good = result.records.take([k for k, _ in kept])
         good.set_column("targets", np.asarray([v for _, v in kept], dtype=np.float64).reshape(len(kept), len(targets)))
     if not bad:
@@ -409,7 +410,8 @@ def fit_targets(cfg: Config, train: list[Record], file: str) -> tuple[list[float
     Raises:
         DataError: a target is (nearly) constant in the training data: there is nothing to learn.
     """
-    y = np.stack([r.extra["targets"] for r in train])  # (N, K)
+    y = (train.column("targets") if isinstance(train, Records)  # (N, K)
+         else np.stack([r.extra["targets"] for r in train]))
     mean, std = y.mean(axis=0), y.std(axis=0)
     names = target_columns(cfg)
     flat = [k for k in range(y.shape[1]) if std[k] <= CONSTANT_TARGET * max(1.0, abs(mean[k]))]

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.data.bulk import gc_paused
 from rnnkit.data.cells import MISSING, POSITIONS_LISTED, absent, is_blank, parse_scalar
 from rnnkit.data.records import ParsedRow, ReadOptions, ReadResult, Record, collect_rows
 from rnnkit.data.tables import Issue, Table, TableRow
@@ -94,20 +95,21 @@ def interpret_long(table: Table | Iterable[Table], opts: ReadOptions, columns: l
     features: list[str] | None = None
     groups: dict[str, list[_Step]] = {}
     parsed: list[ParsedRow] = []
-    for chunk in tables:
-        if features is None:
-            features = opts.feature_columns or [c for c in (columns or chunk.columns) if c not in special]
-        for row in chunk.rows:
-            v = row.fields.get(opts.id_column, MISSING)
-            if v is MISSING or is_blank(v):
-                # A row without an id cannot join a sequence; it is a bad row of its own.
-                issue = row.broken or absent(opts.id_column, v, "sequence id", "give the row its sequence id")
-                parsed.append(ParsedRow(TableRow(row.line, {}, row.raw), None, f"{opts.base}:{row.line}",
-                                        [(row.line, issue)]))
-                continue
-            # Broken rows whose id field is readable join their sequence, so that the sequence is
-            # rejected instead of being built with a step missing.
-            groups.setdefault(str(v).strip(), []).append(_Step(row, features, opts))
+    with gc_paused():  # a million slim steps stay alive: no cyclic collection scanning them again and again
+        for chunk in tables:
+            if features is None:
+                features = opts.feature_columns or [c for c in (columns or chunk.columns) if c not in special]
+            for row in chunk.rows:
+                v = row.fields.get(opts.id_column, MISSING)
+                if v is MISSING or is_blank(v):
+                    # A row without an id cannot join a sequence; it is a bad row of its own.
+                    issue = row.broken or absent(opts.id_column, v, "sequence id", "give the row its sequence id")
+                    parsed.append(ParsedRow(TableRow(row.line, {}, row.raw), None, f"{opts.base}:{row.line}",
+                                            [(row.line, issue)]))
+                    continue
+                # Broken rows whose id field is readable join their sequence, so that the sequence is
+                # rejected instead of being built with a step missing.
+                groups.setdefault(str(v).strip(), []).append(_Step(row, features, opts))
 
     width = len(features or [])
     for sid, steps in groups.items():

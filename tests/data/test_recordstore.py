@@ -135,11 +135,8 @@ def test_bad_rows_labels_and_ids_hold_across_chunks(tmp_path, monkeypatch):
     assert "4 bad row(s)" in str(err.value) and ":49" in str(err.value)  # the duplicate id on line 49
 
 
-def test_chunked_read_needs_a_fraction_of_the_memory(tmp_path, monkeypatch):
-    """tracemalloc's peak (the Python allocator: deterministic for a given input) during `prepare_data` on 30,000
-    rows: the chunked read holds one chunk of Python objects, the whole read every row's."""
-    train = _write(tmp_path / "train.csv", 30_000)
-    cfg = C.resolve(None, [f"data.train={train}"])
+def _prepare_peaks(cfg, monkeypatch) -> dict[bool, int]:
+    """tracemalloc's peak during `prepare_data`, read in chunks of 2,000 rows (True) and whole (False)."""
     peaks = {}
     for chunked in (False, True):
         with monkeypatch.context() as m:
@@ -154,6 +151,15 @@ def test_chunked_read_needs_a_fraction_of_the_memory(tmp_path, monkeypatch):
                 peaks[chunked] = tracemalloc.get_traced_memory()[1]
             finally:
                 tracemalloc.stop()
+    return peaks
+
+
+def test_chunked_read_needs_a_fraction_of_the_memory(tmp_path, monkeypatch):
+    """tracemalloc's peak (the Python allocator: deterministic for a given input) during `prepare_data` on 30,000
+    rows: the chunked read holds one chunk of Python objects, the whole read every row's."""
+    train = _write(tmp_path / "train.csv", 30_000)
+    cfg = C.resolve(None, [f"data.train={train}"])
+    peaks = _prepare_peaks(cfg, monkeypatch)
     assert peaks[True] < 0.3 * peaks[False], peaks
 
 
@@ -296,20 +302,7 @@ def test_numeric_rows_in_chunks_need_a_fraction_of_the_memory(tmp_path, monkeypa
     rows and `Record`s, the whole read every row's."""
     train = _write_numeric(tmp_path / "train.csv", 20_000)
     cfg = C.resolve(None, [f"data.train={train}"])
-    peaks = {}
-    for chunked in (False, True):
-        with monkeypatch.context() as m:
-            m.setattr(recordstore, "CHUNK_ROWS", 2_000)
-            if not chunked:
-                m.setattr(pipeline, "read_file", _whole)
-            tracemalloc.start()
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    pipeline.prepare_data(cfg, None)
-                peaks[chunked] = tracemalloc.get_traced_memory()[1]
-            finally:
-                tracemalloc.stop()
+    peaks = _prepare_peaks(cfg, monkeypatch)
     assert peaks[True] < 0.5 * peaks[False], peaks
 
 

@@ -183,7 +183,12 @@ def read_records(
     opts.has_label = label_column in table.columns
     if mode == "long":
         chunkscope.require_row_local()  # a sequence's rows may lie in different chunks
-        return interpret_long(table if tables is None else itertools.chain([table], tables), opts, table.columns)
+        if tables is None:
+            return interpret_long(table, opts, table.columns)
+        chunks, columns = itertools.chain([table], tables), table.columns
+        del table  # the first chunk is freed once read, like the others
+        return interpret_long(chunks, opts, columns, reread=lambda: iter_tables(
+            p, file, fmt, delimiter=delimiter, rows=LONG_CHUNK_ROWS))
     if tables is not None:  # not long format after all: the whole table
         table = load_table(p, file, fmt, delimiter=delimiter)
     return interpret_rows(table, opts, mode)

@@ -22,7 +22,9 @@ Each (case, layout) runs in its own process, A B A B (interleaved) per case, one
 the mean time of steps 2-21 (batches of 64, a 16-unit LSTM: the data fetch is a visible share), then it stops;
 then times the resume fingerprint alone (B: with an empty hash cache, and with the one the run wrote). Peak RSS is
 the child's own `ru_maxrss`; "kept" is the RSS after preparation once `malloc_trim` has returned freed memory
-(what the data really hold, against "retained", RSS before the trim). Per row: (peak RSS - RSS after imports) /
+(what the data really hold, against "retained", RSS before the trim). "After imports" includes `torch._dynamo`,
+which torch's AdamW constructor imports at the first training (about 70 MB; before 2026-12-03 it was counted as
+the data's when the peak fell in training). Per row: (peak RSS - RSS after imports) /
 rows, against the row's payload (token ids at 4 bytes and the label at 4; a series' 150 float32 values and its
 label).
 
@@ -175,6 +177,7 @@ t0 = time.perf_counter()
 import gc, inspect, json, resource, sys, tempfile
 from pathlib import Path
 import torch
+import torch._dynamo  # AdamW's constructor imports it (about 70 MB of RSS): counted with the imports, not the data
 from rnnkit import config as C
 from rnnkit.tasks import get_task
 from rnnkit.training import setup

@@ -170,7 +170,7 @@ def read_records(
         require_label=require_label,
         from_text=fmt in ("csv", "tsv"),
     )
-    tables = None  # long format: the file's chunks, each kept slim once read (`interpret_long`)
+    tables = None  # long format: the file's chunks, each row put in flat columns once read (`interpret_long`)
     if (input == "long" or (input == "auto" and id_column and time_column)) and fmt in LONG_CHUNKED \
             and chunkscope.active() is None:
         tables = iter_tables(p, file, fmt, delimiter=delimiter, rows=LONG_CHUNK_ROWS)

@@ -30,7 +30,7 @@ A family that parses more of a row after the read keeps it in `RecordStore.colum
 array a key, given back in `Record.extra`), as regression does with its targets.
 
 Not kept in a store (read by the reader, as before): long format (a sequence spans rows; the reader reads it in
-chunks of its own and keeps each row slim, `rnnkit.data.longformat`), .ts files and every format
+chunks of its own and keeps its steps in flat columns, `rnnkit.data.longformat`), .ts files and every format
 `chunks_of` does not cut.
 """
 

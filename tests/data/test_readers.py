@@ -701,7 +701,7 @@ def test_long_format_without_rejects_is_read_once(tmp_path, monkeypatch):
 
 
 def test_long_format_in_chunks_needs_less_memory(tmp_path, monkeypatch):
-    """tracemalloc's peak reading 2,000 series x 25 steps of long format: chunks of 2,000 rows, each row kept in
+    """tracemalloc's peak reading 800 series x 25 steps of long format: chunks of 1,000 rows, each row kept in
     flat columns (a few bytes a step beside its values), against every row's dict of fields at once."""
     import tracemalloc
 
@@ -709,13 +709,13 @@ def test_long_format_in_chunks_needs_less_memory(tmp_path, monkeypatch):
 
     rng = np.random.default_rng(0)
     lines = ["series,t,a,b,c,label"] + [f"s{s},{t},{rng.normal():.4f},{rng.normal():.4f},{rng.normal():.4f},"
-                                        f"{'ab'[s % 2]}" for s in range(2000) for t in range(25)]
+                                        f"{'ab'[s % 2]}" for s in range(800) for t in range(25)]
     path = tmp_path / "long.csv"
     path.write_text("\n".join(lines) + "\n")
     peaks = {}
     for chunked in (False, True):
         with monkeypatch.context() as m:
-            m.setattr(readers, "LONG_CHUNK_ROWS", 2_000)
+            m.setattr(readers, "LONG_CHUNK_ROWS", 1_000)
             if not chunked:
                 m.setattr(readers, "LONG_CHUNKED", ())
             tracemalloc.start()
@@ -724,5 +724,5 @@ def test_long_format_in_chunks_needs_less_memory(tmp_path, monkeypatch):
                 peaks[chunked] = tracemalloc.get_traced_memory()[1]
             finally:
                 tracemalloc.stop()
-            assert len(got.records) == 2000
+            assert len(got.records) == 800
     assert peaks[True] < 0.3 * peaks[False], peaks

@@ -135,12 +135,12 @@ def test_bad_rows_labels_and_ids_hold_across_chunks(tmp_path, monkeypatch):
     assert "4 bad row(s)" in str(err.value) and ":49" in str(err.value)  # the duplicate id on line 49
 
 
-def _prepare_peaks(cfg, monkeypatch) -> dict[bool, int]:
-    """tracemalloc's peak during `prepare_data`, read in chunks of 2,000 rows (True) and whole (False)."""
+def _prepare_peaks(cfg, monkeypatch, chunk_rows: int) -> dict[bool, int]:
+    """tracemalloc's peak during `prepare_data`, read in chunks of `chunk_rows` rows (True) and whole (False)."""
     peaks = {}
     for chunked in (False, True):
         with monkeypatch.context() as m:
-            m.setattr(recordstore, "CHUNK_ROWS", 2_000)
+            m.setattr(recordstore, "CHUNK_ROWS", chunk_rows)
             if not chunked:
                 m.setattr(pipeline, "read_file", _whole)
             tracemalloc.start()
@@ -155,11 +155,11 @@ def _prepare_peaks(cfg, monkeypatch) -> dict[bool, int]:
 
 
 def test_chunked_read_needs_a_fraction_of_the_memory(tmp_path, monkeypatch):
-    """tracemalloc's peak (the Python allocator: deterministic for a given input) during `prepare_data` on 30,000
-    rows: the chunked read holds one chunk of Python objects, the whole read every row's."""
-    train = _write(tmp_path / "train.csv", 30_000)
+    """tracemalloc's peak (the Python allocator: deterministic for a given input) during `prepare_data` on 12,000
+    rows in chunks of 800: the chunked read holds one chunk of Python objects, the whole read every row's."""
+    train = _write(tmp_path / "train.csv", 12_000)
     cfg = C.resolve(None, [f"data.train={train}"])
-    peaks = _prepare_peaks(cfg, monkeypatch)
+    peaks = _prepare_peaks(cfg, monkeypatch, 800)
     assert peaks[True] < 0.3 * peaks[False], peaks
 
 
@@ -298,11 +298,11 @@ def test_a_chunk_whose_most_common_channel_count_differs_reads_the_file_whole(tm
 
 
 def test_numeric_rows_in_chunks_need_a_fraction_of_the_memory(tmp_path, monkeypatch):
-    """tracemalloc's peak during `prepare_data` on 20,000 numeric rows: the chunked read holds one chunk of table
-    rows and `Record`s, the whole read every row's."""
-    train = _write_numeric(tmp_path / "train.csv", 20_000)
+    """tracemalloc's peak during `prepare_data` on 8,000 numeric rows in chunks of 800: the chunked read holds one
+    chunk of table rows and `Record`s, the whole read every row's."""
+    train = _write_numeric(tmp_path / "train.csv", 8_000)
     cfg = C.resolve(None, [f"data.train={train}"])
-    peaks = _prepare_peaks(cfg, monkeypatch)
+    peaks = _prepare_peaks(cfg, monkeypatch, 800)
     assert peaks[True] < 0.5 * peaks[False], peaks
 
 

@@ -88,7 +88,9 @@ def ordered(tmp_path_factory):
     for name, extra in {"hierarchical": [], "window": ["data.long_sequences=window"],
                         "head_tail": ["data.long_sequences=truncate", "data.truncate_keep=head_tail"]}.items():
         run = root / name
-        summary, err = _train([f"data.train={path}", *SMALL, "model.cell=gru", "train.max_epochs=30", *extra], run)
+        # 15 epochs: the hierarchical run reaches validation accuracy 1.0 at epoch 8 (test 1.0 at 15 and at 30); the
+        # window run's best epoch of 30 was its 15th, so its figure is the same (measured 2026-12-03)
+        summary, err = _train([f"data.train={path}", *SMALL, "model.cell=gru", "train.max_epochs=15", *extra], run)
         out[name] = (run, summary, err)
     return path, lengths, out
 

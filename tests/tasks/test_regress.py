@@ -309,3 +309,39 @@ def test_covid3month_short_run_reports_rmse_and_the_training_mean(tmp_path, caps
     assert math.isfinite(test["rmse"]) and test["rmse"] > 0
     assert test["baselines"]["training_mean"]["rmse"] == pytest.approx(0.0447, abs=5e-4)
     assert "training mean" in summary["data"]["reference"]
+
+
+def test_rejected_targets_raw_text_is_read_in_chunks_not_the_whole_table(tmp_path, monkeypatch):
+    """Bad targets in a long-format file and in numeric rows, under --bad-rows skip: rejects.jsonl holds each
+    rejected record's raw text (all the rows of a sequence, in file order), found by reading the file again in
+    chunks, never as one whole table."""
+    from rnnkit.data import tables
+    from rnnkit.tasks import regress
+
+    rng = np.random.default_rng(0)
+    steps = [{"id": f"s{s}", "t": t, "x": f"{rng.normal():.3f}", "y": f"{s * 0.1:.1f}"}
+             for t in range(6) for s in range(40)]  # the sequences' rows interleaved
+    for t in range(6):  # sequence s7: a target that is not a number (the same on every row)
+        steps[t * 40 + 7]["y"] = "abc"
+    long = write_csv(tmp_path / "long.csv", steps)
+    rows = [{"sequence": json.dumps([[float(v)] for v in rng.normal(size=5).round(3)]), "label": f"{i * 0.5}"}
+            for i in range(40)]
+    rows[9]["label"] = "n/a"
+    numeric = write_csv(tmp_path / "rows.csv", rows)
+
+    def whole_table(*args, **kwargs):
+        raise AssertionError("the whole table was loaded for the rejects' raw text")
+
+    monkeypatch.setattr(regress, "load_table", whole_table)
+    monkeypatch.setattr(tables, "load_table", whole_table)
+    for data, extra, line, raw in [
+        (long, ["data.id_column=id", "data.time_column=t", "data.label_column=y"], 9,
+         "".join(f"s7,{t},{steps[t * 40 + 7]['x']},abc\r\n" for t in range(6))),
+        (numeric, [], 11, '"' + rows[9]["sequence"] + '",n/a\r\n'),
+    ]:
+        out = tmp_path / data.stem
+        cfg = C.resolve(None, ["task=regress", f"data.train={data}", "data.bad_rows=skip",
+                               "data.max_bad_fraction=0.1", *extra])
+        regress.TASK.prepare(cfg, out)
+        rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+        assert [(r["line"], r["raw"]) for r in rejects] == [(line, raw)], rejects

@@ -61,7 +61,7 @@ from rnnkit.data.records import RAW_LIMIT, ReadResult, Record
 from rnnkit.data.recordstore import Records, lengths_of, read_file
 from rnnkit.data.splits import Splits, save_split
 from rnnkit.data.standardize import Standardizer
-from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, load_table
+from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, iter_tables, load_table
 from rnnkit.data.validate import validate_splits
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
@@ -305,23 +305,28 @@ def _ts_has_targets(path: Path) -> bool:
 def _raw_text(path: Path, fmt: str, table, id_column: str | None, bad: dict[int, Record], *,
               delimiter: str = "auto") -> dict[int, str]:
     """The raw text of each rejected record (for rejects.jsonl), keyed by its first line: its row, or all the
-    rows of a long-format sequence."""
+    rows of a long-format sequence. Read from `table` when there is one, else from the file again in chunks,
+    keeping only the rejected records' rows (as much as the rejects file keeps, `RAW_LIMIT`)."""
     if fmt == "ts":
         lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
         return {line: lines[line - 1].rstrip("\r")[:RAW_LIMIT] for line in bad}
-    if table is None:
-        table = load_table(path, str(path), fmt, delimiter=delimiter)
-    by_line = {r.line: r.raw for r in table.rows}
-    groups: dict[str, list] = {}
-    if id_column:
-        for r in table.rows:
-            groups.setdefault(str(r.fields.get(id_column, "")).strip(), []).append(r)
-    out = {}
-    for line, rec in bad.items():
-        rows = groups.get(rec.extra.get("sequence_id"), []) if "sequence_id" in rec.extra else []
-        text = "".join(r.raw if r.raw.endswith("\n") else r.raw + "\n" for r in rows) or by_line.get(line, "")
-        out[line] = text[:RAW_LIMIT]
-    return out
+    chunks = [table] if table is not None else iter_tables(path, str(path), fmt, delimiter=delimiter)
+    of_sequence = {rec.extra["sequence_id"]: line for line, rec in bad.items() if "sequence_id" in rec.extra}
+    sequences = set(of_sequence.values())  # their keys: the line of a sequence's first row
+    pieces: dict[int, list[str]] = {line: [] for line in bad}
+    size = dict.fromkeys(bad, 0)
+    for chunk in chunks:
+        for r in chunk.rows:
+            key = of_sequence.get(str(r.fields.get(id_column, "")).strip()) if id_column and of_sequence else None
+            if key is None and r.line in bad and r.line not in sequences:
+                key = r.line
+            if key is None or size[key] >= RAW_LIMIT:
+                continue
+            # a sequence's rows one to a line; a row of its own as it was read
+            text = r.raw + "\n" if key in sequences and not r.raw.endswith("\n") else r.raw
+            pieces[key].append(text)
+            size[key] += len(text)
+    return {line: "".join(pieces[line])[:RAW_LIMIT] for line in bad}
 
 
 # --------------------------------------------------------------------------- splits and preparation

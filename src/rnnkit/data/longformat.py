@@ -28,7 +28,7 @@ import numpy as np
 
 from rnnkit.data.bulk import gc_paused
 from rnnkit.data.cells import MISSING, POSITIONS_LISTED, absent, is_blank, parse_scalar
-from rnnkit.data.records import RAW_LIMIT, ParsedRow, ReadOptions, ReadResult, Record, collect_rows
+from rnnkit.data.records import ParsedRow, ReadOptions, ReadResult, Record, collect_rows, raw_texts
 from rnnkit.data.tables import Issue, Table, TableRow
 from rnnkit.errors import shorten
 
@@ -247,19 +247,11 @@ def _sequences(steps: _Steps, reread: Callable[[], Iterable[Table]] | None) -> l
 
 def _raw_text(steps: _Steps, order: np.ndarray, bounds: list[int], rejected: dict[int, ParsedRow],
               reread: Callable[[], Iterable[Table]] | None) -> None:
-    """Each rejected sequence's raw text, all of its rows (as far as the rejects file keeps, `RAW_LIMIT`), read
-    again from the file: the lines of its rows are known, their text was not kept."""
+    """Each rejected sequence's raw text, all of its rows (as far as the rejects file keeps), read again from the
+    file: the lines of its rows are known, their text was not kept."""
     assert reread is not None, "a long-format table read in chunks needs `reread` for its rejected rows"
     owner = {steps.line[k]: g for g in rejected for k in order[bounds[g]:bounds[g + 1]].tolist()}
-    pieces: dict[int, list[str]] = {g: [] for g in rejected}
-    size = dict.fromkeys(rejected, 0)
-    for chunk in reread():
-        for row in chunk.rows:
-            g = owner.get(row.line)
-            if g is None or size[g] >= RAW_LIMIT:
-                continue
-            text = row.raw if row.raw.endswith(("\n", "\r")) else row.raw + "\n"
-            pieces[g].append(text)
-            size[g] += len(text)
+    texts = raw_texts(reread(), lambda row: owner.get(row.line),
+                      lambda _, raw: raw if raw.endswith(("\n", "\r")) else raw + "\n")
     for g, unit in rejected.items():
-        unit.row.raw = "".join(pieces[g])
+        unit.row.raw = texts.get(g, "")

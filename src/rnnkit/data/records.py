@@ -13,11 +13,12 @@ a record, or the issues that reject it), and build their result with `collect_ro
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnnkit.data.tables import Issue, TableRow
+from rnnkit.data.tables import Issue, Table, TableRow
 from rnnkit.errors import Problem
 
 RAW_LIMIT = 2000  # characters of raw row text kept per rejected row (for rejects.jsonl)
@@ -124,6 +125,24 @@ def collect_rows(file: str, parsed: list[ParsedRow]) -> ReadResult:
             problems.append(Problem(file, line, column, value, rule, fix, unit.record_id))
     assert len(records) + len(bad_rows) == len(parsed)
     return ReadResult(records, problems, len(parsed), bad_rows, record_ids)
+
+
+def raw_texts(chunks: Iterable[Table], key_of: Callable[[TableRow], Hashable | None],
+              text_of: Callable[[Hashable, str], str]) -> dict[Hashable, str]:
+    """The raw text of the rejected rows a file is read again for: each row that `key_of` gives a key (a rejected
+    record), as `text_of(key, raw)`, joined per key in file order and cut at `RAW_LIMIT` characters (reading stops
+    adding to a key once it has that many). Keys without a row are absent."""
+    pieces: dict[Hashable, list[str]] = {}
+    size: dict[Hashable, int] = {}
+    for chunk in chunks:
+        for row in chunk.rows:
+            key = key_of(row)
+            if key is None or size.get(key, 0) >= RAW_LIMIT:
+                continue
+            text = text_of(key, row.raw)
+            pieces.setdefault(key, []).append(text)
+            size[key] = size.get(key, 0) + len(text)
+    return {key: "".join(texts)[:RAW_LIMIT] for key, texts in pieces.items()}
 
 
 def fix_channel_counts(parsed: list[ParsedRow], column: str) -> None:

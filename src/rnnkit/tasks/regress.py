@@ -57,7 +57,7 @@ from rnnkit.data.pipeline import (
     truncation_for,
 )
 from rnnkit.data.readers import read_records
-from rnnkit.data.records import RAW_LIMIT, ReadResult, Record
+from rnnkit.data.records import RAW_LIMIT, ReadResult, Record, raw_texts
 from rnnkit.data.recordstore import Records, lengths_of, read_file
 from rnnkit.data.splits import Splits, save_split
 from rnnkit.data.standardize import Standardizer
@@ -313,20 +313,15 @@ def _raw_text(path: Path, fmt: str, table, id_column: str | None, bad: dict[int,
     chunks = [table] if table is not None else iter_tables(path, str(path), fmt, delimiter=delimiter)
     of_sequence = {rec.extra["sequence_id"]: line for line, rec in bad.items() if "sequence_id" in rec.extra}
     sequences = set(of_sequence.values())  # their keys: the line of a sequence's first row
-    pieces: dict[int, list[str]] = {line: [] for line in bad}
-    size = dict.fromkeys(bad, 0)
-    for chunk in chunks:
-        for r in chunk.rows:
-            key = of_sequence.get(str(r.fields.get(id_column, "")).strip()) if id_column and of_sequence else None
-            if key is None and r.line in bad and r.line not in sequences:
-                key = r.line
-            if key is None or size[key] >= RAW_LIMIT:
-                continue
-            # a sequence's rows one to a line; a row of its own as it was read
-            text = r.raw + "\n" if key in sequences and not r.raw.endswith("\n") else r.raw
-            pieces[key].append(text)
-            size[key] += len(text)
-    return {line: "".join(pieces[line])[:RAW_LIMIT] for line in bad}
+
+    def key_of(row) -> int | None:
+        key = of_sequence.get(str(row.fields.get(id_column, "")).strip()) if id_column and of_sequence else None
+        return row.line if key is None and row.line in bad and row.line not in sequences else key
+
+    # a sequence's rows one to a line; a row of its own as it was read
+    texts = raw_texts(chunks, key_of, lambda key, raw: raw + "\n" if key in sequences and not raw.endswith("\n")
+                      else raw)
+    return {line: texts.get(line, "") for line in bad}
 
 
 # --------------------------------------------------------------------------- splits and preparation

@@ -726,3 +726,22 @@ def test_long_format_in_chunks_needs_less_memory(tmp_path, monkeypatch):
                 tracemalloc.stop()
             assert len(got.records) == 800
     assert peaks[True] < 0.3 * peaks[False], peaks
+
+
+def test_long_format_from_a_pipe_is_read_once(tmp_path):
+    """A path that can be read only once (a pipe) is read whole: the rejected sequence's raw text is the one
+    read, not a second read of a drained pipe."""
+    import os
+    import threading
+
+    text = "id,t,a,label\ns1,1,1,x\ns1,2,x,x\ns2,1,1,y\n"
+    r, w = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(w, text.encode()), os.close(w)))
+    writer.start()
+    try:
+        res = read_records(f"/proc/self/fd/{r}", format="csv", id_column="id", time_column="t")
+    finally:
+        writer.join()
+        os.close(r)
+    assert [rec.id for rec in res.records] == [f"{r}:s2"]
+    assert res.bad_rows == {2: "s1,1,1,x\ns1,2,x,x\n"}

@@ -171,8 +171,10 @@ def read_records(
         from_text=fmt in ("csv", "tsv"),
     )
     tables = None  # long format: the file's chunks, each row put in flat columns once read (`interpret_long`)
+    # in chunks only from a regular file: the rejected sequences' raw text is read from it again (a pipe or a FIFO
+    # can be read once, so it is read whole)
     if (input == "long" or (input == "auto" and id_column and time_column)) and fmt in LONG_CHUNKED \
-            and chunkscope.active() is None:
+            and chunkscope.active() is None and p.is_file():
         tables = iter_tables(p, file, fmt, delimiter=delimiter, rows=LONG_CHUNK_ROWS)
         table = next(tables)
     else:

@@ -152,6 +152,41 @@ def length_array(dataset) -> np.ndarray:
     return found if found is not None else np.asarray(dataset.lengths, dtype=np.int64)
 
 
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+
+
+def content_keys(dataset, *, block_values: int = 1 << 20) -> np.ndarray | None:
+    """(N,) uint64: a hash of each example's input values and their positions (equal inputs, equal keys), for
+    `BucketBatchSampler(tiebreak=...)`; None when the inputs are not a numeric column (objects, another dataset
+    type). Vectorised over the column's flat values, about `block_values` values at a time (a memory-mapped
+    column is read a block at a time too): no Example is rebuilt."""
+    column = getattr(dataset, "_inputs", None)
+    values = getattr(column, "values", None)
+    if values is None or column.objects is not None or values.dtype.itemsize not in (1, 2, 4, 8) \
+            or values.dtype.kind not in "biuf":
+        return None
+    n = len(dataset)
+    per_row = int(np.prod(values.shape[1:], dtype=np.int64))  # ragged: values per step; stacked: per row
+    rows = np.asarray(column.offsets, dtype=np.int64) if column.offsets is not None else np.arange(n + 1)
+    flat = values.reshape(-1) if values.flags.c_contiguous else np.ascontiguousarray(values).reshape(-1)
+    starts = rows * per_row
+    keys = np.zeros(n, dtype=np.uint64)
+    lo = 0
+    while lo < n:
+        hi = max(lo + 1, min(n, int(np.searchsorted(starts, starts[lo] + block_values, side="right")) - 1))
+        part = starts[lo:hi + 1] - starts[lo]
+        bits = np.asarray(flat[starts[lo]:starts[hi]]).view(f"u{values.dtype.itemsize}").astype(np.uint64)
+        position = np.arange(bits.size, dtype=np.int64) - np.repeat(part[:-1], np.diff(part))
+        mixed = bits + (position.astype(np.uint64) + np.uint64(1)) * _MIX[0]  # splitmix64's finaliser per value
+        for shift, factor in ((30, _MIX[1]), (27, _MIX[2])):  # uint64 arithmetic wraps modulo 2**64, as meant
+            mixed = (mixed ^ (mixed >> np.uint64(shift))) * factor
+        mixed ^= mixed >> np.uint64(31)
+        sums = np.concatenate([np.zeros(1, np.uint64), np.cumsum(mixed, dtype=np.uint64)])
+        keys[lo:hi] = sums[part[1:]] - sums[part[:-1]]
+        lo = hi
+    return keys
+
+
 def stacked_targets(examples: Sequence[Example]) -> torch.Tensor:
     """(N,) the 0-d targets of `examples` (class indices) as one tensor; for a dataset's `.examples` read from its
     target column, without rebuilding an Example (and a 0-d tensor) per row."""

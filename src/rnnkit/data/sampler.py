@@ -44,7 +44,8 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     * ``shuffle=True, bucketing=False``: permute all indices and cut into batches (plain
       random batches).
     * ``shuffle=False, bucketing=True`` (evaluation): sort *all* indices by length
-      (stable, ascending) and cut into batches - tightest possible batches, no randomness.
+      (stable, ascending; equal lengths by ``tiebreak`` when given) and cut into batches - tightest
+      possible batches, no randomness.
     * ``shuffle=False, bucketing=False``: file order cut into batches.
 
     Invariants (checked by tests/data/test_sampler.py):
@@ -93,6 +94,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         num_replicas: int = 1,
         rank: int = 0,
         passes: int = 1,
+        tiebreak: np.ndarray | None = None,
     ) -> None:
         """Args:
             lengths: length (number of steps) of every example, in dataset order.
@@ -105,6 +107,9 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
             num_replicas: number of DDP ranks.
             rank: this process's rank in ``[0, num_replicas)``.
             passes: passes over the data per epoch (>= 1; see the class docstring).
+            tiebreak: (N,) keys that order examples of equal length in the evaluation order (shuffle=False,
+                bucketing=True), e.g. `collate.content_keys`: the same rows then form the same batches whatever
+                their order in the dataset (BLAS kernels may round a row differently beside other rows).
 
         Raises:
             ValueError: empty or negative lengths, or an out-of-range setting.
@@ -137,6 +142,9 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.num_replicas = int(num_replicas)
         self.rank = int(rank)
         self.passes = int(passes)
+        if tiebreak is not None and np.shape(tiebreak) != lens.shape:
+            raise ValueError(f"tiebreak must hold one key per example ({lens.size}), got shape {np.shape(tiebreak)}")
+        self.tiebreak = tiebreak
         self.epoch = 0
         self.start = 0
 
@@ -168,7 +176,8 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
                     parts.append(idx[np.argsort(self.lengths[idx], kind="stable")])
                 order = np.concatenate(parts)
         elif self.bucketing:
-            order = np.argsort(self.lengths, kind="stable")
+            order = (np.argsort(self.lengths, kind="stable") if self.tiebreak is None
+                     else np.lexsort((self.tiebreak, self.lengths)))  # lexsort is stable too
         else:
             order = np.arange(n)
 

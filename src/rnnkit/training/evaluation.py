@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from rnnkit import config as C
-from rnnkit.data.collate import SequenceDataset, length_array
+from rnnkit.data.collate import SequenceDataset, content_keys, length_array
 from rnnkit.data.sampler import BucketBatchSampler
 from rnnkit.training.precision import Precision
 
@@ -21,7 +21,8 @@ def evaluate(model, dataset: SequenceDataset, task: Task, prep, cfg: C.Config, *
     """Loss and metrics over a whole dataset (eval mode); per-example predictions in dataset order."""
     was_training = model.training
     model.eval()
-    sampler = BucketBatchSampler(length_array(dataset), cfg.data.batch_size, bucketing=True, shuffle=False)
+    sampler = BucketBatchSampler(length_array(dataset), cfg.data.batch_size, bucketing=True, shuffle=False,
+                                 tiebreak=content_keys(dataset))  # the same batches whatever the rows' order
     preds: list = [None] * len(dataset)
     loss_sum, n = 0.0, 0
     has_targets = len(dataset) > 0 and dataset[0].target is not None

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from rnnkit.data.collate import SequenceDataset, length_array
+from rnnkit.data.collate import SequenceDataset, content_keys, length_array
 from rnnkit.data.sampler import BucketBatchSampler
 from rnnkit.errors import Interrupted, TrainingError
 from rnnkit.training import distributed
@@ -461,7 +461,8 @@ def evaluate_loss(model, *, dataset: SequenceDataset, task, device, precision: P
     was_training = model.training
     model.eval()
     loss_sum, n = 0.0, 0
-    for idx in BucketBatchSampler(length_array(dataset), batch_size, bucketing=True, shuffle=False):
+    for idx in BucketBatchSampler(length_array(dataset), batch_size, bucketing=True, shuffle=False,
+                                  tiebreak=content_keys(dataset)):
         batch = task.collate([dataset[i] for i in idx]).to(device)
         with precision.autocast():
             mean, count = task.loss(task.forward(model, batch, None), batch)

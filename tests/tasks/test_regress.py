@@ -345,3 +345,28 @@ def test_rejected_targets_raw_text_is_read_in_chunks_not_the_whole_table(tmp_pat
         regress.TASK.prepare(cfg, out)
         rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
         assert [(r["line"], r["raw"]) for r in rejects] == [(line, raw)], rejects
+
+
+def test_a_bad_target_read_from_a_pipe_is_skipped_with_its_raw_text(tmp_path):
+    """A training file read from a pipe (`rnnkit train /dev/stdin`) can be read once: a bad target under
+    --bad-rows skip is rejected with the row as it was read, not a second read of the drained pipe (which failed
+    with 'the file is empty')."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    rows = [{"sequence": json.dumps([[float(v)] for v in rng.normal(size=5).round(3)]), "label": f"{i * 0.5}"}
+            for i in range(60)]
+    rows[9]["label"] = "n/a"
+    data = write_csv(tmp_path / "rows.csv", rows)
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "rnnkit.cli", "train", "/dev/stdin", "--task", "regress", "--out", str(out),
+         "--set", "data.format=csv", "--set", "data.bad_rows=skip", "--set", "data.max_bad_fraction=0.1",
+         "--set", "train.max_epochs=1", "--set", "train.progress=none", "--set", "train.threads=1",
+         "--set", "model.hidden_size=8"],
+        input=data.read_bytes(), capture_output=True, timeout=300)  # a pipe, not the file
+    assert done.returncode == 0, done.stderr.decode()
+    rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["raw"], r["problems"][0]["value"]) for r in rejects] == [
+        (11, '"' + rows[9]["sequence"] + '",n/a\r\n', "n/a")]

@@ -71,6 +71,7 @@ def read_records(
     lowercase: bool = False,
     require_label: bool = True,
     delimiter: str = "auto",
+    table=None,
 ) -> ReadResult:
     """Read one data file into records, collecting a problem for every bad row.
 
@@ -99,6 +100,8 @@ def read_records(
         delimiter: CSV/TSV field delimiter: one character (or comma, semicolon, tab, pipe), or
             "auto": ``,`` for csv and tab for tsv, sniffed among ``, ; tab |`` when the header
             then reads as one column that holds one of them. Ignored for other formats.
+        table: the file's table when the caller has read it already (`rnnkit.data.tables.load_table` of `path`
+            with the same format and delimiter): a pipe or FIFO can be read only once. Not for .ts files.
 
     Returns:
         A `ReadResult` with the good records, the problems of the bad rows, the number of rows
@@ -171,11 +174,17 @@ def read_records(
         from_text=fmt in ("csv", "tsv"),
     )
     tables = None  # long format: the file's chunks, each row put in flat columns once read (`interpret_long`)
+
+    def chunks_again():
+        return iter_tables(p, file, fmt, delimiter=delimiter, rows=LONG_CHUNK_ROWS)
+
     # in chunks only from a regular file: the rejected sequences' raw text is read from it again (a pipe or a FIFO
     # can be read once, so it is read whole)
-    if (input == "long" or (input == "auto" and id_column and time_column)) and fmt in LONG_CHUNKED \
+    if table is not None:
+        pass
+    elif (input == "long" or (input == "auto" and id_column and time_column)) and fmt in LONG_CHUNKED \
             and chunkscope.active() is None and p.is_file():
-        tables = iter_tables(p, file, fmt, delimiter=delimiter, rows=LONG_CHUNK_ROWS)
+        tables = chunks_again()
         table = next(tables)
     else:
         table = load_table(p, file, fmt, delimiter=delimiter)
@@ -189,8 +198,7 @@ def read_records(
             return interpret_long(table, opts, table.columns)
         chunks, columns = itertools.chain([table], tables), table.columns
         del table  # the first chunk is freed once read, like the others
-        return interpret_long(chunks, opts, columns, reread=lambda: iter_tables(
-            p, file, fmt, delimiter=delimiter, rows=LONG_CHUNK_ROWS))
+        return interpret_long(chunks, opts, columns, reread=chunks_again)
     if tables is not None:  # not long format after all: the whole table
         table = load_table(p, file, fmt, delimiter=delimiter)
     return interpret_rows(table, opts, mode)

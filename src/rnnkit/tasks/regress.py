@@ -228,10 +228,13 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunk
             raise DataError([Problem(file, None, c, c, f"target column not found; columns found: {found}",
                                      "set regress.target_columns to columns of this file, or add the column")
                              for c in missing], header=f"cannot read {file}")
+    if table is None and fmt in TABLE_FORMATS and path.exists() and not path.is_file() and not path.is_dir():
+        # a pipe or FIFO is read once: its rows kept for the rejected targets' raw text (`_raw_text`)
+        table = load_table(path, file, fmt, delimiter=options.get("delimiter", "auto"))
     if chunked and table is None:
         result = read_file(path, **opts, require_label=require)
     else:
-        result = read_records(path, **opts, require_label=require)
+        result = read_records(path, **opts, require_label=require, table=table)
     if not require:
         return result
     if fmt == "ts" and not _ts_has_targets(path):

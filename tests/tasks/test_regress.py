@@ -370,3 +370,22 @@ def test_a_bad_target_read_from_a_pipe_is_skipped_with_its_raw_text(tmp_path):
     rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
     assert [(r["line"], r["raw"], r["problems"][0]["value"]) for r in rejects] == [
         (11, '"' + rows[9]["sequence"] + '",n/a\r\n', "n/a")]
+    # two targets from a pipe: the second target's cells come from the one read too (a KeyError before), and a
+    # target column the file lacks is named before training
+    for row in rows:
+        row["level"] = "1.5" if row["label"] == "n/a" else f"{float(row['label']) * 2:.2f}"
+    two = write_csv(tmp_path / "two.csv", rows)
+    for targets, code in (("[label, level]", 0), ("[label, levle]", 2)):
+        done = subprocess.run(
+            [sys.executable, "-m", "rnnkit.cli", "train", "/dev/stdin", "--task", "regress",
+             "--out", str(tmp_path / f"two{code}"), "--set", "data.format=csv", "--set", "data.bad_rows=skip",
+             "--set", "data.max_bad_fraction=0.1", "--set", f"regress.target_columns={targets}", "--set",
+             "train.max_epochs=1", "--set", "train.progress=none", "--set", "train.threads=1", "--set",
+             "model.hidden_size=8"], input=two.read_bytes(), capture_output=True, timeout=300)
+        assert done.returncode == code, done.stderr.decode()
+        if code:
+            assert "'levle'" in done.stderr.decode() and "target column not found" in done.stderr.decode()
+            assert "Traceback" not in done.stderr.decode()
+        else:
+            summary = json.loads((tmp_path / "two0" / "summary.json").read_text())
+            assert set(summary["metrics"]["test"]["baselines"]["training_mean"]["mean"]) == {"label", "level"}

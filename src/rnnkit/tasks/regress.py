@@ -211,8 +211,11 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunk
     if fmt == "ts" and len(targets) > 1:
         raise ConfigError(f"{file}: a .ts file holds one target per case (after the last ':'); "
                           f"regress.target_columns names {len(targets)}.")
-    if len(targets) > 1 and fmt in TABLE_FORMATS and path.is_file():
+    once = path.exists() and not path.is_file() and not path.is_dir()  # a pipe or FIFO: it can be read only once
+    if fmt in TABLE_FORMATS and ((len(targets) > 1 and path.is_file()) or once):
+        # the whole table: the other targets' cells, or a pipe's rows kept for the rejects' raw text (`_raw_text`)
         table = load_table(path, file, fmt, delimiter=options.get("delimiter", "auto"))
+    if table is not None and len(targets) > 1:
         if opts.get("feature_columns") is None and opts.get("id_column") and opts.get("time_column"):
             # long format: the other target columns are not input channels
             special = {opts["id_column"], opts["time_column"], *targets}
@@ -228,9 +231,6 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunk
             raise DataError([Problem(file, None, c, c, f"target column not found; columns found: {found}",
                                      "set regress.target_columns to columns of this file, or add the column")
                              for c in missing], header=f"cannot read {file}")
-    if table is None and fmt in TABLE_FORMATS and path.exists() and not path.is_file() and not path.is_dir():
-        # a pipe or FIFO is read once: its rows kept for the rejected targets' raw text (`_raw_text`)
-        table = load_table(path, file, fmt, delimiter=options.get("delimiter", "auto"))
     if chunked and table is None:
         result = read_file(path, **opts, require_label=require)
     else:

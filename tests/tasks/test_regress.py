@@ -263,6 +263,28 @@ def test_ts_files_regression_header_bad_target_and_a_classification_file(tmp_pat
         TASK.prepare(C.resolve(None, ["task=regress", f"data.train={good}", "regress.target_columns=[a, b]"]))
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_a_regression_ts_file_trained_as_classify_names_task_regress_before_training(tmp_path, capsys, split):
+    """A new user's regression .ts file (@targetLabel true) and no --task: it was a 110-class classifier that
+    trained and exited 0, or with --test, one 'label not seen' error per case; now the header's line and the
+    fix are named, and nothing is trained."""
+    head = "@problemName toy\n@univariate true\n@equalLength true\n@seriesLength 4\n@targetLabel true\n@data\n"
+    rng = np.random.default_rng(0)
+    reg = tmp_path / "reg.ts"
+    reg.write_text(head + "".join(f"{i},{i + 1},{i + 2},{i + 3}:{rng.uniform(0, 9):.3f}\n" for i in range(60)))
+    classes = tmp_path / "classes.ts"
+    classes.write_text(head.replace("@targetLabel true", "@classLabel true a b")
+                       + "".join(f"{i},{i + 1},{i + 2},{i + 3}:{'ab'[i % 2]}\n" for i in range(60)))
+    train, test = (reg, classes) if split == "train" else (classes, reg)
+    run = tmp_path / "run"
+    code = main(["train", str(train), "--test", str(test), "--out", str(run), *_sets(SMALL)])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert f"{reg}:5" in err and "@targetLabel true" in err and "--task regress" in err
+    assert "label not seen" not in err and "Traceback" not in err
+    assert not (run / "checkpoints").exists()
+
+
 def test_a_constant_target_or_a_missing_target_column_is_a_data_error(tmp_path):
     from rnnkit.tasks.regress import TASK
 

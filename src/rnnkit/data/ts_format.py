@@ -164,6 +164,21 @@ def _is_finite_number(text: str) -> bool:
         return False
 
 
+def label_declaration(path: Path) -> tuple[str | None, int | None]:
+    """What a .ts file's header says its labels are, reading the header only: ("target", line) for
+    `@targetLabel true`, ("class", line) for `@classLabel true`, (None, None) for neither. `read_ts` checks the
+    header itself; this lets a task refuse the other kind of file, with the line to look at, before reading it."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            key, *args = line.strip().split() or [""]
+            low = key.lower()
+            if low == "@data":
+                break
+            if low in ("@targetlabel", "@classlabel") and args[:1] and args[0].lower() == "true":
+                return ("target" if low == "@targetlabel" else "class"), number
+    return None, None
+
+
 def read_ts(p: Path, file: str, require_label: bool) -> ReadResult:
     """Read a UEA/UCR .ts file (header lines starting with @, one case per line after @data)."""
     lines = read_text_file(p, file).split("\n")

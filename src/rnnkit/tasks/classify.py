@@ -14,10 +14,12 @@ from rnnkit.config import Config
 from rnnkit.data.collate import Batch, collate, stacked_targets
 from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
 from rnnkit.data.outputs import write_class_predictions
-from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, load_file_for_inference, prepare_data
+from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, input_files, load_file_for_inference, prepare_data
 from rnnkit.data.spamassassin import ENV_VAR, INSTALL, PACKAGE, SpamAssassinDataset
+from rnnkit.data.tables import EXTENSIONS
+from rnnkit.data.ts_format import label_declaration
 from rnnkit.data.vocab import LabelMap
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, DataError, Problem
 from rnnkit.tasks import Task
 from rnnkit.tasks._estimating import EstimatorSpec, Hooks, InputError, labels_of, prediction_rows
 from rnnkit.tasks._onnx import sequence_spec
@@ -72,6 +74,7 @@ register(
 
 def prepare(cfg: Config, run_dir: Path | None = None):
     """`prepare_data`, and what `model.frontend` resolves to on these data (report["frontend"])."""
+    refuse_regression_ts(*input_files(cfg))
     data = prepare_data(cfg, run_dir)
     data.report["frontend"] = frontend_choice(cfg, data.prep).to_dict()
     if data.prep.class_counts is None:  # (data.storage=stream counted every training row in its scan)
@@ -81,6 +84,23 @@ def prepare(cfg: Config, run_dir: Path | None = None):
     if cfg.data.dataset:
         data.report["reference"] = get_builtin(cfg.data.dataset).reference
     return data
+
+
+def refuse_regression_ts(files: dict[str, Path], options: dict) -> None:
+    """A regression .ts file (`@targetLabel true`) given to classify: its numbers would each become a class (110
+    classes from 110 cases, or one 'label not seen' per test case); say so, with the header line and --task regress."""
+    problems = []
+    for path in files.values():
+        fmt = options.get("format", "auto")
+        if (fmt == "ts" or (fmt == "auto" and EXTENSIONS.get(path.suffix.lower()) == "ts")) and path.is_file():
+            kind, line = label_declaration(path)
+            if kind == "target":
+                problems.append(Problem(str(path), line, None, "@targetLabel true", "a regression .ts file: its "
+                                        "labels are numeric targets, not class names",
+                                        "train it with --task regress, or use a classification .ts file "
+                                        "(@classLabel true followed by the class names)"))
+    if problems:
+        raise DataError(problems, header="cannot read class labels")
 
 
 def class_balance(cfg, counts: list[int]) -> dict:

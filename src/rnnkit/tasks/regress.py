@@ -62,6 +62,7 @@ from rnnkit.data.recordstore import Records, lengths_of, read_file
 from rnnkit.data.splits import Splits, save_split
 from rnnkit.data.standardize import Standardizer
 from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, iter_tables, load_table
+from rnnkit.data.ts_format import label_declaration
 from rnnkit.data.validate import validate_splits
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
@@ -237,8 +238,9 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunk
         result = read_records(path, **opts, require_label=require, table=table)
     if not require:
         return result
-    if fmt == "ts" and not _ts_has_targets(path):
-        raise DataError([Problem(file, None, None, "@classLabel", "a classification .ts file (@classLabel), not a "
+    kind, line = label_declaration(path) if fmt == "ts" and path.is_file() else (None, None)
+    if kind == "class":
+        raise DataError([Problem(file, line, None, "@classLabel true", "a classification .ts file, not a "
                                  "regression one: its labels are class names",
                                  "use a regression .ts file (@targetLabel true), or train it with --task classify")],
                         header=f"cannot read targets from {file}")
@@ -289,20 +291,6 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunk
     raw = _raw_text(path, fmt, table, opts.get("id_column"), bad, delimiter=options.get("delimiter", "auto"))
     return ReadResult(good, result.problems + problems, result.rows, {**result.bad_rows, **raw},
                       {**result.record_ids, **{line: rec.id for line, rec in bad.items()}})
-
-
-def _ts_has_targets(path: Path) -> bool:
-    """False for a .ts file whose header declares class labels and no @targetLabel."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            s = line.strip().lower()
-            if s.startswith("@targetlabel"):
-                return s.split()[1:2] == ["true"]
-            if s.startswith("@classlabel"):
-                return s.split()[1:2] != ["true"]
-            if s.startswith("@data"):
-                return True
-    return True
 
 
 def _raw_text(path: Path, fmt: str, table, id_column: str | None, bad: dict[int, Record], *,

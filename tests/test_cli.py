@@ -72,3 +72,20 @@ def test_item11_the_readme_setup_is_what_ci_runs_and_says_how_to_install_cpu_onl
     cpu = next(line for line in readme.splitlines() if "--index-url" in line)
     assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in cpu
     assert "constraints.txt" not in cpu
+
+
+def test_a_long_list_of_bad_rows_says_on_the_command_line_where_all_of_them_go(tmp_path, capsys):
+    """Past the first 50 problems the message pointed at "the error's .problems", which a shell user cannot
+    read; the command line names --bad-rows skip and the rejects file, and that file does hold every row."""
+    path = tmp_path / "train.csv"
+    rows = [f"word{i} other{i % 3},{'pos' if i % 2 else 'neg'}" for i in range(200)]
+    for i in range(0, 120, 2):
+        rows[i] = f"word{i},"  # 60 rows without a label
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(run), "--set", "train.max_epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert "... and 10 more (`--bad-rows skip` writes every bad row, with its problems, to DIR/rejects.jsonl)" in err
+    assert ".problems" not in err
+    assert main(["train", str(path), "--out", str(run), "--bad-rows", "skip", "--set", "train.max_epochs=1"]) == 2
+    assert len((run / "rejects.jsonl").read_text().splitlines()) == 60

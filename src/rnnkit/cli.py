@@ -12,7 +12,7 @@ from pathlib import Path
 from rnnkit import __version__
 from rnnkit import config as C
 from rnnkit.data.chunked import CHUNK_ROWS
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import DataError, RnnkitError
 
 EPILOG_TRAIN = """examples:
   rnnkit train --dataset japanese_vowels --out runs/jv
@@ -451,7 +451,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except RnnkitError as exc:
-        print(f"rnnkit: error: {exc}", file=sys.stderr)
+        text = str(exc)
+        if isinstance(exc, DataError):
+            text = exc.message("`--bad-rows skip` writes every bad row, with its problems, to DIR/rejects.jsonl"
+                               if args.command == "train" else "fix these and run again for the rest")
+        print(f"rnnkit: error: {text}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # e.g. the disk filled up while writing metrics or the summary
         where = f" {exc.filename}:" if exc.filename else ""

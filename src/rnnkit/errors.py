@@ -66,13 +66,19 @@ class DataError(RnnkitError):
 
     def __init__(self, problems: list[Problem], header: str | None = None):
         self.problems = list(problems)
+        self.header = header
+        super().__init__(self.message("all are listed in the error's .problems"))
+
+    def message(self, where_the_rest_are: str) -> str:
+        """The header and the first MAX_LISTED problems; past those, a count and `where_the_rest_are` (the Python
+        API's message points at `.problems`; the command line names what it can do instead)."""
         n = len(self.problems)
-        head = header or f"{n} problem{'s' if n != 1 else ''} found in the input data"
+        head = self.header or f"{n} problem{'s' if n != 1 else ''} found in the input data"
         # a header alone (no problems listed) ends the message: no colon left dangling
         lines = [head + ":" if n else head] + [f"  - {p}" for p in self.problems[:MAX_LISTED]]
         if n > MAX_LISTED:
-            lines.append(f"  ... and {n - MAX_LISTED} more (all are listed in the error's .problems)")
-        super().__init__("\n".join(lines))
+            lines.append(f"  ... and {n - MAX_LISTED} more ({where_the_rest_are})")
+        return "\n".join(lines)
 
 
 class MissingExtra(RnnkitError):

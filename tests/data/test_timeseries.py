@@ -144,3 +144,60 @@ def test_values_outside_the_transform_domain_are_named_before_training(tmp_path,
     assert (p.line, p.column, p.value) == (19, "value", bad)
     assert rule in p.rule and "forecast.transform=none" in p.fix
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def _stacked(path, ids, *, n=100, id_column="store", numeric_ids=False):
+    """Several series one after another in one file, each with its own id in `id_column` (times start again)."""
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sales", id_column, "day"])
+        for k, sid in enumerate(ids):
+            for day in range(1, n + 1):
+                w.writerow([f"{10 * k + np.sin(day / 3):.4f}", k + 1 if numeric_ids else sid, day])
+    return path
+
+
+@pytest.mark.parametrize("numeric_ids", [False, True])
+def test_several_series_and_no_series_column_name_the_column_and_the_key(tmp_path, numeric_ids):
+    """A new user's file of two stores, one after the other, without forecast.series_column: each row of the
+    second store was 'out of order' or 'duplicate', with advice to sort on the first column (the target); the
+    error is now one problem that names the column that holds the ids and the key to set."""
+    path = _stacked(tmp_path / "two.csv", ["a", "b"], numeric_ids=numeric_ids)
+    err = data_error(path, tmp_path, "forecast.time_column=day")
+    (p,) = err.problems
+    assert (p.file, p.line, p.column) == (str(path), 102, "store")
+    assert "times start again" in p.rule and "2 series" in p.rule
+    assert "--set forecast.series_column=store" in p.fix
+    # with the key set, the same file trains: two series
+    data = get_task("forecast").prepare(cfg_for(path, "forecast.time_column=day", "forecast.series_column=store"),
+                                        tmp_path)
+    assert data.report["series"] == 2
+
+
+def test_unsorted_rows_are_told_a_sort_on_the_time_column(tmp_path):
+    """The sort advice names the time column's own position (column 3 here), not the first column."""
+    path = tmp_path / "shuffled.csv"
+    rows = [(f"{np.sin(d / 3):.4f}", "x", d) for d in range(1, 61)]
+    rows[10], rows[11] = rows[11], rows[10]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sales", "note", "day"])
+        w.writerows(rows)
+    err = data_error(path, tmp_path, "forecast.time_column=day")
+    (p,) = [p for p in err.problems if "out of order" in p.rule]
+    assert p.line == 13
+    assert "-k3,3n" in p.fix and "-k1,1n" not in p.fix and "sort_values('day')" in p.fix
+
+
+def test_a_bad_series_is_counted_as_a_series_in_the_header(tmp_path):
+    t = list(range(60))
+    rows = [(i, "a", 1.0) for i in t] + [(i, "b", 2.0) for i in t if i not in (20, 30)]
+    path = tmp_path / "gaps.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time", "store", "sales"])
+        w.writerows(rows)
+    err = data_error(path, tmp_path, "forecast.series_column=store")
+    assert str(err).startswith(f"1 bad series (1 in {path}), 2 problem(s)")
+    err = data_error(path, tmp_path, "forecast.series_column=store", "data.bad_rows=skip")
+    assert "1 of 2 series (50.00%) are bad" in str(err)

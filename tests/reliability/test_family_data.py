@@ -223,7 +223,7 @@ def test_forecast_bad_series_under_both_policies(tmp_path, capsys):
 
     assert main([*args, "--out", str(tmp_path / "error")]) == 2
     err = capsys.readouterr().err
-    assert f"2 bad row(s) (2 in {path})" in err
+    assert f"2 bad series (2 in {path})" in err
     _assert_listed_once(err, [
         (str(path), line_of(20, "b"), "y", "inf", "NaN/Inf value"),
         (str(path), line_of(30, "b"), "y", "-Infinity", "NaN/Inf value"),

@@ -22,6 +22,7 @@ is skipped is the whole *series* holding a bad row (written to rejects.jsonl, co
 from __future__ import annotations
 
 import ast
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,6 @@ from rnnkit.data.time_axis import TimeAxis, as_number, infer_axis, infer_step
 from rnnkit.data.validate import validate_splits
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
-_SORT_FIX = "sort the rows by time (within each series), e.g. `sort -t, -k1,1n`, or pandas sort_values"
 _GAP_FIX = ("fill the missing steps (e.g. interpolate or carry the last value forward, and say so), or give the "
             "parts before and after the gap different series ids")
 
@@ -163,8 +163,66 @@ def _resolve_columns(table: Table, file: str, time_column: str, target_columns: 
     return targets, covariates
 
 
+def _sort_fix(table: Table, file: str, time_column: str, series_column: str | None, numeric: bool) -> str:
+    """How to sort this file by (series and) time: a `sort` line on the columns' own positions for CSV/TSV with a
+    header, and the pandas call."""
+    keys = [c for c in (series_column, time_column) if c]
+    how = f"pandas `df.sort_values({keys[0]!r})`" if len(keys) == 1 else f"pandas `df.sort_values({keys!r})`"
+    if table.delimiter is not None and table.header_line == 1:
+        flags = " ".join(f"-k{i},{i}{'n' if c == time_column and numeric else ''}"
+                         for c in keys for i in [table.columns.index(c) + 1])
+        sep = "$'\\t'" if table.delimiter == "\t" else shlex.quote(table.delimiter)
+        f = shlex.quote(file)
+        how = f"`(head -n 1 {f} && tail -n +2 {f} | sort -s -t{sep} {flags}) > sorted{Path(file).suffix}`, or {how}"
+    within = " within each series" if series_column else ""
+    more = ("; if the file holds several series one after another, give each row its series id in a column and "
+            "name it with --set forecast.series_column=COLUMN") if not series_column else ""
+    return f"sort the rows by time{within}, e.g. {how}{more}"
+
+
+def _several_series(table: Table, file: str, rows: list[TableRow], positions: np.ndarray, time_column: str,
+                    problems: list[Problem]) -> DataError | None:
+    """No series column, and the times start again: a column whose value changes where they do (and that with the
+    time tells every row apart) holds the series ids. The row problems would each say 'out of order' or
+    'duplicate'; one problem naming that column and forecast.series_column says what is wrong."""
+    if not any(("out of order" in p.rule or "duplicate timestamp" in p.rule) for p in problems):
+        return None
+    back = next((i for i in range(1, len(rows)) if positions[i] <= positions[i - 1]), None)
+    if back is None:
+        return None
+    found = []
+    for c in table.columns:
+        if c == time_column:
+            continue
+        ids = [str(r.fields.get(c, "")).strip() for r in rows]
+        distinct = set(ids)
+        if not 2 <= len(distinct) <= len(rows) // 2 or ids[back] == ids[back - 1]:
+            continue
+        latest: dict[str, float] = {}
+        ok = True
+        for sid, t in zip(ids, positions, strict=True):
+            if not sid or (sid in latest and not t > latest[sid]):
+                ok = False
+                break
+            latest[sid] = t
+        if ok:
+            found.append((len(distinct), c, ids))
+    if not found:
+        return None
+    n, column, ids = min(found, key=lambda f: f[0])
+    a, b = rows[back - 1], rows[back]
+    others = [c for _, c, _ in sorted(found) if c != column]
+    also = f" (or {', '.join(repr(c) for c in others)})" if others else ""
+    problem = _problem(file, b.line, column, ids[back],
+                       f"the times start again on line {b.line} ({b.fields.get(time_column)!r} after "
+                       f"{a.fields.get(time_column)!r} on line {a.line}) where column {column!r} changes from "
+                       f"{ids[back - 1]!r} to {ids[back]!r}: the file holds {n} series, and no series column is named",
+                       f"name the column that tells the series apart: --set forecast.series_column={column}{also}")
+    return DataError([problem], header=f"cannot read {file}: several series in one file")
+
+
 def _series_issues(sid: str, rows: list[TableRow], positions: np.ndarray, axis: TimeAxis, time_column: str,
-                   file: str) -> list[Problem]:
+                   file: str, sort_fix: str) -> list[Problem]:
     """Duplicate, decreasing and missing timestamps within one series, in file order."""
     issues = []
     step = axis.step
@@ -187,7 +245,7 @@ def _series_issues(sid: str, rows: list[TableRow], positions: np.ndarray, axis: 
         if b < a:
             issues.append(_problem(file, rows[i].line, time_column, here,
                                    f"timestamps out of order ({where}earlier than {prev!r} on line {rows[j].line})",
-                                   _SORT_FIX, sid))
+                                   sort_fix, sid))
             continue
         latest = i
         k = (b - a) / step
@@ -273,10 +331,13 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
         axis.step = infer_step([np.array([pos_of[id(r)] for r in rows]) for rows in groups.values()])
 
     units: list[tuple[str, list[TableRow], Series | None]] = []
+    sort_fix = _sort_fix(table, file, time_column, series_column, axis.kind == "number")
     for sid, rows in groups.items():
         probs = problems_of[sid]
         pos = np.array([pos_of[id(r)] for r in rows])
-        probs += _series_issues(sid, rows, pos, axis, time_column, file)
+        probs += _series_issues(sid, rows, pos, axis, time_column, file, sort_fix)
+        if not series_column and (several := _several_series(table, file, rows, pos, time_column, probs)):
+            raise several
         cols = targets + covariates
         vals = np.zeros((len(rows), len(cols)), dtype=np.float64)
         for i, r in enumerate(rows):
@@ -311,7 +372,7 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
         problems += [Problem(p.file, p.line, p.column, p.value, p.rule, p.fix, rids[row.line]) for p in probs]
     result = ReadResult(records, problems, len(units) + len(loose), bad, rids)
     validated = validate_splits({"series": result}, policy=bad_rows, max_bad_fraction=max_bad_fraction,
-                                rejects_path=rejects_path, check_labels=False)
+                                rejects_path=rejects_path, check_labels=False, unit=("series", "series"))
     good = [r.extra["series"] for r in validated.splits["series"]]
     if not good:
         raise DataError([], header=f"{file}: no usable series left")

@@ -254,6 +254,7 @@ def validate_splits(
     max_bad_fraction: float = 0.01,
     rejects_path: str | os.PathLike | None = None,
     check_labels: bool = True,
+    unit: tuple[str, str] = ("row", "rows"),
 ) -> ValidatedData:
     """Apply the bad-row policy to every split and check labels across splits.
 
@@ -270,6 +271,8 @@ def validate_splits(
             the rejected rows are in `ValidatedData.rejects` and a warning says how many.
         check_labels: when a "train" split is present, reject records of other splits whose
             label train never shows. Turn off for regression targets, where every value is new.
+        unit: what one record is called in the messages, singular and plural (a forecasting file's
+            records are whole series).
 
     Returns:
         `ValidatedData` with the good records of each split, the number rejected and a report.
@@ -280,6 +283,8 @@ def validate_splits(
             rows rejected (after the rejects file is written).
         ConfigError: unknown policy or `max_bad_fraction` outside 0..1.
     """
+    one, many = unit
+    counted = one if one == many else f"{one}(s)"  # "3 bad row(s)", "1 bad series"
     if policy not in POLICIES:
         raise ConfigError(f"data.bad_rows={policy!r} is not one of {', '.join(POLICIES)} (--bad-rows)")
     if (
@@ -314,9 +319,9 @@ def validate_splits(
             raise DataError(
                 problems,
                 header=(
-                    f"{len(all_rejects)} bad row(s) ({where}), {len(problems)} problem(s); fix them, or pass "
-                    f"`--bad-rows skip` to skip bad rows (allowed up to data.max_bad_fraction="
-                    f"{max_bad_fraction:g} of all rows)"
+                    f"{len(all_rejects)} bad {counted} ({where}), {len(problems)} "
+                    f"problem(s); fix them, or pass `--bad-rows skip` to skip bad {many} (allowed up to "
+                    f"data.max_bad_fraction={max_bad_fraction:g} of all {many})"
                 ),
             )
         return ValidatedData({name: as_split(res.records) for name, res in results.items()}, 0, report)
@@ -339,7 +344,7 @@ def validate_splits(
         # no place to write them: say so, so the skipped rows are never a silent loss
         shown = "; ".join(str(p) for p in problems[:3])
         warnings.warn(
-            f"skipped {len(entries)} bad row(s) without a rejects file (first: {shown})",
+            f"skipped {len(entries)} bad {counted} without a rejects file (first: {shown})",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -347,14 +352,14 @@ def validate_splits(
     fraction = rejected / rows if rows else 0.0
     if fraction > max_bad_fraction:
         where = (
-            f"the bad rows were written to {report['rejects_file']}"
+            f"the bad {many} were written to {report['rejects_file']}"
             if report["rejects_file"]
-            else "no rejects file was given; the bad rows are listed below"
+            else f"no rejects file was given; the bad {many} are listed below"
         )
         raise DataError(
             problems,
             header=(
-                f"{rejected} of {rows} rows ({fraction:.2%}) are bad, more than the limit "
+                f"{rejected} of {rows} {many} ({fraction:.2%}) are bad, more than the limit "
                 f"data.max_bad_fraction={max_bad_fraction:g} ({max_bad_fraction:.2%}); {where}. "
                 f"Repair the file(s), or raise the limit with `--set data.max_bad_fraction=0.05`"
             ),

@@ -250,3 +250,50 @@ def test_one_noisy_pass_on_small_data_is_not_a_divergence():
     rising = [0.7 + 0.03 * i for i in range(48)]  # 0.7 -> 2.1 over 48 passes
     (found,) = R.divergence(evidence(rising, flat, chance=0.69, summary={"epoch_scale": 8}))
     assert found.evidence["peak_epoch"] == 6  # counted in the user's epochs
+
+
+def _regress_evidence(train, *, initial, test_rmse, base_rmse=0.0447):
+    """A regression run (z-scored targets: a know-nothing prediction scores 1) whose first batch scored
+    `initial` (an untrained network's outputs are not the mean: above 1) and whose test rmse is `test_rmse`."""
+    cfg = C.resolve(None, ["task=regress"])
+    summary = {"finished": True, "stopped": "early_stopping", "epochs_run": len(train),
+               "metrics": {"test": {"rmse": test_rmse, "baselines": {"training_mean": {"rmse": base_rmse}}}}}
+    ev = evidence(train, [0.6] * len(train), chance=1.0, summary=summary, cfg=cfg)
+    ev.events[0]["initial_loss"] = initial
+    return ev
+
+
+def test_a_training_loss_near_the_know_nothing_loss_is_underfitting_though_below_the_first_batch():
+    """Covid3Month as the new user saw it: the training loss went from 1.23 (the first batch) to 0.96, 78% of where
+    it started, but 96% of what predicting the training mean scores (1.0); test R^2 0.06. The doctor called it
+    healthy; the yardstick for "learned almost nothing" is the know-nothing loss when that is the lower."""
+    ev = _regress_evidence([1.05, 1.0, 0.98, 0.97, 0.965, 0.96], initial=1.23, test_rmse=0.0433)
+    (f,) = R.underfitting(ev)
+    assert f.code == "underfitting" and "96% of the loss of a prediction that knows nothing (1)" in f.explanation
+    assert any("targets shuffled" in a for a in f.advice)
+    # learning well below the know-nothing loss is not underfitting, whatever the first batch scored
+    assert R.underfitting(_regress_evidence([1.0, 0.6, 0.4, 0.3, 0.25, 0.2], initial=1.23, test_rmse=0.02)) == []
+
+
+@pytest.mark.parametrize(("test_rmse", "verdict"), [(0.0433, "fail"), (0.039, "pass"), (0.05, "fail")])
+def test_predictions_hardly_better_than_the_training_mean_are_not_sensible(test_rmse, verdict):
+    """Test rmse 3% below the training mean's (R^2 0.06) passed "Predictions sensible?"; a model must remove at
+    least a tenth of the trivial baseline's error (for accuracy: close a tenth of its gap to 1) to pass."""
+    from rnnkit.doctor.checklist import run_checklist
+
+    ev = _regress_evidence([1.0, 0.6, 0.4, 0.3, 0.25, 0.2], initial=1.0, test_rmse=test_rmse)
+    (check,) = [c for c in run_checklist(ev, []) if c.item == "Predictions sensible?"]
+    assert check.verdict == verdict
+    if test_rmse == 0.0433:
+        assert "hardly better" in check.detail and "3%" in check.detail
+
+
+def test_a_forecast_that_beats_naive_by_a_little_is_sensible():
+    """The naive forecast is a real method, not a trivial one: any gain over it passes."""
+    from rnnkit.doctor.checklist import run_checklist
+
+    cfg = C.resolve(None, ["task=forecast"])
+    summary = {"finished": True, "metrics": {"test": {"mse": 0.97, "baselines": {"naive": {"mse": 1.0}}}}}
+    ev = evidence([1.0, 0.8], [1.0, 0.9], summary=summary, cfg=cfg)
+    (check,) = [c for c in run_checklist(ev, []) if c.item == "Predictions sensible?"]
+    assert check.verdict == "pass"

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rnnkit.doctor.evidence import Evidence
+from rnnkit.doctor.evidence import BARELY, Evidence
 from rnnkit.doctor.rules import INITIAL_LOSS_FACTOR, TRUNCATED_ROWS, Finding, truncation_advice
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks import get_task
@@ -130,7 +130,11 @@ def _predictions(ev: Evidence) -> Check:
     if not cmp.better:
         return Check(item, "fail", detail + ": the model does no better than the trivial prediction", evidence)
     # beaten on every metric compared: each of them (the headline that picked the epoch too, e.g. entity_f1)
-    detail += "".join(f"; {c.metric} {c.model:.4g} vs {c.base:.4g}" for c in ev.baseline_comparisons() if c != cmp)
+    found = ev.baseline_comparisons()
+    detail += "".join(f"; {c.metric} {c.model:.4g} vs {c.base:.4g}" for c in found if c != cmp)
+    if not any(c.clearly for c in found):  # predictions close to the rule that ignores the input
+        return Check(item, "fail", f"{detail}: hardly better, the model closed {cmp.closed:.0%} of the baseline's "
+                     f"distance to a perfect score (at least {BARELY:.0%} passes)", {**evidence, "closed": cmp.closed})
     return Check(item, "pass", detail, evidence)
 
 

@@ -15,6 +15,8 @@ from rnnkit import config as C
 from rnnkit.errors import ConfigError
 from rnnkit.training.schedules import LOWER_IS_BETTER
 
+BARELY = 0.1  # "hardly better": closed less than this share of a trivial baseline's distance to a perfect score
+
 
 @dataclass
 class Evidence:
@@ -94,6 +96,7 @@ class Evidence:
         if spec is None:
             return []
         metric, name, higher = spec
+        trivial = get_task(self.cfg.task).baseline_trivial
         found = []
         headline = self.summary.get("monitor")
         for m in dict.fromkeys([metric] + ([headline] if headline not in (None, "loss", metric) else [])):
@@ -101,7 +104,7 @@ class Evidence:
             value = test.get(m)
             if isinstance(value, (int, float)) and isinstance(base, (int, float)):
                 found.append(BaselineComparison(m, float(value), name, float(base),
-                                                higher if m == metric else m not in LOWER_IS_BETTER))
+                                                higher if m == metric else m not in LOWER_IS_BETTER, trivial))
         return found
 
 
@@ -115,9 +118,27 @@ class BaselineComparison:
     base: float
     higher: bool  # higher is better
 
+    trivial: bool = True  # a rule that ignores the input (majority class, training mean), not a real method (naive)
+
     @property
     def better(self) -> bool:
         return self.model > self.base if self.higher else self.model < self.base
+
+    @property
+    def closed(self) -> float | None:
+        """The share of the baseline's distance to a perfect score the model closed: (model - base) / (1 - base)
+        for a score of at most 1 (accuracy, F1), (base - model) / base for an error whose perfect score is 0
+        (rmse, mse); None where neither applies."""
+        if self.higher:
+            return (self.model - self.base) / (1 - self.base) if self.base < 1 else None
+        return (self.base - self.model) / self.base if self.base > 0 else None
+
+    @property
+    def clearly(self) -> bool:
+        """Better than the baseline, and than a trivial one by at least BARELY of its distance to perfect (test
+        rmse 3% below the training mean's is a model that predicts about the mean)."""
+        closed = self.closed
+        return self.better and (not self.trivial or closed is None or closed >= BARELY)
 
 
 def load_evidence(run_dir: str | Path) -> Evidence:

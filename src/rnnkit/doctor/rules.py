@@ -82,7 +82,6 @@ DIVERGE_FACTOR = 1.5
 # fell below this share of its start (the network memorised the training labels)...
 MEMORISED_SHARE = 0.5
 FELL_SHARE = 0.2  # ...or fell by this share while the validation loss rose from its first epochs on
-BARELY = 0.1  # "hardly better": an accuracy that closed less than this share of the baseline's gap to 1
 VAL_CLOSED = 0.2  # validation overrules labels.unpredictable: the accuracy closed this share of the baseline's gap
 VAL_Z = 3.0  # ... and stood this many binomial standard errors above the baseline's rate
 # Unscaled inputs: a numeric channel whose mean or spread is this far from 0 / 1 (|mean| > 10, spread > 10
@@ -360,17 +359,24 @@ def underfitting(ev: Evidence) -> list[Finding]:
     cfg = ev.cfg
     lr = effective_lr(cfg)
     best = min(train)
+    # the yardstick: where training started, or the loss of a prediction that knows nothing when that is lower (an
+    # untrained regressor's outputs are off the mean: 1.23 at the start, 0.96 after training is still about 1).
+    # With class shares known, the validation loss is held against them below (a training loss under heavy dropout
+    # sits above any such yardstick)
+    chance, prior = _chance(ev), ev.label_entropy
+    ref, ref_words = start, "the loss before training"
+    if _number(chance) and 0 < chance < start and not (_number(prior) and prior > 0):
+        ref, ref_words = chance, "the loss of a prediction that knows nothing"
     reason, severity = None, "warning"
-    if best >= UNDERFIT_START_SHARE * start:
-        reason = (f"the best training loss {best:.4g} is {best / start:.0%} of the loss before training "
-                  f"({start:.4g}): the model has learned almost nothing, even on the training set")
+    if best >= UNDERFIT_START_SHARE * ref:
+        reason = (f"the best training loss {best:.4g} is {best / ref:.0%} of {ref_words} ({ref:.4g}): the model "
+                  "has learned almost nothing, even on the training set")
     elif len(train) >= PLATEAU_MIN_EPOCHS:
         half = train[len(train) // 2:]
         change = (half[0] - half[-1]) / max(abs(half[0]), 1e-12)
-        if change < PLATEAU_CHANGE and half[-1] > PLATEAU_START_SHARE * start:
+        if change < PLATEAU_CHANGE and half[-1] > PLATEAU_START_SHARE * ref:
             reason = (f"the training loss stopped falling (it changed {change:.1%} over the last {len(half)} epochs) "
-                      f"at {half[-1]:.4g}, still {half[-1] / start:.0%} of the loss before training ({start:.4g})")
-    prior = ev.label_entropy
+                      f"at {half[-1]:.4g}, still {half[-1] / ref:.0%} of {ref_words} ({ref:.4g})")
     vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
     # ...unless the training loss fell while the validation loss only rose: that is the labels, not capacity
     rose_only = len(vals) >= 3 and vals.index(min(vals)) < 2 and vals[-1] > vals[0] and best < (1 - FELL_SHARE) * start
@@ -420,6 +426,9 @@ def underfitting(ev: Evidence) -> list[Finding]:
             advice.append("less dropout: --set model.dropout=0.1 --set model.recurrent_dropout=0.0")
         advice.append("check the preprocessing: labels matched to the right rows, inputs on a sensible scale, no "
                       "constant columns")
+        if not ev.signal and ref_words != "the loss before training":  # no signal test for numeric targets
+            advice.append("check that the inputs can predict the targets at all: train on a copy with the targets "
+                          "shuffled; if it does as well, no setting will help (some data sets carry little signal)")
     return [Finding(
         code="underfitting" if severity == "warning" else "training.unfinished", severity=severity,
         title="Training loss plateaus early" if severity == "warning" else "Still improving when it stopped",
@@ -527,9 +536,9 @@ def baseline(ev: Evidence) -> list[Finding]:
     cmp = ev.baseline_comparison()
     found = ev.baseline_comparisons()
     # a metric that clearly beat the baseline (the headline that picked the epoch, say): the inputs predict the
-    # labels, whatever another metric shows; "clearly" for a bounded score (accuracy, entity F1): it closed at
-    # least BARELY of the baseline's gap to perfect
-    clearly = [c for c in found if _clearly(c)]
+    # labels, whatever another metric shows; "clearly": it closed at least BARELY of a trivial baseline's distance
+    # to a perfect score (`BaselineComparison.clearly`)
+    clearly = [c for c in found if c.clearly]
     # ... and on validation: a model far and significantly above the baseline there learned something the labels
     # carry, whatever the test rows show (`_validation_beat`)
     on_val = _validation_beat(ev)
@@ -646,12 +655,6 @@ def _validation_beat(ev: Evidence) -> list[tuple]:
         if closed >= VAL_CLOSED and z >= VAL_Z:
             out.append((c, int(n), units))
     return out
-
-
-def _clearly(c) -> bool:
-    """Better than the baseline, and for a bounded score (accuracy, entity F1) by at least BARELY of the
-    baseline's gap to perfect."""
-    return c.better and not (c.higher and c.base < 1 and (c.model - c.base) / (1 - c.base) < BARELY)
 
 
 def _signal_words(signal: dict) -> str:

@@ -58,6 +58,9 @@ class Task:
             ln C; zero in z-scored units: about 1), the doctor's yardstick for the loss; or None.
         baseline: (test metric, key in the test metrics' "baselines", higher is better): the doctor's
             "Predictions sensible?" check passes when the model beats that trivial baseline; or None.
+        baseline_trivial: the baseline ignores the input (the majority class, the training mean), so a model
+            must beat it by a margin (a tenth of its distance to a perfect score) to pass; False for a baseline
+            that is a real method (the naive forecast), which any gain beats.
         judge_predictions: (test metrics dict) -> (verdict "pass"|"fail"|"unknown", detail, evidence dict):
             that check for a family without a trivial `baseline` (seq2seq: some sequence generated
             exactly); or None. With neither, the check is "unknown".
@@ -115,6 +118,7 @@ class Task:
     defaults: Callable | None = None
     chance_loss: Callable | None = None
     baseline: tuple[str, str, bool] | None = None
+    baseline_trivial: bool = True
     judge_predictions: Callable | None = None
     headline_score: Callable | None = None
     label_noun: str = "classes"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -130,7 +131,10 @@ def _train_once(cfg: C.Config | None, out: str | Path | None, *, resume: str | P
     show = cfg.train.progress != "none" and dist.is_main
     if resume is None:
         def prepare():
+            started = time.perf_counter()
             data = task.prepare(cfg, run_dir if dist.is_main else None)  # every data error surfaces here
+            # reading, validating, splitting and a family's own search (forecast.auto): not in wall_seconds
+            data.report["prepare_seconds"] = round(time.perf_counter() - started, 2)
             if dist.is_main:
                 with_absolute_paths(cfg).save(run_dir / CONFIG_FILE)
             return data

@@ -151,7 +151,10 @@ def _train(args) -> int:
     scale = summary.get("epoch_scale") or 1
     best = (f"best pass {summary['best_epoch']} of {summary['epochs_run']} (one epoch is {scale} passes: small data)"
             if scale > 1 else f"best epoch {summary['best_epoch']}")
-    print(f"done: {which} {shown}; {best}, stopped: {summary['stopped']}, {summary['wall_seconds']:.0f} s")
+    prepared = (summary.get("data") or {}).get("prepare_seconds") or 0
+    took = f"{summary['wall_seconds']:.0f} s" + (
+        f" training + {prepared:.0f} s reading and preparing the data" if prepared >= 0.5 else "")
+    print(f"done: {which} {shown}; {best}, stopped: {summary['stopped']}, {took}")
     for note in (summary.get("data") or {}).get("notes") or []:  # what the family wants said last (e.g. forecast.auto)
         print(f"note: {note}")
     if summary.get("doctor"):

@@ -175,3 +175,25 @@ def test_the_docs_describe_the_residual_search():
     assert "residual" in auto_line
     residual_line = next(line for line in text.splitlines() if line.strip().startswith("residual: auto"))
     assert "forecast.auto" in residual_line
+
+
+def test_the_checklist_and_the_done_line_count_the_search(tmp_path, capsys):
+    """A new user's forecast: forecast.auto tried every candidate, yet the checklist said 'Hyperparameters tuned?
+    not searched', and the done line's seconds left out the search (2 s of a 17 s run)."""
+    path = write_monthly(tmp_path / "air.csv", airline_like())
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--task", "forecast", "--out", str(out),
+                 *[a for s in ["forecast.time_column=month", "forecast.horizon=3", "forecast.test_size=24",
+                               "forecast.seasonality=12", "forecast.auto_keys=[input_length]", *SMALL]
+                   for a in ("--set", s)]]) == 0
+    stdout = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    auto = summary["data"]["auto"]
+    assert summary["data"]["prepare_seconds"] >= auto["seconds"] > 0
+    done = next(line for line in stdout.splitlines() if line.startswith("done:"))
+    prepared = summary["data"]["prepare_seconds"]
+    assert (f"+ {prepared:.0f} s reading and preparing the data" in done) is (prepared >= 0.5)
+    tuned = next(c for c in json.loads((out / "checklist.json").read_text()) if c["item"] == "Hyperparameters tuned?")
+    assert tuned["verdict"] == ("fail" if summary["config_warnings"] else "pass")  # hidden 8: below the range
+    assert "not searched" not in tuned["detail"]
+    assert f"input_length searched over {auto['tried']} candidates" in tuned["detail"]

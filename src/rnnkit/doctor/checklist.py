@@ -166,6 +166,16 @@ def _hyperparameters(ev: Evidence) -> Check:
     if not ev.finished:
         return Check(item, "unknown", "the run has not finished", {})
     warnings = ev.summary.get("config_warnings", [])
+    auto = (ev.summary.get("data") or {}).get("auto") or {}
+    if auto.get("searched") and auto.get("tried"):  # a family's own search before training (forecast.auto)
+        searched = (f"{', '.join(auto['searched'])} searched over {auto['tried']} candidates by "
+                    f"{auto.get('by', 'the family')} (validation {auto.get('metric')} over {auto.get('origins')} "
+                    f"origin(s)); the other settings are as given")
+        evidence = {"warnings": warnings, "searched": auto["searched"], "tried": auto["tried"]}
+        if warnings:
+            return Check(item, "fail", f"{searched}, and outside the guide's ranges: " + " ".join(warnings), evidence)
+        return Check(item, "pass", f"{searched}, but within the guide's ranges (`rnnkit tune` searches them)",
+                     evidence)
     if warnings:
         return Check(item, "fail", "not searched, and outside the guide's ranges: " + " ".join(warnings),
                      {"warnings": warnings})

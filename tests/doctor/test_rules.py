@@ -297,3 +297,17 @@ def test_a_forecast_that_beats_naive_by_a_little_is_sensible():
     ev = evidence([1.0, 0.8], [1.0, 0.9], summary=summary, cfg=cfg)
     (check,) = [c for c in run_checklist(ev, []) if c.item == "Predictions sensible?"]
     assert check.verdict == "pass"
+
+
+def test_a_small_data_run_that_counts_passes_is_told_in_passes():
+    """A small data set's epoch is several passes (summary epoch_scale): the log, the progress and the done line
+    say "best pass 20 of 40", and the doctor said "epoch 20" for the same pass."""
+    from rnnkit.doctor.checklist import run_checklist
+
+    train, val = [0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.96, 0.97, 0.98, 1.17]
+    for scale, word, words in ((2, "pass", "passes"), (1, "epoch", "epochs")):
+        ev = evidence(train, val, summary={"epoch_scale": scale, "metrics": {}})
+        (f,) = R.overfitting(ev)
+        assert f"lowest at {word} 2" in f.explanation and f"next 4 {words}" in f.explanation
+        (check,) = [c for c in run_checklist(ev, []) if c.item == "Validation loss improving?"]
+        assert f"({word} 1)" in check.detail and (word == "epoch" or "epoch" not in check.detail)

@@ -77,12 +77,12 @@ def _val_improving(ev: Evidence) -> Check:
     item = "Validation loss improving?"
     vals = [e["val_loss"] for e in ev.epochs if isinstance(e.get("val_loss"), (int, float))]
     if len(vals) < 2:
-        return Check(item, "unknown", f"{len(vals)} epoch(s) validated; need 2", {"val_loss": vals})
+        return Check(item, "unknown", f"{ev.epochs_word} validated: {len(vals)}; need 2", {"val_loss": vals})
     best = min(vals)
     evidence = {"first": vals[0], "best": best, "best_epoch": vals.index(best) + 1, "epochs": len(vals)}
     if math.isfinite(best) and best < vals[0] * (1 - IMPROVEMENT):
-        return Check(item, "pass", f"from {vals[0]:.4g} (epoch 1) to {best:.4g} (epoch {vals.index(best) + 1})",
-                     evidence)
+        w = ev.epoch_word
+        return Check(item, "pass", f"from {vals[0]:.4g} ({w} 1) to {best:.4g} ({w} {vals.index(best) + 1})", evidence)
     return Check(item, "fail", f"the best validation loss {best:.4g} is not {IMPROVEMENT:.0%} below the first "
                  f"{vals[0]:.4g}", evidence)
 

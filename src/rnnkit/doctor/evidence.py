@@ -66,6 +66,16 @@ class Evidence:
         value = self.inputs.get("label_entropy", (self.event("preflight") or {}).get("label_entropy"))
         return value if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else None
 
+    @property
+    def epoch_word(self) -> str:
+        """What the run's epochs are called in messages: "pass" when a small data set's epoch was several passes
+        (summary epoch_scale > 1: the log, the progress lines and the done line count passes), else "epoch"."""
+        return "pass" if (self.summary.get("epoch_scale") or 1) > 1 else "epoch"
+
+    @property
+    def epochs_word(self) -> str:
+        return "passes" if self.epoch_word == "pass" else "epochs"
+
     def start_loss(self) -> float | None:
         """The training loss before any step (the preflight batch): the yardstick for "learned nothing" and
         for "rose above where it started"."""

@@ -315,8 +315,8 @@ def _overfitting_curve(ev: Evidence) -> list[Finding]:
     # early stopping with the best weights restored has dealt with it, unless the best came in the first epochs
     handled = ev.finished and stopped == "early_stopping" and epochs[best]["epoch"] > OVERFIT_EARLY_BEST
     severe = rise >= OVERFIT_SEVERE and not held and not handled
-    seen = (f"validation loss was lowest at epoch {epochs[best]['epoch']} ({vb:.4g}) and rose to {vl:.4g} "
-            f"over the next {len(after)} epochs while the training loss fell from {tb:.4g} to {tl:.4g}")
+    seen = (f"validation loss was lowest at {ev.epoch_word} {epochs[best]['epoch']} ({vb:.4g}) and rose to {vl:.4g} "
+            f"over the next {len(after)} {ev.epochs_word} while the training loss fell from {tb:.4g} to {tl:.4g}")
     if severe:
         explanation = seen + ": the model memorises the training set instead of learning what generalises."
     else:  # a note, not an alarm: the run kept the best epoch's weights, or the metric did not suffer
@@ -344,8 +344,8 @@ def _restored(ev: Evidence, lowest_loss_epoch: int) -> str:
     picked the best epoch (summary "monitor", e.g. entity_f1 for BIO tags)."""
     monitor, best = ev.summary.get("monitor"), ev.summary.get("best_epoch")
     if monitor not in (None, "loss") and isinstance(best, int) and best != lowest_loss_epoch:
-        return f"the weights of epoch {best} (the best validation {monitor})"
-    return f"the best weights (epoch {lowest_loss_epoch})"
+        return f"the weights of {ev.epoch_word} {best} (the best validation {monitor})"
+    return f"the best weights ({ev.epoch_word} {lowest_loss_epoch})"
 
 
 def underfitting(ev: Evidence) -> list[Finding]:
@@ -375,7 +375,8 @@ def underfitting(ev: Evidence) -> list[Finding]:
         half = train[len(train) // 2:]
         change = (half[0] - half[-1]) / max(abs(half[0]), 1e-12)
         if change < PLATEAU_CHANGE and half[-1] > PLATEAU_START_SHARE * ref:
-            reason = (f"the training loss stopped falling (it changed {change:.1%} over the last {len(half)} epochs) "
+            reason = (f"the training loss stopped falling (it changed {change:.1%} over the last {len(half)} "
+                      f"{ev.epochs_word}) "
                       f"at {half[-1]:.4g}, still {half[-1] / ref:.0%} of {ref_words} ({ref:.4g})")
     vals = [e["val_loss"] for e in ev.epochs if _number(e.get("val_loss"))]
     # ...unless the training loss fell while the validation loss only rose: that is the labels, not capacity
@@ -393,8 +394,8 @@ def underfitting(ev: Evidence) -> list[Finding]:
         still = _still_improving(ev)
         if still is None:
             return []
-        reason = (f"max_epochs ended the run while the validation loss was still falling (best at epoch {still[0]} "
-                  f"of {still[1]})")
+        reason = (f"max_epochs ended the run while the validation loss was still falling (best at {ev.epoch_word} "
+                  f"{still[0]} of {still[1]})")
         if lr < GUIDE_LR[0]:
             reason += f", at a learning rate of {lr:.3g}, below the guide's range (1e-3 to 1e-2)"
         else:
@@ -475,7 +476,7 @@ def divergence(ev: Evidence) -> list[Finding]:
                 "lr": cfg.optim.lr, "clip_norm": clip,
                 "clipped_share": sum(clipped) / len(clipped) if clipped else None,
                 "median_grad_norm": sorted(norms)[len(norms) // 2] if norms else None}
-    seen = (f"the training loss rose to {peak:.4g} (epoch {peak_epoch}), {peak / start:.1f}x the loss before "
+    seen = (f"the training loss rose to {peak:.4g} ({ev.epoch_word} {peak_epoch}), {peak / start:.1f}x the loss before "
             f"training ({start:.4g})")
     if train[-1] > start:
         seen += f", and ended at {train[-1]:.4g}, still above it"
@@ -606,7 +607,7 @@ def baseline(ev: Evidence) -> list[Finding]:
               "shuffled labels)"]
     if ev.summary.get("epochs_run", 0) <= 3:
         advice.insert(0, f"train longer: --set train.max_epochs={max(cfg.train.max_epochs * 4, 20)} (only "
-                         f"{ev.summary.get('epochs_run')} epoch(s) ran)")
+                         f"{ev.summary.get('epochs_run')} {ev.epochs_word} ran)")
     explanation = seen + (": the model predicts no better than a rule that ignores the input (for classes: "
                           "always the most frequent one)")
     if shifted is not None:
@@ -797,9 +798,9 @@ def inputs(ev: Evidence) -> list[Finding]:
             out.append(Finding(
                 code="labels.leak", severity="info", title="A feature gives the label away",
                 evidence={f"val_{name}_epoch_1": 1.0},
-                explanation=f"the validation {name} was perfect after the first epoch: possible for an easy task, "
-                            "but also the sign of a feature that gives the label away, or of validation rows that "
-                            "are copies of training rows.",
+                explanation=f"the validation {name} was perfect after the first {ev.epoch_word}: possible for an "
+                            "easy task, but also the sign of a feature that gives the label away, or of validation "
+                            "rows that are copies of training rows.",
                 advice=["check for duplicates between the splits and for a column derived from the label"]))
     return out
 
@@ -927,8 +928,8 @@ def slow(ev: Evidence) -> list[Finding]:
         out.append(Finding(
             code="slow.small_batch", severity="warning" if tiny else "info", title="Very slow training",
             evidence={"batch_size": cfg.data.batch_size, "steps_per_epoch": steps / epochs},
-            explanation=f"batches of {cfg.data.batch_size} make {steps / epochs:.0f} small steps per epoch; each "
-                        "step has a fixed cost the hardware cannot spread over more examples.",
+            explanation=f"batches of {cfg.data.batch_size} make {steps / epochs:.0f} small steps per "
+                        f"{ev.epoch_word}; each step has a fixed cost the hardware cannot spread over more examples.",
             advice=["--set data.batch_size=32 (the guide: 32-128), with optim.lr scaled up a little"]))
     return out
 

@@ -55,8 +55,9 @@ def _data_overrides(args) -> list[str]:
 def _add_data_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("train_file", nargs="?", metavar="TRAIN_FILE",
                    help="CSV, TSV, JSONL, Parquet, Arrow IPC or .ts file")
-    t.add_argument("--val", metavar="FILE", help="validation file (default: a seeded stratified share of train)")
-    t.add_argument("--test", metavar="FILE", help="test file (default: a seeded stratified share of train)")
+    t.add_argument("--val", metavar="FILE", help="validation file (default: a seeded share of train, stratified by "
+                   "label; a task that splits by time says how in `rnnkit config --task TASK`)")
+    t.add_argument("--test", metavar="FILE", help="test file (default: as --val, a seeded share of train)")
     t.add_argument("--dataset", metavar="NAME", help="a built-in real data set (see `rnnkit datasets`)")
     t.add_argument("--config", metavar="FILE.yaml", help="config file (see `rnnkit config`)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",

@@ -242,3 +242,44 @@ def test_a_test_span_at_a_level_training_never_reached_is_named_not_blamed_on_th
     assert finding["severity"] == "warning" and "100% of the test targets (24 of 24)" in finding["explanation"]
     assert "forecast.window_norm=true" in " ".join(finding["advice"])
     assert "labels.unpredictable" not in found["shifted"]
+
+
+def test_data_column_keys_are_refused_under_forecasting_with_the_forecast_key(tmp_path):
+    """A new user set data.time_column / data.id_column for a forecast: silently ignored (the file's 'time'
+    column was used, or the series were mixed); now a ConfigError names the forecast key that does it."""
+    from rnnkit.errors import ConfigError
+
+    path, _ = write_sine(tmp_path / "sine.csv")
+    for key, value, fix in (("data.time_column", "month", "forecast.time_column"),
+                            ("data.id_column", "store", "forecast.series_column"),
+                            ("data.label_column", "load", "forecast.target_columns"),
+                            ("data.feature_columns", "[load]", "forecast.covariate_columns")):
+        cfg = C.resolve(None, ["task=forecast", f"data.train={path}", f"{key}={value}", *SMALL, *PINNED])
+        with pytest.raises(ConfigError, match=fr"{key}.*{fix}"):
+            get_task("forecast").prepare(cfg)
+
+
+def test_a_numeric_column_left_out_of_the_roles_is_said(tmp_path):
+    path = tmp_path / "two.csv"
+    rng = np.random.default_rng(0)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["month", "load", "temperature"])
+        for i in range(120):
+            w.writerow([str(np.datetime64("2000-01") + i) + "-01", f"{10 + np.sin(i / 2):.4f}",
+                        f"{rng.normal():.3f}"])
+    cfg = C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.time_column=month",
+                           "forecast.target_columns=[load]", "forecast.test_size=12", *SMALL, *PINNED])
+    with pytest.warns(UserWarning, match=r"'temperature'.*not used.*forecast.covariate_columns"):
+        get_task("forecast").prepare(cfg)
+
+
+def test_the_commented_config_says_how_forecasting_splits_and_names_its_own_keys(capsys):
+    from rnnkit.cli import main
+
+    assert main(["config", "--task", "forecast"]) == 0
+    data = capsys.readouterr().out.split("\nmodel:")[0]
+    assert "stratified" not in data
+    val = next(line for line in data.splitlines() if line.strip().startswith("val:"))
+    assert "forecast.val_size" in val
+    assert "forecast.series_column" in next(line for line in data.splitlines() if "id_column:" in line)

@@ -27,6 +27,7 @@ def commented_default(task: str | None = None, dataset: str | None = None) -> st
     target = f"task {task!r}" + (f" on data set {dataset!r}" if dataset else "")
     lines = [f"# rnnkit config for {target}, with its defaults resolved. Edit, then: rnnkit train --config FILE.yaml",
              f"task: {task}"]
+    notes = registry.get_family(task).config_notes
     for name, cls in registry.SECTIONS.items():
         if not registry.shown_for(name, task):  # another family's section
             continue
@@ -45,7 +46,8 @@ def commented_default(task: str | None = None, dataset: str | None = None) -> st
                 key = None
         for key, value in resolved[name].items():
             rendered = yaml.safe_dump({key: value}, default_flow_style=True).strip()[1:-1]
-            note = comments.get(key, [])
+            own = notes.get(f"{name}.{key}")  # the family's word on a generic key (e.g. what it ignores)
+            note = [own] if own else comments.get(key, [])
             lines.append(f"  {rendered}" + (f"  # {note[0]}" if note else ""))
             lines += [f"    # {more}" for more in note[1:]]
     return "\n".join(lines) + "\n"

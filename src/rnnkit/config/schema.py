@@ -14,7 +14,7 @@ from typing import Any
 @dataclass
 class DataConfig:
     train: str | None = None  # training file (CSV, TSV, JSONL, Parquet, Arrow IPC or .ts)
-    val: str | None = None  # validation file; when absent, a seeded stratified share of train
+    val: str | None = None  # validation file; when absent, a seeded share of train (stratified by label)
     test: str | None = None  # test file; when absent (and no dataset's own test split), a seeded share of train
     dataset: str | None = None  # built-in real data set (see `rnnkit datasets`)
     format: str = "auto"  # auto | csv | tsv | jsonl | parquet | arrow | ts

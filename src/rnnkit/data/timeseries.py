@@ -376,7 +376,10 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
     good = [r.extra["series"] for r in validated.splits["series"]]
     if not good:
         raise DataError([], header=f"{file}: no usable series left")
+    roles = {time_column, series_column, *targets, *covariates}
     report = {"file": file, "rows": len(table.rows), "series": len(good), "rejected_series": validated.rejected,
               "rejects_file": validated.report.get("rejects_file"), "time_axis": axis.describe(),
-              "target_columns": targets, "covariate_columns": covariates}
+              "target_columns": targets, "covariate_columns": covariates,
+              # numeric columns with no role: not read into the model (said, not silently dropped)
+              "unused_numeric_columns": [c for c in table.columns if c not in roles and _numeric_column(table, c)]}
     return SeriesTable(good, axis, time_column, targets, covariates, series_column, report)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rnnkit.errors import ConfigError
 
@@ -58,6 +58,8 @@ class Task:
             ln C; zero in z-scored units: about 1), the doctor's yardstick for the loss; or None.
         baseline: (test metric, key in the test metrics' "baselines", higher is better): the doctor's
             "Predictions sensible?" check passes when the model beats that trivial baseline; or None.
+        config_notes: "section.key" -> the comment `rnnkit config --task TASK` prints for that key instead of the
+            generic one (forecasting: data.val is not a file it reads, data.id_column is forecast.series_column).
         baseline_trivial: the baseline ignores the input (the majority class, the training mean), so a model
             must beat it by a margin (a tenth of its distance to a perfect score) to pass; False for a baseline
             that is a real method (the naive forecast), which any gain beats.
@@ -119,6 +121,7 @@ class Task:
     chance_loss: Callable | None = None
     baseline: tuple[str, str, bool] | None = None
     baseline_trivial: bool = True
+    config_notes: dict[str, str] = field(default_factory=dict)
     judge_predictions: Callable | None = None
     headline_score: Callable | None = None
     label_noun: str = "classes"

@@ -311,7 +311,21 @@ def applied_defaults(cfg: C.Config) -> list[str]:
             and k != "forecast.auto_keys"]
 
 
+# data.* keys of other families' readers that forecasting does not read, and the forecast key that does the job
+NOT_READ = {"time_column": "forecast.time_column", "id_column": "forecast.series_column",
+            "label_column": "forecast.target_columns", "feature_columns": "forecast.covariate_columns"}
+SPLIT_NOTE = ("not read: forecasting splits each series by time inside one file (forecast.val_size and "
+              "forecast.test_size steps, or forecast.test_start)")
+CONFIG_NOTES = {"data.val": SPLIT_NOTE, "data.test": SPLIT_NOTE,
+                **{f"data.{k}": f"not read by forecasting: set {v}" for k, v in NOT_READ.items()}}
+
+
 def _source(cfg: C.Config) -> tuple[Path, dict]:
+    generic = C.Config().data
+    for key, instead in NOT_READ.items():
+        if getattr(cfg.data, key) != getattr(generic, key):
+            raise ConfigError(f"data.{key}={getattr(cfg.data, key)!r} is not read by forecasting; set {instead} "
+                              f"instead (e.g. --set {instead}=...)")
     if cfg.data.val or cfg.data.test:
         raise ConfigError("forecasting splits each series chronologically inside one file; instead of --val/--test "
                           "files use forecast.test_start (a time), forecast.test_size and forecast.val_size (steps).")
@@ -447,6 +461,12 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     if empty:
         raise ConfigError(f"no {'/'.join(empty)} windows with forecast.stride={f.stride}; lower the stride.")
     report = dict(table.report)
+    unused = report.get("unused_numeric_columns") or []
+    if unused and not cfg.data.dataset:  # a built-in's roles are its protocol's
+        warnings.warn(f"{path}: numeric column(s) {', '.join(map(repr, unused))} are neither a target nor a covariate "
+                      f"and are not used; to feed them to the model, name them with --set "
+                      f"forecast.covariate_columns=[{', '.join(unused)}] (or add them to forecast.target_columns)",
+                      UserWarning, stacklevel=2)
     report["out_of_range"] = out_of_range(table, spans, cfg)
     report["series"] = len(plan.series) + len(plan.set_aside)
     report["short_series"] = {"policy": f.short_series, "set_aside": plan.set_aside, "shorter_window": plan.shorter}
@@ -755,7 +775,8 @@ TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build
             collate=collate_windows, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
             metric_names=("mse", "rmse", "mae", "mase", "smape"), defaults=defaults, chance_loss=zero_forecast_loss,
-            baseline=("mse", "naive", False), baseline_trivial=False, headline_score=negative_mse,
+            baseline=("mse", "naive", False), baseline_trivial=False, config_notes=CONFIG_NOTES,
+            headline_score=negative_mse,
             describe_model=describe_model,
             metric_notes=("loss is in standardized units (the training objective); the other metrics are in the "
                           "data's own units",),

@@ -160,3 +160,59 @@ def test_the_label_entropy_read_from_the_target_column_equals_the_one_read_row_b
             Example(id="b", inputs=torch.tensor([4]), target=torch.tensor([1]))]
     # one tag per token: tags 0, 1, 1
     assert label_entropy(SequenceDataset(tags)) == pytest.approx(-(1 / 3) * math.log(1 / 3) - (2 / 3) * math.log(2 / 3))
+
+
+def _amplitudes(n: int, seed: int) -> tuple[list[torch.Tensor], list[float]]:
+    """Noisy sines whose amplitude is the target (z-scored below): a number the inputs determine."""
+    gen = torch.Generator().manual_seed(seed)
+    xs, ys = [], []
+    for _ in range(n):
+        a = float(torch.rand(1, generator=gen)) * 2.5 + 0.5
+        t = torch.arange(int(torch.randint(20, 40, (1,), generator=gen)), dtype=torch.float32)
+        xs.append((a * torch.sin(t / 2) + 0.1 * torch.randn(len(t), generator=gen)).unsqueeze(1))
+        ys.append(a)
+    mean, std = sum(ys) / n, torch.tensor(ys).std().item()
+    return xs, [(y - mean) / std for y in ys]
+
+
+def test_numeric_targets_carry_signal_and_shuffled_ones_do_not():
+    """A regression's targets: the same permutation test, on the 5 nearest sequences' mean target."""
+    xs, ys = _amplitudes(120, 0)
+    found = neighbour_check([SimpleNamespace(inputs=x, target=torch.tensor([y])) for x, y in zip(xs, ys, strict=True)])
+    assert found["kind"] == "numeric" and found["verdict"] == "signal" and found["skill"] > 0.5
+    shuffled = ys[:]
+    random.Random(1).shuffle(shuffled)
+    found = neighbour_check([SimpleNamespace(inputs=x, target=torch.tensor([y]))
+                             for x, y in zip(xs, shuffled, strict=True)])
+    assert found["verdict"] == "none" and found["skill"] <= 0 and found["p_value"] > 0.2
+    # a forecast window's targets (horizon x channels) are not one row's numbers: no verdict
+    assert neighbour_check([SimpleNamespace(inputs=x, target=torch.zeros(12, 1)) for x in xs]) is None
+
+
+COVID = (Path(SKTIME.submodule_search_locations[0]) / "datasets/data/Covid3Month") if SKTIME else None
+
+
+@pytest.mark.skipif(COVID is None or not COVID.exists(), reason="sktime's Covid3Month files are not installed")
+def test_covid3month_with_shuffled_targets_is_named_a_label_problem(tmp_path, capsys):
+    """Real Covid3Month, its training targets permuted: the model ends near the training mean on test either
+    way (rmse 0.0440 shuffled, 0.0433 real), so only the permutation test can say the targets are the suspect."""
+    from rnnkit.cli import main
+
+    lines = (COVID / "Covid3Month_TRAIN.ts").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().lower() == "@data") + 1
+    values = [line.rsplit(":", 1) for line in lines[at:] if line.strip()]
+    targets = [t for _, t in values]
+    random.Random(0).shuffle(targets)
+    shuffled = tmp_path / "train.ts"
+    shuffled.write_text("\n".join(lines[:at] + [f"{v}:{t}" for (v, _), t in zip(values, targets, strict=True)]))
+    run = tmp_path / "run"
+    assert main(["train", str(shuffled), "--task", "regress", "--test", str(COVID / "Covid3Month_TEST.ts"),
+                 "--out", str(run), "--set", "train.max_epochs=6", "--set", "train.progress=none"]) == 0
+    capsys.readouterr()
+    main(["diagnose", str(run), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    found = {f["code"]: f for f in report["findings"]}
+    assert found["labels.unpredictable"]["severity"] == "warning"
+    assert "shuffled targets" in found["labels.unpredictable"]["explanation"]
+    sensible = next(c for c in report["checklist"] if c["item"] == "Predictions sensible?")
+    assert sensible["verdict"] == "fail"

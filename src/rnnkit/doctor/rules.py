@@ -427,7 +427,7 @@ def underfitting(ev: Evidence) -> list[Finding]:
             advice.append("less dropout: --set model.dropout=0.1 --set model.recurrent_dropout=0.0")
         advice.append("check the preprocessing: labels matched to the right rows, inputs on a sensible scale, no "
                       "constant columns")
-        if not ev.signal and ref_words != "the loss before training":  # no signal test for numeric targets
+        if ev.signal.get("verdict") not in ("none", "signal") and ref_words != "the loss before training":
             advice.append("check that the inputs can predict the targets at all: train on a copy with the targets "
                           "shuffled; if it does as well, no setting will help (some data sets carry little signal)")
     return [Finding(
@@ -660,6 +660,10 @@ def _validation_beat(ev: Evidence) -> list[tuple]:
 
 def _signal_words(signal: dict) -> str:
     """The nearest-neighbour permutation test (`doctor.signal`) in words."""
+    if signal.get("kind") == "numeric":
+        return (f"a nearest-neighbour check on {signal['examples']} training and validation sequences (leave-one-out "
+                f"prediction by the 5 nearest sequences' mean target: skill {signal['skill']:.2g} against predicting "
+                f"the mean, p = {signal['p_value']:.2g} against shuffled targets)")
     return (f"a nearest-neighbour check on {signal['examples']} training and validation sequences (leave-one-out "
             f"accuracy {signal['accuracy']:.3g}, majority share {signal['majority']:.3g}, p = {signal['p_value']:.2g} "
             "against shuffled labels)")

@@ -2,7 +2,8 @@
 
 A model that learned nothing looks the same from its curves whether it was too weak for the data or was
 given labels that the inputs cannot predict (shuffled, misaligned, from another column). This check tells
-the two apart before training, for sequence-level class labels, at the cost of one distance matrix:
+the two apart before training, for sequence-level class labels (and numeric targets: below), at the cost of one
+distance matrix:
 
 1. each labelled sequence (training and validation splits, never test) becomes a fixed-size vector: numeric
    sequences resampled to `POINTS` steps per channel (after the family's scaling); token sequences a hashed
@@ -10,6 +11,9 @@ the two apart before training, for sequence-level class labels, at the cost of o
 2. leave-one-out 1-nearest-neighbour accuracy on those vectors, with the true labels;
 3. the same accuracy under `PERMUTATIONS` random permutations of the labels (the neighbours stay fixed, so a
    permutation costs one gather): the p-value is the share of permutations that do as well.
+
+For numeric targets (a regression's) the statistic is the leave-one-out squared error of predicting each target
+by the mean of its `K_NEIGHBOURS` nearest sequences' targets, against the same under permuted targets.
 
 A small p-value says the inputs carry signal about the labels (a model that fails to learn it is too weak or
 badly set up); a large one with enough examples says a simple model finds none (the labels are the suspect
@@ -30,6 +34,8 @@ MIN_EXAMPLES = 20  # fewer than this: no verdict
 PERMUTATIONS = 999
 SIGNAL_P = 0.01  # p at or below this: the inputs predict the labels
 NO_SIGNAL_P = 0.2  # p above this (and accuracy no better than the majority share): no signal found
+K_NEIGHBOURS = 5  # numeric targets: predicted by the mean of this many nearest sequences' targets
+MAX_TARGETS = 8  # numeric targets: at most this many numbers per sequence (a forecast window's are not one row's)
 
 
 def _vectors(inputs: list[torch.Tensor]) -> torch.Tensor | None:
@@ -69,14 +75,54 @@ def _nearest(vectors: torch.Tensor) -> torch.Tensor:
     return dist.argmin(1)
 
 
+def _numeric_targets(examples: list, seed: int) -> dict | None:
+    """The test for numeric targets (one or a few numbers per sequence, z-scored): leave-one-out prediction by
+    the mean target of the K nearest other sequences; its skill is the share of the mean prediction's squared
+    error it removes, and the p-value the share of target permutations that do as well."""
+    y = torch.stack([e.target.reshape(-1) for e in examples]).double()  # (N, D)
+    if len(examples) < MIN_EXAMPLES:
+        return {"examples": len(examples), "kind": "numeric", "skill": None, "p_value": None, "verdict": "too_few"}
+    vectors = _vectors([e.inputs for e in examples])
+    if vectors is None or vectors.is_sparse:
+        vectors = None if vectors is None else vectors.to_dense()
+    if vectors is None:
+        return None
+    k = min(K_NEIGHBOURS, len(examples) - 1)
+    dist = torch.cdist(vectors, vectors)
+    dist.fill_diagonal_(float("inf"))
+    near = dist.topk(k, largest=False).indices  # (N, k)
+    base = float(((y - y.mean(0)) ** 2).mean())
+    if base <= 0:
+        return None
+    mse = float(((y[near].mean(1) - y) ** 2).mean())
+    gen = torch.Generator().manual_seed(seed)
+    as_good = 0
+    for start in range(0, PERMUTATIONS, 100):  # 100 permutations at a time: (100, N, k, D) gathered values
+        perms = torch.stack([torch.randperm(len(y), generator=gen) for _ in range(min(100, PERMUTATIONS - start))])
+        yp = y[perms]  # (P, N, D)
+        pred = yp[:, near].mean(2)  # (P, N, D)
+        as_good += int(((pred - yp) ** 2).mean((1, 2)).le(mse + 1e-12).sum())
+    p = (1 + as_good) / (PERMUTATIONS + 1)
+    skill = 1 - mse / base
+    verdict = "signal" if p <= SIGNAL_P else "none" if p > NO_SIGNAL_P and skill <= 0 else "unclear"
+    return {"examples": len(examples), "kind": "numeric", "skill": skill, "p_value": p, "verdict": verdict}
+
+
 def neighbour_check(examples: list, *, seed: int = 0) -> dict | None:
-    """The permutation test above on `examples` (objects with `.inputs` and an integer class `.target`).
+    """The permutation test above on `examples` (objects with `.inputs` and an integer class `.target`, or one
+    or a few numbers per sequence as `.target`: a regression's z-scored targets).
 
     Returns:
-        None when the labels are not one class per sequence or the inputs are neither numeric nor tokens;
-        else {"examples", "accuracy" (leave-one-out 1-NN), "majority" (the largest class share), "p_value",
-        "verdict": "signal" | "none" | "unclear" | "too_few"}.
+        None when the labels are neither one class nor a few numbers per sequence, or the inputs are neither
+        numeric nor tokens; for classes {"examples", "accuracy" (leave-one-out 1-NN), "majority" (the largest class
+        share), "p_value", "verdict": "signal" | "none" | "unclear" | "too_few"}; for numbers {"examples", "kind":
+        "numeric", "skill" (the share of the mean prediction's squared error that the K nearest neighbours' mean
+        removes), "p_value", "verdict"}.
     """
+    if examples and all(e.target is not None and e.target.is_floating_point() and e.target.dim() <= 1
+                        and 0 < e.target.numel() <= MAX_TARGETS for e in examples):
+        stride = max(1, math.ceil(len(examples) / MAX_EXAMPLES))
+        return _numeric_targets(examples[::stride], seed)
     if not examples or not all(e.target is not None and e.target.dim() == 0 and not e.target.is_floating_point()
                                for e in examples):
         return None

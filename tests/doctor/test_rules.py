@@ -311,3 +311,12 @@ def test_a_small_data_run_that_counts_passes_is_told_in_passes():
         assert f"lowest at {word} 2" in f.explanation and f"next 4 {words}" in f.explanation
         (check,) = [c for c in run_checklist(ev, []) if c.item == "Validation loss improving?"]
         assert f"({word} 1)" in check.detail and (word == "epoch" or "epoch" not in check.detail)
+
+
+def test_a_flat_loss_at_the_know_nothing_level_after_a_lucky_first_batch_is_not_divergence():
+    """A new user's regression on returns (no signal): the first batch scored 0.47, every epoch about 1.0, the
+    loss of predicting the mean; the doctor said 'learning rate too high' and would have lowered it."""
+    ev = _regress_evidence([1.02, 1.0, 0.99, 1.0, 1.01, 1.0], initial=0.47, test_rmse=1.2653, base_rmse=1.2639)
+    assert R._diverged(ev) is None and not [f for f in R.run_rules(ev) if f.code == "divergence"]
+    # a real rise above the know-nothing level still is
+    assert R._diverged(_regress_evidence([1.0, 2.4, 3.1, 2.8], initial=0.47, test_rmse=2.0)) is not None

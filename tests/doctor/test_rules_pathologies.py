@@ -16,14 +16,14 @@ from rnnkit.training.schedules import lr_at
 
 
 def evidence(train, val=None, *, start=2.2, cfg=None, summary=None, steps=(), events=(), inputs=None, val_acc=None,
-             signal=None):
+             signal=None, chance=2.197):
     val = val if val is not None else [t * 1.1 for t in train]
     epochs = [{"kind": "epoch", "epoch": i + 1, "train_loss": t, "val_loss": v} for i, (t, v) in
               enumerate(zip(train, val, strict=True))]
     if val_acc is not None:
         for e, a in zip(epochs, val_acc, strict=False):
             e["val_accuracy"] = a
-    pre = {"event": "preflight", "chance_loss": 2.197, "initial_loss": start, "no_grad": [], "nonfinite_grad": [],
+    pre = {"event": "preflight", "chance_loss": chance, "initial_loss": start, "no_grad": [], "nonfinite_grad": [],
            "shape_problem": None, "parameters": 4, "batch_size": 8, "output_shape": [8, 9], "target_shape": [8],
            "inputs": inputs, "signal": signal}
     return Evidence(Path("run"), cfg or C.Config(), summary or {}, epochs, list(steps), [pre, *events])
@@ -416,9 +416,9 @@ def test_a_divergence_under_heavy_dropout_also_advises_less_dropout():
     """Held-out GunPoint with dropout 0.9 everywhere exploded (median pre-clip norm 2.4e10): the lower learning
     rate alone would not address the dropout."""
     cfg = C.resolve(None, ["model.dropout=0.9", "model.recurrent_dropout=0.9"])
-    (f,) = R.divergence(evidence([0.98, 1.72, 1.5], start=0.89, cfg=cfg))
+    (f,) = R.divergence(evidence([0.98, 1.72, 1.5], start=0.89, cfg=cfg, chance=0.693))  # 2 classes: ln 2
     assert f.advice[-1].startswith("less dropout: --set model.dropout=0.3 --set model.recurrent_dropout=0.2")
-    (plain,) = R.divergence(evidence([0.98, 1.72, 1.5], start=0.89))
+    (plain,) = R.divergence(evidence([0.98, 1.72, 1.5], start=0.89, chance=0.693))
     assert not any(a.startswith("less dropout") for a in plain.advice)
 
 

@@ -146,7 +146,11 @@ def _diverged(ev: Evidence) -> tuple[float, float, int] | None:
     """(loss before training, peak epoch training loss, its epoch) when the training loss rose above
     DIVERGE_FACTOR x its start, else None."""
     start, train = ev.start_loss(), _train_losses(ev)
-    if start is None or not train or max(train) <= DIVERGE_FACTOR * start:
+    # a first batch that scored below a know-nothing prediction (a regressor's one lucky batch: 0.47 against 1)
+    # is no yardstick for "rose": a flat loss at the know-nothing level is not divergence
+    chance = _chance(ev)
+    ref = max(start, chance) if start is not None and _number(chance) else start
+    if start is None or not train or max(train) <= DIVERGE_FACTOR * ref:
         return None
     peak = max(train)
     return start, peak, train.index(peak) + 1

@@ -153,8 +153,11 @@ def _train(args) -> int:
     best = (f"best pass {summary['best_epoch']} of {summary['epochs_run']} (one epoch is {scale} passes: small data)"
             if scale > 1 else f"best epoch {summary['best_epoch']}")
     prepared = (summary.get("data") or {}).get("prepare_seconds") or 0
+    auto = (summary.get("data") or {}).get("auto") or {}
+    search = (f" ({auto['seconds']:.0f} s of it the {auto.get('by', 'protocol')} search)"
+              if isinstance(auto.get("seconds"), (int, float)) and auto["seconds"] >= 0.5 else "")
     took = f"{summary['wall_seconds']:.0f} s" + (
-        f" training + {prepared:.0f} s reading and preparing the data" if prepared >= 0.5 else "")
+        f" training + {prepared:.0f} s reading and preparing the data{search}" if prepared >= 0.5 else "")
     print(f"done: {which} {shown}; {best}, stopped: {summary['stopped']}, {took}")
     for note in (summary.get("data") or {}).get("notes") or []:  # what the family wants said last (e.g. forecast.auto)
         print(f"note: {note}")

@@ -187,6 +187,14 @@ def test_unsorted_rows_are_told_a_sort_on_the_time_column(tmp_path):
     (p,) = [p for p in err.problems if "out of order" in p.rule]
     assert p.line == 13
     assert "-k3,3n" in p.fix and "-k1,1n" not in p.fix and "sort_values('day')" in p.fix
+    # a quoted field with the delimiter inside: `sort -t,` would split it, so only pandas is advised
+    rows[0] = (rows[0][0], "Acme, Inc.", rows[0][2])
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sales", "note", "day"])
+        w.writerows(rows)
+    (p,) = [p for p in data_error(path, tmp_path, "forecast.time_column=day").problems if "out of order" in p.rule]
+    assert "sort -s" not in p.fix and "sort_values('day')" in p.fix
 
 
 def test_a_bad_series_is_counted_as_a_series_in_the_header(tmp_path):

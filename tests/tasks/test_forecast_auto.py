@@ -193,7 +193,29 @@ def test_the_checklist_and_the_done_line_count_the_search(tmp_path, capsys):
     done = next(line for line in stdout.splitlines() if line.startswith("done:"))
     prepared = summary["data"]["prepare_seconds"]
     assert (f"+ {prepared:.0f} s reading and preparing the data" in done) is (prepared >= 0.5)
+    if auto["seconds"] >= 0.5:  # the search's share is named
+        assert f"({auto['seconds']:.0f} s of it the forecast.auto search)" in done
     tuned = next(c for c in json.loads((out / "checklist.json").read_text()) if c["item"] == "Hyperparameters tuned?")
     assert tuned["verdict"] == ("fail" if summary["config_warnings"] else "pass")  # hidden 8: below the range
     assert "not searched" not in tuned["detail"]
     assert f"input_length searched over {auto['tried']} candidates" in tuned["detail"]
+    assert f"over {len(auto['ranking'][0]['folds'])} origin(s)" in tuned["detail"]
+
+
+def test_a_search_whose_budget_ran_out_early_is_not_called_tuned():
+    """A new user's weekly co2 run: forecast.auto tried 1 of 72 candidates before its budget ran out, and the
+    checklist passed 'Hyperparameters tuned?' with 'searched over 1 candidates'."""
+    from pathlib import Path
+
+    from rnnkit import config as C
+    from rnnkit.doctor.checklist import run_checklist
+    from rnnkit.doctor.evidence import Evidence
+
+    auto = {"by": "forecast.auto", "budget_key": "forecast.auto_budget", "searched": ["input_length", "transform"],
+            "tried": 1, "candidates": 72, "budget_exhausted": True, "metric": "mase", "origins": 3,
+            "ranking": [{"folds": [{"mase": 0.3}]}]}
+    ev = Evidence(Path("run"), C.resolve(None, ["task=forecast"]),
+                  {"metrics": {}, "config_warnings": [], "data": {"auto": auto}}, [], [], [])
+    (check,) = [c for c in run_checklist(ev, []) if c.item == "Hyperparameters tuned?"]
+    assert check.verdict == "fail" and "after 1 of 72 candidates: raise forecast.auto_budget" in check.detail
+    assert "over 1 origin(s)" in check.detail

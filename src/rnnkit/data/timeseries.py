@@ -165,10 +165,11 @@ def _resolve_columns(table: Table, file: str, time_column: str, target_columns: 
 
 def _sort_fix(table: Table, file: str, time_column: str, series_column: str | None, numeric: bool) -> str:
     """How to sort this file by (series and) time: a `sort` line on the columns' own positions for CSV/TSV with a
-    header, and the pandas call."""
+    header and no quoted fields, and the pandas call."""
     keys = [c for c in (series_column, time_column) if c]
     how = f"pandas `df.sort_values({keys[0]!r})`" if len(keys) == 1 else f"pandas `df.sort_values({keys!r})`"
-    if table.delimiter is not None and table.header_line == 1:
+    quoted = any('"' in r.raw for r in table.rows)  # `sort -t,` splits inside quoted fields ("US Steel, Inc.")
+    if table.delimiter is not None and table.header_line == 1 and not quoted:
         flags = " ".join(f"-k{i},{i}{'n' if c == time_column and numeric else ''}"
                          for c in keys for i in [table.columns.index(c) + 1])
         sep = "$'\\t'" if table.delimiter == "\t" else shlex.quote(table.delimiter)

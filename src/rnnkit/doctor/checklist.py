@@ -158,6 +158,9 @@ def _tuned(ev: Evidence) -> Check | None:
                  f"trial {best['number']} ({best.get('run_dir')})", evidence)
 
 
+SEARCH_SHARE = 0.25  # a family's search that tried less than this share of its candidates has not searched
+
+
 def _hyperparameters(ev: Evidence) -> Check:
     item = "Hyperparameters tuned?"
     tuned = _tuned(ev)
@@ -168,10 +171,16 @@ def _hyperparameters(ev: Evidence) -> Check:
     warnings = ev.summary.get("config_warnings", [])
     auto = (ev.summary.get("data") or {}).get("auto") or {}
     if auto.get("searched") and auto.get("tried"):  # a family's own search before training (forecast.auto)
+        ranking = auto.get("ranking") or [{}]
+        origins = len(ranking[0].get("folds") or []) or auto.get("origins")  # the chosen one's, not the plan's
         searched = (f"{', '.join(auto['searched'])} searched over {auto['tried']} candidates by "
-                    f"{auto.get('by', 'the family')} (validation {auto.get('metric')} over {auto.get('origins')} "
+                    f"{auto.get('by', 'the family')} (validation {auto.get('metric')} over {origins} "
                     f"origin(s)); the other settings are as given")
-        evidence = {"warnings": warnings, "searched": auto["searched"], "tried": auto["tried"]}
+        evidence = {"warnings": warnings, "searched": auto["searched"], "tried": auto["tried"],
+                    "candidates": auto.get("candidates"), "origins": origins}
+        if auto.get("budget_exhausted") and auto["tried"] < SEARCH_SHARE * (auto.get("candidates") or 0):
+            return Check(item, "fail", f"{searched}; the budget ran out after {auto['tried']} of "
+                         f"{auto['candidates']} candidates: raise {auto.get('budget_key', 'its budget')}", evidence)
         if warnings:
             return Check(item, "fail", f"{searched}, and outside the guide's ranges: " + " ".join(warnings), evidence)
         return Check(item, "pass", f"{searched}, but within the guide's ranges (`rnnkit tune` searches them)",

@@ -207,7 +207,8 @@ def choose(cfg: C.Config, table: SeriesTable, spans: list[Spans], searched: list
     metric = best["metric"]
     snaive = best["seasonal_naive"]
     beats = best[f"val_{metric}"] < snaive[metric]
-    record = {"by": "forecast.auto", "searched": searched, "fixed": fixed, "chosen": chosen, "metric": metric,
+    record = {"by": "forecast.auto", "budget_key": "forecast.auto_budget", "searched": searched, "fixed": fixed,
+              "chosen": chosen, "metric": metric,
               "origins": len(folds), "origin_times": _origin_times(table, spans, folds),
               "candidates": len(grid), "tried": len(scores), "not_tried": len(grid) - len(scores),
               "finalists": len(final), "budget_seconds": budget, "seconds": round(time.perf_counter() - started, 2),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,7 @@ def prepare(cfg: Config, run_dir: Path | None = None):
         targets = stacked_targets(data.datasets["train"].examples)
         data.prep.class_counts = torch.bincount(targets, minlength=len(data.prep.labels)).tolist()
     data.report["class_balance"] = class_balance(cfg, data.prep.class_counts)
+    warn_numeric_labels(cfg, [str(x) for x in data.prep.labels.labels], sum(data.prep.class_counts))
     if cfg.data.dataset:
         data.report["reference"] = get_builtin(cfg.data.dataset).reference
     return data
@@ -101,6 +103,27 @@ def refuse_regression_ts(files: dict[str, Path], options: dict) -> None:
                                         "(@classLabel true followed by the class names)"))
     if problems:
         raise DataError(problems, header="cannot read class labels")
+
+
+NUMERIC_CLASSES = 10  # more classes than this, every one a number with decimals or most seen once or twice: a
+# regression target
+
+
+def warn_numeric_labels(cfg, labels: list[str], rows: int) -> None:
+    """Labels that are all numbers, nearly one per row (246 classes from 289 rows): each value became a class,
+    and no test row can be right unless it repeats a training value; say so and name --task regress."""
+    if len(labels) <= NUMERIC_CLASSES or cfg.data.dataset:
+        return
+    try:
+        numbers = [float(x) for x in labels]
+    except ValueError:
+        return
+    # decimals (2.7, 2.8, ...), or whole numbers with fewer than 3 rows a class: a quantity, not class codes
+    if all(math.isfinite(x) for x in numbers) and (any(not x.is_integer() for x in numbers)
+                                                   or len(labels) >= rows / 3):
+        warnings.warn(f"the label column {cfg.data.label_column!r} holds numbers, {len(labels)} distinct values among "
+                      f"{rows} training rows, and each became a class; if it is a quantity to predict, train with "
+                      "--task regress", UserWarning, stacklevel=2)
 
 
 def class_balance(cfg, counts: list[int]) -> dict:

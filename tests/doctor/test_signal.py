@@ -100,6 +100,17 @@ def test_signal_makes_a_model_that_learned_nothing_the_suspect():
     assert not found["underfitting"].advice[0].startswith("first check the labels")
 
 
+def _shuffled_ts(source: Path, out: Path) -> Path:
+    """A copy of a labelled .ts file with its cases' labels (class or target) permuted, seeded."""
+    lines = source.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().lower() == "@data") + 1
+    values = [line.rsplit(":", 1) for line in lines[at:] if line.strip()]
+    labels = [lab for _, lab in values]
+    random.Random(0).shuffle(labels)
+    out.write_text("\n".join(lines[:at] + [f"{v}:{lab}" for (v, _), lab in zip(values, labels, strict=True)]))
+    return out
+
+
 SKTIME = importlib.util.find_spec("sktime")
 GUNPOINT = (Path(SKTIME.submodule_search_locations[0]) / "datasets/data/GunPoint") if SKTIME else None
 
@@ -110,13 +121,7 @@ def test_gunpoint_with_shuffled_training_labels_is_named_a_label_problem(tmp_pat
     memorise them in a few epochs, so only the permutation test can say that the labels are the problem."""
     from rnnkit.cli import main
 
-    lines = (GUNPOINT / "GunPoint_TRAIN.ts").read_text().splitlines()
-    at = next(i for i, line in enumerate(lines) if line.strip().lower() == "@data") + 1
-    values = [line.rsplit(":", 1) for line in lines[at:] if line.strip()]
-    labels = [lab for _, lab in values]
-    random.Random(0).shuffle(labels)
-    shuffled = tmp_path / "train.ts"
-    shuffled.write_text("\n".join(lines[:at] + [f"{v}:{lab}" for (v, _), lab in zip(values, labels, strict=True)]))
+    shuffled = _shuffled_ts(GUNPOINT / "GunPoint_TRAIN.ts", tmp_path / "train.ts")
     common = ["--set", "train.max_epochs=4", "--set", "model.hidden_size=16", "--set", "model.num_layers=1",
               "--set", "train.progress=none"]
     run = tmp_path / "run"
@@ -198,13 +203,7 @@ def test_covid3month_with_shuffled_targets_is_named_a_label_problem(tmp_path, ca
     way (rmse 0.0440 shuffled, 0.0433 real), so only the permutation test can say the targets are the suspect."""
     from rnnkit.cli import main
 
-    lines = (COVID / "Covid3Month_TRAIN.ts").read_text().splitlines()
-    at = next(i for i, line in enumerate(lines) if line.strip().lower() == "@data") + 1
-    values = [line.rsplit(":", 1) for line in lines[at:] if line.strip()]
-    targets = [t for _, t in values]
-    random.Random(0).shuffle(targets)
-    shuffled = tmp_path / "train.ts"
-    shuffled.write_text("\n".join(lines[:at] + [f"{v}:{t}" for (v, _), t in zip(values, targets, strict=True)]))
+    shuffled = _shuffled_ts(COVID / "Covid3Month_TRAIN.ts", tmp_path / "train.ts")
     run = tmp_path / "run"
     assert main(["train", str(shuffled), "--task", "regress", "--test", str(COVID / "Covid3Month_TEST.ts"),
                  "--out", str(run), "--set", "train.max_epochs=6", "--set", "train.progress=none"]) == 0

@@ -116,13 +116,15 @@ def test_no_candidate_beats_seasonal_naive_is_said_in_the_last_lines_and_summary
     assert any("--set forecast.residual=seasonal" in a for a in f["advice"])
 
 
-def _train_cli(tmp_path, name, values, sets, capsys):
+def _train_cli(tmp_path, name, values, sets, capsys, *, with_stdout=False):
     path = write_monthly(tmp_path / f"{name}.csv", values)
     out = tmp_path / name
     assert main(["train", str(path), "--task", "forecast", "--out", str(out),
                  *[a for s in ["forecast.time_column=month", "forecast.horizon=3", "forecast.test_size=24",
                                "forecast.seasonality=12", *SMALL, *sets] for a in ("--set", s)]]) == 0
-    return json.loads((out / "summary.json").read_text()), capsys.readouterr().err, out
+    captured = capsys.readouterr()
+    summary = json.loads((out / "summary.json").read_text())
+    return (summary, captured.err, out, captured.out) if with_stdout else (summary, captured.err, out)
 
 
 def test_the_residual_is_searched_by_default_and_the_choice_is_stated(tmp_path, capsys):
@@ -180,14 +182,8 @@ def test_the_docs_describe_the_residual_search():
 def test_the_checklist_and_the_done_line_count_the_search(tmp_path, capsys):
     """A new user's forecast: forecast.auto tried every candidate, yet the checklist said 'Hyperparameters tuned?
     not searched', and the done line's seconds left out the search (2 s of a 17 s run)."""
-    path = write_monthly(tmp_path / "air.csv", airline_like())
-    out = tmp_path / "run"
-    assert main(["train", str(path), "--task", "forecast", "--out", str(out),
-                 *[a for s in ["forecast.time_column=month", "forecast.horizon=3", "forecast.test_size=24",
-                               "forecast.seasonality=12", "forecast.auto_keys=[input_length]", *SMALL]
-                   for a in ("--set", s)]]) == 0
-    stdout = capsys.readouterr().out
-    summary = json.loads((out / "summary.json").read_text())
+    summary, _, out, stdout = _train_cli(tmp_path, "air", airline_like(), ["forecast.auto_keys=[input_length]"],
+                                         capsys, with_stdout=True)
     auto = summary["data"]["auto"]
     assert summary["data"]["prepare_seconds"] >= auto["seconds"] > 0
     done = next(line for line in stdout.splitlines() if line.startswith("done:"))

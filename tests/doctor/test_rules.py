@@ -299,6 +299,26 @@ def test_a_forecast_that_beats_naive_by_a_little_is_sensible():
     assert check.verdict == "pass"
 
 
+def test_a_seasonal_forecast_is_judged_against_seasonal_naive_when_that_is_the_stronger_rule():
+    """With a season (wineind, m=12: test mse 9.619e6 against naive's 1.9e7 and seasonal naive's 9.597e6) the
+    model that loses to repeating last year is not sensible, and the check and the doctor name seasonal naive;
+    where the season adds nothing (seasonal naive no better than naive) the naive forecast stays the yardstick."""
+    from rnnkit.doctor.checklist import run_checklist
+
+    cfg = C.resolve(None, ["task=forecast"])
+    for snaive, verdict, name in ((9.597e6, "fail", "seasonal naive"), (2.5e7, "pass", "naive")):
+        base = {"naive": {"mse": 1.9e7}, "seasonal_naive": {"seasonality": 12, "mse": snaive}}
+        summary = {"finished": True, "metrics": {"test": {"mse": 9.619e6, "baselines": base}}}
+        ev = evidence([1.0, 0.8], [1.0, 0.9], summary=summary, cfg=cfg)
+        (check,) = [c for c in run_checklist(ev, []) if c.item == "Predictions sensible?"]
+        assert check.verdict == verdict, check.detail
+        assert f"the {name} baseline" in check.detail and (name == "naive") == ("seasonal" not in check.detail)
+        found = R.baseline(ev)
+        assert [f.code for f in found] == (["baseline.not_beaten"] if verdict == "fail" else [])
+        if found:
+            assert "seasonal naive baseline's 9.597e+06" in found[0].explanation
+
+
 def test_a_small_data_run_that_counts_passes_is_told_in_passes():
     """A small data set's epoch is several passes (summary epoch_scale): the log, the progress and the done line
     say "best pass 20 of 40", and the doctor said "epoch 20" for the same pass."""

@@ -125,8 +125,8 @@ def _predictions(ev: Evidence) -> Check:
     if cmp is None:
         return Check(item, "unknown", f"no {metric} or {name} baseline in the summary",
                      {"metric": metric, "model": test.get(metric), name: None})
-    evidence = {"metric": cmp.metric, "model": cmp.model, name: cmp.base}
-    detail = f"test {cmp.metric} {cmp.model:.4g} vs the {name.replace('_', ' ')} baseline {cmp.base:.4g}"
+    evidence = {"metric": cmp.metric, "model": cmp.model, cmp.name: cmp.base}
+    detail = f"test {cmp.metric} {cmp.model:.4g} vs the {cmp.name.replace('_', ' ')} baseline {cmp.base:.4g}"
     if not cmp.better:
         return Check(item, "fail", detail + ": the model does no better than the trivial prediction", evidence)
     # beaten on every metric compared: each of them (the headline that picked the epoch too, e.g. entity_f1)

@@ -106,15 +106,19 @@ class Evidence:
         if spec is None:
             return []
         metric, name, higher = spec
-        trivial = get_task(self.cfg.task).baseline_trivial
+        task = get_task(self.cfg.task)
         found = []
         headline = self.summary.get("monitor")
         for m in dict.fromkeys([metric] + ([headline] if headline not in (None, "loss", metric) else [])):
-            base = test.get("baselines", {}).get(name, {}).get(m)
+            up = higher if m == metric else m not in LOWER_IS_BETTER
             value = test.get(m)
-            if isinstance(value, (int, float)) and isinstance(base, (int, float)):
-                found.append(BaselineComparison(m, float(value), name, float(base),
-                                                higher if m == metric else m not in LOWER_IS_BETTER, trivial))
+            # the strongest yardstick present on this metric (the first named wins a tie: naive over a seasonal
+            # naive that repeats the same values)
+            bases = [(k, b) for k in (name, *task.baseline_alternatives)
+                     if isinstance(b := (test.get("baselines", {}).get(k) or {}).get(m), (int, float))]
+            if isinstance(value, (int, float)) and bases:
+                key, base = max(bases, key=lambda kb: kb[1]) if up else min(bases, key=lambda kb: kb[1])
+                found.append(BaselineComparison(m, float(value), key, float(base), up, task.baseline_trivial))
         return found
 
 

@@ -613,7 +613,8 @@ def baseline(ev: Evidence) -> list[Finding]:
         advice.insert(0, f"train longer: --set train.max_epochs={max(cfg.train.max_epochs * 4, 20)} (only "
                          f"{ev.summary.get('epochs_run')} {ev.epochs_word} ran)")
     explanation = seen + (": the model predicts no better than a rule that ignores the input (for classes: "
-                          "always the most frequent one)")
+                          "always the most frequent one)" if cmp is None or cmp.trivial else
+                          ": the trained model predicts no better than that simple rule")
     if shifted is not None:
         explanation += (f"; {shifted['test']['share']:.0%} of the test targets lie outside the training levels "
                         "(see data.out_of_range), the likelier cause than the labels")

@@ -775,7 +775,8 @@ TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build
             collate=collate_windows, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
             metric_names=("mse", "rmse", "mae", "mase", "smape"), defaults=defaults, chance_loss=zero_forecast_loss,
-            baseline=("mse", "naive", False), baseline_trivial=False, config_notes=CONFIG_NOTES,
+            baseline=("mse", "naive", False), baseline_trivial=False,
+            baseline_alternatives=("seasonal_naive",), config_notes=CONFIG_NOTES,
             headline_score=negative_mse,
             describe_model=describe_model,
             metric_notes=("loss is in standardized units (the training objective); the other metrics are in the "

@@ -209,3 +209,43 @@ def test_a_bad_series_is_counted_as_a_series_in_the_header(tmp_path):
     assert str(err).startswith(f"1 bad series (1 in {path}), 2 problem(s)")
     err = data_error(path, tmp_path, "forecast.series_column=store", "data.bad_rows=skip")
     assert "1 of 2 series (50.00%) are bad" in str(err)
+
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+
+
+@pytest.mark.parametrize(("style", "first", "after"), [
+    (lambda y, m: f"{y}-Q{(m - 1) // 3 + 1}", "1980-Q1", ["1994-Q1", "1994-Q2"]),
+    (lambda y, m: f"{y}Q{(m - 1) // 3 + 1}", "1980Q1", ["1994Q1", "1994Q2"]),  # statsmodels' macrodata
+    (lambda y, m: f"{y} Q{(m - 1) // 3 + 1}", "1980 Q1", ["1994 Q1", "1994 Q2"]),  # R's ts printout
+    (lambda y, m: f"{MONTHS[m - 1][:3]} {y}", "Jan 1980", ["Jan 1985", "Feb 1985"]),
+    (lambda y, m: f"{MONTHS[m - 1]} {y}", "January 1980", ["January 1985", "February 1985"]),
+])
+def test_quarters_and_month_names_are_read_as_dates_and_written_back_the_same_way(tmp_path, style, first, after):
+    """Quarterly times (1980-Q1, 1980Q1, 1980 Q1) and months by name (Jan 1980) are common exports (R, spreadsheets,
+    statsmodels): read as dates on a monthly axis (a quarter: step 3 months), and the forecasts are written with
+    the times in the file's own style."""
+    quarterly = "Q" in first
+    n = 56 if quarterly else 60
+    months = [(1980 + (3 * i if quarterly else i) // 12, (3 * i if quarterly else i) % 12 + 1) for i in range(n)]
+    path = write_series(tmp_path / "q.csv", [style(y, m) for y, m in months],
+                        [f"{10 + np.sin(i):.4f}" for i in range(n)])
+    assert path.read_text().splitlines()[1].startswith(first)
+    api.train(cfg_for(path, "forecast.horizon=2", "forecast.test_size=8"), tmp_path / "run")
+    out = tmp_path / "f.csv"
+    assert api.predict(tmp_path / "run", path, out) == 2
+    assert [r["time"] for r in csv.DictReader(out.read_text().splitlines())] == after
+
+
+def test_a_time_column_in_no_known_format_is_one_problem_that_lists_the_formats(tmp_path):
+    """Not one "unreadable time" line per row ("expected a number (the column holds numbers)" for a column that
+    holds none): one problem naming the column, the first value and its line, and the formats that are read."""
+    path = write_series(tmp_path / "w.csv", [f"week {i}" for i in range(1, 41)], [str(float(i)) for i in range(40)])
+    err = data_error(path, tmp_path)
+    (p,) = err.problems
+    assert (p.line, p.column, p.value) == (2, "time", "week 1")
+    assert "none of the 40 times" in p.rule and "holds numbers" not in p.rule
+    for fmt in ("2020-01-31", "2020-01", "2020-Q1", "Jan 2020", "numbers"):
+        assert fmt in str(err), fmt
+

@@ -32,7 +32,7 @@ import numpy as np
 from rnnkit.data.cells import parse_scalar
 from rnnkit.data.records import ReadResult, Record
 from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, Table, TableRow, load_table
-from rnnkit.data.time_axis import TimeAxis, as_number, infer_axis, infer_step
+from rnnkit.data.time_axis import FORMATS, TimeAxis, as_number, infer_axis, infer_step
 from rnnkit.data.validate import validate_splits
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
@@ -308,12 +308,21 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
 
     all_rows = [r for rows in groups.values() for r in rows]
     inferred, positions, bad_time = infer_axis([r.fields.get(time_column) for r in all_rows])
+    expected = f"the model's ({axis.describe()})" if axis is not None else None
     if axis is None:
         axis = inferred
     else:
         positions = np.array([np.nan if (x := axis.parse(r.fields.get(time_column))) is None else x
                               for r in all_rows])
         bad_time = [i for i, x in enumerate(positions) if not np.isfinite(x)]
+    if all_rows and len(bad_time) == len(all_rows):  # no time reads at all: one problem, not one per row
+        first = all_rows[0]
+        raise DataError([_problem(file, first.line, time_column, first.fields.get(time_column),
+                                  f"none of the {len(all_rows)} times in column {time_column!r} reads as a time",
+                                  "write the times as " + (expected or ", ".join(FORMATS[:-1]) + " or " + FORMATS[-1])
+                                  + " (pandas: `df[col] = pd.to_datetime(df[col], format=...).dt.strftime("
+                                  "'%Y-%m-%d')`), or name another column with --set forecast.time_column=COLUMN")],
+                        header=f"cannot read {file}")
     bad_time_set = set(bad_time)
     pos_of: dict[int, float] = {}
     k = 0

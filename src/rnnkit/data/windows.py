@@ -89,6 +89,15 @@ def _series_spans(s: Series, start_pos, end_pos, *, horizon: int, test_size: int
     return Spans(t0 - v, t0, end)
 
 
+def test_starts(table: SeriesTable, *, horizon: int, test_start: str | None = None, test_end: str | None = None,
+                test_size: int | None = None) -> list[int]:
+    """Where each series' test span begins (as `plan_splits` places it): what comes before is the history a choice
+    may read."""
+    start_pos, end_pos = _split_positions(table, test_start, test_end, test_size)
+    return [max(0, _series_spans(s, start_pos, end_pos, horizon=horizon, test_size=test_size, val_size=0).test_start)
+            for s in table.series]
+
+
 def _shortfalls(spans: Spans, need: int, need_text: str, horizon: int) -> list[str]:
     why = []
     if spans.val_start < need:

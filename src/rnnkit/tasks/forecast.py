@@ -47,6 +47,7 @@ from rnnkit import config as C
 from rnnkit.data.collate import SequenceDataset, collate
 from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
 from rnnkit.data.pipeline import PreparedData
+from rnnkit.data.seasonality import calendar_season, season_evidence
 from rnnkit.data.standardize import Standardizer
 from rnnkit.data.time_axis import TimeAxis
 from rnnkit.data.timeseries import Series, SeriesTable, read_series
@@ -58,6 +59,7 @@ from rnnkit.data.windows import (
     mase_scale,
     plan_splits,
     scaled_inputs,
+    test_starts,
     window_origins,
 )
 from rnnkit.errors import ConfigError, DataError, Problem
@@ -83,7 +85,9 @@ class ForecastConfig:
     horizon: int | None = None  # steps ahead to forecast (null: 1, or the built-in data set's)
     stride: int = 1  # steps between window starts
     head: str = "auto"  # auto (direct, or the data set's) | direct (multi-horizon) | autoregressive (seq2seq)
-    seasonality: int | None = None  # season length for seasonal naive and MASE (null: 1)
+    seasonality: int | None = None  # season length for seasonal naive, MASE and forecast.auto's windows (null: the
+    # calendar's - monthly 12, quarterly 4, daily 7, hourly 24, steps per day below an hour - when the history before
+    # the test span shows that season, else 1; numeric times: 1)
     val_size: int | None = None  # steps at the end of the training span held out (null: 10%)
     test_size: int | None = None  # steps at the end held out for test (null: 10%)
     test_start: str | None = None  # or: first time value of the test span (e.g. 1921)
@@ -386,6 +390,32 @@ def out_of_range(table, spans, cfg: C.Config) -> dict:
             "why": scaled, "advice": advice}
 
 
+def infer_seasonality(cfg: C.Config, table: SeriesTable) -> dict | None:
+    """forecast.seasonality left unset: the season the calendar implies (`rnnkit.data.seasonality`), set in `cfg`
+    when the history before the test span shows it, else 1; said on stderr. None without a calendar season (numeric
+    times, yearly steps): seasonality stays unset (1)."""
+    f = cfg.forecast
+    found = calendar_season(table.axis)
+    if found is None:
+        return None
+    m, step = found
+    ends = test_starts(table, horizon=f.horizon or 1, test_start=f.test_start, test_end=f.test_end,
+                       test_size=f.test_size)
+    ev = season_evidence([s.values[:end] for s, end in zip(table.series, ends, strict=True)], m)
+    f.seasonality = m if ev.shown else 1
+    r = "too little history to tell" if ev.autocorrelation is None else (
+        f"lag-{m} autocorrelation of its changes {ev.autocorrelation:.2f}, "
+        f"{'above' if ev.shown else 'not above'} {ev.threshold:.2f}")
+    note = {"calendar": step, "candidate": m, "chosen": f.seasonality, "autocorrelation": ev.autocorrelation,
+            "threshold": ev.threshold, "changes": ev.changes}
+    if cfg.train.progress != "none":
+        said = (f"the history before the test span repeats every {m} steps" if ev.shown else
+                f"the history before the test span shows no {m}-step season")
+        print(f"rnnkit: forecast.seasonality={f.seasonality}: {step} times, and {said} ({r}); set "
+              "forecast.seasonality to choose it yourself", file=sys.stderr, flush=True)
+    return note
+
+
 def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     """Read, validate, split chronologically, fit per-series scalers on the training spans, window.
 
@@ -412,6 +442,7 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     f = cfg.forecast
     path, reader = _source(cfg)
     table = _read(cfg, path, reader, rejects=(Path(run_dir) / "rejects.jsonl") if run_dir else None)
+    season_note = infer_seasonality(cfg, table) if f.seasonality is None else None
     m = f.seasonality or 1
     floor = m if f.residual == "seasonal" else 1
     chosen = None
@@ -468,6 +499,8 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
                       f"forecast.covariate_columns=[{', '.join(unused)}] (or add them to forecast.target_columns)",
                       UserWarning, stacklevel=2)
     report["out_of_range"] = out_of_range(table, spans, cfg)
+    if season_note is not None:
+        report["seasonality_inferred"] = season_note
     report["series"] = len(plan.series) + len(plan.set_aside)
     report["short_series"] = {"policy": f.short_series, "set_aside": plan.set_aside, "shorter_window": plan.shorter}
     report.update(sizes={k: len(v) for k, v in windows.items()}, defaults_applied=applied,

@@ -249,3 +249,72 @@ def test_a_time_column_in_no_known_format_is_one_problem_that_lists_the_formats(
     for fmt in ("2020-01-31", "2020-01", "2020-Q1", "Jan 2020", "numbers"):
         assert fmt in str(err), fmt
 
+
+def _monthly(path, values, start="1990-01"):
+    return write_series(path, [str(np.datetime64(start) + i) for i in range(len(values))],
+                        [f"{v:.4f}" for v in values])
+
+
+def test_seasonality_left_unset_comes_from_the_calendar_when_the_history_shows_it(tmp_path, capsys):
+    """Monthly times: 12 when the history before the test span repeats yearly (the seasonal naive baseline and MASE
+    then use it), 1 for a random walk on the same calendar; a season only in the test span chooses nothing
+    (changing test values changes no choice); numeric times and a seasonality you set are left alone."""
+    rng = np.random.default_rng(0)
+    n, test = 120, 24
+    t = np.arange(n)
+    seasonal = 50 + 0.2 * t + 8 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, n)
+    walk = 50 + np.cumsum(rng.normal(0, 1, n))
+    sets = ("forecast.horizon=3", f"forecast.test_size={test}")
+
+    def chosen(values, *more, name="m.csv", times=None):
+        path = _monthly(tmp_path / name, values) if times is None else write_series(
+            tmp_path / name, times, [f"{v:.4f}" for v in values])
+        summary = api.train(cfg_for(path, *sets, *more), tmp_path / name.replace(".csv", ""))
+        cfg = C.from_dict(C.load_yaml(tmp_path / name.replace(".csv", "") / "config.yaml"))
+        assert (cfg.forecast.seasonality or 1) == summary["data"]["seasonality"]  # saved for predict and evaluate
+        return summary["data"]
+
+    data = chosen(seasonal, name="s.csv")
+    assert data["seasonality"] == 12
+    note = data["seasonality_inferred"]
+    assert note["calendar"] == "monthly" and note["candidate"] == 12 and note["autocorrelation"] > note["threshold"]
+    assert chosen(walk, name="w.csv")["seasonality"] == 1
+    only_in_test = np.concatenate([walk[:n - test], seasonal[n - test:] - seasonal[n - test] + walk[n - test - 1]])
+    moved = chosen(only_in_test, name="t.csv")
+    assert moved["seasonality"] == 1
+    assert moved["seasonality_inferred"]["autocorrelation"] == chosen(walk, name="w2.csv")["seasonality_inferred"][
+        "autocorrelation"]
+    assert chosen(seasonal, "forecast.seasonality=6", name="u.csv")["seasonality"] == 6
+    numeric = chosen(seasonal, name="n.csv", times=list(range(1, n + 1)))
+    assert numeric["seasonality"] == 1 and "seasonality_inferred" not in numeric
+
+
+def test_seasonality_from_the_calendar_is_said_on_stderr(tmp_path, capsys):
+    t = np.arange(96)
+    path = write_series(tmp_path / "q.csv", [f"{1990 + i // 4}-Q{i % 4 + 1}" for i in t],
+                        [f"{20 + 5 * (i % 4 == 3) + 0.1 * i:.3f}" for i in t])
+    api.train(C.resolve(None, ["task=forecast", f"data.train={path}", "forecast.input_length=4", "train.max_epochs=1",
+                               "forecast.auto=false", "forecast.test_size=8"]), tmp_path / "run")
+    err = capsys.readouterr().err
+    assert "forecast.seasonality=4: quarterly times, and the history before the test span repeats every 4 steps" in err
+
+
+def test_interleaved_series_without_a_series_column_are_one_problem_naming_the_column(tmp_path):
+    """Three stores' rows shuffled together and no forecast.series_column: 115 lines of 'gap' and 'out of order'
+    with advice to sort on time; now one problem: the column that with the time tells every row apart, the key to
+    set, and the sort within each series the rows still need."""
+    rng = np.random.default_rng(0)
+    rows = [(t, s, f"{(t % 7) + 3 * k:.1f}") for k, s in enumerate("abc") for t in range(1, 41)]
+    order = rng.permutation(len(rows))
+    path = tmp_path / "shuffled.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time", "store", "value"])
+        w.writerows(rows[i] for i in order)
+    err = data_error(path, tmp_path)
+    (p,) = err.problems
+    assert p.column == "store" and "3 series" in p.rule and "(or 'value')" not in p.fix
+    assert "--set forecast.series_column=store" in p.fix and "-k2,2 -k1,1n" in p.fix
+    named = data_error(path, tmp_path, "forecast.series_column=store")  # then: the sort within each series
+    assert {("out of order" in q.rule or "gap" in q.rule) for q in named.problems} == {True}
+    assert all("-k2,2 -k1,1n" in q.fix for q in named.problems if "out of order" in q.rule)

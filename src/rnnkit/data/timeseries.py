@@ -182,7 +182,7 @@ def _sort_fix(table: Table, file: str, time_column: str, series_column: str | No
 
 
 def _several_series(table: Table, file: str, rows: list[TableRow], positions: np.ndarray, time_column: str,
-                    problems: list[Problem]) -> DataError | None:
+                    problems: list[Problem], numeric: bool) -> DataError | None:
     """No series column, and the times start again: a column whose value changes where they do (and that with the
     time tells every row apart) holds the series ids. The row problems would each say 'out of order' or
     'duplicate'; one problem naming that column and forecast.series_column says what is wrong."""
@@ -209,7 +209,7 @@ def _several_series(table: Table, file: str, rows: list[TableRow], positions: np
         if ok:
             found.append((len(distinct), c, ids))
     if not found:
-        return None
+        return _interleaved_series(table, file, rows, positions, time_column, numeric)
     n, column, ids = min(found, key=lambda f: f[0])
     a, b = rows[back - 1], rows[back]
     others = [c for _, c, _ in sorted(found) if c != column]
@@ -219,6 +219,38 @@ def _several_series(table: Table, file: str, rows: list[TableRow], positions: np
                        f"{a.fields.get(time_column)!r} on line {a.line}) where column {column!r} changes from "
                        f"{ids[back - 1]!r} to {ids[back]!r}: the file holds {n} series, and no series column is named",
                        f"name the column that tells the series apart: --set forecast.series_column={column}{also}")
+    return DataError([problem], header=f"cannot read {file}: several series in one file")
+
+
+def _interleaved_series(table: Table, file: str, rows: list[TableRow], positions: np.ndarray, time_column: str,
+                        numeric: bool) -> DataError | None:
+    """Several series' rows mixed together (shuffled, or sorted by time across series) and no series column: a
+    time occurs more than once, and a column with few values tells every row apart with the time. One problem
+    naming it, and the sort within each series the rows will still need, instead of a gap or an out-of-order
+    line per row."""
+    seen: dict[float, int] = {}
+    twice = next(((seen[t], i) for i, t in enumerate(positions) if np.isfinite(t) and seen.setdefault(t, i) != i),
+                 None)
+    if twice is None:
+        return None
+    found = []
+    for c in table.columns:
+        if c == time_column:
+            continue
+        ids = [str(r.fields.get(c, "")).strip() for r in rows]
+        pairs = set(zip(ids, positions.tolist(), strict=True))
+        if all(ids) and 2 <= len(set(ids)) <= len(rows) // 2 and len(pairs) == len(rows):
+            found.append((len(set(ids)), c, ids))
+    if not found:
+        return None
+    n, column, ids = min(found, key=lambda f: f[0])  # the fewest values: ids, not a measurement that never repeats
+    i, j = twice
+    problem = _problem(file, rows[j].line, column, ids[j],
+                       f"the time {rows[j].fields.get(time_column)!r} occurs on lines {rows[i].line} and "
+                       f"{rows[j].line}, where column {column!r} is {ids[i]!r} and {ids[j]!r}: the file holds {n} "
+                       "series with their rows mixed together, and no series column is named",
+                       f"name the column that tells the series apart: --set forecast.series_column={column}; "
+                       f"then {_sort_fix(table, file, time_column, column, numeric)}")
     return DataError([problem], header=f"cannot read {file}: several series in one file")
 
 
@@ -346,7 +378,8 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
         probs = problems_of[sid]
         pos = np.array([pos_of[id(r)] for r in rows])
         probs += _series_issues(sid, rows, pos, axis, time_column, file, sort_fix)
-        if not series_column and (several := _several_series(table, file, rows, pos, time_column, probs)):
+        if not series_column and (several := _several_series(table, file, rows, pos, time_column, probs,
+                                                                  axis.kind == "number")):
             raise several
         cols = targets + covariates
         vals = np.zeros((len(rows), len(cols)), dtype=np.float64)

@@ -285,6 +285,25 @@ def test_a_regression_ts_file_trained_as_classify_names_task_regress_before_trai
     assert not (run / "checkpoints").exists()
 
 
+def test_evaluating_a_classifier_on_a_regression_ts_file_names_task_regress(tmp_path, capsys):
+    """`rnnkit evaluate RUN reg.ts` for a classifier: the train-time refusal (the header's line, --task regress),
+    not one 'label not seen' line per case."""
+    head = "@problemName toy\n@univariate true\n@equalLength true\n@seriesLength 4\n@targetLabel true\n@data\n"
+    reg = tmp_path / "reg.ts"
+    reg.write_text(head + "".join(f"{i},{i + 1},{i + 2},{i + 3}:{i * 0.37:.3f}\n" for i in range(40)))
+    classes = tmp_path / "classes.ts"
+    classes.write_text(head.replace("@targetLabel true", "@classLabel true a b")
+                       + "".join(f"{i},{i + 1},{i + 2},{i + 3}:{'ab'[i % 2]}\n" for i in range(60)))
+    run = tmp_path / "run"
+    assert main(["train", str(classes), "--out", str(run), *_sets(SMALL)]) == 0
+    capsys.readouterr()
+    code = main(["evaluate", str(run), "--data", str(reg)])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert f"{reg}:5" in err and "@targetLabel true" in err and "--task regress" in err
+    assert "label not seen" not in err and "Traceback" not in err
+
+
 def test_a_constant_target_or_a_missing_target_column_is_a_data_error(tmp_path):
     from rnnkit.tasks.regress import TASK
 

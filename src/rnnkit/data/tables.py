@@ -48,6 +48,11 @@ EXTENSIONS = {
     ".ts": "ts",
 }
 
+
+def format_of(path: Path, fmt: str = "auto") -> str:
+    """The format a file is read in: `fmt`, or with "auto" the one its extension names ("" when none does)."""
+    return EXTENSIONS.get(Path(path).suffix.lower(), "") if fmt == "auto" else fmt
+
 _QUOTE_FIX = (
     "enclose fields that contain the delimiter, quotes or line breaks in double quotes, "
     'and double every quote inside such a field ("")'

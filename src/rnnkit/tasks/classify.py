@@ -17,7 +17,7 @@ from rnnkit.data.datasets import BuiltinDataset, get_builtin, register
 from rnnkit.data.outputs import write_class_predictions
 from rnnkit.data.pipeline import LABELS_FILE, Preprocessing, input_files, load_file_for_inference, prepare_data
 from rnnkit.data.spamassassin import ENV_VAR, INSTALL, PACKAGE, SpamAssassinDataset
-from rnnkit.data.tables import EXTENSIONS
+from rnnkit.data.tables import format_of
 from rnnkit.data.ts_format import label_declaration
 from rnnkit.data.vocab import LabelMap
 from rnnkit.errors import ConfigError, DataError, Problem
@@ -93,8 +93,7 @@ def refuse_regression_ts(files: dict[str, Path], options: dict) -> None:
     classes from 110 cases, or one 'label not seen' per test case); say so, with the header line and --task regress."""
     problems = []
     for path in files.values():
-        fmt = options.get("format", "auto")
-        if (fmt == "ts" or (fmt == "auto" and EXTENSIONS.get(path.suffix.lower()) == "ts")) and path.is_file():
+        if format_of(path, options.get("format", "auto")) == "ts" and path.is_file():
             kind, line = label_declaration(path)
             if kind == "target":
                 problems.append(Problem(str(path), line, None, "@targetLabel true", "a regression .ts file: its "
@@ -211,6 +210,8 @@ def baselines(data, cfg, split: str = "test") -> dict:
 
 
 def load_inference(cfg, prep, path, with_targets: bool, run_dir=None):
+    if with_targets:  # a regression .ts file to evaluate: the train-time refusal, not a 'label not seen' per case
+        refuse_regression_ts({"data": Path(path)}, {"format": cfg.data.format})
     dataset, records, _ = load_file_for_inference(cfg, prep, Path(path), with_targets=with_targets, run_dir=run_dir)
     return dataset, records
 

@@ -61,7 +61,7 @@ from rnnkit.data.records import RAW_LIMIT, ReadResult, Record, raw_texts
 from rnnkit.data.recordstore import Records, lengths_of, read_file
 from rnnkit.data.splits import Splits, save_split
 from rnnkit.data.standardize import Standardizer
-from rnnkit.data.tables import EXTENSIONS, TABLE_FORMATS, iter_tables, load_table
+from rnnkit.data.tables import TABLE_FORMATS, format_of, iter_tables, load_table
 from rnnkit.data.ts_format import label_declaration
 from rnnkit.data.validate import validate_splits
 from rnnkit.data.vocab import Vocab
@@ -194,11 +194,6 @@ def _number(column: str, v: Any) -> tuple[float | None, tuple[str | None, str, s
     return x, None
 
 
-def _format_of(path: Path, options: dict) -> str:
-    fmt = options.get("format", "auto")
-    return EXTENSIONS.get(path.suffix.lower(), "") if fmt == "auto" else fmt
-
-
 def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunked: bool = False) -> ReadResult:
     """Read one file with the classifier's readers; with `require`, every record gets `extra["targets"]`
     (float64, one per target) or, when a target is not a finite number, becomes a bad row with its problems.
@@ -206,7 +201,7 @@ def _read(path: Path, options: dict, targets: list[str], *, require: bool, chunk
     (`rnnkit.data.recordstore.read_file`), the targets then held as one array in the store."""
     path = Path(path)
     file = str(path)
-    fmt = _format_of(path, options)
+    fmt = format_of(path, options.get("format", "auto"))
     opts = dict(options, label_column=targets[0])
     table = None
     if fmt == "ts" and len(targets) > 1:

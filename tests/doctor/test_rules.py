@@ -340,3 +340,31 @@ def test_a_flat_loss_at_the_know_nothing_level_after_a_lucky_first_batch_is_not_
     assert R._diverged(ev) is None and not [f for f in R.run_rules(ev) if f.code == "divergence"]
     # a real rise above the know-nothing level still is
     assert R._diverged(_regress_evidence([1.0, 2.4, 3.1, 2.8], initial=0.47, test_rmse=2.0)) is not None
+
+
+def test_the_underfitting_title_says_what_the_explanation_found():
+    """One title for every underfitting reason ("Training loss plateaus early") contradicted the explanation
+    "max_epochs ended the run while the validation loss was still falling" and "learned almost nothing"."""
+    slow = C.resolve(None, ["optim.lr=0.0001"])
+    falling = evidence([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], [1.0, 0.9, 0.8, 0.7, 0.6, 0.5],
+                       summary={"stopped": "max_epochs", "metrics": {}}, cfg=slow)
+    (f,) = R.underfitting(falling)
+    assert f.severity == "warning" and "still falling" in f.explanation
+    assert "plateau" not in f.title.lower() and "still improving" in f.title.lower()
+    flat = evidence([1.0, 0.99, 0.99, 0.99, 0.99, 0.99], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    (f,) = R.underfitting(flat)
+    assert "almost nothing" in f.explanation and "almost nothing" in f.title
+    plateau = evidence([1.0, 0.7, 0.62, 0.61, 0.61, 0.61, 0.61, 0.61], [1.0, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7])
+    (f,) = R.underfitting(plateau)
+    assert "stopped falling" in f.explanation and f.title == "Training loss plateaus early"
+
+
+def test_an_epoch_picked_by_the_training_rows_loss_is_not_called_the_best_validation_one():
+    """With too few validation rows the training rows' loss (fit_loss) picks the epoch: the overfitting action said
+    "the best validation fit_loss", a figure that is no validation figure at all."""
+    ev = evidence([0.9, 0.7, 0.5, 0.4, 0.3, 0.2], [1.0, 0.9, 0.96, 0.97, 0.98, 1.17],
+                  summary={"finished": True, "stopped": "max_epochs", "monitor": "fit_loss", "best_epoch": 6,
+                           "metrics": {}})
+    (f,) = R.overfitting(ev)
+    assert "validation fit_loss" not in f.action
+    assert "epoch 6" in f.action and "training rows" in f.action

@@ -31,7 +31,7 @@ from rnnkit.doctor.evidence import Evidence
 from rnnkit.doctor.finding import Finding
 from rnnkit.doctor.probe_rules import PROBE_RULES
 from rnnkit.tasks import get_task
-from rnnkit.training.schedules import LOWER_IS_BETTER
+from rnnkit.training.schedules import FIT_LOSS, LOWER_IS_BETTER
 
 # Overfitting: validation loss this much above its best, for at least this many epochs after the
 # best, while the training loss kept falling; a warning from OVERFIT_SEVERE up, unless early stopping
@@ -348,6 +348,9 @@ def _restored(ev: Evidence, lowest_loss_epoch: int) -> str:
     picked the best epoch (summary "monitor", e.g. entity_f1 for BIO tags)."""
     monitor, best = ev.summary.get("monitor"), ev.summary.get("best_epoch")
     if monitor not in (None, "loss") and isinstance(best, int) and best != lowest_loss_epoch:
+        if monitor == FIT_LOSS:  # the training rows' loss in evaluation mode, not a validation figure
+            return (f"the weights of {ev.epoch_word} {best} (the lowest loss over the training rows, {FIT_LOSS}: "
+                    "validation has too few rows to pick the epoch)")
         return f"the weights of {ev.epoch_word} {best} (the best validation {monitor})"
     return f"the best weights ({ev.epoch_word} {lowest_loss_epoch})"
 
@@ -371,8 +374,9 @@ def underfitting(ev: Evidence) -> list[Finding]:
     ref, ref_words = start, "the loss before training"
     if _number(chance) and 0 < chance < start and not (_number(prior) and prior > 0):
         ref, ref_words = chance, "the loss of a prediction that knows nothing"
-    reason, severity = None, "warning"
+    reason, severity, title = None, "warning", "Training loss plateaus early"
     if best >= UNDERFIT_START_SHARE * ref:
+        title = "The model learns almost nothing"
         reason = (f"the best training loss {best:.4g} is {best / ref:.0%} of {ref_words} ({ref:.4g}): the model "
                   "has learned almost nothing, even on the training set")
     elif len(train) >= PLATEAU_MIN_EPOCHS:
@@ -389,11 +393,13 @@ def underfitting(ev: Evidence) -> list[Finding]:
             and min(vals) >= UNDERFIT_START_SHARE * prior):
         reason = (f"the best validation loss {min(vals):.4g} is still {min(vals) / prior:.0%} of the loss of "
                   f"predicting the label shares ({prior:.4g}): the model has learned almost nothing")
+        title = "The model learns almost nothing"
     held_back = _dropout_gap(ev)
     if reason is None and held_back is not None:
         reason = (f"dropout {cfg.model.dropout:g} is above the guide's range (0.3 to 0.5), and the training loss "
                   f"({held_back[0]:.4g}) stayed {held_back[0] / held_back[1]:.1f}x the validation loss "
                   f"({held_back[1]:.4g}): the noise dropout adds in training holds the model back")
+        title = "Dropout holds training back"
     if reason is None:
         still = _still_improving(ev)
         if still is None:
@@ -402,6 +408,7 @@ def underfitting(ev: Evidence) -> list[Finding]:
                   f"{still[0]} of {still[1]})")
         if lr < GUIDE_LR[0]:
             reason += f", at a learning rate of {lr:.3g}, below the guide's range (1e-3 to 1e-2)"
+            title = "Still improving when it stopped, at a low learning rate"
         else:
             severity = "info"  # a healthy run that could have gone on: nothing is wrong, it is not underfitting
     advice = []
@@ -436,7 +443,7 @@ def underfitting(ev: Evidence) -> list[Finding]:
                           "shuffled; if it does as well, no setting will help (some data sets carry little signal)")
     return [Finding(
         code="underfitting" if severity == "warning" else "training.unfinished", severity=severity,
-        title="Training loss plateaus early" if severity == "warning" else "Still improving when it stopped",
+        title=title if severity == "warning" else "Still improving when it stopped",
         evidence={"initial_loss": start, "chance_loss": _chance(ev), "train_loss_first_epoch": train[0],
                   "train_loss_best": best, "train_loss_last": train[-1], "epochs": len(train), "lr": cfg.optim.lr,
                   "lr_effective": lr, "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout,

@@ -31,6 +31,12 @@ _NUMBER_FIX = "write plain numbers only (e.g. 0.5, -1e-3); no text, booleans or 
 _FINITE_FIX = "replace NaN/Inf/missing values with real numbers (impute them in the source data), or remove the row"
 
 
+def whole_number(text: str) -> bool:
+    """A whole number int() reads: str.isdigit() alone also accepts '²' (a superscript), which int() refuses; the
+    length cap keeps int() within Python's digit limit."""
+    return text.isascii() and text.isdigit() and len(text) < 19
+
+
 def is_blank(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnkit.data.cells import whole_number
 from rnnkit.data.records import RAW_LIMIT, ReadResult, Record
 from rnnkit.errors import ConfigError, DataError, Problem, shorten
 
@@ -114,16 +115,10 @@ def _blocks(lines: list[str]) -> Iterable[_Sentence]:
         yield current
 
 
-def _whole(text: str) -> bool:
-    """A whole number int() reads: str.isdigit() alone also accepts '²' (a superscript), which int() refuses; the
-    length cap keeps int() within Python's digit limit."""
-    return text.isascii() and text.isdigit() and len(text) < 19
-
-
 def _conllu_column(conll_column: str | int) -> int:
     """0-based CoNLL-U column index of the tag column."""
     spec = str(conll_column).strip().lower()
-    if _whole(spec):
+    if whole_number(spec):
         number = int(spec)
         if not 1 <= number <= 10:
             raise ConfigError(f"tag.conll_column={conll_column!r}: a CoNLL-U file has columns 1-10.")
@@ -147,17 +142,17 @@ def _parse_conllu(s: _Sentence, file: str, tag_col: int, require_tags: bool):
             problems.append(Problem(file, number, None, shorten(text), f"expected 10 tab-separated CoNLL-U "
                                     f"fields, found {len(fields)}", "separate the ten columns with single tabs; "
                                     "write _ for an empty field"))
-            if _whole(fields[0]):  # still the line of token N: the next token is N + 1, not a second problem
+            if whole_number(fields[0]):  # still the line of token N: the next token is N + 1, not a second problem
                 expected_id = int(fields[0]) + 1
             continue
         tid = fields[0]
         if "-" in tid or "." in tid:  # multiword-token range or empty node: not a token of the sequence
             continue
-        if not _whole(tid) or int(tid) != expected_id:
+        if not whole_number(tid) or int(tid) != expected_id:
             problems.append(Problem(file, number, "id", shorten(tid), f"expected token id {expected_id}",
                                     "number the tokens of each sentence 1, 2, 3, ... (ranges 1-2 and empty "
                                     "nodes 1.1 are allowed)"))
-            expected_id = int(tid) + 1 if _whole(tid) else expected_id + 1
+            expected_id = int(tid) + 1 if whole_number(tid) else expected_id + 1
             continue
         expected_id += 1
         form, tag = fields[1], fields[tag_col]
@@ -335,7 +330,7 @@ def read_tagged(path: str | Path, *, format: str = "auto", conll_column: str | i
         s.index = i
     tabs, width = _conll_layout(sentences) if fmt == "conll" else (True, 10)
     tag_col = None
-    if fmt == "conll" and _whole(str(conll_column).strip()):
+    if fmt == "conll" and whole_number(str(conll_column).strip()):
         tag_col = int(str(conll_column).strip()) - 1
         if not 1 <= tag_col < width:
             raise ConfigError(f"tag.conll_column={conll_column!r}: {file} has {width} columns (the token is "

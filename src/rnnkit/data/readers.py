@@ -179,15 +179,14 @@ def read_records(
         return iter_tables(p, file, fmt, delimiter=delimiter, rows=LONG_CHUNK_ROWS)
 
     # in chunks only from a regular file: the rejected sequences' raw text is read from it again (a pipe or a FIFO
-    # can be read once, so it is read whole)
-    if table is not None:
-        pass
-    elif (input == "long" or (input == "auto" and id_column and time_column)) and fmt in LONG_CHUNKED \
-            and chunkscope.active() is None and p.is_file():
-        tables = chunks_again()
-        table = next(tables)
-    else:
-        table = load_table(p, file, fmt, delimiter=delimiter)
+    # can be read once, so it is read whole); a table the caller already holds is used as it is
+    if table is None:
+        if (input == "long" or (input == "auto" and id_column and time_column)) and fmt in LONG_CHUNKED \
+                and chunkscope.active() is None and p.is_file():
+            tables = chunks_again()
+            table = next(tables)
+        else:
+            table = load_table(p, file, fmt, delimiter=delimiter)
 
     mode = _resolve_input(input, table, opts)
     _check_columns(mode, table, opts)

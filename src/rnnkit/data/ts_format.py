@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.cells import check_values
+from rnnkit.data.cells import check_values, whole_number
 from rnnkit.data.records import ParsedRow, ReadResult, Record, collect_rows, fix_channel_counts
 from rnnkit.data.tables import Issue, TableRow, fail, read_text_file
 from rnnkit.errors import shorten
@@ -47,9 +47,7 @@ def _ts_bool(file: str, line: int, key: str, args: list[str]) -> bool:
 
 
 def _ts_int(file: str, line: int, key: str, args: list[str]) -> int:
-    # isascii: str.isdigit() also accepts '²', which int() refuses; the length cap keeps int() within
-    # Python's digit limit
-    if args and args[0].isascii() and args[0].isdigit() and len(args[0]) < 19 and int(args[0]) > 0:
+    if args and whole_number(args[0]) and int(args[0]) > 0:
         return int(args[0])
     fail(
         file,

@@ -83,10 +83,10 @@ def _numeric_targets(examples: list, seed: int) -> dict | None:
     if len(examples) < MIN_EXAMPLES:
         return {"examples": len(examples), "kind": "numeric", "skill": None, "p_value": None, "verdict": "too_few"}
     vectors = _vectors([e.inputs for e in examples])
-    if vectors is None or vectors.is_sparse:
-        vectors = None if vectors is None else vectors.to_dense()
     if vectors is None:
         return None
+    if vectors.is_sparse:  # cdist needs a dense matrix
+        vectors = vectors.to_dense()
     k = min(K_NEIGHBOURS, len(examples) - 1)
     dist = torch.cdist(vectors, vectors)
     dist.fill_diagonal_(float("inf"))

@@ -318,3 +318,17 @@ def test_interleaved_series_without_a_series_column_are_one_problem_naming_the_c
     named = data_error(path, tmp_path, "forecast.series_column=store")  # then: the sort within each series
     assert {("out of order" in q.rule or "gap" in q.rule) for q in named.problems} == {True}
     assert all("-k2,2 -k1,1n" in q.fix for q in named.problems if "out of order" in q.rule)
+
+
+@pytest.mark.parametrize(("first", "step", "count", "season"), [
+    ("2000-01", 1, 30, (12, "monthly")), ("2000-01", 3, 30, (4, "quarterly")), ("2000-01-01", 1, 30, (7, "daily")),
+    ("2000-01-01T00", 1, 30, (24, "hourly")), ("2000-01-01T00:00", 30, 30, (48, "half-hourly")),
+    ("2000-01-01T00:00", 5, 30, None),  # 288 steps a day: more than the search's windows are worth
+    ("2000", 1, 30, None), ("2000-01-01", 7, 30, None)])
+def test_the_calendar_season_of_a_time_axis(first, step, count, season):
+    from rnnkit.data.seasonality import calendar_season
+    from rnnkit.data.time_axis import infer_axis, infer_step
+
+    axis, positions, bad = infer_axis([str(np.datetime64(first) + step * i) for i in range(count)])
+    axis.step = infer_step([positions])
+    assert not bad and calendar_season(axis) == season

@@ -1,8 +1,8 @@
 """The season length a series' calendar implies, kept only where its history shows it.
 
 Contract: `calendar_season(axis)` is the season the time step implies on a date axis (monthly 12,
-quarterly 4, half-yearly 2, daily 7, hourly 24, a step that divides a day: the steps per day), or
-None (numeric times, yearly, weekly or irregular steps: no calendar season). `season_evidence`
+quarterly 4, half-yearly 2, daily 7, hourly 24, a step that divides a day: the steps per day, up to
+`MAX_SEASON`), or None (numeric times, yearly, weekly or irregular steps: no calendar season). `season_evidence`
 measures whether history shows that season: the lag-m autocorrelation of the first differences
 (differencing removes a trend, which would otherwise swamp the lag), pooled over every series and
 target column, against the larger of 2/sqrt(n) (the usual 95% band of a sample autocorrelation) and
@@ -18,6 +18,8 @@ import numpy as np
 
 from rnnkit.data.time_axis import TimeAxis
 
+MAX_SEASON = 96  # a day of quarter-hours; finer steps get no calendar season (windows of 3 days of 5-minute steps
+# would cost the protocol search far more than their baseline is worth): set forecast.seasonality
 MIN_AUTOCORRELATION = 0.2  # a lag-m autocorrelation of the changes below this is no season worth a model's input
 _MONTHLY = {1: (12, "monthly"), 3: (4, "quarterly"), 6: (2, "half-yearly")}
 _PER_DAY = {"D": 1, "h": 24, "m": 24 * 60, "s": 24 * 3600}
@@ -35,7 +37,7 @@ def calendar_season(axis: TimeAxis) -> tuple[int, str] | None:
     if per_day is None or per_day % step:
         return None
     m = 7 if (axis.unit, step) == ("D", 1) else per_day // step  # daily: the week; finer: the day
-    if m < 2:
+    if not 2 <= m <= MAX_SEASON:
         return None
     words = {"h": "hour", "m": "minute", "s": "second"}
     return m, _NAMED_STEP.get((axis.unit, step), f"{step}-{words.get(axis.unit, 'day')} steps")

@@ -55,6 +55,13 @@ class TimeAxis:
     month_end: bool = False
     text_style: str | None = None
 
+    @property
+    def sorts_as_text(self) -> bool:
+        """Times written this way sort in time order as text (ISO dates, 1980-Q1), unlike month names ('Apr 1950'
+        before 'Jan 1949') or a quarter written first ('Q1 1981' before 'Q2 1980'). Numbers sort as numbers."""
+        style = self.text_style
+        return self.kind == "date" and (style is None or (style.startswith("{y}") and "{mon" not in style))
+
     def describe(self) -> str:
         if self.kind == "number":
             return f"numeric times, step {self.step:g}"
@@ -196,10 +203,11 @@ def _unit_rank_fine(u: str) -> int:
 
 
 def infer_step(position_lists: list[np.ndarray]) -> float:
-    """The most common positive difference between consecutive times (ties: the smaller)."""
+    """The most common positive difference between consecutive times, in time order (rows out of order do not
+    make up a step; ties: the smaller)."""
     diffs: Counter = Counter()
     for pos in position_lists:
-        d = np.diff(pos[np.isfinite(pos)])
+        d = np.diff(np.sort(pos[np.isfinite(pos)]))
         diffs.update(float(f"{x:.10g}") for x in d if x > 0)
     if not diffs:
         return 1.0

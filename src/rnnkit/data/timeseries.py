@@ -163,10 +163,20 @@ def _resolve_columns(table: Table, file: str, time_column: str, target_columns: 
     return targets, covariates
 
 
-def _sort_fix(table: Table, file: str, time_column: str, series_column: str | None, numeric: bool) -> str:
+def _sort_fix(table: Table, file: str, time_column: str, series_column: str | None, axis: TimeAxis) -> str:
     """How to sort this file by (series and) time: a `sort` line on the columns' own positions for CSV/TSV with a
-    header and no quoted fields, and the pandas call."""
+    header and no quoted fields, and the pandas call; for times that do not sort as text (quarters, month names:
+    'Apr 1950' before 'Jan 1949'), the ISO rewrite that does."""
+    numeric = axis.kind == "number"
     keys = [c for c in (series_column, time_column) if c]
+    within = " within each series" if series_column else ""
+    if axis.kind == "date" and not axis.sorts_as_text:
+        later, earlier = next((a, b) for a, b in ((375, 360), (372, 363), (363, 360))  # months since 1970
+                              if axis.format(a) < axis.format(b))
+        return (f"sort the rows by time{within}: these times do not sort as text (as text {axis.format(later)!r} "
+                f"comes before {axis.format(earlier)!r}); rewrite them as ISO months ({axis.format(earlier)} as "
+                f"{np.datetime64(earlier, 'M')}), which sort as text, then sort on them (`sort`, or pandas "
+                f"`df.sort_values({keys if len(keys) > 1 else keys[0]!r})`)")
     how = f"pandas `df.sort_values({keys[0]!r})`" if len(keys) == 1 else f"pandas `df.sort_values({keys!r})`"
     quoted = any('"' in r.raw for r in table.rows)  # `sort -t,` splits inside quoted fields ("US Steel, Inc.")
     if table.delimiter is not None and table.header_line == 1 and not quoted:
@@ -175,14 +185,13 @@ def _sort_fix(table: Table, file: str, time_column: str, series_column: str | No
         sep = "$'\\t'" if table.delimiter == "\t" else shlex.quote(table.delimiter)
         f = shlex.quote(file)
         how = f"`(head -n 1 {f} && tail -n +2 {f} | sort -s -t{sep} {flags}) > sorted{Path(file).suffix}`, or {how}"
-    within = " within each series" if series_column else ""
     more = ("; if the file holds several series one after another, give each row its series id in a column and "
             "name it with --set forecast.series_column=COLUMN") if not series_column else ""
     return f"sort the rows by time{within}, e.g. {how}{more}"
 
 
 def _several_series(table: Table, file: str, rows: list[TableRow], positions: np.ndarray, time_column: str,
-                    problems: list[Problem], numeric: bool) -> DataError | None:
+                    problems: list[Problem], axis: TimeAxis) -> DataError | None:
     """No series column, and the times start again: a column whose value changes where they do (and that with the
     time tells every row apart) holds the series ids. The row problems would each say 'out of order' or
     'duplicate'; one problem naming that column and forecast.series_column says what is wrong."""
@@ -209,7 +218,7 @@ def _several_series(table: Table, file: str, rows: list[TableRow], positions: np
         if ok:
             found.append((len(distinct), c, ids))
     if not found:
-        return _interleaved_series(table, file, rows, positions, time_column, numeric)
+        return _interleaved_series(table, file, rows, positions, time_column, axis)
     n, column, ids = min(found, key=lambda f: f[0])
     a, b = rows[back - 1], rows[back]
     others = [c for _, c, _ in sorted(found) if c != column]
@@ -223,7 +232,7 @@ def _several_series(table: Table, file: str, rows: list[TableRow], positions: np
 
 
 def _interleaved_series(table: Table, file: str, rows: list[TableRow], positions: np.ndarray, time_column: str,
-                        numeric: bool) -> DataError | None:
+                        axis: TimeAxis) -> DataError | None:
     """Several series' rows mixed together (shuffled, or sorted by time across series) and no series column: a
     time occurs more than once, and a column with few values tells every row apart with the time. One problem
     naming it, and the sort within each series the rows will still need, instead of a gap or an out-of-order
@@ -250,8 +259,11 @@ def _interleaved_series(table: Table, file: str, rows: list[TableRow], positions
                        f"{rows[j].line}, where column {column!r} is {ids[i]!r} and {ids[j]!r}: the file holds {n} "
                        "series with their rows mixed together, and no series column is named",
                        f"name the column that tells the series apart: --set forecast.series_column={column}; "
-                       f"then {_sort_fix(table, file, time_column, column, numeric)}")
+                       f"then {_sort_fix(table, file, time_column, column, axis)}")
     return DataError([problem], header=f"cannot read {file}: several series in one file")
+
+
+UNSORTED_ROWS = 3  # more rows than this out of order in one series: one problem for the series, not one a row
 
 
 def _series_issues(sid: str, rows: list[TableRow], positions: np.ndarray, axis: TimeAxis, time_column: str,
@@ -293,6 +305,15 @@ def _series_issues(sid: str, rows: list[TableRow], positions: np.ndarray, axis: 
             issues.append(_problem(file, rows[i].line, time_column, here,
                                    f"gap: {round(k) - 1} missing step(s) ({gap}) between line {rows[j].line} "
                                    f"({prev!r}) and this row; {where}{axis.describe()}", _GAP_FIX, sid))
+    disorder = [p for p in issues if "out of order" in p.rule]
+    if len(disorder) > UNSORTED_ROWS:  # rows in no order: one problem; its gaps and irregular steps are the order's
+        where = f"series {sid!r}: " if sid else ""
+        first = disorder[0]
+        return [_problem(file, first.line, time_column, first.value,
+                         f"rows not in time order ({where}{len(disorder)} of {len(rows)} rows come earlier than a "
+                         f"row above them, the first on this line; sorted, the times are {axis.describe()})",
+                         sort_fix, sid),
+                *[p for p in issues if "duplicate timestamp" in p.rule]]
     return issues
 
 
@@ -373,13 +394,12 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
         axis.step = infer_step([np.array([pos_of[id(r)] for r in rows]) for rows in groups.values()])
 
     units: list[tuple[str, list[TableRow], Series | None]] = []
-    sort_fix = _sort_fix(table, file, time_column, series_column, axis.kind == "number")
+    sort_fix = _sort_fix(table, file, time_column, series_column, axis)
     for sid, rows in groups.items():
         probs = problems_of[sid]
         pos = np.array([pos_of[id(r)] for r in rows])
         probs += _series_issues(sid, rows, pos, axis, time_column, file, sort_fix)
-        if not series_column and (several := _several_series(table, file, rows, pos, time_column, probs,
-                                                                  axis.kind == "number")):
+        if not series_column and (several := _several_series(table, file, rows, pos, time_column, probs, axis)):
             raise several
         cols = targets + covariates
         vals = np.zeros((len(rows), len(cols)), dtype=np.float64)

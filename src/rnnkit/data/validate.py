@@ -316,14 +316,14 @@ def validate_splits(
         if problems:
             per_file = Counter(rej.file for rej in all_rejects)
             where = ", ".join(f"{n} in {f}" for f, n in per_file.items())
-            raise DataError(
-                problems,
-                header=(
-                    f"{len(all_rejects)} bad {counted} ({where}), {len(problems)} "
-                    f"problem(s); fix them, or pass `--bad-rows skip` to skip bad {many} (allowed up to "
-                    f"data.max_bad_fraction={max_bad_fraction:g} of all {many})"
-                ),
-            )
+            # skipping is advised only where it would succeed (a file read in chunks: the limit is the whole file's)
+            hopeless = chunkscope.active() is None and rows and len(all_rejects) / rows > max_bad_fraction
+            fix = (f"fix them (skipping them with `--bad-rows skip` would leave out {len(all_rejects)} of {rows} "
+                   f"{many}, more than data.max_bad_fraction={max_bad_fraction:g} allows)" if hopeless else
+                   f"fix them, or pass `--bad-rows skip` to skip bad {many} (allowed up to "
+                   f"data.max_bad_fraction={max_bad_fraction:g} of all {many})")
+            raise DataError(problems, header=f"{len(all_rejects)} bad {counted} ({where}), {len(problems)} problem(s); "
+                                             + fix)
         return ValidatedData({name: as_split(res.records) for name, res in results.items()}, 0, report)
 
     entries = [rej.to_dict() for rej in all_rejects]

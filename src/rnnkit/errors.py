@@ -29,7 +29,7 @@ class Problem:
         line: 1-based line number in that file (for Parquet and Arrow: 1-based row number), or None
             for problems that concern the whole file (e.g. a missing column).
         column: column / field name (or channel index for .ts), or None.
-        value: the offending value, shortened to at most 80 characters.
+        value: the offending value, shortened to at most 80 characters; None for a column missing as a whole.
         rule: what was expected ("expected 3 fields, found 2").
         fix: one sentence on how to repair it.
         record_id: id of the record the row belongs to, when known.
@@ -38,7 +38,7 @@ class Problem:
     file: str
     line: int | None
     column: str | None
-    value: str
+    value: str | None
     rule: str
     fix: str
     record_id: str | None = None
@@ -48,7 +48,8 @@ class Problem:
         return loc if self.column is None else f"{loc} column {self.column!r}"
 
     def __str__(self) -> str:
-        return f"{self.location()}: value {self.value!r}: {self.rule}. Fix: {self.fix}"
+        value = "" if self.value is None else f"value {self.value!r}: "  # None: a problem of a column, not a cell
+        return f"{self.location()}: {value}{self.rule}. Fix: {self.fix}"
 
     def to_dict(self) -> dict:
         return asdict(self)

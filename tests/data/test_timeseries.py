@@ -354,3 +354,58 @@ def test_a_shuffled_series_is_one_problem_with_a_sort_that_works_for_its_times(t
                        [values[i] for i in order])
     (q,) = data_error(iso, tmp_path).problems
     assert "sort -s -t, -k1,1" in q.fix
+
+
+def test_predict_and_evaluate_on_too_little_history_say_so_and_name_the_series(tmp_path):
+    """A file with fewer steps than the model's window: predict forecast from what it had without a word, and
+    the too-short error named series '' (a file without a series column) and "fewer than 12 step(s) of history +
+    horizon" for 20 steps. Now predict warns with the window it used, and the error names the file's series
+    (as the predictions do) and the steps evaluation needs."""
+    values = [f"{10 + np.sin(i / 2):.4f}" for i in range(80)]
+    path = _monthly(tmp_path / "m.csv", [float(v) for v in values])
+    api.train(cfg_for(path, "forecast.input_length=12", "forecast.horizon=3", "forecast.test_size=12",
+                      "forecast.seasonality=1"), tmp_path / "run")
+    short = write_series(tmp_path / "tail.csv", [str(np.datetime64("1996-01") + i) for i in range(7)], values[:7])
+    with pytest.warns(UserWarning, match=r"'tail' has 7 steps, fewer than the model's forecast.input_length 12"):
+        assert api.predict(tmp_path / "run", short, tmp_path / "p.csv") == 3
+    tiny = write_series(tmp_path / "tiny.csv", ["1996-01", "1996-02"], values[:2])
+    with pytest.raises(DataError) as err:
+        api.evaluate(tmp_path / "run", tiny)
+    (p,) = err.value.problems
+    assert "series 'tiny' has 2 steps" in p.rule and "series ''" not in p.rule
+    assert "needs at least 4 (1 step of history + the horizon 3)" in p.rule
+
+
+def test_a_column_missing_from_a_file_to_predict_is_told_to_rename_it(tmp_path):
+    """The model's columns are fixed: `--set forecast.time_column=...` (the training-time fix) cannot help
+    predict or evaluate, and the problem named the column twice ("column 'time': value 'time'")."""
+    values = [f"{10 + np.sin(i / 2):.4f}" for i in range(60)]
+    path = _monthly(tmp_path / "m.csv", [float(v) for v in values])
+    api.train(cfg_for(path, "forecast.horizon=2", "forecast.test_size=8"), tmp_path / "run")
+    other = write_series(tmp_path / "o.csv", [str(np.datetime64("1990-01") + i) for i in range(30)], values[:30],
+                         header=("month", "value"))
+    with pytest.raises(DataError) as err:
+        api.predict(tmp_path / "run", other, tmp_path / "p.csv")
+    (p,) = err.value.problems
+    assert p.column == "time" and p.value is None
+    assert "--set" not in p.fix
+    assert "the model reads column 'time'" in p.fix
+    with pytest.raises(DataError) as err:
+        api.train(cfg_for(other), tmp_path / "run2")
+    assert "--set forecast.time_column=<column>" in err.value.problems[0].fix
+
+
+def test_a_validation_span_of_a_few_windows_is_said_with_the_val_size_that_gives_more(tmp_path):
+    """air passengers' protocol as a user writes it (test 24 months, horizon 12): validation is 12 months, ONE
+    window, and the best epoch and early stopping rested on one forecast without a word."""
+    values = [10 + np.sin(i / 2) for i in range(60)]
+    path = _monthly(tmp_path / "m.csv", values)
+    with pytest.warns(UserWarning, match=r"validation holds only 3 window\(s\).*forecast.val_size=12 gives 10"):
+        api.train(cfg_for(path, "forecast.horizon=3", "forecast.test_size=8", "forecast.seasonality=1"),
+                  tmp_path / "run")
+    import warnings as w
+
+    with w.catch_warnings():
+        w.simplefilter("error", UserWarning)
+        api.train(cfg_for(path, "forecast.horizon=3", "forecast.test_size=8", "forecast.seasonality=1",
+                          "forecast.val_size=12"), tmp_path / "run2")

@@ -79,7 +79,7 @@ class SeriesTable:
 
 def _problem(file: str, line: int | None, column: str | None, value: Any, rule: str, fix: str,
              sid: str | None = None) -> Problem:
-    return Problem(file, line, column, shorten(value), rule, fix, sid)
+    return Problem(file, line, column, None if value is None else shorten(value), rule, fix, sid)
 
 
 def _load_python_array(p: Path, file: str, *, array_name: str, start: str, unit: str, time_column: str,
@@ -135,7 +135,10 @@ def _numeric_column(table: Table, column: str) -> bool:
 
 
 def _resolve_columns(table: Table, file: str, time_column: str, target_columns: list[str] | None,
-                     covariate_columns: list[str] | None, series_column: str | None) -> tuple[list[str], list[str]]:
+                     covariate_columns: list[str] | None, series_column: str | None,
+                     trained: bool = False) -> tuple[list[str], list[str]]:
+    """The target and covariate columns; every named column must be there (`trained`: the roles are a trained
+    model's, which no --set changes: the fix is to rename the file's column)."""
     covariates = list(covariate_columns or [])
     if target_columns:
         targets = list(target_columns)
@@ -148,8 +151,10 @@ def _resolve_columns(table: Table, file: str, time_column: str, target_columns: 
         for name in names:
             if name not in table.columns:
                 found = ", ".join(repr(c) for c in table.columns)
-                missing.append(_problem(file, None, name, name, f"column not found; columns found: {found}",
-                                        f"set --set forecast.{key}=<column>, or rename the column"))
+                fix = (f"rename the file's column to {name!r}: the model reads column {name!r} "
+                       f"(forecast.{key} when it was trained)" if trained else
+                       f"set --set forecast.{key}=<column>, or rename the column")
+                missing.append(_problem(file, None, name, None, f"column not found; columns found: {found}", fix))
     if missing:
         raise DataError(missing, header=f"cannot read {file}")
     if not targets:
@@ -341,7 +346,8 @@ def read_series(path: str | Path, *, format: str = "auto", time_column: str = "t
     path = Path(path)
     file = str(path)
     table, from_text = _load_table(path, format, python_array or {})
-    targets, covariates = _resolve_columns(table, file, time_column, target_columns, covariate_columns, series_column)
+    targets, covariates = _resolve_columns(table, file, time_column, target_columns, covariate_columns, series_column,
+                                           trained=axis is not None)
     loose: list[tuple[TableRow, list[Problem]]] = []  # rows that belong to no series
     groups: dict[str, list[TableRow]] = {}
     for row in table.rows:

@@ -359,6 +359,7 @@ def _read(cfg: C.Config, path: Path, reader: dict, *, rejects: Path | None, axis
                        max_bad_fraction=cfg.data.max_bad_fraction, rejects_path=rejects, axis=axis, **roles)
 
 
+FEW_VAL_WINDOWS = 5  # fewer validation windows than this (all series together): said, with the val_size for twice
 RANGE_MARGIN = 0.05  # a target this share of the training span's range beyond its min or max is out of range
 
 
@@ -491,6 +492,12 @@ def prepare(cfg: C.Config, run_dir: Path | None = None) -> PreparedData:
     empty = [k for k, v in windows.items() if not v]
     if empty:
         raise ConfigError(f"no {'/'.join(empty)} windows with forecast.stride={f.stride}; lower the stride.")
+    if len(windows["val"]) < FEW_VAL_WINDOWS:
+        more = f.horizon + (2 * FEW_VAL_WINDOWS - 1) * f.stride  # its windows: (steps - horizon) / stride + 1
+        warnings.warn(f"validation holds only {len(windows['val'])} window(s) (forecast.val_size "
+                      f"{spans[0].test_start - spans[0].val_start} steps, horizon {f.horizon}): the best epoch and "
+                      f"early stopping rest on that many forecasts, mostly noise; forecast.val_size={more} gives "
+                      f"{2 * FEW_VAL_WINDOWS} (fewer steps left to train on)", UserWarning, stacklevel=2)
     report = dict(table.report)
     unused = report.get("unused_numeric_columns") or []
     if unused and not cfg.data.dataset:  # a built-in's roles are its protocol's
@@ -724,18 +731,28 @@ def load_inference(cfg, prep: ForecastPrep, path, with_targets: bool, run_dir=No
         length = max(min(f.input_length, n - (f.horizon if with_targets else 0)), prep.min_input_length)
         origins = (window_origins(0, n, input_length=length, horizon=f.horizon, stride=f.stride)
                    if with_targets else range(n, n + 1) if n >= length else range(0))
+        name = s.id or Path(s.file).stem  # as the predictions name it
         if not origins:
+            need = length + (f.horizon if with_targets else 0)
+            what = (f"{length} step{'s' if length != 1 else ''} of history"
+                    + (f" + the horizon {f.horizon}" if with_targets else ""))
             short.append(Problem(s.file, int(s.lines[0]), table.time_column, prep.axis.format(s.times[0]),
-                                 f"series {s.id!r} has {n} steps, fewer than {length} step(s) of history"
-                                 f"{' + horizon' if with_targets else ''}", "give more history", s.id or None))
+                                 f"series {name!r} has {n} steps; {'evaluation' if with_targets else 'a forecast'} "
+                                 f"needs at least {need} ({what})",
+                                 f"give more history (the model was trained on windows of {f.input_length} steps)",
+                                 s.id or None))
             continue
+        if length < f.input_length and not with_targets:
+            warnings.warn(f"series {name!r} has {n} steps, fewer than the model's forecast.input_length "
+                          f"{f.input_length}: forecast from the {length} it has (a shorter window than training's "
+                          f"reads less of the past; give the file more history)", UserWarning, stacklevel=3)
         made = make_windows(s, scaler, origins, input_length=length, horizon=f.horizon,
                             seasonality=prep.seasonality, scale=scale, with_targets=with_targets,
                             transform=prep.transform, series_index=indices.get(s.id, 0))
         for ex in made:
             o = ex.extra["origin"]
             times = [prep.axis.format(s.times[0] + (o + h) * prep.axis.step) for h in range(f.horizon)]
-            records.append(ForecastRecord(s.id or Path(s.file).stem, s.id, times, s.file, int(s.lines[min(o, n) - 1])))
+            records.append(ForecastRecord(name, s.id, times, s.file, int(s.lines[min(o, n) - 1])))
         examples += made
     if short:
         raise DataError(short, header="some series are too short to forecast")

@@ -201,6 +201,8 @@ def evaluate(run_dir: str | Path, data: str | Path, *, bad_rows: str | None = No
         cfg = C.resolve(None, [f"data.bad_rows={bad_rows}"], base=cfg)
     dataset, _ = task.load_inference(cfg, prep, Path(data), True, None)
     metrics, _ = evaluate_dataset(model, dataset, task, prep, cfg, device=dev, precision=resolve_precision("fp32", dev))
+    if task.file_baselines is not None and len(dataset):  # the simple rules on the same rows, to hold the model against
+        metrics["baselines"] = task.file_baselines(dataset, prep, cfg)
     return {"data": str(data), "rows": len(dataset), **metrics}
 
 

@@ -409,3 +409,22 @@ def test_a_validation_span_of_a_few_windows_is_said_with_the_val_size_that_gives
         w.simplefilter("error", UserWarning)
         api.train(cfg_for(path, "forecast.horizon=3", "forecast.test_size=8", "forecast.seasonality=1",
                           "forecast.val_size=12"), tmp_path / "run2")
+
+
+def test_evaluate_gives_the_baselines_of_the_same_windows(tmp_path):
+    """`rnnkit evaluate RUN FILE` on a forecaster gave metrics with nothing to hold them against; now the naive and
+    seasonal-naive forecasts of the same windows, as the run's test metrics have them."""
+    t = np.arange(96)
+    values = 20 + 5 * np.sin(2 * np.pi * t / 12) + 0.1 * t
+    path = _monthly(tmp_path / "m.csv", values)
+    summary = api.train(cfg_for(path, "forecast.horizon=3", "forecast.test_size=12", "forecast.seasonality=12",
+                                "forecast.input_length=12"), tmp_path / "run")
+    tail = _monthly(tmp_path / "tail.csv", values[72:], start=str(np.datetime64("1990-01") + 72))
+    scored = api.evaluate(tmp_path / "run", tail)
+    assert scored["rows"] == 24 - 12 - 3 + 1 == summary["data"]["sizes"]["test"]
+    base = scored["baselines"]
+    assert set(base) == {"naive", "seasonal_naive"} and base["seasonal_naive"]["seasonality"] == 12
+    # the last 12 months are the run's test span: the same windows, the same baseline figures
+    test = summary["metrics"]["test"]["baselines"]
+    assert base["seasonal_naive"]["mse"] == pytest.approx(test["seasonal_naive"]["mse"])
+    assert base["naive"]["mse"] == pytest.approx(test["naive"]["mse"])

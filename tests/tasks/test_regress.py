@@ -110,6 +110,10 @@ def test_predict_and_evaluate_round_trip_through_the_cli(amp_run, tmp_path, caps
     scored = json.loads(capsys.readouterr().out)
     assert scored["rows"] == 240 and set(scored) >= {"loss", "mse", "rmse", "mae", "r2"}
     assert scored["rmse"] == pytest.approx(float(np.sqrt(np.mean((pred - truth) ** 2))), rel=1e-4)
+    # and the training mean's figures on the same rows, to hold the model against
+    mean = scored["baselines"]["training_mean"]
+    assert mean["rmse"] == pytest.approx(float(np.sqrt(np.mean((mean["mean"] - truth) ** 2))), rel=1e-4)
+    assert scored["rmse"] < 0.5 * mean["rmse"]
 
 
 def test_the_doctor_and_the_report_use_the_familys_hooks(amp_run):

@@ -63,6 +63,9 @@ class Task:
         baseline_trivial: the baseline ignores the input (the majority class, the training mean), so a model
             must beat it by a margin (a tenth of its distance to a perfect score) to pass; False for a baseline
             that is a real method (the naive forecast), which any gain beats.
+        file_baselines: (SequenceDataset from load_inference with targets, prep, cfg) -> the `baselines` dict for a
+            file `evaluate` scores (the same rules on the same rows), or None where the baseline needs the training
+            data.
         baseline_alternatives: other keys of the metrics' "baselines" that are the same kind of yardstick (the
             seasonal naive forecast beside the naive one): the doctor compares with the strongest of them present
             on each metric, so a model that beats the weaker rule but not the stronger one is not sensible.
@@ -125,6 +128,7 @@ class Task:
     baseline: tuple[str, str, bool] | None = None
     baseline_trivial: bool = True
     baseline_alternatives: tuple[str, ...] = ()
+    file_baselines: Callable | None = None
     config_notes: dict[str, str] = field(default_factory=dict)
     judge_predictions: Callable | None = None
     headline_score: Callable | None = None

@@ -677,9 +677,16 @@ def score(preds, examples, prep: ForecastPrep, cfg) -> dict:
 def baselines(data: PreparedData, cfg, split: str = "test") -> dict:
     """The naive and seasonal naive forecasts from the same origins as a split's windows (test, or val), same
     metrics."""
-    examples = data.datasets[split].examples
+    return _baselines_of(data.datasets[split].examples, data.prep.seasonality)
+
+
+def file_baselines(dataset, prep: ForecastPrep, cfg) -> dict:
+    """`baselines` for the windows of a file `evaluate` scores."""
+    return _baselines_of(dataset.examples, prep.seasonality)
+
+
+def _baselines_of(examples, m: int) -> dict:
     true, scale = _truth(examples)
-    m = data.prep.seasonality
     return {"naive": forecast_metrics(np.stack([ex.extra["naive"] for ex in examples]), true, scale),
             "seasonal_naive": {"seasonality": m,
                                **forecast_metrics(np.stack([ex.extra["snaive"] for ex in examples]), true, scale)}}
@@ -824,6 +831,7 @@ ONNX = OnnxSpec(inputs=_onnx_inputs, output="prediction", output_axes={0: "batch
 TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build_model=build_model,
             collate=collate_windows, forward=forward, loss=loss, predict=predict, score=score,
             load_inference=load_inference, write_predictions=write_predictions, baselines=baselines,
+            file_baselines=file_baselines,
             metric_names=("mse", "rmse", "mae", "mase", "smape"), defaults=defaults, chance_loss=zero_forecast_loss,
             baseline=("mse", "naive", False), baseline_trivial=False,
             baseline_alternatives=("seasonal_naive",), config_notes=CONFIG_NOTES,

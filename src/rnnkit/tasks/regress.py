@@ -525,10 +525,17 @@ def score(preds: list[torch.Tensor], examples, prep: RegressPrep, cfg) -> dict:
 
 def baselines(data: PreparedData, cfg, split: str = "test") -> dict:
     """The training-mean baseline on a split (test, or val): every sequence gets the training targets' mean."""
-    test = data.datasets[split].examples if split in data.datasets else []
+    return _training_mean(data.datasets[split].examples if split in data.datasets else [], data.prep)
+
+
+def file_baselines(dataset, prep, cfg) -> dict:
+    """`baselines` for the rows of a file `evaluate` scores."""
+    return _training_mean(dataset.examples, prep)
+
+
+def _training_mean(test: list, prep) -> dict:
     if not test:
         return {}
-    prep = data.prep
     true = _truth(test)
     pred = np.broadcast_to(np.asarray(prep.target_mean), true.shape)
     mean = (prep.target_mean[0] if prep.num_targets == 1
@@ -661,7 +668,8 @@ ONNX = sequence_spec("prediction", "units", lambda prep: {
 
 TASK = Task(name=NAME, prepare=prepare, load_prep=RegressPrep.load, build_model=build_model, collate=collate,
             forward=forward, loss=loss, predict=predict, score=score, load_inference=load_inference,
-            write_predictions=write_predictions, baselines=baselines, metric_names=("rmse", "mae", "r2", "mse"),
+            write_predictions=write_predictions, baselines=baselines, file_baselines=file_baselines,
+            metric_names=("rmse", "mae", "r2", "mse"),
             chance_loss=mean_prediction_loss, baseline=("rmse", "training_mean", False), headline_score=r2_score,
             label_noun="targets", uses_pooling=True, describe_model=describe_model, onnx=ONNX,
             title="sequence regression", hub_tasks=(None, None), test_samples=regression_panels,

@@ -368,3 +368,20 @@ def test_an_epoch_picked_by_the_training_rows_loss_is_not_called_the_best_valida
     (f,) = R.overfitting(ev)
     assert "validation fit_loss" not in f.action
     assert "epoch 6" in f.action and "training rows" in f.action
+
+
+def test_a_forecast_must_beat_its_baseline_on_mase_too():
+    """ausbeer as a new user ran it: test mse 95.61 against seasonal naive's 97.25 passed 'Predictions sensible?'
+    while MASE (the scale-free figure forecasting is judged on) lost, 0.5503 against 0.5467. A MASE that is not a
+    number (a series of constant history) is left out of the comparison, not counted as lost."""
+    from rnnkit.doctor.checklist import run_checklist
+
+    cfg = C.resolve(None, ["task=forecast"])
+    base = {"naive": {"mse": 400.0, "mase": 1.9}, "seasonal_naive": {"seasonality": 4, "mse": 97.25, "mase": 0.5467}}
+    for mase, verdict in ((0.5503, "fail"), (0.5401, "pass"), (float("nan"), "pass")):
+        summary = {"finished": True, "metrics": {"test": {"mse": 95.61, "mase": mase, "baselines": base}}}
+        ev = evidence([1.0, 0.8], [1.0, 0.9], summary=summary, cfg=cfg)
+        (check,) = [c for c in run_checklist(ev, []) if c.item == "Predictions sensible?"]
+        assert check.verdict == verdict, (mase, check.detail)
+        if verdict == "fail":
+            assert "test mase 0.5503 vs the seasonal naive baseline 0.5467" in check.detail

@@ -215,3 +215,14 @@ def test_a_search_whose_budget_ran_out_early_is_not_called_tuned():
     (check,) = [c for c in run_checklist(ev, []) if c.item == "Hyperparameters tuned?"]
     assert check.verdict == "fail" and "after 1 of 72 candidates: raise forecast.auto_budget" in check.detail
     assert "over 1 origin(s)" in check.detail
+
+
+def test_a_budget_that_ran_out_before_the_longer_round_says_so():
+    """'72 of 72 candidates tried in 30 s, budget exhausted' read as a contradiction (every candidate tried): what
+    the budget cut was the longer round at every origin, and the choice rests on fewer origins."""
+    from rnnkit.tasks._forecast_auto import _exhausted_words
+
+    assert _exhausted_words(False, 3, 3) == ""
+    assert _exhausted_words(True, 3, 3) == ", budget exhausted"
+    said = _exhausted_words(True, 1, 3)
+    assert "before the longer round at all 3 origins" in said and "rests on 1" in said and "auto_budget" in said

@@ -128,7 +128,8 @@ def _predictions(ev: Evidence) -> Check:
     evidence = {"metric": cmp.metric, "model": cmp.model, cmp.name: cmp.base}
     detail = f"test {cmp.metric} {cmp.model:.4g} vs the {cmp.name.replace('_', ' ')} baseline {cmp.base:.4g}"
     if not cmp.better:
-        return Check(item, "fail", detail + ": the model does no better than the trivial prediction", evidence)
+        return Check(item, "fail", detail + (": the model does no better than the trivial prediction" if cmp.trivial
+                                             else ": the model does no better than that simple rule"), evidence)
     # beaten on every metric compared: each of them (the headline that picked the epoch too, e.g. entity_f1)
     found = ev.baseline_comparisons()
     detail += "".join(f"; {c.metric} {c.model:.4g} vs {c.base:.4g}" for c in found if c != cmp)

@@ -109,17 +109,22 @@ class Evidence:
         task = get_task(self.cfg.task)
         found = []
         headline = self.summary.get("monitor")
-        for m in dict.fromkeys([metric] + ([headline] if headline not in (None, "loss", metric) else [])):
+        extra = [*task.baseline_metrics, *([headline] if headline not in (None, "loss") else [])]
+        for m in dict.fromkeys([metric, *extra]):
             up = higher if m == metric else m not in LOWER_IS_BETTER
             value = test.get(m)
             # the strongest yardstick present on this metric (the first named wins a tie: naive over a seasonal
             # naive that repeats the same values)
             bases = [(k, b) for k in (name, *task.baseline_alternatives)
-                     if isinstance(b := (test.get("baselines", {}).get(k) or {}).get(m), (int, float))]
-            if isinstance(value, (int, float)) and bases:
+                     if _finite(b := (test.get("baselines", {}).get(k) or {}).get(m))]
+            if _finite(value) and bases:
                 key, base = max(bases, key=lambda kb: kb[1]) if up else min(bases, key=lambda kb: kb[1])
                 found.append(BaselineComparison(m, float(value), key, float(base), up, task.baseline_trivial))
         return found
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ class Task:
         baseline_trivial: the baseline ignores the input (the majority class, the training mean), so a model
             must beat it by a margin (a tenth of its distance to a perfect score) to pass; False for a baseline
             that is a real method (the naive forecast), which any gain beats.
+        baseline_metrics: further metrics of the split the model must beat the baseline on too (forecast: mase, the
+            scale-free figure, beside mse); a value that is not a finite number is left out.
         file_baselines: (SequenceDataset from load_inference with targets, prep, cfg) -> the `baselines` dict for a
             file `evaluate` scores (the same rules on the same rows), or None where the baseline needs the training
             data.
@@ -128,6 +130,7 @@ class Task:
     baseline: tuple[str, str, bool] | None = None
     baseline_trivial: bool = True
     baseline_alternatives: tuple[str, ...] = ()
+    baseline_metrics: tuple[str, ...] = ()
     file_baselines: Callable | None = None
     config_notes: dict[str, str] = field(default_factory=dict)
     judge_predictions: Callable | None = None

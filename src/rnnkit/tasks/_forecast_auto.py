@@ -220,12 +220,22 @@ def choose(cfg: C.Config, table: SeriesTable, spans: list[Spans], searched: list
         print(f"rnnkit: forecast.auto chose {_describe(chosen)} (validation {metric} {best['val_' + metric]:.4g} "
               f"over {len(best['folds'])} origin(s), seasonal naive {snaive[metric]:.4g}{runner}; "
               f"{len(scores)} of {len(grid)} candidates tried in {record['seconds']:.0f} s"
-              f"{', budget exhausted' if exhausted else ''}; full ranking in summary.json data.auto)",
+              f"{_exhausted_words(exhausted, len(best['folds']), len(folds))}; full ranking in summary.json data.auto)",
               file=sys.stderr, flush=True)
         if not beats:
             print(f"rnnkit: note: forecast.auto: no candidate beat the seasonal naive forecast on validation "
                   f"({metric} {best['val_' + metric]:.4g} vs {snaive[metric]:.4g})", file=sys.stderr, flush=True)
     return record
+
+
+def _exhausted_words(exhausted: bool, scored: int, origins: int) -> str:
+    """What the budget cut: the longer round at every origin (its winner scored at fewer), or candidates."""
+    if not exhausted:
+        return ""
+    if scored < origins:
+        return (f", budget exhausted before the longer round at all {origins} origins (the choice rests on {scored}; "
+                "a larger forecast.auto_budget gives it more)")
+    return ", budget exhausted"
 
 
 def apply(cfg: C.Config, chosen: dict) -> None:

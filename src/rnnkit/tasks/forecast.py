@@ -834,7 +834,7 @@ TASK = Task(name="forecast", prepare=prepare, load_prep=ForecastPrep.load, build
             file_baselines=file_baselines,
             metric_names=("mse", "rmse", "mae", "mase", "smape"), defaults=defaults, chance_loss=zero_forecast_loss,
             baseline=("mse", "naive", False), baseline_trivial=False,
-            baseline_alternatives=("seasonal_naive",), config_notes=CONFIG_NOTES,
+            baseline_alternatives=("seasonal_naive",), baseline_metrics=("mase",), config_notes=CONFIG_NOTES,
             headline_score=negative_mse,
             describe_model=describe_model,
             metric_notes=("loss is in standardized units (the training objective); the other metrics are in the "

@@ -315,6 +315,14 @@ def test_interleaved_series_without_a_series_column_are_one_problem_naming_the_c
     (p,) = err.problems
     assert p.column == "store" and "3 series" in p.rule and "(or 'value')" not in p.fix
     assert "--set forecast.series_column=store" in p.fix and "-k2,2 -k1,1n" in p.fix
+    # one duplicated row in one series with a column that tells the pair apart is a duplicate, not two series
+    one = tmp_path / "one.csv"
+    with open(one, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time", "flag", "value"])
+        w.writerows([(t, "a", 1.5 * t) for t in range(1, 31)] + [(30, "b", 1.0)])
+    (d,) = data_error(one, tmp_path).problems
+    assert "duplicate timestamp" in d.rule
     named = data_error(path, tmp_path, "forecast.series_column=store")  # then: the sort within each series
     assert {"not in time order" in q.rule for q in named.problems} == {True} and len(named.problems) == 3
     assert all("-k2,2 -k1,1n" in q.fix for q in named.problems)

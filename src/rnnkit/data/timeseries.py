@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import shlex
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,8 @@ def _several_series(table: Table, file: str, rows: list[TableRow], positions: np
             continue
         ids = [str(r.fields.get(c, "")).strip() for r in rows]
         distinct = set(ids)
-        if not 2 <= len(distinct) <= len(rows) // 2 or ids[back] == ids[back - 1]:
+        # a value seen once is no series (a duplicate row with a flag that differs), however the times run
+        if not 2 <= len(distinct) <= len(rows) // 2 or ids[back] == ids[back - 1] or min(Counter(ids).values()) < 2:
             continue
         latest: dict[str, float] = {}
         ok = True
@@ -245,7 +247,9 @@ def _interleaved_series(table: Table, file: str, rows: list[TableRow], positions
     seen: dict[float, int] = {}
     twice = next(((seen[t], i) for i, t in enumerate(positions) if np.isfinite(t) and seen.setdefault(t, i) != i),
                  None)
-    if twice is None:
+    finite = positions[np.isfinite(positions)]
+    # a duplicate row or two is a duplicate; several series' rows share their times by the dozen
+    if twice is None or len(np.unique(finite)) > (1 - INTERLEAVED_SHARE) * len(finite):
         return None
     found = []
     for c in table.columns:
@@ -268,6 +272,7 @@ def _interleaved_series(table: Table, file: str, rows: list[TableRow], positions
     return DataError([problem], header=f"cannot read {file}: several series in one file")
 
 
+INTERLEAVED_SHARE = 0.25  # at least this share of the rows repeat another row's time: several series mixed
 UNSORTED_ROWS = 3  # more rows than this out of order in one series: one problem for the series, not one a row
 
 

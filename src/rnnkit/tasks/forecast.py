@@ -86,8 +86,8 @@ class ForecastConfig:
     stride: int = 1  # steps between window starts
     head: str = "auto"  # auto (direct, or the data set's) | direct (multi-horizon) | autoregressive (seq2seq)
     seasonality: int | None = None  # season length for seasonal naive, MASE and forecast.auto's windows (null: the
-    # calendar's - monthly 12, quarterly 4, daily 7, hourly 24, steps per day below an hour - when the history before
-    # the test span shows that season, else 1; numeric times: 1)
+    # calendar's - monthly 12, quarterly 4, daily 7, hourly 24, the steps of a day for steps of 15 minutes or more -
+    # when the history before the test span shows that season, else 1; numeric times: 1)
     val_size: int | None = None  # steps at the end of the training span held out (null: 10%)
     test_size: int | None = None  # steps at the end held out for test (null: 10%)
     test_start: str | None = None  # or: first time value of the test span (e.g. 1921)

@@ -196,6 +196,13 @@ def _sort_fix(table: Table, file: str, time_column: str, series_column: str | No
     return f"sort the rows by time{within}, e.g. {how}{more}"
 
 
+def _columns_as_ids(table: Table, rows: list[TableRow], time_column: str):
+    """(column, its stripped cell per row) for every column but the time: the candidates for the series ids."""
+    for c in table.columns:
+        if c != time_column:
+            yield c, [str(r.fields.get(c, "")).strip() for r in rows]
+
+
 def _several_series(table: Table, file: str, rows: list[TableRow], positions: np.ndarray, time_column: str,
                     problems: list[Problem], axis: TimeAxis) -> DataError | None:
     """No series column, and the times start again: a column whose value changes where they do (and that with the
@@ -207,10 +214,7 @@ def _several_series(table: Table, file: str, rows: list[TableRow], positions: np
     if back is None:
         return None
     found = []
-    for c in table.columns:
-        if c == time_column:
-            continue
-        ids = [str(r.fields.get(c, "")).strip() for r in rows]
+    for c, ids in _columns_as_ids(table, rows, time_column):
         distinct = set(ids)
         # a value seen once is no series (a duplicate row with a flag that differs), however the times run
         if not 2 <= len(distinct) <= len(rows) // 2 or ids[back] == ids[back - 1] or min(Counter(ids).values()) < 2:
@@ -252,10 +256,7 @@ def _interleaved_series(table: Table, file: str, rows: list[TableRow], positions
     if twice is None or len(np.unique(finite)) > (1 - INTERLEAVED_SHARE) * len(finite):
         return None
     found = []
-    for c in table.columns:
-        if c == time_column:
-            continue
-        ids = [str(r.fields.get(c, "")).strip() for r in rows]
+    for c, ids in _columns_as_ids(table, rows, time_column):
         pairs = set(zip(ids, positions.tolist(), strict=True))
         if all(ids) and 2 <= len(set(ids)) <= len(rows) // 2 and len(pairs) == len(rows):
             found.append((len(set(ids)), c, ids))
